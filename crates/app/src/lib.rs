@@ -1,0 +1,1 @@
+//! Roles, their wiring in one place, configuration composition and process lifecycle.

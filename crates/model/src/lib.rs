@@ -1,0 +1,26 @@
+//! weft's canonical data model.
+//!
+//! Every wire format (OTLP, Zipkin, Jaeger) is decoded into these types by `weft-codec`
+//! and every read API encodes from them. The model follows OpenTelemetry's span model;
+//! the few Zipkin notions that OpenTelemetry lacks (the `shared` and `debug` flags, spans
+//! without a timestamp) are explicit fields so that a span read back through the protocol
+//! it came in on keeps its meaning.
+//!
+//! This crate does no I/O. [`ingest::SpanSink`] is the one seam between receivers and
+//! whatever stores spans (the distributor in one process, a network client when scaled out).
+
+pub mod attribute;
+pub mod id;
+pub mod ingest;
+pub mod read;
+pub mod span;
+pub mod tenant;
+
+pub use attribute::{AttributeValue, KeyValue};
+pub use id::{IdError, SpanId, TraceId};
+pub use ingest::{PushError, PushOutcome, SpanSink};
+pub use read::{NameIndex, ReadError, TimeWindow, TraceReader, TraceSummary};
+pub use span::{
+    Event, InstrumentationScope, Link, Resource, Span, SpanBatch, SpanKind, Status, StatusCode,
+};
+pub use tenant::{TenantError, TenantId};

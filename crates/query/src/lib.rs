@@ -1,0 +1,1 @@
+//! Query semantics above TraceReader: Zipkin search rules, dependency links, trace assembly.
