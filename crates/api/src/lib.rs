@@ -1,1 +1,21 @@
-//! HTTP read APIs (Zipkin v2 and its UI paths, admin: /metrics, /ready) as axum routers.
+//! HTTP read APIs as axum routers: Zipkin v2 (and zipkin-lens's paths), weft's native
+//! Tempo-shaped search, and the admin endpoints (`/metrics`, `/ready`).
+//!
+//! Each router serves only GET routes, so the app can merge it with ingest routers on the
+//! same port (see [`zipkin_router`]). Errors follow one table ([`ApiError`]): 400 for bad
+//! parameters with the message as a `text/plain` body, 404 for unknown traces, 401 when
+//! multi-tenancy is on and `X-Scope-OrgID` is missing, 503 when storage is unavailable,
+//! 500 when stored data is corrupt.
+
+mod admin;
+mod config;
+mod error;
+mod native;
+mod params;
+mod zipkin;
+
+pub use admin::{PROMETHEUS_TEXT_CONTENT_TYPE, admin_router};
+pub use config::{ConfigError, ZipkinApiConfig};
+pub use error::{ApiError, TENANT_HEADER};
+pub use native::{DEFAULT_SEARCH_LIMIT, native_router};
+pub use zipkin::{API_PREFIXES, zipkin_router};

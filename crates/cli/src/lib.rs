@@ -1,8 +1,75 @@
-//! The weft command tree: serve, search, trace, bench.
+//! The weft command tree: `serve`, `search`, `trace`, `bench`.
+//!
+//! `main` parses the command line, builds a Tokio runtime and hands off to one module per
+//! command. `serve`'s flags are generated from the configuration (see
+//! `weft_app::settings`), so every config key is a flag and a `WEFT_*` variable.
+
+mod bench;
+mod inspect;
+mod serve;
+mod waterfall;
 
 use std::process::ExitCode;
 
+use clap::{Arg, ArgAction, Command};
+
+fn command() -> Command {
+    Command::new("weft")
+        .about("weft: a distributed tracing backend")
+        .version(env!("CARGO_PKG_VERSION"))
+        .subcommand_required(true)
+        .arg_required_else_help(true)
+        .subcommand(serve::command())
+        .subcommand(inspect::search_command())
+        .subcommand(inspect::trace_command())
+        .subcommand(bench::command())
+}
+
+/// The `--server` argument shared by the commands that talk to a running weft.
+pub(crate) fn server_arg() -> Arg {
+    Arg::new("server")
+        .long("server")
+        .env("WEFT_SERVER")
+        .default_value("http://127.0.0.1:3200")
+        .action(ArgAction::Set)
+        .help("Base URL of a running weft's HTTP API (--http.listen)")
+}
+
 /// Parses the command line and runs the chosen command.
 pub fn main() -> ExitCode {
-    ExitCode::SUCCESS
+    let matches = command().get_matches();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match matches.subcommand() {
+            Some(("serve", arguments)) => serve::run(arguments).await,
+            Some(("search", arguments)) => inspect::search(arguments).await,
+            Some(("trace", arguments)) => inspect::trace(arguments).await,
+            Some(("bench", arguments)) => bench::run(arguments).await,
+            _ => Err(anyhow::anyhow!("unknown command")),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn command_tree_is_consistent() {
+        super::command().debug_assert();
+    }
 }

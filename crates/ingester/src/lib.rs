@@ -1,1 +1,33 @@
-//! Write-ahead log, in-memory head indexed by trace, block cutting and the TraceReader over head and blocks.
+//! Write-ahead log, in-memory head indexed by trace, block cutting, and the
+//! `TraceReader` over head and blocks.
+//!
+//! [`Ingester`] implements [`weft_model::SpanSink`]: a push is encoded in the pushing
+//! task, appended to the WAL by a group-commit writer (one write and one fsync for all
+//! queued pushes), then inserted into the sharded in-memory head. The head is cut
+//! into one block per tenant (`weft-storage`) when it grows past `max_head_bytes`, when
+//! it is older than `max_block_duration`, and on shutdown; the WAL segments a block
+//! covers are deleted after the block is durable, and each block records that segment
+//! range so a crash in between never replays spans twice.
+//!
+//! [`Ingester`] also implements [`weft_model::TraceReader`] over the head, heads still
+//! being written, and blocks.
+//!
+//! Memory is bounded: when the head and the heads still being written exceed twice
+//! `max_head_bytes`, or the WAL queue stays full, pushes are refused with
+//! `PushError::Overloaded` and a retry hint.
+
+pub mod config;
+pub mod error;
+mod flush;
+mod head;
+mod ingester;
+mod read;
+mod replay;
+pub mod wal;
+
+#[cfg(test)]
+mod test_support;
+
+pub use config::{IngesterConfig, WalFsyncPolicy};
+pub use error::IngesterError;
+pub use ingester::Ingester;

@@ -221,7 +221,9 @@ mod tests {
         let id = TraceId::from_hex("5B8EFFF798038103D269B633813FC60C").expect("valid");
         assert_eq!(id.to_hex(), "5b8efff798038103d269b633813fc60c");
         assert_eq!(
-            SpanId::from_hex("EEE19B7EC3C1B174").expect("valid").to_hex(),
+            SpanId::from_hex("EEE19B7EC3C1B174")
+                .expect("valid")
+                .to_hex(),
             "eee19b7ec3c1b174"
         );
     }

@@ -287,23 +287,25 @@ impl Span {
     }
 
     /// The service on the other side of the call, as Zipkin's `remoteEndpoint.serviceName`
-    /// would name it. Follows OpenTelemetry's Zipkin exporter rules: `peer.service`, then
-    /// `server.address`, `net.peer.name`, `network.peer.address`, `net.peer.ip`, for any
-    /// kind whose remote side matters (client, producer, server, consumer) or when
-    /// `peer.service` is set explicitly.
+    /// would name it: `peer.service` for any kind (the Zipkin receiver stores the remote
+    /// service there), else for client and producer spans the first of `server.address`,
+    /// `net.peer.name`, `network.peer.address`, `net.sock.peer.addr`, `net.peer.ip`
+    /// (OpenTelemetry's Zipkin exporter rules).
     pub fn remote_service_name(&self) -> Option<&str> {
-        if let Some(AttributeValue::String(name)) = self.attribute(PEER_SERVICE) {
-            if !name.is_empty() {
-                return Some(name);
-            }
+        if let Some(AttributeValue::String(name)) = self.attribute(PEER_SERVICE)
+            && !name.is_empty()
+        {
+            return Some(name);
         }
         if !matches!(self.kind, SpanKind::Client | SpanKind::Producer) {
             return None;
         }
-        REMOTE_SERVICE_FALLBACK_KEYS.iter().find_map(|key| match self.attribute(key) {
-            Some(AttributeValue::String(name)) if !name.is_empty() => Some(name.as_str()),
-            _ => None,
-        })
+        REMOTE_SERVICE_FALLBACK_KEYS
+            .iter()
+            .find_map(|key| match self.attribute(key) {
+                Some(AttributeValue::String(name)) if !name.is_empty() => Some(name.as_str()),
+                _ => None,
+            })
     }
 
     /// True when the span failed: an error status, or Zipkin's `error` tag.
@@ -318,14 +320,22 @@ impl Span {
             + self.name.len()
             + self.trace_state.len()
             + self.status.message.len()
-            + self.attributes.iter().map(KeyValue::heap_bytes).sum::<usize>()
+            + self
+                .attributes
+                .iter()
+                .map(KeyValue::heap_bytes)
+                .sum::<usize>()
             + self
                 .events
                 .iter()
                 .map(|event| {
                     std::mem::size_of::<Event>()
                         + event.name.len()
-                        + event.attributes.iter().map(KeyValue::heap_bytes).sum::<usize>()
+                        + event
+                            .attributes
+                            .iter()
+                            .map(KeyValue::heap_bytes)
+                            .sum::<usize>()
                 })
                 .sum::<usize>()
             + self
@@ -334,7 +344,11 @@ impl Span {
                 .map(|link| {
                     std::mem::size_of::<Link>()
                         + link.trace_state.len()
-                        + link.attributes.iter().map(KeyValue::heap_bytes).sum::<usize>()
+                        + link
+                            .attributes
+                            .iter()
+                            .map(KeyValue::heap_bytes)
+                            .sum::<usize>()
                 })
                 .sum::<usize>()
     }

@@ -58,7 +58,10 @@ impl TenantId {
 
     /// The tenant of a request: the `X-Scope-OrgID` header value when multi-tenancy is
     /// on (required then), else [`TenantId::single`] whatever the header says.
-    pub fn from_header(multitenancy_enabled: bool, header: Option<&str>) -> Result<Self, TenantError> {
+    pub fn from_header(
+        multitenancy_enabled: bool,
+        header: Option<&str>,
+    ) -> Result<Self, TenantError> {
         if !multitenancy_enabled {
             return Ok(TenantId::single());
         }
@@ -94,7 +97,10 @@ mod tests {
     fn path_like_tenants_are_rejected() {
         assert!(TenantId::parse("team-a").is_ok());
         assert_eq!(TenantId::parse(""), Err(TenantError::Empty));
-        assert!(matches!(TenantId::parse(".."), Err(TenantError::Reserved(_))));
+        assert!(matches!(
+            TenantId::parse(".."),
+            Err(TenantError::Reserved(_))
+        ));
         assert!(matches!(
             TenantId::parse("a/b"),
             Err(TenantError::BadCharacter(_))

@@ -1,1 +1,22 @@
-//! Query semantics above TraceReader: Zipkin search rules, dependency links, trace assembly.
+//! Query semantics above [`weft_model::TraceReader`]: Zipkin search rules, dependency
+//! links, trace assembly.
+//!
+//! Nothing here knows how spans are stored or how requests arrive: the API crate parses
+//! HTTP and calls these functions with a reader.
+//!
+//! - [`zipkin`]: Zipkin v2 read semantics ([`zipkin::ZipkinQuery`], [`zipkin::search`],
+//!   [`zipkin::trace_by_id`], [`zipkin::trace_many`], [`zipkin::dependencies`], names).
+//! - [`dependency`]: Zipkin's dependency linker over any traces.
+//! - [`dedupe_spans`]: the one place identical duplicate spans are removed on read.
+//! - [`memory::MemoryTraceReader`]: an exact in-memory reader for tests.
+
+pub mod dependency;
+pub mod memory;
+pub mod zipkin;
+
+mod dedupe;
+mod error;
+
+pub use dedupe::dedupe_spans;
+pub use dependency::{DependencyLink, DependencyLinker, dependency_links};
+pub use error::QueryError;

@@ -1,0 +1,203 @@
+//! weft's native HTTP read API, in Tempo's shapes, for the CLI and Tempo-style clients.
+//!
+//! - `GET /api/search?limit=&start=&end=&service=`: trace summaries, newest first, as
+//!   Tempo's `{"traces":[{traceID, rootServiceName, rootTraceName, startTimeUnixNano,
+//!   durationMs}]}` (plus `spanCount`). `start`/`end` are unix seconds, both inclusive
+//!   (default: the configured query lookback up to now); `limit` defaults to 20 and is
+//!   capped at the configured `max_traces_examined`; `service` filters by local service
+//!   (case-insensitive).
+//! - `GET /api/traces/{traceId}`: the trace as OTLP/JSON `{"resourceSpans":[...]}` with
+//!   hex ids; 404 when unknown. The id is 1 to 32 hex digits in any case.
+//! - `GET /api/echo`: `echo` (Grafana's health check).
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::routing::get;
+use serde::Serialize;
+use weft_model::{TimeWindow, TraceId, TraceReader, TraceSummary};
+use weft_query::dedupe_spans;
+use weft_query::zipkin::parse_optional_integer;
+
+use crate::config::ZipkinApiConfig;
+use crate::error::{ApiError, json_response, request_tenant, text_response};
+use crate::params::QueryParams;
+
+/// Traces listed by `/api/search` without `limit` (Tempo's default).
+pub const DEFAULT_SEARCH_LIMIT: usize = 20;
+
+/// Tempo shows this when a trace's root span has not arrived.
+const ROOT_SPAN_NOT_YET_RECEIVED: &str = "<root span not yet received>";
+
+#[derive(Clone)]
+struct NativeState {
+    reader: Arc<dyn TraceReader>,
+    config: Arc<ZipkinApiConfig>,
+}
+
+/// Serves the native read endpoints (see the module docs) over `reader`. Tenancy and
+/// bounds come from `config` (the same settings as the Zipkin API).
+pub fn native_router(reader: Arc<dyn TraceReader>, config: ZipkinApiConfig) -> Router {
+    let state = NativeState {
+        reader,
+        config: Arc::new(config),
+    };
+    Router::new()
+        .route("/api/search", get(search))
+        .route("/api/traces/{trace_id}", get(trace))
+        .route(
+            "/api/echo",
+            get(|| async { text_response(StatusCode::OK, "echo") }),
+        )
+        .with_state(state)
+}
+
+#[derive(Serialize)]
+struct SearchResponse {
+    traces: Vec<TraceRow>,
+    metrics: SearchMetrics,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TraceRow {
+    #[serde(rename = "traceID")]
+    trace_id: String,
+    root_service_name: String,
+    root_trace_name: String,
+    start_time_unix_nano: String,
+    duration_ms: u64,
+    span_count: u32,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SearchMetrics {
+    inspected_traces: usize,
+}
+
+impl From<&TraceSummary> for TraceRow {
+    fn from(summary: &TraceSummary) -> Self {
+        let hex = summary.trace_id.to_hex();
+        // Tempo trims leading zeros from search results.
+        let trimmed = hex.trim_start_matches('0');
+        let or_placeholder = |name: &str| {
+            if name.is_empty() {
+                ROOT_SPAN_NOT_YET_RECEIVED.to_owned()
+            } else {
+                name.to_owned()
+            }
+        };
+        TraceRow {
+            trace_id: if trimmed.is_empty() {
+                hex.clone()
+            } else {
+                trimmed.to_owned()
+            },
+            root_service_name: or_placeholder(&summary.root_service_name),
+            root_trace_name: or_placeholder(&summary.root_span_name),
+            start_time_unix_nano: summary.start_unix_nanos.to_string(),
+            duration_ms: summary
+                .end_unix_nanos
+                .saturating_sub(summary.start_unix_nanos)
+                / 1_000_000,
+            span_count: summary.span_count,
+        }
+    }
+}
+
+fn integer(params: &QueryParams, name: &str) -> Result<Option<i64>, ApiError> {
+    match params.get(name) {
+        Some(value) => Ok(parse_optional_integer(name, value)?),
+        None => Ok(None),
+    }
+}
+
+async fn search(
+    State(state): State<NativeState>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let tenant = request_tenant(&headers, state.config.multitenancy_enabled)?;
+    let params = QueryParams::parse(raw.as_deref());
+    let now_seconds = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_secs())
+        .unwrap_or(0);
+    let end_seconds = match integer(&params, "end")? {
+        Some(end) => u64::try_from(end)
+            .map_err(|_| ApiError::BadRequest(format!("invalid value for end: {end}")))?,
+        None => now_seconds,
+    };
+    let start_seconds = match integer(&params, "start")? {
+        Some(start) => u64::try_from(start)
+            .map_err(|_| ApiError::BadRequest(format!("invalid value for start: {start}")))?,
+        None => end_seconds.saturating_sub(state.config.query_lookback.as_secs()),
+    };
+    if start_seconds > end_seconds {
+        return Err(ApiError::BadRequest(format!(
+            "start {start_seconds} is after end {end_seconds}"
+        )));
+    }
+    let limit = match integer(&params, "limit")? {
+        None | Some(0) => DEFAULT_SEARCH_LIMIT,
+        Some(limit) if limit < 0 => {
+            return Err(ApiError::BadRequest(format!(
+                "invalid value for limit: {limit}"
+            )));
+        }
+        Some(limit) => usize::try_from(limit).unwrap_or(usize::MAX),
+    }
+    .min(state.config.max_traces_examined.max(1));
+    let window = TimeWindow {
+        start_unix_nanos: start_seconds.saturating_mul(1_000_000_000),
+        end_unix_nanos: end_seconds
+            .saturating_mul(1_000_000_000)
+            .saturating_add(999_999_999),
+    };
+    let service = params.get("service").filter(|name| !name.is_empty());
+    let mut summaries = state
+        .reader
+        .summaries(&tenant, window, service, limit)
+        .await?;
+    summaries.sort_by(|left, right| {
+        right
+            .timestamp_unix_nanos
+            .cmp(&left.timestamp_unix_nanos)
+            .then_with(|| left.trace_id.cmp(&right.trace_id))
+    });
+    summaries.truncate(limit);
+    let response = SearchResponse {
+        traces: summaries.iter().map(TraceRow::from).collect(),
+        metrics: SearchMetrics {
+            inspected_traces: summaries.len(),
+        },
+    };
+    let body =
+        serde_json::to_vec(&response).map_err(|error| ApiError::Internal(error.to_string()))?;
+    Ok(json_response(body))
+}
+
+async fn trace(
+    State(state): State<NativeState>,
+    headers: HeaderMap,
+    Path(trace_id_text): Path<String>,
+) -> Result<Response, ApiError> {
+    let tenant = request_tenant(&headers, state.config.multitenancy_enabled)?;
+    let trace_id = TraceId::from_hex(&trace_id_text)
+        .map_err(|error| ApiError::BadRequest(format!("invalid trace id: {error}")))?;
+    let mut spans = state.reader.trace(&tenant, trace_id).await?;
+    if spans.is_empty() {
+        return Err(ApiError::NotFound(format!("trace {trace_id} not found")));
+    }
+    dedupe_spans(&mut spans);
+    Ok(json_response(weft_codec::otlp::encode_json(&spans)))
+}
+
+#[cfg(test)]
+#[path = "native_tests.rs"]
+mod tests;

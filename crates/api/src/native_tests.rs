@@ -1,0 +1,135 @@
+//! The native search and trace endpoints over an in-memory store.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use serde_json::Value;
+use tower::ServiceExt;
+use weft_model::{Resource, Span, SpanId, TenantId, TraceId};
+use weft_query::memory::MemoryTraceReader;
+
+use super::native_router;
+use crate::config::ZipkinApiConfig;
+
+const START_SECONDS: u64 = 1_700_000_000;
+
+fn span(trace: u64, id: u64, parent: Option<u64>, service: &str, offset_seconds: u64) -> Span {
+    let mut span = Span::new(
+        TraceId::from_halves(0, trace),
+        SpanId::from_u64(id),
+        format!("op-{id}"),
+    );
+    span.parent_span_id = parent.map(SpanId::from_u64);
+    span.resource = Arc::new(Resource::for_service(service));
+    span.start_unix_nanos = (START_SECONDS + offset_seconds) * 1_000_000_000;
+    span.duration_nanos = 1_500_000_000;
+    span
+}
+
+fn router() -> Router {
+    let reader = MemoryTraceReader::default();
+    reader.push(
+        &TenantId::single(),
+        [
+            span(1, 1, None, "frontend", 0),
+            span(1, 2, Some(1), "backend", 1),
+            span(2, 1, None, "backend", 10),
+            span(3, 7, Some(6), "frontend", 20),
+        ],
+    );
+    native_router(Arc::new(reader), ZipkinApiConfig::default())
+}
+
+async fn get(router: &Router, uri: &str) -> (StatusCode, String) {
+    let request = Request::get(uri)
+        .body(Body::empty())
+        .expect("valid request");
+    let response = router.clone().oneshot(request).await.expect("infallible");
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .expect("body");
+    (status, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+fn search_uri(extra: &str) -> String {
+    format!(
+        "/api/search?start={START_SECONDS}&end={}{extra}",
+        START_SECONDS + 60
+    )
+}
+
+#[tokio::test]
+async fn search_lists_summaries_newest_first_in_tempos_shape() {
+    let router = router();
+    let (status, body) = get(&router, &search_uri("")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let json: Value = serde_json::from_str(&body).expect("json");
+    let traces = json["traces"].as_array().expect("traces");
+    let ids: Vec<&str> = traces
+        .iter()
+        .filter_map(|t| t["traceID"].as_str())
+        .collect();
+    assert_eq!(ids, ["3", "2", "1"], "leading zeros trimmed, newest first");
+    let first = &traces[2];
+    assert_eq!(first["rootServiceName"], "frontend");
+    assert_eq!(first["rootTraceName"], "op-1");
+    assert_eq!(
+        first["startTimeUnixNano"],
+        (START_SECONDS * 1_000_000_000).to_string()
+    );
+    assert_eq!(first["durationMs"], 2_500);
+    assert_eq!(first["spanCount"], 2);
+    assert_eq!(traces[0]["rootServiceName"], "<root span not yet received>");
+}
+
+#[tokio::test]
+async fn search_filters_by_service_and_limit_and_window() {
+    let router = router();
+    let count = |body: String| {
+        let json: Value = serde_json::from_str(&body).expect("json");
+        json["traces"].as_array().map(Vec::len).unwrap_or(0)
+    };
+    assert_eq!(
+        count(get(&router, &search_uri("&service=Backend")).await.1),
+        2
+    );
+    assert_eq!(count(get(&router, &search_uri("&limit=1")).await.1), 1);
+    let narrow = format!("/api/search?start={START_SECONDS}&end={START_SECONDS}");
+    assert_eq!(count(get(&router, &narrow).await.1), 1, "end is inclusive");
+    let (status, body) = get(&router, "/api/search?start=10&end=5").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(
+        get(&router, "/api/search?limit=-1").await.0,
+        StatusCode::BAD_REQUEST
+    );
+}
+
+#[tokio::test]
+async fn trace_by_id_is_otlp_json_and_404_when_unknown() {
+    let router = router();
+    let (status, body) = get(&router, "/api/traces/00000000000000000000000000000001").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let decoded = weft_codec::otlp::decode_json(body.as_bytes()).expect("otlp json");
+    assert_eq!(decoded.batch.spans.len(), 2);
+    let (status, _) = get(&router, "/api/traces/1").await;
+    assert_eq!(status, StatusCode::OK, "short ids are padded");
+    let (status, body) = get(&router, "/api/traces/99").await;
+    assert_eq!(
+        (status, body.as_str()),
+        (
+            StatusCode::NOT_FOUND,
+            "trace 00000000000000000000000000000099 not found"
+        )
+    );
+    assert_eq!(
+        get(&router, "/api/traces/xyz").await.0,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        get(&router, "/api/echo").await,
+        (StatusCode::OK, "echo".to_owned())
+    );
+}

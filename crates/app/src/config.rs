@@ -1,0 +1,251 @@
+//! The whole configuration: each crate owns its section, this file only composes them.
+//!
+//! The YAML tree mirrors the flags (see [`crate::settings`]): `storage.path` in YAML is
+//! `--storage.path` on the command line and `WEFT_STORAGE_PATH` in the environment.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::settings::{self, Setting};
+
+/// A listener address, or `off` to switch the listener off.
+pub type ListenAddress = String;
+
+/// Why the configuration could not be loaded. Messages name the key or file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The config file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The config file is not valid YAML.
+    #[error("config file {path} is not valid YAML: {message}")]
+    Yaml {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message.
+        message: String,
+    },
+    /// A key is unknown or has a value of the wrong type.
+    #[error("invalid configuration at `{key}`: {message}")]
+    Invalid {
+        /// Dotted path of the offending key (its parent for unknown keys).
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// One HTTP or gRPC listener.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerConfig {
+    /// `host:port` to listen on, or `off`.
+    pub listen: ListenAddress,
+}
+
+impl ListenerConfig {
+    fn on(address: &str) -> Self {
+        ListenerConfig {
+            listen: address.to_owned(),
+        }
+    }
+
+    /// The address, or `None` when the listener is switched off (`off` or empty).
+    pub fn address(&self) -> Option<&str> {
+        match self.listen.trim() {
+            "" | "off" | "disabled" => None,
+            address => Some(address),
+        }
+    }
+}
+
+/// The Zipkin port: ingest, query API and the `/zipkin/` UI paths.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ZipkinSection {
+    /// `host:port` of the Zipkin port (default 9411), or `off`.
+    pub listen: ListenAddress,
+    /// Zipkin query API settings.
+    pub query: weft_api::ZipkinApiConfig,
+}
+
+impl Default for ZipkinSection {
+    fn default() -> Self {
+        ZipkinSection {
+            listen: String::from("0.0.0.0:9411"),
+            query: weft_api::ZipkinApiConfig::default(),
+        }
+    }
+}
+
+/// OTLP listeners.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OtlpSection {
+    /// OTLP/gRPC (default 4317).
+    pub grpc: ListenerConfig,
+    /// OTLP/HTTP (default 4318).
+    pub http: ListenerConfig,
+}
+
+impl Default for OtlpSection {
+    fn default() -> Self {
+        OtlpSection {
+            grpc: ListenerConfig::on("0.0.0.0:4317"),
+            http: ListenerConfig::on("0.0.0.0:4318"),
+        }
+    }
+}
+
+/// Where blocks and the WAL live.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageSection {
+    /// Directory for the WAL and blocks (embedded local storage).
+    pub path: PathBuf,
+    /// Blocks whose newest span is older than this are deleted.
+    #[serde(with = "humantime_serde")]
+    pub retention: Duration,
+}
+
+impl Default for StorageSection {
+    fn default() -> Self {
+        StorageSection {
+            path: PathBuf::from("./weft-data"),
+            retention: Duration::from_secs(7 * 24 * 3600),
+        }
+    }
+}
+
+/// Log output of the process itself.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSection {
+    /// A `tracing` filter: `info`, `debug`, `weft_ingester=debug,info`, ...
+    pub level: String,
+    /// `text` for people, `json` for log pipelines.
+    pub format: LogFormat,
+}
+
+impl Default for LogSection {
+    fn default() -> Self {
+        LogSection {
+            level: String::from("info"),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The whole configuration of a weft process.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Native HTTP API, `/metrics` and `/ready` (default 3200).
+    pub http: ListenerConfig,
+    /// The Zipkin port.
+    pub zipkin: ZipkinSection,
+    /// OTLP listeners.
+    pub otlp: OtlpSection,
+    /// Storage location and retention.
+    pub storage: StorageSection,
+    /// When true, every request must name its tenant in `X-Scope-OrgID`.
+    pub multitenancy_enabled: bool,
+    /// Request decoding limits.
+    pub receiver: weft_receiver::ReceiverConfig,
+    /// Validation limits.
+    pub distributor: weft_distributor::DistributorConfig,
+    /// WAL, head and block cutting.
+    pub ingester: weft_ingester::IngesterConfig,
+    /// Process logs.
+    pub log: LogSection,
+}
+
+impl Default for ListenerConfig {
+    fn default() -> Self {
+        ListenerConfig::on("0.0.0.0:3200")
+    }
+}
+
+impl Config {
+    /// Every configuration key as a flag and environment variable.
+    pub fn settings() -> Vec<Setting> {
+        // Serialising the defaults cannot fail for these plain structs; an empty list
+        // would only mean no flags, which the CLI tests would catch.
+        let defaults = serde_json::to_value(Config::default()).unwrap_or(Value::Null);
+        settings::settings_of(&defaults)
+    }
+
+    /// Loads the configuration: defaults, then the YAML file (if any), then `overrides`
+    /// (environment variables and flags, already in precedence order). Unknown keys and
+    /// wrongly typed values are errors naming the key.
+    pub fn load(
+        file: Option<&Path>,
+        overrides: &[(Setting, String)],
+    ) -> Result<Config, ConfigError> {
+        let mut tree = match file {
+            Some(path) => read_yaml(path)?,
+            None => Value::Object(serde_json::Map::new()),
+        };
+        for (setting, raw) in overrides {
+            settings::set_path(&mut tree, &setting.path, setting.typed_value(raw));
+        }
+        let config: Config = serde_path_to_error::deserialize(tree).map_err(|error| {
+            let key = error.path().to_string();
+            ConfigError::Invalid {
+                key: if key == "." {
+                    String::from("(top level)")
+                } else {
+                    key
+                },
+                message: error.into_inner().to_string(),
+            }
+        })?;
+        Ok(config.composed())
+    }
+
+    /// Copies the settings that several sections share from where the user sets them.
+    fn composed(mut self) -> Self {
+        self.ingester.storage_path = self.storage.path.clone();
+        self.ingester.retention = self.storage.retention;
+        self.receiver.multitenancy_enabled = self.multitenancy_enabled;
+        self.zipkin.query.multitenancy_enabled = self.multitenancy_enabled;
+        self.ingester.indexed_attribute_keys = self.zipkin.query.autocomplete_keys.clone();
+        self
+    }
+}
+
+fn read_yaml(path: &Path) -> Result<Value, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    if text.trim().is_empty() {
+        return Ok(Value::Object(serde_json::Map::new()));
+    }
+    let value: Value = serde_saphyr::from_str(&text).map_err(|error| ConfigError::Yaml {
+        path: path.to_owned(),
+        message: error.to_string(),
+    })?;
+    Ok(match value {
+        Value::Null => Value::Object(serde_json::Map::new()),
+        other => other,
+    })
+}

@@ -1,0 +1,169 @@
+//! Starting, serving and stopping a weft process.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use weft_model::{SpanSink, TraceReader};
+
+use crate::Target;
+use crate::config::{Config, ListenerConfig};
+use crate::observability;
+
+/// Runs `target` with `config` until SIGTERM or Ctrl-C, then shuts down gracefully:
+/// listeners stop accepting, in-flight requests finish, the head is flushed to blocks.
+pub async fn run(config: Config, target: Target) -> anyhow::Result<()> {
+    observability::init_logging(&config.log)?;
+    let metrics = observability::init_metrics()?;
+    let Target::All = target;
+    let started = Instant::now();
+
+    // Bind every listener before opening storage, so a taken port fails fast and names
+    // its flag instead of after a long WAL replay.
+    let http_listener = bind("http.listen", &config.http).await?;
+    let zipkin_listener = bind(
+        "zipkin.listen",
+        &ListenerConfig {
+            listen: config.zipkin.listen.clone(),
+        },
+    )
+    .await?;
+    let otlp_grpc_listener = bind("otlp.grpc.listen", &config.otlp.grpc).await?;
+    let otlp_http_listener = bind("otlp.http.listen", &config.otlp.http).await?;
+
+    let ingester = weft_ingester::Ingester::open(config.ingester.clone())
+        .await
+        .context("cannot open storage")?;
+    let sink: Arc<dyn SpanSink> = Arc::new(
+        weft_distributor::Distributor::new(config.distributor.clone(), ingester.clone())
+            .context("invalid distributor configuration")?,
+    );
+    let reader: Arc<dyn TraceReader> = ingester.clone();
+    let ready_ingester = ingester.clone();
+    let ready = Arc::new(move || ready_ingester.is_ready());
+
+    let (stop_sender, stop_receiver) = watch::channel(false);
+    let mut servers = JoinSet::new();
+    if let Some(listener) = http_listener {
+        let router = weft_api::admin_router(metrics, ready).merge(weft_api::native_router(
+            reader.clone(),
+            config.zipkin.query.clone(),
+        ));
+        servers.spawn(serve_http("http", listener, router, stop_receiver.clone()));
+    }
+    if let Some(listener) = zipkin_listener {
+        let router = weft_api::zipkin_router(reader.clone(), config.zipkin.query.clone()).merge(
+            weft_receiver::zipkin_ingest_router(sink.clone(), config.receiver.clone()),
+        );
+        servers.spawn(serve_http(
+            "zipkin",
+            listener,
+            router,
+            stop_receiver.clone(),
+        ));
+    }
+    if let Some(listener) = otlp_http_listener {
+        let router = weft_receiver::otlp_http_router(sink.clone(), config.receiver.clone());
+        servers.spawn(serve_http(
+            "otlp_http",
+            listener,
+            router,
+            stop_receiver.clone(),
+        ));
+    }
+    if let Some(listener) = otlp_grpc_listener {
+        let service = weft_receiver::otlp_grpc_service(sink.clone(), config.receiver.clone());
+        let stopped = stopped(stop_receiver.clone());
+        servers.spawn(async move {
+            let incoming = tonic::transport::server::TcpIncoming::from(listener);
+            tonic::transport::Server::builder()
+                .add_service(service)
+                .serve_with_incoming_shutdown(incoming, stopped)
+                .await
+                .context("otlp grpc server failed")
+        });
+    }
+    tracing::info!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        storage = %config.storage.path.display(),
+        "weft is ready"
+    );
+
+    let failure = tokio::select! {
+        signal = shutdown_signal() => {
+            tracing::info!(signal, "shutting down");
+            None
+        }
+        Some(result) = servers.join_next() => {
+            Some(match result {
+                Ok(Ok(())) => anyhow::anyhow!("a listener stopped unexpectedly"),
+                Ok(Err(error)) => error,
+                Err(join_error) => anyhow::anyhow!("a listener task failed: {join_error}"),
+            })
+        }
+    };
+    let _ = stop_sender.send(true);
+    while let Some(result) = servers.join_next().await {
+        if let Ok(Err(error)) = result {
+            tracing::warn!(%error, "listener ended with an error");
+        }
+    }
+    ingester
+        .shutdown()
+        .await
+        .context("cannot flush the head to blocks")?;
+    tracing::info!("weft stopped");
+    match failure {
+        Some(error) => Err(error),
+        None => Ok(()),
+    }
+}
+
+async fn bind(flag: &str, listener: &ListenerConfig) -> anyhow::Result<Option<TcpListener>> {
+    let Some(address) = listener.address() else {
+        return Ok(None);
+    };
+    let bound = TcpListener::bind(address)
+        .await
+        .with_context(|| format!("cannot listen on {address} (--{flag})"))?;
+    tracing::info!(%address, flag, "listening");
+    Ok(Some(bound))
+}
+
+fn stopped(mut receiver: watch::Receiver<bool>) -> impl Future<Output = ()> + Send + 'static {
+    async move {
+        // An error means the sender is gone, which also means stop.
+        let _ = receiver.wait_for(|stop| *stop).await;
+    }
+}
+
+async fn serve_http(
+    name: &'static str,
+    listener: TcpListener,
+    router: axum::Router,
+    stop_receiver: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(stopped(stop_receiver))
+        .await
+        .with_context(|| format!("{name} server failed"))
+}
+
+async fn shutdown_signal() -> &'static str {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut stream) => {
+                stream.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = terminate => "SIGTERM",
+        _ = tokio::signal::ctrl_c() => "SIGINT",
+    }
+}

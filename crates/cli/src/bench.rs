@@ -1,0 +1,273 @@
+//! `weft bench`: drives a weft server with the synthetic corpus and reports throughput,
+//! acknowledgement latency and the server's peak memory.
+//!
+//! By default it starts a fresh `weft serve` (this same executable) per protocol on free
+//! loopback ports with a temporary storage directory, so every number comes from a
+//! cold server with the WAL on and nothing else in it. `--endpoint` drives a server that
+//! is already running instead (then peak RSS is read only if `--server-pid` is given).
+
+use std::path::PathBuf;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, bail};
+use clap::{Arg, ArgAction, ArgMatches, Command, value_parser};
+use weft_bench::{GeneratorSettings, LoadReport, LoadSettings, Protocol};
+
+pub fn command() -> Command {
+    Command::new("bench")
+        .about("Load a weft server with a realistic synthetic corpus and report spans/s, ack latency and peak RSS")
+        .arg(
+            Arg::new("protocol")
+                .long("protocol")
+                .default_value("all")
+                .help("otlp-grpc, otlp-http, zipkin-json or all"),
+        )
+        .arg(Arg::new("duration").long("duration").default_value("20s").help("Longest sending time per protocol"))
+        .arg(
+            Arg::new("concurrency")
+                .long("concurrency")
+                .default_value("8")
+                .value_parser(value_parser!(usize))
+                .help("Requests in flight at once"),
+        )
+        .arg(
+            Arg::new("spans-per-request")
+                .long("spans-per-request")
+                .default_value("1000")
+                .value_parser(value_parser!(usize))
+                .help("Spans per request (whole traces, so approximate)"),
+        )
+        .arg(
+            Arg::new("max-spans")
+                .long("max-spans")
+                .default_value("4000000")
+                .value_parser(value_parser!(usize))
+                .help("Spans to pre-generate per protocol; the run ends when all are sent"),
+        )
+        .arg(Arg::new("seed").long("seed").default_value("42").value_parser(value_parser!(u64)).help("Corpus seed"))
+        .arg(Arg::new("endpoint").long("endpoint").help("Drive this running server's listener instead of starting one (base URL)"))
+        .arg(Arg::new("server-pid").long("server-pid").value_parser(value_parser!(u32)).help("With --endpoint: pid whose peak RSS to report"))
+        .arg(
+            Arg::new("server-arg")
+                .long("server-arg")
+                .action(ArgAction::Append)
+                .allow_hyphen_values(true)
+                .help("Extra argument for the started server, repeatable (e.g. --server-arg=--wal.fsync=interval)"),
+        )
+}
+
+pub async fn run(arguments: &ArgMatches) -> anyhow::Result<()> {
+    let protocol_text = arguments
+        .get_one::<String>("protocol")
+        .map(String::as_str)
+        .unwrap_or("all");
+    let protocols: Vec<Protocol> = if protocol_text == "all" {
+        Protocol::ALL.to_vec()
+    } else {
+        vec![
+            Protocol::parse(protocol_text)
+                .with_context(|| format!("unknown --protocol {protocol_text:?}"))?,
+        ]
+    };
+    let duration_text = arguments
+        .get_one::<String>("duration")
+        .map(String::as_str)
+        .unwrap_or("20s");
+    let duration = humantime::parse_duration(duration_text)
+        .with_context(|| format!("invalid --duration {duration_text:?}"))?;
+    let extra_server_arguments: Vec<String> = arguments
+        .get_many::<String>("server-arg")
+        .map(|values| values.cloned().collect())
+        .unwrap_or_default();
+
+    println!(
+        "{:<12} {:>12} {:>9} {:>7} {:>10} {:>10} {:>12} {:>10}",
+        "protocol", "spans/s", "requests", "failed", "ack p50", "ack p99", "server RSS", "MB/s in"
+    );
+    for protocol in protocols {
+        let (endpoint, mut server) = match arguments.get_one::<String>("endpoint") {
+            Some(endpoint) => (endpoint.clone(), None),
+            None => {
+                let server = StartedServer::start(&extra_server_arguments).await?;
+                (server.endpoint(protocol), Some(server))
+            }
+        };
+        let settings = LoadSettings {
+            protocol,
+            endpoint,
+            spans_per_request: *arguments
+                .get_one::<usize>("spans-per-request")
+                .unwrap_or(&1000),
+            concurrency: *arguments.get_one::<usize>("concurrency").unwrap_or(&8),
+            duration,
+            max_spans: *arguments
+                .get_one::<usize>("max-spans")
+                .unwrap_or(&4_000_000),
+            generator: GeneratorSettings {
+                seed: *arguments.get_one::<u64>("seed").unwrap_or(&42),
+                ..GeneratorSettings::default()
+            },
+        };
+        let now_nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .context("clock before 1970")?
+            .as_nanos() as u64;
+        let requests = tokio::task::spawn_blocking(move || {
+            let requests = weft_bench::driver::prepare_requests(
+                &settings,
+                now_nanos.saturating_sub(600_000_000_000),
+            );
+            (settings, requests)
+        });
+        let (settings, requests) = requests.await.context("corpus generation failed")?;
+        let report = weft_bench::driver::run(&settings, requests).await?;
+        let peak_rss = match (&server, arguments.get_one::<u32>("server-pid")) {
+            (Some(server), _) => peak_rss_bytes(server.child.id()),
+            (None, Some(pid)) => peak_rss_bytes(*pid),
+            (None, None) => None,
+        };
+        print_report(&report, peak_rss);
+        if let Some(server) = server.as_mut() {
+            server.stop().await?;
+        }
+    }
+    Ok(())
+}
+
+fn print_report(report: &LoadReport, peak_rss: Option<u64>) {
+    let rss = peak_rss
+        .map(|bytes| format!("{} MiB", bytes / (1024 * 1024)))
+        .unwrap_or_else(|| String::from("-"));
+    println!(
+        "{:<12} {:>12.0} {:>9} {:>7} {:>10} {:>10} {:>12} {:>10.1}",
+        report.protocol.name(),
+        report.spans_per_second(),
+        report.requests_ok,
+        report.requests_failed,
+        format!("{:.1}ms", report.latency_p50.as_secs_f64() * 1e3),
+        format!("{:.1}ms", report.latency_p99.as_secs_f64() * 1e3),
+        rss,
+        report.bytes_acknowledged as f64 / report.elapsed.as_secs_f64().max(1e-9) / 1e6,
+    );
+    if let Some(error) = &report.first_error {
+        println!("  first failure: {error}");
+    }
+}
+
+/// Peak resident set size (VmHWM) of a Linux process.
+fn peak_rss_bytes(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// A `weft serve` child on free loopback ports with its own temporary storage.
+struct StartedServer {
+    child: Child,
+    storage: PathBuf,
+    http_port: u16,
+    zipkin_port: u16,
+    otlp_grpc_port: u16,
+    otlp_http_port: u16,
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").context("cannot find a free port")?;
+    Ok(listener.local_addr()?.port())
+}
+
+impl StartedServer {
+    async fn start(extra_arguments: &[String]) -> anyhow::Result<StartedServer> {
+        let executable = std::env::current_exe().context("cannot find the weft executable")?;
+        let storage = std::env::temp_dir().join(format!(
+            "weft-bench-{}-{}",
+            std::process::id(),
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or_default()
+        ));
+        let (http_port, zipkin_port, otlp_grpc_port, otlp_http_port) =
+            (free_port()?, free_port()?, free_port()?, free_port()?);
+        let child = std::process::Command::new(executable)
+            .arg("serve")
+            .arg(format!("--http.listen=127.0.0.1:{http_port}"))
+            .arg(format!("--zipkin.listen=127.0.0.1:{zipkin_port}"))
+            .arg(format!("--otlp.grpc.listen=127.0.0.1:{otlp_grpc_port}"))
+            .arg(format!("--otlp.http.listen=127.0.0.1:{otlp_http_port}"))
+            .arg(format!("--storage.path={}", storage.display()))
+            .arg("--log.level=warn")
+            .args(extra_arguments)
+            .stdin(Stdio::null())
+            .spawn()
+            .context("cannot start weft serve")?;
+        let server = StartedServer {
+            child,
+            storage,
+            http_port,
+            zipkin_port,
+            otlp_grpc_port,
+            otlp_http_port,
+        };
+        server.wait_ready().await?;
+        Ok(server)
+    }
+
+    fn endpoint(&self, protocol: Protocol) -> String {
+        let port = match protocol {
+            Protocol::OtlpGrpc => self.otlp_grpc_port,
+            Protocol::OtlpHttp => self.otlp_http_port,
+            Protocol::ZipkinJson => self.zipkin_port,
+        };
+        format!("http://127.0.0.1:{port}")
+    }
+
+    async fn wait_ready(&self) -> anyhow::Result<()> {
+        let url = format!("http://127.0.0.1:{}/ready", self.http_port);
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(response) = client.get(&url).send().await {
+                if response.status().is_success() {
+                    return Ok(());
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        bail!("the started server was not ready within 30 s ({url})")
+    }
+
+    async fn stop(&mut self) -> anyhow::Result<()> {
+        let pid =
+            rustix::process::Pid::from_raw(self.child.id() as i32).context("invalid child pid")?;
+        rustix::process::kill_process(pid, rustix::process::Signal::TERM)
+            .context("cannot signal the server")?;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                if !status.success() {
+                    eprintln!("warning: the benchmarked server exited with {status}");
+                }
+                break;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                bail!("the benchmarked server did not stop within 60 s of SIGTERM");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let _ = std::fs::remove_dir_all(&self.storage);
+        Ok(())
+    }
+}
+
+impl Drop for StartedServer {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}

@@ -1,0 +1,196 @@
+//! Text rendering of one trace as an indented waterfall.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt::Write;
+
+use weft_model::{Span, SpanId};
+
+/// Width of the timeline bar in characters.
+const BAR_WIDTH: usize = 40;
+
+/// `1.234s`, `12.3ms`, `456µs`, `789ns`.
+pub fn format_duration(nanos: u64) -> String {
+    match nanos {
+        n if n >= 1_000_000_000 => format!("{:.3}s", n as f64 / 1e9),
+        n if n >= 1_000_000 => format!("{:.1}ms", n as f64 / 1e6),
+        n if n >= 1_000 => format!("{}µs", n / 1_000),
+        n => format!("{n}ns"),
+    }
+}
+
+/// `2026-11-21 19:26:19.123` (UTC) from nanoseconds since the epoch.
+pub fn format_timestamp(unix_nanos: u64) -> String {
+    let seconds = unix_nanos / 1_000_000_000;
+    let millis = (unix_nanos / 1_000_000) % 1_000;
+    let days = seconds / 86_400;
+    let (year, month, day) = civil_from_days(days as i64);
+    let second_of_day = seconds % 86_400;
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}.{millis:03}",
+        second_of_day / 3600,
+        (second_of_day / 60) % 60,
+        second_of_day % 60
+    )
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = (day_of_year - (153 * month_index + 2) / 5 + 1) as u32;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    } as u32;
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// Renders `spans` as a tree: children under parents ordered by start, each line with
+/// a timeline bar, offset from the trace start, duration, service and name. Spans whose
+/// parent is missing are shown as roots.
+pub fn render(spans: &[Span]) -> String {
+    let mut out = String::new();
+    if spans.is_empty() {
+        out.push_str("trace has no spans\n");
+        return out;
+    }
+    let trace_start = spans
+        .iter()
+        .filter(|span| span.start_unix_nanos > 0)
+        .map(|span| span.start_unix_nanos)
+        .min()
+        .unwrap_or(0);
+    let trace_end = spans
+        .iter()
+        .map(Span::end_unix_nanos)
+        .max()
+        .unwrap_or(trace_start);
+    let trace_duration = trace_end.saturating_sub(trace_start).max(1);
+
+    let present: HashSet<SpanId> = spans.iter().map(|span| span.span_id).collect();
+    let mut children: HashMap<Option<SpanId>, Vec<usize>> = HashMap::new();
+    for (index, span) in spans.iter().enumerate() {
+        let parent = span
+            .parent_span_id
+            .filter(|parent| present.contains(parent) && *parent != span.span_id);
+        children.entry(parent).or_default().push(index);
+    }
+    for list in children.values_mut() {
+        list.sort_by_key(|&index| (spans[index].start_unix_nanos, spans[index].name.clone()));
+    }
+    let services: HashSet<&str> = spans.iter().filter_map(Span::service_name).collect();
+    let _ = writeln!(
+        out,
+        "trace {}  {} spans, {} services, {}  started {}",
+        spans[0].trace_id,
+        spans.len(),
+        services.len(),
+        format_duration(trace_duration),
+        format_timestamp(trace_start)
+    );
+    let mut visited = vec![false; spans.len()];
+    let mut stack: Vec<(usize, usize)> = children
+        .get(&None)
+        .map(|roots| roots.iter().rev().map(|&index| (index, 0)).collect())
+        .unwrap_or_default();
+    while let Some((index, depth)) = stack.pop() {
+        if std::mem::replace(&mut visited[index], true) {
+            continue;
+        }
+        let span = &spans[index];
+        write_line(&mut out, span, depth, trace_start, trace_duration);
+        if let Some(kids) = children.get(&Some(span.span_id)) {
+            for &kid in kids.iter().rev() {
+                stack.push((kid, depth + 1));
+            }
+        }
+    }
+    // Cycles (a span whose ancestors loop) are never reached from a root: show them flat.
+    for (index, span) in spans.iter().enumerate() {
+        if !visited[index] {
+            write_line(&mut out, span, 0, trace_start, trace_duration);
+        }
+    }
+    out
+}
+
+fn write_line(out: &mut String, span: &Span, depth: usize, trace_start: u64, trace_duration: u64) {
+    let offset = span.start_unix_nanos.saturating_sub(trace_start);
+    let bar_start = (offset as u128 * BAR_WIDTH as u128 / trace_duration as u128) as usize;
+    let bar_length = ((span.duration_nanos as u128 * BAR_WIDTH as u128 / trace_duration as u128)
+        as usize)
+        .max(1);
+    let bar_start = bar_start.min(BAR_WIDTH - 1);
+    let bar_length = bar_length.min(BAR_WIDTH - bar_start);
+    let bar = format!(
+        "{}{}{}",
+        " ".repeat(bar_start),
+        "█".repeat(bar_length),
+        " ".repeat(BAR_WIDTH - bar_start - bar_length)
+    );
+    let error = if span.is_error() { "  ERROR" } else { "" };
+    let _ = writeln!(
+        out,
+        "|{bar}| {:>9} {:>9}  {}{} {}{}",
+        format!("+{}", format_duration(offset)),
+        format_duration(span.duration_nanos),
+        "  ".repeat(depth),
+        span.service_name().unwrap_or("?"),
+        span.name,
+        error
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use weft_model::{Resource, TraceId};
+
+    fn span(id: u64, parent: Option<u64>, start: u64, duration: u64, name: &str) -> Span {
+        let mut span = Span::new(TraceId::from_halves(0, 1), SpanId::from_u64(id), name);
+        span.parent_span_id = parent.map(SpanId::from_u64);
+        span.start_unix_nanos = start;
+        span.duration_nanos = duration;
+        span.resource = Arc::new(Resource::for_service("svc"));
+        span
+    }
+
+    #[test]
+    fn children_are_indented_under_their_parent_in_start_order() {
+        let spans = vec![
+            span(3, Some(1), 1_500_000, 100_000, "late child"),
+            span(1, None, 1_000_000, 2_000_000, "root"),
+            span(2, Some(1), 1_100_000, 100_000, "early child"),
+        ];
+        let text = render(&spans);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].contains("3 spans"));
+        assert!(lines[1].ends_with("svc root"), "{}", lines[1]);
+        assert!(lines[2].ends_with("  svc early child"), "{}", lines[2]);
+        assert!(lines[3].ends_with("  svc late child"), "{}", lines[3]);
+        assert!(lines[1].contains("2.0ms"));
+    }
+
+    #[test]
+    fn a_parent_cycle_does_not_loop_forever() {
+        let spans = vec![span(1, Some(2), 0, 1, "a"), span(2, Some(1), 0, 1, "b")];
+        assert_eq!(render(&spans).lines().count(), 3);
+    }
+
+    #[test]
+    fn timestamps_render_in_utc() {
+        assert_eq!(format_timestamp(0), "1970-01-01 00:00:00.000");
+        assert_eq!(
+            format_timestamp(1_795_000_000_123_000_000),
+            "2026-11-18 08:53:20.123"
+        );
+    }
+}

@@ -1,0 +1,142 @@
+//! Ingester configuration.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::IngesterError;
+
+/// When the WAL writer fsyncs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WalFsyncPolicy {
+    /// Group commit: every write is fsynced before any push in it is acknowledged. No
+    /// acknowledged span is lost on a crash, a kill -9 or a power failure.
+    Always,
+    /// Writes are handed to the operating system before the push is acknowledged and
+    /// fsynced every `wal_fsync_interval`. Survives a process crash or kill -9 (the OS
+    /// still has the data) but a power failure or kernel crash can lose up to one
+    /// interval of acknowledged spans.
+    Interval,
+}
+
+/// WAL, head and block-cutting settings. Byte sizes are plain bytes; durations are
+/// humantime strings (`"15m"`, `"100ms"`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngesterConfig {
+    /// Directory holding `wal/` and `blocks/`. Default `./weft-data`; the app sets it
+    /// from `--storage.path` (so it is not a key of this section).
+    #[serde(skip)]
+    pub storage_path: PathBuf,
+    /// When the WAL is fsynced: `always` (default) or `interval`.
+    pub wal_fsync_policy: WalFsyncPolicy,
+    /// Period between fsyncs with the `interval` policy (ignored with `always`).
+    /// Default 100ms.
+    #[serde(with = "humantime_serde")]
+    pub wal_fsync_interval: Duration,
+    /// The head is cut to blocks when its spans take more than this many bytes (by
+    /// `Span::heap_bytes`). When the head and the heads still being written to blocks
+    /// together exceed twice this, pushes are refused with a retry hint instead of
+    /// growing memory further. Default 256 MiB.
+    pub max_head_bytes: u64,
+    /// The head is cut at least this often (counted from its first span), so blocks
+    /// cover bounded time and WAL replay stays short. Default 15m: short enough for a
+    /// quick replay, long enough that a week of retention is ~700 blocks per tenant
+    /// until compaction exists.
+    #[serde(with = "humantime_serde")]
+    pub max_block_duration: Duration,
+    /// Most spans one trace may have in the head; further spans of that trace are
+    /// rejected (counted in `PushOutcome::rejected_spans`, reason `trace_too_large`)
+    /// until the head is cut. Concurrent pushes of one trace are checked independently,
+    /// so each can overshoot by at most its own batch. Default 100,000.
+    pub max_spans_per_trace: u64,
+    /// Blocks whose newest span ended longer ago than this are deleted. Default 7 days.
+    #[serde(skip)]
+    pub retention: Duration,
+    /// Attribute keys whose values are kept for autocomplete. Default none; the app
+    /// passes Zipkin's `AUTOCOMPLETE_KEYS` (so it is not a key of this section).
+    #[serde(skip)]
+    pub indexed_attribute_keys: Vec<String>,
+}
+
+impl Default for IngesterConfig {
+    fn default() -> Self {
+        IngesterConfig {
+            storage_path: PathBuf::from("./weft-data"),
+            wal_fsync_policy: WalFsyncPolicy::Always,
+            wal_fsync_interval: Duration::from_millis(100),
+            max_head_bytes: 256 * 1024 * 1024,
+            max_block_duration: Duration::from_secs(15 * 60),
+            max_spans_per_trace: 100_000,
+            retention: Duration::from_secs(7 * 24 * 3600),
+            indexed_attribute_keys: Vec::new(),
+        }
+    }
+}
+
+impl IngesterConfig {
+    /// Checks that every setting is usable. Errors name the offending key.
+    pub fn validate(&self) -> Result<(), IngesterError> {
+        let invalid = |message: &str| Err(IngesterError::InvalidConfig(message.to_owned()));
+        if self.storage_path.as_os_str().is_empty() {
+            return invalid("ingester.storage_path must not be empty");
+        }
+        if self.max_head_bytes == 0 {
+            return invalid("ingester.max_head_bytes must be greater than 0");
+        }
+        if self.max_spans_per_trace == 0 {
+            return invalid("ingester.max_spans_per_trace must be greater than 0");
+        }
+        if self.max_block_duration.is_zero() {
+            return invalid("ingester.max_block_duration must be greater than 0");
+        }
+        if self.retention.is_zero() {
+            return invalid("storage.retention must be greater than 0");
+        }
+        if self.wal_fsync_policy == WalFsyncPolicy::Interval && self.wal_fsync_interval.is_zero() {
+            return invalid(
+                "ingester.wal_fsync_interval must be greater than 0 with the interval policy",
+            );
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_round_trip() {
+        let config = IngesterConfig::default();
+        config.validate().expect("defaults are valid");
+        let json = serde_json::to_value(&config).expect("serializes");
+        assert_eq!(json["wal_fsync_policy"], "always");
+        assert_eq!(json["max_block_duration"], "15m");
+        let back: IngesterConfig = serde_json::from_value(json).expect("parses");
+        assert_eq!(back, config);
+    }
+
+    #[test]
+    fn unknown_keys_and_zero_limits_are_rejected_by_name() {
+        let unknown = serde_json::from_str::<IngesterConfig>(r#"{"max_head_byte": 1}"#);
+        assert!(unknown.is_err());
+        let parsed: IngesterConfig =
+            serde_json::from_str(r#"{"wal_fsync_policy": "interval", "wal_fsync_interval": "0s"}"#)
+                .expect("parses");
+        let error = parsed.validate().expect_err("zero interval").to_string();
+        assert!(error.contains("ingester.wal_fsync_interval"), "{error}");
+        let zero = IngesterConfig {
+            max_spans_per_trace: 0,
+            ..IngesterConfig::default()
+        };
+        assert!(
+            zero.validate()
+                .expect_err("zero")
+                .to_string()
+                .contains("max_spans_per_trace")
+        );
+    }
+}

@@ -1,0 +1,428 @@
+//! The ingester: WAL, head and blocks behind `SpanSink` and `TraceReader`.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+use weft_model::{PushError, PushOutcome, Span, SpanBatch, SpanSink, TenantId, TraceId};
+use weft_storage::{BlockReader, LocalBlockStore, WalSegmentRange};
+
+use crate::config::IngesterConfig;
+use crate::error::IngesterError;
+use crate::head::{Head, InsertStats, TenantHead};
+use crate::replay::{self, names_of};
+use crate::wal::{self, Wal, WalAppendError};
+
+/// How long a push waits for room in the WAL queue before it is refused as overloaded.
+const WAL_QUEUE_TIMEOUT: Duration = Duration::from_secs(2);
+/// The retry hint sent with overload refusals.
+const RETRY_AFTER_SECONDS: u32 = 2;
+
+/// A tenant's part of a cut head, queryable until its block is written.
+#[derive(Debug)]
+pub(crate) struct FlushingHead {
+    pub tenant: TenantId,
+    pub head: Arc<TenantHead>,
+    pub wal_segments: WalSegmentRange,
+}
+
+/// What reads and cuts see, swapped atomically under one lock.
+pub(crate) struct State {
+    /// Receives new writes.
+    pub head: Arc<Head>,
+    /// Cut heads whose blocks are not written yet.
+    pub flushing: Vec<Arc<FlushingHead>>,
+    /// Written blocks per tenant.
+    pub blocks: replay::Catalog,
+}
+
+/// Spans, traces and bytes held in memory (current head plus flushing heads).
+#[derive(Debug, Default)]
+pub(crate) struct MemoryTotals {
+    pub spans: AtomicU64,
+    pub traces: AtomicU64,
+    pub bytes: AtomicU64,
+}
+
+impl MemoryTotals {
+    pub fn add(&self, stats: InsertStats) {
+        self.spans.fetch_add(stats.spans, Ordering::Relaxed);
+        self.traces.fetch_add(stats.new_traces, Ordering::Relaxed);
+        self.bytes.fetch_add(stats.bytes, Ordering::Relaxed);
+        self.publish();
+    }
+
+    pub fn remove(&self, head: &TenantHead) {
+        self.spans.fetch_sub(head.span_total(), Ordering::Relaxed);
+        self.traces.fetch_sub(head.trace_total(), Ordering::Relaxed);
+        self.bytes.fetch_sub(head.bytes(), Ordering::Relaxed);
+        self.publish();
+    }
+
+    fn publish(&self) {
+        metrics::gauge!("weft_head_spans").set(self.spans.load(Ordering::Relaxed) as f64);
+        metrics::gauge!("weft_head_traces").set(self.traces.load(Ordering::Relaxed) as f64);
+        metrics::gauge!("weft_head_bytes").set(self.bytes.load(Ordering::Relaxed) as f64);
+    }
+}
+
+/// Stores pushed spans durably and serves them back.
+///
+/// Writes go to the WAL (group commit) and then into the in-memory head; the head is
+/// cut into one block per tenant when it is big or old enough, and on shutdown. Reads
+/// combine the head, heads being written, and blocks. Dropping an `Ingester` without
+/// [`Ingester::shutdown`] is like a crash: nothing acknowledged is lost, the next
+/// [`Ingester::open`] replays the WAL.
+pub struct Ingester {
+    pub(crate) config: IngesterConfig,
+    pub(crate) wal_directory: PathBuf,
+    pub(crate) store: Arc<LocalBlockStore>,
+    pub(crate) wal: Wal,
+    pub(crate) state: RwLock<State>,
+    /// Pushes hold it shared from before their WAL write until their head insert; a cut
+    /// holds it exclusively to rotate the WAL and swap the head, so every record of a
+    /// closed segment is in the head that is cut.
+    pub(crate) gate: tokio::sync::RwLock<()>,
+    /// Serialises cuts and block writes.
+    pub(crate) flush_lock: tokio::sync::Mutex<()>,
+    pub(crate) accepting: AtomicBool,
+    pub(crate) memory: MemoryTotals,
+    pub(crate) cut_requested: Arc<Notify>,
+    pub(crate) stop: watch::Sender<bool>,
+    pub(crate) background: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for Ingester {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ingester")
+            .field("storage_path", &self.config.storage_path)
+            .finish()
+    }
+}
+
+impl Ingester {
+    /// Opens storage under `config.storage_path`: loads the blocks, replays the WAL into
+    /// the head, cuts the replayed head to blocks (so the next start is fast and the
+    /// replayed segments are deleted), starts the WAL writer and the background task
+    /// that cuts by size and age and applies retention. Must run inside a Tokio runtime.
+    pub async fn open(config: IngesterConfig) -> Result<Arc<Ingester>, IngesterError> {
+        config.validate()?;
+        let wal_directory = config.storage_path.join("wal");
+        let blocks_directory = config.storage_path.join("blocks");
+        let indexed_keys = config.indexed_attribute_keys.clone();
+        let replay_directory = wal_directory.clone();
+        let (store, catalog, replayed) = tokio::task::spawn_blocking(move || {
+            std::fs::create_dir_all(&replay_directory).map_err(weft_storage::StorageError::io(
+                "create directory",
+                &replay_directory,
+            ))?;
+            let store = LocalBlockStore::open(blocks_directory)?;
+            let catalog = replay::load_catalog(&store)?;
+            let replayed = replay::replay(&replay_directory, &catalog, &indexed_keys)?;
+            Ok::<_, IngesterError>((store, catalog, replayed))
+        })
+        .await??;
+
+        let wal = Wal::start(
+            wal_directory.clone(),
+            replayed.next_segment,
+            config.wal_fsync_policy,
+            config.wal_fsync_interval,
+        )
+        .await?;
+        let (stop, stop_receiver) = watch::channel(false);
+        let replayed_empty = replayed.head.is_empty();
+        let ingester = Arc::new(Ingester {
+            config,
+            wal_directory,
+            store: Arc::new(store),
+            wal,
+            state: RwLock::new(State {
+                head: Arc::new(replayed.head),
+                flushing: Vec::new(),
+                blocks: catalog,
+            }),
+            gate: tokio::sync::RwLock::new(()),
+            flush_lock: tokio::sync::Mutex::new(()),
+            accepting: AtomicBool::new(true),
+            memory: MemoryTotals::default(),
+            cut_requested: Arc::new(Notify::new()),
+            stop,
+            background: Mutex::new(None),
+        });
+        ingester.memory.add(replayed.stats);
+        ingester.publish_block_gauges();
+
+        if replayed_empty {
+            if let (Some(&first), Some(&last)) =
+                (replayed.segments.first(), replayed.segments.last())
+            {
+                // Every record was empty, damaged or already in a block.
+                let directory = ingester.wal_directory.clone();
+                tokio::task::spawn_blocking(move || {
+                    replay::delete_segments(&directory, WalSegmentRange { first, last })
+                })
+                .await??;
+            }
+        } else if let Err(error) = ingester.cut_head().await {
+            // The replayed spans stay in the head and the WAL; the background task retries.
+            tracing::error!(%error, "cannot write the replayed head to blocks");
+        }
+
+        let task = tokio::spawn(crate::flush::background(
+            Arc::downgrade(&ingester),
+            ingester.cut_requested.clone(),
+            stop_receiver,
+        ));
+        *ingester
+            .background
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(task);
+        Ok(ingester)
+    }
+
+    /// True between a successful [`Ingester::open`] and the start of
+    /// [`Ingester::shutdown`].
+    pub fn is_ready(&self) -> bool {
+        self.accepting.load(Ordering::SeqCst)
+    }
+
+    /// Stops accepting pushes (they fail with `PushError::Unavailable`), waits for pushes
+    /// in flight, cuts the head to blocks, and fsyncs and closes the WAL. Reads keep
+    /// working. If the blocks cannot be written the error is returned and the spans stay
+    /// in the WAL for the next start. Calling it again is harmless.
+    pub async fn shutdown(&self) -> Result<(), IngesterError> {
+        self.accepting.store(false, Ordering::SeqCst);
+        let _ = self.stop.send(true);
+        let background = self
+            .background
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(task) = background {
+            let _ = task.await;
+        }
+        let result = self.cut_head().await;
+        self.wal.stop().await;
+        result
+    }
+
+    pub(crate) fn state(&self) -> RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn state_mut(&self) -> RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn publish_block_gauges(&self) {
+        let state = self.state();
+        let blocks = state.blocks.values().flatten();
+        let (count, bytes) = blocks.fold((0u64, 0u64), |(count, bytes), reader| {
+            let meta = reader.meta();
+            (count + 1, bytes + meta.data_bytes + meta.index_bytes)
+        });
+        metrics::gauge!("weft_blocks").set(count as f64);
+        metrics::gauge!("weft_blocks_bytes").set(bytes as f64);
+    }
+
+    /// Drops spans of traces that would exceed `max_spans_per_trace` in the head.
+    /// Returns the rejected count and the first rejected trace.
+    fn apply_trace_limit(
+        &self,
+        head: &Head,
+        tenant: &TenantId,
+        spans: &mut Vec<Span>,
+    ) -> (u64, Option<TraceId>) {
+        let limit = self.config.max_spans_per_trace;
+        let tenant_head = head.tenant(tenant);
+        let largest = tenant_head
+            .as_ref()
+            .map_or(0, |head| head.largest_trace_spans());
+        if largest.saturating_add(spans.len() as u64) <= limit {
+            return (0, None);
+        }
+        let mut remaining: HashMap<TraceId, u64> = HashMap::new();
+        let mut first_rejected = None;
+        let before = spans.len();
+        spans.retain(|span| {
+            let left = remaining.entry(span.trace_id).or_insert_with(|| {
+                let existing = tenant_head
+                    .as_ref()
+                    .map_or(0, |head| head.span_count(span.trace_id));
+                limit.saturating_sub(existing)
+            });
+            if *left > 0 {
+                *left -= 1;
+                true
+            } else {
+                first_rejected.get_or_insert(span.trace_id);
+                false
+            }
+        });
+        ((before - spans.len()) as u64, first_rejected)
+    }
+}
+
+fn overloaded(message: String) -> PushError {
+    PushError::Overloaded {
+        message,
+        retry_after_seconds: RETRY_AFTER_SECONDS,
+    }
+}
+
+#[async_trait]
+impl SpanSink for Ingester {
+    /// Appends the batch to the WAL (acknowledged only after the write, and the fsync
+    /// under the `always` policy), then adds it to the head. Spans over
+    /// `max_spans_per_trace` are rejected and counted; the rest are stored.
+    async fn push(&self, tenant: &TenantId, batch: SpanBatch) -> Result<PushOutcome, PushError> {
+        if batch.is_empty() {
+            return Ok(PushOutcome::default());
+        }
+        let shutting_down =
+            || PushError::Unavailable(String::from("the ingester is shutting down"));
+        if !self.accepting.load(Ordering::SeqCst) {
+            return Err(shutting_down());
+        }
+        let _gate = self.gate.read().await;
+        if !self.accepting.load(Ordering::SeqCst) {
+            return Err(shutting_down());
+        }
+        let memory_limit = self.config.max_head_bytes.saturating_mul(2);
+        if self.memory.bytes.load(Ordering::Relaxed) > memory_limit {
+            metrics::counter!("weft_ingester_refused_pushes_total", "reason" => "memory")
+                .increment(1);
+            self.cut_requested.notify_one();
+            return Err(overloaded(format!(
+                "the ingester holds more than {memory_limit} bytes of spans not yet written to blocks; retry later"
+            )));
+        }
+        let head = self.state().head.clone();
+        let mut spans = batch.spans;
+        let (rejected_spans, first_rejected) = self.apply_trace_limit(&head, tenant, &mut spans);
+        let mut outcome = PushOutcome::default();
+        if rejected_spans > 0 {
+            metrics::counter!("weft_ingester_rejected_spans_total", "reason" => "trace_too_large")
+                .increment(rejected_spans);
+            outcome.rejected_spans = rejected_spans;
+            outcome.rejection_message = format!(
+                "trace_too_large: {rejected_spans} spans rejected because their trace (first: {}) reached \
+                 max_spans_per_trace {} in the head",
+                first_rejected.unwrap_or_default(),
+                self.config.max_spans_per_trace
+            );
+        }
+        if spans.is_empty() {
+            return Ok(outcome);
+        }
+        let record = wal::encode_record(tenant, &spans)
+            .map_err(|error| PushError::TooLarge(format!("spans cannot be encoded: {error}")))?;
+        let names = names_of(&spans, &self.config.indexed_attribute_keys);
+        match self.wal.append(record, WAL_QUEUE_TIMEOUT).await {
+            Ok(_segment) => {}
+            Err(WalAppendError::QueueFull) => {
+                metrics::counter!("weft_ingester_refused_pushes_total", "reason" => "wal_queue")
+                    .increment(1);
+                return Err(overloaded(String::from(
+                    "the write-ahead log queue is full; retry later",
+                )));
+            }
+            Err(WalAppendError::Stopped) => return Err(shutting_down()),
+            Err(WalAppendError::Failed(message)) => {
+                return Err(PushError::Unavailable(format!(
+                    "write-ahead log write failed: {message}"
+                )));
+            }
+        }
+        let accepted = spans.len() as u64;
+        let stats = head.insert(tenant, spans, &names);
+        self.memory.add(stats);
+        if head.bytes() > self.config.max_head_bytes {
+            self.cut_requested.notify_one();
+        }
+        outcome.accepted_spans = accepted;
+        Ok(outcome)
+    }
+}
+
+/// Blocks of a tenant and heads that may hold its spans, taken consistently.
+pub(crate) struct Snapshot {
+    pub heads: Vec<Arc<TenantHead>>,
+    pub blocks: Vec<Arc<dyn BlockReader>>,
+}
+
+impl Ingester {
+    pub(crate) fn snapshot(&self, tenant: &TenantId) -> Snapshot {
+        let state = self.state();
+        let mut heads: Vec<Arc<TenantHead>> = state.head.tenant(tenant).into_iter().collect();
+        heads.extend(
+            state
+                .flushing
+                .iter()
+                .filter(|flushing| &flushing.tenant == tenant)
+                .map(|flushing| flushing.head.clone()),
+        );
+        let blocks = state.blocks.get(tenant).cloned().unwrap_or_default();
+        Snapshot { heads, blocks }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use weft_model::{Resource, Span, SpanId};
+
+    use super::*;
+    use crate::test_support::TempDir;
+
+    fn batch(trace: u64) -> SpanBatch {
+        let resource = Arc::new(Resource::for_service("frontend"));
+        let spans = (1..=10)
+            .map(|id| {
+                let mut span =
+                    Span::new(TraceId::from_halves(0, trace), SpanId::from_u64(id), "op");
+                span.resource = resource.clone();
+                span.start_unix_nanos = 1_000;
+                span
+            })
+            .collect::<Vec<_>>();
+        SpanBatch::from(spans)
+    }
+
+    #[tokio::test]
+    async fn pushes_are_refused_not_buffered_when_cutting_cannot_keep_up() {
+        let directory = TempDir::new("overload");
+        let config = IngesterConfig {
+            storage_path: directory.path().to_owned(),
+            max_head_bytes: 1,
+            ..IngesterConfig::default()
+        };
+        let ingester = Ingester::open(config).await.expect("opens");
+        let tenant = TenantId::single();
+        // Holding the flush lock stands in for a block write that takes forever.
+        let stalled = ingester.flush_lock.lock().await;
+        ingester
+            .push(&tenant, batch(1))
+            .await
+            .expect("under the limit");
+        let refused = ingester.push(&tenant, batch(2)).await;
+        assert!(
+            matches!(refused, Err(PushError::Overloaded { retry_after_seconds, .. }) if retry_after_seconds > 0),
+            "{refused:?}"
+        );
+        drop(stalled);
+        ingester.cut_head().await.expect("cuts");
+        ingester
+            .push(&tenant, batch(2))
+            .await
+            .expect("accepted again after the cut");
+        ingester.shutdown().await.expect("shuts down");
+    }
+}

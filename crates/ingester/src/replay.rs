@@ -1,0 +1,167 @@
+//! Start-up: load the block catalog and rebuild the head from the WAL.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use weft_model::{NameIndex, Span, TenantId};
+use weft_storage::{BlockReader, BlockStore, LocalBlockStore, StorageError, WalSegmentRange};
+
+use crate::error::IngesterError;
+use crate::head::{Head, InsertStats};
+use crate::wal::{list_segments, read_segment};
+
+/// Block readers per tenant, oldest first.
+pub(crate) type Catalog = HashMap<TenantId, Vec<Arc<dyn BlockReader>>>;
+
+/// Opens every readable block. Unreadable blocks are logged, counted and left on disk.
+pub(crate) fn load_catalog(store: &LocalBlockStore) -> Result<Catalog, StorageError> {
+    let mut catalog = Catalog::new();
+    for tenant in store.tenants()? {
+        let mut readers = Vec::new();
+        for block_id in store.list_blocks(&tenant)? {
+            match store.open_block(&tenant, block_id) {
+                Ok(reader) => readers.push(reader),
+                Err(error) => {
+                    metrics::counter!("weft_blocks_unreadable_total").increment(1);
+                    tracing::error!(%tenant, %block_id, %error, "skipping a block that cannot be opened");
+                }
+            }
+        }
+        if !readers.is_empty() {
+            catalog.insert(tenant, readers);
+        }
+    }
+    Ok(catalog)
+}
+
+/// The head rebuilt from the WAL.
+pub(crate) struct Replayed {
+    /// The rebuilt head; its first segment is the first replayed one.
+    pub head: Head,
+    /// Totals of what was inserted.
+    pub stats: InsertStats,
+    /// The segment numbers that were read.
+    pub segments: Vec<u64>,
+    /// The number the next new segment must have: above every existing segment and
+    /// every segment a block claims to cover, so ranges recorded in blocks never name a
+    /// future segment.
+    pub next_segment: u64,
+}
+
+/// Builds the per-span names of a batch (outside any lock).
+pub(crate) fn names_of(spans: &[Span], indexed_attribute_keys: &[String]) -> NameIndex {
+    let mut names = NameIndex::default();
+    let mut previous: Option<(*const weft_model::Resource, &str, weft_model::SpanKind)> = None;
+    for span in spans {
+        // Runs of spans from one resource with one name and kind add nothing new unless
+        // attribute values are indexed or a remote service may differ.
+        let key = (Arc::as_ptr(&span.resource), span.name.as_str(), span.kind);
+        if indexed_attribute_keys.is_empty()
+            && previous == Some(key)
+            && span.remote_service_name().is_none()
+        {
+            continue;
+        }
+        previous = Some(key);
+        names.add_span(span, indexed_attribute_keys);
+    }
+    names
+}
+
+/// Reads every WAL segment in order into a new head, skipping records of a tenant in
+/// segments that one of that tenant's blocks already covers (a crash after the block
+/// was written and before the segments were deleted).
+pub(crate) fn replay(
+    wal_directory: &Path,
+    catalog: &Catalog,
+    indexed_attribute_keys: &[String],
+) -> Result<Replayed, IngesterError> {
+    let coverage: HashMap<&TenantId, Vec<WalSegmentRange>> = catalog
+        .iter()
+        .map(|(tenant, readers)| {
+            let ranges = readers
+                .iter()
+                .filter_map(|reader| reader.meta().wal_segments)
+                .collect();
+            (tenant, ranges)
+        })
+        .collect();
+    let highest_covered = coverage
+        .values()
+        .flatten()
+        .map(|range| range.last)
+        .max()
+        .unwrap_or(0);
+    let segments = list_segments(wal_directory)?;
+    let highest_segment = segments.last().map_or(0, |(sequence, _)| *sequence);
+    let next_segment = highest_segment.max(highest_covered) + 1;
+    let head = Head::new(
+        segments
+            .first()
+            .map_or(next_segment, |(sequence, _)| *sequence),
+    );
+    let mut stats = InsertStats::default();
+    let mut skipped_records = 0u64;
+    for (sequence, path) in &segments {
+        let report = read_segment(path, |tenant, spans| {
+            let covered = coverage
+                .get(&tenant)
+                .is_some_and(|ranges| ranges.iter().any(|range| range.contains(*sequence)));
+            if covered {
+                skipped_records += 1;
+                return;
+            }
+            let names = names_of(&spans, indexed_attribute_keys);
+            stats.add(head.insert(&tenant, spans, &names));
+        })?;
+        metrics::counter!("weft_wal_replayed_records_total").increment(report.records);
+        if report.corrupt_records > 0 {
+            metrics::counter!("weft_wal_corrupt_records_total").increment(report.corrupt_records);
+        }
+        if let Some(reason) = &report.stopped_early {
+            tracing::warn!(
+                segment = %path.display(),
+                reason,
+                "wal segment ends in a torn or damaged record; the records before it were replayed"
+            );
+        }
+    }
+    if !segments.is_empty() {
+        tracing::info!(
+            segments = segments.len(),
+            spans = stats.spans,
+            traces = stats.new_traces,
+            skipped_records,
+            "replayed the wal"
+        );
+    }
+    Ok(Replayed {
+        head,
+        stats,
+        segments: segments.iter().map(|(sequence, _)| *sequence).collect(),
+        next_segment,
+    })
+}
+
+/// Deletes the WAL segments in `range` and fsyncs the directory. Segments that are
+/// already gone are fine.
+pub(crate) fn delete_segments(
+    wal_directory: &Path,
+    range: WalSegmentRange,
+) -> Result<(), StorageError> {
+    let mut deleted = false;
+    for (sequence, path) in list_segments(wal_directory)? {
+        if range.contains(sequence) {
+            match std::fs::remove_file(&path) {
+                Ok(()) => deleted = true,
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                Err(error) => return Err(StorageError::io("remove", &path)(error)),
+            }
+        }
+    }
+    if deleted {
+        weft_storage::local::sync_directory(wal_directory)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,211 @@
+//! The write-ahead log.
+//!
+//! `<data>/wal/` holds append-only segment files named by a 20-digit sequence number
+//! (`00000000000000000007.wal`). Each segment starts with the 8-byte magic `WEFTWAL0`
+//! and continues with records:
+//!
+//! ```text
+//! u32 LE  payload length in bytes
+//! u32 LE  crc32 (IEEE) of the version byte and the payload
+//! u8      record version (1)
+//! [..]    payload: postcard string (tenant id), then a span table (weft_storage::span_table)
+//! ```
+//!
+//! A process never appends to a segment it did not create: each start and each head
+//! cut begins a new segment, so a torn record can only be the tail of a segment.
+//! Replay stops reading a segment at the first torn or checksum-failing record.
+
+mod writer;
+
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use weft_model::{Span, TenantId};
+use weft_storage::StorageError;
+use weft_storage::span_table::{decode_spans, encode_spans};
+
+pub use writer::{Wal, WalAppendError};
+
+/// First bytes of every segment.
+pub const SEGMENT_MAGIC: &[u8; 8] = b"WEFTWAL0";
+/// Bytes of a record header: length, crc32, version.
+pub const RECORD_HEADER_BYTES: usize = 9;
+/// The record version this build writes and reads.
+pub const RECORD_VERSION: u8 = 1;
+/// Larger payload lengths are treated as corruption (guards the allocation).
+pub const MAX_RECORD_PAYLOAD_BYTES: u32 = 1 << 30;
+
+/// The file name of segment `sequence`.
+pub fn segment_file_name(sequence: u64) -> String {
+    format!("{sequence:020}.wal")
+}
+
+/// The sequence number of a segment file name; `None` for other files.
+pub fn parse_segment_file_name(name: &str) -> Option<u64> {
+    let digits = name.strip_suffix(".wal")?;
+    if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// The segments in `directory`, sorted by sequence number.
+pub fn list_segments(directory: &Path) -> Result<Vec<(u64, PathBuf)>, StorageError> {
+    let entries = std::fs::read_dir(directory).map_err(StorageError::io("list", directory))?;
+    let mut segments = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(StorageError::io("list", directory))?;
+        if let Some(sequence) = entry.file_name().to_str().and_then(parse_segment_file_name) {
+            segments.push((sequence, entry.path()));
+        }
+    }
+    segments.sort();
+    Ok(segments)
+}
+
+/// Encodes one record for `tenant` and `spans`: header and payload, ready to append.
+/// Runs in the pushing task so that encoding is parallel across pushers.
+pub fn encode_record(tenant: &TenantId, spans: &[Span]) -> Result<Vec<u8>, StorageError> {
+    let mut record = Vec::with_capacity(RECORD_HEADER_BYTES + 64 + spans.len() * 256);
+    record.extend_from_slice(&[0u8; RECORD_HEADER_BYTES]);
+    record =
+        postcard::to_extend(tenant.as_str(), record).map_err(|error| StorageError::Encode {
+            what: "wal record",
+            reason: error.to_string(),
+        })?;
+    encode_spans(spans, &mut record)?;
+    let payload_bytes = record.len() - RECORD_HEADER_BYTES;
+    let length = u32::try_from(payload_bytes)
+        .ok()
+        .filter(|&length| length <= MAX_RECORD_PAYLOAD_BYTES)
+        .ok_or(StorageError::Encode {
+            what: "wal record",
+            reason: format!("payload of {payload_bytes} bytes is over the 1 GiB record limit"),
+        })?;
+    record[8] = RECORD_VERSION;
+    let crc = crc32fast::hash(&record[8..]);
+    record[..4].copy_from_slice(&length.to_le_bytes());
+    record[4..8].copy_from_slice(&crc.to_le_bytes());
+    Ok(record)
+}
+
+/// Decodes a record payload (after the header).
+fn decode_payload(payload: &[u8], what: &str) -> Result<(TenantId, Vec<Span>), StorageError> {
+    let (tenant, rest) = postcard::take_from_bytes::<&str>(payload)
+        .map_err(|error| StorageError::corrupt(what, format!("tenant does not decode: {error}")))?;
+    let tenant = TenantId::parse(tenant)
+        .map_err(|error| StorageError::corrupt(what, format!("bad tenant: {error}")))?;
+    Ok((tenant, decode_spans(rest, what)?))
+}
+
+/// What reading one segment found.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SegmentReport {
+    /// Records decoded and handed to the callback.
+    pub records: u64,
+    /// Records skipped or a tail abandoned because they did not check or decode.
+    pub corrupt_records: u64,
+    /// Why reading stopped early, if it did (torn or damaged tail).
+    pub stopped_early: Option<String>,
+}
+
+/// Reads every intact record of the segment at `path` in order and calls `on_record`
+/// with its tenant and spans. A truncated or checksum-failing record ends the segment
+/// (reported, not an error); a record whose checksum holds but whose payload does not
+/// decode is skipped. Only I/O errors other than a short read are errors.
+pub fn read_segment(
+    path: &Path,
+    mut on_record: impl FnMut(TenantId, Vec<Span>),
+) -> Result<SegmentReport, StorageError> {
+    let file = File::open(path).map_err(StorageError::io("open", path))?;
+    let mut reader = BufReader::with_capacity(1 << 20, file);
+    let mut report = SegmentReport::default();
+    let mut magic = [0u8; 8];
+    match read_full(&mut reader, &mut magic).map_err(StorageError::io("read", path))? {
+        0 => return Ok(report),
+        8 if &magic == SEGMENT_MAGIC => {}
+        8 => {
+            report.corrupt_records += 1;
+            report.stopped_early = Some(String::from("segment does not start with WEFTWAL0"));
+            return Ok(report);
+        }
+        // Created but torn before its header was complete: nothing was acknowledged.
+        _ => return Ok(report),
+    }
+    let mut payload = Vec::new();
+    let mut offset = SEGMENT_MAGIC.len() as u64;
+    loop {
+        let mut header = [0u8; RECORD_HEADER_BYTES];
+        let read = read_full(&mut reader, &mut header).map_err(StorageError::io("read", path))?;
+        if read == 0 {
+            return Ok(report);
+        }
+        let stop = |report: &mut SegmentReport, reason: String| {
+            report.corrupt_records += 1;
+            report.stopped_early = Some(format!("record at byte {offset}: {reason}"));
+        };
+        if read < RECORD_HEADER_BYTES {
+            stop(&mut report, String::from("truncated header"));
+            return Ok(report);
+        }
+        let length = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
+        let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
+        if length > MAX_RECORD_PAYLOAD_BYTES {
+            stop(&mut report, format!("length {length} is implausible"));
+            return Ok(report);
+        }
+        payload.clear();
+        payload.resize(length as usize, 0);
+        let read = read_full(&mut reader, &mut payload).map_err(StorageError::io("read", path))?;
+        if read < payload.len() {
+            stop(&mut report, String::from("truncated payload"));
+            return Ok(report);
+        }
+        let mut hasher = crc32fast::Hasher::new();
+        hasher.update(&header[8..9]);
+        hasher.update(&payload);
+        if hasher.finalize() != crc {
+            stop(&mut report, String::from("checksum mismatch"));
+            return Ok(report);
+        }
+        let what = format!("wal segment {} record at byte {offset}", path.display());
+        offset += (RECORD_HEADER_BYTES + payload.len()) as u64;
+        if header[8] != RECORD_VERSION {
+            tracing::error!(
+                what,
+                version = header[8],
+                "skipping a wal record of an unknown version"
+            );
+            report.corrupt_records += 1;
+            continue;
+        }
+        match decode_payload(&payload, &what) {
+            Ok((tenant, spans)) => {
+                report.records += 1;
+                on_record(tenant, spans);
+            }
+            Err(error) => {
+                tracing::error!(%error, "skipping a wal record that does not decode");
+                report.corrupt_records += 1;
+            }
+        }
+    }
+}
+
+/// Reads until `buffer` is full or the end of input; returns the bytes read.
+fn read_full(reader: &mut impl Read, buffer: &mut [u8]) -> std::io::Result<usize> {
+    let mut done = 0;
+    while done < buffer.len() {
+        match reader.read(&mut buffer[done..]) {
+            Ok(0) => break,
+            Ok(read) => done += read,
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(done)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,277 @@
+//! Durability: replay, torn WAL tails, crashes between block write and WAL deletion,
+//! shutdown, retention.
+
+mod support;
+
+use std::time::Duration;
+
+use support::{TempDir, batch, config, files, now_unix_nanos, trace_id};
+use weft_ingester::{Ingester, WalFsyncPolicy};
+use weft_model::{PushError, SpanSink, TenantId, TimeWindow, TraceReader};
+
+const HOUR_NANOS: u64 = 3_600_000_000_000;
+
+async fn span_count(ingester: &Ingester, tenant: &TenantId, trace: u64) -> usize {
+    ingester
+        .trace(tenant, trace_id(trace))
+        .await
+        .expect("reads")
+        .len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_replays_the_wal_and_cuts_it_to_blocks() {
+    let directory = TempDir::new("replay");
+    let tenant = TenantId::single();
+    let start = now_unix_nanos() - HOUR_NANOS;
+    for policy in [WalFsyncPolicy::Always, WalFsyncPolicy::Interval] {
+        let mut config = config(directory.path());
+        config.wal_fsync_policy = policy;
+        let ingester = Ingester::open(config.clone()).await.expect("opens");
+        ingester
+            .push(&tenant, batch("frontend", 0, 10, 4, start))
+            .await
+            .expect("push");
+        ingester
+            .push(&tenant, batch("frontend", 10, 10, 4, start))
+            .await
+            .expect("push");
+        // A crash: no shutdown. With either policy the data reached the OS before the ack.
+        drop(ingester);
+
+        let reopened = Ingester::open(config).await.expect("reopens");
+        for trace in [0, 9, 10, 19] {
+            assert_eq!(
+                span_count(&reopened, &tenant, trace).await,
+                4,
+                "{policy:?} trace {trace}"
+            );
+        }
+        // The replayed head was cut to a block and its segments deleted.
+        assert_eq!(
+            files(&directory.path().join("wal")).len(),
+            1,
+            "only the new segment is left"
+        );
+        assert!(!files(&directory.path().join("blocks/single-tenant")).is_empty());
+        reopened.shutdown().await.expect("shuts down");
+        std::fs::remove_dir_all(directory.path()).expect("clean");
+    }
+}
+
+#[tokio::test]
+async fn a_torn_or_damaged_wal_tail_loses_only_the_unacknowledged_record() {
+    let directory = TempDir::new("torn");
+    let tenant = TenantId::single();
+    let start = now_unix_nanos() - HOUR_NANOS;
+    let ingester = Ingester::open(config(directory.path()))
+        .await
+        .expect("opens");
+    ingester
+        .push(&tenant, batch("frontend", 0, 3, 2, start))
+        .await
+        .expect("push");
+    ingester
+        .push(&tenant, batch("frontend", 3, 3, 2, start))
+        .await
+        .expect("push");
+    drop(ingester);
+    // Simulate a write torn by a crash: the last record loses its final bytes.
+    let wal = directory.path().join("wal");
+    let segment = wal.join(&files(&wal)[0]);
+    let bytes = std::fs::read(&segment).expect("read");
+    std::fs::write(&segment, &bytes[..bytes.len() - 7]).expect("truncate");
+
+    let reopened = Ingester::open(config(directory.path()))
+        .await
+        .expect("reopens despite the tear");
+    assert_eq!(span_count(&reopened, &tenant, 0).await, 2);
+    assert_eq!(span_count(&reopened, &tenant, 2).await, 2);
+    assert_eq!(
+        span_count(&reopened, &tenant, 3).await,
+        0,
+        "the torn record is gone"
+    );
+    reopened
+        .push(&tenant, batch("frontend", 3, 3, 2, start))
+        .await
+        .expect("push");
+    drop(reopened);
+
+    // Garbage appended after good records is ignored the same way.
+    let wal_files = files(&wal);
+    let segment = wal.join(wal_files.last().expect("segment"));
+    let mut bytes = std::fs::read(&segment).expect("read");
+    bytes.extend_from_slice(&[0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    std::fs::write(&segment, &bytes).expect("append garbage");
+    let reopened = Ingester::open(config(directory.path()))
+        .await
+        .expect("reopens");
+    assert_eq!(span_count(&reopened, &tenant, 3).await, 2);
+    assert_eq!(
+        span_count(&reopened, &tenant, 0).await,
+        2,
+        "no duplicates from the earlier block"
+    );
+}
+
+#[tokio::test]
+async fn a_crash_between_block_write_and_wal_deletion_does_not_duplicate() {
+    let directory = TempDir::new("crash");
+    let team_a = TenantId::parse("team-a").expect("tenant");
+    let team_b = TenantId::parse("team-b").expect("tenant");
+    let start = now_unix_nanos() - HOUR_NANOS;
+    let ingester = Ingester::open(config(directory.path()))
+        .await
+        .expect("opens");
+    ingester
+        .push(&team_a, batch("frontend", 0, 5, 3, start))
+        .await
+        .expect("push");
+    ingester
+        .push(&team_b, batch("backend", 0, 5, 3, start))
+        .await
+        .expect("push");
+    ingester
+        .push(&team_a, batch("frontend", 5, 5, 3, start))
+        .await
+        .expect("push");
+
+    // Keep a copy of the WAL as it is before the cut deletes it.
+    let wal = directory.path().join("wal");
+    let saved: Vec<(String, Vec<u8>)> = files(&wal)
+        .into_iter()
+        .map(|name| {
+            let bytes = std::fs::read(wal.join(&name)).expect("read");
+            (name, bytes)
+        })
+        .collect();
+    ingester.cut_head().await.expect("cuts");
+    drop(ingester);
+
+    // Put the segments back, as if the crash came before their deletion, and remove
+    // team-b's block, as if the crash came before it was written.
+    for (name, bytes) in &saved {
+        std::fs::write(wal.join(name), bytes).expect("restore");
+    }
+    let team_b_blocks = directory.path().join("blocks/team-b");
+    std::fs::remove_dir_all(&team_b_blocks).expect("remove team-b block");
+
+    let reopened = Ingester::open(config(directory.path()))
+        .await
+        .expect("reopens");
+    for trace in 0..10 {
+        assert_eq!(
+            span_count(&reopened, &team_a, trace).await,
+            3,
+            "team-a trace {trace} once"
+        );
+    }
+    for trace in 0..5 {
+        assert_eq!(
+            span_count(&reopened, &team_b, trace).await,
+            3,
+            "team-b trace {trace} restored"
+        );
+    }
+    let window = TimeWindow {
+        start_unix_nanos: 0,
+        end_unix_nanos: u64::MAX,
+    };
+    let summaries = reopened
+        .summaries(&team_a, window, None, 100)
+        .await
+        .expect("search");
+    assert_eq!(summaries.len(), 10);
+    assert!(summaries.iter().all(|summary| summary.span_count == 3));
+    // A second restart finds everything exactly once too.
+    reopened.shutdown().await.expect("shuts down");
+    let again = Ingester::open(config(directory.path()))
+        .await
+        .expect("reopens");
+    assert_eq!(span_count(&again, &team_a, 7).await, 3);
+    assert_eq!(span_count(&again, &team_b, 4).await, 3);
+}
+
+#[tokio::test]
+async fn shutdown_refuses_pushes_and_leaves_everything_in_blocks() {
+    let directory = TempDir::new("shutdown");
+    let tenant = TenantId::single();
+    let start = now_unix_nanos() - HOUR_NANOS;
+    let ingester = Ingester::open(config(directory.path()))
+        .await
+        .expect("opens");
+    assert!(ingester.is_ready());
+    ingester
+        .push(&tenant, batch("frontend", 0, 4, 2, start))
+        .await
+        .expect("push");
+    ingester.shutdown().await.expect("shuts down");
+    assert!(!ingester.is_ready());
+    let refused = ingester
+        .push(&tenant, batch("frontend", 9, 1, 1, start))
+        .await;
+    assert!(
+        matches!(refused, Err(PushError::Unavailable(_))),
+        "{refused:?}"
+    );
+    assert_eq!(
+        span_count(&ingester, &tenant, 3).await,
+        2,
+        "reads still work"
+    );
+    ingester
+        .shutdown()
+        .await
+        .expect("a second shutdown is harmless");
+
+    let blocks = files(&directory.path().join("blocks/single-tenant"));
+    assert_eq!(blocks.len(), 1);
+    let reopened = Ingester::open(config(directory.path()))
+        .await
+        .expect("reopens");
+    assert_eq!(span_count(&reopened, &tenant, 3).await, 2);
+    assert_eq!(
+        files(&directory.path().join("blocks/single-tenant")),
+        blocks,
+        "nothing replayed"
+    );
+}
+
+#[tokio::test]
+async fn retention_deletes_only_blocks_past_it() {
+    let directory = TempDir::new("retention");
+    let tenant = TenantId::single();
+    let mut config = config(directory.path());
+    config.retention = Duration::from_secs(7 * 24 * 3600);
+    let ingester = Ingester::open(config).await.expect("opens");
+    let old = now_unix_nanos() - 8 * 24 * HOUR_NANOS;
+    let recent = now_unix_nanos() - HOUR_NANOS;
+    ingester
+        .push(&tenant, batch("frontend", 0, 2, 2, old))
+        .await
+        .expect("push");
+    ingester.cut_head().await.expect("cuts");
+    ingester
+        .push(&tenant, batch("frontend", 10, 2, 2, recent))
+        .await
+        .expect("push");
+    ingester.cut_head().await.expect("cuts");
+    assert_eq!(
+        files(&directory.path().join("blocks/single-tenant")).len(),
+        2
+    );
+
+    assert_eq!(ingester.enforce_retention().await.expect("retention"), 1);
+    assert_eq!(
+        files(&directory.path().join("blocks/single-tenant")).len(),
+        1
+    );
+    assert_eq!(span_count(&ingester, &tenant, 0).await, 0, "old trace gone");
+    assert_eq!(
+        span_count(&ingester, &tenant, 10).await,
+        2,
+        "recent trace kept"
+    );
+    assert_eq!(ingester.enforce_retention().await.expect("retention"), 0);
+}

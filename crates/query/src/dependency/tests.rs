@@ -1,0 +1,389 @@
+//! Zipkin's dependency-linking behaviours (ITDependencies and DependencyLinkerTest),
+//! numbered as in the wire-contract notes (items 28 to 40).
+
+use std::sync::Arc;
+
+use weft_model::{Event, KeyValue, Resource, Span, SpanId, SpanKind, StatusCode, TraceId};
+
+use super::{DependencyLink, DependencyLinker, dependency_links};
+
+const TRACE: TraceId = TraceId([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7]);
+
+fn span(id: u64, parent: Option<u64>, kind: SpanKind, service: Option<&str>) -> Span {
+    let mut span = Span::new(TRACE, SpanId::from_u64(id), format!("span-{id}"));
+    span.parent_span_id = parent.map(SpanId::from_u64);
+    span.kind = kind;
+    if let Some(service) = service {
+        span.resource = Arc::new(Resource::for_service(service));
+    }
+    span.start_unix_nanos = 1_700_000_000_000_000_000 + id * 1_000_000;
+    span.duration_nanos = 1_000_000;
+    span
+}
+
+fn remote(mut span: Span, remote_service: &str) -> Span {
+    span.attributes
+        .push(KeyValue::new("peer.service", remote_service));
+    span
+}
+
+fn shared(mut span: Span) -> Span {
+    span.shared = true;
+    span
+}
+
+fn errored(mut span: Span) -> Span {
+    span.attributes.push(KeyValue::new("error", ""));
+    span
+}
+
+fn link(parent: &str, child: &str, call_count: u64, error_count: u64) -> DependencyLink {
+    DependencyLink {
+        parent: parent.to_owned(),
+        child: child.to_owned(),
+        call_count,
+        error_count,
+    }
+}
+
+fn links_of(spans: &[Span]) -> Vec<DependencyLink> {
+    dependency_links([spans])
+}
+
+/// frontend (server, root) -> backend (shared server) -> db (uninstrumented).
+fn three_tier() -> Vec<Span> {
+    vec![
+        span(1, None, SpanKind::Server, Some("frontend")),
+        remote(
+            span(2, Some(1), SpanKind::Client, Some("frontend")),
+            "backend",
+        ),
+        shared(span(2, Some(1), SpanKind::Server, Some("backend"))),
+        remote(span(3, Some(2), SpanKind::Client, Some("backend")), "db"),
+    ]
+}
+
+#[test]
+fn item_28_messaging_links_producer_to_broker_to_consumer() {
+    let spans = vec![
+        remote(span(1, None, SpanKind::Producer, Some("frontend")), "kafka"),
+        remote(
+            span(2, Some(1), SpanKind::Consumer, Some("backend")),
+            "kafka",
+        ),
+    ];
+    assert_eq!(
+        links_of(&spans),
+        [
+            link("frontend", "kafka", 1, 0),
+            link("kafka", "backend", 1, 0)
+        ]
+    );
+}
+
+#[test]
+fn item_28_messaging_without_a_broker_name_is_skipped() {
+    let spans = vec![
+        span(1, None, SpanKind::Producer, Some("frontend")),
+        span(2, Some(1), SpanKind::Consumer, Some("backend")),
+    ];
+    assert!(links_of(&spans).is_empty());
+}
+
+#[test]
+fn item_29_instrumented_services_follow_the_rpc_tree() {
+    assert_eq!(
+        links_of(&three_tier()),
+        [
+            link("backend", "db", 1, 0),
+            link("frontend", "backend", 1, 0)
+        ]
+    );
+}
+
+#[test]
+fn item_30_uninstrumented_client_and_server_come_from_remote_endpoints() {
+    let spans = vec![
+        remote(span(1, None, SpanKind::Server, Some("frontend")), "browser"),
+        remote(
+            span(2, Some(1), SpanKind::Client, Some("frontend")),
+            "cache",
+        ),
+    ];
+    assert_eq!(
+        links_of(&spans),
+        [
+            link("browser", "frontend", 1, 0),
+            link("frontend", "cache", 1, 0)
+        ]
+    );
+}
+
+#[test]
+fn item_31_kind_is_not_required_when_both_endpoints_are_present() {
+    let spans = vec![remote(
+        span(1, None, SpanKind::Unspecified, Some("frontend")),
+        "backend",
+    )];
+    assert_eq!(links_of(&spans), [link("frontend", "backend", 1, 0)]);
+    let internal = vec![remote(
+        span(1, None, SpanKind::Internal, Some("frontend")),
+        "backend",
+    )];
+    assert_eq!(links_of(&internal), [link("frontend", "backend", 1, 0)]);
+    // Without a remote side, a span of unknown kind links nothing.
+    assert!(links_of(&[span(1, None, SpanKind::Unspecified, Some("frontend"))]).is_empty());
+}
+
+#[test]
+fn item_32_loopback_links_a_service_to_itself() {
+    let spans = vec![
+        span(1, None, SpanKind::Server, Some("frontend")),
+        remote(
+            span(2, Some(1), SpanKind::Client, Some("frontend")),
+            "frontend",
+        ),
+        shared(span(2, Some(1), SpanKind::Server, Some("frontend"))),
+    ];
+    assert_eq!(links_of(&spans), [link("frontend", "frontend", 1, 0)]);
+}
+
+#[test]
+fn item_33_headless_trace_links_the_same() {
+    let headless: Vec<Span> = three_tier().into_iter().skip(1).collect();
+    assert_eq!(
+        links_of(&headless),
+        [
+            link("backend", "db", 1, 0),
+            link("frontend", "backend", 1, 0)
+        ]
+    );
+}
+
+#[test]
+fn item_33_missing_intermediate_span_still_links_across_services() {
+    // frontend's client span 2 is lost; backend's server span 3 names it as parent.
+    let spans = vec![
+        span(1, None, SpanKind::Server, Some("frontend")),
+        span(3, Some(2), SpanKind::Server, Some("backend")),
+    ];
+    assert_eq!(links_of(&spans), [link("frontend", "backend", 1, 0)]);
+}
+
+#[test]
+fn item_34_mixed_64_and_128_bit_trace_ids_link_as_one_trace() {
+    let mut spans = three_tier();
+    // The backend dropped the high half of the trace id.
+    let high = TraceId::from_halves(0xabc, TRACE.low_u64());
+    for span in spans.iter_mut().take(2) {
+        span.trace_id = high;
+    }
+    assert_eq!(
+        links_of(&spans),
+        [
+            link("backend", "db", 1, 0),
+            link("frontend", "backend", 1, 0)
+        ]
+    );
+}
+
+#[test]
+fn item_35_only_an_error_tag_or_status_counts_as_an_error() {
+    let mut spans = three_tier();
+    spans[3] = errored(spans[3].clone());
+    let mut annotated = spans[2].clone();
+    annotated.events.push(Event {
+        time_unix_nanos: annotated.start_unix_nanos,
+        name: "error".to_owned(),
+        attributes: Vec::new(),
+        dropped_attributes_count: 0,
+    });
+    spans[2] = annotated;
+    assert_eq!(
+        links_of(&spans),
+        [
+            link("backend", "db", 1, 1),
+            link("frontend", "backend", 1, 0)
+        ]
+    );
+    let mut status_error = three_tier();
+    status_error[2].status.code = StatusCode::Error;
+    assert_eq!(
+        links_of(&status_error),
+        [
+            link("backend", "db", 1, 0),
+            link("frontend", "backend", 1, 1)
+        ]
+    );
+}
+
+#[test]
+fn item_35_error_on_the_client_half_of_a_split_rpc_counts() {
+    // The server has its own id and names the client span as parent.
+    let spans = vec![
+        span(1, None, SpanKind::Server, Some("frontend")),
+        errored(remote(
+            span(2, Some(1), SpanKind::Client, Some("frontend")),
+            "backend",
+        )),
+        span(3, Some(2), SpanKind::Server, Some("backend")),
+    ];
+    assert_eq!(links_of(&spans), [link("frontend", "backend", 1, 1)]);
+    // With a shared id Zipkin's linker only looks at the server half, and so do we.
+    let mut shared_ids = three_tier();
+    shared_ids[1] = errored(shared_ids[1].clone());
+    assert_eq!(
+        links_of(&shared_ids),
+        [
+            link("backend", "db", 1, 0),
+            link("frontend", "backend", 1, 0)
+        ]
+    );
+}
+
+#[test]
+fn item_36_one_way_rpc_links() {
+    let mut client = remote(
+        span(2, Some(1), SpanKind::Client, Some("frontend")),
+        "backend",
+    );
+    client.duration_nanos = 0;
+    let mut server = span(2, Some(1), SpanKind::Server, Some("backend"));
+    server.duration_nanos = 0;
+    let spans = vec![
+        span(1, None, SpanKind::Server, Some("frontend")),
+        client,
+        server,
+    ];
+    assert_eq!(links_of(&spans), [link("frontend", "backend", 1, 0)]);
+}
+
+#[test]
+fn item_36_one_way_without_client_links_from_the_remote() {
+    let spans = vec![remote(
+        span(1, None, SpanKind::Server, Some("backend")),
+        "kafka",
+    )];
+    assert_eq!(links_of(&spans), [link("kafka", "backend", 1, 0)]);
+}
+
+#[test]
+fn item_37_endpoints_without_service_names_are_skipped() {
+    let spans = vec![
+        span(1, None, SpanKind::Server, None),
+        remote(span(2, Some(1), SpanKind::Client, None), "backend"),
+        remote(span(3, Some(1), SpanKind::Client, Some("frontend")), ""),
+        span(4, Some(1), SpanKind::Producer, Some("frontend")),
+    ];
+    let links = links_of(&spans);
+    assert!(
+        links
+            .iter()
+            .all(|l| !l.parent.is_empty() && !l.child.is_empty()),
+        "{links:?}"
+    );
+    assert!(links.is_empty(), "{links:?}");
+}
+
+#[test]
+fn item_38_linking_is_idempotent() {
+    let trace = three_tier();
+    let mut linker = DependencyLinker::new();
+    linker.put_trace(&trace);
+    let first = linker.links();
+    assert_eq!(first, linker.links());
+    assert_eq!(first, links_of(&trace));
+    // Two traces sum.
+    let twice = dependency_links([trace.as_slice(), trace.as_slice()]);
+    assert_eq!(
+        twice,
+        [
+            link("backend", "db", 2, 0),
+            link("frontend", "backend", 2, 0)
+        ]
+    );
+}
+
+#[test]
+fn item_40_duplicate_halves_of_one_rpc_count_once() {
+    let mut spans = three_tier();
+    // Fragments reported twice: the client and the server halves again, partially.
+    let mut late_client = remote(
+        span(2, Some(1), SpanKind::Client, Some("frontend")),
+        "backend",
+    );
+    late_client.start_unix_nanos = 0;
+    spans.push(late_client);
+    spans.push(shared(span(2, Some(1), SpanKind::Server, Some("backend"))));
+    assert_eq!(
+        links_of(&spans),
+        [
+            link("backend", "db", 1, 0),
+            link("frontend", "backend", 1, 0)
+        ]
+    );
+}
+
+#[test]
+fn item_40_intermediate_local_spans_do_not_add_links() {
+    let spans = vec![
+        span(1, None, SpanKind::Server, Some("frontend")),
+        span(2, Some(1), SpanKind::Internal, Some("frontend")),
+        remote(
+            span(3, Some(2), SpanKind::Client, Some("frontend")),
+            "backend",
+        ),
+        span(4, Some(3), SpanKind::Server, Some("backend")),
+    ];
+    assert_eq!(links_of(&spans), [link("frontend", "backend", 1, 0)]);
+}
+
+#[test]
+fn server_missing_shared_flag_is_backfilled_from_its_client() {
+    // Client and server share id 2 but the server forgot `shared`.
+    let spans = vec![
+        span(1, None, SpanKind::Server, Some("frontend")),
+        remote(
+            span(2, Some(1), SpanKind::Client, Some("frontend")),
+            "backend",
+        ),
+        span(2, Some(1), SpanKind::Server, Some("backend")),
+    ];
+    assert_eq!(links_of(&spans), [link("frontend", "backend", 1, 0)]);
+}
+
+#[test]
+fn client_with_a_different_service_than_its_remote_ancestor_backfills_the_hop() {
+    let spans = vec![
+        span(1, None, SpanKind::Server, Some("frontend")),
+        remote(span(2, Some(1), SpanKind::Client, Some("proxy")), "backend"),
+    ];
+    assert_eq!(
+        links_of(&spans),
+        [
+            link("frontend", "proxy", 1, 0),
+            link("proxy", "backend", 1, 0)
+        ]
+    );
+}
+
+#[test]
+fn service_names_are_lowercased() {
+    let spans = vec![remote(
+        span(1, None, SpanKind::Client, Some("FrontEnd")),
+        "BackEnd",
+    )];
+    assert_eq!(links_of(&spans), [link("frontend", "backend", 1, 0)]);
+}
+
+#[test]
+fn parent_cycles_and_self_parents_do_not_hang() {
+    let spans = vec![
+        remote(span(1, Some(2), SpanKind::Client, Some("a")), "b"),
+        remote(span(2, Some(1), SpanKind::Client, Some("b")), "c"),
+        remote(span(3, Some(3), SpanKind::Client, Some("c")), "d"),
+    ];
+    // Only the self-parented span is reachable (it falls under the synthetic root).
+    assert_eq!(links_of(&spans), [link("c", "d", 1, 0)]);
+    assert!(links_of(&[]).is_empty());
+}

@@ -1,0 +1,193 @@
+//! The Zipkin read operations over a [`TraceReader`]: search, trace by id, several traces
+//! by id, and dependency links over a time window.
+
+use std::collections::HashMap;
+
+use futures_util::stream::{self, StreamExt};
+use weft_model::{Span, TenantId, TraceId, TraceReader, TraceSummary};
+
+use super::matcher::matches;
+use super::request::{ZipkinQuery, zipkin_window};
+use crate::QueryError;
+use crate::dedupe::dedupe_spans;
+use crate::dependency::{DependencyLink, DependencyLinker};
+
+/// Bounds on the work one request may do, so that a huge window or a rare predicate cannot
+/// keep the server busy without end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadLimits {
+    /// Most traces one search or dependency request loads and examines (newest first);
+    /// traces beyond it are not considered. At least 1 is used.
+    pub max_traces_examined: usize,
+    /// Traces loaded concurrently. At least 1 is used.
+    pub concurrent_trace_reads: usize,
+}
+
+impl Default for ReadLimits {
+    fn default() -> Self {
+        ReadLimits {
+            max_traces_examined: 10_000,
+            concurrent_trace_reads: 16,
+        }
+    }
+}
+
+/// Zipkin's `GET /api/v2/traces`: the newest traces matching `query`, at most
+/// `query.limit`, newest first (by the trace timestamp). Each trace is all its stored spans,
+/// raw and unmerged, with identical duplicates removed.
+///
+/// Candidates come from [`TraceReader::summaries`] for the query window (filtered by
+/// service there), at most `limits.max_traces_examined` of them; each is then loaded and
+/// tested with [`matches()`](super::matcher::matches). Errors only when the store fails.
+pub async fn search(
+    reader: &dyn TraceReader,
+    tenant: &TenantId,
+    query: &ZipkinQuery,
+    limits: ReadLimits,
+) -> Result<Vec<Vec<Span>>, QueryError> {
+    let candidates = newest_summaries(reader, tenant, query, limits).await?;
+    let mut concurrency = limits.concurrent_trace_reads.max(1);
+    if query.has_only_service_filter() {
+        // Every candidate matches, so reading ahead past the limit would be wasted.
+        concurrency = concurrency.min(query.limit.max(1));
+    }
+    let candidate_ids: Vec<TraceId> = candidates.iter().map(|summary| summary.trace_id).collect();
+    let mut loads = stream::iter(candidate_ids)
+        .map(|trace_id| reader.trace(tenant, trace_id))
+        .buffered(concurrency);
+    let mut traces = Vec::new();
+    let mut examined: u64 = 0;
+    while let Some(loaded) = loads.next().await {
+        examined += 1;
+        let mut spans = loaded?;
+        dedupe_spans(&mut spans);
+        if matches(query, &spans) {
+            traces.push(spans);
+            if traces.len() >= query.limit {
+                break;
+            }
+        }
+    }
+    metrics::counter!("weft_query_zipkin_traces_examined_total").increment(examined);
+    Ok(traces)
+}
+
+async fn newest_summaries(
+    reader: &dyn TraceReader,
+    tenant: &TenantId,
+    query: &ZipkinQuery,
+    limits: ReadLimits,
+) -> Result<Vec<TraceSummary>, QueryError> {
+    let window = query.window();
+    let max_traces = limits.max_traces_examined.max(1);
+    let mut summaries = reader
+        .summaries(tenant, window, query.service_name.as_deref(), max_traces)
+        .await?;
+    summaries.retain(|summary| window.contains(summary.timestamp_unix_nanos));
+    sort_newest_first(&mut summaries);
+    if summaries.len() >= max_traces {
+        metrics::counter!("weft_query_zipkin_searches_truncated_total").increment(1);
+    }
+    summaries.truncate(max_traces);
+    Ok(summaries)
+}
+
+fn sort_newest_first(summaries: &mut [TraceSummary]) {
+    summaries.sort_by(|left, right| {
+        right
+            .timestamp_unix_nanos
+            .cmp(&left.timestamp_unix_nanos)
+            .then_with(|| left.trace_id.cmp(&right.trace_id))
+    });
+}
+
+/// Zipkin's `GET /api/v2/trace/{traceId}`: every stored span of the trace (exact 128-bit
+/// match), identical duplicates removed; empty when the trace is unknown.
+pub async fn trace_by_id(
+    reader: &dyn TraceReader,
+    tenant: &TenantId,
+    trace_id: TraceId,
+) -> Result<Vec<Span>, QueryError> {
+    let mut spans = reader.trace(tenant, trace_id).await?;
+    dedupe_spans(&mut spans);
+    Ok(spans)
+}
+
+/// Zipkin's `GET /api/v2/traceMany`: the traces among `trace_ids` that exist, in request
+/// order, each deduplicated as in [`trace_by_id`]; unknown ids are left out.
+pub async fn trace_many(
+    reader: &dyn TraceReader,
+    tenant: &TenantId,
+    trace_ids: &[TraceId],
+    limits: ReadLimits,
+) -> Result<Vec<Vec<Span>>, QueryError> {
+    let mut loads = stream::iter(trace_ids.iter().copied())
+        .map(|trace_id| trace_by_id(reader, tenant, trace_id))
+        .buffered(limits.concurrent_trace_reads.max(1));
+    let mut traces = Vec::new();
+    while let Some(loaded) = loads.next().await {
+        let spans = loaded?;
+        if !spans.is_empty() {
+            traces.push(spans);
+        }
+    }
+    Ok(traces)
+}
+
+/// Zipkin's `GET /api/v2/dependencies`: links over the traces whose timestamp lies in
+/// `[(end_ts_millis - lookback_millis) * 1000, end_ts_millis * 1000]` microseconds, sorted
+/// by parent then child.
+///
+/// Traces whose ids share the low 64 bits are linked as one trace (a server that dropped
+/// the high half of a 128-bit id still links, and the call is not counted twice). At most
+/// `limits.max_traces_examined` traces, the newest, are read. Errors with `endTs <= 0` or
+/// `lookback <= 0` (Zipkin's texts), or when the store fails.
+pub async fn dependencies(
+    reader: &dyn TraceReader,
+    tenant: &TenantId,
+    end_ts_millis: i64,
+    lookback_millis: i64,
+    limits: ReadLimits,
+) -> Result<Vec<DependencyLink>, QueryError> {
+    if end_ts_millis <= 0 {
+        return Err(QueryError::invalid("endTs <= 0"));
+    }
+    if lookback_millis <= 0 {
+        return Err(QueryError::invalid("lookback <= 0"));
+    }
+    let window = zipkin_window(end_ts_millis, lookback_millis);
+    let max_traces = limits.max_traces_examined.max(1);
+    let mut summaries = reader.summaries(tenant, window, None, max_traces).await?;
+    summaries.retain(|summary| window.contains(summary.timestamp_unix_nanos));
+    sort_newest_first(&mut summaries);
+    summaries.truncate(max_traces);
+
+    let mut groups: Vec<Vec<TraceId>> = Vec::new();
+    let mut group_of_low_half: HashMap<u64, usize> = HashMap::new();
+    for summary in &summaries {
+        let low_half = summary.trace_id.low_u64();
+        match group_of_low_half.get(&low_half) {
+            Some(&group) => groups[group].push(summary.trace_id),
+            None => {
+                group_of_low_half.insert(low_half, groups.len());
+                groups.push(vec![summary.trace_id]);
+            }
+        }
+    }
+    let mut loads = stream::iter(groups)
+        .map(|group| async move {
+            let mut spans = Vec::new();
+            for trace_id in group {
+                spans.extend(reader.trace(tenant, trace_id).await?);
+            }
+            Ok::<Vec<Span>, QueryError>(spans)
+        })
+        .buffered(limits.concurrent_trace_reads.max(1));
+    let mut linker = DependencyLinker::new();
+    while let Some(loaded) = loads.next().await {
+        let mut spans = loaded?;
+        dedupe_spans(&mut spans);
+        linker.put_trace(&spans);
+    }
+    Ok(linker.links())
+}

@@ -1,0 +1,93 @@
+//! The step every listener shares after decoding: hand the batch to the sink and count.
+
+use weft_codec::DecodeError;
+use weft_model::{PushOutcome, SpanBatch, SpanSink, TenantId};
+
+use crate::counters::{self, Protocol};
+use crate::error::ReceiveError;
+
+/// A decoded request: the valid spans and what the decoder skipped.
+pub(crate) struct Decoded {
+    pub(crate) batch: SpanBatch,
+    /// Spans the decoder skipped as invalid.
+    pub(crate) rejected_spans: u64,
+    /// Why the first skipped span was skipped; empty when none were.
+    pub(crate) rejection_message: String,
+}
+
+impl From<SpanBatch> for Decoded {
+    fn from(batch: SpanBatch) -> Self {
+        Decoded {
+            batch,
+            rejected_spans: 0,
+            rejection_message: String::new(),
+        }
+    }
+}
+
+impl From<weft_codec::otlp::OtlpDecoded> for Decoded {
+    fn from(decoded: weft_codec::otlp::OtlpDecoded) -> Self {
+        Decoded {
+            batch: decoded.batch,
+            rejected_spans: decoded.rejected_spans,
+            rejection_message: decoded.rejection_message,
+        }
+    }
+}
+
+/// Stores `decoded` through `sink` and returns the combined outcome: the sink's accepted
+/// spans, and rejections from the decoder and the sink added up, with both messages.
+///
+/// - No valid span but some skipped: the request is bad data as a whole and fails with
+///   [`ReceiveError::Decode`] (HTTP 400, gRPC INVALID_ARGUMENT) rather than a partial
+///   success that stored nothing.
+/// - No span at all: success without calling the sink.
+/// - The sink refused the batch: its error, with the batch's spans counted as rejected
+///   under the error's reason.
+pub(crate) async fn store(
+    sink: &dyn SpanSink,
+    tenant: &TenantId,
+    protocol: Protocol,
+    decoded: Decoded,
+) -> Result<PushOutcome, ReceiveError> {
+    let Decoded {
+        batch,
+        rejected_spans: decode_rejected,
+        rejection_message: decode_message,
+    } = decoded;
+    counters::record_spans_rejected(protocol, "decode_error", decode_rejected);
+    if batch.is_empty() {
+        if decode_rejected > 0 {
+            return Err(ReceiveError::Decode(DecodeError::new(format!(
+                "all {decode_rejected} spans are invalid; first: {decode_message}"
+            ))));
+        }
+        return Ok(PushOutcome::default());
+    }
+
+    let batch_spans = batch.len() as u64;
+    let outcome = match sink.push(tenant, batch).await {
+        Ok(outcome) => outcome,
+        Err(error) => {
+            let error = ReceiveError::Push(error);
+            counters::record_spans_rejected(protocol, error.class().reason, batch_spans);
+            return Err(error);
+        }
+    };
+    counters::record_spans_received(protocol, outcome.accepted_spans);
+    counters::record_spans_rejected(protocol, "limit", outcome.rejected_spans);
+
+    let rejection_message = match (
+        decode_message.is_empty(),
+        outcome.rejection_message.is_empty(),
+    ) {
+        (true, _) => outcome.rejection_message,
+        (false, true) => decode_message,
+        (false, false) => format!("{decode_message}; {}", outcome.rejection_message),
+    };
+    Ok(PushOutcome {
+        accepted_spans: outcome.accepted_spans,
+        rejected_spans: outcome.rejected_spans + decode_rejected,
+        rejection_message,
+    })
+}

@@ -1,0 +1,263 @@
+//! OTLP/HTTP: `POST /v1/traces`.
+//!
+//! - `Content-Type: application/x-protobuf` or `application/json` (parameters such as
+//!   `charset` are ignored); anything else is 415 with a JSON `google.rpc.Status`.
+//! - `Content-Encoding: gzip` or none/`identity`; anything else is 415.
+//! - The body is held to `max_request_bytes` before and after gunzip (413 over it).
+//! - Success is 200 with an `ExportTraceServiceResponse` in the request's encoding:
+//!   `{}` (or empty protobuf) on full success, `partialSuccess` with `rejectedSpans`
+//!   (a decimal string in JSON) and `errorMessage` when some spans were refused. An
+//!   empty body is a full success that stores nothing.
+//! - Failure is the status of [`ReceiveError::class`] with a `google.rpc.Status` body in
+//!   the request's encoding (`{"code":3,"message":"..."}` in JSON); overload adds
+//!   `Retry-After` and a `RetryInfo` detail.
+//! - `GET /v1/traces` (any other method) is 405.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use http::header::{CONTENT_TYPE, RETRY_AFTER};
+use http::{HeaderValue, StatusCode};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTracePartialSuccess, ExportTraceServiceResponse,
+};
+use prost::Message;
+use weft_model::{PushOutcome, SpanSink};
+
+use crate::body::{self, ContentEncoding};
+use crate::config::ReceiverConfig;
+use crate::counters::{self, Protocol};
+use crate::error::ReceiveError;
+use crate::ingest::{self, Decoded};
+use crate::rpc_status::{self, RETRY_INFO_TYPE_URL};
+
+/// The OTLP/HTTP traces path.
+pub const TRACES_PATH: &str = "/v1/traces";
+
+const PROTOBUF: &str = "application/x-protobuf";
+const JSON: &str = "application/json";
+
+/// The body encoding of a request, and so of its answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Encoding {
+    Protobuf,
+    Json,
+}
+
+impl Encoding {
+    fn content_type(self) -> &'static str {
+        match self {
+            Encoding::Protobuf => PROTOBUF,
+            Encoding::Json => JSON,
+        }
+    }
+
+    fn protocol(self) -> Protocol {
+        match self {
+            Encoding::Protobuf => Protocol::OtlpHttpProto,
+            Encoding::Json => Protocol::OtlpHttpJson,
+        }
+    }
+}
+
+#[derive(Clone)]
+struct OtlpHttpState {
+    sink: Arc<dyn SpanSink>,
+    max_request_bytes: usize,
+    multitenancy_enabled: bool,
+}
+
+/// The OTLP/HTTP traces router: `POST /v1/traces`, answered as described in the module
+/// documentation. Spans go to `sink` for the request's tenant.
+pub fn otlp_http_router(sink: Arc<dyn SpanSink>, config: ReceiverConfig) -> Router {
+    let state = OtlpHttpState {
+        sink,
+        max_request_bytes: config.max_request_bytes_usize(),
+        multitenancy_enabled: config.multitenancy_enabled,
+    };
+    Router::new()
+        .route(TRACES_PATH, post(export_traces))
+        .with_state(state)
+}
+
+async fn export_traces(State(state): State<OtlpHttpState>, request: Request) -> Response {
+    let encoding = match body::media_type(request.headers()).as_deref() {
+        Some(PROTOBUF) => Encoding::Protobuf,
+        Some(JSON) => Encoding::Json,
+        other => {
+            let sent = other.map_or_else(|| String::from("no content type"), |t| format!("{t:?}"));
+            let error = ReceiveError::UnsupportedMediaType(format!(
+                "unsupported content type {sent}; accepted: {PROTOBUF}, {JSON}"
+            ));
+            return failure(Encoding::Json, Protocol::OtlpHttpUnknown, &error);
+        }
+    };
+    match receive(&state, encoding, request).await {
+        Ok(outcome) => success(encoding, &outcome),
+        Err(error) => failure(encoding, encoding.protocol(), &error),
+    }
+}
+
+async fn receive(
+    state: &OtlpHttpState,
+    encoding: Encoding,
+    request: Request,
+) -> Result<PushOutcome, ReceiveError> {
+    let (parts, request_body) = request.into_parts();
+    let tenant = body::tenant_from_headers(state.multitenancy_enabled, &parts.headers)?;
+    let content_encoding = ContentEncoding::from_headers(&parts.headers)?;
+    let raw =
+        body::read_body_limited(&parts.headers, request_body, state.max_request_bytes).await?;
+    let payload = body::decode_content_encoding(content_encoding, raw, state.max_request_bytes)?;
+    let protocol = encoding.protocol();
+    counters::record_bytes_received(protocol, payload.len());
+    if payload.is_empty() {
+        return Ok(PushOutcome::default());
+    }
+    let decoded = match encoding {
+        Encoding::Protobuf => weft_codec::otlp::decode_proto(&payload)?,
+        Encoding::Json => weft_codec::otlp::decode_json(&payload)?,
+    };
+    drop(payload);
+    ingest::store(
+        state.sink.as_ref(),
+        &tenant,
+        protocol,
+        Decoded::from(decoded),
+    )
+    .await
+}
+
+fn success(encoding: Encoding, outcome: &PushOutcome) -> Response {
+    let partial = outcome.rejected_spans > 0;
+    let body = match encoding {
+        Encoding::Protobuf => ExportTraceServiceResponse {
+            partial_success: partial.then(|| ExportTracePartialSuccess {
+                rejected_spans: i64::try_from(outcome.rejected_spans).unwrap_or(i64::MAX),
+                error_message: outcome.rejection_message.clone(),
+            }),
+        }
+        .encode_to_vec(),
+        Encoding::Json if partial => serde_json::json!({
+            "partialSuccess": {
+                // OTLP/JSON writes int64 as a decimal string.
+                "rejectedSpans": outcome.rejected_spans.to_string(),
+                "errorMessage": outcome.rejection_message,
+            }
+        })
+        .to_string()
+        .into_bytes(),
+        Encoding::Json => b"{}".to_vec(),
+    };
+    with_content_type(StatusCode::OK, encoding, Body::from(body))
+}
+
+fn failure(encoding: Encoding, protocol: Protocol, error: &ReceiveError) -> Response {
+    let class = error.class();
+    counters::record_request_rejected(protocol, class.reason);
+    tracing::debug!(protocol = protocol.as_str(), reason = class.reason, %error, "otlp http request rejected");
+    let message = error.to_string();
+    let code = class.grpc_code as i32;
+    let body = match encoding {
+        Encoding::Protobuf => {
+            rpc_status::rpc_status(code, &message, class.retry_after_seconds).encode_to_vec()
+        }
+        Encoding::Json => {
+            let mut status = serde_json::json!({ "code": code, "message": message });
+            if let Some(seconds) = class.retry_after_seconds {
+                status["details"] = serde_json::json!([{
+                    "@type": RETRY_INFO_TYPE_URL,
+                    "retryDelay": format!("{seconds}s"),
+                }]);
+            }
+            status.to_string().into_bytes()
+        }
+    };
+    let mut response = with_content_type(class.http_status, encoding, Body::from(body));
+    if let Some(seconds) = class.retry_after_seconds {
+        response
+            .headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    response
+}
+
+fn with_content_type(status: StatusCode, encoding: Encoding, body: Body) -> Response {
+    (
+        status,
+        [(
+            CONTENT_TYPE,
+            HeaderValue::from_static(encoding.content_type()),
+        )],
+        body,
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use http_body_util::BodyExt;
+    use weft_model::PushError;
+
+    use super::*;
+
+    async fn body_text(response: Response) -> String {
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .map(|collected| collected.to_bytes())
+            .unwrap_or_default();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    #[tokio::test]
+    async fn json_partial_success_writes_rejected_spans_as_a_string() {
+        let outcome = PushOutcome {
+            accepted_spans: 4,
+            rejected_spans: 2,
+            rejection_message: "name too long".into(),
+        };
+        let response = success(Encoding::Json, &outcome);
+        assert_eq!(response.status(), StatusCode::OK);
+        let body: serde_json::Value =
+            serde_json::from_str(&body_text(response).await).expect("json body");
+        assert_eq!(
+            body,
+            serde_json::json!({"partialSuccess": {"rejectedSpans": "2", "errorMessage": "name too long"}})
+        );
+        let full = success(Encoding::Json, &PushOutcome::default());
+        assert_eq!(body_text(full).await, "{}");
+    }
+
+    #[tokio::test]
+    async fn overload_failure_sets_retry_after_and_status_body() {
+        let error = ReceiveError::Push(PushError::Overloaded {
+            message: "slow down".into(),
+            retry_after_seconds: 9,
+        });
+        let response = failure(Encoding::Protobuf, Protocol::OtlpHttpProto, &error);
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(
+            response.headers().get(RETRY_AFTER),
+            Some(&HeaderValue::from(9u32))
+        );
+        assert_eq!(
+            response.headers().get(CONTENT_TYPE),
+            Some(&HeaderValue::from_static(PROTOBUF))
+        );
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .map(|collected| collected.to_bytes())
+            .unwrap_or_default();
+        let status = rpc_status::RpcStatus::decode(bytes).expect("google.rpc.Status");
+        assert_eq!((status.code, status.message.as_str()), (8, "slow down"));
+        assert_eq!(status.details.len(), 1);
+    }
+}
