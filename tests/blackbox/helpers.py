@@ -16,9 +16,13 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 import requests
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SHARED_DIR = REPO_ROOT.parent / "shared"
@@ -82,6 +86,14 @@ def extra_listen_flags() -> list[str]:
         if flag not in MANAGED_LISTEN_FLAGS and flag not in found:
             found.append(flag)
     return found
+
+
+def fsync_args(policy: str) -> list[str]:
+    """Flags selecting the WAL fsync policy: the contract's `--wal.fsync` when the binary
+    offers it, else the `--ingester.wal-fsync-policy` spelling it has."""
+    if "--wal.fsync" in serve_help():
+        return ["--wal.fsync", policy]
+    return ["--ingester.wal-fsync-policy", policy]
 
 
 def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -424,6 +436,35 @@ def normalize_zipkin_span(span: dict) -> str:
 def trace_ids_of(traces: list[list[dict]]) -> list[str]:
     """The trace id of each trace in a `/api/v2/traces` answer (first span's id)."""
     return [trace[0]["traceId"] for trace in traces if trace]
+
+
+# ---------------------------------------------------------------------------------------
+# OTLP
+
+
+def otlp_request(trace_id: bytes, span_id: bytes, service: str = "blackbox") -> ExportTraceServiceRequest:
+    """A one-span OTLP export request; the span started a second ago and lasted 1 ms."""
+    start_unix_nanos = time.time_ns() - 1_000_000_000
+    return ExportTraceServiceRequest(
+        resource_spans=[
+            ResourceSpans(
+                resource=Resource(attributes=[KeyValue(key="service.name", value=AnyValue(string_value=service))]),
+                scope_spans=[
+                    ScopeSpans(
+                        spans=[
+                            Span(
+                                trace_id=trace_id,
+                                span_id=span_id,
+                                name="op",
+                                start_time_unix_nano=start_unix_nanos,
+                                end_time_unix_nano=start_unix_nanos + 1_000_000,
+                            )
+                        ]
+                    )
+                ],
+            )
+        ]
+    )
 
 
 # ---------------------------------------------------------------------------------------

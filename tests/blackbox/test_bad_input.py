@@ -15,36 +15,11 @@ from google.rpc import status_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
-from opentelemetry.proto.resource.v1.resource_pb2 import Resource
-from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
-from helpers import WeftServer, metric_sum, new_span_id, new_trace_id, now_micros, parse_metrics, wait_until
+from helpers import WeftServer, metric_sum, otlp_request, new_span_id, new_trace_id, now_micros, parse_metrics, wait_until
 
 REJECTED_REQUESTS = "weft_receiver_requests_rejected_total"
 MAX_REQUEST_BYTES = 1_048_576
-
-
-def otlp_request(trace_id: bytes, span_id: bytes, service: str = "bad-input") -> ExportTraceServiceRequest:
-    return ExportTraceServiceRequest(
-        resource_spans=[
-            ResourceSpans(
-                resource=Resource(attributes=[KeyValue(key="service.name", value=AnyValue(string_value=service))]),
-                scope_spans=[
-                    ScopeSpans(
-                        spans=[
-                            Span(
-                                trace_id=trace_id,
-                                span_id=span_id,
-                                name="op",
-                                start_time_unix_nano=1_700_000_000_000_000_000,
-                                end_time_unix_nano=1_700_000_000_001_000_000,
-                            )
-                        ]
-                    )
-                ],
-            )
-        ]
-    )
 
 
 def valid_zipkin_span(**overrides) -> dict:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import WeftServer, clean_env, free_ports, new_trace_id, now_micros, wait_for_trace, weft_binary, zspan
+from helpers import WeftServer, clean_env, free_ports, fsync_args, new_trace_id, now_micros, wait_for_trace, weft_binary, zspan
 
 MANAGED = ("--http.listen", "--zipkin.listen", "--otlp.grpc.listen", "--otlp.http.listen")
 
@@ -65,8 +65,8 @@ def test_unknown_yaml_key_is_a_startup_error_naming_it(tmp_path: Path, yaml_text
 
 
 def test_bad_flag_value_is_a_startup_error_naming_it(tmp_path: Path):
-    completed = serve_expecting_failure(["--storage.path", str(tmp_path / "d"), "--wal.fsync", "sometimes"], tmp_path)
-    assert "sometimes" in completed.stderr or "fsync" in completed.stderr, completed.stderr
+    completed = serve_expecting_failure(["--storage.path", str(tmp_path / "d"), *fsync_args("sometimes")], tmp_path)
+    assert "sometimes" in completed.stderr and "fsync" in completed.stderr, completed.stderr
 
 
 def test_missing_config_file_is_a_startup_error(tmp_path: Path):
@@ -122,8 +122,8 @@ def test_yaml_file_sets_listeners_and_storage(weft_factory, tmp_path: Path):
             f"    listen: 127.0.0.1:{server.otlp_http_port}\n"
             "storage:\n"
             f"  path: {data_dir}\n"
-            "wal:\n"
-            "  fsync: always\n"
+            "ingester:\n"
+            "  max_block_duration: 5m\n"
         )
 
     server = weft_factory(

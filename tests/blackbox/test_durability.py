@@ -16,7 +16,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationSc
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
-from helpers import WeftServer, new_span_id, new_trace_id, now_micros, wait_until
+from helpers import WeftServer, fsync_args, new_span_id, new_trace_id, now_micros, wait_until
 
 TRACES_PER_BATCH = 5
 SPANS_PER_TRACE = 20  # 100 spans per batch
@@ -168,10 +168,12 @@ def verify_all(server: WeftServer, trace_ids: list[str]) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "server_args",
-    [[], ["--wal.fsync", "always"], ["--ingester.max-block-duration", "1s"]],
-    ids=["defaults", "fsync-always", "short-blocks"],
+    [[], ["fsync-interval"], ["--ingester.max-block-duration", "1s"]],
+    ids=["defaults", "fsync-interval", "short-blocks"],
 )
 def test_sigkill_mid_load_loses_no_acknowledged_span(weft_factory, server_args):
+    if server_args == ["fsync-interval"]:
+        server_args = fsync_args("interval")
     server = weft_factory(args=server_args)
     result, threads, stop = run_load(server, LOAD_SECONDS_BEFORE_KILL)
     server.kill()
