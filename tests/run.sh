@@ -5,7 +5,8 @@
 #   3. creates or reuses .venv with the pinned real clients (tests/requirements.txt),
 #   4. runs the black-box suite (tests/blackbox) against target/release/weft.
 # Extra arguments go to pytest, e.g. ./tests/run.sh -k zipkin -x
-# Exits non-zero on any failure.
+# Exits non-zero on any failure; a failing `cargo test` still lets the black-box suite
+# run so one run shows every failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,8 +15,10 @@ step() { printf '\n==> %s\n' "$*"; }
 step "cargo build --release --locked"
 cargo build --release --locked
 
-step "cargo test --workspace --locked"
-cargo test --workspace --locked
+failed=()
+
+step "cargo test --workspace --locked --no-fail-fast"
+cargo test --workspace --locked --no-fail-fast || failed+=("cargo test")
 
 step "python environment (.venv)"
 python=${PYTHON:-python3}
@@ -33,4 +36,10 @@ fi
 
 step "black-box tests (pytest tests/blackbox)"
 export WEFT_BIN="${WEFT_BIN:-$PWD/${CARGO_TARGET_DIR:-target}/release/weft}"
-.venv/bin/python -m pytest tests/blackbox -q "$@"
+.venv/bin/python -m pytest tests/blackbox -q "$@" || failed+=("black-box tests")
+
+if [ ${#failed[@]} -gt 0 ]; then
+  printf '\nFAILED: %s\n' "${failed[*]}"
+  exit 1
+fi
+printf '\nall tests passed\n'

@@ -221,9 +221,10 @@ def check_span(zipkin_span: dict, sdk_span: ReadableSpan, path: str) -> None:
     tags = zipkin_span.get("tags", {})
     remote_service = zipkin_span.get("remoteEndpoint", {}).get("serviceName")
     for key, value in sdk_span.attributes.items():
-        if key == "peer.service" and path != "zipkin-json" and key not in tags:
-            # OTLP -> Zipkin (as the Collector translates): peer.service may move into
-            # remoteEndpoint instead of staying a tag
+        if key == "peer.service" and key not in tags:
+            # OpenTelemetry's Zipkin mapping: peer.service is the remote service, so it is
+            # served as remoteEndpoint.serviceName (docs/normalisation.md), whichever
+            # protocol brought it in
             assert remote_service == value, where
             continue
         assert tag_matches(tags.get(key), value), f"tag {key}={tags.get(key)!r}, attribute {value!r}; {where}"
@@ -244,11 +245,7 @@ def check_span(zipkin_span: dict, sdk_span: ReadableSpan, path: str) -> None:
             assert annotation["value"] == event.name, where
 
     peer = sdk_span.attributes.get("peer.service")
-    if path == "zipkin-json":
-        # the Python Zipkin exporter sends no remoteEndpoint; Zipkin in, Zipkin out
-        # must come back as it went in
-        assert "remoteEndpoint" not in zipkin_span, where
-    elif peer:
+    if peer:
         # OTel Zipkin mapping: peer.service becomes remoteEndpoint.serviceName
         assert remote_service == peer, where
 
@@ -274,7 +271,6 @@ def test_sdk_trace_reads_back_through_zipkin_api(weft: WeftServer, path: str):
         assert span_hex in by_id, f"span {sdk_span.name} ({span_hex}) missing from {sorted(by_id)}"
         check_span(by_id[span_hex], sdk_span, path)
 
-    has_remote = path != "zipkin-json"
 
     # names
     assert weft.zjson("/services") == ["backend", "frontend"]
@@ -285,9 +281,10 @@ def test_sdk_trace_reads_back_through_zipkin_api(weft: WeftServer, path: str):
         "select stock",
     ]
     assert weft.zjson("/spans", {"serviceName": "frontend"}) == ["call backend", "get /checkout"]
-    if has_remote:
-        assert weft.zjson("/remoteServices", {"serviceName": "frontend"}) == ["backend"]
-        assert weft.zjson("/remoteServices", {"serviceName": "backend"}) == ["db"]
+    # every path carries peer.service (the Zipkin exporter as a tag, which weft serves as
+    # the remote endpoint per OpenTelemetry's Zipkin mapping)
+    assert weft.zjson("/remoteServices", {"serviceName": "frontend"}) == ["backend"]
+    assert weft.zjson("/remoteServices", {"serviceName": "backend"}) == ["db"]
 
     # search (poll: an index may trail the trace-by-id path)
     found = wait_until(
@@ -317,7 +314,7 @@ def test_sdk_trace_reads_back_through_zipkin_api(weft: WeftServer, path: str):
     assert ids(serviceName="nosuchservice") == []
 
     # dependencies: frontend -> backend from the client/server pair; backend -> db from
-    # the client span's remote service (only OTLP carries peer.service to the server)
+    # the client span's remote service (peer.service)
     def links() -> dict[tuple[str, str], dict]:
         answer = weft.zjson("/dependencies", {"endTs": now_millis() + 1000, "lookback": 3_600_000})
         return {(link["parent"], link["child"]): link for link in answer}
@@ -326,11 +323,8 @@ def test_sdk_trace_reads_back_through_zipkin_api(weft: WeftServer, path: str):
     assert ("frontend", "backend") in dependency_links, dependency_links
     assert dependency_links[("frontend", "backend")]["callCount"] == 1
     assert dependency_links[("frontend", "backend")].get("errorCount", 0) == 0
-    if has_remote:
-        assert dependency_links.get(("backend", "db"), {}).get("callCount") == 1, dependency_links
-        assert set(dependency_links) == {("frontend", "backend"), ("backend", "db")}
-    else:
-        assert set(dependency_links) == {("frontend", "backend")}
+    assert dependency_links.get(("backend", "db"), {}).get("callCount") == 1, dependency_links
+    assert set(dependency_links) == {("frontend", "backend"), ("backend", "db")}
 
     # native API: Tempo-style search and OTLP JSON by id
     search = requests.get(f"{weft.http_url}/api/search", params={"limit": 20}, timeout=10)

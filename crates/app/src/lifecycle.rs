@@ -1,6 +1,5 @@
 //! Starting, serving and stopping a weft process.
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -134,11 +133,9 @@ async fn bind(flag: &str, listener: &ListenerConfig) -> anyhow::Result<Option<Tc
     Ok(Some(bound))
 }
 
-fn stopped(mut receiver: watch::Receiver<bool>) -> impl Future<Output = ()> + Send + 'static {
-    async move {
-        // An error means the sender is gone, which also means stop.
-        let _ = receiver.wait_for(|stop| *stop).await;
-    }
+async fn stopped(mut receiver: watch::Receiver<bool>) {
+    // An error means the sender is gone, which also means stop.
+    let _ = receiver.wait_for(|stop| *stop).await;
 }
 
 async fn serve_http(

@@ -419,7 +419,8 @@ impl TraceGenerator {
                 let datastore = *self.pick(spec.datastores);
                 self.datastore_call(builder, service, span_id, datastore, call_start)
             } else if can_call_services {
-                let callee = service_index(*self.pick(spec.downstream));
+                let callee_name: &str = self.pick::<&str>(spec.downstream);
+                let callee = service_index(callee_name);
                 self.client_call(builder, service, span_id, callee, call_start, depth)
             } else {
                 (call_start, false)

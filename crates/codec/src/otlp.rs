@@ -18,6 +18,7 @@
 
 mod encode;
 mod json;
+mod json_scalars;
 mod proto;
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;

@@ -51,8 +51,9 @@
 //!   (by the address family) from `net.host.ip`, `ipv6` from `net.host.ipv6`; `port` from
 //!   `net.host.port` (int, or a string holding a port).
 //! - `remoteEndpoint`: `serviceName` from `Span::remote_service_name()` (`peer.service`,
-//!   then for client and producer spans `server.address`, `net.peer.name`,
-//!   `network.peer.address`, `net.sock.peer.addr`, `net.peer.ip`); address from
+//!   then for client and producer spans `server.address` or `net.peer.name` when it is a
+//!   host name, never an IP address, as Zipkin leaves address-only endpoints unnamed);
+//!   address from
 //!   `net.peer.ip`, else `network.peer.address`, and `net.peer.ipv6`; port from
 //!   `net.peer.port`, else `network.peer.port`.
 //! - Attributes used for an endpoint (and `peer.service` when it named the remote
@@ -75,12 +76,11 @@
 //!   attributes have no Zipkin field and are not written.
 //!
 //! Round trip: a Zipkin v2 span decoded and encoded again is the same JSON value, except
-//! that names are lowercased, ids are normalised, and a client or producer span whose
-//! remote endpoint had an address but no service name gains the address as its service
-//! name (the OpenTelemetry fallback).
+//! that names are lowercased and ids are normalised.
 
 mod decode;
 mod encode;
+mod raw;
 
 use weft_model::{Span, SpanBatch};
 

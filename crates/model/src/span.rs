@@ -14,14 +14,9 @@ pub const SERVICE_NAME: &str = "service.name";
 pub const PEER_SERVICE: &str = "peer.service";
 
 /// Attributes that name the remote side of a client or producer span when
-/// `peer.service` is absent, most specific first (OpenTelemetry Zipkin exporter rules).
-pub const REMOTE_SERVICE_FALLBACK_KEYS: [&str; 5] = [
-    "server.address",
-    "net.peer.name",
-    "network.peer.address",
-    "net.sock.peer.addr",
-    "net.peer.ip",
-];
+/// `peer.service` is absent, most specific first (OpenTelemetry's Zipkin exporter rules,
+/// less the address-only keys: see [`Span::remote_service_name`]).
+pub const REMOTE_SERVICE_FALLBACK_KEYS: [&str; 2] = ["server.address", "net.peer.name"];
 
 /// The entity that produced spans: a service instance and its attributes.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -288,9 +283,10 @@ impl Span {
 
     /// The service on the other side of the call, as Zipkin's `remoteEndpoint.serviceName`
     /// would name it: `peer.service` for any kind (the Zipkin receiver stores the remote
-    /// service there), else for client and producer spans the first of `server.address`,
-    /// `net.peer.name`, `network.peer.address`, `net.sock.peer.addr`, `net.peer.ip`
-    /// (OpenTelemetry's Zipkin exporter rules).
+    /// service there), else for client and producer spans the first of `server.address`
+    /// and `net.peer.name` that is a host name. IP addresses never name a service: Zipkin
+    /// leaves an address-only endpoint unnamed and skips it in dependency links, where
+    /// OpenTelemetry's exporter rules would fall back to the address.
     pub fn remote_service_name(&self) -> Option<&str> {
         if let Some(AttributeValue::String(name)) = self.attribute(PEER_SERVICE)
             && !name.is_empty()
@@ -303,7 +299,11 @@ impl Span {
         REMOTE_SERVICE_FALLBACK_KEYS
             .iter()
             .find_map(|key| match self.attribute(key) {
-                Some(AttributeValue::String(name)) if !name.is_empty() => Some(name.as_str()),
+                Some(AttributeValue::String(name))
+                    if !name.is_empty() && name.parse::<std::net::IpAddr>().is_err() =>
+                {
+                    Some(name.as_str())
+                }
                 _ => None,
             })
     }
@@ -376,5 +376,52 @@ impl SpanBatch {
 impl From<Vec<Span>> for SpanBatch {
     fn from(spans: Vec<Span>) -> Self {
         SpanBatch { spans }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client_with(key: &str, value: &str) -> Span {
+        let mut span = Span::new(TraceId::from_halves(0, 1), SpanId::from_u64(1), "call");
+        span.kind = SpanKind::Client;
+        span.attributes.push(KeyValue::new(key, value));
+        span
+    }
+
+    #[test]
+    fn remote_service_prefers_peer_service_then_host_names() {
+        assert_eq!(
+            client_with("peer.service", "db").remote_service_name(),
+            Some("db")
+        );
+        assert_eq!(
+            client_with("server.address", "backend.internal").remote_service_name(),
+            Some("backend.internal")
+        );
+    }
+
+    #[test]
+    fn addresses_never_name_a_remote_service() {
+        assert_eq!(
+            client_with("server.address", "10.0.0.9").remote_service_name(),
+            None
+        );
+        assert_eq!(
+            client_with("net.peer.ip", "10.0.0.9").remote_service_name(),
+            None
+        );
+        assert_eq!(
+            client_with("server.address", "::1").remote_service_name(),
+            None
+        );
+    }
+
+    #[test]
+    fn server_spans_need_an_explicit_peer_service() {
+        let mut span = client_with("server.address", "backend.internal");
+        span.kind = SpanKind::Server;
+        assert_eq!(span.remote_service_name(), None);
     }
 }

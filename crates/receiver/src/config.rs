@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 #[serde(deny_unknown_fields, default)]
 pub struct ReceiverConfig {
     /// Most bytes one request body may have, checked both as received (compressed) and
-    /// after gunzip; a larger request is answered 413 (gRPC: OUT_OF_RANGE or
-    /// RESOURCE_EXHAUSTED from tonic's own limit). Also the gRPC maximum decoding message
+    /// after gunzip; a larger request is answered 413 (gRPC: RESOURCE_EXHAUSTED without
+    /// a retry hint). Also the gRPC maximum decoding message
     /// size. Default 64 MiB, the OTLP specification's recommended server limit.
     pub max_request_bytes: u64,
     /// When true, every request must name its tenant in the `X-Scope-OrgID` header (gRPC

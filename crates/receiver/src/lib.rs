@@ -20,6 +20,7 @@ pub mod body;
 pub mod config;
 pub mod counters;
 pub mod error;
+pub mod grpc_limit;
 mod ingest;
 pub mod otlp_grpc;
 pub mod otlp_http;

@@ -1,8 +1,8 @@
 //! OTLP/gRPC: `opentelemetry.proto.collector.trace.v1.TraceService/Export`.
 //!
 //! - gzip-compressed requests are accepted; messages over `max_request_bytes` (before or
-//!   after decompression) are refused by tonic itself (OUT_OF_RANGE, or
-//!   RESOURCE_EXHAUSTED without a retry hint, which OTLP clients do not retry).
+//!   after decompression) are refused with RESOURCE_EXHAUSTED without a retry hint, which
+//!   OTLP clients do not retry (see [`crate::grpc_limit`]).
 //! - The tenant comes from the `x-scope-orgid` metadata when multi-tenancy is on;
 //!   without a valid one the call fails with UNAUTHENTICATED.
 //! - Success carries `partial_success` only when spans were refused (invalid spans
@@ -25,6 +25,7 @@ use crate::body::{self, TENANT_HEADER};
 use crate::config::ReceiverConfig;
 use crate::counters::{self, Protocol};
 use crate::error::ReceiveError;
+use crate::grpc_limit::OversizeAsResourceExhausted;
 use crate::ingest::{self, Decoded};
 
 struct OtlpGrpcService {
@@ -37,14 +38,16 @@ struct OtlpGrpcService {
 pub fn otlp_grpc_service(
     sink: Arc<dyn SpanSink>,
     config: ReceiverConfig,
-) -> TraceServiceServer<impl TraceService> {
+) -> OversizeAsResourceExhausted<TraceServiceServer<impl TraceService>> {
     let max_request_bytes = config.max_request_bytes_usize();
-    TraceServiceServer::new(OtlpGrpcService {
-        sink,
-        multitenancy_enabled: config.multitenancy_enabled,
-    })
-    .accept_compressed(CompressionEncoding::Gzip)
-    .max_decoding_message_size(max_request_bytes)
+    OversizeAsResourceExhausted::new(
+        TraceServiceServer::new(OtlpGrpcService {
+            sink,
+            multitenancy_enabled: config.multitenancy_enabled,
+        })
+        .accept_compressed(CompressionEncoding::Gzip)
+        .max_decoding_message_size(max_request_bytes),
+    )
 }
 
 impl OtlpGrpcService {

@@ -220,7 +220,8 @@ fn invalid_spans_are_skipped_counted_and_named() {
 
 #[test]
 fn each_invalid_id_shape_is_rejected() {
-    let cases: [(fn(&mut Span), &str); 5] = [
+    type Mutation = fn(&mut Span);
+    let cases: [(Mutation, &str); 5] = [
         (
             |span| span.trace_id = vec![1; 8],
             "traceId has 8 bytes, expected 16",

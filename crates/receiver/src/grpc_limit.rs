@@ -1,0 +1,112 @@
+//! Makes tonic's own answer to an oversize gRPC message follow OTLP.
+//!
+//! tonic refuses a message over `max_decoding_message_size` with OUT_OF_RANGE before our
+//! handler runs. OTLP lists OUT_OF_RANGE among the retryable codes, so exporters would
+//! resend the same oversize batch forever. grpc-go (and so the OpenTelemetry Collector)
+//! answers RESOURCE_EXHAUSTED, which without a RetryInfo detail OTLP clients do not
+//! retry; this wrapper rewrites the status to that and counts the rejection.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use http::HeaderValue;
+use tonic::server::NamedService;
+
+use crate::counters::{self, Protocol};
+
+/// tonic's message for a message over the decoding limit starts with this.
+const TONIC_TOO_LARGE_PREFIX: &[u8] = b"decoded message length too large";
+/// grpc-status of OUT_OF_RANGE and RESOURCE_EXHAUSTED.
+const OUT_OF_RANGE: &str = "11";
+const RESOURCE_EXHAUSTED: &str = "8";
+
+/// A gRPC service whose oversize-message answers are rewritten (see the module docs).
+#[derive(Debug, Clone)]
+pub struct OversizeAsResourceExhausted<S> {
+    inner: S,
+}
+
+impl<S> OversizeAsResourceExhausted<S> {
+    /// Wraps `inner`.
+    pub fn new(inner: S) -> Self {
+        OversizeAsResourceExhausted { inner }
+    }
+}
+
+impl<S: NamedService> NamedService for OversizeAsResourceExhausted<S> {
+    const NAME: &'static str = S::NAME;
+}
+
+impl<S, RequestBody, ResponseBody> tower_service::Service<http::Request<RequestBody>>
+    for OversizeAsResourceExhausted<S>
+where
+    S: tower_service::Service<
+            http::Request<RequestBody>,
+            Response = http::Response<ResponseBody>,
+            Error = Infallible,
+        >,
+    S::Future: Send + 'static,
+{
+    type Response = http::Response<ResponseBody>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, context: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(context)
+    }
+
+    fn call(&mut self, request: http::Request<RequestBody>) -> Self::Future {
+        let future = self.inner.call(request);
+        Box::pin(async move {
+            let mut response = future.await?;
+            rewrite_oversize(response.headers_mut());
+            Ok(response)
+        })
+    }
+}
+
+/// Rewrites a trailers-only OUT_OF_RANGE answer about message size to RESOURCE_EXHAUSTED.
+fn rewrite_oversize(headers: &mut http::HeaderMap) {
+    let is_out_of_range = headers
+        .get("grpc-status")
+        .is_some_and(|status| status.as_bytes() == OUT_OF_RANGE.as_bytes());
+    // tonic percent-encodes grpc-message; the prefix has no characters it would encode.
+    let is_size_limit = headers
+        .get("grpc-message")
+        .is_some_and(|message| message.as_bytes().starts_with(TONIC_TOO_LARGE_PREFIX));
+    if is_out_of_range && is_size_limit {
+        headers.insert("grpc-status", HeaderValue::from_static(RESOURCE_EXHAUSTED));
+        counters::record_request_rejected(Protocol::OtlpGrpc, "too_large");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(status: &'static str, message: &'static str) -> http::HeaderMap {
+        let mut headers = http::HeaderMap::new();
+        headers.insert("grpc-status", HeaderValue::from_static(status));
+        headers.insert("grpc-message", HeaderValue::from_static(message));
+        headers
+    }
+
+    #[test]
+    fn tonic_size_refusal_becomes_resource_exhausted() {
+        let mut map = headers("11", "decoded message length too large: found 9 bytes");
+        rewrite_oversize(&mut map);
+        assert_eq!(map["grpc-status"], "8");
+    }
+
+    #[test]
+    fn other_out_of_range_answers_are_left_alone() {
+        let mut map = headers("11", "something else");
+        rewrite_oversize(&mut map);
+        assert_eq!(map["grpc-status"], "11");
+        let mut map = headers("3", "decoded message length too large");
+        rewrite_oversize(&mut map);
+        assert_eq!(map["grpc-status"], "3");
+    }
+}

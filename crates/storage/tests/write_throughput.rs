@@ -1,0 +1,215 @@
+//! Block write throughput on a realistic head-sized corpus. Ignored by default; run with
+//! `cargo test --release -p weft-storage --test write_throughput -- --ignored --nocapture`.
+//!
+//! The corpus mimics what the ingester holds after ~130 OTLP requests of 1,000 spans:
+//! traces of ~18 spans over 20 services x 3 instances, OpenTelemetry semantic-convention
+//! attributes, and a fresh `Arc<Resource>` per service instance per request (decoding
+//! makes new ones for every request), handed over grouped by trace in no trace order,
+//! the way the head's hash maps give them.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use weft_model::{
+    AttributeValue, InstrumentationScope, KeyValue, Resource, Span, SpanId, SpanKind, Status,
+    StatusCode, TenantId, TraceId,
+};
+use weft_storage::{BlockStore, BlockWriteOptions, LocalBlockStore, WalSegmentRange};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const SERVICES: usize = 20;
+const INSTANCES: usize = 3;
+const SPANS_PER_REQUEST: usize = 1_000;
+const BASE_UNIX_NANOS: u64 = 1_700_000_000_000_000_000;
+
+/// SplitMix64: deterministic and dependency-free.
+struct Random(u64);
+
+impl Random {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, bound: u64) -> u64 {
+        self.next() % bound
+    }
+}
+
+fn resource(service: usize, instance: usize) -> Resource {
+    let name = format!("service-{service}");
+    Resource {
+        attributes: vec![
+            KeyValue::new("service.name", name.clone()),
+            KeyValue::new("service.namespace", "shop"),
+            KeyValue::new(
+                "service.instance.id",
+                format!("{name}-7d9f8b6c4-{instance:05}"),
+            ),
+            KeyValue::new("service.version", "1.4.2"),
+            KeyValue::new("deployment.environment", "production"),
+            KeyValue::new("host.name", format!("node-{}", instance + service % 7)),
+            KeyValue::new("k8s.pod.name", format!("{name}-7d9f8b6c4-{instance:05}")),
+            KeyValue::new("k8s.namespace.name", "shop"),
+            KeyValue::new("telemetry.sdk.name", "opentelemetry"),
+            KeyValue::new("telemetry.sdk.language", "java"),
+            KeyValue::new("telemetry.sdk.version", "1.28.0"),
+        ],
+        dropped_attributes_count: 0,
+    }
+}
+
+/// Spans of `requests` requests, grouped by trace, traces in a scrambled order.
+fn corpus(requests: usize, seed: u64) -> Vec<Vec<Span>> {
+    let mut random = Random(seed);
+    let scope = Arc::new(InstrumentationScope {
+        name: String::from("io.opentelemetry.auto"),
+        version: String::from("2.9.0"),
+        attributes: Vec::new(),
+    });
+    let mut traces: Vec<Vec<Span>> = Vec::new();
+    let mut trace_number = 0u64;
+    for _ in 0..requests {
+        // Every request decodes into its own resource Arcs.
+        let resources: Vec<Arc<Resource>> = (0..SERVICES * INSTANCES)
+            .map(|index| Arc::new(resource(index / INSTANCES, index % INSTANCES)))
+            .collect();
+        let mut in_request = 0;
+        while in_request < SPANS_PER_REQUEST {
+            let trace_id = TraceId::from_halves(random.next() | 1, random.next());
+            let span_count = 2 + random.below(33) as usize;
+            let start = BASE_UNIX_NANOS + trace_number * 100_000;
+            trace_number += 1;
+            let mut spans = Vec::with_capacity(span_count);
+            for index in 0..span_count {
+                let service = if index == 0 {
+                    0
+                } else {
+                    random.below(SERVICES as u64) as usize
+                };
+                let instance = random.below(INSTANCES as u64) as usize;
+                let mut span = Span::new(
+                    trace_id,
+                    SpanId::from_u64(random.next() | 1),
+                    format!("operation-{}", random.below(4)),
+                );
+                span.parent_span_id = (index > 0).then(|| SpanId::from_u64(random.next() | 1));
+                span.kind = match index % 3 {
+                    0 => SpanKind::Server,
+                    1 => SpanKind::Client,
+                    _ => SpanKind::Internal,
+                };
+                span.start_unix_nanos = start + index as u64 * 1_000;
+                span.duration_nanos = 1_000 + random.below(5_000_000);
+                span.resource = resources[service * INSTANCES + instance].clone();
+                span.scope = scope.clone();
+                span.attributes = match index % 3 {
+                    0 => vec![
+                        KeyValue::new("http.request.method", "GET"),
+                        KeyValue::new("http.route", "/api/v1/products/{id}"),
+                        KeyValue::new("url.scheme", "https"),
+                        KeyValue::new("http.response.status_code", AttributeValue::Int(200)),
+                    ],
+                    1 => vec![
+                        KeyValue::new("rpc.system", "grpc"),
+                        KeyValue::new("rpc.service", format!("service-{service}")),
+                        KeyValue::new("rpc.method", "GetProduct"),
+                        KeyValue::new("peer.service", format!("service-{}", service + 1)),
+                        KeyValue::new("server.address", format!("service-{}", service + 1)),
+                        KeyValue::new("server.port", AttributeValue::Int(8080)),
+                    ],
+                    _ => vec![
+                        KeyValue::new("db.system", "postgresql"),
+                        KeyValue::new(
+                            "db.statement",
+                            "SELECT id, name, price FROM products WHERE category = $1 LIMIT 50",
+                        ),
+                        KeyValue::new("db.operation", "SELECT"),
+                        KeyValue::new("server.address", "postgres-main"),
+                        KeyValue::new("peer.service", "postgres-main"),
+                    ],
+                };
+                if random.below(50) == 0 {
+                    span.status = Status {
+                        code: StatusCode::Error,
+                        message: String::from("upstream failed"),
+                    };
+                }
+                spans.push(span);
+            }
+            in_request += spans.len();
+            traces.push(spans);
+        }
+    }
+    // Scramble the trace order like a hash map would.
+    for position in (1..traces.len()).rev() {
+        let other = random.below(position as u64 + 1) as usize;
+        traces.swap(position, other);
+    }
+    traces
+}
+
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+#[ignore = "benchmark; run in release"]
+fn block_write_throughput() {
+    let directory = TempDir(std::env::temp_dir().join(format!(
+        "weft-storage-write-throughput-{}",
+        std::process::id()
+    )));
+    let store = LocalBlockStore::open(directory.0.join("blocks")).expect("store");
+    let requests: usize = std::env::var("WEFT_BENCH_REQUESTS")
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .unwrap_or(130);
+    let rounds: usize = std::env::var("WEFT_BENCH_ROUNDS")
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .unwrap_or(3);
+    let traces = corpus(requests, 42);
+    let span_count: usize = traces.iter().map(Vec::len).sum();
+    let options = BlockWriteOptions {
+        indexed_attribute_keys: vec![String::from("http.request.method")],
+        wal_segments: Some(WalSegmentRange { first: 1, last: 2 }),
+        ..BlockWriteOptions::default()
+    };
+    let mut best = f64::MAX;
+    for round in 0..rounds {
+        let started = Instant::now();
+        let refs: Vec<&Span> = traces.iter().flatten().collect();
+        let meta = store
+            .write_block(&TenantId::single(), &refs, &options)
+            .expect("writes")
+            .expect("not empty");
+        let seconds = started.elapsed().as_secs_f64();
+        best = best.min(seconds);
+        println!(
+            "round {round}: {span_count} spans, {} traces in {:.0} ms: {:.0} spans/s, {:.2} us/span, \
+             {:.1} bytes/span on disk, {:.1} bytes/span encoded",
+            meta.trace_count,
+            seconds * 1e3,
+            span_count as f64 / seconds,
+            seconds * 1e6 / span_count as f64,
+            (meta.data_bytes + meta.index_bytes) as f64 / span_count as f64,
+            meta.uncompressed_bytes as f64 / span_count as f64,
+        );
+    }
+    println!(
+        "best: {:.0} spans/s ({:.2} us/span)",
+        span_count as f64 / best,
+        best * 1e6 / span_count as f64
+    );
+}
