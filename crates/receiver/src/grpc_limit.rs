@@ -16,8 +16,9 @@ use tonic::server::NamedService;
 
 use crate::counters::{self, Protocol};
 
-/// tonic's message for a message over the decoding limit starts with this.
-const TONIC_TOO_LARGE_PREFIX: &[u8] = b"decoded message length too large";
+/// tonic's message for a message over the decoding limit contains this, percent-encoded
+/// as tonic sends `grpc-message` (spaces as `%20`).
+const TONIC_TOO_LARGE_ENCODED: &str = "decoded%20message%20length%20too%20large";
 /// grpc-status of OUT_OF_RANGE and RESOURCE_EXHAUSTED.
 const OUT_OF_RANGE: &str = "11";
 const RESOURCE_EXHAUSTED: &str = "8";
@@ -72,10 +73,10 @@ fn rewrite_oversize(headers: &mut http::HeaderMap) {
     let is_out_of_range = headers
         .get("grpc-status")
         .is_some_and(|status| status.as_bytes() == OUT_OF_RANGE.as_bytes());
-    // tonic percent-encodes grpc-message; the prefix has no characters it would encode.
-    let is_size_limit = headers
-        .get("grpc-message")
-        .is_some_and(|message| message.as_bytes().starts_with(TONIC_TOO_LARGE_PREFIX));
+    let is_size_limit = headers.get("grpc-message").is_some_and(|message| {
+        let text = String::from_utf8_lossy(message.as_bytes());
+        text.contains(TONIC_TOO_LARGE_ENCODED) || text.contains("decoded message length too large")
+    });
     if is_out_of_range && is_size_limit {
         headers.insert("grpc-status", HeaderValue::from_static(RESOURCE_EXHAUSTED));
         counters::record_request_rejected(Protocol::OtlpGrpc, "too_large");
@@ -95,7 +96,11 @@ mod tests {
 
     #[test]
     fn tonic_size_refusal_becomes_resource_exhausted() {
-        let mut map = headers("11", "decoded message length too large: found 9 bytes");
+        // as tonic 0.14 sends it: "Error, decoded message length too large: ..." encoded
+        let mut map = headers(
+            "11",
+            "Error,%20decoded%20message%20length%20too%20large:%20found%209%20bytes",
+        );
         rewrite_oversize(&mut map);
         assert_eq!(map["grpc-status"], "8");
     }

@@ -77,6 +77,13 @@ impl TraceDigest {
 
     /// Adds one span. The span's trace id is not checked.
     pub fn add_span(&mut self, span: &Span) {
+        self.add_span_of_service(span, span.service_name().unwrap_or(""));
+    }
+
+    /// Adds one span whose service (`span.service_name()`, `""` when it has none) the
+    /// caller already knows, e.g. from a per-resource cache. Same result as
+    /// [`TraceDigest::add_span`] when `service` is right.
+    pub fn add_span_of_service(&mut self, span: &Span, service: &str) {
         self.span_count = self.span_count.saturating_add(1);
         if span.start_unix_nanos != 0 {
             if self.start_unix_nanos == 0 || span.start_unix_nanos < self.start_unix_nanos {
@@ -84,7 +91,6 @@ impl TraceDigest {
             }
             self.end_unix_nanos = self.end_unix_nanos.max(span.end_unix_nanos());
         }
-        let service = span.service_name().unwrap_or("");
         if !service.is_empty() {
             self.add_service(service);
         }

@@ -17,10 +17,10 @@
 //! order. `docs/format/blocks-v0.md` describes the layout.
 
 use std::borrow::Borrow;
-use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::Arc;
 
+use foldhash::HashMap;
 use serde::{Deserialize, Serialize};
 use weft_model::{
     Event, InstrumentationScope, KeyValue, Link, Resource, Span, SpanId, SpanKind, Status, TraceId,
@@ -78,51 +78,103 @@ struct StoredSpan {
     debug: bool,
 }
 
-#[derive(Serialize)]
-struct TablesRef<'a> {
-    resources: &'a [&'a Resource],
-    scopes: &'a [&'a InstrumentationScope],
-}
-
 #[derive(Deserialize)]
 struct Tables {
     resources: Vec<Resource>,
     scopes: Vec<InstrumentationScope>,
 }
 
-/// Deduplicates shared values: by pointer, then by encoded value.
-struct Interner<'a, T> {
-    by_pointer: HashMap<*const T, u32>,
-    by_value: HashMap<Vec<u8>, u32>,
-    values: Vec<&'a T>,
+/// Deduplicates one kind of shared value (resources or scopes) for the whole life of a
+/// writer: by `Arc` pointer first (cheap), then by encoded value. Each value is encoded
+/// once per distinct pointer, not once per span or per table. The writer keeps a clone
+/// of every `Arc` it has seen, so an address cannot be freed and reused by a different
+/// value while the pointer map still names it.
+struct SharedValues<T> {
+    /// Pointer address -> value id, with the `Arc` that keeps the address taken.
+    by_pointer: HashMap<usize, (u32, Arc<T>)>,
+    /// Encoded value -> value id.
+    by_encoding: HashMap<Vec<u8>, u32>,
+    /// Encoded bytes by value id.
+    encodings: Vec<Vec<u8>>,
+    /// Value id -> index in the table being built (`u32::MAX` when absent).
+    table_index: Vec<u32>,
+    /// Value ids of the table being built, in table order.
+    table_values: Vec<u32>,
 }
 
-impl<'a, T: Serialize> Interner<'a, T> {
+impl<T: Serialize> SharedValues<T> {
     fn new() -> Self {
-        Interner {
-            by_pointer: HashMap::new(),
-            by_value: HashMap::new(),
-            values: Vec::new(),
+        SharedValues {
+            by_pointer: HashMap::default(),
+            by_encoding: HashMap::default(),
+            encodings: Vec::new(),
+            table_index: Vec::new(),
+            table_values: Vec::new(),
         }
     }
 
-    fn intern(&mut self, value: &'a Arc<T>) -> Result<u32, StorageError> {
-        let pointer = Arc::as_ptr(value);
-        if let Some(&index) = self.by_pointer.get(&pointer) {
-            return Ok(index);
+    /// The index of `value` in the table being built, adding it when new.
+    fn table_index_of(&mut self, value: &Arc<T>) -> Result<u32, StorageError> {
+        let pointer = Arc::as_ptr(value) as usize;
+        let value_id = match self.by_pointer.get(&pointer) {
+            Some(&(value_id, _)) => value_id,
+            None => {
+                let value_id = self.value_id_of(value)?;
+                self.by_pointer.insert(pointer, (value_id, value.clone()));
+                value_id
+            }
+        };
+        let slot = &mut self.table_index[value_id as usize];
+        if *slot == u32::MAX {
+            *slot = self.table_values.len() as u32;
+            self.table_values.push(value_id);
         }
-        let encoded = postcard::to_allocvec(value.as_ref()).map_err(encode_error)?;
-        let next = u32::try_from(self.values.len()).map_err(|_| StorageError::Encode {
-            what: "span table",
-            reason: String::from("more than 2^32 distinct resources"),
-        })?;
-        let index = *self.by_value.entry(encoded).or_insert(next);
-        if index == next {
-            self.values.push(value.as_ref());
-        }
-        self.by_pointer.insert(pointer, index);
-        Ok(index)
+        Ok(*slot)
     }
+
+    fn value_id_of(&mut self, value: &Arc<T>) -> Result<u32, StorageError> {
+        let encoded = postcard::to_allocvec(value.as_ref()).map_err(encode_error)?;
+        if let Some(&value_id) = self.by_encoding.get(&encoded) {
+            return Ok(value_id);
+        }
+        let value_id = u32::try_from(self.encodings.len())
+            .ok()
+            .filter(|&id| id < u32::MAX)
+            .ok_or_else(|| StorageError::Encode {
+                what: "span table",
+                reason: String::from("more than 2^32 - 1 distinct resources or scopes"),
+            })?;
+        self.encodings.push(encoded.clone());
+        self.by_encoding.insert(encoded, value_id);
+        self.table_index.push(u32::MAX);
+        Ok(value_id)
+    }
+
+    /// Appends the table as postcard `Vec<T>` (varint length, then each value).
+    fn write_table(&self, out: &mut Vec<u8>) {
+        write_varint(self.table_values.len() as u64, out);
+        for &value_id in &self.table_values {
+            out.extend_from_slice(&self.encodings[value_id as usize]);
+        }
+    }
+
+    /// Forgets the table being built; the encodings stay cached.
+    fn reset_table(&mut self) {
+        for &value_id in &self.table_values {
+            self.table_index[value_id as usize] = u32::MAX;
+        }
+        self.table_values.clear();
+    }
+}
+
+/// Appends `value` as a LEB128 varint, the way postcard encodes lengths and unsigned
+/// integers.
+fn write_varint(mut value: u64, out: &mut Vec<u8>) {
+    while value >= 0x80 {
+        out.push((value as u8) | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
 }
 
 fn encode_error(error: postcard::Error) -> StorageError {
@@ -170,27 +222,31 @@ impl<S: Borrow<Span>> Serialize for StoredSpans<'_, S> {
     }
 }
 
-/// Builds a span table from one or more groups of spans (a block chunk has one group
-/// per trace, a WAL record one group). Resources and scopes are shared by all groups.
-pub struct SpanTableWriter<'a> {
-    resources: Interner<'a, Resource>,
-    scopes: Interner<'a, InstrumentationScope>,
+/// Builds span tables from groups of spans (a block chunk has one group per trace, a
+/// WAL record one group). Resources and scopes are shared by all groups of a table.
+///
+/// One writer can build many tables in turn ([`SpanTableWriter::finish`] starts the
+/// next): resources and scopes are encoded once per distinct `Arc` for the writer's
+/// whole life and buffers keep their capacity, so a block's chunks share that work.
+pub struct SpanTableWriter {
+    resources: SharedValues<Resource>,
+    scopes: SharedValues<InstrumentationScope>,
     groups: Vec<u8>,
     indexes: Vec<(u32, u32)>,
 }
 
-impl Default for SpanTableWriter<'_> {
+impl Default for SpanTableWriter {
     fn default() -> Self {
         SpanTableWriter {
-            resources: Interner::new(),
-            scopes: Interner::new(),
+            resources: SharedValues::new(),
+            scopes: SharedValues::new(),
             groups: Vec::new(),
             indexes: Vec::new(),
         }
     }
 }
 
-impl<'a> SpanTableWriter<'a> {
+impl SpanTableWriter {
     /// An empty table.
     pub fn new() -> Self {
         Self::default()
@@ -198,15 +254,12 @@ impl<'a> SpanTableWriter<'a> {
 
     /// Appends a group of spans (kept in order). Returns the group's byte range within
     /// the groups section, for [`SpanTableReader::group`].
-    pub fn add_group<S: Borrow<Span>>(
-        &mut self,
-        spans: &'a [S],
-    ) -> Result<Range<u64>, StorageError> {
+    pub fn add_group<S: Borrow<Span>>(&mut self, spans: &[S]) -> Result<Range<u64>, StorageError> {
         self.indexes.clear();
         for span in spans {
-            let span: &'a Span = span.borrow();
-            let resource = self.resources.intern(&span.resource)?;
-            let scope = self.scopes.intern(&span.scope)?;
+            let span: &Span = span.borrow();
+            let resource = self.resources.table_index_of(&span.resource)?;
+            let scope = self.scopes.table_index_of(&span.scope)?;
             self.indexes.push((resource, scope));
         }
         let start = self.groups.len() as u64;
@@ -219,22 +272,23 @@ impl<'a> SpanTableWriter<'a> {
         Ok(start..self.groups.len() as u64)
     }
 
-    /// Bytes of the encoded groups so far (the header is not counted).
+    /// Bytes of the encoded groups of the current table (the header is not counted).
     pub fn group_bytes(&self) -> usize {
         self.groups.len()
     }
 
-    /// Appends the table (header with the resource and scope tables, then the groups)
-    /// to `out`.
-    pub fn finish(self, out: &mut Vec<u8>) -> Result<(), StorageError> {
+    /// True when the current table has no group.
+    pub fn is_empty(&self) -> bool {
+        self.groups.is_empty()
+    }
+
+    /// Appends the current table (header with the resource and scope tables, then the
+    /// groups) to `out` and starts a new, empty table.
+    pub fn finish(&mut self, out: &mut Vec<u8>) -> Result<(), StorageError> {
         let header_start = out.len();
         out.extend_from_slice(&[0u8; 4]);
-        let tables = TablesRef {
-            resources: &self.resources.values,
-            scopes: &self.scopes.values,
-        };
-        let buffer = std::mem::take(out);
-        *out = postcard::to_extend(&tables, buffer).map_err(encode_error)?;
+        self.resources.write_table(out);
+        self.scopes.write_table(out);
         let header_bytes =
             u32::try_from(out.len() - header_start - 4).map_err(|_| StorageError::Encode {
                 what: "span table",
@@ -242,6 +296,9 @@ impl<'a> SpanTableWriter<'a> {
             })?;
         out[header_start..header_start + 4].copy_from_slice(&header_bytes.to_le_bytes());
         out.extend_from_slice(&self.groups);
+        self.groups.clear();
+        self.resources.reset_table();
+        self.scopes.reset_table();
         Ok(())
     }
 }

@@ -181,7 +181,12 @@ fn block_write_throughput() {
         .unwrap_or(3);
     let traces = corpus(requests, 42);
     let span_count: usize = traces.iter().map(Vec::len).sum();
+    let compression_level: i32 = std::env::var("WEFT_BENCH_ZSTD_LEVEL")
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .unwrap_or(BlockWriteOptions::default().compression_level);
     let options = BlockWriteOptions {
+        compression_level,
         indexed_attribute_keys: vec![String::from("http.request.method")],
         wal_segments: Some(WalSegmentRange { first: 1, last: 2 }),
         ..BlockWriteOptions::default()

@@ -1,12 +1,15 @@
 //! Encodes a block's three files into a directory.
 
-use std::collections::HashMap;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use weft_model::{NameIndex, Span, TenantId};
+use foldhash::{HashMap, HashSet};
+use weft_model::{NameIndex, Span, TenantId, TraceId};
 
 use crate::block_id::BlockId;
 use crate::digest::TraceDigest;
@@ -34,12 +37,7 @@ pub fn write_block_files(
     spans: &[&Span],
     options: &BlockWriteOptions,
 ) -> Result<BlockMeta, StorageError> {
-    let mut sorted: Vec<&Span> = spans.to_vec();
-    sorted.sort_by(|a, b| {
-        a.trace_id
-            .cmp(&b.trace_id)
-            .then(a.start_unix_nanos.cmp(&b.start_unix_nanos))
-    });
+    let sorted = sort_by_trace_and_start(spans);
 
     let data_path = directory.join(DATA_FILE);
     let data_file = File::create(&data_path).map_err(StorageError::io("create", &data_path))?;
@@ -52,30 +50,23 @@ pub fn write_block_files(
             }
         })?,
         encoded: Vec::new(),
+        compressed: Vec::new(),
         chunks: Vec::new(),
         offset: 0,
         uncompressed_bytes: 0,
     };
 
-    let mut names = NameIndex::default();
-    let mut service_ids: HashMap<String, u32> = HashMap::new();
-    let mut services: Vec<String> = Vec::new();
+    let mut names = NameCollector::new(&options.indexed_attribute_keys);
+    let mut index_services = ServiceTable::default();
     let mut traces: Vec<IndexEntry> = Vec::new();
     let mut min_start_unix_nanos = 0u64;
     let mut max_end_unix_nanos = 0u64;
     let mut table = SpanTableWriter::new();
     let mut table_spans = 0usize;
-    let mut trace_start = 0usize;
-    while trace_start < sorted.len() {
-        let trace_id = sorted[trace_start].trace_id;
-        let trace_end = trace_start
-            + sorted[trace_start..]
-                .iter()
-                .take_while(|span| span.trace_id == trace_id)
-                .count();
-        let trace_spans = &sorted[trace_start..trace_end];
+    for trace_spans in sorted.chunk_by(|a, b| a.trace_id == b.trace_id) {
+        let trace_id = trace_spans[0].trace_id;
         if table_spans > 0 && table.group_bytes() >= options.target_chunk_bytes {
-            chunks.write_chunk(std::mem::take(&mut table), table_spans, &data_path)?;
+            chunks.write_chunk(&mut table, table_spans, &data_path)?;
             table_spans = 0;
         }
         let group = table.add_group(trace_spans)?;
@@ -83,8 +74,8 @@ pub fn write_block_files(
 
         let mut digest = TraceDigest::new(trace_id);
         for span in trace_spans {
-            digest.add_span(span);
-            names.add_span(span, &options.indexed_attribute_keys);
+            let service = names.add_span(span);
+            digest.add_span_of_service(span, service.unwrap_or(""));
         }
         if digest.start_unix_nanos != 0
             && (min_start_unix_nanos == 0 || digest.start_unix_nanos < min_start_unix_nanos)
@@ -92,20 +83,16 @@ pub fn write_block_files(
             min_start_unix_nanos = digest.start_unix_nanos;
         }
         max_end_unix_nanos = max_end_unix_nanos.max(digest.end_unix_nanos);
-        let mut intern = |name: &str| -> u32 {
-            if let Some(&id) = service_ids.get(name) {
-                return id;
-            }
-            let id = services.len() as u32;
-            services.push(name.to_owned());
-            service_ids.insert(name.to_owned(), id);
-            id
-        };
-        let entry_services = digest.services.iter().map(|name| intern(name)).collect();
+        let entry_services = digest
+            .services
+            .iter()
+            .map(|name| index_services.intern(name))
+            .collect();
         let root = digest.root.map(|root| StoredRoot {
             start_unix_nanos: root.start_unix_nanos,
             shared: root.shared,
-            service_id: (!root.service_name.is_empty()).then(|| intern(&root.service_name)),
+            service_id: (!root.service_name.is_empty())
+                .then(|| index_services.intern(&root.service_name)),
             span_name: root.span_name,
         });
         traces.push(IndexEntry {
@@ -119,11 +106,11 @@ pub fn write_block_files(
             root,
             service_ids: entry_services,
         });
-        trace_start = trace_end;
     }
     if table_spans > 0 {
-        chunks.write_chunk(table, table_spans, &data_path)?;
+        chunks.write_chunk(&mut table, table_spans, &data_path)?;
     }
+    drop(table);
     let data_bytes = chunks.offset;
     let uncompressed_bytes = chunks.uncompressed_bytes;
     let data_file = chunks.data.into_inner().map_err(|error| StorageError::Io {
@@ -137,7 +124,7 @@ pub fn write_block_files(
 
     let trace_count = traces.len() as u64;
     let index = StoredIndex {
-        services,
+        services: index_services.names,
         chunks: chunks.chunks,
         traces,
     };
@@ -160,7 +147,7 @@ pub fn write_block_files(
         uncompressed_bytes,
         compaction_level: 0,
         wal_segments: options.wal_segments,
-        names,
+        names: names.into_name_index(),
     };
     let meta_json = serde_json::to_vec_pretty(&meta).map_err(|error| StorageError::Encode {
         what: "block meta",
@@ -171,39 +158,171 @@ pub fn write_block_files(
     Ok(meta)
 }
 
+/// `spans` ordered by trace id, then start, then input position (so equal keys keep
+/// their input order). Sorts compact keys rather than chasing a pointer per comparison.
+fn sort_by_trace_and_start<'a>(spans: &[&'a Span]) -> Vec<&'a Span> {
+    let mut keys: Vec<(TraceId, u64, usize)> = spans
+        .iter()
+        .enumerate()
+        .map(|(position, span)| (span.trace_id, span.start_unix_nanos, position))
+        .collect();
+    keys.sort_unstable();
+    keys.into_iter()
+        .map(|(_, _, position)| spans[position])
+        .collect()
+}
+
+/// The index's service names, each once, with ids in order of first use.
+#[derive(Default)]
+struct ServiceTable {
+    ids: HashMap<String, u32>,
+    names: Vec<String>,
+}
+
+impl ServiceTable {
+    fn intern(&mut self, name: &str) -> u32 {
+        if let Some(&id) = self.ids.get(name) {
+            return id;
+        }
+        let id = self.names.len() as u32;
+        self.names.push(name.to_owned());
+        self.ids.insert(name.to_owned(), id);
+        id
+    }
+}
+
+/// Builds the block's [`NameIndex`] with the same rules as [`NameIndex::add_span`], but
+/// from borrowed strings in hash sets, so a span whose names were already seen costs a
+/// few hash lookups and no allocation. Strings are copied once, at the end.
+struct NameCollector<'a, 'k> {
+    indexed_keys: &'k [String],
+    /// Resource address -> service name (`None`: no service, the span adds no names).
+    /// Spans are borrowed for `'a`, so their resources stay alive and addresses unique.
+    service_of_resource: HashMap<usize, Option<&'a str>>,
+    /// The most recent entry of `service_of_resource` (spans of a trace share few).
+    last_resource: Option<(usize, Option<&'a str>)>,
+    services: HashSet<&'a str>,
+    span_names: HashSet<(&'a str, &'a str)>,
+    remote_services: HashSet<(&'a str, &'a str)>,
+    /// (index into `indexed_keys`, value text).
+    attribute_values: HashSet<(usize, Cow<'a, str>)>,
+}
+
+impl<'a, 'k> NameCollector<'a, 'k> {
+    fn new(indexed_keys: &'k [String]) -> Self {
+        NameCollector {
+            indexed_keys,
+            service_of_resource: HashMap::default(),
+            last_resource: None,
+            services: HashSet::default(),
+            span_names: HashSet::default(),
+            remote_services: HashSet::default(),
+            attribute_values: HashSet::default(),
+        }
+    }
+
+    /// Adds the span's names and returns its service (looked up once per resource).
+    fn add_span(&mut self, span: &'a Span) -> Option<&'a str> {
+        let resource = Arc::as_ptr(&span.resource) as usize;
+        let service = match self.last_resource {
+            Some((last, service)) if last == resource => service,
+            _ => {
+                let service = *self
+                    .service_of_resource
+                    .entry(resource)
+                    .or_insert_with(|| span.resource.service_name());
+                self.last_resource = Some((resource, service));
+                service
+            }
+        };
+        let service = service?;
+        self.services.insert(service);
+        if !span.name.is_empty() {
+            self.span_names.insert((service, &span.name));
+        }
+        if let Some(remote) = span.remote_service_name() {
+            self.remote_services.insert((service, remote));
+        }
+        for (key_index, key) in self.indexed_keys.iter().enumerate() {
+            if let Some(value) = span.attribute(key) {
+                let text = match value.as_str() {
+                    Some(text) => Cow::Borrowed(text),
+                    None => Cow::Owned(value.to_text()),
+                };
+                self.attribute_values.insert((key_index, text));
+            }
+        }
+        Some(service)
+    }
+
+    fn into_name_index(self) -> NameIndex {
+        let mut names = NameIndex {
+            services: self.services.into_iter().map(str::to_owned).collect(),
+            ..NameIndex::default()
+        };
+        for (service, name) in self.span_names {
+            nested(&mut names.span_names, service).insert(name.to_owned());
+        }
+        for (service, remote) in self.remote_services {
+            nested(&mut names.remote_services, service).insert(remote.to_owned());
+        }
+        for (key_index, value) in self.attribute_values {
+            nested(&mut names.attribute_values, &self.indexed_keys[key_index])
+                .insert(value.into_owned());
+        }
+        names
+    }
+}
+
+fn nested<'m>(
+    map: &'m mut BTreeMap<String, BTreeSet<String>>,
+    key: &str,
+) -> &'m mut BTreeSet<String> {
+    // One allocation per distinct (service, name) pair at most; blocks have few.
+    map.entry(key.to_owned()).or_default()
+}
+
 struct ChunkWriter {
     data: BufWriter<File>,
     compressor: zstd::bulk::Compressor<'static>,
+    /// Reused across chunks: the encoded span table and its compressed form.
     encoded: Vec<u8>,
+    compressed: Vec<u8>,
     chunks: Vec<ChunkRef>,
     offset: u64,
     uncompressed_bytes: u64,
 }
 
 impl ChunkWriter {
+    /// Compresses and appends the table built so far; `table` starts a new one.
     fn write_chunk(
         &mut self,
-        table: SpanTableWriter<'_>,
+        table: &mut SpanTableWriter,
         span_count: usize,
         data_path: &Path,
     ) -> Result<(), StorageError> {
+        let encode_error = |error: std::io::Error| StorageError::Encode {
+            what: "block chunk",
+            reason: error.to_string(),
+        };
         self.encoded.clear();
         table.finish(&mut self.encoded)?;
-        let compressed =
-            self.compressor
-                .compress(&self.encoded)
-                .map_err(|error| StorageError::Encode {
-                    what: "block chunk",
-                    reason: error.to_string(),
-                })?;
+        self.compressed.clear();
+        self.compressed
+            .reserve(zstd::zstd_safe::compress_bound(self.encoded.len()));
+        let compressed_bytes = self
+            .compressor
+            .compress_to_buffer(&self.encoded, &mut self.compressed)
+            .map_err(encode_error)?;
+        let compressed = &self.compressed[..compressed_bytes];
         self.data
-            .write_all(&compressed)
+            .write_all(compressed)
             .map_err(StorageError::io("write", data_path))?;
         self.chunks.push(ChunkRef {
             offset: self.offset,
             compressed_bytes: compressed.len() as u64,
             uncompressed_bytes: self.encoded.len() as u64,
-            crc32: crc32fast::hash(&compressed),
+            crc32: crc32fast::hash(compressed),
             span_count: u32::try_from(span_count).unwrap_or(u32::MAX),
         });
         self.offset += compressed.len() as u64;
