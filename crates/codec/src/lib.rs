@@ -10,9 +10,12 @@
 //!   docs hold the Zipkin to model mapping.
 
 pub mod error;
+pub mod jaeger;
 mod json_write;
 pub mod otlp;
+pub mod thrift;
 pub mod zipkin;
+pub mod zipkin_v1;
 
 #[cfg(test)]
 mod robustness_tests;

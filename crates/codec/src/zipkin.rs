@@ -146,6 +146,12 @@ pub fn encode_v2_json(spans: &[Span]) -> Vec<u8> {
     encode::encode_v2_json(spans)
 }
 
+/// Decodes a Zipkin v2 protobuf `zipkin.proto3.ListOfSpans` (`POST /api/v2/spans`,
+/// `application/x-protobuf`), with the same mapping and rejections as the JSON form.
+pub fn decode_v2_proto(_body: &[u8]) -> Result<SpanBatch, DecodeError> {
+    Err(DecodeError::new("zipkin v2 protobuf is not implemented yet"))
+}
+
 /// Encodes traces as a Zipkin v2 JSON list of lists (`[[span, ...], ...]`), as
 /// `GET /api/v2/traces` answers.
 pub fn encode_v2_traces_json(traces: &[Vec<Span>]) -> Vec<u8> {
