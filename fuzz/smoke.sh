@@ -22,6 +22,14 @@ seed() {
 seed zipkin_v2_json ../crates/codec/testdata/zipkin-*.json
 seed otlp_json ../crates/codec/testdata/*.json
 seed otlp_proto
+seed jaeger_thrift_compact ../crates/codec/testdata/jaeger-agent-compact.thrift
+seed jaeger_thrift_binary ../crates/codec/testdata/jaeger-agent-binary.thrift \
+  ../crates/codec/testdata/jaeger-collector-batch.thrift
+seed jaeger_proto ../crates/codec/testdata/jaeger-post-spans.pb
+seed zipkin_v2_proto ../crates/codec/testdata/zipkin-yelp.pb \
+  ../crates/codec/testdata/zipkin-py_zipkin.v2.pb
+seed zipkin_v1_json ../crates/codec/testdata/zipkin-py_zipkin.v1.json
+seed zipkin_v1_thrift ../crates/codec/testdata/zipkin-py_zipkin.v1.thrift
 for target in $(ls fuzz_targets | sed 's/\.rs$//'); do
   echo "fuzzing $target for ${seconds}s"
   log="artifacts/$target/smoke.log"

@@ -46,12 +46,13 @@ SHUTDOWN_TIMEOUT_SECONDS = 20.0
 HTTP_TIMEOUT_SECONDS = 10.0
 
 
-def free_ports(count: int) -> list[int]:
-    """`count` distinct free loopback TCP ports (held open together while choosing)."""
+def free_ports(count: int, kind: int = socket.SOCK_STREAM) -> list[int]:
+    """`count` distinct free loopback ports (held open together while choosing); TCP by
+    default, UDP with `kind=socket.SOCK_DGRAM`."""
     sockets = []
     try:
         for _ in range(count):
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock = socket.socket(socket.AF_INET, kind)
             sock.bind(("127.0.0.1", 0))
             sockets.append(sock)
         return [sock.getsockname()[1] for sock in sockets]
@@ -75,8 +76,17 @@ def serve_help() -> str:
 
 
 # Listener flags the tests set themselves; any other `--*.listen` flag the binary offers
-# (Jaeger, Loki, ...) is passed "off" so parallel servers never fight over default ports.
+# (Loki, ...) is passed "off" so parallel servers never fight over default ports.
 MANAGED_LISTEN_FLAGS = ("--http.listen", "--zipkin.listen", "--otlp.grpc.listen", "--otlp.http.listen")
+
+# Jaeger listener flags and their transport: when the binary offers one, every server gets
+# a free loopback port of that kind for it (`WeftServer.jaeger_ports`), never the default.
+JAEGER_LISTEN_FLAGS = {
+    "--jaeger.compact.listen": socket.SOCK_DGRAM,
+    "--jaeger.binary.listen": socket.SOCK_DGRAM,
+    "--jaeger.http.listen": socket.SOCK_STREAM,
+    "--jaeger.grpc.listen": socket.SOCK_STREAM,
+}
 
 
 def extra_listen_flags() -> list[str]:
@@ -128,6 +138,8 @@ class WeftServer:
     zipkin_port: int = 0
     otlp_grpc_port: int = 0
     otlp_http_port: int = 0
+    # flag -> port for each Jaeger listener the binary offers (see JAEGER_LISTEN_FLAGS)
+    jaeger_ports: dict[str, int] = field(default_factory=dict)
     starts: int = 0
     last_ready_seconds: float = 0.0
     log_paths: list[Path] = field(default_factory=list)
@@ -167,7 +179,14 @@ class WeftServer:
             if value is not None:
                 args += [flag, value]
         for flag in extra_listen_flags():
-            if flag not in self.extra_args:
+            if flag in self.extra_args:
+                continue
+            if flag in self.listen_overrides:
+                if self.listen_overrides[flag] is not None:
+                    args += [flag, self.listen_overrides[flag]]
+            elif flag in self.jaeger_ports:
+                args += [flag, f"127.0.0.1:{self.jaeger_ports[flag]}"]
+            else:
                 args += [flag, "off"]
         if self.pass_storage_flag and self.data_dir is not None:
             args += ["--storage.path", str(self.data_dir)]
@@ -177,7 +196,13 @@ class WeftServer:
 
     def start(self, wait_ready: bool = True) -> "WeftServer":
         assert not self.running, "server already running"
-        self.http_port, self.zipkin_port, self.otlp_grpc_port, self.otlp_http_port = free_ports(4)
+        offered = [flag for flag in JAEGER_LISTEN_FLAGS if flag in extra_listen_flags()]
+        udp_flags = [flag for flag in offered if JAEGER_LISTEN_FLAGS[flag] == socket.SOCK_DGRAM]
+        tcp_flags = [flag for flag in offered if JAEGER_LISTEN_FLAGS[flag] == socket.SOCK_STREAM]
+        tcp_ports = free_ports(4 + len(tcp_flags))
+        self.http_port, self.zipkin_port, self.otlp_grpc_port, self.otlp_http_port = tcp_ports[:4]
+        self.jaeger_ports = dict(zip(tcp_flags, tcp_ports[4:]))
+        self.jaeger_ports.update(zip(udp_flags, free_ports(len(udp_flags), socket.SOCK_DGRAM)))
         self.starts += 1
         if self.prepare is not None:
             self.prepare(self)

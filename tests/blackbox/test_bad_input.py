@@ -118,9 +118,8 @@ CASES = [
         ("gzip",),
         "text/plain",
     ),
-    # Zipkin proto3 ingest arrives with the classic-clients work; until then it is refused
-    # with 415 and a message saying so
-    Case("zipkin-protobuf-garbage", "zipkin", "/api/v2/spans", b"\xff\xff\xff\xff\x0f\x01", PROTO, 415, ("not supported yet",), "text/plain"),
+    # Zipkin proto3 ingest (ListOfSpans): undecodable bytes are a 400 naming the encoding
+    Case("zipkin-protobuf-garbage", "zipkin", "/api/v2/spans", b"\xff\xff\xff\xff\x0f\x01", PROTO, 400, ("protobuf",), "text/plain"),
     # --- OTLP/HTTP POST /v1/traces: 400 with google.rpc.Status in the request's encoding ---
     Case("otlp-protobuf-garbage", "otlp_http", "/v1/traces", b"\xff\xff\xff\xff\x0f\x01\x02", PROTO, 400, (), "application/x-protobuf"),
     Case("otlp-json-truncated", "otlp_http", "/v1/traces", b'{"resourceSpans": [', JSON, 400, (), "application/json"),

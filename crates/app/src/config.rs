@@ -105,6 +105,35 @@ impl Default for OtlpSection {
     }
 }
 
+/// Jaeger listeners: the agent's UDP ports and the collector's HTTP and gRPC ports.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JaegerSection {
+    /// Agent UDP, compact Thrift `emitBatch` (default 6831): what jaeger-client libraries
+    /// send to.
+    pub compact: ListenerConfig,
+    /// Agent UDP, binary Thrift `emitBatch` (default 6832).
+    pub binary: ListenerConfig,
+    /// Collector HTTP, `POST /api/traces` with a binary Thrift `Batch` (default 14268).
+    pub http: ListenerConfig,
+    /// Collector gRPC, `jaeger.api_v2.CollectorService/PostSpans` (default 14250).
+    pub grpc: ListenerConfig,
+    /// Settings of both agent UDP listeners: tenant, socket buffer, queue.
+    pub agent: weft_receiver::JaegerAgentConfig,
+}
+
+impl Default for JaegerSection {
+    fn default() -> Self {
+        JaegerSection {
+            compact: ListenerConfig::on("0.0.0.0:6831"),
+            binary: ListenerConfig::on("0.0.0.0:6832"),
+            http: ListenerConfig::on("0.0.0.0:14268"),
+            grpc: ListenerConfig::on("0.0.0.0:14250"),
+            agent: weft_receiver::JaegerAgentConfig::default(),
+        }
+    }
+}
+
 /// Where blocks and the WAL live.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -164,6 +193,8 @@ pub struct Config {
     pub zipkin: ZipkinSection,
     /// OTLP listeners.
     pub otlp: OtlpSection,
+    /// Jaeger listeners.
+    pub jaeger: JaegerSection,
     /// Storage location and retention.
     pub storage: StorageSection,
     /// When true, every request must name its tenant in `X-Scope-OrgID`.
@@ -248,4 +279,62 @@ fn read_yaml(path: &Path) -> Result<Value, ConfigError> {
         Value::Null => Value::Object(serde_json::Map::new()),
         other => other,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jaeger_listeners_have_flags_with_the_usual_ports() {
+        let settings = Config::settings();
+        let default_of = |flag: &str| {
+            settings
+                .iter()
+                .find(|setting| setting.flag == flag)
+                .map(Setting::default_text)
+        };
+        assert_eq!(
+            default_of("jaeger.compact.listen").as_deref(),
+            Some("0.0.0.0:6831")
+        );
+        assert_eq!(
+            default_of("jaeger.binary.listen").as_deref(),
+            Some("0.0.0.0:6832")
+        );
+        assert_eq!(
+            default_of("jaeger.http.listen").as_deref(),
+            Some("0.0.0.0:14268")
+        );
+        assert_eq!(
+            default_of("jaeger.grpc.listen").as_deref(),
+            Some("0.0.0.0:14250")
+        );
+        assert_eq!(
+            default_of("jaeger.agent.tenant").as_deref(),
+            Some("single-tenant")
+        );
+        assert!(default_of("jaeger.agent.socket-receive-buffer-bytes").is_some());
+    }
+
+    #[test]
+    fn jaeger_listeners_can_be_switched_off_and_unknown_keys_are_named() {
+        let overrides: Vec<(Setting, String)> = Config::settings()
+            .into_iter()
+            .filter(|setting| setting.flag == "jaeger.compact.listen")
+            .map(|setting| (setting, String::from("off")))
+            .collect();
+        let config = Config::load(None, &overrides).expect("valid");
+        assert_eq!(config.jaeger.compact.address(), None);
+        assert_eq!(config.jaeger.binary.address(), Some("0.0.0.0:6832"));
+
+        let directory =
+            std::env::temp_dir().join(format!("weft-app-config-{}", std::process::id()));
+        std::fs::create_dir_all(&directory).expect("temp dir");
+        let file = directory.join("weft.yaml");
+        std::fs::write(&file, "jaeger:\n  thrift:\n    listen: 1\n").expect("write");
+        let error = Config::load(Some(&file), &[]).expect_err("unknown key");
+        let _ = std::fs::remove_dir_all(&directory);
+        assert!(error.to_string().contains("jaeger"), "{error}");
+    }
 }

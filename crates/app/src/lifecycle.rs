@@ -4,10 +4,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use weft_model::{SpanSink, TraceReader};
+use weft_receiver::AgentProtocol;
 
 use crate::Target;
 use crate::config::{Config, ListenerConfig};
@@ -20,6 +21,15 @@ pub async fn run(config: Config, target: Target) -> anyhow::Result<()> {
     let metrics = observability::init_metrics()?;
     let Target::All = target;
     let started = Instant::now();
+    config
+        .receiver
+        .validate()
+        .context("invalid receiver configuration")?;
+    config
+        .jaeger
+        .agent
+        .validate("jaeger.agent")
+        .context("invalid jaeger agent configuration")?;
 
     // Bind every listener before opening storage, so a taken port fails fast and names
     // its flag instead of after a long WAL replay.
@@ -33,6 +43,10 @@ pub async fn run(config: Config, target: Target) -> anyhow::Result<()> {
     .await?;
     let otlp_grpc_listener = bind("otlp.grpc.listen", &config.otlp.grpc).await?;
     let otlp_http_listener = bind("otlp.http.listen", &config.otlp.http).await?;
+    let jaeger_http_listener = bind("jaeger.http.listen", &config.jaeger.http).await?;
+    let jaeger_grpc_listener = bind("jaeger.grpc.listen", &config.jaeger.grpc).await?;
+    let jaeger_compact_socket = bind_udp("jaeger.compact.listen", &config.jaeger.compact).await?;
+    let jaeger_binary_socket = bind_udp("jaeger.binary.listen", &config.jaeger.binary).await?;
 
     let ingester = weft_ingester::Ingester::open(config.ingester.clone())
         .await
@@ -86,6 +100,48 @@ pub async fn run(config: Config, target: Target) -> anyhow::Result<()> {
                 .context("otlp grpc server failed")
         });
     }
+    if let Some(listener) = jaeger_http_listener {
+        let router =
+            weft_receiver::jaeger_collector_http_router(sink.clone(), config.receiver.clone());
+        servers.spawn(serve_http(
+            "jaeger_http",
+            listener,
+            router,
+            stop_receiver.clone(),
+        ));
+    }
+    if let Some(listener) = jaeger_grpc_listener {
+        let service = weft_receiver::jaeger_grpc_service(sink.clone(), config.receiver.clone());
+        let stopped = stopped(stop_receiver.clone());
+        servers.spawn(async move {
+            let incoming = tonic::transport::server::TcpIncoming::from(listener);
+            tonic::transport::Server::builder()
+                .add_service(service)
+                .serve_with_incoming_shutdown(incoming, stopped)
+                .await
+                .context("jaeger grpc server failed")
+        });
+    }
+    for (socket, protocol) in [
+        (jaeger_compact_socket, AgentProtocol::Compact),
+        (jaeger_binary_socket, AgentProtocol::Binary),
+    ] {
+        let Some(socket) = socket else {
+            continue;
+        };
+        let served = weft_receiver::serve_jaeger_agent_udp(
+            socket,
+            protocol,
+            sink.clone(),
+            config.jaeger.agent.clone(),
+            stopped(stop_receiver.clone()),
+        );
+        servers.spawn(async move {
+            served
+                .await
+                .with_context(|| format!("{} listener failed", protocol.listener_name()))
+        });
+    }
     tracing::info!(
         elapsed_ms = started.elapsed().as_millis() as u64,
         storage = %config.storage.path.display(),
@@ -130,6 +186,17 @@ async fn bind(flag: &str, listener: &ListenerConfig) -> anyhow::Result<Option<Tc
         .await
         .with_context(|| format!("cannot listen on {address} (--{flag})"))?;
     tracing::info!(%address, flag, "listening");
+    Ok(Some(bound))
+}
+
+async fn bind_udp(flag: &str, listener: &ListenerConfig) -> anyhow::Result<Option<UdpSocket>> {
+    let Some(address) = listener.address() else {
+        return Ok(None);
+    };
+    let bound = UdpSocket::bind(address)
+        .await
+        .with_context(|| format!("cannot listen on udp {address} (--{flag})"))?;
+    tracing::info!(%address, flag, "listening (udp)");
     Ok(Some(bound))
 }
 

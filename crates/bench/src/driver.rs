@@ -21,11 +21,23 @@ pub enum Protocol {
     OtlpHttp,
     /// Zipkin v2 JSON `POST /api/v2/spans`.
     ZipkinJson,
+    /// Zipkin v1 Thrift (`list<zipkincore.Span>`) `POST /api/v1/spans`.
+    ZipkinThrift,
+    /// Jaeger agent UDP: compact-Thrift `emitBatch` datagrams from one socket, sent as
+    /// fast as the socket takes them (no acknowledgement; loss is read from the server's
+    /// `/metrics`).
+    JaegerUdp,
 }
 
 impl Protocol {
     /// Every protocol, in report order.
-    pub const ALL: [Protocol; 3] = [Protocol::OtlpGrpc, Protocol::OtlpHttp, Protocol::ZipkinJson];
+    pub const ALL: [Protocol; 5] = [
+        Protocol::OtlpGrpc,
+        Protocol::OtlpHttp,
+        Protocol::ZipkinJson,
+        Protocol::ZipkinThrift,
+        Protocol::JaegerUdp,
+    ];
 
     /// The name used on the command line and in reports.
     pub fn name(self) -> &'static str {
@@ -33,6 +45,8 @@ impl Protocol {
             Protocol::OtlpGrpc => "otlp-grpc",
             Protocol::OtlpHttp => "otlp-http",
             Protocol::ZipkinJson => "zipkin-json",
+            Protocol::ZipkinThrift => "zipkin-thrift",
+            Protocol::JaegerUdp => "jaeger-udp",
         }
     }
 
@@ -50,9 +64,15 @@ pub struct LoadSettings {
     /// The protocol.
     pub protocol: Protocol,
     /// Base URL of the listener, e.g. `http://127.0.0.1:4317` (gRPC), `http://127.0.0.1:4318`
-    /// (OTLP/HTTP) or `http://127.0.0.1:9411` (Zipkin).
+    /// (OTLP/HTTP), `http://127.0.0.1:9411` (Zipkin), or `udp://127.0.0.1:6831` (Jaeger
+    /// agent, compact Thrift).
     pub endpoint: String,
-    /// Spans per request (whole traces are kept together, so this is approximate).
+    /// The server's Prometheus endpoint (`http://127.0.0.1:3200/metrics`). Needed for
+    /// [`Protocol::JaegerUdp`], whose spans are counted as received only when the server
+    /// says so; ignored otherwise.
+    pub metrics_url: Option<String>,
+    /// Spans per request (whole traces are kept together, so this is approximate). For
+    /// [`Protocol::JaegerUdp`] datagrams are packed per process up to 65,000 bytes instead.
     pub spans_per_request: usize,
     /// Requests in flight at once.
     pub concurrency: usize,
@@ -85,6 +105,10 @@ pub struct LoadReport {
     pub bytes_acknowledged: u64,
     /// The first failure, if any, for the report.
     pub first_error: Option<String>,
+    /// For [`Protocol::JaegerUdp`]: what was sent and what the server kept. There is no
+    /// acknowledgement, so `spans_acknowledged` is the server's received count, `elapsed`
+    /// runs until that count stopped growing, and the latencies are zero.
+    pub udp: Option<crate::udp::UdpOutcome>,
 }
 
 impl LoadReport {
@@ -99,7 +123,13 @@ impl LoadReport {
 pub fn prepare_requests(settings: &LoadSettings, first_start_unix_nanos: u64) -> Vec<(Bytes, u64)> {
     let mut generator = TraceGenerator::new(settings.generator.clone());
     let mut requests = Vec::new();
-    let mut pending: Vec<Span> = Vec::with_capacity(settings.spans_per_request + 64);
+    // Datagrams hold one process each; encoding many traces at once fills them as a
+    // long-running client's sender would.
+    let spans_per_encode = match settings.protocol {
+        Protocol::JaegerUdp => settings.spans_per_request.max(UDP_SPANS_PER_ENCODE),
+        _ => settings.spans_per_request,
+    };
+    let mut pending: Vec<Span> = Vec::with_capacity(spans_per_encode + 64);
     let mut total = 0usize;
     let mut trace_number = 0u64;
     while total < settings.max_spans {
@@ -107,18 +137,23 @@ pub fn prepare_requests(settings: &LoadSettings, first_start_unix_nanos: u64) ->
         trace_number += 1;
         total += trace.len();
         pending.extend(trace);
-        if pending.len() >= settings.spans_per_request {
-            requests.push(encode(settings.protocol, &pending));
+        if pending.len() >= spans_per_encode {
+            requests.extend(encode(settings.protocol, &pending));
             pending.clear();
         }
     }
     if !pending.is_empty() {
-        requests.push(encode(settings.protocol, &pending));
+        requests.extend(encode(settings.protocol, &pending));
     }
     requests
 }
 
-fn encode(protocol: Protocol, spans: &[Span]) -> (Bytes, u64) {
+/// Spans encoded together into Jaeger datagrams.
+const UDP_SPANS_PER_ENCODE: usize = 50_000;
+
+/// Encodes `spans` as one request body (or, for UDP, as many datagrams), each with its
+/// span count.
+fn encode(protocol: Protocol, spans: &[Span]) -> Vec<(Bytes, u64)> {
     let body = match protocol {
         Protocol::OtlpGrpc | Protocol::OtlpHttp => {
             let request =
@@ -128,8 +163,15 @@ fn encode(protocol: Protocol, spans: &[Span]) -> (Bytes, u64) {
             request.encode_to_vec()
         }
         Protocol::ZipkinJson => weft_codec::zipkin::encode_v2_json(spans),
+        Protocol::ZipkinThrift => crate::zipkin_thrift_encode::encode_v1_thrift(spans),
+        Protocol::JaegerUdp => {
+            return crate::jaeger_encode::encode_agent_datagrams(spans)
+                .into_iter()
+                .map(|(datagram, count)| (Bytes::from(datagram), count))
+                .collect();
+        }
     };
-    (Bytes::from(body), spans.len() as u64)
+    vec![(Bytes::from(body), spans.len() as u64)]
 }
 
 /// Sends `requests` per `settings` and measures. Stops at the deadline or when every
@@ -138,6 +180,9 @@ pub async fn run(
     settings: &LoadSettings,
     requests: Vec<(Bytes, u64)>,
 ) -> anyhow::Result<LoadReport> {
+    if settings.protocol == Protocol::JaegerUdp {
+        return crate::udp::run(settings, requests).await;
+    }
     let sender = Sender::connect(settings).await?;
     let requests = Arc::new(requests);
     let next = Arc::new(AtomicUsize::new(0));
@@ -191,6 +236,7 @@ pub async fn run(
         latency_p50: percentile(&total.latencies_micros, 0.50),
         latency_p99: percentile(&total.latencies_micros, 0.99),
         first_error: total.first_error,
+        udp: None,
     })
 }
 
@@ -259,6 +305,12 @@ impl Sender {
                 url: format!("{base}/api/v2/spans"),
                 content_type: "application/json",
             },
+            Protocol::ZipkinThrift => Sender::Http {
+                client: reqwest::Client::new(),
+                url: format!("{base}/api/v1/spans"),
+                content_type: "application/x-thrift",
+            },
+            Protocol::JaegerUdp => bail!("jaeger-udp is sent by the udp driver"),
         })
     }
 

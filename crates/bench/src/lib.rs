@@ -6,11 +6,18 @@
 //! semantic-convention attributes, and random 128-bit ids, all from one seed.
 //! The [`driver`] pre-encodes every request before the clock starts, then sends them over
 //! one protocol from several concurrent connections and reports spans per second and
-//! acknowledgement latency.
+//! acknowledgement latency. Jaeger agent UDP has no acknowledgement: the [`udp`] driver
+//! sends datagrams as fast as one socket takes them and reads from the server's `/metrics`
+//! how many spans arrived, so loss under overload is part of the report.
+//! [`jaeger_encode`] and [`zipkin_thrift_encode`] write the classic Thrift formats.
 
 pub mod driver;
 pub mod generator;
+pub mod jaeger_encode;
 pub mod random;
+mod thrift_write;
+pub mod udp;
+pub mod zipkin_thrift_encode;
 
 pub use driver::{LoadReport, LoadSettings, Protocol};
 pub use generator::{GeneratorSettings, TraceGenerator};

@@ -21,7 +21,7 @@ pub fn command() -> Command {
             Arg::new("protocol")
                 .long("protocol")
                 .default_value("all")
-                .help("otlp-grpc, otlp-http, zipkin-json or all"),
+                .help("otlp-grpc, otlp-http, zipkin-json, zipkin-thrift, jaeger-udp or all"),
         )
         .arg(Arg::new("duration").long("duration").default_value("20s").help("Longest sending time per protocol"))
         .arg(
@@ -46,7 +46,8 @@ pub fn command() -> Command {
                 .help("Spans to pre-generate per protocol; the run ends when all are sent"),
         )
         .arg(Arg::new("seed").long("seed").default_value("42").value_parser(value_parser!(u64)).help("Corpus seed"))
-        .arg(Arg::new("endpoint").long("endpoint").help("Drive this running server's listener instead of starting one (base URL)"))
+        .arg(Arg::new("endpoint").long("endpoint").help("Drive this running server's listener instead of starting one (base URL; udp://host:port for jaeger-udp)"))
+        .arg(Arg::new("metrics-url").long("metrics-url").help("With --endpoint: the server's /metrics URL, which jaeger-udp reads to count what arrived"))
         .arg(Arg::new("server-pid").long("server-pid").value_parser(value_parser!(u32)).help("With --endpoint: pid whose peak RSS to report"))
         .arg(
             Arg::new("server-arg")
@@ -82,20 +83,29 @@ pub async fn run(arguments: &ArgMatches) -> anyhow::Result<()> {
         .unwrap_or_default();
 
     println!(
-        "{:<12} {:>12} {:>9} {:>7} {:>10} {:>10} {:>12} {:>10}",
+        "{:<13} {:>12} {:>9} {:>7} {:>10} {:>10} {:>12} {:>10}",
         "protocol", "spans/s", "requests", "failed", "ack p50", "ack p99", "server RSS", "MB/s in"
     );
     for protocol in protocols {
-        let (endpoint, mut server) = match arguments.get_one::<String>("endpoint") {
-            Some(endpoint) => (endpoint.clone(), None),
+        let (endpoint, metrics_url, mut server) = match arguments.get_one::<String>("endpoint") {
+            Some(endpoint) => (
+                endpoint.clone(),
+                arguments.get_one::<String>("metrics-url").cloned(),
+                None,
+            ),
             None => {
                 let server = StartedServer::start(&extra_server_arguments).await?;
-                (server.endpoint(protocol), Some(server))
+                (
+                    server.endpoint(protocol),
+                    Some(server.metrics_url()),
+                    Some(server),
+                )
             }
         };
         let settings = LoadSettings {
             protocol,
             endpoint,
+            metrics_url,
             spans_per_request: *arguments
                 .get_one::<usize>("spans-per-request")
                 .unwrap_or(&1000),
@@ -139,17 +149,36 @@ fn print_report(report: &LoadReport, peak_rss: Option<u64>) {
     let rss = peak_rss
         .map(|bytes| format!("{} MiB", bytes / (1024 * 1024)))
         .unwrap_or_else(|| String::from("-"));
+    let latency = |value: Duration| match report.udp {
+        // UDP has no acknowledgement to time.
+        Some(_) => String::from("-"),
+        None => format!("{:.1}ms", value.as_secs_f64() * 1e3),
+    };
     println!(
-        "{:<12} {:>12.0} {:>9} {:>7} {:>10} {:>10} {:>12} {:>10.1}",
+        "{:<13} {:>12.0} {:>9} {:>7} {:>10} {:>10} {:>12} {:>10.1}",
         report.protocol.name(),
         report.spans_per_second(),
         report.requests_ok,
         report.requests_failed,
-        format!("{:.1}ms", report.latency_p50.as_secs_f64() * 1e3),
-        format!("{:.1}ms", report.latency_p99.as_secs_f64() * 1e3),
+        latency(report.latency_p50),
+        latency(report.latency_p99),
         rss,
         report.bytes_acknowledged as f64 / report.elapsed.as_secs_f64().max(1e-9) / 1e6,
     );
+    if let Some(udp) = &report.udp {
+        let lost_percent = udp.spans_lost() as f64 * 100.0 / (udp.spans_sent.max(1) as f64);
+        println!(
+            "  udp: sent {} spans in {} datagrams; server stored {}; lost {} ({lost_percent:.1}%): \
+             kernel dropped {} datagrams, server queue dropped {} spans, {} malformed datagrams",
+            udp.spans_sent,
+            udp.datagrams_sent,
+            udp.spans_received,
+            udp.spans_lost(),
+            udp.kernel_dropped_datagrams,
+            udp.queue_dropped_spans,
+            udp.malformed_datagrams,
+        );
+    }
     if let Some(error) = &report.first_error {
         println!("  first failure: {error}");
     }
@@ -171,11 +200,17 @@ struct StartedServer {
     zipkin_port: u16,
     otlp_grpc_port: u16,
     otlp_http_port: u16,
+    jaeger_compact_port: u16,
 }
 
 fn free_port() -> anyhow::Result<u16> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").context("cannot find a free port")?;
     Ok(listener.local_addr()?.port())
+}
+
+fn free_udp_port() -> anyhow::Result<u16> {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").context("cannot find a free udp port")?;
+    Ok(socket.local_addr()?.port())
 }
 
 impl StartedServer {
@@ -191,12 +226,22 @@ impl StartedServer {
         ));
         let (http_port, zipkin_port, otlp_grpc_port, otlp_http_port) =
             (free_port()?, free_port()?, free_port()?, free_port()?);
+        let (jaeger_http_port, jaeger_grpc_port) = (free_port()?, free_port()?);
+        let (jaeger_compact_port, jaeger_binary_port) = (free_udp_port()?, free_udp_port()?);
         let child = std::process::Command::new(executable)
             .arg("serve")
             .arg(format!("--http.listen=127.0.0.1:{http_port}"))
             .arg(format!("--zipkin.listen=127.0.0.1:{zipkin_port}"))
             .arg(format!("--otlp.grpc.listen=127.0.0.1:{otlp_grpc_port}"))
             .arg(format!("--otlp.http.listen=127.0.0.1:{otlp_http_port}"))
+            .arg(format!("--jaeger.http.listen=127.0.0.1:{jaeger_http_port}"))
+            .arg(format!("--jaeger.grpc.listen=127.0.0.1:{jaeger_grpc_port}"))
+            .arg(format!(
+                "--jaeger.compact.listen=127.0.0.1:{jaeger_compact_port}"
+            ))
+            .arg(format!(
+                "--jaeger.binary.listen=127.0.0.1:{jaeger_binary_port}"
+            ))
             .arg(format!("--storage.path={}", storage.display()))
             .arg("--log.level=warn")
             .args(extra_arguments)
@@ -210,6 +255,7 @@ impl StartedServer {
             zipkin_port,
             otlp_grpc_port,
             otlp_http_port,
+            jaeger_compact_port,
         };
         server.wait_ready().await?;
         Ok(server)
@@ -219,9 +265,14 @@ impl StartedServer {
         let port = match protocol {
             Protocol::OtlpGrpc => self.otlp_grpc_port,
             Protocol::OtlpHttp => self.otlp_http_port,
-            Protocol::ZipkinJson => self.zipkin_port,
+            Protocol::ZipkinJson | Protocol::ZipkinThrift => self.zipkin_port,
+            Protocol::JaegerUdp => return format!("udp://127.0.0.1:{}", self.jaeger_compact_port),
         };
         format!("http://127.0.0.1:{port}")
+    }
+
+    fn metrics_url(&self) -> String {
+        format!("http://127.0.0.1:{}/metrics", self.http_port)
     }
 
     async fn wait_ready(&self) -> anyhow::Result<()> {

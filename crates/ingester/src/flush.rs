@@ -12,7 +12,7 @@ use weft_storage::{
 
 use crate::error::IngesterError;
 use crate::head::Head;
-use crate::ingester::{FlushingHead, Ingester};
+use crate::ingester::{FlushingHead, Ingester, Released};
 use crate::replay;
 
 /// How often the background task checks the head's age and retries failed block writes.
@@ -76,7 +76,7 @@ impl Ingester {
                 Err(join_error) => Err(IngesterError::from(join_error)),
             };
             match written {
-                Ok(reader) => self.finish_flush(&flushing, reader).await,
+                Ok(reader) => self.finish_flush(flushing, reader).await,
                 Err(error) => {
                     metrics::counter!("weft_block_write_failures_total").increment(1);
                     tracing::error!(tenant = %flushing.tenant, %error, "cannot write a block; will retry");
@@ -90,16 +90,19 @@ impl Ingester {
         }
     }
 
-    /// Publishes a written block in place of its flushing head, then deletes the WAL
-    /// segments once no other tenant of the same cut is still waiting for its block.
+    /// Publishes a written block in place of its flushing head, frees the head, then
+    /// deletes the WAL segments once no other tenant of the same cut is still waiting
+    /// for its block.
     async fn finish_flush(
         &self,
-        flushing: &Arc<FlushingHead>,
+        flushing: Arc<FlushingHead>,
         reader: Option<Arc<dyn BlockReader>>,
     ) {
         let range_done = {
             let mut state = self.state_mut();
-            state.flushing.retain(|other| !Arc::ptr_eq(other, flushing));
+            state
+                .flushing
+                .retain(|other| !Arc::ptr_eq(other, &flushing));
             if let Some(reader) = reader {
                 state
                     .blocks
@@ -113,11 +116,16 @@ impl Ingester {
                 .any(|other| other.wal_segments == flushing.wal_segments)
         };
         metrics::counter!("weft_blocks_cut_total").increment(1);
-        self.memory.remove(&flushing.head);
         self.publish_block_gauges();
+        let range = flushing.wal_segments;
+        let released = Released::of(&flushing.head);
+        // Freeing hundreds of thousands of spans takes a while; keep it off the async
+        // workers. The memory counts drop once it is done (unless a reader still holds
+        // the head, which then frees it when the read ends).
+        let _ = tokio::task::spawn_blocking(move || drop(flushing)).await;
+        self.memory.remove(released);
         if range_done {
             let directory = self.wal_directory.clone();
-            let range = flushing.wal_segments;
             let deleted =
                 tokio::task::spawn_blocking(move || replay::delete_segments(&directory, range))
                     .await;

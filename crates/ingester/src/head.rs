@@ -3,15 +3,24 @@
 //! A [`Head`] holds everything written to the WAL since the last cut. Each tenant's part
 //! ([`TenantHead`]) is split into shards by trace id so that concurrent pushes of
 //! different traces rarely contend. Every trace keeps its spans and an incrementally
-//! maintained [`TraceDigest`]; every tenant keeps a [`NameIndex`].
+//! maintained [`TraceDigest`]; every tenant keeps a [`NameIndex`] and one canonical copy
+//! of each distinct resource and scope ([`SharedValues`]).
+//!
+//! Memory is counted as the allocator sees it ([`crate::memory`]): span structs in their
+//! trace vectors (capacity included), every string and vector they own, trace digests,
+//! hash table slots, canonical resources and names.
 
-use std::collections::HashMap;
+use std::mem::size_of;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock, RwLockReadGuard};
 use std::time::Instant;
 
+use foldhash::HashMap;
 use weft_model::{NameIndex, Span, TenantId, TimeWindow, TraceId};
-use weft_storage::TraceDigest;
+use weft_storage::{NameCollector, TraceDigest};
+
+use crate::memory;
+use crate::shared::SharedValues;
 
 /// Number of trace shards per tenant.
 pub const HEAD_SHARDS: usize = 16;
@@ -29,7 +38,20 @@ fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
 struct HeadTrace {
     spans: Vec<Span>,
     digest: TraceDigest,
+    /// What the vector's buffer and the digest were last counted as, in bytes.
+    counted_bytes: usize,
 }
+
+impl HeadTrace {
+    /// Bytes of the spans' vector buffer and the digest's strings.
+    fn owned_bytes(&self) -> usize {
+        memory::allocation_bytes(self.spans.capacity() * size_of::<Span>())
+            + memory::digest_heap_bytes(&self.digest)
+    }
+}
+
+/// Bytes of one hash table slot of a shard.
+const TRACE_ENTRY_BYTES: usize = size_of::<(TraceId, HeadTrace)>();
 
 /// What an insert added, for the ingester's totals.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -38,7 +60,7 @@ pub struct InsertStats {
     pub spans: u64,
     /// Traces that were not in the head before.
     pub new_traces: u64,
-    /// Approximate heap bytes added (`Span::heap_bytes`).
+    /// Estimated memory added, in bytes (see [`crate::memory`]).
     pub bytes: u64,
 }
 
@@ -56,6 +78,7 @@ impl InsertStats {
 pub struct TenantHead {
     shards: Vec<RwLock<HashMap<TraceId, HeadTrace>>>,
     names: Mutex<NameIndex>,
+    shared: SharedValues,
     spans: AtomicU64,
     traces: AtomicU64,
     bytes: AtomicU64,
@@ -67,6 +90,7 @@ impl Default for TenantHead {
         TenantHead {
             shards: (0..HEAD_SHARDS).map(|_| RwLock::default()).collect(),
             names: Mutex::default(),
+            shared: SharedValues::default(),
             spans: AtomicU64::new(0),
             traces: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
@@ -88,10 +112,22 @@ impl TenantHead {
         self.largest_trace_spans.load(Ordering::Relaxed)
     }
 
-    /// Adds spans (any traces of this tenant) and the names they carry.
-    pub fn insert(&self, spans: Vec<Span>, names: &NameIndex) -> InsertStats {
-        let mut stats = InsertStats::default();
-        let mut buckets: Vec<Vec<Span>> = (0..HEAD_SHARDS).map(|_| Vec::new()).collect();
+    /// Adds spans (any traces of this tenant): points them at the head's canonical
+    /// resources and scopes, adds their names (with the values of
+    /// `indexed_attribute_keys`), and files them under their traces. Spans of one trace
+    /// that arrive together are added together, with one lookup and one reservation.
+    pub fn insert(&self, mut spans: Vec<Span>, indexed_attribute_keys: &[String]) -> InsertStats {
+        let mut stats = InsertStats {
+            bytes: self.shared.canonicalize(&mut spans) as u64,
+            ..InsertStats::default()
+        };
+        stats.bytes += self.add_names(&spans, indexed_attribute_keys) as u64;
+
+        let mut counts = [0usize; HEAD_SHARDS];
+        for span in &spans {
+            counts[shard_of(&span.trace_id)] += 1;
+        }
+        let mut buckets: Vec<Vec<Span>> = counts.iter().map(|&n| Vec::with_capacity(n)).collect();
         for span in spans {
             buckets[shard_of(&span.trace_id)].push(span);
         }
@@ -100,27 +136,37 @@ impl TenantHead {
             if bucket.is_empty() {
                 continue;
             }
+            let runs = trace_runs(&bucket);
+            let mut bucket = bucket.into_iter();
             let mut traces = shard.write().unwrap_or_else(PoisonError::into_inner);
-            for span in bucket {
-                stats.spans += 1;
-                stats.bytes += span.heap_bytes() as u64;
-                let trace = traces.entry(span.trace_id).or_insert_with(|| {
+            let table_before = memory::hash_table_bytes(traces.capacity(), TRACE_ENTRY_BYTES);
+            for (trace_id, run_length) in runs {
+                let trace = traces.entry(trace_id).or_insert_with(|| {
                     stats.new_traces += 1;
                     HeadTrace {
                         spans: Vec::new(),
-                        digest: TraceDigest::new(span.trace_id),
+                        digest: TraceDigest::new(trace_id),
+                        counted_bytes: 0,
                     }
                 });
-                trace.digest.add_span(&span);
-                trace.spans.push(span);
+                trace.spans.reserve(run_length);
+                for span in bucket.by_ref().take(run_length) {
+                    stats.bytes += memory::span_heap_bytes(&span) as u64;
+                    trace.digest.add_span(&span);
+                    trace.spans.push(span);
+                }
+                // Capacity and digest strings only grow (a better root may shorten a
+                // name; the old count stands then), so the count never goes down.
+                let owned = trace.owned_bytes();
+                if owned > trace.counted_bytes {
+                    stats.bytes += (owned - trace.counted_bytes) as u64;
+                    trace.counted_bytes = owned;
+                }
+                stats.spans += run_length as u64;
                 largest = largest.max(trace.spans.len() as u64);
             }
-        }
-        if !names.services.is_empty() || !names.attribute_values.is_empty() {
-            self.names
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .merge(names);
+            let table_after = memory::hash_table_bytes(traces.capacity(), TRACE_ENTRY_BYTES);
+            stats.bytes += table_after.saturating_sub(table_before) as u64;
         }
         self.largest_trace_spans
             .fetch_max(largest, Ordering::Relaxed);
@@ -128,6 +174,20 @@ impl TenantHead {
         self.traces.fetch_add(stats.new_traces, Ordering::Relaxed);
         self.bytes.fetch_add(stats.bytes, Ordering::Relaxed);
         stats
+    }
+
+    /// Merges the names of `spans` into the tenant's index; returns the bytes it grew by.
+    fn add_names(&self, spans: &[Span], indexed_attribute_keys: &[String]) -> usize {
+        let mut collector = NameCollector::new(indexed_attribute_keys);
+        for span in spans {
+            collector.add_span(span);
+        }
+        if collector.is_empty() {
+            return 0;
+        }
+        let copied =
+            collector.merge_into(&mut self.names.lock().unwrap_or_else(PoisonError::into_inner));
+        copied.bytes + copied.strings * memory::name_bytes("")
     }
 
     /// Copies of the spans of `trace_id`; empty when the head does not have it.
@@ -228,7 +288,12 @@ impl Head {
     }
 
     /// Adds spans of `tenant`; see [`TenantHead::insert`].
-    pub fn insert(&self, tenant: &TenantId, spans: Vec<Span>, names: &NameIndex) -> InsertStats {
+    pub fn insert(
+        &self,
+        tenant: &TenantId,
+        spans: Vec<Span>,
+        indexed_attribute_keys: &[String],
+    ) -> InsertStats {
         if spans.is_empty() {
             return InsertStats::default();
         }
@@ -242,7 +307,7 @@ impl Head {
                 .or_default()
                 .clone(),
         };
-        let stats = tenant_head.insert(spans, names);
+        let stats = tenant_head.insert(spans, indexed_attribute_keys);
         self.bytes.fetch_add(stats.bytes, Ordering::Relaxed);
         self.first_insert.get_or_init(Instant::now);
         stats
@@ -270,6 +335,18 @@ impl Head {
     pub fn first_insert(&self) -> Option<Instant> {
         self.first_insert.get().copied()
     }
+}
+
+/// Consecutive spans of one trace in `spans`, as (trace, number of spans), in order.
+fn trace_runs(spans: &[Span]) -> Vec<(TraceId, usize)> {
+    let mut runs: Vec<(TraceId, usize)> = Vec::new();
+    for span in spans {
+        match runs.last_mut() {
+            Some((trace_id, length)) if *trace_id == span.trace_id => *length += 1,
+            _ => runs.push((span.trace_id, 1)),
+        }
+    }
+    runs
 }
 
 #[cfg(test)]
@@ -300,7 +377,7 @@ mod tests {
                 span(2, 1, None, 70),
                 span(1, 1, None, 100),
             ],
-            &NameIndex::default(),
+            &[],
         );
         assert_eq!(stats.spans, 3);
         assert_eq!(stats.new_traces, 2);

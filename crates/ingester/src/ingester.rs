@@ -15,7 +15,7 @@ use weft_storage::{BlockReader, LocalBlockStore, WalSegmentRange};
 use crate::config::IngesterConfig;
 use crate::error::IngesterError;
 use crate::head::{Head, InsertStats, TenantHead};
-use crate::replay::{self, names_of};
+use crate::replay;
 use crate::wal::{self, Wal, WalAppendError};
 
 /// How long a push waits for room in the WAL queue before it is refused as overloaded.
@@ -41,6 +41,24 @@ pub(crate) struct State {
     pub blocks: replay::Catalog,
 }
 
+/// The totals of a tenant head that is being freed.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Released {
+    pub spans: u64,
+    pub traces: u64,
+    pub bytes: u64,
+}
+
+impl Released {
+    pub fn of(head: &TenantHead) -> Released {
+        Released {
+            spans: head.span_total(),
+            traces: head.trace_total(),
+            bytes: head.bytes(),
+        }
+    }
+}
+
 /// Spans, traces and bytes held in memory (current head plus flushing heads).
 #[derive(Debug, Default)]
 pub(crate) struct MemoryTotals {
@@ -57,10 +75,10 @@ impl MemoryTotals {
         self.publish();
     }
 
-    pub fn remove(&self, head: &TenantHead) {
-        self.spans.fetch_sub(head.span_total(), Ordering::Relaxed);
-        self.traces.fetch_sub(head.trace_total(), Ordering::Relaxed);
-        self.bytes.fetch_sub(head.bytes(), Ordering::Relaxed);
+    pub fn remove(&self, released: Released) {
+        self.spans.fetch_sub(released.spans, Ordering::Relaxed);
+        self.traces.fetch_sub(released.traces, Ordering::Relaxed);
+        self.bytes.fetch_sub(released.bytes, Ordering::Relaxed);
         self.publish();
     }
 
@@ -323,7 +341,6 @@ impl SpanSink for Ingester {
         }
         let record = wal::encode_record(tenant, &spans)
             .map_err(|error| PushError::TooLarge(format!("spans cannot be encoded: {error}")))?;
-        let names = names_of(&spans, &self.config.indexed_attribute_keys);
         match self.wal.append(record, WAL_QUEUE_TIMEOUT).await {
             Ok(_segment) => {}
             Err(WalAppendError::QueueFull) => {
@@ -341,7 +358,7 @@ impl SpanSink for Ingester {
             }
         }
         let accepted = spans.len() as u64;
-        let stats = head.insert(tenant, spans, &names);
+        let stats = head.insert(tenant, spans, &self.config.indexed_attribute_keys);
         self.memory.add(stats);
         if head.bytes() > self.config.max_head_bytes {
             self.cut_requested.notify_one();

@@ -21,8 +21,10 @@ pub mod error;
 mod flush;
 mod head;
 mod ingester;
+mod memory;
 mod read;
 mod replay;
+mod shared;
 pub mod wal;
 
 #[cfg(test)]

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use weft_model::{NameIndex, Span, TenantId};
+use weft_model::TenantId;
 use weft_storage::{BlockReader, BlockStore, LocalBlockStore, StorageError, WalSegmentRange};
 
 use crate::error::IngesterError;
@@ -47,26 +47,6 @@ pub(crate) struct Replayed {
     /// every segment a block claims to cover, so ranges recorded in blocks never name a
     /// future segment.
     pub next_segment: u64,
-}
-
-/// Builds the per-span names of a batch (outside any lock).
-pub(crate) fn names_of(spans: &[Span], indexed_attribute_keys: &[String]) -> NameIndex {
-    let mut names = NameIndex::default();
-    let mut previous: Option<(*const weft_model::Resource, &str, weft_model::SpanKind)> = None;
-    for span in spans {
-        // Runs of spans from one resource with one name and kind add nothing new unless
-        // attribute values are indexed or a remote service may differ.
-        let key = (Arc::as_ptr(&span.resource), span.name.as_str(), span.kind);
-        if indexed_attribute_keys.is_empty()
-            && previous == Some(key)
-            && span.remote_service_name().is_none()
-        {
-            continue;
-        }
-        previous = Some(key);
-        names.add_span(span, indexed_attribute_keys);
-    }
-    names
 }
 
 /// Reads every WAL segment in order into a new head, skipping records of a tenant in
@@ -112,8 +92,7 @@ pub(crate) fn replay(
                 skipped_records += 1;
                 return;
             }
-            let names = names_of(&spans, indexed_attribute_keys);
-            stats.add(head.insert(&tenant, spans, &names));
+            stats.add(head.insert(&tenant, spans, indexed_attribute_keys));
         })?;
         metrics::counter!("weft_wal_replayed_records_total").increment(report.records);
         if report.corrupt_records > 0 {

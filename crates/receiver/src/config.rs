@@ -29,12 +29,68 @@ impl Default for ReceiverConfig {
     }
 }
 
-/// Why a [`ReceiverConfig`] cannot be used.
+/// Settings of the Jaeger agent UDP listeners (compact and binary Thrift `emitBatch`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JaegerAgentConfig {
+    /// The tenant that spans arriving over UDP are stored under. A datagram has no headers
+    /// to name one, so with multi-tenancy on this is the only way to choose it; with it off,
+    /// keep the default, `single-tenant`, which is the id every span gets then. Must be a
+    /// valid tenant id (`[A-Za-z0-9!_.*'()-]`, at most 150 characters).
+    pub tenant: String,
+    /// `SO_RCVBUF` asked for each UDP socket, in bytes: how much of a burst the kernel can
+    /// hold while the listener is busy. Linux doubles the value and caps it at
+    /// `net.core.rmem_max` (raise that sysctl to get more); the size obtained is logged.
+    /// 0 keeps the system default. Default 8 MiB.
+    pub socket_receive_buffer_bytes: u64,
+    /// Decoded datagrams that may wait for the sink, per listener. When the queue is
+    /// full, further datagrams are dropped and counted (reason `overloaded`), so memory
+    /// stays bounded at about this many decoded datagrams (each under 64 KiB on the wire).
+    /// Default 256.
+    pub queue_datagrams: u64,
+}
+
+impl Default for JaegerAgentConfig {
+    fn default() -> Self {
+        JaegerAgentConfig {
+            tenant: String::from("single-tenant"),
+            socket_receive_buffer_bytes: 8 * 1024 * 1024,
+            queue_datagrams: 256,
+        }
+    }
+}
+
+impl JaegerAgentConfig {
+    /// Checks the settings; errors name the key under `section` (e.g. `jaeger.agent`).
+    pub fn validate(&self, section: &str) -> Result<(), ConfigError> {
+        if self.queue_datagrams == 0 {
+            return Err(ConfigError::ZeroKey(format!("{section}.queue_datagrams")));
+        }
+        weft_model::TenantId::parse(&self.tenant).map_err(|error| ConfigError::Tenant {
+            key: format!("{section}.tenant"),
+            message: error.to_string(),
+        })?;
+        Ok(())
+    }
+}
+
+/// Why a [`ReceiverConfig`] or [`JaegerAgentConfig`] cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
     /// A limit of zero would reject every request.
     #[error("receiver.{0} must be greater than 0")]
     Zero(&'static str),
+    /// A limit of zero, named by its full key.
+    #[error("{0} must be greater than 0")]
+    ZeroKey(String),
+    /// A tenant id that is not valid.
+    #[error("{key}: {message}")]
+    Tenant {
+        /// The full key.
+        key: String,
+        /// What is wrong with the id.
+        message: String,
+    },
 }
 
 impl ReceiverConfig {
@@ -61,6 +117,31 @@ mod tests {
         let config: ReceiverConfig = serde_saphyr::from_str("{}").expect("empty config");
         assert_eq!(config.max_request_bytes, 64 * 1024 * 1024);
         assert!(!config.multitenancy_enabled);
+    }
+
+    #[test]
+    fn agent_config_validates_tenant_and_queue() {
+        assert_eq!(
+            JaegerAgentConfig::default().validate("jaeger.agent"),
+            Ok(())
+        );
+        let bad_tenant = JaegerAgentConfig {
+            tenant: String::from("a/b"),
+            ..JaegerAgentConfig::default()
+        };
+        let message = bad_tenant
+            .validate("jaeger.agent")
+            .map_err(|e| e.to_string())
+            .expect_err("slash");
+        assert!(message.starts_with("jaeger.agent.tenant: "), "{message}");
+        let no_queue = JaegerAgentConfig {
+            queue_datagrams: 0,
+            ..JaegerAgentConfig::default()
+        };
+        assert_eq!(
+            no_queue.validate("jaeger.agent").map_err(|e| e.to_string()),
+            Err("jaeger.agent.queue_datagrams must be greater than 0".to_owned())
+        );
     }
 
     #[test]

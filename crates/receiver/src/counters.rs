@@ -11,8 +11,17 @@ pub const BYTES_RECEIVED_TOTAL: &str = "weft_receiver_bytes_received_total";
 /// when the sink refused the whole decoded batch (`overloaded`, `unavailable`, ...).
 pub const SPANS_REJECTED_TOTAL: &str = "weft_receiver_spans_rejected_total";
 /// Requests answered with an error, labelled `protocol` and `reason` (the `reason` of
-/// [`crate::ErrorClass`], or `limit` for a Zipkin request whose spans were partly refused).
+/// [`crate::ErrorClass`], or `limit` for a Zipkin or Jaeger request whose spans were partly
+/// refused). For the Jaeger agent's UDP listeners a request is one datagram: `decode_error`
+/// for a malformed one, `overloaded` for one dropped because the push queue was full.
 pub const REQUESTS_REJECTED_TOTAL: &str = "weft_receiver_requests_rejected_total";
+/// Datagrams the kernel dropped on a UDP listener's socket because its receive buffer
+/// was full (the `drops` column of `/proc/net/udp`), labelled `listener` (`jaeger_compact`,
+/// `jaeger_binary`). Read from the kernel every few seconds; Linux only.
+pub const UDP_KERNEL_DROPS_TOTAL: &str = "weft_receiver_udp_kernel_drops_total";
+/// Bytes waiting in a UDP listener's socket receive buffer when last read (the
+/// `rx_queue` column of `/proc/net/udp`), labelled `listener`. Linux only.
+pub const UDP_RECEIVE_QUEUE_BYTES: &str = "weft_receiver_udp_receive_queue_bytes";
 
 /// The `protocol` label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,8 +36,24 @@ pub enum Protocol {
     OtlpHttpUnknown,
     /// Zipkin v2 JSON.
     ZipkinV2Json,
-    /// Zipkin in a format not taken yet: v1, protobuf, thrift, unknown (only on rejections).
+    /// Zipkin v2 protobuf (`zipkin.proto3.ListOfSpans`).
+    ZipkinV2Proto,
+    /// Zipkin v1 JSON.
+    ZipkinV1Json,
+    /// Zipkin v1 Thrift (TBinaryProtocol `list<zipkincore.Span>`).
+    ZipkinV1Thrift,
+    /// Zipkin with a content type the path does not take (only on rejections).
     ZipkinUnknown,
+    /// Jaeger collector HTTP, binary Thrift `Batch`.
+    JaegerHttpThrift,
+    /// Jaeger collector HTTP with a content type it does not take (only on rejections).
+    JaegerHttpUnknown,
+    /// Jaeger collector gRPC, `jaeger.api_v2.CollectorService/PostSpans`.
+    JaegerGrpc,
+    /// Jaeger agent UDP, compact Thrift `emitBatch`.
+    JaegerThriftCompact,
+    /// Jaeger agent UDP, binary Thrift `emitBatch`.
+    JaegerThriftBinary,
 }
 
 impl Protocol {
@@ -40,7 +65,15 @@ impl Protocol {
             Protocol::OtlpHttpJson => "otlp_http_json",
             Protocol::OtlpHttpUnknown => "otlp_http",
             Protocol::ZipkinV2Json => "zipkin_v2_json",
+            Protocol::ZipkinV2Proto => "zipkin_v2_proto",
+            Protocol::ZipkinV1Json => "zipkin_v1_json",
+            Protocol::ZipkinV1Thrift => "zipkin_v1_thrift",
             Protocol::ZipkinUnknown => "zipkin",
+            Protocol::JaegerHttpThrift => "jaeger_http_thrift",
+            Protocol::JaegerHttpUnknown => "jaeger_http",
+            Protocol::JaegerGrpc => "jaeger_grpc",
+            Protocol::JaegerThriftCompact => "jaeger_thrift_compact",
+            Protocol::JaegerThriftBinary => "jaeger_thrift_binary",
         }
     }
 }

@@ -1,10 +1,12 @@
-//! Makes tonic's own answer to an oversize gRPC message follow OTLP.
+//! Makes tonic's own answer to an oversize gRPC message follow OTLP (and grpc-go, which
+//! the Jaeger collector is written with).
 //!
 //! tonic refuses a message over `max_decoding_message_size` with OUT_OF_RANGE before our
 //! handler runs. OTLP lists OUT_OF_RANGE among the retryable codes, so exporters would
-//! resend the same oversize batch forever. grpc-go (and so the OpenTelemetry Collector)
-//! answers RESOURCE_EXHAUSTED, which without a RetryInfo detail OTLP clients do not
-//! retry; this wrapper rewrites the status to that and counts the rejection.
+//! resend the same oversize batch forever. grpc-go (and so the OpenTelemetry Collector
+//! and Jaeger's collector) answers RESOURCE_EXHAUSTED, which without a RetryInfo detail
+//! OTLP clients do not retry; this wrapper rewrites the status to that and counts the
+//! rejection under the wrapped service's protocol.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -27,12 +29,14 @@ const RESOURCE_EXHAUSTED: &str = "8";
 #[derive(Debug, Clone)]
 pub struct OversizeAsResourceExhausted<S> {
     inner: S,
+    protocol: Protocol,
 }
 
 impl<S> OversizeAsResourceExhausted<S> {
-    /// Wraps `inner`.
-    pub fn new(inner: S) -> Self {
-        OversizeAsResourceExhausted { inner }
+    /// Wraps `inner`; rewritten answers are counted as rejected `protocol` requests with
+    /// reason `too_large`.
+    pub fn new(inner: S, protocol: Protocol) -> Self {
+        OversizeAsResourceExhausted { inner, protocol }
     }
 }
 
@@ -60,16 +64,20 @@ where
 
     fn call(&mut self, request: http::Request<RequestBody>) -> Self::Future {
         let future = self.inner.call(request);
+        let protocol = self.protocol;
         Box::pin(async move {
             let mut response = future.await?;
-            rewrite_oversize(response.headers_mut());
+            if rewrite_oversize(response.headers_mut()) {
+                counters::record_request_rejected(protocol, "too_large");
+            }
             Ok(response)
         })
     }
 }
 
-/// Rewrites a trailers-only OUT_OF_RANGE answer about message size to RESOURCE_EXHAUSTED.
-fn rewrite_oversize(headers: &mut http::HeaderMap) {
+/// Rewrites a trailers-only OUT_OF_RANGE answer about message size to RESOURCE_EXHAUSTED;
+/// true when it did.
+fn rewrite_oversize(headers: &mut http::HeaderMap) -> bool {
     let is_out_of_range = headers
         .get("grpc-status")
         .is_some_and(|status| status.as_bytes() == OUT_OF_RANGE.as_bytes());
@@ -79,8 +87,9 @@ fn rewrite_oversize(headers: &mut http::HeaderMap) {
     });
     if is_out_of_range && is_size_limit {
         headers.insert("grpc-status", HeaderValue::from_static(RESOURCE_EXHAUSTED));
-        counters::record_request_rejected(Protocol::OtlpGrpc, "too_large");
+        return true;
     }
+    false
 }
 
 #[cfg(test)]
@@ -101,17 +110,17 @@ mod tests {
             "11",
             "Error,%20decoded%20message%20length%20too%20large:%20found%209%20bytes",
         );
-        rewrite_oversize(&mut map);
+        assert!(rewrite_oversize(&mut map));
         assert_eq!(map["grpc-status"], "8");
     }
 
     #[test]
     fn other_out_of_range_answers_are_left_alone() {
         let mut map = headers("11", "something else");
-        rewrite_oversize(&mut map);
+        assert!(!rewrite_oversize(&mut map));
         assert_eq!(map["grpc-status"], "11");
         let mut map = headers("3", "decoded message length too large");
-        rewrite_oversize(&mut map);
+        assert!(!rewrite_oversize(&mut map));
         assert_eq!(map["grpc-status"], "3");
     }
 }

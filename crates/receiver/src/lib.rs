@@ -1,6 +1,7 @@
-//! Ingest listeners: OTLP over gRPC and HTTP, and Zipkin over HTTP.
+//! Ingest listeners: OTLP over gRPC and HTTP, Zipkin over HTTP, and Jaeger's collector
+//! (HTTP and gRPC) and agent (UDP).
 //!
-//! Each listener reads a request within [`ReceiverConfig::max_request_bytes`] (the
+//! Each request listener reads a request within [`ReceiverConfig::max_request_bytes`] (the
 //! compressed body and the decompressed body are both held to it), decodes it with
 //! `weft-codec`, resolves the tenant (`X-Scope-OrgID` when multi-tenancy is on) and hands
 //! the batch to a [`weft_model::SpanSink`]. The client is answered only after the sink
@@ -8,13 +9,20 @@
 //!
 //! - [`otlp_grpc_service`] serves `opentelemetry.proto.collector.trace.v1.TraceService/Export`.
 //! - [`otlp_http_router`] serves `POST /v1/traces`, protobuf or JSON, optionally gzipped.
-//! - [`zipkin_ingest_router`] serves `POST /api/v2/spans` (and `POST /`), Zipkin v2 JSON.
+//! - [`zipkin_ingest_router`] serves `POST /api/v2/spans` (and `POST /`: v2 JSON and
+//!   proto3) and `POST /api/v1/spans` (v1 JSON and Thrift).
+//! - [`jaeger_collector_http_router`] serves `POST /api/traces` (binary Thrift `Batch`).
+//! - [`jaeger_grpc_service`] serves `jaeger.api_v2.CollectorService/PostSpans`.
+//! - [`serve_jaeger_agent_udp`] serves one agent UDP socket (compact or binary Thrift
+//!   `emitBatch`); a datagram has no answer, so drops are only counted.
 //!
 //! Every failure goes through one table, [`ReceiveError::class`], that gives its HTTP
-//! status, gRPC code and metric reason. Metrics (emitted once per request):
+//! status, gRPC code and metric reason. Metrics (emitted once per request or datagram):
 //! `weft_receiver_spans_received_total{protocol}`, `weft_receiver_bytes_received_total{protocol}`,
 //! `weft_receiver_spans_rejected_total{protocol, reason}` and
-//! `weft_receiver_requests_rejected_total{protocol, reason}`; see [`counters::Protocol`].
+//! `weft_receiver_requests_rejected_total{protocol, reason}` (see [`counters::Protocol`]),
+//! plus the kernel's view of the UDP sockets, `weft_receiver_udp_kernel_drops_total{listener}`
+//! and `weft_receiver_udp_receive_queue_bytes{listener}`.
 
 pub mod body;
 pub mod config;
@@ -22,13 +30,22 @@ pub mod counters;
 pub mod error;
 pub mod grpc_limit;
 mod ingest;
+pub mod jaeger_agent;
+pub mod jaeger_grpc;
+pub mod jaeger_http;
 pub mod otlp_grpc;
 pub mod otlp_http;
+mod raw_codec;
 mod rpc_status;
+mod text_http;
+mod udp_kernel_stats;
 pub mod zipkin_http;
 
-pub use config::{ConfigError, ReceiverConfig};
+pub use config::{ConfigError, JaegerAgentConfig, ReceiverConfig};
 pub use error::{ErrorClass, ReceiveError};
+pub use jaeger_agent::{AgentProtocol, serve_jaeger_agent_udp};
+pub use jaeger_grpc::jaeger_grpc_service;
+pub use jaeger_http::jaeger_collector_http_router;
 pub use otlp_grpc::otlp_grpc_service;
 pub use otlp_http::otlp_http_router;
 pub use zipkin_http::zipkin_ingest_router;

@@ -47,6 +47,7 @@ pub fn otlp_grpc_service(
         })
         .accept_compressed(CompressionEncoding::Gzip)
         .max_decoding_message_size(max_request_bytes),
+        Protocol::OtlpGrpc,
     )
 }
 

@@ -1,46 +1,92 @@
-//! Zipkin HTTP ingest: `POST /api/v2/spans` (and `POST /`, which some reporters use).
+//! Zipkin HTTP ingest, routed by path and `Content-Type` as Zipkin's own collector does:
 //!
-//! - No `Content-Type`, or `application/json`: Zipkin v2 JSON. `application/x-protobuf`
-//!   and `application/x-thrift` are 415 "not supported yet", as is `POST /api/v1/spans`
-//!   (Zipkin v1). Any other content type is 415.
-//! - `Content-Encoding: gzip` is accepted; the body is held to `max_request_bytes`
-//!   before and after gunzip (413 over it).
-//! - Success is 202 with an empty body; an empty body or `[]` is a success that stores
-//!   nothing.
+//! | path | `Content-Type` | format |
+//! |---|---|---|
+//! | `POST /api/v2/spans`, `POST /` | none or `application/json` | v2 JSON |
+//! | `POST /api/v2/spans`, `POST /` | `application/x-protobuf` | v2 proto3 `ListOfSpans` |
+//! | `POST /api/v1/spans` | none or `application/json` | v1 JSON |
+//! | `POST /api/v1/spans` | `application/x-thrift` | v1 Thrift (TBinaryProtocol `list<Span>`) |
+//!
+//! - Any other content type is 415 naming what the path accepts (Zipkin has no route for
+//!   it either): Thrift is taken only on v1 and protobuf only on v2.
+//! - Formats are not guessed across versions. As in Zipkin, v1 JSON posted to v2 is 400
+//!   `Expected a JSON_V2 encoded list, but received: JSON_V1`, and v2 JSON posted to v1
+//!   (a body containing `Endpoint"` or `"tags"`) is 400
+//!   `Expected a JSON_V1 encoded list, but received: JSON_V2`.
+//! - `Content-Encoding: gzip` is accepted for every format; the body is held to
+//!   `max_request_bytes` before and after gunzip (413 over it).
+//! - Success is 202 with an empty body; an empty body (or `[]` in JSON) is a success that
+//!   stores nothing.
 //! - Errors are plain text, Zipkin style, with the status of [`ReceiveError::class`]
-//!   (decode errors 400, overload 429 with `Retry-After`, ...).
-//! - When the sink stores only some spans (per-span limits), the answer is 400 with
-//!   `stored N of M spans; rejected M-N: <reason>`. Zipkin has no partial-success
-//!   answer, and a 2xx would tell the reporter that every span was kept.
+//!   (decode errors 400, overload 429 with `Retry-After`, ...). Spans partly refused by
+//!   the sink are 400 `stored N of M spans; rejected M-N: <reason>`.
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Request, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::post;
-use http::header::{CONTENT_TYPE, RETRY_AFTER};
-use http::{HeaderValue, StatusCode};
-use weft_model::{PushOutcome, SpanSink};
+use weft_codec::DecodeError;
+use weft_model::{PushOutcome, SpanBatch, SpanSink};
 
-use crate::body::{self, ContentEncoding};
+use crate::body;
 use crate::config::ReceiverConfig;
-use crate::counters::{self, Protocol};
+use crate::counters::Protocol;
 use crate::error::ReceiveError;
 use crate::ingest::{self, Decoded};
+use crate::text_http::{self, ReadLimits};
 
 /// The Zipkin v2 ingest path.
 pub const SPANS_V2_PATH: &str = "/api/v2/spans";
-/// The Zipkin v1 ingest path (answered 415 until v1 is supported).
+/// The Zipkin v1 ingest path.
 pub const SPANS_V1_PATH: &str = "/api/v1/spans";
 
-const TEXT_PLAIN: &str = "text/plain; charset=utf-8";
+const JSON: &str = "application/json";
+const PROTOBUF: &str = "application/x-protobuf";
+const THRIFT: &str = "application/x-thrift";
+
+/// Zipkin's message when a v2 JSON body arrives on the v1 path.
+const V2_ON_V1_MESSAGE: &str = "Expected a JSON_V1 encoded list, but received: JSON_V2";
 
 #[derive(Clone)]
 struct ZipkinState {
     sink: Arc<dyn SpanSink>,
-    max_request_bytes: usize,
-    multitenancy_enabled: bool,
+    limits: ReadLimits,
+}
+
+/// A Zipkin body format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    V2Json,
+    V2Proto,
+    V1Json,
+    V1Thrift,
+}
+
+impl Format {
+    fn protocol(self) -> Protocol {
+        match self {
+            Format::V2Json => Protocol::ZipkinV2Json,
+            Format::V2Proto => Protocol::ZipkinV2Proto,
+            Format::V1Json => Protocol::ZipkinV1Json,
+            Format::V1Thrift => Protocol::ZipkinV1Thrift,
+        }
+    }
+
+    fn decode(self, payload: &[u8]) -> Result<SpanBatch, DecodeError> {
+        match self {
+            Format::V2Json => weft_codec::zipkin::decode_v2_json(payload),
+            Format::V2Proto => weft_codec::zipkin::decode_v2_proto(payload),
+            Format::V1Json => {
+                if looks_like_v2_json(payload) {
+                    return Err(DecodeError::new(V2_ON_V1_MESSAGE));
+                }
+                weft_codec::zipkin_v1::decode_json(payload)
+            }
+            Format::V1Thrift => weft_codec::zipkin_v1::decode_thrift(payload),
+        }
+    }
 }
 
 /// The Zipkin ingest router: `POST /api/v2/spans`, `POST /` and `POST /api/v1/spans`,
@@ -49,8 +95,10 @@ struct ZipkinState {
 pub fn zipkin_ingest_router(sink: Arc<dyn SpanSink>, config: ReceiverConfig) -> Router {
     let state = ZipkinState {
         sink,
-        max_request_bytes: config.max_request_bytes_usize(),
-        multitenancy_enabled: config.multitenancy_enabled,
+        limits: ReadLimits {
+            max_request_bytes: config.max_request_bytes_usize(),
+            multitenancy_enabled: config.multitenancy_enabled,
+        },
     };
     Router::new()
         .route(SPANS_V2_PATH, post(post_spans_v2))
@@ -59,84 +107,96 @@ pub fn zipkin_ingest_router(sink: Arc<dyn SpanSink>, config: ReceiverConfig) -> 
         .with_state(state)
 }
 
-async fn post_spans_v1() -> Response {
-    let error = ReceiveError::UnsupportedMediaType(String::from(
-        "zipkin v1 spans are not supported yet; send zipkin v2 json to POST /api/v2/spans",
-    ));
-    failure(Protocol::ZipkinUnknown, &error)
-}
-
 async fn post_spans_v2(State(state): State<ZipkinState>, request: Request) -> Response {
-    let unsupported = |message: String| {
-        failure(
-            Protocol::ZipkinUnknown,
-            &ReceiveError::UnsupportedMediaType(message),
-        )
-    };
-    match body::media_type(request.headers()).as_deref() {
-        None | Some("application/json") => {}
-        Some(format @ ("application/x-protobuf" | "application/x-thrift")) => {
+    let format = match body::media_type(request.headers()).as_deref() {
+        None | Some(JSON) => Format::V2Json,
+        Some(PROTOBUF) => Format::V2Proto,
+        Some(THRIFT) => {
             return unsupported(format!(
-                "zipkin {format} spans are not supported yet; send zipkin v2 json (application/json)"
+                "zipkin thrift ({THRIFT}) is accepted only on POST {SPANS_V1_PATH}; \
+                 {SPANS_V2_PATH} accepts {JSON}, {PROTOBUF}"
             ));
         }
         Some(other) => {
             return unsupported(format!(
-                "unsupported content type {other:?}; accepted: application/json"
+                "unsupported content type {other:?}; accepted: {JSON}, {PROTOBUF}"
             ));
         }
-    }
-    let protocol = Protocol::ZipkinV2Json;
-    match receive(&state, request).await {
-        Ok(outcome) if outcome.rejected_spans == 0 => StatusCode::ACCEPTED.into_response(),
-        Ok(outcome) => {
-            counters::record_request_rejected(protocol, "limit");
-            let total = outcome.accepted_spans + outcome.rejected_spans;
-            let message = format!(
-                "stored {} of {total} spans; rejected {}: {}",
-                outcome.accepted_spans, outcome.rejected_spans, outcome.rejection_message
-            );
-            text_response(StatusCode::BAD_REQUEST, message)
-        }
-        Err(error) => failure(protocol, &error),
-    }
+    };
+    receive_and_answer(&state, format, request).await
 }
 
-async fn receive(state: &ZipkinState, request: Request) -> Result<PushOutcome, ReceiveError> {
-    let (parts, request_body) = request.into_parts();
-    let tenant = body::tenant_from_headers(state.multitenancy_enabled, &parts.headers)?;
-    let content_encoding = ContentEncoding::from_headers(&parts.headers)?;
-    let raw =
-        body::read_body_limited(&parts.headers, request_body, state.max_request_bytes).await?;
-    let payload = body::decode_content_encoding(content_encoding, raw, state.max_request_bytes)?;
-    let protocol = Protocol::ZipkinV2Json;
-    counters::record_bytes_received(protocol, payload.len());
+async fn post_spans_v1(State(state): State<ZipkinState>, request: Request) -> Response {
+    let format = match body::media_type(request.headers()).as_deref() {
+        None | Some(JSON) => Format::V1Json,
+        Some(THRIFT) => Format::V1Thrift,
+        Some(PROTOBUF) => {
+            return unsupported(format!(
+                "zipkin protobuf ({PROTOBUF}) is accepted only on POST {SPANS_V2_PATH}; \
+                 {SPANS_V1_PATH} accepts {JSON}, {THRIFT}"
+            ));
+        }
+        Some(other) => {
+            return unsupported(format!(
+                "unsupported content type {other:?}; accepted: {JSON}, {THRIFT}"
+            ));
+        }
+    };
+    receive_and_answer(&state, format, request).await
+}
+
+fn unsupported(message: String) -> Response {
+    text_http::failure(
+        Protocol::ZipkinUnknown,
+        &ReceiveError::UnsupportedMediaType(message),
+    )
+}
+
+async fn receive_and_answer(state: &ZipkinState, format: Format, request: Request) -> Response {
+    let result = receive(state, format, request).await;
+    text_http::answer(format.protocol(), result)
+}
+
+async fn receive(
+    state: &ZipkinState,
+    format: Format,
+    request: Request,
+) -> Result<PushOutcome, ReceiveError> {
+    let protocol = format.protocol();
+    let (tenant, payload) = text_http::read_request(state.limits, protocol, request).await?;
     if payload.is_empty() {
         return Ok(PushOutcome::default());
     }
-    let batch = weft_codec::zipkin::decode_v2_json(&payload)?;
+    let batch = format.decode(&payload)?;
     drop(payload);
     ingest::store(state.sink.as_ref(), &tenant, protocol, Decoded::from(batch)).await
 }
 
-fn failure(protocol: Protocol, error: &ReceiveError) -> Response {
-    let class = error.class();
-    counters::record_request_rejected(protocol, class.reason);
-    tracing::debug!(protocol = protocol.as_str(), reason = class.reason, %error, "zipkin request rejected");
-    let mut response = text_response(class.http_status, error.to_string());
-    if let Some(seconds) = class.retry_after_seconds {
-        response
-            .headers_mut()
-            .insert(RETRY_AFTER, HeaderValue::from(seconds));
-    }
-    response
+/// Zipkin's test for a v2 list posted to the v1 path: v2 endpoints are objects named
+/// `localEndpoint`/`remoteEndpoint` and v2 tags a `tags` object, neither of which v1 has.
+/// Like Zipkin's, it is a byte search, so a v1 value containing `"tags"` also trips it.
+fn looks_like_v2_json(payload: &[u8]) -> bool {
+    contains(payload, b"Endpoint\"") || contains(payload, b"\"tags\"")
 }
 
-fn text_response(status: StatusCode, message: String) -> Response {
-    (
-        status,
-        [(CONTENT_TYPE, HeaderValue::from_static(TEXT_PLAIN))],
-        message,
-    )
-        .into_response()
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn v2_json_markers_are_detected_and_v1_json_passes() {
+        let v2 = br#"[{"traceId":"1","id":"1","localEndpoint":{"serviceName":"a"}}]"#;
+        assert!(looks_like_v2_json(v2));
+        let v2_tags = br#"[{"traceId":"1","id":"1","tags":{"a":"b"}}]"#;
+        assert!(looks_like_v2_json(v2_tags));
+        let v1 = br#"[{"traceId":"1","id":"1","name":"x","annotations":[{"timestamp":1,"value":"sr","endpoint":{"serviceName":"a"}}],"binaryAnnotations":[]}]"#;
+        assert!(!looks_like_v2_json(v1));
+        assert!(!looks_like_v2_json(b""));
+    }
 }

@@ -3,41 +3,13 @@
 
 mod common;
 
-use common::{Answer, OTLP_JSON_TWO_SPANS, RecordingSink, post, send};
+use common::metrics_probe::{Totals, counter, snapshot};
+use common::{Answer, OTLP_JSON_TWO_SPANS, RecordingSink, post, send, thrift};
 use http::StatusCode;
-use metrics::{SharedString, Unit};
-use metrics_util::CompositeKey;
-use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
-use weft_receiver::{ReceiverConfig, otlp_http_router, zipkin_ingest_router};
-
-type Snapshot = Vec<(CompositeKey, Option<Unit>, Option<SharedString>, DebugValue)>;
-
-/// Takes a snapshot; the debugging recorder resets counters on every snapshot, so take
-/// one per step and query it as often as needed.
-fn snapshot(snapshotter: &Snapshotter) -> Snapshot {
-    snapshotter.snapshot().into_vec()
-}
-
-/// The value of counter `name` whose labels are exactly `labels` (order ignored).
-fn counter(snapshot: &Snapshot, name: &str, labels: &[(&str, &str)]) -> Option<u64> {
-    snapshot.iter().find_map(|(key, _, _, value)| {
-        let key = key.key();
-        let mut found: Vec<(String, String)> = key
-            .labels()
-            .map(|label| (label.key().to_owned(), label.value().to_owned()))
-            .collect();
-        found.sort();
-        let mut wanted: Vec<(String, String)> = labels
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        wanted.sort();
-        match value {
-            DebugValue::Counter(count) if key.name() == name && found == wanted => Some(*count),
-            _ => None,
-        }
-    })
-}
+use metrics_util::debugging::DebuggingRecorder;
+use weft_receiver::{
+    ReceiverConfig, jaeger_collector_http_router, otlp_http_router, zipkin_ingest_router,
+};
 
 #[tokio::test]
 async fn rejected_request_is_counted_once_with_protocol_and_reason() {
@@ -114,5 +86,74 @@ async fn stored_and_refused_spans_are_counted_per_request() {
     assert_eq!(
         counter(&snapshot, "weft_receiver_bytes_received_total", &[protocol]),
         Some(OTLP_JSON_TWO_SPANS.len() as u64)
+    );
+}
+
+#[tokio::test]
+async fn classic_protocols_are_counted_under_their_own_labels() {
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let _guard = metrics::set_default_local_recorder(&recorder);
+    let mut totals = Totals::new(&snapshotter);
+    let sink = RecordingSink::new(Answer::AcceptAll);
+    let zipkin = || zipkin_ingest_router(sink.clone(), ReceiverConfig::default());
+
+    let garbage_thrift = send(
+        zipkin(),
+        post(
+            "/api/v1/spans",
+            &[("content-type", "application/x-thrift")],
+            "garbage",
+        ),
+    )
+    .await;
+    assert_eq!(garbage_thrift.status, StatusCode::BAD_REQUEST);
+    let wrong_path = send(
+        zipkin(),
+        post(
+            "/api/v2/spans",
+            &[("content-type", "application/x-thrift")],
+            "x",
+        ),
+    )
+    .await;
+    assert_eq!(wrong_path.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let mut batch = Vec::new();
+    thrift::write_binary(
+        &thrift::jaeger_batch("checkout", 7, &[(1, 0, "a"), (2, 1, "b")]),
+        &mut batch,
+    );
+    let stored = send(
+        jaeger_collector_http_router(sink.clone(), ReceiverConfig::default()),
+        post(
+            "/api/traces",
+            &[("content-type", "application/x-thrift")],
+            batch,
+        ),
+    )
+    .await;
+    assert_eq!(stored.status, StatusCode::ACCEPTED, "{}", stored.text());
+
+    let rejected = "weft_receiver_requests_rejected_total";
+    assert_eq!(
+        totals.get(
+            rejected,
+            &[("protocol", "zipkin_v1_thrift"), ("reason", "decode_error")]
+        ),
+        1
+    );
+    assert_eq!(
+        totals.get(
+            rejected,
+            &[("protocol", "zipkin"), ("reason", "unsupported_media_type")]
+        ),
+        1
+    );
+    assert_eq!(
+        totals.get(
+            "weft_receiver_spans_received_total",
+            &[("protocol", "jaeger_http_thrift")]
+        ),
+        2
     );
 }

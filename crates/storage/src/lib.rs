@@ -10,12 +10,14 @@
 //!   `docs/format/blocks-v0.md`). The Parquet engine will implement the same traits.
 //! - [`TraceDigest`] is the mergeable per-trace summary that the head and blocks share.
 //! - [`span_table`] is the stored form of a list of spans, shared by blocks and the WAL.
+//! - [`NameCollector`] gathers the names of many spans without a copy per span.
 
 pub mod block_id;
 pub mod digest;
 pub mod error;
 pub mod local;
 pub mod meta;
+pub mod names;
 pub mod span_table;
 pub mod store;
 
@@ -24,4 +26,5 @@ pub use digest::{RootSpan, TraceDigest};
 pub use error::StorageError;
 pub use local::{LocalBlockReader, LocalBlockStore};
 pub use meta::{BlockMeta, FORMAT_VERSION, WalSegmentRange};
+pub use names::{CopiedNames, NameCollector};
 pub use store::{BlockReader, BlockStore, BlockWriteOptions};

@@ -11,7 +11,7 @@ use weft_model::{
     SpanId, SpanKind, Status, StatusCode, TraceId,
 };
 
-use super::raw::{RawEndpoint, RawSpan};
+use super::raw::{RawEndpoint, RawId, RawSpan};
 use super::{
     AddressFamily, NET_HOST_IP, NET_HOST_IPV6, NET_HOST_PORT, NET_PEER_IP, NET_PEER_IPV6,
     NET_PEER_PORT, address_family,
@@ -30,31 +30,49 @@ pub(super) fn decode_v2_json(body: &[u8]) -> Result<SpanBatch, DecodeError> {
             "expected a JSON_V2 encoded list of spans, but received a JSON object",
         ));
     }
-    let raw_spans: Vec<RawSpan<'_>> =
-        serde_json::from_slice(body).map_err(|error| describe_error(body, error))?;
+    let raw_spans: Vec<RawSpan<'_>> = serde_json::from_slice(body)
+        .map_err(|error| describe_json_error::<RawSpan<'_>>(body, error))?;
     if raw_spans.iter().any(RawSpan::looks_like_v1) {
         return Err(DecodeError::new(V1_REJECTION));
     }
-    let scope = Arc::new(InstrumentationScope::default());
-    let mut resources = ResourceCache::default();
+    let mut converter = SpanConverter::default();
     let mut spans = Vec::with_capacity(raw_spans.len());
     for (index, raw_span) in raw_spans.into_iter().enumerate() {
-        let span = convert_span(raw_span, &mut resources, &scope)
-            .map_err(|reason| DecodeError::new(format!("span {index}: {reason}")))?;
-        spans.push(span);
+        spans.push(converter.convert(raw_span, index)?);
     }
     Ok(SpanBatch { spans })
 }
 
-/// Re-reads a body that failed, tracking the JSON path, so that the error names the span
-/// index and field (`span 3: tags.foo: invalid type ... at line 1 column 80`).
-fn describe_error(body: &[u8], error: serde_json::Error) -> DecodeError {
+/// Validates raw Zipkin v2 spans and maps them to the model, sharing one resource per
+/// local service name and one empty scope across everything it converts. Every Zipkin
+/// decoder (v2 JSON, v2 protobuf, v1 after its v1 -> v2 conversion) goes through here.
+#[derive(Default)]
+pub(crate) struct SpanConverter {
+    resources: ResourceCache,
+    scope: Arc<InstrumentationScope>,
+}
+
+impl SpanConverter {
+    /// Converts one span; an error names `index` (the span's position in the request)
+    /// and the field.
+    pub(crate) fn convert(&mut self, raw: RawSpan<'_>, index: usize) -> Result<Span, DecodeError> {
+        convert_span(raw, &mut self.resources, &self.scope)
+            .map_err(|reason| DecodeError::new(format!("span {index}: {reason}")))
+    }
+}
+
+/// Re-reads a body that failed to parse as a list of `T`, tracking the JSON path, so that
+/// the error names the span index and field
+/// (`span 3: tags.foo: invalid type ... at line 1 column 80`).
+pub(crate) fn describe_json_error<'de, T: serde::Deserialize<'de>>(
+    body: &'de [u8],
+    error: serde_json::Error,
+) -> DecodeError {
     let mut deserializer = serde_json::Deserializer::from_slice(body);
-    let (path, inner) =
-        match serde_path_to_error::deserialize::<_, Vec<RawSpan<'_>>>(&mut deserializer) {
-            Err(tracked) => (tracked.path().to_string(), tracked.into_inner()),
-            Ok(_) => (String::new(), error),
-        };
+    let (path, inner) = match serde_path_to_error::deserialize::<_, Vec<T>>(&mut deserializer) {
+        Err(tracked) => (tracked.path().to_string(), tracked.into_inner()),
+        Ok(_) => (String::new(), error),
+    };
     // Paths look like `[3].tags.foo`; say "span 3" and the field.
     if let Some(rest) = path.strip_prefix('[')
         && let Some((index, field)) = rest.split_once(']')
@@ -101,19 +119,19 @@ fn convert_span(
     resources: &mut ResourceCache,
     scope: &Arc<InstrumentationScope>,
 ) -> Result<Span, String> {
-    let trace_id = match raw.trace_id.as_deref() {
+    let trace_id = match &raw.trace_id {
         None => return Err("traceId is missing".to_owned()),
-        Some(text) => {
-            TraceId::from_hex(text).map_err(|error| describe_id_error("traceId", &error))?
-        }
+        Some(id) => parse_trace_id(id).map_err(|error| describe_id_error("traceId", &error))?,
     };
-    let span_id = match raw.id.as_deref() {
+    let span_id = match &raw.id {
         None => return Err("id is missing".to_owned()),
-        Some(text) => SpanId::from_hex(text).map_err(|error| describe_id_error("id", &error))?,
+        Some(id) => parse_span_id(id).map_err(|error| describe_id_error("id", &error))?,
     };
-    let parent_span_id = match raw.parent_id.as_deref() {
-        None | Some("") => None,
-        Some(text) => match SpanId::from_hex(text) {
+    let parent_span_id = match &raw.parent_id {
+        None => None,
+        Some(RawId::Hex(text)) if text.is_empty() => None,
+        Some(RawId::Bytes(bytes)) if bytes.is_empty() => None,
+        Some(id) => match parse_span_id(id) {
             Ok(id) => Some(id),
             Err(IdError::AllZeros(_)) => None,
             Err(error) => return Err(describe_id_error("parentId", &error)),
@@ -202,6 +220,45 @@ fn convert_span(
         shared: raw.shared.unwrap_or(false),
         debug: raw.debug.unwrap_or(false),
     })
+}
+
+fn parse_trace_id(id: &RawId<'_>) -> Result<TraceId, IdError> {
+    match id {
+        RawId::Hex(text) => TraceId::from_hex(text),
+        RawId::Bytes(bytes) => {
+            TraceId::from_bytes(bytes).map_err(|error| name_zero_bytes(error, bytes))
+        }
+        RawId::Integer(value) => {
+            let id = TraceId::from_halves((value >> 64) as u64, *value as u64);
+            if *value == 0 {
+                Err(IdError::AllZeros(id.to_zipkin_hex()))
+            } else {
+                Ok(id)
+            }
+        }
+    }
+}
+
+fn parse_span_id(id: &RawId<'_>) -> Result<SpanId, IdError> {
+    match id {
+        RawId::Hex(text) => SpanId::from_hex(text),
+        RawId::Bytes(bytes) => {
+            SpanId::from_bytes(bytes).map_err(|error| name_zero_bytes(error, bytes))
+        }
+        RawId::Integer(value) => match u64::try_from(*value) {
+            Ok(0) => Err(IdError::AllZeros("0000000000000000".to_owned())),
+            Ok(value) => Ok(SpanId::from_u64(value)),
+            Err(_) => Err(IdError::TooLong(format!("{value:x}"), 16)),
+        },
+    }
+}
+
+/// Replaces the placeholder in an all-zeros error on binary input with the bytes in hex.
+fn name_zero_bytes(error: IdError, bytes: &[u8]) -> IdError {
+    match error {
+        IdError::AllZeros(_) => IdError::AllZeros("00".repeat(bytes.len())),
+        other => other,
+    }
 }
 
 fn micros_to_nanos(micros: u64) -> u64 {
@@ -323,7 +380,9 @@ fn describe_id_error(field: &str, error: &IdError) -> String {
         ),
         IdError::NotHex(text) => format!("{field} {:?} is not hex", shorten(text)),
         IdError::AllZeros(text) => format!("{field} {:?} is all zeros", shorten(text)),
-        IdError::WrongLength(..) => format!("{field}: {error}"),
+        IdError::WrongLength(length, expected) => {
+            format!("{field} has {length} bytes, expected {expected}")
+        }
     }
 }
 

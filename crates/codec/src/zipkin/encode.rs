@@ -1,9 +1,11 @@
-//! Model to Zipkin v2 JSON, written straight into a byte buffer (read hot path).
+//! Model to Zipkin v2 JSON, written straight into a byte buffer (read hot path). The
+//! derivation of endpoints, tags and annotation values ([`zipkin_fields`],
+//! [`annotation_value`]) is shared with the protobuf encoder so both write the same span.
 
 use std::borrow::Cow;
 
 use weft_model::span::PEER_SERVICE;
-use weft_model::{AttributeValue, Span, SpanKind, StatusCode};
+use weft_model::{AttributeValue, Event, Span, SpanKind, StatusCode};
 
 use super::{
     AddressFamily, NET_HOST_IP, NET_HOST_IPV6, NET_HOST_PORT, NET_PEER_IP, NET_PEER_IPV6,
@@ -53,23 +55,23 @@ fn write_span_list(out: &mut Vec<u8>, spans: &[Span], scratch: &mut Scratch) {
         if index > 0 {
             out.push(b',');
         }
-        tags.clear();
         write_span(out, span, &mut tags, scratch);
     }
     out.push(b']');
 }
 
-/// A Zipkin endpoint and the attribute keys it was taken from.
+/// A Zipkin endpoint derived from a span. The service name is as stored (the encoders
+/// lowercase it); addresses are text that [`address_family`] accepted.
 #[derive(Default)]
-struct Endpoint<'a> {
-    service_name: Option<&'a str>,
-    ipv4: Option<&'a str>,
-    ipv6: Option<&'a str>,
-    port: Option<u16>,
+pub(super) struct Endpoint<'a> {
+    pub(super) service_name: Option<&'a str>,
+    pub(super) ipv4: Option<&'a str>,
+    pub(super) ipv6: Option<&'a str>,
+    pub(super) port: Option<u16>,
 }
 
 impl Endpoint<'_> {
-    fn is_empty(&self) -> bool {
+    pub(super) fn is_empty(&self) -> bool {
         self.service_name.is_none()
             && self.ipv4.is_none()
             && self.ipv6.is_none()
@@ -148,12 +150,13 @@ fn endpoint_address<'a>(
     }
 }
 
-fn write_span<'a>(
-    out: &mut Vec<u8>,
+/// Derives a span's Zipkin endpoints (local, remote) and fills `tags` (cleared first)
+/// with its Zipkin tags: sorted by key, one per key. See the module docs of `zipkin`.
+pub(super) fn zipkin_fields<'a>(
     span: &'a Span,
     tags: &mut Vec<(&'a str, Cow<'a, str>)>,
-    scratch: &mut Scratch,
-) {
+) -> (Endpoint<'a>, Endpoint<'a>) {
+    tags.clear();
     let mut consumed = ConsumedKeys::default();
     let mut local = Endpoint {
         service_name: span.service_name(),
@@ -185,6 +188,29 @@ fn write_span<'a>(
         &[NET_PEER_PORT, NETWORK_PEER_PORT],
     );
     collect_tags(span, &consumed, tags);
+    (local, remote)
+}
+
+/// An event as a Zipkin annotation value: the name, or for an event with attributes
+/// OpenTelemetry's `"<name>":{<attributes as JSON>}`. `scratch` is a reusable buffer.
+pub(super) fn annotation_value<'a>(event: &'a Event, scratch: &mut Vec<u8>) -> Cow<'a, str> {
+    if event.attributes.is_empty() {
+        return Cow::Borrowed(event.name.as_str());
+    }
+    scratch.clear();
+    write_string(scratch, &event.name);
+    scratch.push(b':');
+    write_plain_object(scratch, &event.attributes);
+    Cow::Owned(String::from_utf8_lossy(scratch).into_owned())
+}
+
+fn write_span<'a>(
+    out: &mut Vec<u8>,
+    span: &'a Span,
+    tags: &mut Vec<(&'a str, Cow<'a, str>)>,
+    scratch: &mut Scratch,
+) {
+    let (local, remote) = zipkin_fields(span, tags);
 
     out.extend_from_slice(b"{\"traceId\":");
     if span.trace_id.is_64_bit() {
@@ -236,32 +262,17 @@ fn write_span<'a>(
             out.extend_from_slice(b"{\"timestamp\":");
             write_u64(out, event.time_unix_nanos / 1000);
             out.extend_from_slice(b",\"value\":");
-            if event.attributes.is_empty() {
-                write_string(out, &event.name);
-            } else {
-                // OpenTelemetry's form: "name":{attributes as JSON}.
-                let value = &mut scratch.annotation_value;
-                value.clear();
-                write_string(value, &event.name);
-                value.push(b':');
-                write_plain_object(value, &event.attributes);
-                write_string(out, &String::from_utf8_lossy(value));
-            }
+            write_string(out, &annotation_value(event, &mut scratch.annotation_value));
             out.push(b'}');
         }
         out.push(b']');
     }
     if !tags.is_empty() {
         out.extend_from_slice(b",\"tags\":{");
-        let mut previous_key: Option<&str> = None;
-        for (key, value) in tags.iter() {
-            if previous_key == Some(*key) {
-                continue;
-            }
-            if previous_key.is_some() {
+        for (index, (key, value)) in tags.iter().enumerate() {
+            if index > 0 {
                 out.push(b',');
             }
-            previous_key = Some(key);
             write_string(out, key);
             out.push(b':');
             write_string(out, value);
@@ -328,6 +339,7 @@ fn collect_tags<'a>(
     }
     // Stable: for a repeated key the span attribute, written first, wins.
     tags.sort_by(|left, right| left.0.cmp(right.0));
+    tags.dedup_by(|later, earlier| later.0 == earlier.0);
 }
 
 fn write_endpoint(out: &mut Vec<u8>, endpoint: &Endpoint<'_>) {

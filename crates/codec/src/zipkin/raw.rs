@@ -1,5 +1,7 @@
-//! Zipkin v2 JSON as sent, borrowed from the body where it has no escapes; validation
-//! and conversion happen in `decode`.
+//! Zipkin v2 spans as sent, before validation: the shape of Zipkin v2 JSON, borrowed from
+//! the body where it has no escapes. The protobuf decoder (`proto`) and the Zipkin v1
+//! converter (`crate::zipkin_v1`) build the same structs, so that validation and the
+//! mapping to the model live in one place (`decode`).
 
 use std::borrow::Cow;
 
@@ -7,40 +9,40 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 
 #[derive(Deserialize)]
-pub(super) struct RawSpan<'a> {
+pub(crate) struct RawSpan<'a> {
     #[serde(rename = "traceId", borrow, default)]
-    pub(super) trace_id: Option<Text<'a>>,
+    pub(crate) trace_id: Option<RawId<'a>>,
     #[serde(borrow, default)]
-    pub(super) id: Option<Text<'a>>,
+    pub(crate) id: Option<RawId<'a>>,
     #[serde(rename = "parentId", borrow, default)]
-    pub(super) parent_id: Option<Text<'a>>,
+    pub(crate) parent_id: Option<RawId<'a>>,
     #[serde(borrow, default)]
-    pub(super) kind: Option<Text<'a>>,
+    pub(crate) kind: Option<Text<'a>>,
     #[serde(default)]
-    pub(super) name: Option<String>,
+    pub(crate) name: Option<String>,
     #[serde(default)]
-    pub(super) timestamp: Option<Micros>,
+    pub(crate) timestamp: Option<Micros>,
     #[serde(default)]
-    pub(super) duration: Option<Micros>,
+    pub(crate) duration: Option<Micros>,
     #[serde(rename = "localEndpoint", borrow, default)]
-    pub(super) local_endpoint: Option<RawEndpoint<'a>>,
+    pub(crate) local_endpoint: Option<RawEndpoint<'a>>,
     #[serde(rename = "remoteEndpoint", borrow, default)]
-    pub(super) remote_endpoint: Option<RawEndpoint<'a>>,
+    pub(crate) remote_endpoint: Option<RawEndpoint<'a>>,
     #[serde(default)]
-    pub(super) annotations: Option<Vec<RawAnnotation>>,
+    pub(crate) annotations: Option<Vec<RawAnnotation>>,
     #[serde(default)]
-    pub(super) tags: Option<Tags>,
+    pub(crate) tags: Option<Tags>,
     #[serde(default)]
-    pub(super) debug: Option<bool>,
+    pub(crate) debug: Option<bool>,
     #[serde(default)]
-    pub(super) shared: Option<bool>,
+    pub(crate) shared: Option<bool>,
     #[serde(rename = "binaryAnnotations", default)]
-    pub(super) binary_annotations: Present,
+    pub(crate) binary_annotations: Present,
 }
 
 impl RawSpan<'_> {
     /// Zipkin's v1 markers: `binaryAnnotations`, or annotations carrying an `endpoint`.
-    pub(super) fn looks_like_v1(&self) -> bool {
+    pub(crate) fn looks_like_v1(&self) -> bool {
         self.binary_annotations.0
             || self
                 .annotations
@@ -50,30 +52,31 @@ impl RawSpan<'_> {
     }
 }
 
-#[derive(Deserialize, Default)]
-pub(super) struct RawEndpoint<'a> {
+#[derive(Deserialize, Default, Clone)]
+pub(crate) struct RawEndpoint<'a> {
     #[serde(rename = "serviceName", borrow, default)]
-    pub(super) service_name: Option<Text<'a>>,
+    pub(crate) service_name: Option<Text<'a>>,
     #[serde(borrow, default)]
-    pub(super) ipv4: Option<Text<'a>>,
+    pub(crate) ipv4: Option<Text<'a>>,
     #[serde(borrow, default)]
-    pub(super) ipv6: Option<Text<'a>>,
+    pub(crate) ipv6: Option<Text<'a>>,
     #[serde(default)]
-    pub(super) port: Option<i64>,
+    pub(crate) port: Option<i64>,
 }
 
 #[derive(Deserialize)]
-pub(super) struct RawAnnotation {
+pub(crate) struct RawAnnotation {
     #[serde(default)]
-    pub(super) timestamp: Option<Micros>,
+    pub(crate) timestamp: Option<Micros>,
     #[serde(default)]
-    pub(super) value: Option<String>,
+    pub(crate) value: Option<String>,
     #[serde(default)]
-    pub(super) endpoint: Present,
+    pub(crate) endpoint: Present,
 }
 
 /// A string borrowed from the body when it has no escapes.
-pub(super) struct Text<'a>(pub(super) Cow<'a, str>);
+#[derive(Clone)]
+pub(crate) struct Text<'a>(pub(crate) Cow<'a, str>);
 
 impl std::ops::Deref for Text<'_> {
     type Target = str;
@@ -109,8 +112,26 @@ impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
     }
 }
 
+/// A trace, span or parent id as sent, validated in `decode`.
+#[derive(Clone)]
+pub(crate) enum RawId<'a> {
+    /// Hex digits (JSON): 1 to 32 for a trace id, 1 to 16 for a span id.
+    Hex(Text<'a>),
+    /// Big-endian bytes (protobuf): 8 or 16 for a trace id, 8 for a span id; empty for
+    /// an absent parent id.
+    Bytes(Vec<u8>),
+    /// An unsigned integer (Thrift's `i64` ids, with `trace_id_high` in the high half).
+    Integer(u128),
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for RawId<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Text::deserialize(deserializer).map(RawId::Hex)
+    }
+}
+
 /// Epoch or duration microseconds: an integer (a float is truncated); negative is 0.
-pub(super) struct Micros(pub(super) u64);
+pub(crate) struct Micros(pub(crate) u64);
 
 impl<'de> Deserialize<'de> for Micros {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -141,7 +162,7 @@ impl<'de> Deserialize<'de> for Micros {
 
 /// Whether a field was present at all, whatever its value.
 #[derive(Default)]
-pub(super) struct Present(pub(super) bool);
+pub(crate) struct Present(pub(crate) bool);
 
 impl<'de> Deserialize<'de> for Present {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -152,7 +173,7 @@ impl<'de> Deserialize<'de> for Present {
 
 /// Zipkin tags in the order sent. Values must be strings; numbers and booleans are
 /// accepted and kept as their JSON text; `null` is an error.
-pub(super) struct Tags(pub(super) Vec<(String, String)>);
+pub(crate) struct Tags(pub(crate) Vec<(String, String)>);
 
 impl<'de> Deserialize<'de> for Tags {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -177,7 +198,7 @@ impl<'de> Deserialize<'de> for Tags {
     }
 }
 
-pub(super) struct TagValue(String);
+pub(crate) struct TagValue(String);
 
 impl<'de> Deserialize<'de> for TagValue {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {

@@ -3,6 +3,11 @@
 
 #![allow(dead_code)]
 
+pub mod metrics_probe;
+pub mod protos;
+pub mod raw_grpc;
+pub mod thrift;
+
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 

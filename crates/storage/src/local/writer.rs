@@ -1,15 +1,12 @@
 //! Encodes a block's three files into a directory.
 
-use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use foldhash::{HashMap, HashSet};
-use weft_model::{NameIndex, Span, TenantId, TraceId};
+use foldhash::HashMap;
+use weft_model::{Span, TenantId, TraceId};
 
 use crate::block_id::BlockId;
 use crate::digest::TraceDigest;
@@ -17,6 +14,7 @@ use crate::error::StorageError;
 use crate::local::files::{sync_directory, write_file_synced};
 use crate::local::index::{ChunkRef, IndexEntry, StoredIndex, StoredRoot};
 use crate::meta::{BlockMeta, FORMAT_NAME, FORMAT_VERSION};
+use crate::names::NameCollector;
 use crate::span_table::SpanTableWriter;
 use crate::store::BlockWriteOptions;
 
@@ -189,97 +187,6 @@ impl ServiceTable {
         self.ids.insert(name.to_owned(), id);
         id
     }
-}
-
-/// Builds the block's [`NameIndex`] with the same rules as [`NameIndex::add_span`], but
-/// from borrowed strings in hash sets, so a span whose names were already seen costs a
-/// few hash lookups and no allocation. Strings are copied once, at the end.
-struct NameCollector<'a, 'k> {
-    indexed_keys: &'k [String],
-    /// Resource address -> service name (`None`: no service, the span adds no names).
-    /// Spans are borrowed for `'a`, so their resources stay alive and addresses unique.
-    service_of_resource: HashMap<usize, Option<&'a str>>,
-    /// The most recent entry of `service_of_resource` (spans of a trace share few).
-    last_resource: Option<(usize, Option<&'a str>)>,
-    services: HashSet<&'a str>,
-    span_names: HashSet<(&'a str, &'a str)>,
-    remote_services: HashSet<(&'a str, &'a str)>,
-    /// (index into `indexed_keys`, value text).
-    attribute_values: HashSet<(usize, Cow<'a, str>)>,
-}
-
-impl<'a, 'k> NameCollector<'a, 'k> {
-    fn new(indexed_keys: &'k [String]) -> Self {
-        NameCollector {
-            indexed_keys,
-            service_of_resource: HashMap::default(),
-            last_resource: None,
-            services: HashSet::default(),
-            span_names: HashSet::default(),
-            remote_services: HashSet::default(),
-            attribute_values: HashSet::default(),
-        }
-    }
-
-    /// Adds the span's names and returns its service (looked up once per resource).
-    fn add_span(&mut self, span: &'a Span) -> Option<&'a str> {
-        let resource = Arc::as_ptr(&span.resource) as usize;
-        let service = match self.last_resource {
-            Some((last, service)) if last == resource => service,
-            _ => {
-                let service = *self
-                    .service_of_resource
-                    .entry(resource)
-                    .or_insert_with(|| span.resource.service_name());
-                self.last_resource = Some((resource, service));
-                service
-            }
-        };
-        let service = service?;
-        self.services.insert(service);
-        if !span.name.is_empty() {
-            self.span_names.insert((service, &span.name));
-        }
-        if let Some(remote) = span.remote_service_name() {
-            self.remote_services.insert((service, remote));
-        }
-        for (key_index, key) in self.indexed_keys.iter().enumerate() {
-            if let Some(value) = span.attribute(key) {
-                let text = match value.as_str() {
-                    Some(text) => Cow::Borrowed(text),
-                    None => Cow::Owned(value.to_text()),
-                };
-                self.attribute_values.insert((key_index, text));
-            }
-        }
-        Some(service)
-    }
-
-    fn into_name_index(self) -> NameIndex {
-        let mut names = NameIndex {
-            services: self.services.into_iter().map(str::to_owned).collect(),
-            ..NameIndex::default()
-        };
-        for (service, name) in self.span_names {
-            nested(&mut names.span_names, service).insert(name.to_owned());
-        }
-        for (service, remote) in self.remote_services {
-            nested(&mut names.remote_services, service).insert(remote.to_owned());
-        }
-        for (key_index, value) in self.attribute_values {
-            nested(&mut names.attribute_values, &self.indexed_keys[key_index])
-                .insert(value.into_owned());
-        }
-        names
-    }
-}
-
-fn nested<'m>(
-    map: &'m mut BTreeMap<String, BTreeSet<String>>,
-    key: &str,
-) -> &'m mut BTreeSet<String> {
-    // One allocation per distinct (service, name) pair at most; blocks have few.
-    map.entry(key.to_owned()).or_default()
 }
 
 struct ChunkWriter {

@@ -28,7 +28,14 @@ use weft_model::{
 
 use crate::error::StorageError;
 
-/// One span as stored, borrowing from a [`Span`]. Must mirror [`StoredSpan`].
+mod encode;
+
+use encode::{write_span, write_varint};
+
+/// One span as stored, borrowing from a [`Span`]. Must mirror [`StoredSpan`]. Spans are
+/// written by the hand-written encoder in `encode.rs`; this serde form is the reference
+/// the tests hold it to.
+#[cfg(test)]
 #[derive(Serialize)]
 struct StoredSpanRef<'a> {
     trace_id: TraceId,
@@ -167,16 +174,6 @@ impl<T: Serialize> SharedValues<T> {
     }
 }
 
-/// Appends `value` as a LEB128 varint, the way postcard encodes lengths and unsigned
-/// integers.
-fn write_varint(mut value: u64, out: &mut Vec<u8>) {
-    while value >= 0x80 {
-        out.push((value as u8) | 0x80);
-        value >>= 7;
-    }
-    out.push(value as u8);
-}
-
 fn encode_error(error: postcard::Error) -> StorageError {
     StorageError::Encode {
         what: "span table",
@@ -184,12 +181,14 @@ fn encode_error(error: postcard::Error) -> StorageError {
     }
 }
 
-/// Serializes one group without building an intermediate vector of stored spans.
+/// Serializes one group through serde (the reference for the hand-written encoder).
+#[cfg(test)]
 struct StoredSpans<'a, S> {
     spans: &'a [S],
     indexes: &'a [(u32, u32)],
 }
 
+#[cfg(test)]
 impl<S: Borrow<Span>> Serialize for StoredSpans<'_, S> {
     fn serialize<Z: serde::Serializer>(&self, serializer: Z) -> Result<Z::Ok, Z::Error> {
         serializer.collect_seq(self.spans.iter().zip(self.indexes).map(
@@ -232,7 +231,6 @@ pub struct SpanTableWriter {
     resources: SharedValues<Resource>,
     scopes: SharedValues<InstrumentationScope>,
     groups: Vec<u8>,
-    indexes: Vec<(u32, u32)>,
 }
 
 impl Default for SpanTableWriter {
@@ -241,7 +239,6 @@ impl Default for SpanTableWriter {
             resources: SharedValues::new(),
             scopes: SharedValues::new(),
             groups: Vec::new(),
-            indexes: Vec::new(),
         }
     }
 }
@@ -255,20 +252,14 @@ impl SpanTableWriter {
     /// Appends a group of spans (kept in order). Returns the group's byte range within
     /// the groups section, for [`SpanTableReader::group`].
     pub fn add_group<S: Borrow<Span>>(&mut self, spans: &[S]) -> Result<Range<u64>, StorageError> {
-        self.indexes.clear();
+        let start = self.groups.len() as u64;
+        write_varint(spans.len() as u64, &mut self.groups);
         for span in spans {
             let span: &Span = span.borrow();
             let resource = self.resources.table_index_of(&span.resource)?;
             let scope = self.scopes.table_index_of(&span.scope)?;
-            self.indexes.push((resource, scope));
+            write_span(span, resource, scope, &mut self.groups);
         }
-        let start = self.groups.len() as u64;
-        let groups = std::mem::take(&mut self.groups);
-        let stored = StoredSpans {
-            spans,
-            indexes: &self.indexes,
-        };
-        self.groups = postcard::to_extend(&stored, groups).map_err(encode_error)?;
         Ok(start..self.groups.len() as u64)
     }
 
@@ -491,6 +482,133 @@ mod tests {
         span.shared = true;
         span.debug = true;
         span
+    }
+
+    /// A span that uses every field, every attribute value variant (nested too), and
+    /// values at the edges of their varint widths.
+    fn unusual_span(resource: &Arc<Resource>) -> Span {
+        let mut span = full_span(7, resource);
+        span.trace_id = TraceId::from_halves(u64::MAX, u64::MAX);
+        span.parent_span_id = None;
+        span.name = String::from("naïve ✓ span");
+        span.kind = SpanKind::Consumer;
+        span.start_unix_nanos = u64::MAX;
+        span.duration_nanos = 0;
+        span.status = Status {
+            code: StatusCode::Ok,
+            message: String::new(),
+        };
+        span.attributes = vec![
+            KeyValue::new("min", AttributeValue::Int(i64::MIN)),
+            KeyValue::new("max", AttributeValue::Int(i64::MAX)),
+            KeyValue::new("minus one", AttributeValue::Int(-1)),
+            KeyValue::new("nan", AttributeValue::Double(f64::NAN)),
+            KeyValue::new("negative", AttributeValue::Double(-0.0)),
+            KeyValue::new("false", AttributeValue::Bool(false)),
+            KeyValue::new("bytes", AttributeValue::Bytes(vec![0; 200])),
+            KeyValue::new("empty", AttributeValue::Empty),
+            KeyValue::new(
+                "nested",
+                AttributeValue::KeyValueList(vec![KeyValue::new(
+                    "inner",
+                    AttributeValue::Array(vec![
+                        AttributeValue::Empty,
+                        AttributeValue::KeyValueList(Vec::new()),
+                        AttributeValue::String("x".repeat(300)),
+                    ]),
+                )]),
+            ),
+        ];
+        span.events.push(Event {
+            time_unix_nanos: 0,
+            name: String::new(),
+            attributes: Vec::new(),
+            dropped_attributes_count: u32::MAX,
+        });
+        span.links[0].trace_state = String::from("a=b");
+        span.links[0].flags = u32::MAX;
+        span.flags = u32::MAX;
+        span.dropped_attributes_count = 128;
+        span.dropped_events_count = 127;
+        span.dropped_links_count = 16_384;
+        span.shared = false;
+        span
+    }
+
+    #[test]
+    fn hand_written_encoder_matches_serde_postcard_byte_for_byte() {
+        let resource = Arc::new(Resource::for_service("frontend"));
+        let mut spans: Vec<Span> = (0..3).map(|i| full_span(i, &resource)).collect();
+        spans.push(unusual_span(&resource));
+        spans.push(Span::new(
+            TraceId::from_halves(0, 1),
+            SpanId::from_u64(1),
+            "",
+        ));
+        for kind in [
+            SpanKind::Unspecified,
+            SpanKind::Internal,
+            SpanKind::Server,
+            SpanKind::Client,
+            SpanKind::Producer,
+        ] {
+            let mut span = full_span(9, &resource);
+            span.kind = kind;
+            span.status.code = StatusCode::Unset;
+            spans.push(span);
+        }
+        let indexes: Vec<(u32, u32)> = (0..spans.len() as u32)
+            .map(|i| (i * 1000, u32::MAX - i))
+            .collect();
+        let reference = postcard::to_allocvec(&StoredSpans {
+            spans: &spans,
+            indexes: &indexes,
+        })
+        .expect("serde encodes");
+        let mut hand_written = Vec::new();
+        write_varint(spans.len() as u64, &mut hand_written);
+        for (span, &(resource_index, scope_index)) in spans.iter().zip(&indexes) {
+            write_span(span, resource_index, scope_index, &mut hand_written);
+        }
+        assert_eq!(hand_written, reference);
+    }
+
+    #[test]
+    fn table_header_matches_serde_postcard_and_writers_can_be_reused() {
+        #[derive(Serialize)]
+        struct TablesRef<'a> {
+            resources: &'a [&'a Resource],
+            scopes: &'a [&'a InstrumentationScope],
+        }
+        let frontend = Arc::new(Resource::for_service("frontend"));
+        let backend = Arc::new(Resource::for_service("backend"));
+        let scope = Arc::new(InstrumentationScope {
+            name: String::from("lib"),
+            version: String::from("1.0"),
+            attributes: vec![KeyValue::new("k", "v")],
+        });
+        let mut first = full_span(1, &backend);
+        first.scope = scope.clone();
+        let second = full_span(2, &frontend);
+        let mut reused = SpanTableWriter::new();
+        let mut bytes = Vec::new();
+        for spans in [vec![first.clone(), second.clone()], vec![second.clone()]] {
+            reused.add_group(&spans).expect("encodes");
+            bytes.clear();
+            reused.finish(&mut bytes).expect("finishes");
+            let mut fresh = Vec::new();
+            encode_spans(&spans, &mut fresh).expect("encodes");
+            assert_eq!(bytes, fresh, "a reused writer writes what a fresh one does");
+            assert_eq!(decode_spans(&bytes, "test").expect("decodes"), spans);
+        }
+        // The last table holds only `second`'s resource and scope.
+        let header = postcard::to_allocvec(&TablesRef {
+            resources: &[&frontend],
+            scopes: &[&InstrumentationScope::default()],
+        })
+        .expect("serde encodes");
+        assert_eq!(&bytes[..4], &(header.len() as u32).to_le_bytes());
+        assert_eq!(&bytes[4..4 + header.len()], &header[..]);
     }
 
     #[test]

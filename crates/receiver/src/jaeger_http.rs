@@ -1,0 +1,83 @@
+//! Jaeger collector HTTP: `POST /api/traces` with one binary-Thrift `jaeger.Batch`, as
+//! jaeger-client's `HttpSender` and the OpenTelemetry Jaeger Thrift HTTP exporter send it.
+//!
+//! - `Content-Type: application/x-thrift` or `application/vnd.apache.thrift.binary`
+//!   (parameters ignored); anything else, or none, is 415 naming the accepted types.
+//!   (Jaeger's collector answers 400 there; no client depends on it.)
+//! - `Content-Encoding: gzip` is accepted; the body is held to `max_request_bytes`
+//!   before and after gunzip (413 over it). A query string (`?format=jaeger.thrift`)
+//!   is ignored.
+//! - Success is 202 Accepted with an empty body, as Jaeger answers; an empty body stores
+//!   nothing and is 202 too.
+//! - Errors are plain text with the status of [`ReceiveError::class`]: a body that is not
+//!   a valid `Batch` is 400 with the decoder's reason, overload 429 with `Retry-After`,
+//!   spans partly refused by the sink 400 `stored N of M spans; rejected M-N: <reason>`.
+//! - The tenant is `X-Scope-OrgID` when multi-tenancy is on, as on every listener.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::response::Response;
+use axum::routing::post;
+use weft_model::{PushOutcome, SpanSink};
+
+use crate::body;
+use crate::config::ReceiverConfig;
+use crate::counters::Protocol;
+use crate::error::ReceiveError;
+use crate::ingest::{self, Decoded};
+use crate::text_http::{self, ReadLimits};
+
+/// The Jaeger collector's HTTP ingest path.
+pub const TRACES_PATH: &str = "/api/traces";
+
+const THRIFT: &str = "application/x-thrift";
+const THRIFT_BINARY: &str = "application/vnd.apache.thrift.binary";
+
+#[derive(Clone)]
+struct JaegerHttpState {
+    sink: Arc<dyn SpanSink>,
+    limits: ReadLimits,
+}
+
+/// The Jaeger collector HTTP router: `POST /api/traces`, answered as described in the
+/// module documentation. Spans go to `sink` for the request's tenant.
+pub fn jaeger_collector_http_router(sink: Arc<dyn SpanSink>, config: ReceiverConfig) -> Router {
+    let state = JaegerHttpState {
+        sink,
+        limits: ReadLimits {
+            max_request_bytes: config.max_request_bytes_usize(),
+            multitenancy_enabled: config.multitenancy_enabled,
+        },
+    };
+    Router::new()
+        .route(TRACES_PATH, post(post_traces))
+        .with_state(state)
+}
+
+async fn post_traces(State(state): State<JaegerHttpState>, request: Request) -> Response {
+    match body::media_type(request.headers()).as_deref() {
+        Some(THRIFT | THRIFT_BINARY) => {}
+        other => {
+            let sent = other.map_or_else(|| String::from("no content type"), |t| format!("{t:?}"));
+            let error = ReceiveError::UnsupportedMediaType(format!(
+                "unsupported content type {sent}; accepted: {THRIFT}, {THRIFT_BINARY}"
+            ));
+            return text_http::failure(Protocol::JaegerHttpUnknown, &error);
+        }
+    }
+    let result = receive(&state, request).await;
+    text_http::answer(Protocol::JaegerHttpThrift, result)
+}
+
+async fn receive(state: &JaegerHttpState, request: Request) -> Result<PushOutcome, ReceiveError> {
+    let protocol = Protocol::JaegerHttpThrift;
+    let (tenant, payload) = text_http::read_request(state.limits, protocol, request).await?;
+    if payload.is_empty() {
+        return Ok(PushOutcome::default());
+    }
+    let batch = weft_codec::jaeger::decode_batch_binary(&payload)?;
+    drop(payload);
+    ingest::store(state.sink.as_ref(), &tenant, protocol, Decoded::from(batch)).await
+}

@@ -1,0 +1,90 @@
+//! What the Zipkin and Jaeger collector HTTP listeners share: reading a request within
+//! the limits, and answering 202 or a plain-text error.
+//!
+//! Neither protocol has a partial-success answer, and a 2xx would tell the reporter that
+//! every span was kept, so a request whose spans the sink partly refused is answered 400
+//! with `stored N of M spans; rejected M-N: <reason>`.
+
+use axum::extract::Request;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http::header::{CONTENT_TYPE, RETRY_AFTER};
+use http::{HeaderValue, StatusCode};
+use weft_model::{PushOutcome, TenantId};
+
+use crate::body::{self, ContentEncoding};
+use crate::counters::{self, Protocol};
+use crate::error::ReceiveError;
+
+const TEXT_PLAIN: &str = "text/plain; charset=utf-8";
+
+/// The limits an HTTP listener reads requests with.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ReadLimits {
+    pub(crate) max_request_bytes: usize,
+    pub(crate) multitenancy_enabled: bool,
+}
+
+/// Resolves the tenant, reads the body within `max_request_bytes` and undoes gzip, then
+/// counts the payload bytes under `protocol`. The payload may be empty.
+pub(crate) async fn read_request(
+    limits: ReadLimits,
+    protocol: Protocol,
+    request: Request,
+) -> Result<(TenantId, Bytes), ReceiveError> {
+    let (parts, request_body) = request.into_parts();
+    let tenant = body::tenant_from_headers(limits.multitenancy_enabled, &parts.headers)?;
+    let content_encoding = ContentEncoding::from_headers(&parts.headers)?;
+    let raw =
+        body::read_body_limited(&parts.headers, request_body, limits.max_request_bytes).await?;
+    let payload = body::decode_content_encoding(content_encoding, raw, limits.max_request_bytes)?;
+    counters::record_bytes_received(protocol, payload.len());
+    Ok((tenant, payload))
+}
+
+/// 202 with an empty body when every span was stored; 400 naming the counts when the sink
+/// refused some (counted as a rejected request with reason `limit`); the error's answer
+/// otherwise.
+pub(crate) fn answer(protocol: Protocol, result: Result<PushOutcome, ReceiveError>) -> Response {
+    match result {
+        Ok(outcome) if outcome.rejected_spans == 0 => StatusCode::ACCEPTED.into_response(),
+        Ok(outcome) => {
+            counters::record_request_rejected(protocol, "limit");
+            text_response(StatusCode::BAD_REQUEST, partial_message(&outcome))
+        }
+        Err(error) => failure(protocol, &error),
+    }
+}
+
+/// `stored N of M spans; rejected K: <reason>`, for protocols without partial success.
+pub(crate) fn partial_message(outcome: &PushOutcome) -> String {
+    let total = outcome.accepted_spans + outcome.rejected_spans;
+    format!(
+        "stored {} of {total} spans; rejected {}: {}",
+        outcome.accepted_spans, outcome.rejected_spans, outcome.rejection_message
+    )
+}
+
+/// The plain-text answer to `error`, with `Retry-After` when the table gives a delay;
+/// counts the rejected request under `protocol`.
+pub(crate) fn failure(protocol: Protocol, error: &ReceiveError) -> Response {
+    let class = error.class();
+    counters::record_request_rejected(protocol, class.reason);
+    tracing::debug!(protocol = protocol.as_str(), reason = class.reason, %error, "request rejected");
+    let mut response = text_response(class.http_status, error.to_string());
+    if let Some(seconds) = class.retry_after_seconds {
+        response
+            .headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    response
+}
+
+fn text_response(status: StatusCode, message: String) -> Response {
+    (
+        status,
+        [(CONTENT_TYPE, HeaderValue::from_static(TEXT_PLAIN))],
+        message,
+    )
+        .into_response()
+}
