@@ -5,10 +5,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use bytes::{Buf, BufMut, Bytes};
+use bytes::Bytes;
 use prost::Message;
-use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use weft_model::Span;
+use weft_receiver::raw_codec::RawCodec;
 
 use crate::generator::{GeneratorSettings, TraceGenerator};
 
@@ -351,51 +351,6 @@ impl Sender {
                 Ok(())
             }
         }
-    }
-}
-
-/// Sends pre-encoded protobuf bytes and returns the raw response, so the driver spends
-/// no time encoding while the clock runs.
-#[derive(Debug, Clone, Copy, Default)]
-struct RawCodec;
-
-#[derive(Debug, Clone, Copy, Default)]
-struct RawEncoder;
-
-#[derive(Debug, Clone, Copy, Default)]
-struct RawDecoder;
-
-impl Codec for RawCodec {
-    type Encode = Bytes;
-    type Decode = Bytes;
-    type Encoder = RawEncoder;
-    type Decoder = RawDecoder;
-
-    fn encoder(&mut self) -> Self::Encoder {
-        RawEncoder
-    }
-
-    fn decoder(&mut self) -> Self::Decoder {
-        RawDecoder
-    }
-}
-
-impl Encoder for RawEncoder {
-    type Item = Bytes;
-    type Error = tonic::Status;
-
-    fn encode(&mut self, item: Bytes, destination: &mut EncodeBuf<'_>) -> Result<(), Self::Error> {
-        destination.put(item);
-        Ok(())
-    }
-}
-
-impl Decoder for RawDecoder {
-    type Item = Bytes;
-    type Error = tonic::Status;
-
-    fn decode(&mut self, source: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, Self::Error> {
-        Ok(Some(source.copy_to_bytes(source.remaining())))
     }
 }
 

@@ -35,7 +35,7 @@ pub mod jaeger_grpc;
 pub mod jaeger_http;
 pub mod otlp_grpc;
 pub mod otlp_http;
-mod raw_codec;
+pub mod raw_codec;
 mod rpc_status;
 mod text_http;
 mod udp_kernel_stats;

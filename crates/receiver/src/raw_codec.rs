@@ -1,5 +1,6 @@
 //! A tonic codec that hands over message bytes as they are, so a gRPC service can decode
-//! with `weft-codec` instead of generated types.
+//! with `weft-codec` instead of generated types, and a client (`weft bench`, tests) can
+//! send bytes it encoded beforehand.
 
 use bytes::{Buf, BufMut, Bytes};
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
@@ -7,13 +8,15 @@ use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 /// Decodes a message to its bytes (after gRPC framing and decompression) and encodes
 /// bytes as the message.
 #[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct RawCodec;
+pub struct RawCodec;
 
+/// The encoder half of [`RawCodec`]: writes the bytes as the message.
 #[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct RawEncoder;
+pub struct RawEncoder;
 
+/// The decoder half of [`RawCodec`]: reads the whole message as bytes.
 #[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct RawDecoder;
+pub struct RawDecoder;
 
 impl Codec for RawCodec {
     type Encode = Bytes;

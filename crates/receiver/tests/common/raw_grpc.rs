@@ -1,51 +1,9 @@
 //! A gRPC client that sends and receives raw message bytes, to call services without
 //! generated client code.
 
-use bytes::{Buf, BufMut, Bytes};
-use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
-
-#[derive(Debug, Clone, Copy, Default)]
-pub struct RawCodec;
-
-#[derive(Debug, Clone, Copy, Default)]
-pub struct RawEncoder;
-
-#[derive(Debug, Clone, Copy, Default)]
-pub struct RawDecoder;
-
-impl Codec for RawCodec {
-    type Encode = Bytes;
-    type Decode = Bytes;
-    type Encoder = RawEncoder;
-    type Decoder = RawDecoder;
-
-    fn encoder(&mut self) -> Self::Encoder {
-        RawEncoder
-    }
-
-    fn decoder(&mut self) -> Self::Decoder {
-        RawDecoder
-    }
-}
-
-impl Encoder for RawEncoder {
-    type Item = Bytes;
-    type Error = tonic::Status;
-
-    fn encode(&mut self, item: Bytes, destination: &mut EncodeBuf<'_>) -> Result<(), Self::Error> {
-        destination.put(item);
-        Ok(())
-    }
-}
-
-impl Decoder for RawDecoder {
-    type Item = Bytes;
-    type Error = tonic::Status;
-
-    fn decode(&mut self, source: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, Self::Error> {
-        Ok(Some(source.copy_to_bytes(source.remaining())))
-    }
-}
+use bytes::Bytes;
+use tonic::codec::CompressionEncoding;
+use weft_receiver::raw_codec::RawCodec;
 
 /// Calls `path` on `address` with `message` (and `metadata`), gzip-compressed when asked.
 pub async fn call(

@@ -122,8 +122,25 @@ fn write_links(links: &[Link], out: &mut Vec<u8>) {
 }
 
 /// Appends one stored span: the fields of `StoredSpanRef`, in its order, with the
-/// span's resource and scope replaced by their indexes in the table.
-pub(super) fn write_span(span: &Span, resource_index: u32, scope_index: u32, out: &mut Vec<u8>) {
+/// span's resource and scope replaced by their indexes in the table. Returns the offset
+/// of the index fields from the span's first byte.
+pub(super) fn write_span(
+    span: &Span,
+    resource_index: u32,
+    scope_index: u32,
+    out: &mut Vec<u8>,
+) -> usize {
+    let start = out.len();
+    write_fields_before_indexes(span, out);
+    let indexes_at = out.len() - start;
+    write_varint(u64::from(resource_index), out);
+    write_varint(u64::from(scope_index), out);
+    write_fields_after_indexes(span, out);
+    indexes_at
+}
+
+/// Fields 1 to 12 of a stored span.
+fn write_fields_before_indexes(span: &Span, out: &mut Vec<u8>) {
     out.extend_from_slice(&span.trace_id.0);
     out.extend_from_slice(&span.span_id.0);
     match span.parent_span_id {
@@ -143,12 +160,24 @@ pub(super) fn write_span(span: &Span, resource_index: u32, scope_index: u32, out
     write_attributes(&span.attributes, out);
     write_events(&span.events, out);
     write_links(&span.links, out);
-    write_varint(u64::from(resource_index), out);
-    write_varint(u64::from(scope_index), out);
+}
+
+/// Fields 15 to 20 of a stored span.
+fn write_fields_after_indexes(span: &Span, out: &mut Vec<u8>) {
     write_varint(u64::from(span.flags), out);
     write_varint(u64::from(span.dropped_attributes_count), out);
     write_varint(u64::from(span.dropped_events_count), out);
     write_varint(u64::from(span.dropped_links_count), out);
     write_bool(span.shared, out);
     write_bool(span.debug, out);
+}
+
+/// The length of the LEB128 varint at the start of `bytes` if it is a valid `u32`
+/// varint (at most 5 bytes, the last without a continuation bit).
+pub(super) fn u32_varint_length(bytes: &[u8]) -> Option<usize> {
+    bytes
+        .iter()
+        .take(5)
+        .position(|byte| byte & 0x80 == 0)
+        .map(|last| last + 1)
 }
