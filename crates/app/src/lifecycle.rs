@@ -90,15 +90,12 @@ pub async fn run(config: Config, target: Target) -> anyhow::Result<()> {
     }
     if let Some(listener) = otlp_grpc_listener {
         let service = weft_receiver::otlp_grpc_service(sink.clone(), config.receiver.clone());
-        let stopped = stopped(stop_receiver.clone());
-        servers.spawn(async move {
-            let incoming = tonic::transport::server::TcpIncoming::from(listener);
-            tonic::transport::Server::builder()
-                .add_service(service)
-                .serve_with_incoming_shutdown(incoming, stopped)
-                .await
-                .context("otlp grpc server failed")
-        });
+        servers.spawn(serve_grpc(
+            "otlp_grpc",
+            listener,
+            service,
+            stop_receiver.clone(),
+        ));
     }
     if let Some(listener) = jaeger_http_listener {
         let router =
@@ -112,15 +109,12 @@ pub async fn run(config: Config, target: Target) -> anyhow::Result<()> {
     }
     if let Some(listener) = jaeger_grpc_listener {
         let service = weft_receiver::jaeger_grpc_service(sink.clone(), config.receiver.clone());
-        let stopped = stopped(stop_receiver.clone());
-        servers.spawn(async move {
-            let incoming = tonic::transport::server::TcpIncoming::from(listener);
-            tonic::transport::Server::builder()
-                .add_service(service)
-                .serve_with_incoming_shutdown(incoming, stopped)
-                .await
-                .context("jaeger grpc server failed")
-        });
+        servers.spawn(serve_grpc(
+            "jaeger_grpc",
+            listener,
+            service,
+            stop_receiver.clone(),
+        ));
     }
     for (socket, protocol) in [
         (jaeger_compact_socket, AgentProtocol::Compact),
@@ -213,6 +207,32 @@ async fn serve_http(
 ) -> anyhow::Result<()> {
     axum::serve(listener, router)
         .with_graceful_shutdown(stopped(stop_receiver))
+        .await
+        .with_context(|| format!("{name} server failed"))
+}
+
+async fn serve_grpc<S>(
+    name: &'static str,
+    listener: TcpListener,
+    service: S,
+    stop_receiver: watch::Receiver<bool>,
+) -> anyhow::Result<()>
+where
+    S: tonic::codegen::Service<
+            tonic::codegen::http::Request<tonic::body::Body>,
+            Response = tonic::codegen::http::Response<tonic::body::Body>,
+            Error = std::convert::Infallible,
+        > + tonic::server::NamedService
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let incoming = tonic::transport::server::TcpIncoming::from(listener);
+    tonic::transport::Server::builder()
+        .add_service(service)
+        .serve_with_incoming_shutdown(incoming, stopped(stop_receiver))
         .await
         .with_context(|| format!("{name} server failed"))
 }
