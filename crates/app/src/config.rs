@@ -173,6 +173,24 @@ impl Default for LogSection {
     }
 }
 
+/// Graceful shutdown on SIGTERM.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ShutdownSection {
+    /// How long in-flight requests may take to finish after SIGTERM before they are cut
+    /// off (unacknowledged) and the head is flushed.
+    #[serde(with = "humantime_serde")]
+    pub drain_timeout: Duration,
+}
+
+impl Default for ShutdownSection {
+    fn default() -> Self {
+        ShutdownSection {
+            drain_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
 /// Log line format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -207,6 +225,8 @@ pub struct Config {
     pub ingester: weft_ingester::IngesterConfig,
     /// Process logs.
     pub log: LogSection,
+    /// Graceful shutdown.
+    pub shutdown: ShutdownSection,
 }
 
 impl Default for ListenerConfig {

@@ -1,6 +1,7 @@
 //! Starting, serving and stopping a weft process.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use anyhow::Context;
@@ -15,7 +16,9 @@ use crate::config::{Config, ListenerConfig};
 use crate::observability;
 
 /// Runs `target` with `config` until SIGTERM or Ctrl-C, then shuts down gracefully:
-/// listeners stop accepting, in-flight requests finish, the head is flushed to blocks.
+/// `/ready` turns 503, listeners stop accepting, in-flight requests get up to
+/// `shutdown.drain_timeout` to finish (then they are cut off, unacknowledged), and the head
+/// is flushed to blocks.
 pub async fn run(config: Config, target: Target) -> anyhow::Result<()> {
     observability::init_logging(&config.log)?;
     let metrics = observability::init_metrics()?;
@@ -57,7 +60,11 @@ pub async fn run(config: Config, target: Target) -> anyhow::Result<()> {
     );
     let reader: Arc<dyn TraceReader> = ingester.clone();
     let ready_ingester = ingester.clone();
-    let ready = Arc::new(move || ready_ingester.is_ready());
+    // Cleared when shutdown starts, so load balancers stop sending before listeners close.
+    let accepting = Arc::new(AtomicBool::new(true));
+    let ready_accepting = accepting.clone();
+    let ready =
+        Arc::new(move || ready_accepting.load(Ordering::Relaxed) && ready_ingester.is_ready());
 
     let (stop_sender, stop_receiver) = watch::channel(false);
     let mut servers = JoinSet::new();
@@ -155,11 +162,24 @@ pub async fn run(config: Config, target: Target) -> anyhow::Result<()> {
             })
         }
     };
+    accepting.store(false, Ordering::Relaxed);
     let _ = stop_sender.send(true);
-    while let Some(result) = servers.join_next().await {
-        if let Ok(Err(error)) = result {
-            tracing::warn!(%error, "listener ended with an error");
+    let drained = tokio::time::timeout(config.shutdown.drain_timeout, async {
+        while let Some(result) = servers.join_next().await {
+            if let Ok(Err(error)) = result {
+                tracing::warn!(%error, "listener ended with an error");
+            }
         }
+    })
+    .await;
+    if drained.is_err() {
+        // A stuck client must not keep the head from being flushed: whatever it was
+        // sending was never acknowledged.
+        tracing::warn!(
+            timeout = ?config.shutdown.drain_timeout,
+            "requests still in flight at the drain deadline were cut off"
+        );
+        servers.abort_all();
     }
     ingester
         .shutdown()
