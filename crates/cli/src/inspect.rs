@@ -4,13 +4,14 @@ use anyhow::{Context, bail};
 use clap::{Arg, ArgMatches, Command, value_parser};
 use serde::Deserialize;
 
-use crate::server_arg;
+use crate::{server_arg, tenant_arg};
 use crate::waterfall;
 
 pub fn search_command() -> Command {
     Command::new("search")
         .about("List recent traces, newest first")
         .arg(server_arg())
+        .arg(tenant_arg())
         .arg(
             Arg::new("service")
                 .long("service")
@@ -35,6 +36,7 @@ pub fn trace_command() -> Command {
     Command::new("trace")
         .about("Print one trace as an indented waterfall")
         .arg(server_arg())
+        .arg(tenant_arg())
         .arg(Arg::new("trace_id").required(true).help("Trace id in hex"))
 }
 
@@ -60,6 +62,21 @@ struct TraceRow {
     duration_ms: Option<f64>,
     #[serde(default)]
     span_count: Option<u64>,
+}
+
+/// A client with a request timeout that sends the tenant header when `--tenant` is set.
+fn client(arguments: &ArgMatches) -> anyhow::Result<reqwest::Client> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(tenant) = arguments.get_one::<String>("tenant") {
+        let value = reqwest::header::HeaderValue::from_str(tenant)
+            .with_context(|| format!("invalid --tenant {tenant:?}"))?;
+        headers.insert("X-Scope-OrgID", value);
+    }
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
+        .context("cannot build the HTTP client")
 }
 
 fn base_url(arguments: &ArgMatches) -> String {
@@ -91,7 +108,7 @@ pub async fn search(arguments: &ArgMatches) -> anyhow::Result<()> {
         query.push(("service", service.clone()));
     }
     let url = format!("{}/api/search", base_url(arguments));
-    let response = reqwest::Client::new()
+    let response = client(arguments)?
         .get(&url)
         .query(&query)
         .send()
@@ -138,7 +155,7 @@ pub async fn trace(arguments: &ArgMatches) -> anyhow::Result<()> {
     let trace_id = weft_model::TraceId::from_hex(trace_id_text)
         .with_context(|| format!("invalid trace id {trace_id_text:?}"))?;
     let url = format!("{}/api/traces/{}", base_url(arguments), trace_id.to_hex());
-    let response = reqwest::Client::new()
+    let response = client(arguments)?
         .get(&url)
         .header("Accept", "application/json")
         .send()

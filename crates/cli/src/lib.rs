@@ -35,6 +35,15 @@ pub(crate) fn server_arg() -> Arg {
         .help("Base URL of a running weft's HTTP API (--http.listen)")
 }
 
+/// The `--tenant` argument: the `X-Scope-OrgID` sent when multi-tenancy is on.
+pub(crate) fn tenant_arg() -> Arg {
+    Arg::new("tenant")
+        .long("tenant")
+        .env("WEFT_TENANT")
+        .action(ArgAction::Set)
+        .help("Tenant to read (sent as X-Scope-OrgID; needed when multi-tenancy is enabled)")
+}
+
 /// Parses the command line and runs the chosen command.
 pub fn main() -> ExitCode {
     let matches = command().get_matches();
