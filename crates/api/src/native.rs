@@ -1,13 +1,20 @@
-//! weft's native HTTP read API, in Tempo's shapes, for the CLI and Tempo-style clients.
+//! weft's native HTTP read API, for the CLI. Only the search answer follows Tempo's shape;
+//! the trace answer is OTLP/JSON, not Tempo's (Tempo compatibility is later work).
 //!
-//! - `GET /api/search?limit=&start=&end=&service=`: trace summaries, newest first, as
-//!   Tempo's `{"traces":[{traceID, rootServiceName, rootTraceName, startTimeUnixNano,
-//!   durationMs}]}` (plus `spanCount`). `start`/`end` are unix seconds, both inclusive
-//!   (default: the configured query lookback up to now); `limit` defaults to 20 and is
-//!   capped at the configured `max_traces_examined`; `service` filters by local service
-//!   (case-insensitive).
-//! - `GET /api/traces/{traceId}`: the trace as OTLP/JSON `{"resourceSpans":[...]}` with
-//!   hex ids; 404 when unknown. The id is 1 to 32 hex digits in any case.
+//! - `GET /api/search?limit=&start=&end=&service=`: trace summaries, newest first, in
+//!   Tempo's search shape `{"traces":[{traceID, rootServiceName, rootTraceName,
+//!   startTimeUnixNano, durationMs, spanCount}], "metrics":{"inspectedTraces":N}}`, where
+//!   `inspectedTraces` is how many matching traces were examined (up to
+//!   `max_traces_examined`), not how many are returned. `start`/`end` are unix seconds,
+//!   both inclusive (default: the configured query lookback up to now); `limit` defaults
+//!   to 20 and is capped at `max_traces_examined`; `service` filters by local service
+//!   (case-insensitive). With `search_enabled: false` the answer is always
+//!   `{"traces":[],"metrics":{"inspectedTraces":0}}` (after the tenant check).
+//! - `GET /api/traces/{traceId}`: every span of the trace, deduplicated, as an OTLP/JSON
+//!   `ExportTraceServiceRequest` `{"resourceSpans":[...]}` (lowerCamelCase keys, trace and
+//!   span ids as lowercase hex as the OTLP/JSON encoding prescribes, 64-bit integers as
+//!   strings); 404 when unknown. The id is 1 to 32 hex digits in any case. This is not
+//!   Tempo's `/api/traces` answer (which uses base64 ids and a `batches` key).
 //! - `GET /api/echo`: `echo` (Grafana's health check).
 
 use std::sync::Arc;
@@ -123,6 +130,9 @@ async fn search(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let tenant = request_tenant(&headers, state.config.multitenancy_enabled)?;
+    if !state.config.search_enabled {
+        return search_answer(&[], 0);
+    }
     let params = QueryParams::parse(raw.as_deref());
     let now_seconds = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -160,10 +170,14 @@ async fn search(
             .saturating_add(999_999_999),
     };
     let service = params.get("service").filter(|name| !name.is_empty());
+    // Examine up to the configured bound and return the newest `limit`, so the metric
+    // says how many traces were looked at.
+    let examined = state.config.max_traces_examined.max(limit);
     let mut summaries = state
         .reader
-        .summaries(&tenant, window, service, limit)
+        .summaries(&tenant, window, service, examined)
         .await?;
+    let inspected_traces = summaries.len();
     summaries.sort_by(|left, right| {
         right
             .timestamp_unix_nanos
@@ -171,11 +185,16 @@ async fn search(
             .then_with(|| left.trace_id.cmp(&right.trace_id))
     });
     summaries.truncate(limit);
+    search_answer(&summaries, inspected_traces)
+}
+
+fn search_answer(
+    summaries: &[TraceSummary],
+    inspected_traces: usize,
+) -> Result<Response, ApiError> {
     let response = SearchResponse {
         traces: summaries.iter().map(TraceRow::from).collect(),
-        metrics: SearchMetrics {
-            inspected_traces: summaries.len(),
-        },
+        metrics: SearchMetrics { inspected_traces },
     };
     let body =
         serde_json::to_vec(&response).map_err(|error| ApiError::Internal(error.to_string()))?;

@@ -29,6 +29,10 @@ fn span(trace: u64, id: u64, parent: Option<u64>, service: &str, offset_seconds:
 }
 
 fn router() -> Router {
+    router_with(ZipkinApiConfig::default())
+}
+
+fn router_with(config: ZipkinApiConfig) -> Router {
     let reader = MemoryTraceReader::default();
     reader.push(
         &TenantId::single(),
@@ -39,7 +43,7 @@ fn router() -> Router {
             span(3, 7, Some(6), "frontend", 20),
         ],
     );
-    native_router(Arc::new(reader), ZipkinApiConfig::default())
+    native_router(Arc::new(reader), config)
 }
 
 async fn get(router: &Router, uri: &str) -> (StatusCode, String) {
@@ -131,5 +135,37 @@ async fn trace_by_id_is_otlp_json_and_404_when_unknown() {
     assert_eq!(
         get(&router, "/api/echo").await,
         (StatusCode::OK, "echo".to_owned())
+    );
+}
+
+#[tokio::test]
+async fn inspected_traces_counts_traces_examined_not_returned() {
+    let router = router();
+    let (status, body) = get(&router, &search_uri("&limit=1")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let json: Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(json["traces"].as_array().map(Vec::len), Some(1));
+    assert_eq!(json["traces"][0]["traceID"], "3", "the newest is kept");
+    assert_eq!(json["metrics"]["inspectedTraces"], 3);
+}
+
+#[tokio::test]
+async fn search_is_empty_when_search_is_disabled_but_trace_by_id_works() {
+    let router = router_with(ZipkinApiConfig {
+        search_enabled: false,
+        ..ZipkinApiConfig::default()
+    });
+    let (status, body) = get(&router, &search_uri("")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let json: Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(
+        json,
+        serde_json::json!({"traces": [], "metrics": {"inspectedTraces": 0}})
+    );
+    let (status, body) = get(&router, "/api/traces/1").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(
+        body.contains(r#""traceId":"00000000000000000000000000000001""#),
+        "lowercase hex ids: {body}"
     );
 }

@@ -33,6 +33,11 @@ pub async fn run(config: Config, target: Target) -> anyhow::Result<()> {
         .agent
         .validate("jaeger.agent")
         .context("invalid jaeger agent configuration")?;
+    config
+        .zipkin
+        .query
+        .validate()
+        .context("invalid zipkin.query configuration")?;
 
     // Bind every listener before opening storage, so a taken port fails fast and names
     // its flag instead of after a long WAL replay.
@@ -58,6 +63,12 @@ pub async fn run(config: Config, target: Target) -> anyhow::Result<()> {
         weft_distributor::Distributor::new(config.distributor.clone(), ingester.clone())
             .context("invalid distributor configuration")?,
     );
+    // One context, so every HTTP and gRPC listener shares one in-flight budget.
+    let receivers = weft_receiver::ReceiverContext::new(
+        sink,
+        config.receiver.clone(),
+        config.distributor.max_spans_per_request,
+    );
     let reader: Arc<dyn TraceReader> = ingester.clone();
     let ready_ingester = ingester.clone();
     // Cleared when shutdown starts, so load balancers stop sending before listeners close.
@@ -76,9 +87,8 @@ pub async fn run(config: Config, target: Target) -> anyhow::Result<()> {
         servers.spawn(serve_http("http", listener, router, stop_receiver.clone()));
     }
     if let Some(listener) = zipkin_listener {
-        let router = weft_api::zipkin_router(reader.clone(), config.zipkin.query.clone()).merge(
-            weft_receiver::zipkin_ingest_router(sink.clone(), config.receiver.clone()),
-        );
+        let router = weft_api::zipkin_router(reader.clone(), config.zipkin.query.clone())
+            .merge(weft_receiver::zipkin_ingest_router(&receivers));
         servers.spawn(serve_http(
             "zipkin",
             listener,
@@ -87,7 +97,7 @@ pub async fn run(config: Config, target: Target) -> anyhow::Result<()> {
         ));
     }
     if let Some(listener) = otlp_http_listener {
-        let router = weft_receiver::otlp_http_router(sink.clone(), config.receiver.clone());
+        let router = weft_receiver::otlp_http_router(&receivers);
         servers.spawn(serve_http(
             "otlp_http",
             listener,
@@ -96,7 +106,7 @@ pub async fn run(config: Config, target: Target) -> anyhow::Result<()> {
         ));
     }
     if let Some(listener) = otlp_grpc_listener {
-        let service = weft_receiver::otlp_grpc_service(sink.clone(), config.receiver.clone());
+        let service = weft_receiver::otlp_grpc_service(&receivers);
         servers.spawn(serve_grpc(
             "otlp_grpc",
             listener,
@@ -105,8 +115,7 @@ pub async fn run(config: Config, target: Target) -> anyhow::Result<()> {
         ));
     }
     if let Some(listener) = jaeger_http_listener {
-        let router =
-            weft_receiver::jaeger_collector_http_router(sink.clone(), config.receiver.clone());
+        let router = weft_receiver::jaeger_collector_http_router(&receivers);
         servers.spawn(serve_http(
             "jaeger_http",
             listener,
@@ -115,7 +124,7 @@ pub async fn run(config: Config, target: Target) -> anyhow::Result<()> {
         ));
     }
     if let Some(listener) = jaeger_grpc_listener {
-        let service = weft_receiver::jaeger_grpc_service(sink.clone(), config.receiver.clone());
+        let service = weft_receiver::jaeger_grpc_service(&receivers);
         servers.spawn(serve_grpc(
             "jaeger_grpc",
             listener,
@@ -133,7 +142,7 @@ pub async fn run(config: Config, target: Target) -> anyhow::Result<()> {
         let served = weft_receiver::serve_jaeger_agent_udp(
             socket,
             protocol,
-            sink.clone(),
+            receivers.clone(),
             config.jaeger.agent.clone(),
             stopped(stop_receiver.clone()),
         );

@@ -20,6 +20,7 @@ mod encode;
 mod json;
 mod json_scalars;
 mod proto;
+mod span_count;
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::trace::v1::ResourceSpans;
@@ -61,6 +62,43 @@ pub fn decode_proto(body: &[u8]) -> Result<OtlpDecoded, DecodeError> {
 /// of that shape, naming the JSON path; ids that are not hex only reject their span.
 pub fn decode_json(body: &[u8]) -> Result<OtlpDecoded, DecodeError> {
     json::decode_json(body)
+}
+
+/// Counts the spans of a protobuf `ExportTraceServiceRequest` without decoding it (no
+/// allocation), so a caller can refuse an oversize request before paying for it; see
+/// [`count_protobuf_path`] for what is checked. The count is exactly the number of spans
+/// [`decode_proto`] would see (valid or not). Errors (`invalid protobuf: ...`) only when
+/// the framing is broken, in which case [`decode_proto`] fails as well.
+pub fn count_proto_spans(body: &[u8]) -> Result<u64, DecodeError> {
+    span_count::count_protobuf_path(body, &span_count::OTLP_SPANS_PATH)
+}
+
+/// Counts the spans of an OTLP/JSON body (the elements of every
+/// `resourceSpans[].scopeSpans[].spans`) in one pass that builds nothing. Exact for a
+/// body [`decode_json`] accepts; for a body that is not valid JSON, the spans seen before
+/// the error, which bounds what [`decode_json`] builds before failing there too.
+pub fn count_json_spans(body: &[u8]) -> u64 {
+    span_count::count_json_spans(body)
+}
+
+/// Counts, without decoding or allocating, the occurrences of a nested protobuf field:
+/// `path` lists field numbers from the outer message inwards, each but the last a message
+/// field to descend into, the last the field counted (e.g. `[1, 1]` counts Jaeger
+/// `PostSpansRequest.batch.spans`, `[1]` Zipkin `ListOfSpans.spans`). Not OTLP-specific;
+/// it lives here because the OTLP pre-count uses it. Unknown fields are skipped by wire
+/// type. Errors (`invalid protobuf: ...`) only on broken framing (truncated varint or
+/// length, a length past the end of its message, wire type 6 or 7, unmatched groups,
+/// field number 0), all of which prost refuses as well.
+pub fn count_protobuf_path(body: &[u8], path: &[u32]) -> Result<u64, DecodeError> {
+    span_count::count_protobuf_path(body, path)
+}
+
+/// Counts the elements of a JSON body that is a top-level array (the Zipkin v1 and v2
+/// span lists) in one pass that builds nothing. Not OTLP-specific (see
+/// [`count_protobuf_path`]). A body that is not an array counts 0; invalid JSON counts
+/// the elements before the error.
+pub fn count_json_array_elements(body: &[u8]) -> u64 {
+    span_count::count_json_array_elements(body)
 }
 
 /// Groups spans by resource and scope into OTLP `ResourceSpans`: spans sharing an

@@ -7,11 +7,16 @@ use serde::Deserialize;
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DistributorConfig {
-    /// Most spans one request may carry; a larger request is rejected whole (HTTP 413).
-    /// Default 100,000: SDK exporters send at most a few thousand spans per request and the
-    /// OpenTelemetry Collector's batch processor 8,192 by default, so only a misbehaving
-    /// client reaches it, while it still bounds the memory one decoded request can hold
-    /// (about 100 MB of model spans) well below what a 64 MiB body could expand to.
+    /// Most spans one request may carry; a larger batch is rejected whole (HTTP 413, gRPC
+    /// RESOURCE_EXHAUSTED without a retry hint). Default 100,000: SDK exporters send at
+    /// most a few thousand spans per request and the OpenTelemetry Collector's batch
+    /// processor 8,192 by default, so only a misbehaving client reaches it.
+    ///
+    /// Checked here on the decoded batch, this bounds what is forwarded, not what decoding
+    /// costs: by then the request is already decoded. The app passes the same value to
+    /// the receivers (`weft_receiver::ReceiverContext`), which count spans on the wire and
+    /// refuse an oversize request before decoding it; memory of requests in flight is
+    /// bounded by `receiver.max_inflight_bytes`.
     pub max_spans_per_request: u64,
     /// Most bytes in a span name; a longer name drops the span. Default 8 KiB: names are
     /// meant to be low-cardinality labels, but some instrumentations put whole SQL

@@ -27,7 +27,8 @@ pub enum PushError {
     /// The input is wrong; retrying will not help (HTTP 400, gRPC INVALID_ARGUMENT).
     #[error("{0}")]
     InvalidInput(String),
-    /// The request is over a size limit (HTTP 413, gRPC INVALID_ARGUMENT).
+    /// The request is over a size limit (HTTP 413, gRPC RESOURCE_EXHAUSTED without a
+    /// retry delay, which OTLP clients do not retry).
     #[error("{0}")]
     TooLarge(String),
     /// A rate or memory limit is reached; retry later (HTTP 429, gRPC RESOURCE_EXHAUSTED

@@ -4,13 +4,15 @@
 use std::io::Read;
 
 use axum::body::Body;
-use bytes::Bytes;
+use bytes::{Buf, Bytes, BytesMut};
 use http::HeaderMap;
 use http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE};
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use http_body_util::BodyExt;
 use weft_model::{TenantError, TenantId};
 
 use crate::error::ReceiveError;
+use crate::inflight::{DECODE_EXPANSION, Reservation};
+use crate::ingest::INLINE_WORK_BYTES;
 
 /// The tenant header (Tempo and Loki convention). HTTP header names are
 /// case-insensitive; gRPC metadata keys are lowercase.
@@ -87,13 +89,18 @@ impl ContentEncoding {
     }
 }
 
-/// Reads a whole body of at most `limit_bytes` bytes. A `Content-Length` over the limit
-/// fails before anything is read; a body that turns out longer fails as soon as it
-/// passes the limit, so no more than `limit_bytes` are ever buffered.
+/// Reads a whole body of at most `limit_bytes` bytes, charging `reservation`
+/// [`DECODE_EXPANSION`] times the body's bytes before they are held: the whole
+/// `Content-Length` before reading, or each chunk as it arrives without one. A
+/// `Content-Length` over the limit fails before anything is read or charged; a body that
+/// turns out longer fails as soon as it passes the limit, so no more than `limit_bytes`
+/// are ever buffered. Fails with [`ReceiveError::Overloaded`] when the budget has no room
+/// in time.
 pub async fn read_body_limited(
     headers: &HeaderMap,
     body: Body,
     limit_bytes: usize,
+    reservation: &Reservation,
 ) -> Result<Bytes, ReceiveError> {
     let too_large = || ReceiveError::BodyTooLarge {
         limit_bytes: limit_bytes as u64,
@@ -105,11 +112,100 @@ pub async fn read_body_limited(
     if declared_length.is_some_and(|length| length > limit_bytes as u64) {
         return Err(too_large());
     }
-    match Limited::new(body, limit_bytes).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
-        Err(error) => Err(ReceiveError::BodyRead(error.to_string())),
+    let mut capacity = 0;
+    if let Some(length) = declared_length {
+        reservation
+            .grow_to(length.saturating_mul(DECODE_EXPANSION))
+            .await?;
+        capacity = usize::try_from(length)
+            .unwrap_or(limit_bytes)
+            .min(limit_bytes);
     }
+    let mut body = body;
+    let mut buffer = BytesMut::with_capacity(capacity);
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|error| ReceiveError::BodyRead(error.to_string()))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        let length = buffer.len().saturating_add(data.len());
+        if length > limit_bytes {
+            return Err(too_large());
+        }
+        reservation
+            .grow_to((length as u64).saturating_mul(DECODE_EXPANSION))
+            .await?;
+        buffer.extend_from_slice(&data);
+    }
+    Ok(buffer.freeze())
+}
+
+/// Bytes inflated per step once a body is past [`INLINE_WORK_BYTES`]; each step is
+/// charged before it runs and runs on the blocking pool.
+const INFLATE_STEP_BYTES: usize = 8 * 1024 * 1024;
+
+/// Undoes `encoding` like [`decode_content_encoding`], charging `reservation` as the
+/// body inflates (the compressed bytes plus [`DECODE_EXPANSION`] times the inflated bytes
+/// so far plus the next step) so that a small gzip body cannot inflate to memory no one
+/// accounted for. The first [`INLINE_WORK_BYTES`] of output of a small body are inflated
+/// inline; the rest, and everything of a larger body, in steps on the blocking pool.
+pub async fn inflate_charged(
+    encoding: ContentEncoding,
+    body: Bytes,
+    limit_bytes: usize,
+    reservation: &Reservation,
+) -> Result<Bytes, ReceiveError> {
+    if encoding == ContentEncoding::Identity || body.is_empty() {
+        return Ok(body);
+    }
+    let compressed_bytes = body.len() as u64;
+    let small_body = body.len() <= INLINE_WORK_BYTES;
+    let mut decoder = flate2::read::MultiGzDecoder::new(body.reader());
+    let mut inflated = Vec::new();
+    loop {
+        let step = if inflated.is_empty() && small_body {
+            INLINE_WORK_BYTES
+        } else {
+            INFLATE_STEP_BYTES
+        }
+        // Never more than one byte past the limit, which is how going over is seen.
+        .min(limit_bytes.saturating_add(1) - inflated.len());
+        let charge = (inflated.len().saturating_add(step) as u64)
+            .saturating_mul(DECODE_EXPANSION)
+            .saturating_add(compressed_bytes);
+        reservation.grow_to(charge).await?;
+        let (read, returned_decoder, returned_inflated) = if inflated.is_empty() && small_body {
+            inflate_step(decoder, inflated, step)
+        } else {
+            tokio::task::spawn_blocking(move || inflate_step(decoder, inflated, step))
+                .await
+                .map_err(|error| ReceiveError::Gunzip(format!("inflating task failed: {error}")))?
+        };
+        decoder = returned_decoder;
+        inflated = returned_inflated;
+        let read = read.map_err(|error| ReceiveError::Gunzip(error.to_string()))?;
+        if inflated.len() > limit_bytes {
+            return Err(ReceiveError::BodyTooLarge {
+                limit_bytes: limit_bytes as u64,
+            });
+        }
+        if read < step {
+            return Ok(Bytes::from(inflated));
+        }
+    }
+}
+
+type GzipReader = flate2::read::MultiGzDecoder<bytes::buf::Reader<Bytes>>;
+
+/// Inflates up to `step` more bytes onto `inflated`; returns how many were read (fewer
+/// than `step` only at the end of the stream).
+fn inflate_step(
+    mut decoder: GzipReader,
+    mut inflated: Vec<u8>,
+    step: usize,
+) -> (std::io::Result<usize>, GzipReader, Vec<u8>) {
+    let read = (&mut decoder).take(step as u64).read_to_end(&mut inflated);
+    (read, decoder, inflated)
 }
 
 /// Undoes `encoding`. A gzip body is inflated through a reader capped at `limit_bytes`
@@ -149,9 +245,12 @@ fn gunzip_limited(compressed: &[u8], limit_bytes: usize) -> Result<Vec<u8>, Rece
 mod tests {
     use std::io::Write;
 
+    use std::time::Duration;
+
     use http::HeaderValue;
 
     use super::*;
+    use crate::inflight::InflightBudget;
 
     fn gzip(data: &[u8]) -> Vec<u8> {
         let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
@@ -233,19 +332,106 @@ mod tests {
         assert_eq!(media_type(&headers).as_deref(), Some("application/json"));
     }
 
+    fn reservation(budget_bytes: u64) -> Reservation {
+        InflightBudget::new(budget_bytes, Duration::from_millis(10)).reservation()
+    }
+
     #[tokio::test]
     async fn declared_or_actual_length_over_the_limit_is_too_large() {
         let mut headers = HeaderMap::new();
         headers.insert(CONTENT_LENGTH, HeaderValue::from_static("11"));
-        let declared = read_body_limited(&headers, Body::from("hello world"), 10).await;
+        let held = reservation(1 << 20);
+        let declared = read_body_limited(&headers, Body::from("hello world"), 10, &held).await;
         assert_eq!(
             declared,
             Err(ReceiveError::BodyTooLarge { limit_bytes: 10 })
         );
-        let actual = read_body_limited(&HeaderMap::new(), Body::from("hello world"), 10).await;
+        let actual =
+            read_body_limited(&HeaderMap::new(), Body::from("hello world"), 10, &held).await;
         assert_eq!(actual, Err(ReceiveError::BodyTooLarge { limit_bytes: 10 }));
-        let fits = read_body_limited(&HeaderMap::new(), Body::from("hello"), 10).await;
+        let fits = read_body_limited(&HeaderMap::new(), Body::from("hello"), 10, &held).await;
         assert_eq!(fits.as_deref().ok(), Some(&b"hello"[..]));
+    }
+
+    #[tokio::test]
+    async fn reading_charges_four_times_the_body_before_holding_it() {
+        let held = reservation(1 << 20);
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_LENGTH, HeaderValue::from_static("3000"));
+        let body = read_body_limited(&headers, Body::from(vec![7u8; 3000]), 4096, &held)
+            .await
+            .expect("fits");
+        assert_eq!(body.len(), 3000);
+        assert_eq!(held.held_bytes(), 12 * 1024);
+    }
+
+    #[tokio::test]
+    async fn reading_without_room_in_the_budget_is_overloaded() {
+        let held = reservation(8 * 1024);
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_LENGTH, HeaderValue::from_static("3000"));
+        let other = held.budget().reservation();
+        other.grow_to(8 * 1024).await.expect("room");
+        let error = read_body_limited(&headers, Body::from(vec![7u8; 3000]), 4096, &held)
+            .await
+            .expect_err("no room");
+        assert_eq!(error.class().reason, "overloaded");
+        // Without Content-Length the first chunk is charged before it is kept.
+        let error = read_body_limited(&HeaderMap::new(), Body::from(vec![7u8; 3000]), 4096, &held)
+            .await
+            .expect_err("no room");
+        assert_eq!(error.class().reason, "overloaded");
+    }
+
+    #[tokio::test]
+    async fn inflating_charges_what_the_body_inflates_to() {
+        let plain = vec![b'x'; 3 * 1024 * 1024];
+        let compressed = Bytes::from(gzip(&plain));
+        assert!(compressed.len() < 64 * 1024);
+        // Room for the compressed body but not for what it inflates to.
+        let held = reservation(4 << 20);
+        let other = held.budget().reservation();
+        other.grow_to(3 << 20).await.expect("room");
+        let error = inflate_charged(ContentEncoding::Gzip, compressed.clone(), 8 << 20, &held)
+            .await
+            .expect_err("inflated size is charged");
+        assert_eq!(error.class().reason, "overloaded");
+        let held = reservation(64 << 20);
+        let inflated = inflate_charged(ContentEncoding::Gzip, compressed, 8 << 20, &held)
+            .await
+            .expect("room");
+        assert_eq!(inflated.len(), plain.len());
+        assert!(held.held_bytes() >= 4 * plain.len() as u64);
+    }
+
+    #[tokio::test]
+    async fn inflating_stops_at_the_limit_and_reports_bad_gzip() {
+        let held = reservation(256 << 20);
+        let bomb = Bytes::from(gzip(&vec![0u8; 10 * 1024 * 1024]));
+        let error = inflate_charged(ContentEncoding::Gzip, bomb, 1024 * 1024, &held)
+            .await
+            .expect_err("over the limit");
+        assert_eq!(
+            error,
+            ReceiveError::BodyTooLarge {
+                limit_bytes: 1024 * 1024
+            }
+        );
+        let error = inflate_charged(
+            ContentEncoding::Gzip,
+            Bytes::from_static(b"not gzip"),
+            100,
+            &held,
+        )
+        .await
+        .expect_err("invalid");
+        assert!(matches!(error, ReceiveError::Gunzip(_)), "{error:?}");
+        let mut body = gzip(b"first ");
+        body.extend(gzip(b"second"));
+        let plain = inflate_charged(ContentEncoding::Gzip, Bytes::from(body), 12, &held)
+            .await
+            .expect("exactly at the limit");
+        assert_eq!(&plain[..], b"first second");
     }
 
     #[test]

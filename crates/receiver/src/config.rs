@@ -8,9 +8,19 @@ use serde::{Deserialize, Serialize};
 pub struct ReceiverConfig {
     /// Most bytes one request body may have, checked both as received (compressed) and
     /// after gunzip; a larger request is answered 413 (gRPC: RESOURCE_EXHAUSTED without
-    /// a retry hint). Also the gRPC maximum decoding message
-    /// size. Default 64 MiB, the OTLP specification's recommended server limit.
+    /// a retry hint, which OTLP clients do not retry). Also the gRPC maximum decoding
+    /// message size. Default 64 MiB, the OTLP specification's recommended server limit.
     pub max_request_bytes: u64,
+    /// Memory all HTTP and gRPC ingest requests in flight may hold together, in bytes,
+    /// shared by every listener of the process (see [`crate::inflight`]). A request is
+    /// charged 4 times the bytes of its body (as received, then inflated) plus about 320
+    /// bytes per span before it reads, inflates or decodes them; when the budget has no
+    /// room for 1 s the request is answered 429 with `Retry-After` (gRPC:
+    /// RESOURCE_EXHAUSTED with a `RetryInfo`), counted with reason `overloaded`. One
+    /// request's charge is capped at the whole budget, so keep it at least 4 times
+    /// `max_request_bytes` for such a request to share the budget. The Jaeger agent's UDP
+    /// listeners are bounded by their queues instead. Default 256 MiB.
+    pub max_inflight_bytes: u64,
     /// When true, every request must name its tenant in the `X-Scope-OrgID` header (gRPC
     /// metadata `x-scope-orgid`); requests without a valid one are answered 401 (gRPC
     /// UNAUTHENTICATED). When false, the header is ignored and every span belongs to the
@@ -24,6 +34,7 @@ impl Default for ReceiverConfig {
     fn default() -> Self {
         ReceiverConfig {
             max_request_bytes: 64 * 1024 * 1024,
+            max_inflight_bytes: 256 * 1024 * 1024,
             multitenancy_enabled: false,
         }
     }
@@ -99,6 +110,9 @@ impl ReceiverConfig {
         if self.max_request_bytes == 0 {
             return Err(ConfigError::Zero("max_request_bytes"));
         }
+        if self.max_inflight_bytes == 0 {
+            return Err(ConfigError::Zero("max_inflight_bytes"));
+        }
         Ok(())
     }
 
@@ -116,6 +130,7 @@ mod tests {
     fn defaults_follow_the_otlp_recommendation() {
         let config: ReceiverConfig = serde_saphyr::from_str("{}").expect("empty config");
         assert_eq!(config.max_request_bytes, 64 * 1024 * 1024);
+        assert_eq!(config.max_inflight_bytes, 256 * 1024 * 1024);
         assert!(!config.multitenancy_enabled);
     }
 
@@ -153,6 +168,12 @@ mod tests {
         assert_eq!(
             config.validate().map_err(|e| e.to_string()),
             Err("receiver.max_request_bytes must be greater than 0".to_owned())
+        );
+        let config: ReceiverConfig =
+            serde_saphyr::from_str("max_inflight_bytes: 0\n").expect("parses");
+        assert_eq!(
+            config.validate().map_err(|e| e.to_string()),
+            Err("receiver.max_inflight_bytes must be greater than 0".to_owned())
         );
     }
 }

@@ -26,6 +26,25 @@ pub enum ReceiveError {
         /// The limit in force, in bytes.
         limit_bytes: u64,
     },
+    /// The request has more spans than the per-request limit; found before decoding
+    /// them, by counting on the wire.
+    #[error("request has {spans} spans, over the limit of {limit} spans per request")]
+    TooManySpans {
+        /// Spans in the request (as counted before decoding).
+        spans: u64,
+        /// The limit in force.
+        limit: u64,
+    },
+    /// The receivers' shared in-flight memory budget
+    /// ([`crate::ReceiverConfig::max_inflight_bytes`]) had no room for this request within
+    /// the wait; retrying later will help.
+    #[error("receivers are holding their in-flight limit of {limit_bytes} bytes; retry later")]
+    Overloaded {
+        /// The budget, in bytes.
+        limit_bytes: u64,
+        /// The retry hint, in seconds.
+        retry_after_seconds: u32,
+    },
     /// The content type or content encoding is not one this endpoint takes; the message
     /// names what was sent and what is accepted.
     #[error("{0}")]
@@ -55,8 +74,11 @@ pub struct ErrorClass {
 
 impl ReceiveError {
     /// The error table. OTLP treats INVALID_ARGUMENT as non-retryable and
-    /// RESOURCE_EXHAUSTED as retryable only with a `RetryInfo`, so size errors use
-    /// INVALID_ARGUMENT and only overload uses RESOURCE_EXHAUSTED (always with a delay).
+    /// RESOURCE_EXHAUSTED as retryable only with a `RetryInfo`. Size errors (a body over
+    /// `max_request_bytes`, too many spans, the sink's `TooLarge`) are
+    /// RESOURCE_EXHAUSTED *without* a `RetryInfo`, as grpc-go and the OpenTelemetry
+    /// Collector answer an oversize message, so clients do not retry them; overload is
+    /// RESOURCE_EXHAUSTED *with* a `RetryInfo` (and HTTP `Retry-After`).
     pub fn class(&self) -> ErrorClass {
         let (http_status, grpc_code, reason, retry_after_seconds) = match self {
             ReceiveError::Decode(_) | ReceiveError::Gunzip(_) => (
@@ -71,11 +93,22 @@ impl ReceiveError {
                 "read_error",
                 None,
             ),
-            ReceiveError::BodyTooLarge { .. } | ReceiveError::Push(PushError::TooLarge(_)) => (
+            ReceiveError::BodyTooLarge { .. }
+            | ReceiveError::TooManySpans { .. }
+            | ReceiveError::Push(PushError::TooLarge(_)) => (
                 StatusCode::PAYLOAD_TOO_LARGE,
-                tonic::Code::InvalidArgument,
+                tonic::Code::ResourceExhausted,
                 "too_large",
                 None,
+            ),
+            ReceiveError::Overloaded {
+                retry_after_seconds,
+                ..
+            } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                tonic::Code::ResourceExhausted,
+                "overloaded",
+                Some((*retry_after_seconds).max(1)),
             ),
             ReceiveError::UnsupportedMediaType(_) => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -163,13 +196,43 @@ mod tests {
             (
                 ReceiveError::BodyTooLarge { limit_bytes: 1 },
                 413,
-                tonic::Code::InvalidArgument,
+                tonic::Code::ResourceExhausted,
                 "too_large",
             ),
             (
                 PushError::TooLarge("x".into()).into(),
                 413,
+                tonic::Code::ResourceExhausted,
+                "too_large",
+            ),
+            (
+                ReceiveError::TooManySpans {
+                    spans: 11,
+                    limit: 10,
+                },
+                413,
+                tonic::Code::ResourceExhausted,
+                "too_large",
+            ),
+            (
+                ReceiveError::Overloaded {
+                    limit_bytes: 1024,
+                    retry_after_seconds: 1,
+                },
+                429,
+                tonic::Code::ResourceExhausted,
+                "overloaded",
+            ),
+            (
+                PushError::InvalidInput("x".into()).into(),
+                400,
                 tonic::Code::InvalidArgument,
+                "invalid_input",
+            ),
+            (
+                ReceiveError::Push(PushError::TooLarge("y".into())),
+                413,
+                tonic::Code::ResourceExhausted,
                 "too_large",
             ),
             (
@@ -250,6 +313,34 @@ mod tests {
             retry_after_seconds: 0,
         });
         assert_eq!(error.class().retry_after_seconds, Some(1));
+    }
+
+    #[test]
+    fn size_errors_are_resource_exhausted_without_retry_info() {
+        for error in [
+            ReceiveError::BodyTooLarge { limit_bytes: 10 },
+            ReceiveError::TooManySpans {
+                spans: 11,
+                limit: 10,
+            },
+            ReceiveError::Push(PushError::TooLarge("too many".into())),
+        ] {
+            let status = error.to_grpc_status();
+            assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{error:?}");
+            assert!(status.details().is_empty(), "{error:?}");
+            assert_eq!(error.class().retry_after_seconds, None);
+        }
+    }
+
+    #[test]
+    fn inflight_overload_carries_retry_info() {
+        let error = ReceiveError::Overloaded {
+            limit_bytes: 1024,
+            retry_after_seconds: 1,
+        };
+        let status = error.to_grpc_status();
+        assert_eq!(status.code(), tonic::Code::ResourceExhausted);
+        assert!(!status.details().is_empty());
     }
 
     #[test]

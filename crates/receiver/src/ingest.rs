@@ -1,10 +1,12 @@
 //! The step every listener shares after decoding: hand the batch to the sink and count.
 
+use bytes::Bytes;
 use weft_codec::DecodeError;
 use weft_model::{PushOutcome, SpanBatch, SpanSink, TenantId};
 
 use crate::counters::{self, Protocol};
 use crate::error::ReceiveError;
+use crate::inflight::{DECODE_EXPANSION, DECODED_SPAN_BYTES, Reservation};
 
 /// A decoded request: the valid spans and what the decoder skipped.
 pub(crate) struct Decoded {
@@ -90,4 +92,58 @@ pub(crate) async fn store(
         rejected_spans: outcome.rejected_spans + decode_rejected,
         rejection_message,
     })
+}
+
+/// Bodies up to this many bytes are inflated, counted and decoded on the async worker;
+/// larger ones on tokio's blocking pool, so a big request does not stall other requests.
+pub(crate) const INLINE_WORK_BYTES: usize = 256 * 1024;
+
+/// Runs CPU-heavy `work` on a body of `payload_bytes`: inline when the body is small,
+/// on the blocking pool otherwise. A panic in the work is an `Unavailable` error.
+pub(crate) async fn run_cpu<T, W>(payload_bytes: usize, work: W) -> Result<T, ReceiveError>
+where
+    T: Send + 'static,
+    W: FnOnce() -> T + Send + 'static,
+{
+    if payload_bytes <= INLINE_WORK_BYTES {
+        return Ok(work());
+    }
+    tokio::task::spawn_blocking(work).await.map_err(|error| {
+        ReceiveError::Push(weft_model::PushError::Unavailable(format!(
+            "decoding task failed: {error}"
+        )))
+    })
+}
+
+/// Counts the spans of `payload` with `count` before decoding it with `decode`: more than
+/// `max_spans` is [`ReceiveError::TooManySpans`] and nothing is decoded; otherwise the
+/// decode is charged to `reservation` ([`DECODE_EXPANSION`] per body byte and
+/// [`DECODED_SPAN_BYTES`] per span) before it runs. Both run off the async worker for a
+/// large payload.
+pub(crate) async fn count_then_decode<T, C, D>(
+    payload: Bytes,
+    max_spans: u64,
+    reservation: &Reservation,
+    count: C,
+    decode: D,
+) -> Result<T, ReceiveError>
+where
+    T: Send + 'static,
+    C: FnOnce(&[u8]) -> Result<u64, DecodeError> + Send + 'static,
+    D: FnOnce(&[u8]) -> Result<T, DecodeError> + Send + 'static,
+{
+    let payload_bytes = payload.len();
+    let for_count = payload.clone();
+    let spans = run_cpu(payload_bytes, move || count(&for_count)).await??;
+    if spans > max_spans {
+        return Err(ReceiveError::TooManySpans {
+            spans,
+            limit: max_spans,
+        });
+    }
+    let charge = (payload_bytes as u64)
+        .saturating_mul(DECODE_EXPANSION)
+        .saturating_add(spans.saturating_mul(DECODED_SPAN_BYTES));
+    reservation.grow_to(charge).await?;
+    Ok(run_cpu(payload_bytes, move || decode(&payload)).await??)
 }

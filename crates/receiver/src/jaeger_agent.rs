@@ -10,8 +10,10 @@
 //!   and counted: requests and spans rejected with reason `overloaded`. So a slow sink
 //!   never stalls the loop, and memory stays bounded by
 //!   [`JaegerAgentConfig::queue_datagrams`].
-//! - The push task takes everything queued (up to 10,000 spans) as one batch, so a burst of
-//!   small datagrams costs one sink call instead of one each. UDP has no acknowledgement:
+//! - The push task takes everything queued as one batch, up to 10,000 spans or the
+//!   context's `max_spans_per_request` if lower (a datagram that would take the batch past
+//!   that waits for the next one), so a burst of small datagrams costs one sink call
+//!   instead of one each without the merged batch tripping the per-request limit. UDP has no acknowledgement:
 //!   spans the sink refuses are counted in `weft_receiver_spans_rejected_total` under the
 //!   sink's reason and are gone.
 //! - Loss before the listener sees a datagram happens in the kernel when the socket's
@@ -34,6 +36,7 @@ use weft_codec::DecodeError;
 use weft_model::{SpanBatch, SpanSink, TenantId};
 
 use crate::config::{ConfigError, JaegerAgentConfig};
+use crate::context::ReceiverContext;
 use crate::counters::{self, Protocol};
 use crate::ingest::{self, Decoded};
 use crate::udp_kernel_stats::KernelUdpStats;
@@ -42,7 +45,8 @@ use crate::udp_kernel_stats::KernelUdpStats;
 /// their datagrams under 65,000 bytes.
 pub const MAX_DATAGRAM_BYTES: usize = 65_535;
 
-/// Most spans handed to the sink in one call when several datagrams are queued.
+/// Most spans handed to the sink in one call when several datagrams are queued (lowered
+/// to the context's `max_spans_per_request` when that is smaller).
 const MAX_SPANS_PER_PUSH: usize = 10_000;
 
 /// How often the kernel's counters for the socket are read.
@@ -83,15 +87,16 @@ impl AgentProtocol {
 }
 
 /// Serves one Jaeger agent UDP listener on `socket` until `stop` completes, as described
-/// in the module documentation. Sets the socket's receive buffer first. On stop, datagrams
-/// already queued are still pushed to `sink` before this returns.
+/// in the module documentation. Spans go to the context's sink; its in-flight budget is
+/// not used (the queue bounds memory). Sets the socket's receive buffer first. On stop,
+/// datagrams already queued are still pushed to the sink before this returns.
 ///
 /// Fails only when `config` is invalid (see [`JaegerAgentConfig::validate`]), before
 /// reading anything; errors while receiving are logged and the loop goes on.
 pub async fn serve_jaeger_agent_udp(
     socket: UdpSocket,
     protocol: AgentProtocol,
-    sink: Arc<dyn SpanSink>,
+    context: ReceiverContext,
     config: JaegerAgentConfig,
     stop: impl Future<Output = ()>,
 ) -> Result<(), ConfigError> {
@@ -104,7 +109,16 @@ pub async fn serve_jaeger_agent_udp(
     set_receive_buffer(&socket, config.socket_receive_buffer_bytes, listener);
     let queue_datagrams = usize::try_from(config.queue_datagrams).unwrap_or(usize::MAX);
     let (sender, receiver) = mpsc::channel(queue_datagrams);
-    let pusher = tokio::spawn(push_loop(receiver, sink, tenant, protocol.protocol()));
+    let max_spans_per_push = usize::try_from(context.max_spans_per_request())
+        .unwrap_or(usize::MAX)
+        .min(MAX_SPANS_PER_PUSH);
+    let pusher = tokio::spawn(push_loop(
+        receiver,
+        Arc::clone(context.sink()),
+        tenant,
+        protocol.protocol(),
+        max_spans_per_push,
+    ));
     let kernel_stats = KernelUdpStats::for_socket(&socket, listener);
 
     let mut buffer = vec![0u8; MAX_DATAGRAM_BYTES];
@@ -165,20 +179,26 @@ fn handle_datagram(datagram: &[u8], protocol: AgentProtocol, sender: &mpsc::Send
     counters::record_spans_rejected(label, reason, batch.len() as u64);
 }
 
-/// Pushes queued batches to the sink, merging whatever is waiting into one call.
+/// Pushes queued batches to the sink, merging whatever is waiting into one call of at
+/// most `max_spans_per_push` spans (see [`merge_queued`]).
 async fn push_loop(
     mut receiver: mpsc::Receiver<SpanBatch>,
     sink: Arc<dyn SpanSink>,
     tenant: TenantId,
     protocol: Protocol,
+    max_spans_per_push: usize,
 ) {
-    while let Some(mut batch) = receiver.recv().await {
-        while batch.len() < MAX_SPANS_PER_PUSH {
-            match receiver.try_recv() {
-                Ok(more) => batch.spans.extend(more.spans),
-                Err(_) => break,
-            }
-        }
+    let mut held_back = None;
+    loop {
+        let first = match held_back.take() {
+            Some(batch) => batch,
+            None => match receiver.recv().await {
+                Some(batch) => batch,
+                None => break,
+            },
+        };
+        let (batch, next) = merge_queued(first, &mut receiver, max_spans_per_push);
+        held_back = next;
         // The counters are moved inside `store`, including spans the sink refused.
         if let Err(error) =
             ingest::store(sink.as_ref(), &tenant, protocol, Decoded::from(batch)).await
@@ -186,6 +206,27 @@ async fn push_loop(
             tracing::debug!(protocol = protocol.as_str(), %error, "udp spans refused by the sink");
         }
     }
+}
+
+/// Appends batches already queued to `batch` while the result stays within
+/// `max_spans` spans. The first queued batch that would go over is returned beside the
+/// merged one, to start the next push. A first batch over `max_spans` on its own is
+/// returned unchanged (the sink's limit decides about it).
+fn merge_queued(
+    mut batch: SpanBatch,
+    receiver: &mut mpsc::Receiver<SpanBatch>,
+    max_spans: usize,
+) -> (SpanBatch, Option<SpanBatch>) {
+    while batch.len() < max_spans {
+        match receiver.try_recv() {
+            Ok(more) if batch.len().saturating_add(more.len()) <= max_spans => {
+                batch.spans.extend(more.spans);
+            }
+            Ok(more) => return (batch, Some(more)),
+            Err(_) => break,
+        }
+    }
+    (batch, None)
 }
 
 /// Asks for an `SO_RCVBUF` of `bytes` (0: leave the default) and logs what was obtained.
@@ -216,5 +257,46 @@ fn set_receive_buffer(socket: &UdpSocket, bytes: u64, listener: &'static str) {
             "udp receive buffer"
         ),
         Err(error) => tracing::debug!(listener, %error, "cannot read the udp receive buffer size"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use weft_model::{Span, SpanId, TraceId};
+
+    use super::*;
+
+    fn batch(spans: u64) -> SpanBatch {
+        SpanBatch {
+            spans: (1..=spans)
+                .map(|id| Span::new(TraceId::from_halves(0, 1), SpanId::from_u64(id), "op"))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn merging_never_goes_past_the_span_limit() {
+        let (sender, mut receiver) = mpsc::channel(8);
+        for spans in [3, 4, 2, 1] {
+            sender.try_send(batch(spans)).expect("room");
+        }
+        // 1 + 3 + 4 fit in 9; 2 more would make 10, so they wait for the next push.
+        let (merged, held_back) = merge_queued(batch(1), &mut receiver, 9);
+        assert_eq!(merged.len(), 8);
+        let held_back = held_back.expect("held back");
+        assert_eq!(held_back.len(), 2);
+        let (merged, held_back) = merge_queued(held_back, &mut receiver, 9);
+        assert_eq!(merged.len(), 3);
+        assert!(held_back.is_none());
+    }
+
+    #[test]
+    fn a_single_batch_over_the_limit_is_pushed_alone() {
+        let (sender, mut receiver) = mpsc::channel(8);
+        sender.try_send(batch(1)).expect("room");
+        let (merged, held_back) = merge_queued(batch(5), &mut receiver, 4);
+        assert_eq!(merged.len(), 5);
+        assert!(held_back.is_none());
+        assert_eq!(receiver.try_recv().map(|b| b.len()).ok(), Some(1));
     }
 }

@@ -5,8 +5,10 @@
 //!   (parameters ignored); anything else, or none, is 415 naming the accepted types.
 //!   (Jaeger's collector answers 400 there; no client depends on it.)
 //! - `Content-Encoding: gzip` is accepted; the body is held to `max_request_bytes`
-//!   before and after gunzip (413 over it). A query string (`?format=jaeger.thrift`)
-//!   is ignored.
+//!   before and after gunzip (413 over it), and its spans are counted before decoding
+//!   (413 over the context's `max_spans_per_request`). Reading and decoding are charged
+//!   to the in-flight budget (429 with `Retry-After` when full). A query string
+//!   (`?format=jaeger.thrift`) is ignored.
 //! - Success is 202 Accepted with an empty body, as Jaeger answers; an empty body stores
 //!   nothing and is 202 too.
 //! - Errors are plain text with the status of [`ReceiveError::class`]: a body that is not
@@ -20,14 +22,15 @@ use axum::Router;
 use axum::extract::{Request, State};
 use axum::response::Response;
 use axum::routing::post;
-use weft_model::{PushOutcome, SpanSink};
+use weft_model::PushOutcome;
 
 use crate::body;
-use crate::config::ReceiverConfig;
+use crate::context::ReceiverContext;
 use crate::counters::Protocol;
 use crate::error::ReceiveError;
 use crate::ingest::{self, Decoded};
-use crate::text_http::{self, ReadLimits};
+use crate::span_count;
+use crate::text_http;
 
 /// The Jaeger collector's HTTP ingest path.
 pub const TRACES_PATH: &str = "/api/traces";
@@ -37,19 +40,14 @@ const THRIFT_BINARY: &str = "application/vnd.apache.thrift.binary";
 
 #[derive(Clone)]
 struct JaegerHttpState {
-    sink: Arc<dyn SpanSink>,
-    limits: ReadLimits,
+    context: Arc<ReceiverContext>,
 }
 
 /// The Jaeger collector HTTP router: `POST /api/traces`, answered as described in the
-/// module documentation. Spans go to `sink` for the request's tenant.
-pub fn jaeger_collector_http_router(sink: Arc<dyn SpanSink>, config: ReceiverConfig) -> Router {
+/// module documentation. Spans go to the context's sink for the request's tenant.
+pub fn jaeger_collector_http_router(context: &ReceiverContext) -> Router {
     let state = JaegerHttpState {
-        sink,
-        limits: ReadLimits {
-            max_request_bytes: config.max_request_bytes_usize(),
-            multitenancy_enabled: config.multitenancy_enabled,
-        },
+        context: Arc::new(context.clone()),
     };
     Router::new()
         .route(TRACES_PATH, post(post_traces))
@@ -73,11 +71,26 @@ async fn post_traces(State(state): State<JaegerHttpState>, request: Request) -> 
 
 async fn receive(state: &JaegerHttpState, request: Request) -> Result<PushOutcome, ReceiveError> {
     let protocol = Protocol::JaegerHttpThrift;
-    let (tenant, payload) = text_http::read_request(state.limits, protocol, request).await?;
+    let context = &state.context;
+    let reservation = context.budget().reservation();
+    let (tenant, payload) =
+        text_http::read_request(context.config(), protocol, request, &reservation).await?;
     if payload.is_empty() {
         return Ok(PushOutcome::default());
     }
-    let batch = weft_codec::jaeger::decode_batch_binary(&payload)?;
-    drop(payload);
-    ingest::store(state.sink.as_ref(), &tenant, protocol, Decoded::from(batch)).await
+    let batch = ingest::count_then_decode(
+        payload,
+        context.max_spans_per_request(),
+        &reservation,
+        span_count::jaeger_thrift_batch,
+        weft_codec::jaeger::decode_batch_binary,
+    )
+    .await?;
+    ingest::store(
+        context.sink().as_ref(),
+        &tenant,
+        protocol,
+        Decoded::from(batch),
+    )
+    .await
 }

@@ -1,11 +1,17 @@
 //! Ingest listeners: OTLP over gRPC and HTTP, Zipkin over HTTP, and Jaeger's collector
 //! (HTTP and gRPC) and agent (UDP).
 //!
-//! Each request listener reads a request within [`ReceiverConfig::max_request_bytes`] (the
-//! compressed body and the decompressed body are both held to it), decodes it with
-//! `weft-codec`, resolves the tenant (`X-Scope-OrgID` when multi-tenancy is on) and hands
-//! the batch to a [`weft_model::SpanSink`]. The client is answered only after the sink
-//! answered, so a success means the spans are durable.
+//! Every listener is built from one [`ReceiverContext`] (the sink, the settings, the
+//! per-request span limit and the process-wide [`InflightBudget`]): build it once and pass
+//! it to each constructor. Each request listener reads a request within
+//! [`ReceiverConfig::max_request_bytes`] (the compressed body and the decompressed body are
+//! both held to it), charging [`ReceiverConfig::max_inflight_bytes`] as it goes (429 /
+//! RESOURCE_EXHAUSTED with a retry hint when full), counts its spans on the wire (413 /
+//! RESOURCE_EXHAUSTED without a retry hint over the limit, nothing decoded), decodes it
+//! with `weft-codec` (bodies over 256 KiB on the blocking pool), resolves the tenant
+//! (`X-Scope-OrgID` when multi-tenancy is on) and hands the batch to a
+//! [`weft_model::SpanSink`]. The client is answered only after the sink answered, so a
+//! success means the spans are durable.
 //!
 //! - [`otlp_grpc_service`] serves `opentelemetry.proto.collector.trace.v1.TraceService/Export`.
 //! - [`otlp_http_router`] serves `POST /v1/traces`, protobuf or JSON, optionally gzipped.
@@ -26,9 +32,12 @@
 
 pub mod body;
 pub mod config;
+mod context;
 pub mod counters;
 pub mod error;
 pub mod grpc_limit;
+mod grpc_unary;
+pub mod inflight;
 mod ingest;
 pub mod jaeger_agent;
 pub mod jaeger_grpc;
@@ -37,12 +46,15 @@ pub mod otlp_grpc;
 pub mod otlp_http;
 pub mod raw_codec;
 mod rpc_status;
+mod span_count;
 mod text_http;
 mod udp_kernel_stats;
 pub mod zipkin_http;
 
 pub use config::{ConfigError, JaegerAgentConfig, ReceiverConfig};
+pub use context::ReceiverContext;
 pub use error::{ErrorClass, ReceiveError};
+pub use inflight::{InflightBudget, Reservation};
 pub use jaeger_agent::{AgentProtocol, serve_jaeger_agent_udp};
 pub use jaeger_grpc::jaeger_grpc_service;
 pub use jaeger_http::jaeger_collector_http_router;

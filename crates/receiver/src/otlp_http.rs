@@ -3,7 +3,11 @@
 //! - `Content-Type: application/x-protobuf` or `application/json` (parameters such as
 //!   `charset` are ignored); anything else is 415 with a JSON `google.rpc.Status`.
 //! - `Content-Encoding: gzip` or none/`identity`; anything else is 415.
-//! - The body is held to `max_request_bytes` before and after gunzip (413 over it).
+//! - The body is held to `max_request_bytes` before and after gunzip (413 over it), and
+//!   its spans are counted before decoding: more than the context's
+//!   `max_spans_per_request` is 413 without decoding.
+//! - Reading, inflating and decoding are charged to the context's in-flight budget; when
+//!   it has no room within a second the answer is 429 with `Retry-After`.
 //! - Success is 200 with an `ExportTraceServiceResponse` in the request's encoding:
 //!   `{}` (or empty protobuf) on full success, `partialSuccess` with `rejectedSpans`
 //!   (a decimal string in JSON) and `errorMessage` when some spans were refused. An
@@ -26,14 +30,15 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceResponse,
 };
 use prost::Message;
-use weft_model::{PushOutcome, SpanSink};
+use weft_model::PushOutcome;
 
-use crate::body::{self, ContentEncoding};
-use crate::config::ReceiverConfig;
+use crate::body;
+use crate::context::ReceiverContext;
 use crate::counters::{self, Protocol};
 use crate::error::ReceiveError;
 use crate::ingest::{self, Decoded};
 use crate::rpc_status::{self, RETRY_INFO_TYPE_URL};
+use crate::text_http;
 
 /// The OTLP/HTTP traces path.
 pub const TRACES_PATH: &str = "/v1/traces";
@@ -66,18 +71,14 @@ impl Encoding {
 
 #[derive(Clone)]
 struct OtlpHttpState {
-    sink: Arc<dyn SpanSink>,
-    max_request_bytes: usize,
-    multitenancy_enabled: bool,
+    context: Arc<ReceiverContext>,
 }
 
 /// The OTLP/HTTP traces router: `POST /v1/traces`, answered as described in the module
-/// documentation. Spans go to `sink` for the request's tenant.
-pub fn otlp_http_router(sink: Arc<dyn SpanSink>, config: ReceiverConfig) -> Router {
+/// documentation. Spans go to the context's sink for the request's tenant.
+pub fn otlp_http_router(context: &ReceiverContext) -> Router {
     let state = OtlpHttpState {
-        sink,
-        max_request_bytes: config.max_request_bytes_usize(),
-        multitenancy_enabled: config.multitenancy_enabled,
+        context: Arc::new(context.clone()),
     };
     Router::new()
         .route(TRACES_PATH, post(export_traces))
@@ -107,24 +108,40 @@ async fn receive(
     encoding: Encoding,
     request: Request,
 ) -> Result<PushOutcome, ReceiveError> {
-    let (parts, request_body) = request.into_parts();
-    let tenant = body::tenant_from_headers(state.multitenancy_enabled, &parts.headers)?;
-    let content_encoding = ContentEncoding::from_headers(&parts.headers)?;
-    let raw =
-        body::read_body_limited(&parts.headers, request_body, state.max_request_bytes).await?;
-    let payload = body::decode_content_encoding(content_encoding, raw, state.max_request_bytes)?;
+    let context = &state.context;
     let protocol = encoding.protocol();
-    counters::record_bytes_received(protocol, payload.len());
+    // Held until the batch is stored: everything below is charged to it.
+    let reservation = context.budget().reservation();
+    let (tenant, payload) =
+        text_http::read_request(context.config(), protocol, request, &reservation).await?;
     if payload.is_empty() {
         return Ok(PushOutcome::default());
     }
+    let max_spans = context.max_spans_per_request();
     let decoded = match encoding {
-        Encoding::Protobuf => weft_codec::otlp::decode_proto(&payload)?,
-        Encoding::Json => weft_codec::otlp::decode_json(&payload)?,
+        Encoding::Protobuf => {
+            ingest::count_then_decode(
+                payload,
+                max_spans,
+                &reservation,
+                weft_codec::otlp::count_proto_spans,
+                weft_codec::otlp::decode_proto,
+            )
+            .await?
+        }
+        Encoding::Json => {
+            ingest::count_then_decode(
+                payload,
+                max_spans,
+                &reservation,
+                |body| Ok(weft_codec::otlp::count_json_spans(body)),
+                weft_codec::otlp::decode_json,
+            )
+            .await?
+        }
     };
-    drop(payload);
     ingest::store(
-        state.sink.as_ref(),
+        context.sink().as_ref(),
         &tenant,
         protocol,
         Decoded::from(decoded),

@@ -13,31 +13,30 @@ use http::{HeaderValue, StatusCode};
 use weft_model::{PushOutcome, TenantId};
 
 use crate::body::{self, ContentEncoding};
+use crate::config::ReceiverConfig;
 use crate::counters::{self, Protocol};
 use crate::error::ReceiveError;
+use crate::inflight::Reservation;
 
 const TEXT_PLAIN: &str = "text/plain; charset=utf-8";
 
-/// The limits an HTTP listener reads requests with.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct ReadLimits {
-    pub(crate) max_request_bytes: usize,
-    pub(crate) multitenancy_enabled: bool,
-}
-
-/// Resolves the tenant, reads the body within `max_request_bytes` and undoes gzip, then
-/// counts the payload bytes under `protocol`. The payload may be empty.
+/// Resolves the tenant, reads the body within `max_request_bytes` and undoes gzip,
+/// charging `reservation` as it goes (see [`body::read_body_limited`] and
+/// [`body::inflate_charged`]), then counts the payload bytes under `protocol`. The
+/// payload may be empty.
 pub(crate) async fn read_request(
-    limits: ReadLimits,
+    config: &ReceiverConfig,
     protocol: Protocol,
     request: Request,
+    reservation: &Reservation,
 ) -> Result<(TenantId, Bytes), ReceiveError> {
+    let limit_bytes = config.max_request_bytes_usize();
     let (parts, request_body) = request.into_parts();
-    let tenant = body::tenant_from_headers(limits.multitenancy_enabled, &parts.headers)?;
+    let tenant = body::tenant_from_headers(config.multitenancy_enabled, &parts.headers)?;
     let content_encoding = ContentEncoding::from_headers(&parts.headers)?;
     let raw =
-        body::read_body_limited(&parts.headers, request_body, limits.max_request_bytes).await?;
-    let payload = body::decode_content_encoding(content_encoding, raw, limits.max_request_bytes)?;
+        body::read_body_limited(&parts.headers, request_body, limit_bytes, reservation).await?;
+    let payload = body::inflate_charged(content_encoding, raw, limit_bytes, reservation).await?;
     counters::record_bytes_received(protocol, payload.len());
     Ok((tenant, payload))
 }

@@ -14,7 +14,9 @@
 //!   (a body containing `Endpoint"` or `"tags"`) is 400
 //!   `Expected a JSON_V1 encoded list, but received: JSON_V2`.
 //! - `Content-Encoding: gzip` is accepted for every format; the body is held to
-//!   `max_request_bytes` before and after gunzip (413 over it).
+//!   `max_request_bytes` before and after gunzip (413 over it), and its spans are counted
+//!   before decoding (413 over the context's `max_spans_per_request`). Reading and
+//!   decoding are charged to the in-flight budget (429 with `Retry-After` when full).
 //! - Success is 202 with an empty body; an empty body (or `[]` in JSON) is a success that
 //!   stores nothing.
 //! - Errors are plain text, Zipkin style, with the status of [`ReceiveError::class`]
@@ -28,14 +30,15 @@ use axum::extract::{Request, State};
 use axum::response::Response;
 use axum::routing::post;
 use weft_codec::DecodeError;
-use weft_model::{PushOutcome, SpanBatch, SpanSink};
+use weft_model::{PushOutcome, SpanBatch};
 
 use crate::body;
-use crate::config::ReceiverConfig;
+use crate::context::ReceiverContext;
 use crate::counters::Protocol;
 use crate::error::ReceiveError;
 use crate::ingest::{self, Decoded};
-use crate::text_http::{self, ReadLimits};
+use crate::span_count;
+use crate::text_http;
 
 /// The Zipkin v2 ingest path.
 pub const SPANS_V2_PATH: &str = "/api/v2/spans";
@@ -51,8 +54,7 @@ const V2_ON_V1_MESSAGE: &str = "Expected a JSON_V1 encoded list, but received: J
 
 #[derive(Clone)]
 struct ZipkinState {
-    sink: Arc<dyn SpanSink>,
-    limits: ReadLimits,
+    context: Arc<ReceiverContext>,
 }
 
 /// A Zipkin body format.
@@ -74,6 +76,14 @@ impl Format {
         }
     }
 
+    fn count_spans(self, payload: &[u8]) -> Result<u64, DecodeError> {
+        match self {
+            Format::V2Json | Format::V1Json => span_count::zipkin_json(payload),
+            Format::V2Proto => span_count::zipkin_proto(payload),
+            Format::V1Thrift => span_count::zipkin_thrift(payload),
+        }
+    }
+
     fn decode(self, payload: &[u8]) -> Result<SpanBatch, DecodeError> {
         match self {
             Format::V2Json => weft_codec::zipkin::decode_v2_json(payload),
@@ -90,15 +100,11 @@ impl Format {
 }
 
 /// The Zipkin ingest router: `POST /api/v2/spans`, `POST /` and `POST /api/v1/spans`,
-/// answered as described in the module documentation. Spans go to `sink` for the
-/// request's tenant (`X-Scope-OrgID` when multi-tenancy is on).
-pub fn zipkin_ingest_router(sink: Arc<dyn SpanSink>, config: ReceiverConfig) -> Router {
+/// answered as described in the module documentation. Spans go to the context's sink for
+/// the request's tenant (`X-Scope-OrgID` when multi-tenancy is on).
+pub fn zipkin_ingest_router(context: &ReceiverContext) -> Router {
     let state = ZipkinState {
-        sink,
-        limits: ReadLimits {
-            max_request_bytes: config.max_request_bytes_usize(),
-            multitenancy_enabled: config.multitenancy_enabled,
-        },
+        context: Arc::new(context.clone()),
     };
     Router::new()
         .route(SPANS_V2_PATH, post(post_spans_v2))
@@ -163,13 +169,28 @@ async fn receive(
     request: Request,
 ) -> Result<PushOutcome, ReceiveError> {
     let protocol = format.protocol();
-    let (tenant, payload) = text_http::read_request(state.limits, protocol, request).await?;
+    let context = &state.context;
+    let reservation = context.budget().reservation();
+    let (tenant, payload) =
+        text_http::read_request(context.config(), protocol, request, &reservation).await?;
     if payload.is_empty() {
         return Ok(PushOutcome::default());
     }
-    let batch = format.decode(&payload)?;
-    drop(payload);
-    ingest::store(state.sink.as_ref(), &tenant, protocol, Decoded::from(batch)).await
+    let batch = ingest::count_then_decode(
+        payload,
+        context.max_spans_per_request(),
+        &reservation,
+        move |body| format.count_spans(body),
+        move |body| format.decode(body),
+    )
+    .await?;
+    ingest::store(
+        context.sink().as_ref(),
+        &tenant,
+        protocol,
+        Decoded::from(batch),
+    )
+    .await
 }
 
 /// Zipkin's test for a v2 list posted to the v1 path: v2 endpoints are objects named

@@ -19,7 +19,7 @@ async fn rejected_request_is_counted_once_with_protocol_and_reason() {
     let sink = RecordingSink::new(Answer::AcceptAll);
 
     let answered = send(
-        otlp_http_router(sink.clone(), ReceiverConfig::default()),
+        otlp_http_router(&common::context(sink.clone(), ReceiverConfig::default())),
         post("/v1/traces", &[("content-type", "text/plain")], "x"),
     )
     .await;
@@ -37,7 +37,7 @@ async fn rejected_request_is_counted_once_with_protocol_and_reason() {
     );
 
     let answered = send(
-        zipkin_ingest_router(sink, ReceiverConfig::default()),
+        zipkin_ingest_router(&common::context(sink, ReceiverConfig::default())),
         post("/api/v2/spans", &[("content-encoding", "gzip")], "not gzip"),
     )
     .await;
@@ -60,7 +60,7 @@ async fn stored_and_refused_spans_are_counted_per_request() {
     let sink = RecordingSink::new(Answer::RejectFirst(1, "limit"));
 
     let answered = send(
-        otlp_http_router(sink, ReceiverConfig::default()),
+        otlp_http_router(&common::context(sink, ReceiverConfig::default())),
         post(
             "/v1/traces",
             &[("content-type", "application/json")],
@@ -96,7 +96,7 @@ async fn classic_protocols_are_counted_under_their_own_labels() {
     let _guard = metrics::set_default_local_recorder(&recorder);
     let mut totals = Totals::new(&snapshotter);
     let sink = RecordingSink::new(Answer::AcceptAll);
-    let zipkin = || zipkin_ingest_router(sink.clone(), ReceiverConfig::default());
+    let zipkin = || zipkin_ingest_router(&common::context(sink.clone(), ReceiverConfig::default()));
 
     let garbage_thrift = send(
         zipkin(),
@@ -124,7 +124,7 @@ async fn classic_protocols_are_counted_under_their_own_labels() {
         &mut batch,
     );
     let stored = send(
-        jaeger_collector_http_router(sink.clone(), ReceiverConfig::default()),
+        jaeger_collector_http_router(&common::context(sink.clone(), ReceiverConfig::default())),
         post(
             "/api/traces",
             &[("content-type", "application/x-thrift")],

@@ -38,7 +38,11 @@ async fn start(
     let served = tokio::spawn(serve_jaeger_agent_udp(
         socket,
         protocol,
-        sink,
+        weft_receiver::ReceiverContext::new(
+            sink,
+            weft_receiver::ReceiverConfig::default(),
+            100_000,
+        ),
         config,
         async move {
             let _ = stopped.await;
@@ -105,7 +109,11 @@ async fn invalid_tenant_fails_before_serving() {
     let result = serve_jaeger_agent_udp(
         socket,
         AgentProtocol::Compact,
-        sink,
+        weft_receiver::ReceiverContext::new(
+            sink,
+            weft_receiver::ReceiverConfig::default(),
+            100_000,
+        ),
         config,
         std::future::pending(),
     )

@@ -23,7 +23,7 @@ async fn start(sink: Arc<RecordingSink>, config: ReceiverConfig) -> SocketAddr {
     let sink: Arc<dyn SpanSink> = sink;
     tokio::spawn(
         tonic::transport::Server::builder()
-            .add_service(jaeger_grpc_service(sink, config))
+            .add_service(jaeger_grpc_service(&common::context(sink, config)))
             .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
     );
     address

@@ -9,7 +9,7 @@ use weft_model::PushError;
 use weft_receiver::{ReceiverConfig, jaeger_collector_http_router};
 
 fn router(sink: &std::sync::Arc<RecordingSink>) -> axum::Router {
-    jaeger_collector_http_router(sink.clone(), ReceiverConfig::default())
+    jaeger_collector_http_router(&common::context(sink.clone(), ReceiverConfig::default()))
 }
 
 const THRIFT: (&str, &str) = ("content-type", "application/x-thrift");
@@ -60,7 +60,7 @@ async fn oversize_body_is_413_and_invalid_gzip_400() {
         ..ReceiverConfig::default()
     };
     let oversize = send(
-        jaeger_collector_http_router(sink.clone(), config),
+        jaeger_collector_http_router(&common::context(sink.clone(), config)),
         post("/api/traces", &[THRIFT], vec![0u8; 9]),
     )
     .await;
@@ -86,7 +86,7 @@ async fn missing_tenant_is_401_with_multitenancy() {
         ..ReceiverConfig::default()
     };
     let answered = send(
-        jaeger_collector_http_router(sink.clone(), config),
+        jaeger_collector_http_router(&common::context(sink.clone(), config)),
         post("/api/traces", &[THRIFT], batch_body()),
     )
     .await;
@@ -152,7 +152,7 @@ async fn gzip_batch_with_tenant_is_stored_for_that_tenant() {
         ..ReceiverConfig::default()
     };
     let answered = send(
-        jaeger_collector_http_router(sink.clone(), config),
+        jaeger_collector_http_router(&common::context(sink.clone(), config)),
         post(
             "/api/traces",
             &[

@@ -19,7 +19,7 @@ async fn start(sink: Arc<RecordingSink>, config: ReceiverConfig) -> TraceService
         .expect("bind loopback");
     let address = listener.local_addr().expect("local address");
     let sink: Arc<dyn SpanSink> = sink;
-    let service = otlp_grpc_service(sink, config);
+    let service = otlp_grpc_service(&common::context(sink, config));
     tokio::spawn(
         tonic::transport::Server::builder()
             .add_service(service)

@@ -17,11 +17,11 @@ const JSON: (&str, &str) = ("content-type", "application/json");
 const GZIP: (&str, &str) = ("content-encoding", "gzip");
 
 fn router(sink: &std::sync::Arc<RecordingSink>) -> axum::Router {
-    otlp_http_router(sink.clone(), ReceiverConfig::default())
+    otlp_http_router(&common::context(sink.clone(), ReceiverConfig::default()))
 }
 
 fn router_with(sink: &std::sync::Arc<RecordingSink>, config: ReceiverConfig) -> axum::Router {
-    otlp_http_router(sink.clone(), config)
+    otlp_http_router(&common::context(sink.clone(), config))
 }
 
 fn small_limit(max_request_bytes: u64) -> ReceiverConfig {

@@ -10,7 +10,7 @@ use weft_model::PushError;
 use weft_receiver::{ReceiverConfig, zipkin_ingest_router};
 
 fn router(sink: &std::sync::Arc<RecordingSink>) -> axum::Router {
-    zipkin_ingest_router(sink.clone(), ReceiverConfig::default())
+    zipkin_ingest_router(&common::context(sink.clone(), ReceiverConfig::default()))
 }
 
 // --- paths that never reach the decoder ---
@@ -149,7 +149,7 @@ async fn oversize_body_is_413() {
         ..ReceiverConfig::default()
     };
     let answered = send(
-        zipkin_ingest_router(sink.clone(), config),
+        zipkin_ingest_router(&common::context(sink.clone(), config)),
         post("/api/v2/spans", &[], "[1,2,3,4,5,6]"),
     )
     .await;

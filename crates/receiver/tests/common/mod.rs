@@ -191,3 +191,12 @@ pub const OTLP_JSON_INVALID_IDS: &str = r#"{"resourceSpans":[{"scopeSpans":[{"sp
 
 /// Two Zipkin v2 JSON spans of one trace.
 pub const ZIPKIN_TWO_SPANS: &str = r#"[{"traceId":"86154a4ba6e91385","id":"86154a4ba6e91385","name":"get /","kind":"SERVER","timestamp":1472470996199000,"duration":207000,"localEndpoint":{"serviceName":"frontend","ipv4":"127.0.0.1"},"tags":{"http.path":"/"}},{"traceId":"86154a4ba6e91385","parentId":"86154a4ba6e91385","id":"4d1e00c0db9010db","name":"get /api","kind":"CLIENT","timestamp":1472470996238000,"duration":91000,"localEndpoint":{"serviceName":"frontend"},"remoteEndpoint":{"serviceName":"backend"}}]"#;
+
+/// A receiver context over `sink` with `config` and the distributor's default span limit
+/// (100,000 per request).
+pub fn context(
+    sink: Arc<dyn SpanSink>,
+    config: weft_receiver::ReceiverConfig,
+) -> weft_receiver::ReceiverContext {
+    weft_receiver::ReceiverContext::new(sink, config, 100_000)
+}
