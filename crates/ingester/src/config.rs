@@ -36,11 +36,24 @@ pub struct IngesterConfig {
     /// Default 100ms.
     #[serde(with = "humantime_serde")]
     pub wal_fsync_interval: Duration,
-    /// The head is cut to blocks when its spans take more than this many bytes (by
-    /// `Span::heap_bytes`). When the head and the heads still being written to blocks
-    /// together exceed twice this, pushes are refused with a retry hint instead of
-    /// growing memory further. Default 256 MiB.
+    /// The head is cut to blocks when it holds more than this many bytes of memory
+    /// (counted the way the allocator hands it out: the encoded WAL records the head
+    /// keeps, their span index, trace digests, names; see `docs/benchmarks.md` for how
+    /// that compares with resident memory). Default 128 MiB, about 350,000 spans of the
+    /// benchmark corpus: a block every ~2 s at 150,000 spans/s, written in ~0.3 s.
     pub max_head_bytes: u64,
+    /// Pushes are refused with a retry hint (HTTP 429, gRPC `RESOURCE_EXHAUSTED`) while
+    /// the head and the heads still being written to blocks together hold more than
+    /// this many bytes (counted like `max_head_bytes`), and the head is cut at once.
+    /// That only happens when block writing cannot keep up with ingest (a slow or full
+    /// disk, an overloaded machine); a healthy server writes a cut head long before the
+    /// next one fills. Must be at least `max_head_bytes`. Default 384 MiB, three heads:
+    /// one being written, one filling, and one of slack for a write that is slower than
+    /// ingest for a while. Resident memory runs at up to about twice the counted bytes
+    /// (memory of a written head returns to the system with a delay) plus requests in
+    /// flight, so the defaults keep the server well under 1 GiB
+    /// (`docs/benchmarks.md`).
+    pub max_unflushed_bytes: u64,
     /// The head is cut at least this often (counted from its first span), so blocks
     /// cover bounded time and WAL replay stays short. Default 15m: short enough for a
     /// quick replay, long enough that a week of retention is ~700 blocks per tenant
@@ -67,7 +80,8 @@ impl Default for IngesterConfig {
             storage_path: PathBuf::from("./weft-data"),
             wal_fsync_policy: WalFsyncPolicy::Always,
             wal_fsync_interval: Duration::from_millis(100),
-            max_head_bytes: 256 * 1024 * 1024,
+            max_head_bytes: 128 * 1024 * 1024,
+            max_unflushed_bytes: 384 * 1024 * 1024,
             max_block_duration: Duration::from_secs(15 * 60),
             max_spans_per_trace: 100_000,
             retention: Duration::from_secs(7 * 24 * 3600),
@@ -85,6 +99,12 @@ impl IngesterConfig {
         }
         if self.max_head_bytes == 0 {
             return invalid("ingester.max_head_bytes must be greater than 0");
+        }
+        if self.max_unflushed_bytes < self.max_head_bytes {
+            return Err(IngesterError::InvalidConfig(format!(
+                "ingester.max_unflushed_bytes ({}) must be at least ingester.max_head_bytes ({})",
+                self.max_unflushed_bytes, self.max_head_bytes
+            )));
         }
         if self.max_spans_per_trace == 0 {
             return invalid("ingester.max_spans_per_trace must be greater than 0");
@@ -128,6 +148,19 @@ mod tests {
                 .expect("parses");
         let error = parsed.validate().expect_err("zero interval").to_string();
         assert!(error.contains("ingester.wal_fsync_interval"), "{error}");
+        let inverted = IngesterConfig {
+            max_head_bytes: 1 << 30,
+            ..IngesterConfig::default()
+        };
+        let error = inverted
+            .validate()
+            .expect_err("limit below the head size")
+            .to_string();
+        assert!(
+            error.contains("ingester.max_unflushed_bytes")
+                && error.contains("ingester.max_head_bytes"),
+            "{error}"
+        );
         let zero = IngesterConfig {
             max_spans_per_trace: 0,
             ..IngesterConfig::default()

@@ -1,6 +1,7 @@
 //! Cutting the head into blocks, writing them, deleting covered WAL segments, retention,
 //! and the background task that drives all of it.
 
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -179,10 +180,16 @@ impl Ingester {
         Ok(count)
     }
 
+    /// True when the head is big enough or old enough, or when memory is over the
+    /// refusal limit (then every byte moved to a block lets pushes in again sooner).
     fn should_cut(&self) -> bool {
         let state = self.state();
         let head = &state.head;
+        if head.is_empty() {
+            return false;
+        }
         head.bytes() > self.config.max_head_bytes
+            || self.memory.bytes.load(Ordering::Relaxed) > self.config.max_unflushed_bytes
             || head
                 .first_insert()
                 .is_some_and(|first| first.elapsed() >= self.config.max_block_duration)
@@ -202,7 +209,7 @@ fn write_block(
     let started = Instant::now();
     let meta = flushing
         .head
-        .with_all_spans(|spans| store.write_block(&flushing.tenant, spans, options))?;
+        .with_stored_block(|block| store.write_stored_block(&flushing.tenant, block, options))??;
     let Some(meta) = meta else {
         return Ok(None);
     };

@@ -312,7 +312,7 @@ impl SpanSink for Ingester {
         if !self.accepting.load(Ordering::SeqCst) {
             return Err(shutting_down());
         }
-        let memory_limit = self.config.max_head_bytes.saturating_mul(2);
+        let memory_limit = self.config.max_unflushed_bytes;
         if self.memory.bytes.load(Ordering::Relaxed) > memory_limit {
             metrics::counter!("weft_ingester_refused_pushes_total", "reason" => "memory")
                 .increment(1);
@@ -341,7 +341,8 @@ impl SpanSink for Ingester {
         }
         let record = wal::encode_record(tenant, &spans)
             .map_err(|error| PushError::TooLarge(format!("spans cannot be encoded: {error}")))?;
-        match self.wal.append(record, WAL_QUEUE_TIMEOUT).await {
+        let record = Arc::new(record);
+        match self.wal.append(record.clone(), WAL_QUEUE_TIMEOUT).await {
             Ok(_segment) => {}
             Err(WalAppendError::QueueFull) => {
                 metrics::counter!("weft_ingester_refused_pushes_total", "reason" => "wal_queue")
@@ -358,7 +359,16 @@ impl SpanSink for Ingester {
             }
         }
         let accepted = spans.len() as u64;
-        let stats = head.insert(tenant, spans, &self.config.indexed_attribute_keys);
+        let stats = head
+            .insert(tenant, &spans, record, &self.config.indexed_attribute_keys)
+            .map_err(|error| {
+                // Not expected: the record was encoded from these very spans.
+                tracing::error!(%error, "cannot add written spans to the head");
+                PushError::Unavailable(format!("the head refused the spans: {error}"))
+            })?;
+        // The head keeps the encoded record; the decoded spans are freed here, on the
+        // thread that most likely decoded them.
+        drop(spans);
         self.memory.add(stats);
         if head.bytes() > self.config.max_head_bytes {
             self.cut_requested.notify_one();
@@ -419,6 +429,7 @@ mod tests {
         let config = IngesterConfig {
             storage_path: directory.path().to_owned(),
             max_head_bytes: 1,
+            max_unflushed_bytes: 1,
             ..IngesterConfig::default()
         };
         let ingester = Ingester::open(config).await.expect("opens");
@@ -440,6 +451,77 @@ mod tests {
             .push(&tenant, batch(2))
             .await
             .expect("accepted again after the cut");
+        ingester.shutdown().await.expect("shuts down");
+    }
+
+    #[tokio::test]
+    async fn a_refusing_ingester_recovers_by_itself_once_blocks_can_be_written() {
+        let directory = TempDir::new("overload-recovery");
+        let config = IngesterConfig {
+            storage_path: directory.path().to_owned(),
+            max_head_bytes: 64 * 1024,
+            max_unflushed_bytes: 64 * 1024,
+            ..IngesterConfig::default()
+        };
+        let ingester = Ingester::open(config).await.expect("opens");
+        let tenant = TenantId::single();
+        let stalled = ingester.flush_lock.lock().await;
+        let mut accepted = 0u64;
+        let refused = loop {
+            match ingester.push(&tenant, batch(accepted + 1)).await {
+                Ok(_) => accepted += 1,
+                Err(error) => break error,
+            }
+            assert!(accepted < 10_000, "never refused");
+        };
+        assert!(
+            matches!(refused, PushError::Overloaded { .. }),
+            "{refused:?}"
+        );
+        assert!(ingester.memory.bytes.load(Ordering::Relaxed) > 64 * 1024);
+        drop(stalled);
+        // No explicit cut: the refusal asked the background task for one.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            match ingester.push(&tenant, batch(1_000_000)).await {
+                Ok(_) => break,
+                Err(PushError::Overloaded { .. }) if std::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(error) => panic!("still refused after 10 s: {error}"),
+            }
+        }
+        ingester.shutdown().await.expect("shuts down");
+    }
+
+    #[tokio::test]
+    async fn memory_counts_return_to_zero_when_every_head_is_in_blocks() {
+        // A count that drifts upwards would end in refusing every push for good.
+        let directory = TempDir::new("memory-drift");
+        let config = IngesterConfig {
+            storage_path: directory.path().to_owned(),
+            ..IngesterConfig::default()
+        };
+        let ingester = Ingester::open(config).await.expect("opens");
+        let tenants = [
+            TenantId::single(),
+            TenantId::parse("team-a").expect("tenant"),
+        ];
+        for round in 0..3u64 {
+            for (index, tenant) in tenants.iter().enumerate() {
+                for trace in 0..20 {
+                    ingester
+                        .push(tenant, batch(round * 1000 + index as u64 * 100 + trace % 7))
+                        .await
+                        .expect("accepted");
+                }
+            }
+            assert!(ingester.memory.bytes.load(Ordering::Relaxed) > 0);
+            ingester.cut_head().await.expect("cuts");
+            assert_eq!(ingester.memory.bytes.load(Ordering::Relaxed), 0);
+            assert_eq!(ingester.memory.spans.load(Ordering::Relaxed), 0);
+            assert_eq!(ingester.memory.traces.load(Ordering::Relaxed), 0);
+        }
         ingester.shutdown().await.expect("shuts down");
     }
 }

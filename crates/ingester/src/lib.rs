@@ -12,8 +12,11 @@
 //! [`Ingester`] also implements [`weft_model::TraceReader`] over the head, heads still
 //! being written, and blocks.
 //!
-//! Memory is bounded: when the head and the heads still being written exceed twice
-//! `max_head_bytes`, or the WAL queue stays full, pushes are refused with
+//! The head keeps the encoded WAL records themselves (not decoded spans), so a span
+//! costs about its stored size in memory and a cut copies bytes into blocks.
+//!
+//! Memory is bounded: when the head and the heads still being written hold more than
+//! `max_unflushed_bytes`, or the WAL queue stays full, pushes are refused with
 //! `PushError::Overloaded` and a retry hint.
 
 pub mod config;
@@ -24,7 +27,7 @@ mod ingester;
 mod memory;
 mod read;
 mod replay;
-mod shared;
+mod values;
 pub mod wal;
 
 #[cfg(test)]

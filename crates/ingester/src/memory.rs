@@ -1,16 +1,19 @@
 //! Estimates of the memory the head really takes.
 //!
 //! `Span::heap_bytes` counts string and vector lengths. What a process pays is more: every
-//! string, vector and attribute value is its own allocation, rounded up to an allocator
-//! size class; vectors have spare capacity; hash tables have empty slots. The head's
-//! back-pressure limit is meant to bound resident memory, so it counts allocations the
-//! way mimalloc (the binary's allocator) sizes them: multiples of 8 bytes up to 64, then
-//! four size classes per power of two (at most 25% rounding). `docs/benchmarks.md`
-//! compares these estimates with the resident set size measured under load.
+//! string and vector is its own allocation, rounded up to an allocator size class;
+//! vectors have spare capacity; hash tables have empty slots. The head's back-pressure
+//! limit is meant to bound resident memory, so it counts allocations the way mimalloc
+//! (the binary's allocator) sizes them: multiples of 8 bytes up to 64, then four size
+//! classes per power of two (at most 25% rounding). The head keeps spans encoded, so
+//! most of its memory is record buffers, counted by capacity; decoded values it keeps
+//! (one per distinct resource and scope) are counted allocation by allocation.
+//! `docs/benchmarks.md` compares these estimates with the resident set size measured
+//! under load.
 
 use std::mem::size_of;
 
-use weft_model::{AttributeValue, Event, InstrumentationScope, KeyValue, Link, Resource, Span};
+use weft_model::{AttributeValue, InstrumentationScope, KeyValue, Resource};
 use weft_storage::TraceDigest;
 
 /// Bytes the allocator hands out for a request of `bytes` (0 for 0).
@@ -59,28 +62,6 @@ pub fn attributes_bytes(attributes: &Vec<KeyValue>) -> usize {
             .sum::<usize>()
 }
 
-fn event_bytes(event: &Event) -> usize {
-    string_bytes(&event.name) + attributes_bytes(&event.attributes)
-}
-
-fn link_bytes(link: &Link) -> usize {
-    string_bytes(&link.trace_state) + attributes_bytes(&link.attributes)
-}
-
-/// Heap bytes a span owns outside its own struct (which lives in its trace's vector):
-/// strings, attributes, events and links. Its resource and scope are shared and counted
-/// once per head (see [`resource_bytes`]).
-pub fn span_heap_bytes(span: &Span) -> usize {
-    string_bytes(&span.name)
-        + string_bytes(&span.trace_state)
-        + string_bytes(&span.status.message)
-        + attributes_bytes(&span.attributes)
-        + vector_bytes(&span.events)
-        + span.events.iter().map(event_bytes).sum::<usize>()
-        + vector_bytes(&span.links)
-        + span.links.iter().map(link_bytes).sum::<usize>()
-}
-
 /// Bytes of one shared resource: its `Arc` allocation and everything it owns.
 pub fn resource_bytes(resource: &Resource) -> usize {
     allocation_bytes(size_of::<Resource>() + 16) + attributes_bytes(&resource.attributes)
@@ -120,8 +101,6 @@ pub fn name_bytes(text: &str) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use weft_model::{SpanId, TraceId};
-
     use super::*;
 
     #[test]
@@ -143,23 +122,20 @@ mod tests {
     }
 
     #[test]
-    fn span_estimates_count_every_allocation_not_just_lengths() {
-        let mut span = Span::new(TraceId::from_halves(0, 1), SpanId::from_u64(1), "op");
-        let empty = span_heap_bytes(&span);
-        assert_eq!(empty, 8, "only the name");
-        span.attributes = vec![
-            KeyValue::new("http.request.method", "GET"),
-            KeyValue::new("list", AttributeValue::Array(vec![AttributeValue::Int(1)])),
-        ];
-        let with_attributes = span_heap_bytes(&span);
-        // The vector, two keys, one string value, one array.
-        let expected = empty
+    fn resource_estimates_count_every_allocation_not_just_lengths() {
+        let mut resource = Resource::for_service("frontend");
+        let alone = resource_bytes(&resource);
+        resource.attributes.push(KeyValue::new(
+            "list",
+            AttributeValue::Array(vec![AttributeValue::Int(1)]),
+        ));
+        resource.attributes.shrink_to_fit();
+        // The vector grew from one pair to two; one more key; one array allocation.
+        let expected = alone - allocation_bytes(size_of::<KeyValue>())
             + allocation_bytes(2 * size_of::<KeyValue>())
-            + 24
-            + 8
             + 8
             + allocation_bytes(size_of::<AttributeValue>());
-        assert_eq!(with_attributes, expected);
-        assert!(with_attributes > span.heap_bytes() - size_of::<Span>());
+        assert_eq!(resource_bytes(&resource), expected);
+        assert!(resource_bytes(&resource) > resource.heap_bytes());
     }
 }

@@ -25,7 +25,10 @@ fn read_error(error: StorageError) -> ReadError {
 impl TraceReader for Ingester {
     async fn trace(&self, tenant: &TenantId, trace_id: TraceId) -> Result<Vec<Span>, ReadError> {
         let Snapshot { heads, blocks } = self.snapshot(tenant);
-        let mut spans: Vec<Span> = heads.iter().flat_map(|head| head.trace(trace_id)).collect();
+        let mut spans: Vec<Span> = Vec::new();
+        for head in &heads {
+            spans.extend(head.trace(trace_id).map_err(read_error)?);
+        }
         let blocks: Vec<Arc<dyn BlockReader>> = blocks
             .into_iter()
             .filter(|block| block.contains_trace(trace_id))

@@ -9,7 +9,7 @@ use weft_storage::{BlockReader, BlockStore, LocalBlockStore, StorageError, WalSe
 
 use crate::error::IngesterError;
 use crate::head::{Head, InsertStats};
-use crate::wal::{list_segments, read_segment};
+use crate::wal::{encode_record, list_segments, read_segment};
 
 /// Block readers per tenant, oldest first.
 pub(crate) type Catalog = HashMap<TenantId, Vec<Arc<dyn BlockReader>>>;
@@ -83,6 +83,7 @@ pub(crate) fn replay(
     );
     let mut stats = InsertStats::default();
     let mut skipped_records = 0u64;
+    let mut insert_error: Option<String> = None;
     for (sequence, path) in &segments {
         let report = read_segment(path, |tenant, spans| {
             let covered = coverage
@@ -92,8 +93,27 @@ pub(crate) fn replay(
                 skipped_records += 1;
                 return;
             }
-            stats.add(head.insert(&tenant, spans, indexed_attribute_keys));
+            let inserted = encode_record(&tenant, &spans)
+                .map_err(|error| error.to_string())
+                .and_then(|record| {
+                    head.insert(&tenant, &spans, Arc::new(record), indexed_attribute_keys)
+                        .map_err(|error| error.to_string())
+                });
+            match inserted {
+                Ok(inserted) => stats.add(inserted),
+                // The record decoded, so this is not expected. Opening fails rather than
+                // cutting a head without these spans and deleting their segment.
+                Err(error) => {
+                    insert_error.get_or_insert(error);
+                }
+            }
         })?;
+        if let Some(error) = insert_error.take() {
+            return Err(IngesterError::Wal(format!(
+                "cannot replay {} into the head: {error}",
+                path.display()
+            )));
+        }
         metrics::counter!("weft_wal_replayed_records_total").increment(report.records);
         if report.corrupt_records > 0 {
             metrics::counter!("weft_wal_corrupt_records_total").increment(report.corrupt_records);

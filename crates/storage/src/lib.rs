@@ -27,4 +27,4 @@ pub use error::StorageError;
 pub use local::{LocalBlockReader, LocalBlockStore};
 pub use meta::{BlockMeta, FORMAT_VERSION, WalSegmentRange};
 pub use names::{CopiedNames, NameCollector};
-pub use store::{BlockReader, BlockStore, BlockWriteOptions};
+pub use store::{BlockReader, BlockStore, BlockWriteOptions, StoredBlock, StoredTrace};

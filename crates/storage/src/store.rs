@@ -5,14 +5,16 @@
 //! block on I/O: async callers run them in `spawn_blocking`.
 
 use std::fmt;
+use std::ops::Range;
 use std::sync::Arc;
 
-use weft_model::{Span, TenantId, TimeWindow, TraceId};
+use weft_model::{NameIndex, Span, TenantId, TimeWindow, TraceId};
 
 use crate::block_id::BlockId;
 use crate::digest::TraceDigest;
 use crate::error::StorageError;
 use crate::meta::{BlockMeta, WalSegmentRange};
+use crate::span_table::{StoredSpanBytes, StoredValues};
 
 /// How to write one block.
 #[derive(Debug, Clone)]
@@ -25,7 +27,10 @@ pub struct BlockWriteOptions {
     /// split, so one large trace makes one large chunk. A trace lookup decompresses one
     /// chunk, so this bounds lookup cost; larger chunks compress slightly better.
     pub target_chunk_bytes: usize,
-    /// zstd level for chunks and the index (1 fast .. 19 small; 3 is zstd's default).
+    /// zstd level for chunks and the index (1 fast .. 19 small). Default 1: on the
+    /// benchmark corpus it makes chunks about 3% larger than zstd's default level 3 for
+    /// about half the compression time, which matters because the ingester writes
+    /// blocks while it ingests (docs/benchmarks.md).
     pub compression_level: i32,
 }
 
@@ -35,9 +40,35 @@ impl Default for BlockWriteOptions {
             indexed_attribute_keys: Vec::new(),
             wal_segments: None,
             target_chunk_bytes: 1024 * 1024,
-            compression_level: 3,
+            compression_level: 1,
         }
     }
+}
+
+/// One trace of a [`StoredBlock`].
+#[derive(Debug, Clone)]
+pub struct StoredTrace<'a> {
+    /// The trace's digest over exactly its spans in the block (its `trace_id` names the
+    /// trace). The block's index takes start, end, root and services from it; the span
+    /// count is taken from `spans`.
+    pub digest: &'a TraceDigest,
+    /// Its spans: a range of [`StoredBlock::spans`], sorted by start.
+    pub spans: Range<usize>,
+}
+
+/// A block's worth of spans already in stored form (for instance the WAL records the
+/// ingester's head keeps), so that writing the block copies bytes instead of encoding
+/// spans again, and reuses the digests and names the caller maintains.
+#[derive(Debug, Clone, Copy)]
+pub struct StoredBlock<'a> {
+    /// One entry per trace, sorted by trace id, ids unique.
+    pub traces: &'a [StoredTrace<'a>],
+    /// The spans the traces' ranges point into.
+    pub spans: &'a [StoredSpanBytes<'a>],
+    /// The encoded resources and scopes the spans refer to.
+    pub values: StoredValues<'a>,
+    /// The names of exactly these spans (as `NameIndex::add_span` collects them).
+    pub names: &'a NameIndex,
 }
 
 /// Where blocks live. Implementations are safe to share between threads.
@@ -50,6 +81,18 @@ pub trait BlockStore: Send + Sync + fmt::Debug + 'static {
         &self,
         tenant: &TenantId,
         spans: &[&Span],
+        options: &BlockWriteOptions,
+    ) -> Result<Option<BlockMeta>, StorageError>;
+
+    /// Writes a block from spans already in stored form, with the same atomicity and
+    /// durability as [`BlockStore::write_block`]. Traces must be sorted by id and unique,
+    /// and each trace's spans sorted by start and of that trace; input that breaks these
+    /// rules is an error (nothing is written), never a malformed block. A block without
+    /// spans writes nothing and returns `Ok(None)`.
+    fn write_stored_block(
+        &self,
+        tenant: &TenantId,
+        block: &StoredBlock<'_>,
         options: &BlockWriteOptions,
     ) -> Result<Option<BlockMeta>, StorageError>;
 

@@ -15,7 +15,11 @@ use weft_model::{
     AttributeValue, InstrumentationScope, KeyValue, Resource, Span, SpanId, SpanKind, Status,
     StatusCode, TenantId, TraceId,
 };
-use weft_storage::{BlockStore, BlockWriteOptions, LocalBlockStore, WalSegmentRange};
+use weft_storage::span_table::{LocatedSpans, StoredSpanBytes, StoredValues, encode_spans_located};
+use weft_storage::{
+    BlockStore, BlockWriteOptions, LocalBlockStore, NameCollector, StoredBlock, StoredTrace,
+    TraceDigest, WalSegmentRange,
+};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -67,15 +71,22 @@ fn resource(service: usize, instance: usize) -> Resource {
 
 /// Spans of `requests` requests, grouped by trace, traces in a scrambled order.
 fn corpus(requests: usize, seed: u64) -> Vec<Vec<Span>> {
+    requests_of(requests, seed).into_iter().flatten().collect()
+}
+
+/// Spans of `requests` requests as the requests brought them: whole traces, each
+/// request with its own resource `Arc`s; traces scrambled over requests.
+fn requests_of(requests: usize, seed: u64) -> Vec<Vec<Vec<Span>>> {
     let mut random = Random(seed);
     let scope = Arc::new(InstrumentationScope {
         name: String::from("io.opentelemetry.auto"),
         version: String::from("2.9.0"),
         attributes: Vec::new(),
     });
-    let mut traces: Vec<Vec<Span>> = Vec::new();
+    let mut traces: Vec<Vec<Vec<Span>>> = Vec::new();
     let mut trace_number = 0u64;
     for _ in 0..requests {
+        let mut request_traces: Vec<Vec<Span>> = Vec::new();
         // Every request decodes into its own resource Arcs.
         let resources: Vec<Arc<Resource>> = (0..SERVICES * INSTANCES)
             .map(|index| Arc::new(resource(index / INSTANCES, index % INSTANCES)))
@@ -144,13 +155,17 @@ fn corpus(requests: usize, seed: u64) -> Vec<Vec<Span>> {
                 spans.push(span);
             }
             in_request += spans.len();
-            traces.push(spans);
+            request_traces.push(spans);
         }
+        traces.push(request_traces);
     }
-    // Scramble the trace order like a hash map would.
-    for position in (1..traces.len()).rev() {
-        let other = random.below(position as u64 + 1) as usize;
-        traces.swap(position, other);
+    // Scramble the trace order like a hash map would (within requests is enough to
+    // scatter them once flattened and sorted by id).
+    for request in &mut traces {
+        for position in (1..request.len()).rev() {
+            let other = random.below(position as u64 + 1) as usize;
+            request.swap(position, other);
+        }
     }
     traces
 }
@@ -230,6 +245,169 @@ fn block_write_throughput() {
         "best: {:.0} spans/s ({:.2} us/span) wall, {:.0} spans/s ({:.2} us/span) cpu",
         span_count as f64 / best,
         best * 1e6 / span_count as f64,
+        span_count as f64 / best_cpu,
+        best_cpu * 1e6 / span_count as f64
+    );
+}
+
+/// What the ingester's head holds for the same requests: one encoded record per request,
+/// resources and scopes numbered by encoding, per trace its digest and span positions.
+struct Head {
+    records: Vec<LocatedSpans>,
+    resources: Vec<Vec<u8>>,
+    scopes: Vec<Vec<u8>>,
+    /// Per trace: digest and (record, span, resource id, scope id).
+    traces: Vec<(TraceDigest, Vec<(usize, usize, u32, u32)>)>,
+    names: weft_model::NameIndex,
+}
+
+fn head_of(requests: &[Vec<Vec<Span>>], indexed_keys: &[String]) -> Head {
+    use std::collections::HashMap;
+    let mut resource_ids: HashMap<Vec<u8>, u32> = HashMap::new();
+    let mut scope_ids: HashMap<Vec<u8>, u32> = HashMap::new();
+    let mut head = Head {
+        records: Vec::new(),
+        resources: Vec::new(),
+        scopes: Vec::new(),
+        traces: Vec::new(),
+        names: weft_model::NameIndex::default(),
+    };
+    let mut names = NameCollector::new(indexed_keys);
+    for request in requests {
+        let spans: Vec<&Span> = request.iter().flatten().collect();
+        let record = encode_spans_located(&spans, b"wal-record-header").expect("encodes");
+        let number = |ids: &mut HashMap<Vec<u8>, u32>, table: &mut Vec<Vec<u8>>, bytes: &[u8]| {
+            *ids.entry(bytes.to_vec()).or_insert_with(|| {
+                table.push(bytes.to_vec());
+                table.len() as u32 - 1
+            })
+        };
+        let record_resources: Vec<u32> = (0..record.resources.len() as u32)
+            .map(|index| {
+                let bytes = record.resource_bytes(index).expect("in range");
+                number(&mut resource_ids, &mut head.resources, bytes)
+            })
+            .collect();
+        let record_scopes: Vec<u32> = (0..record.scopes.len() as u32)
+            .map(|index| {
+                let bytes = record.scope_bytes(index).expect("in range");
+                number(&mut scope_ids, &mut head.scopes, bytes)
+            })
+            .collect();
+        let record_index = head.records.len();
+        let mut position = 0;
+        for trace in request {
+            let mut digest = TraceDigest::new(trace[0].trace_id);
+            let mut members = Vec::new();
+            for span in trace {
+                digest.add_span(span);
+                names.add_span(span);
+                let location = record.spans[position];
+                members.push((
+                    record_index,
+                    position,
+                    record_resources[location.resource as usize],
+                    record_scopes[location.scope as usize],
+                ));
+                position += 1;
+            }
+            head.traces.push((digest, members));
+        }
+        head.records.push(record);
+    }
+    head.names = names.into_name_index();
+    head
+}
+
+#[test]
+#[ignore = "benchmark; run in release"]
+fn stored_block_write_throughput() {
+    let directory = TempDir(std::env::temp_dir().join(format!(
+        "weft-storage-stored-write-throughput-{}",
+        std::process::id()
+    )));
+    let store = LocalBlockStore::open(directory.0.join("blocks")).expect("store");
+    let requests: usize = std::env::var("WEFT_BENCH_REQUESTS")
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .unwrap_or(700);
+    let rounds: usize = std::env::var("WEFT_BENCH_ROUNDS")
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .unwrap_or(3);
+    let keys = vec![String::from("http.request.method")];
+    let head = head_of(&requests_of(requests, 42), &keys);
+    let span_count: usize = head.traces.iter().map(|(_, members)| members.len()).sum();
+    let options = BlockWriteOptions {
+        indexed_attribute_keys: keys.clone(),
+        wal_segments: Some(WalSegmentRange { first: 1, last: 2 }),
+        ..BlockWriteOptions::default()
+    };
+    let mut best_cpu = f64::MAX;
+    for round in 0..rounds {
+        let started = Instant::now();
+        let cpu_started = thread_cpu_nanos();
+        // What the head does before handing over: sort traces, order spans by start.
+        let mut order: Vec<usize> = (0..head.traces.len()).collect();
+        order.sort_unstable_by_key(|&index| head.traces[index].0.trace_id);
+        let mut spans = Vec::with_capacity(span_count);
+        let mut traces = Vec::with_capacity(order.len());
+        let mut ordered = Vec::new();
+        for index in order {
+            let (digest, members) = &head.traces[index];
+            ordered.clear();
+            for (arrival, &(record, span, resource_id, scope_id)) in members.iter().enumerate() {
+                let record = &head.records[record];
+                let location = record.spans[span];
+                ordered.push((
+                    location.start_unix_nanos,
+                    arrival,
+                    StoredSpanBytes {
+                        bytes: location.span_bytes(&record.bytes).expect("in range"),
+                        indexes_at: location.indexes_at as usize,
+                        resource_id,
+                        scope_id,
+                    },
+                ));
+            }
+            ordered.sort_unstable_by_key(|&(start, arrival, _)| (start, arrival));
+            let first = spans.len();
+            spans.extend(ordered.drain(..).map(|(_, _, span)| span));
+            traces.push(StoredTrace {
+                digest,
+                spans: first..spans.len(),
+            });
+        }
+        let resources: Vec<&[u8]> = head.resources.iter().map(Vec::as_slice).collect();
+        let scopes: Vec<&[u8]> = head.scopes.iter().map(Vec::as_slice).collect();
+        let block = StoredBlock {
+            traces: &traces,
+            spans: &spans,
+            values: StoredValues {
+                resources: &resources,
+                scopes: &scopes,
+            },
+            names: &head.names,
+        };
+        let meta = store
+            .write_stored_block(&TenantId::single(), &block, &options)
+            .expect("writes")
+            .expect("not empty");
+        let seconds = started.elapsed().as_secs_f64();
+        let cpu_seconds = (thread_cpu_nanos() - cpu_started) as f64 / 1e9;
+        best_cpu = best_cpu.min(cpu_seconds);
+        println!(
+            "stored round {round}: {span_count} spans, {} traces in {:.0} ms ({:.0} ms cpu): \
+             {:.0} spans/s, {:.1} bytes/span on disk",
+            meta.trace_count,
+            seconds * 1e3,
+            cpu_seconds * 1e3,
+            span_count as f64 / seconds,
+            (meta.data_bytes + meta.index_bytes) as f64 / span_count as f64,
+        );
+    }
+    println!(
+        "stored best: {:.0} spans/s ({:.2} us/span) cpu",
         span_count as f64 / best_cpu,
         best_cpu * 1e6 / span_count as f64
     );

@@ -20,10 +20,11 @@ mod writer;
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use weft_model::{Span, TenantId};
 use weft_storage::StorageError;
-use weft_storage::span_table::{decode_spans, encode_spans};
+use weft_storage::span_table::{LocatedSpans, decode_spans, encode_spans_located};
 
 pub use writer::{Wal, WalAppendError};
 
@@ -64,18 +65,24 @@ pub fn list_segments(directory: &Path) -> Result<Vec<(u64, PathBuf)>, StorageErr
     Ok(segments)
 }
 
-/// Encodes one record for `tenant` and `spans`: header and payload, ready to append.
-/// Runs in the pushing task so that encoding is parallel across pushers.
-pub fn encode_record(tenant: &TenantId, spans: &[Span]) -> Result<Vec<u8>, StorageError> {
-    let mut record = Vec::with_capacity(RECORD_HEADER_BYTES + 64 + spans.len() * 256);
-    record.extend_from_slice(&[0u8; RECORD_HEADER_BYTES]);
-    record =
-        postcard::to_extend(tenant.as_str(), record).map_err(|error| StorageError::Encode {
+/// An encoded record: its bytes (header and payload, ready to append) with every span,
+/// resource and scope located in them, so that the head can keep the very buffer the
+/// WAL wrote and copy spans out of it into blocks.
+pub type Record = Arc<LocatedSpans>;
+
+/// Encodes one record for `tenant` and `spans`. Runs in the pushing task so that
+/// encoding is parallel across pushers.
+pub fn encode_record(tenant: &TenantId, spans: &[Span]) -> Result<LocatedSpans, StorageError> {
+    let mut prefix = Vec::with_capacity(RECORD_HEADER_BYTES + 64);
+    prefix.extend_from_slice(&[0u8; RECORD_HEADER_BYTES]);
+    let prefix =
+        postcard::to_extend(tenant.as_str(), prefix).map_err(|error| StorageError::Encode {
             what: "wal record",
             reason: error.to_string(),
         })?;
-    encode_spans(spans, &mut record)?;
-    let payload_bytes = record.len() - RECORD_HEADER_BYTES;
+    let mut record = encode_spans_located(spans, &prefix)?;
+    let bytes = &mut record.bytes;
+    let payload_bytes = bytes.len() - RECORD_HEADER_BYTES;
     let length = u32::try_from(payload_bytes)
         .ok()
         .filter(|&length| length <= MAX_RECORD_PAYLOAD_BYTES)
@@ -83,10 +90,10 @@ pub fn encode_record(tenant: &TenantId, spans: &[Span]) -> Result<Vec<u8>, Stora
             what: "wal record",
             reason: format!("payload of {payload_bytes} bytes is over the 1 GiB record limit"),
         })?;
-    record[8] = RECORD_VERSION;
-    let crc = crc32fast::hash(&record[8..]);
-    record[..4].copy_from_slice(&length.to_le_bytes());
-    record[4..8].copy_from_slice(&crc.to_le_bytes());
+    bytes[8] = RECORD_VERSION;
+    let crc = crc32fast::hash(&bytes[8..]);
+    bytes[..4].copy_from_slice(&length.to_le_bytes());
+    bytes[4..8].copy_from_slice(&crc.to_le_bytes());
     Ok(record)
 }
 

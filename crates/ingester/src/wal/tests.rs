@@ -53,8 +53,10 @@ fn segment_names_sort_numerically_and_reject_strangers() {
 fn records_round_trip_with_their_tenant() {
     let directory = TempDir::new("wal-roundtrip");
     let team = TenantId::parse("team-a").expect("tenant");
-    let first = encode_record(&TenantId::single(), &spans(3)).expect("encodes");
-    let second = encode_record(&team, &spans(1)).expect("encodes");
+    let first = encode_record(&TenantId::single(), &spans(3))
+        .expect("encodes")
+        .bytes;
+    let second = encode_record(&team, &spans(1)).expect("encodes").bytes;
     let path = directory.path().join(segment_file_name(1));
     write_segment(&path, &[first, second]);
     let (found, report) = read_all(&path);
@@ -67,8 +69,12 @@ fn records_round_trip_with_their_tenant() {
 #[test]
 fn a_torn_tail_ends_the_segment_without_losing_earlier_records() {
     let directory = TempDir::new("wal-torn");
-    let first = encode_record(&TenantId::single(), &spans(2)).expect("encodes");
-    let second = encode_record(&TenantId::single(), &spans(5)).expect("encodes");
+    let first = encode_record(&TenantId::single(), &spans(2))
+        .expect("encodes")
+        .bytes;
+    let second = encode_record(&TenantId::single(), &spans(5))
+        .expect("encodes")
+        .bytes;
     let path = directory.path().join(segment_file_name(1));
     let full = [first.clone(), second.clone()].concat();
     // Every possible cut inside the second record keeps exactly the first.
@@ -121,8 +127,9 @@ async fn the_writer_acknowledges_appends_and_rotates_segments() {
         for index in 0..20u64 {
             let wal = wal.clone();
             tasks.push(tokio::spawn(async move {
-                let record =
-                    encode_record(&TenantId::single(), &spans(index + 1)).expect("encodes");
+                let record = Arc::new(
+                    encode_record(&TenantId::single(), &spans(index + 1)).expect("encodes"),
+                );
                 wal.append(record, Duration::from_secs(5)).await
             }));
         }
@@ -132,10 +139,10 @@ async fn the_writer_acknowledges_appends_and_rotates_segments() {
         let rotation = wal.rotate().await.expect("rotates");
         assert_eq!(rotation.closed_segment, 5);
         assert_eq!(rotation.current_segment, 6);
-        let record = encode_record(&TenantId::single(), &spans(1)).expect("encodes");
+        let record = Arc::new(encode_record(&TenantId::single(), &spans(1)).expect("encodes"));
         assert_eq!(wal.append(record, Duration::from_secs(5)).await, Ok(6));
         wal.stop().await;
-        let record = encode_record(&TenantId::single(), &spans(1)).expect("encodes");
+        let record = Arc::new(encode_record(&TenantId::single(), &spans(1)).expect("encodes"));
         assert_eq!(
             wal.append(record, Duration::from_secs(5)).await,
             Err(WalAppendError::Stopped)

@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 use weft_storage::StorageError;
 use weft_storage::local::sync_directory;
 
-use super::{SEGMENT_MAGIC, segment_file_name};
+use super::{Record, SEGMENT_MAGIC, segment_file_name};
 use crate::config::WalFsyncPolicy;
 use crate::error::IngesterError;
 
@@ -53,7 +53,7 @@ pub struct Rotation {
 
 enum Command {
     Append {
-        record: Vec<u8>,
+        record: Record,
         done: oneshot::Sender<Result<u64, String>>,
     },
     Rotate {
@@ -106,7 +106,7 @@ impl Wal {
     /// for room in the queue. Returns the segment the record went to.
     pub async fn append(
         &self,
-        record: Vec<u8>,
+        record: Record,
         queue_timeout: Duration,
     ) -> Result<u64, WalAppendError> {
         let permit = match tokio::time::timeout(queue_timeout, self.sender.reserve()).await {
@@ -218,7 +218,7 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
 /// too the WAL is broken and every later append fails.
 async fn write_group(
     segment: Option<Segment>,
-    records: &mut Vec<Vec<u8>>,
+    records: &mut Vec<Record>,
     waiters: &mut Vec<oneshot::Sender<Result<u64, String>>>,
     policy: WalFsyncPolicy,
 ) -> Option<Segment> {
@@ -367,13 +367,14 @@ impl Segment {
     /// the bytes written and the fsync duration in seconds.
     fn write_records(
         &mut self,
-        records: &[Vec<u8>],
+        records: &[Record],
         sync: bool,
     ) -> Result<(u64, Option<f64>), StorageError> {
         let path = self.path();
         let mut written = 0u64;
         self.scratch.clear();
         for record in records {
+            let record = &record.bytes[..];
             if self.scratch.len() + record.len() > COALESCE_BYTES && !self.scratch.is_empty() {
                 write_all(&mut self.file, &self.scratch, &path)?;
                 written += self.scratch.len() as u64;

@@ -26,7 +26,7 @@ pub use writer::now_unix_nanos;
 use crate::block_id::BlockId;
 use crate::error::StorageError;
 use crate::meta::BlockMeta;
-use crate::store::{BlockReader, BlockStore, BlockWriteOptions};
+use crate::store::{BlockReader, BlockStore, BlockWriteOptions, StoredBlock};
 
 /// Prefix of directories that are not (or no longer) complete blocks.
 const TEMPORARY_PREFIX: &str = ".tmp-";
@@ -57,6 +57,40 @@ impl LocalBlockStore {
     fn tenant_directory(&self, tenant: &TenantId) -> PathBuf {
         // Tenant ids are validated to be safe path segments.
         self.root.join(tenant.as_str())
+    }
+
+    /// Writes a block's files with `write` into a temporary directory, then renames it
+    /// into place and fsyncs the tenant directory: a crash at any point leaves either a
+    /// complete block or a `.tmp-` directory that the next open removes.
+    fn write_atomically(
+        &self,
+        tenant: &TenantId,
+        write: impl FnOnce(&Path, BlockId) -> Result<BlockMeta, StorageError>,
+    ) -> Result<BlockMeta, StorageError> {
+        let tenant_directory = self.tenant_directory(tenant);
+        if !tenant_directory.is_dir() {
+            std::fs::create_dir_all(&tenant_directory)
+                .map_err(StorageError::io("create directory", &tenant_directory))?;
+            sync_directory(&self.root)?;
+        }
+        let block_id = BlockId::generate();
+        let temporary = tenant_directory.join(format!("{TEMPORARY_PREFIX}{block_id}"));
+        std::fs::create_dir(&temporary)
+            .map_err(StorageError::io("create directory", &temporary))?;
+        let meta = match write(&temporary, block_id) {
+            Ok(meta) => meta,
+            Err(error) => {
+                let _ = std::fs::remove_dir_all(&temporary);
+                return Err(error);
+            }
+        };
+        let final_path = tenant_directory.join(block_id.to_string());
+        if let Err(error) = std::fs::rename(&temporary, &final_path) {
+            let _ = std::fs::remove_dir_all(&temporary);
+            return Err(StorageError::io("rename", &temporary)(error));
+        }
+        sync_directory(&tenant_directory)?;
+        Ok(meta)
     }
 
     fn remove_temporary(&self) -> Result<(), StorageError> {
@@ -101,31 +135,25 @@ impl BlockStore for LocalBlockStore {
         if spans.is_empty() {
             return Ok(None);
         }
-        let tenant_directory = self.tenant_directory(tenant);
-        if !tenant_directory.is_dir() {
-            std::fs::create_dir_all(&tenant_directory)
-                .map_err(StorageError::io("create directory", &tenant_directory))?;
-            sync_directory(&self.root)?;
+        self.write_atomically(tenant, |directory, block_id| {
+            writer::write_block_files(directory, tenant, block_id, spans, options)
+        })
+        .map(Some)
+    }
+
+    fn write_stored_block(
+        &self,
+        tenant: &TenantId,
+        block: &StoredBlock<'_>,
+        options: &BlockWriteOptions,
+    ) -> Result<Option<BlockMeta>, StorageError> {
+        if block.spans.is_empty() {
+            return Ok(None);
         }
-        let block_id = BlockId::generate();
-        let temporary = tenant_directory.join(format!("{TEMPORARY_PREFIX}{block_id}"));
-        std::fs::create_dir(&temporary)
-            .map_err(StorageError::io("create directory", &temporary))?;
-        let written = writer::write_block_files(&temporary, tenant, block_id, spans, options);
-        let meta = match written {
-            Ok(meta) => meta,
-            Err(error) => {
-                let _ = std::fs::remove_dir_all(&temporary);
-                return Err(error);
-            }
-        };
-        let final_path = tenant_directory.join(block_id.to_string());
-        if let Err(error) = std::fs::rename(&temporary, &final_path) {
-            let _ = std::fs::remove_dir_all(&temporary);
-            return Err(StorageError::io("rename", &temporary)(error));
-        }
-        sync_directory(&tenant_directory)?;
-        Ok(Some(meta))
+        self.write_atomically(tenant, |directory, block_id| {
+            writer::write_stored_block_files(directory, tenant, block_id, block, options)
+        })
+        .map(Some)
     }
 
     fn tenants(&self) -> Result<Vec<TenantId>, StorageError> {

@@ -6,6 +6,8 @@ use weft_model::{KeyValue, Resource, Span, SpanId, SpanKind, TenantId, TimeWindo
 
 use super::*;
 use crate::meta::WalSegmentRange;
+use crate::span_table::{StoredSpanBytes, StoredValues};
+use crate::store::{StoredBlock, StoredTrace};
 
 /// A directory under the system temp dir, removed on drop.
 struct TempDir(PathBuf);
@@ -291,4 +293,197 @@ fn blocks_are_listed_per_tenant_and_empty_input_writes_nothing() {
             .expect("list")
             .is_empty()
     );
+}
+
+/// Builds the stored form of `spans` the way the ingester's head does: records of a few
+/// spans each, resources and scopes numbered by distinct encoding, traces sorted.
+struct StoredCorpus {
+    records: Vec<crate::span_table::LocatedSpans>,
+    resources: Vec<Vec<u8>>,
+    scopes: Vec<Vec<u8>>,
+    digests: Vec<crate::digest::TraceDigest>,
+    /// (record, span) per trace, sorted by start.
+    placements: Vec<Vec<(usize, usize)>>,
+    names: weft_model::NameIndex,
+}
+
+impl StoredCorpus {
+    fn new(spans: &[Span], indexed_keys: &[String]) -> StoredCorpus {
+        use std::collections::BTreeMap;
+        let records: Vec<_> = spans
+            .chunks(7)
+            .map(|chunk| crate::span_table::encode_spans_located(chunk, b"hdr").expect("encodes"))
+            .collect();
+        let mut resources: Vec<Vec<u8>> = Vec::new();
+        let mut scopes: Vec<Vec<u8>> = Vec::new();
+        let mut by_trace: BTreeMap<TraceId, Vec<(u64, usize, usize)>> = BTreeMap::new();
+        for (record_index, record) in records.iter().enumerate() {
+            for (span_index, location) in record.spans.iter().enumerate() {
+                for (table, encoded) in [
+                    (&mut resources, record.resource_bytes(location.resource)),
+                    (&mut scopes, record.scope_bytes(location.scope)),
+                ] {
+                    let encoded = encoded.expect("in range").to_vec();
+                    if !table.contains(&encoded) {
+                        table.push(encoded);
+                    }
+                }
+                let bytes = location.span_bytes(&record.bytes).expect("in range");
+                let trace_id = TraceId(bytes[..16].try_into().expect("16 bytes"));
+                by_trace.entry(trace_id).or_default().push((
+                    location.start_unix_nanos,
+                    record_index,
+                    span_index,
+                ));
+            }
+        }
+        let mut digests = Vec::new();
+        let mut placements = Vec::new();
+        let mut names = crate::names::NameCollector::new(indexed_keys);
+        for (trace_id, mut members) in by_trace {
+            members.sort();
+            let mut digest = crate::digest::TraceDigest::new(trace_id);
+            for span in spans.iter().filter(|span| span.trace_id == trace_id) {
+                digest.add_span(span);
+                names.add_span(span);
+            }
+            digests.push(digest);
+            placements.push(members.iter().map(|&(_, r, s)| (r, s)).collect());
+        }
+        StoredCorpus {
+            records,
+            resources,
+            scopes,
+            digests,
+            placements,
+            names: names.into_name_index(),
+        }
+    }
+
+    fn write(
+        &self,
+        store: &LocalBlockStore,
+        edit: impl FnOnce(&mut Vec<StoredTrace<'_>>, &mut Vec<StoredSpanBytes<'_>>),
+    ) -> Result<Option<BlockMeta>, StorageError> {
+        let position = |table: &[Vec<u8>], encoded: Option<&[u8]>| {
+            table
+                .iter()
+                .position(|known| Some(known.as_slice()) == encoded)
+                .expect("known") as u32
+        };
+        let mut spans = Vec::new();
+        let mut traces = Vec::new();
+        for (digest, members) in self.digests.iter().zip(&self.placements) {
+            let first = spans.len();
+            for &(record_index, span_index) in members {
+                let record = &self.records[record_index];
+                let location = record.spans[span_index];
+                spans.push(StoredSpanBytes {
+                    bytes: location.span_bytes(&record.bytes).expect("in range"),
+                    indexes_at: location.indexes_at as usize,
+                    resource_id: position(
+                        &self.resources,
+                        record.resource_bytes(location.resource),
+                    ),
+                    scope_id: position(&self.scopes, record.scope_bytes(location.scope)),
+                });
+            }
+            traces.push(StoredTrace {
+                digest,
+                spans: first..spans.len(),
+            });
+        }
+        edit(&mut traces, &mut spans);
+        let resources: Vec<&[u8]> = self.resources.iter().map(Vec::as_slice).collect();
+        let scopes: Vec<&[u8]> = self.scopes.iter().map(Vec::as_slice).collect();
+        let block = StoredBlock {
+            traces: &traces,
+            spans: &spans,
+            values: StoredValues {
+                resources: &resources,
+                scopes: &scopes,
+            },
+            names: &self.names,
+        };
+        let options = BlockWriteOptions {
+            indexed_attribute_keys: vec![String::from("http.request.method")],
+            wal_segments: Some(WalSegmentRange { first: 3, last: 4 }),
+            target_chunk_bytes: 2048,
+            ..BlockWriteOptions::default()
+        };
+        store.write_stored_block(&TenantId::single(), &block, &options)
+    }
+}
+
+#[test]
+fn stored_blocks_read_back_like_blocks_written_from_spans() {
+    let directory = TempDir::new("stored");
+    let store = LocalBlockStore::open(directory.0.join("blocks")).expect("store");
+    let spans = corpus(60, 4);
+    let keys = vec![String::from("http.request.method")];
+    let corpus = StoredCorpus::new(&spans, &keys);
+    let stored = corpus
+        .write(&store, |_, _| {})
+        .expect("writes")
+        .expect("not empty");
+    let plain = write(&store, &spans, 2048);
+    assert_eq!(stored.span_count, plain.span_count);
+    assert_eq!(stored.trace_count, plain.trace_count);
+    assert_eq!(stored.names, plain.names);
+    assert_eq!(stored.min_start_unix_nanos, plain.min_start_unix_nanos);
+    assert_eq!(stored.max_end_unix_nanos, plain.max_end_unix_nanos);
+    assert!(stored.chunk_count > 1, "small chunks make several");
+    let tenant = TenantId::single();
+    let stored_reader = store.open_block(&tenant, stored.block_id).expect("opens");
+    let plain_reader = store.open_block(&tenant, plain.block_id).expect("opens");
+    let mut all: Vec<TraceId> = spans.iter().map(|span| span.trace_id).collect();
+    all.sort();
+    all.dedup();
+    for &trace_id in &all {
+        assert_eq!(
+            stored_reader.trace(trace_id).expect("reads"),
+            plain_reader.trace(trace_id).expect("reads")
+        );
+    }
+    assert_eq!(stored_reader.digests(&all), plain_reader.digests(&all));
+}
+
+#[test]
+fn stored_blocks_refuse_input_that_would_make_a_wrong_block() {
+    let directory = TempDir::new("stored-invalid");
+    let store = LocalBlockStore::open(directory.0.join("blocks")).expect("store");
+    let spans = corpus(5, 2);
+    let corpus = StoredCorpus::new(&spans, &[]);
+    let unsorted = corpus.write(&store, |traces, _| traces.swap(0, 1));
+    assert!(
+        matches!(unsorted, Err(StorageError::Encode { .. })),
+        "{unsorted:?}"
+    );
+    let stranger = corpus.write(&store, |traces, _| traces[0].spans = 2..4);
+    assert!(
+        matches!(stranger, Err(StorageError::Encode { .. })),
+        "{stranger:?}"
+    );
+    let outside = corpus.write(&store, |traces, _| traces[4].spans = 8..11);
+    assert!(
+        matches!(outside, Err(StorageError::Encode { .. })),
+        "{outside:?}"
+    );
+    let bad_resource = corpus.write(&store, |_, spans| spans[3].resource_id = 99);
+    assert!(
+        matches!(bad_resource, Err(StorageError::Encode { .. })),
+        "{bad_resource:?}"
+    );
+    assert!(
+        store
+            .list_blocks(&TenantId::single())
+            .expect("list")
+            .is_empty(),
+        "failed writes leave no block"
+    );
+    let empty = corpus.write(&store, |traces, spans| {
+        traces.clear();
+        spans.clear();
+    });
+    assert!(matches!(empty, Ok(None)));
 }

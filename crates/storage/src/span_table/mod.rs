@@ -261,8 +261,11 @@ pub fn decode_stored_span(
     scope: Arc<InstrumentationScope>,
     what: &str,
 ) -> Result<Span, StorageError> {
-    let stored: StoredSpan = postcard::from_bytes(bytes)
+    let (stored, rest) = postcard::take_from_bytes::<StoredSpan>(bytes)
         .map_err(|error| StorageError::corrupt(what, format!("span does not decode: {error}")))?;
+    if !rest.is_empty() {
+        return Err(StorageError::corrupt(what, "span has trailing bytes"));
+    }
     Ok(stored.into_span(resource, scope))
 }
 

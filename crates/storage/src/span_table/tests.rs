@@ -1,5 +1,6 @@
 use weft_model::{AttributeValue, StatusCode};
 
+use super::encode::{write_span, write_varint};
 use super::*;
 
 fn full_span(index: u64, resource: &Arc<Resource>) -> Span {
@@ -249,4 +250,128 @@ fn damaged_tables_are_errors_not_panics() {
         flipped[position] ^= 0xff;
         let _ = decode_spans(&flipped, "test");
     }
+}
+
+#[test]
+fn located_spans_are_the_plain_table_after_the_prefix_and_decode_one_by_one() {
+    let frontend = Arc::new(Resource::for_service("frontend"));
+    let backend = Arc::new(Resource::for_service("backend"));
+    let mut spans: Vec<Span> = (0..6)
+        .map(|i| full_span(i, if i % 2 == 0 { &frontend } else { &backend }))
+        .collect();
+    spans.push(unusual_span(&frontend));
+    let located = encode_spans_located(&spans, b"prefix").expect("encodes");
+    let mut plain = Vec::new();
+    encode_spans(&spans, &mut plain).expect("encodes");
+    assert_eq!(&located.bytes[..6], b"prefix");
+    assert_eq!(&located.bytes[6..], &plain[..]);
+    assert_eq!(located.spans.len(), spans.len());
+    assert_eq!(located.resources.len(), 2);
+    for (location, span) in located.spans.iter().zip(&spans) {
+        assert_eq!(location.start_unix_nanos, span.start_unix_nanos);
+        let resource: Resource =
+            postcard::from_bytes(located.resource_bytes(location.resource).expect("in range"))
+                .expect("decodes");
+        assert_eq!(&resource, span.resource.as_ref());
+        let bytes = location.span_bytes(&located.bytes).expect("in range");
+        let decoded = decode_stored_span(bytes, span.resource.clone(), span.scope.clone(), "test")
+            .expect("decodes");
+        // Debug text, because the unusual span holds a NaN (never equal to itself).
+        assert_eq!(format!("{decoded:?}"), format!("{span:?}"));
+        let mut longer = bytes.to_vec();
+        longer.push(0);
+        assert!(
+            decode_stored_span(&longer, span.resource.clone(), span.scope.clone(), "test").is_err()
+        );
+    }
+}
+
+#[test]
+fn stored_spans_copy_into_a_new_table_with_remapped_resources() {
+    let frontend = Arc::new(Resource::for_service("frontend"));
+    let backend = Arc::new(Resource::for_service("backend"));
+    let scope = Arc::new(InstrumentationScope {
+        name: String::from("lib"),
+        ..InstrumentationScope::default()
+    });
+    // Two records that list their resources in different orders.
+    let mut first: Vec<Span> = vec![full_span(1, &frontend), full_span(2, &backend)];
+    first[1].scope = scope.clone();
+    let second: Vec<Span> = vec![full_span(3, &backend), unusual_span(&frontend)];
+    let records = [
+        encode_spans_located(&first, &[]).expect("encodes"),
+        encode_spans_located(&second, &[]).expect("encodes"),
+    ];
+    // The caller's canonical tables: frontend = 0, backend = 1; scopes by value.
+    let encoded = |resource: &Resource| postcard::to_allocvec(resource).expect("encodes");
+    let resources = [encoded(&frontend), encoded(&backend)];
+    let scopes = [
+        postcard::to_allocvec(&InstrumentationScope::default()).expect("encodes"),
+        postcard::to_allocvec(scope.as_ref()).expect("encodes"),
+    ];
+    let resource_refs: Vec<&[u8]> = resources.iter().map(Vec::as_slice).collect();
+    let scope_refs: Vec<&[u8]> = scopes.iter().map(Vec::as_slice).collect();
+    let values = StoredValues {
+        resources: &resource_refs,
+        scopes: &scope_refs,
+    };
+    fn stored<'a>(
+        record: &'a LocatedSpans,
+        index: usize,
+        resources: &[Vec<u8>],
+        scopes: &[Vec<u8>],
+    ) -> StoredSpanBytes<'a> {
+        let location = record.spans[index];
+        let resource = record.resource_bytes(location.resource).expect("in range");
+        let scope = record.scope_bytes(location.scope).expect("in range");
+        StoredSpanBytes {
+            bytes: location.span_bytes(&record.bytes).expect("in range"),
+            indexes_at: location.indexes_at as usize,
+            resource_id: resources.iter().position(|r| r == resource).expect("known") as u32,
+            scope_id: scopes.iter().position(|s| s == scope).expect("known") as u32,
+        }
+    }
+    let stored = |record, index| stored(record, index, &resources, &scopes);
+    let mut writer = SpanTableWriter::new();
+    // Trace groups: backend spans first so that the new table's order differs again.
+    let group_one = writer
+        .add_stored_group(&[stored(&records[1], 0), stored(&records[0], 1)], values)
+        .expect("copies");
+    let group_two = writer
+        .add_stored_group(&[stored(&records[0], 0), stored(&records[1], 1)], values)
+        .expect("copies");
+    let mut bytes = Vec::new();
+    writer.finish(&mut bytes).expect("finishes");
+    let table = SpanTableReader::open(&bytes, "test").expect("opens");
+    let debug = |spans: Vec<Span>| format!("{spans:?}");
+    assert_eq!(
+        debug(table.group(group_one).expect("decodes")),
+        debug(vec![second[0].clone(), first[1].clone()])
+    );
+    assert_eq!(
+        debug(table.group(group_two).expect("decodes")),
+        debug(vec![first[0].clone(), second[1].clone()])
+    );
+
+    let mut bad = stored(&records[0], 0);
+    bad.resource_id = 7;
+    assert!(
+        SpanTableWriter::new()
+            .add_stored_group(&[bad], values)
+            .is_err()
+    );
+    let mut bad = stored(&records[0], 0);
+    bad.indexes_at = bad.bytes.len() + 1;
+    assert!(
+        SpanTableWriter::new()
+            .add_stored_group(&[bad], values)
+            .is_err()
+    );
+    let mut mixed = SpanTableWriter::new();
+    mixed.add_group(&first).expect("encodes");
+    assert!(
+        mixed
+            .add_stored_group(&[stored(&records[0], 0)], values)
+            .is_err()
+    );
 }

@@ -1,6 +1,7 @@
 //! Building span tables: from decoded spans, or by copying stored spans.
 
 use std::borrow::Borrow;
+use std::cell::RefCell;
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -180,17 +181,6 @@ impl Default for SpanTableWriter {
     }
 }
 
-/// Where a span lies in [`SpanTableWriter::add_located_group`]'s output: offsets in the
-/// groups section, relative to its start.
-struct GroupSpan {
-    start: usize,
-    indexes_at: usize,
-    end: usize,
-    resource: u32,
-    scope: u32,
-    start_unix_nanos: u64,
-}
-
 impl SpanTableWriter {
     /// An empty table.
     pub fn new() -> Self {
@@ -214,35 +204,24 @@ impl SpanTableWriter {
     /// Appends a group of spans (kept in order). Returns the group's byte range within
     /// the groups section, for [`super::SpanTableReader::group`].
     pub fn add_group<S: Borrow<Span>>(&mut self, spans: &[S]) -> Result<Range<u64>, StorageError> {
-        self.add_located_group(spans, |_| {})
-    }
-
-    fn add_located_group<S: Borrow<Span>>(
-        &mut self,
-        spans: &[S],
-        mut located: impl FnMut(GroupSpan),
-    ) -> Result<Range<u64>, StorageError> {
         self.use_source(Source::Spans)?;
         let group_start = self.groups.len() as u64;
         write_varint(spans.len() as u64, &mut self.groups);
         for span in spans {
             let span: &Span = span.borrow();
-            let resource_id = self.resources.value_id(&span.resource)?;
-            let (resource, _) = self.resource_table.index_of(resource_id)?;
-            let scope_id = self.scopes.value_id(&span.scope)?;
-            let (scope, _) = self.scope_table.index_of(scope_id)?;
-            let start = self.groups.len();
-            let indexes_at = write_span(span, resource, scope, &mut self.groups);
-            located(GroupSpan {
-                start,
-                indexes_at,
-                end: self.groups.len(),
-                resource,
-                scope,
-                start_unix_nanos: span.start_unix_nanos,
-            });
+            let (resource, scope) = self.table_indexes(span)?;
+            write_span(span, resource, scope, &mut self.groups);
         }
         Ok(group_start..self.groups.len() as u64)
+    }
+
+    /// The indexes of the span's resource and scope in the current table, adding them.
+    fn table_indexes(&mut self, span: &Span) -> Result<(u32, u32), StorageError> {
+        let resource_id = self.resources.value_id(&span.resource)?;
+        let (resource, _) = self.resource_table.index_of(resource_id)?;
+        let scope_id = self.scopes.value_id(&span.scope)?;
+        let (scope, _) = self.scope_table.index_of(scope_id)?;
+        Ok((resource, scope))
     }
 
     /// Appends a group of stored spans (kept in order), copying their bytes and
@@ -309,16 +288,24 @@ impl SpanTableWriter {
     /// Appends the current table (header with the resource and scope tables, then the
     /// groups) to `out` and starts a new, empty table.
     pub fn finish(&mut self, out: &mut Vec<u8>) -> Result<(), StorageError> {
-        self.finish_located(out, None).map(|_| ())
+        self.write_header(out, None, None)?;
+        out.extend_from_slice(&self.groups);
+        self.groups.clear();
+        self.resource_table.reset();
+        self.scope_table.reset();
+        self.stored_resources.clear();
+        self.stored_scopes.clear();
+        Ok(())
     }
 
-    /// Like [`SpanTableWriter::finish`]; with `ranges`, also records where each resource
-    /// and scope went in `out`. Returns the offset in `out` where the groups start.
-    fn finish_located(
-        &mut self,
+    /// Appends the length-prefixed header (resource and scope tables) of the current
+    /// table to `out`; with ranges given, records where each resource and scope went.
+    fn write_header(
+        &self,
         out: &mut Vec<u8>,
-        ranges: Option<(&mut Vec<Range<usize>>, &mut Vec<Range<usize>>)>,
-    ) -> Result<usize, StorageError> {
+        resource_ranges: Option<&mut Vec<Range<usize>>>,
+        scope_ranges: Option<&mut Vec<Range<usize>>>,
+    ) -> Result<(), StorageError> {
         let header_start = out.len();
         out.extend_from_slice(&[0u8; 4]);
         match self.source {
@@ -329,10 +316,6 @@ impl SpanTableWriter {
                 out.extend_from_slice(&self.stored_scopes);
             }
             Source::Unused | Source::Spans => {
-                let (resource_ranges, scope_ranges) = match ranges {
-                    Some((resources, scopes)) => (Some(resources), Some(scopes)),
-                    None => (None, None),
-                };
                 write_entries(
                     &self.resource_table,
                     &self.resources.encodings,
@@ -345,14 +328,7 @@ impl SpanTableWriter {
         let header_bytes = u32::try_from(out.len() - header_start - 4)
             .map_err(|_| too_large("span table header"))?;
         out[header_start..header_start + 4].copy_from_slice(&header_bytes.to_le_bytes());
-        let groups_start = out.len();
-        out.extend_from_slice(&self.groups);
-        self.groups.clear();
-        self.resource_table.reset();
-        self.scope_table.reset();
-        self.stored_resources.clear();
-        self.stored_scopes.clear();
-        Ok(groups_start)
+        Ok(())
     }
 }
 
@@ -428,45 +404,69 @@ impl LocatedSpans {
     }
 }
 
-/// Appends the stored form of `spans` (one group, as [`super::encode_spans`] writes it)
-/// to `prefix` and locates every span, resource and scope in the result. Errors when the
-/// result would be over 4 GiB (offsets are `u32`).
+thread_local! {
+    /// Per-thread buffer that located encodings are built in, so that building one
+    /// never grows (and copies) a fresh vector; the result is copied out at its exact
+    /// size, which is also what the caller keeps in memory.
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Scratch buffers above this are freed after use rather than kept for the thread.
+const MAX_KEPT_SCRATCH_BYTES: usize = 8 << 20;
+
+/// Writes `prefix` and then the stored form of `spans` (one group, as
+/// [`super::encode_spans`] writes it) into a buffer of exactly the right size, and
+/// locates every span, resource and scope in it. Errors when the result would be over
+/// 4 GiB (offsets are `u32`).
 pub fn encode_spans_located<S: Borrow<Span>>(
     spans: &[S],
-    prefix: Vec<u8>,
+    prefix: &[u8],
 ) -> Result<LocatedSpans, StorageError> {
+    // Tables first (a pass over pointers only), so the header can precede the spans.
     let mut writer = SpanTableWriter::new();
-    let mut located = Vec::with_capacity(spans.len());
-    writer.add_located_group(spans, |span| located.push(span))?;
-    let mut bytes = prefix;
-    bytes.reserve(writer.group_bytes() + 1024);
-    let mut resources = Vec::new();
-    let mut scopes = Vec::new();
-    let groups_start = writer.finish_located(&mut bytes, Some((&mut resources, &mut scopes)))?;
-    let offset = |position: usize| u32::try_from(position).map_err(|_| too_large("span table"));
-    let ranges = |ranges: Vec<Range<usize>>| -> Result<Vec<Range<u32>>, StorageError> {
-        ranges
-            .into_iter()
-            .map(|range| Ok(offset(range.start)?..offset(range.end)?))
-            .collect()
-    };
-    let spans = located
-        .into_iter()
-        .map(|span| {
-            Ok(SpanLocation {
-                start: offset(groups_start + span.start)?,
-                end: offset(groups_start + span.end)?,
-                indexes_at: offset(span.indexes_at)?,
-                resource: span.resource,
-                scope: span.scope,
+    writer.use_source(Source::Spans)?;
+    let mut indexes = Vec::with_capacity(spans.len());
+    for span in spans {
+        indexes.push(writer.table_indexes(span.borrow())?);
+    }
+    SCRATCH.with(|scratch| {
+        let mut out = scratch.borrow_mut();
+        out.clear();
+        out.extend_from_slice(prefix);
+        let mut resources = Vec::new();
+        let mut scopes = Vec::new();
+        writer.write_header(&mut out, Some(&mut resources), Some(&mut scopes))?;
+        let offset = |position: usize| u32::try_from(position).map_err(|_| too_large("span table"));
+        write_varint(spans.len() as u64, &mut out);
+        let mut locations = Vec::with_capacity(spans.len());
+        for (span, &(resource, scope)) in spans.iter().zip(&indexes) {
+            let span: &Span = span.borrow();
+            let start = out.len();
+            let indexes_at = write_span(span, resource, scope, &mut out);
+            locations.push(SpanLocation {
+                start: offset(start)?,
+                end: offset(out.len())?,
+                indexes_at: offset(indexes_at)?,
+                resource,
+                scope,
                 start_unix_nanos: span.start_unix_nanos,
-            })
-        })
-        .collect::<Result<Vec<_>, StorageError>>()?;
-    Ok(LocatedSpans {
-        bytes,
-        spans,
-        resources: ranges(resources)?,
-        scopes: ranges(scopes)?,
+            });
+        }
+        let ranges = |ranges: Vec<Range<usize>>| -> Result<Vec<Range<u32>>, StorageError> {
+            ranges
+                .into_iter()
+                .map(|range| Ok(offset(range.start)?..offset(range.end)?))
+                .collect()
+        };
+        let located = LocatedSpans {
+            bytes: out.as_slice().to_vec(),
+            spans: locations,
+            resources: ranges(resources)?,
+            scopes: ranges(scopes)?,
+        };
+        if out.capacity() > MAX_KEPT_SCRATCH_BYTES {
+            *out = Vec::new();
+        }
+        Ok(located)
     })
 }

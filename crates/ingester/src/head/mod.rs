@@ -1,14 +1,22 @@
-//! The in-memory head: recent spans per tenant, indexed by trace id.
+//! The in-memory head: recent spans per tenant, indexed by trace id, kept as the WAL
+//! records they arrived in.
 //!
 //! A [`Head`] holds everything written to the WAL since the last cut. Each tenant's part
-//! ([`TenantHead`]) is split into shards by trace id so that concurrent pushes of
-//! different traces rarely contend. Every trace keeps its spans and an incrementally
-//! maintained [`TraceDigest`]; every tenant keeps a [`NameIndex`] and one canonical copy
-//! of each distinct resource and scope ([`SharedValues`]).
+//! ([`TenantHead`]) keeps the encoded records (the very buffers the WAL wrote, shared,
+//! with every span located in them) and, per trace, where its spans are plus an
+//! incrementally maintained [`TraceDigest`]; per tenant a [`NameIndex`] and one copy of
+//! each distinct resource and scope ([`HeadValues`]). Traces are split into shards by
+//! trace id so that concurrent pushes of different traces rarely contend.
 //!
-//! Memory is counted as the allocator sees it ([`crate::memory`]): span structs in their
-//! trace vectors (capacity included), every string and vector they own, trace digests,
-//! hash table slots, canonical resources and names.
+//! Keeping spans encoded rather than decoded means a span costs its ~200 stored bytes
+//! plus 8 bytes of reference instead of a dozen allocations (~850 bytes), pushes free
+//! their decoded spans on the thread that decoded them, a cut head is freed record by
+//! record, and block writing copies bytes instead of encoding spans again
+//! ([`TenantHead::with_stored_block`]). Reading a trace from the head decodes its spans.
+//!
+//! Memory is counted as the allocator sees it ([`crate::memory`]).
+
+mod block;
 
 use std::mem::size_of;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,10 +25,11 @@ use std::time::Instant;
 
 use foldhash::HashMap;
 use weft_model::{NameIndex, Span, TenantId, TimeWindow, TraceId};
-use weft_storage::{NameCollector, TraceDigest};
+use weft_storage::span_table::{LocatedSpans, SpanLocation, decode_stored_span};
+use weft_storage::{NameCollector, StorageError, TraceDigest};
 
 use crate::memory;
-use crate::shared::SharedValues;
+use crate::values::{HeadValues, RecordValueIds};
 
 /// Number of trace shards per tenant.
 pub const HEAD_SHARDS: usize = 16;
@@ -33,19 +42,55 @@ fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
     lock.read().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// One WAL record kept by the head.
+#[derive(Debug)]
+struct HeadRecord {
+    encoded: Arc<LocatedSpans>,
+    value_ids: RecordValueIds,
+}
+
+impl HeadRecord {
+    /// The location of span `span` and the head's ids of its resource and scope.
+    fn span(&self, span: u32) -> Option<(&SpanLocation, u32, u32)> {
+        let location = self.encoded.spans.get(span as usize)?;
+        let resource = *self.value_ids.resources.get(location.resource as usize)?;
+        let scope = *self.value_ids.scopes.get(location.scope as usize)?;
+        Some((location, resource, scope))
+    }
+
+    fn bytes(&self) -> usize {
+        let encoded = &self.encoded;
+        memory::allocation_bytes(encoded.bytes.capacity())
+            + memory::allocation_bytes(encoded.spans.capacity() * size_of::<SpanLocation>())
+            + memory::allocation_bytes((encoded.resources.len() + encoded.scopes.len()) * 8)
+            + memory::allocation_bytes(size_of::<LocatedSpans>() + 16)
+            + memory::allocation_bytes(
+                (self.value_ids.resources.len() + self.value_ids.scopes.len()) * 4,
+            )
+            + size_of::<HeadRecord>()
+    }
+}
+
+/// Where a span of the head is: its record and its position in the record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct SpanRef {
+    record: u32,
+    span: u32,
+}
+
 /// The spans of one trace in the head.
 #[derive(Debug)]
 struct HeadTrace {
-    spans: Vec<Span>,
+    spans: Vec<SpanRef>,
     digest: TraceDigest,
     /// What the vector's buffer and the digest were last counted as, in bytes.
     counted_bytes: usize,
 }
 
 impl HeadTrace {
-    /// Bytes of the spans' vector buffer and the digest's strings.
+    /// Bytes of the references' buffer and the digest's strings.
     fn owned_bytes(&self) -> usize {
-        memory::allocation_bytes(self.spans.capacity() * size_of::<Span>())
+        memory::allocation_bytes(self.spans.capacity() * size_of::<SpanRef>())
             + memory::digest_heap_bytes(&self.digest)
     }
 }
@@ -73,12 +118,24 @@ impl InsertStats {
     }
 }
 
+/// Why spans could not be added to the head.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InsertError {
+    /// The record was not encoded from these spans.
+    #[error("the encoded record does not match its {0} spans")]
+    RecordMismatch(usize),
+    /// The head already has 2^32 records.
+    #[error("the head is full")]
+    Full,
+}
+
 /// One tenant's part of a head. Safe to share between threads.
 #[derive(Debug)]
 pub struct TenantHead {
     shards: Vec<RwLock<HashMap<TraceId, HeadTrace>>>,
+    records: RwLock<Vec<HeadRecord>>,
+    values: RwLock<HeadValues>,
     names: Mutex<NameIndex>,
-    shared: SharedValues,
     spans: AtomicU64,
     traces: AtomicU64,
     bytes: AtomicU64,
@@ -89,8 +146,9 @@ impl Default for TenantHead {
     fn default() -> Self {
         TenantHead {
             shards: (0..HEAD_SHARDS).map(|_| RwLock::default()).collect(),
+            records: RwLock::default(),
+            values: RwLock::default(),
             names: Mutex::default(),
-            shared: SharedValues::default(),
             spans: AtomicU64::new(0),
             traces: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
@@ -112,35 +170,61 @@ impl TenantHead {
         self.largest_trace_spans.load(Ordering::Relaxed)
     }
 
-    /// Adds spans (any traces of this tenant): points them at the head's canonical
-    /// resources and scopes, adds their names (with the values of
-    /// `indexed_attribute_keys`), and files them under their traces. Spans of one trace
-    /// that arrive together are added together, with one lookup and one reservation.
-    pub fn insert(&self, mut spans: Vec<Span>, indexed_attribute_keys: &[String]) -> InsertStats {
+    /// Adds `record`, the WAL record encoded from `spans` (same spans, same order): the
+    /// head keeps the record and files every span under its trace, and adds the spans'
+    /// names (with the values of `indexed_attribute_keys`). `spans` are only read; the
+    /// caller frees them. Spans of one trace that arrive together are filed together,
+    /// with one lookup and one reservation.
+    pub fn insert(
+        &self,
+        spans: &[Span],
+        record: Arc<LocatedSpans>,
+        indexed_attribute_keys: &[String],
+    ) -> Result<InsertStats, InsertError> {
+        let (value_ids, value_bytes) = self
+            .values
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .number(&record, spans)
+            .ok_or(InsertError::RecordMismatch(spans.len()))?;
         let mut stats = InsertStats {
-            bytes: self.shared.canonicalize(&mut spans) as u64,
+            bytes: value_bytes as u64,
             ..InsertStats::default()
         };
-        stats.bytes += self.add_names(&spans, indexed_attribute_keys) as u64;
-
-        let mut counts = [0usize; HEAD_SHARDS];
-        for span in &spans {
-            counts[shard_of(&span.trace_id)] += 1;
-        }
-        let mut buckets: Vec<Vec<Span>> = counts.iter().map(|&n| Vec::with_capacity(n)).collect();
-        for span in spans {
-            buckets[shard_of(&span.trace_id)].push(span);
-        }
-        let mut largest = 0u64;
-        for (shard, bucket) in self.shards.iter().zip(buckets) {
-            if bucket.is_empty() {
-                continue;
+        let record = HeadRecord {
+            encoded: record,
+            value_ids,
+        };
+        stats.bytes += record.bytes() as u64;
+        let record_index = {
+            let mut records = self.records.write().unwrap_or_else(PoisonError::into_inner);
+            let index = u32::try_from(records.len()).map_err(|_| InsertError::Full)?;
+            let capacity_before = records.capacity();
+            records.push(record);
+            if records.capacity() > capacity_before {
+                stats.bytes +=
+                    ((records.capacity() - capacity_before) * size_of::<HeadRecord>()) as u64;
             }
-            let runs = trace_runs(&bucket);
-            let mut bucket = bucket.into_iter();
+            index
+        };
+        stats.bytes += self.add_names(spans, indexed_attribute_keys) as u64;
+
+        // Positions of the spans, grouped by shard, input order kept within a shard.
+        let mut by_shard: Vec<(u8, u32)> = spans
+            .iter()
+            .enumerate()
+            .map(|(position, span)| (shard_of(&span.trace_id) as u8, position as u32))
+            .collect();
+        by_shard.sort_by_key(|&(shard, _)| shard);
+        let mut largest = 0u64;
+        for shard_positions in by_shard.chunk_by(|a, b| a.0 == b.0) {
+            let shard = &self.shards[shard_positions[0].0 as usize];
             let mut traces = shard.write().unwrap_or_else(PoisonError::into_inner);
             let table_before = memory::hash_table_bytes(traces.capacity(), TRACE_ENTRY_BYTES);
-            for (trace_id, run_length) in runs {
+            for run in shard_positions
+                .chunk_by(|a, b| spans[a.1 as usize].trace_id == spans[b.1 as usize].trace_id)
+            {
+                let trace_id = spans[run[0].1 as usize].trace_id;
                 let trace = traces.entry(trace_id).or_insert_with(|| {
                     stats.new_traces += 1;
                     HeadTrace {
@@ -149,11 +233,13 @@ impl TenantHead {
                         counted_bytes: 0,
                     }
                 });
-                trace.spans.reserve(run_length);
-                for span in bucket.by_ref().take(run_length) {
-                    stats.bytes += memory::span_heap_bytes(&span) as u64;
-                    trace.digest.add_span(&span);
-                    trace.spans.push(span);
+                trace.spans.reserve(run.len());
+                for &(_, position) in run {
+                    trace.digest.add_span(&spans[position as usize]);
+                    trace.spans.push(SpanRef {
+                        record: record_index,
+                        span: position,
+                    });
                 }
                 // Capacity and digest strings only grow (a better root may shorten a
                 // name; the old count stands then), so the count never goes down.
@@ -162,7 +248,7 @@ impl TenantHead {
                     stats.bytes += (owned - trace.counted_bytes) as u64;
                     trace.counted_bytes = owned;
                 }
-                stats.spans += run_length as u64;
+                stats.spans += run.len() as u64;
                 largest = largest.max(trace.spans.len() as u64);
             }
             let table_after = memory::hash_table_bytes(traces.capacity(), TRACE_ENTRY_BYTES);
@@ -173,7 +259,7 @@ impl TenantHead {
         self.spans.fetch_add(stats.spans, Ordering::Relaxed);
         self.traces.fetch_add(stats.new_traces, Ordering::Relaxed);
         self.bytes.fetch_add(stats.bytes, Ordering::Relaxed);
-        stats
+        Ok(stats)
     }
 
     /// Merges the names of `spans` into the tenant's index; returns the bytes it grew by.
@@ -190,12 +276,31 @@ impl TenantHead {
         copied.bytes + copied.strings * memory::name_bytes("")
     }
 
-    /// Copies of the spans of `trace_id`; empty when the head does not have it.
-    pub fn trace(&self, trace_id: TraceId) -> Vec<Span> {
-        read(&self.shards[shard_of(&trace_id)])
-            .get(&trace_id)
-            .map(|trace| trace.spans.clone())
-            .unwrap_or_default()
+    /// The spans of `trace_id`, decoded; empty when the head does not have it.
+    pub fn trace(&self, trace_id: TraceId) -> Result<Vec<Span>, StorageError> {
+        let references: Vec<SpanRef> = match read(&self.shards[shard_of(&trace_id)]).get(&trace_id)
+        {
+            Some(trace) => trace.spans.clone(),
+            None => return Ok(Vec::new()),
+        };
+        let records = read(&self.records);
+        let values = read(&self.values);
+        let what = format!("head trace {trace_id}");
+        let damaged = || StorageError::corrupt(&what, "a span reference points nowhere");
+        references
+            .iter()
+            .map(|reference| {
+                let record = records.get(reference.record as usize).ok_or_else(damaged)?;
+                let (location, resource, scope) =
+                    record.span(reference.span).ok_or_else(damaged)?;
+                let bytes = location
+                    .span_bytes(&record.encoded.bytes)
+                    .ok_or_else(damaged)?;
+                let resource = values.resource(resource).ok_or_else(damaged)?.clone();
+                let scope = values.scope(scope).ok_or_else(damaged)?.clone();
+                decode_stored_span(bytes, resource, scope, &what)
+            })
+            .collect()
     }
 
     /// Traces whose timestamp (as this head sees it) is non-zero and in `window`.
@@ -227,24 +332,6 @@ impl TenantHead {
             .clone()
     }
 
-    /// Calls `write` with references to every span, holding read locks on all shards
-    /// meanwhile (pushes to this tenant head wait; reads proceed).
-    pub fn with_all_spans<R>(&self, write: impl FnOnce(&[&Span]) -> R) -> R {
-        let guards: Vec<_> = self.shards.iter().map(read).collect();
-        let total: usize = guards
-            .iter()
-            .flat_map(|guard| guard.values())
-            .map(|trace| trace.spans.len())
-            .sum();
-        let mut spans: Vec<&Span> = Vec::with_capacity(total);
-        for guard in &guards {
-            for trace in guard.values() {
-                spans.extend(trace.spans.iter());
-            }
-        }
-        write(&spans)
-    }
-
     /// Spans held.
     pub fn span_total(&self) -> u64 {
         self.spans.load(Ordering::Relaxed)
@@ -255,7 +342,7 @@ impl TenantHead {
         self.traces.load(Ordering::Relaxed)
     }
 
-    /// Approximate heap bytes held.
+    /// Estimated memory held, in bytes (see [`crate::memory`]).
     pub fn bytes(&self) -> u64 {
         self.bytes.load(Ordering::Relaxed)
     }
@@ -287,15 +374,16 @@ impl Head {
         read(&self.tenants).get(tenant).cloned()
     }
 
-    /// Adds spans of `tenant`; see [`TenantHead::insert`].
+    /// Adds a record of `tenant`; see [`TenantHead::insert`].
     pub fn insert(
         &self,
         tenant: &TenantId,
-        spans: Vec<Span>,
+        spans: &[Span],
+        record: Arc<LocatedSpans>,
         indexed_attribute_keys: &[String],
-    ) -> InsertStats {
+    ) -> Result<InsertStats, InsertError> {
         if spans.is_empty() {
-            return InsertStats::default();
+            return Ok(InsertStats::default());
         }
         let tenant_head = match self.tenant(tenant) {
             Some(existing) => existing,
@@ -307,10 +395,10 @@ impl Head {
                 .or_default()
                 .clone(),
         };
-        let stats = tenant_head.insert(spans, indexed_attribute_keys);
+        let stats = tenant_head.insert(spans, record, indexed_attribute_keys)?;
         self.bytes.fetch_add(stats.bytes, Ordering::Relaxed);
         self.first_insert.get_or_init(Instant::now);
-        stats
+        Ok(stats)
     }
 
     /// Every tenant's part.
@@ -326,7 +414,7 @@ impl Head {
         read(&self.tenants).is_empty()
     }
 
-    /// Approximate heap bytes of all spans.
+    /// Estimated memory of all tenants' parts, in bytes.
     pub fn bytes(&self) -> u64 {
         self.bytes.load(Ordering::Relaxed)
     }
@@ -337,78 +425,5 @@ impl Head {
     }
 }
 
-/// Consecutive spans of one trace in `spans`, as (trace, number of spans), in order.
-fn trace_runs(spans: &[Span]) -> Vec<(TraceId, usize)> {
-    let mut runs: Vec<(TraceId, usize)> = Vec::new();
-    for span in spans {
-        match runs.last_mut() {
-            Some((trace_id, length)) if *trace_id == span.trace_id => *length += 1,
-            _ => runs.push((span.trace_id, 1)),
-        }
-    }
-    runs
-}
-
 #[cfg(test)]
-mod tests {
-    use std::sync::Arc;
-
-    use weft_model::{Resource, SpanId};
-
-    use super::*;
-
-    fn span(trace: u64, id: u64, parent: Option<u64>, start: u64) -> Span {
-        let mut span = Span::new(TraceId::from_halves(0, trace), SpanId::from_u64(id), "op");
-        span.parent_span_id = parent.map(SpanId::from_u64);
-        span.start_unix_nanos = start;
-        span.resource = Arc::new(Resource::for_service("svc"));
-        span
-    }
-
-    #[test]
-    fn inserts_are_indexed_by_trace_with_running_digests() {
-        let head = Head::new(3);
-        assert!(head.is_empty());
-        let tenant = TenantId::single();
-        let stats = head.insert(
-            &tenant,
-            vec![
-                span(1, 2, Some(1), 50),
-                span(2, 1, None, 70),
-                span(1, 1, None, 100),
-            ],
-            &[],
-        );
-        assert_eq!(stats.spans, 3);
-        assert_eq!(stats.new_traces, 2);
-        assert!(stats.bytes > 0);
-        assert_eq!(head.bytes(), stats.bytes);
-        assert!(head.first_insert().is_some());
-        let tenant_head = head.tenant(&tenant).expect("tenant");
-        assert_eq!(tenant_head.span_count(TraceId::from_halves(0, 1)), 2);
-        assert_eq!(tenant_head.largest_trace_spans(), 2);
-        let digest = tenant_head
-            .digest(TraceId::from_halves(0, 1))
-            .expect("digest");
-        assert_eq!(
-            digest.timestamp_unix_nanos(),
-            100,
-            "root start wins over the earlier child"
-        );
-        let window = TimeWindow {
-            start_unix_nanos: 60,
-            end_unix_nanos: 100,
-        };
-        let mut ids = tenant_head.trace_ids_in_window(window);
-        ids.sort();
-        assert_eq!(
-            ids,
-            vec![TraceId::from_halves(0, 1), TraceId::from_halves(0, 2)]
-        );
-        assert_eq!(tenant_head.with_all_spans(|spans| spans.len()), 3);
-        assert!(
-            head.tenant(&TenantId::parse("other").expect("tenant"))
-                .is_none()
-        );
-    }
-}
+mod tests;
