@@ -4,8 +4,8 @@ use anyhow::{Context, bail};
 use clap::{Arg, ArgMatches, Command, value_parser};
 use serde::Deserialize;
 
-use crate::{server_arg, tenant_arg};
 use crate::waterfall;
+use crate::{server_arg, tenant_arg};
 
 pub fn search_command() -> Command {
     Command::new("search")
