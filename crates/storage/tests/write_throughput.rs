@@ -250,14 +250,11 @@ fn block_write_throughput() {
     );
 }
 
-/// Where a span of the head is: record, position in it, resource id, scope id.
-type Member = (usize, usize, u32, u32);
-
-/// What the ingester's head holds for the same requests: one encoded record per request,
-/// resources and scopes numbered by encoding, per trace its digest and span positions.
 /// Where one span of a trace lives: (record, span, resource id, scope id).
 type SpanLocation = (usize, usize, u32, u32);
 
+/// What the ingester's head holds for the same requests: one encoded record per request,
+/// resources and scopes numbered by encoding, per trace its digest and span positions.
 struct Head {
     records: Vec<LocatedSpans>,
     resources: Vec<Vec<u8>>,
