@@ -55,7 +55,12 @@ fi
 
 step "black-box tests (pytest tests/blackbox)"
 export WEFT_CLASSIC_PYTHON="${WEFT_CLASSIC_PYTHON:-$PWD/.venv-classic/bin/python}"
-export WEFT_BIN="${WEFT_BIN:-$PWD/${CARGO_TARGET_DIR:-target}/release/weft}"
+target_dir=${CARGO_TARGET_DIR:-target}
+case "$target_dir" in
+  /*) ;;
+  *) target_dir="$PWD/$target_dir" ;;
+esac
+export WEFT_BIN="${WEFT_BIN:-$target_dir/release/weft}"
 .venv/bin/python -m pytest tests/blackbox -q "$@" || failed+=("black-box tests")
 
 if [ ${#failed[@]} -gt 0 ]; then
