@@ -10,6 +10,9 @@
 //!   `docs/format/blocks-v0.md`). The Parquet engine will implement the same traits.
 //! - [`TraceDigest`] is the mergeable per-trace summary that the head and blocks share.
 //! - [`span_table`] is the stored form of a list of spans, shared by blocks and the WAL.
+//!   A WAL record can be encoded with every span located in it
+//!   ([`span_table::encode_spans_located`]), and [`BlockStore::write_stored_block`]
+//!   writes a block by copying such stored spans, without decoding or encoding them.
 //! - [`NameCollector`] gathers the names of many spans without a copy per span.
 
 pub mod block_id;

@@ -117,8 +117,6 @@ fn the_stored_block_lists_traces_by_id_and_spans_by_start() {
                 .iter()
                 .map(|trace| (trace.digest.trace_id, trace.spans.len()))
                 .collect();
-            // A stored span's start follows its fixed-size ids and two short strings;
-            // decoding is simpler than finding it.
             let starts: Vec<u64> = block
                 .spans
                 .iter()
