@@ -6,11 +6,12 @@ use prost::Message;
 
 use crate::{otlp, zipkin};
 
-/// SplitMix64: small, fast, deterministic; good enough to drive mutations.
-struct Random(u64);
+/// SplitMix64: small, fast, deterministic; good enough to drive mutations. Shared by
+/// every decoder's mutation tests.
+pub(crate) struct Random(pub(crate) u64);
 
 impl Random {
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut mixed = self.0;
         mixed = (mixed ^ (mixed >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -19,7 +20,7 @@ impl Random {
     }
 
     /// A number in `0..bound` (0 when `bound` is 0).
-    fn below(&mut self, bound: usize) -> usize {
+    pub(crate) fn below(&mut self, bound: usize) -> usize {
         if bound == 0 {
             0
         } else {

@@ -9,26 +9,7 @@ use super::test_support::{
 use super::*;
 use crate::zipkin;
 
-/// SplitMix64: small, fast, deterministic.
-struct Random(u64);
-
-impl Random {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut mixed = self.0;
-        mixed = (mixed ^ (mixed >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        mixed = (mixed ^ (mixed >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        mixed ^ (mixed >> 31)
-    }
-
-    fn below(&mut self, bound: usize) -> usize {
-        if bound == 0 {
-            0
-        } else {
-            (self.next() % bound as u64) as usize
-        }
-    }
-}
+use crate::robustness_tests::Random;
 
 /// Byte strings that reach edge cases: JSON tokens, and Thrift/protobuf lengths and
 /// type bytes (negative, huge, zero).
