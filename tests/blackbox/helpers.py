@@ -6,6 +6,7 @@ Everything here talks to the server over loopback sockets only.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -115,6 +116,25 @@ def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def s3_storage_args(data_dir: Path) -> list[str]:
+    """Flags that put a server's blocks in the S3-compatible test server, when the suite
+    runs in S3 mode (WEFT_TEST_S3_ENDPOINT and WEFT_TEST_S3_BUCKET set, credentials in
+    the AWS_* variables). Each data dir gets its own prefix, so restarts of one server
+    (the durability tests) find their blocks again and servers never share blocks."""
+    endpoint = os.environ.get("WEFT_TEST_S3_ENDPOINT")
+    bucket = os.environ.get("WEFT_TEST_S3_BUCKET")
+    if not endpoint or not bucket:
+        return []
+    prefix = "t-" + hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:20]
+    return [
+        "--storage.backend", "s3",
+        "--storage.s3.endpoint", endpoint,
+        "--storage.s3.bucket", bucket,
+        "--storage.s3.prefix", prefix,
+        "--storage.s3.allow-http", "true",
+    ]
+
+
 @dataclass
 class WeftServer:
     """One `weft serve` process on free loopback ports.
@@ -190,6 +210,7 @@ class WeftServer:
                 args += [flag, "off"]
         if self.pass_storage_flag and self.data_dir is not None:
             args += ["--storage.path", str(self.data_dir)]
+            args += s3_storage_args(self.data_dir)
         if self.config_path is not None:
             args += ["--config", str(self.config_path)]
         return args + list(self.extra_args)

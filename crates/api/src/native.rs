@@ -8,7 +8,11 @@
 //!   `max_traces_examined`), not how many are returned. `start`/`end` are unix seconds,
 //!   both inclusive (default: the configured query lookback up to now); `limit` defaults
 //!   to 20 and is capped at `max_traces_examined`; `service` filters by local service
-//!   (case-insensitive). With `search_enabled: false` the answer is always
+//!   (case-insensitive). Tempo's `tags` (logfmt `key=value key2="a b"`: some span has the
+//!   attribute with that text value; `service.name` restricts to spans of that service,
+//!   `name` to a span name) and `minDuration`/`maxDuration` (Go durations such as `250ms`
+//!   or `1.5s`, on the trace's duration, both inclusive) narrow it further.
+//!   With `search_enabled: false` the answer is always
 //!   `{"traces":[],"metrics":{"inspectedTraces":0}}` (after the tenant check).
 //! - `GET /api/traces/{traceId}`: every span of the trace, deduplicated, as an OTLP/JSON
 //!   `ExportTraceServiceRequest` `{"resourceSpans":[...]}` (lowerCamelCase keys, trace and
@@ -26,7 +30,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::get;
 use serde::Serialize;
-use weft_model::{TimeWindow, TraceId, TraceReader, TraceSummary};
+use weft_model::{
+    MAX_FILTER_CRITERIA, SpanFilter, TimeWindow, TraceId, TraceReader, TraceSummary,
+};
 use weft_query::dedupe_spans;
 use weft_query::zipkin::parse_optional_integer;
 
@@ -169,14 +175,42 @@ async fn search(
             .saturating_mul(1_000_000_000)
             .saturating_add(999_999_999),
     };
-    let service = params.get("service").filter(|name| !name.is_empty());
+    let mut filter = SpanFilter::for_service(params.get("service").filter(|name| !name.is_empty()));
+    if let Some(tags) = params.get("tags") {
+        for (key, value) in parse_logfmt(tags)? {
+            match key.as_str() {
+                "service.name" => filter.service_name = Some(value),
+                "name" => filter.span_name = Some(value),
+                _ => filter.attributes.push((key, Some(value))),
+            }
+        }
+        if filter.criteria_count() > MAX_FILTER_CRITERIA {
+            return Err(ApiError::BadRequest(format!(
+                "too many tags: at most {MAX_FILTER_CRITERIA} criteria"
+            )));
+        }
+    }
+    let min_duration_nanos = optional_duration(&params, "minDuration")?;
+    let max_duration_nanos = optional_duration(&params, "maxDuration")?;
+    if let (Some(min), Some(max)) = (min_duration_nanos, max_duration_nanos)
+        && max < min
+    {
+        return Err(ApiError::BadRequest(String::from(
+            "maxDuration must not be less than minDuration",
+        )));
+    }
     // Examine up to the configured bound and return the newest `limit`, so the metric
     // says how many traces were looked at.
     let examined = state.config.max_traces_examined.max(limit);
     let mut summaries = state
         .reader
-        .summaries(&tenant, window, service, examined)
+        .summaries(&tenant, window, &filter, examined)
         .await?;
+    summaries.retain(|summary| {
+        let duration = summary.end_unix_nanos.saturating_sub(summary.start_unix_nanos);
+        min_duration_nanos.is_none_or(|min| duration >= min)
+            && max_duration_nanos.is_none_or(|max| duration <= max)
+    });
     let inspected_traces = summaries.len();
     summaries.sort_by(|left, right| {
         right
@@ -215,6 +249,90 @@ async fn trace(
     }
     dedupe_spans(&mut spans);
     Ok(json_response(weft_codec::otlp::encode_json(&spans)))
+}
+
+fn optional_duration(params: &QueryParams, name: &str) -> Result<Option<u64>, ApiError> {
+    match params.get(name).filter(|text| !text.is_empty()) {
+        None => Ok(None),
+        Some(text) => parse_go_duration(text).map(Some).ok_or_else(|| {
+            ApiError::BadRequest(format!("invalid value for {name}: {text}"))
+        }),
+    }
+}
+
+/// A Go duration (`300ms`, `1.5h`, `2h45m`, `10us`) in nanoseconds; `None` when it is
+/// not one, is negative, or overflows.
+fn parse_go_duration(text: &str) -> Option<u64> {
+    let mut rest = text.trim();
+    if rest == "0" {
+        return Some(0);
+    }
+    if rest.is_empty() {
+        return None;
+    }
+    let mut total: f64 = 0.0;
+    while !rest.is_empty() {
+        let number_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let number: f64 = rest[..number_end].parse().ok()?;
+        rest = &rest[number_end..];
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let nanos_per_unit = match &rest[..unit_end] {
+            "ns" => 1.0,
+            "us" | "µs" | "μs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => return None,
+        };
+        rest = &rest[unit_end..];
+        total += number * nanos_per_unit;
+    }
+    (total.is_finite() && total < u64::MAX as f64).then_some(total as u64)
+}
+
+/// Tempo's `tags` parameter: space-separated `key=value` pairs in logfmt, values
+/// optionally double-quoted (with `\"` and `\\` escapes).
+fn parse_logfmt(text: &str) -> Result<Vec<(String, String)>, ApiError> {
+    let invalid = |why: &str| ApiError::BadRequest(format!("invalid tags {text:?}: {why}"));
+    let mut pairs = Vec::new();
+    let mut chars = text.chars().peekable();
+    loop {
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        if chars.peek().is_none() {
+            return Ok(pairs);
+        }
+        let mut key = String::new();
+        while let Some(c) = chars.next_if(|&c| c != '=' && !c.is_whitespace()) {
+            key.push(c);
+        }
+        if chars.next() != Some('=') || key.is_empty() {
+            return Err(invalid("expected key=value"));
+        }
+        let mut value = String::new();
+        if chars.next_if_eq(&'"').is_some() {
+            loop {
+                match chars.next() {
+                    Some('"') => break,
+                    Some('\\') => match chars.next() {
+                        Some(escaped) => value.push(escaped),
+                        None => return Err(invalid("unterminated quote")),
+                    },
+                    Some(c) => value.push(c),
+                    None => return Err(invalid("unterminated quote")),
+                }
+            }
+        } else {
+            while let Some(c) = chars.next_if(|c| !c.is_whitespace()) {
+                value.push(c);
+            }
+        }
+        pairs.push((key, value));
+    }
 }
 
 #[cfg(test)]

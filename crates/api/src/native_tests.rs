@@ -169,3 +169,59 @@ async fn search_is_empty_when_search_is_disabled_but_trace_by_id_works() {
         "lowercase hex ids: {body}"
     );
 }
+
+#[test]
+fn go_durations_parse_like_tempo() {
+    assert_eq!(super::parse_go_duration("250ms"), Some(250_000_000));
+    assert_eq!(super::parse_go_duration("1.5s"), Some(1_500_000_000));
+    assert_eq!(super::parse_go_duration("2h45m"), Some(9_900_000_000_000));
+    assert_eq!(super::parse_go_duration("10us"), Some(10_000));
+    assert_eq!(super::parse_go_duration("0"), Some(0));
+    assert_eq!(super::parse_go_duration("10"), None, "a unit is required");
+    assert_eq!(super::parse_go_duration("-1s"), None);
+    assert_eq!(super::parse_go_duration("1d"), None);
+}
+
+#[test]
+fn logfmt_tags_allow_quoted_values() {
+    let pairs = super::parse_logfmt(r#"http.status_code=500  name="GET /a b" x="q\"d""#)
+        .expect("valid logfmt");
+    assert_eq!(
+        pairs,
+        vec![
+            ("http.status_code".to_owned(), "500".to_owned()),
+            ("name".to_owned(), "GET /a b".to_owned()),
+            ("x".to_owned(), "q\"d".to_owned()),
+        ]
+    );
+    assert!(super::parse_logfmt("novalue").is_err());
+    assert!(super::parse_logfmt(r#"k="open"#).is_err());
+}
+
+#[tokio::test]
+async fn search_narrows_by_tags_and_trace_duration() {
+    let router = router();
+    let ids = |body: String| -> Vec<String> {
+        let json: Value = serde_json::from_str(&body).expect("json");
+        json["traces"]
+            .as_array()
+            .map(|traces| {
+                traces
+                    .iter()
+                    .filter_map(|t| t["traceID"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    // Trace 1 lasts 2.5 s (two spans), traces 2 and 3 last 1.5 s.
+    let (status, body) = get(&router, &search_uri("&minDuration=2s")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(ids(body), ["1"]);
+    assert_eq!(ids(get(&router, &search_uri("&maxDuration=1500ms")).await.1), ["3", "2"]);
+    let tags = "&tags=service.name%3Dbackend%20name%3Dop-2";
+    assert_eq!(ids(get(&router, &search_uri(tags)).await.1), ["1"]);
+    let (status, _) = get(&router, &search_uri("&minDuration=fast")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = get(&router, &search_uri("&minDuration=2s&maxDuration=1s")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}

@@ -138,11 +138,30 @@ impl Default for JaegerSection {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StorageSection {
-    /// Directory for the WAL and blocks (embedded local storage).
+    /// Directory for the WAL, and for blocks with the `local` backend.
     pub path: PathBuf,
-    /// Blocks whose newest span is older than this are deleted.
+    /// Blocks whose newest span was ingested longer ago than this are deleted by the
+    /// compactor (`compactor.tenant-retention` overrides it per tenant).
     #[serde(with = "humantime_serde")]
     pub retention: Duration,
+    /// Where blocks live: `local` (under `path/blocks`, the default) or `s3`.
+    pub backend: weft_storage::BackendKind,
+    /// The S3-compatible bucket for `backend: s3`. Credentials come only from the
+    /// standard AWS environment variables.
+    pub s3: weft_storage::S3Config,
+    /// Byte bounds of the block read caches (Parquet footers, bloom filters).
+    pub cache: weft_storage::CacheConfig,
+}
+
+impl StorageSection {
+    /// The block store settings of this section.
+    pub fn backend_config(&self) -> weft_storage::StorageBackendConfig {
+        weft_storage::StorageBackendConfig {
+            backend: self.backend,
+            s3: self.s3.clone(),
+            cache: self.cache.clone(),
+        }
+    }
 }
 
 impl Default for StorageSection {
@@ -150,6 +169,9 @@ impl Default for StorageSection {
         StorageSection {
             path: PathBuf::from("./weft-data"),
             retention: Duration::from_secs(7 * 24 * 3600),
+            backend: weft_storage::BackendKind::Local,
+            s3: weft_storage::S3Config::default(),
+            cache: weft_storage::CacheConfig::default(),
         }
     }
 }
@@ -223,6 +245,8 @@ pub struct Config {
     pub distributor: weft_distributor::DistributorConfig,
     /// WAL, head and block cutting.
     pub ingester: weft_ingester::IngesterConfig,
+    /// Block merging, deduplication, retention and cleanup.
+    pub compactor: weft_compactor::CompactorConfig,
     /// Process logs.
     pub log: LogSection,
     /// Graceful shutdown.
@@ -275,7 +299,7 @@ impl Config {
     /// Copies the settings that several sections share from where the user sets them.
     fn composed(mut self) -> Self {
         self.ingester.storage_path = self.storage.path.clone();
-        self.ingester.retention = self.storage.retention;
+        self.compactor.retention = self.storage.retention;
         self.receiver.multitenancy_enabled = self.multitenancy_enabled;
         self.zipkin.query.multitenancy_enabled = self.multitenancy_enabled;
         self.ingester.indexed_attribute_keys = self.zipkin.query.autocomplete_keys.clone();

@@ -56,7 +56,15 @@ pub async fn run(config: Config, target: Target) -> anyhow::Result<()> {
     let jaeger_compact_socket = bind_udp("jaeger.compact.listen", &config.jaeger.compact).await?;
     let jaeger_binary_socket = bind_udp("jaeger.binary.listen", &config.jaeger.binary).await?;
 
-    let ingester = weft_ingester::Ingester::open(config.ingester.clone())
+    let blocks_directory = config.storage.path.join("blocks");
+    let store = weft_storage::open_block_store(&config.storage.backend_config(), &blocks_directory)
+        .await
+        .context("cannot open the block store")?;
+    let compactor = Arc::new(
+        weft_compactor::Compactor::new(store.clone(), config.compactor.clone())
+            .context("invalid compactor configuration")?,
+    );
+    let ingester = weft_ingester::Ingester::open(config.ingester.clone(), store)
         .await
         .context("cannot open storage")?;
     let sink: Arc<dyn SpanSink> = Arc::new(
@@ -152,9 +160,23 @@ pub async fn run(config: Config, target: Target) -> anyhow::Result<()> {
                 .with_context(|| format!("{} listener failed", protocol.listener_name()))
         });
     }
+    // The compactor runs beside the listeners; after a pass that changed blocks the
+    // ingester re-reads the block list so reads move to the merged blocks at once.
+    let (compactor_stop, compactor_stop_receiver) = watch::channel(false);
+    let refreshed = ingester.clone();
+    let after_pass: weft_compactor::AfterPass = Arc::new(move || {
+        let ingester = refreshed.clone();
+        Box::pin(async move {
+            if let Err(error) = ingester.refresh_blocks().await {
+                tracing::warn!(%error, "cannot refresh the block list after compaction");
+            }
+        })
+    });
+    let compactor_task = compactor.spawn_with(compactor_stop_receiver, Some(after_pass));
     tracing::info!(
         elapsed_ms = started.elapsed().as_millis() as u64,
         storage = %config.storage.path.display(),
+        backend = ?config.storage.backend,
         "weft is ready"
     );
 
@@ -189,6 +211,11 @@ pub async fn run(config: Config, target: Target) -> anyhow::Result<()> {
             "requests still in flight at the drain deadline were cut off"
         );
         servers.abort_all();
+    }
+    // A merge in progress is abandoned at its next batch (its partial output removed).
+    let _ = compactor_stop.send(true);
+    if let Err(error) = compactor_task.await {
+        tracing::warn!(%error, "the compactor task failed");
     }
     ingester
         .shutdown()

@@ -71,6 +71,19 @@ impl Setting {
                     .map(|item| Value::String(item.to_owned()))
                     .collect(),
             ),
+            // A map leaf (e.g. `compactor.tenant-retention`): `key=value,key2=value2`.
+            Value::Object(_) => Value::Object(
+                raw.split(',')
+                    .map(str::trim)
+                    .filter(|item| !item.is_empty())
+                    .map(|item| match item.split_once('=') {
+                        Some((key, value)) => {
+                            (key.trim().to_owned(), Value::String(value.trim().to_owned()))
+                        }
+                        None => (item.to_owned(), Value::Null),
+                    })
+                    .collect(),
+            ),
             Value::String(_) => Value::String(raw.to_owned()),
             _ => infer_scalar(raw),
         }

@@ -153,7 +153,7 @@ const UDP_SPANS_PER_ENCODE: usize = 50_000;
 
 /// Encodes `spans` as one request body (or, for UDP, as many datagrams), each with its
 /// span count.
-fn encode(protocol: Protocol, spans: &[Span]) -> Vec<(Bytes, u64)> {
+pub(crate) fn encode(protocol: Protocol, spans: &[Span]) -> Vec<(Bytes, u64)> {
     let body = match protocol {
         Protocol::OtlpGrpc | Protocol::OtlpHttp => {
             let request =
@@ -241,12 +241,7 @@ pub async fn run(
 }
 
 fn percentile(sorted_micros: &[u64], quantile: f64) -> Duration {
-    if sorted_micros.is_empty() {
-        return Duration::ZERO;
-    }
-    let rank =
-        ((sorted_micros.len() as f64 * quantile).ceil() as usize).clamp(1, sorted_micros.len());
-    Duration::from_micros(sorted_micros[rank - 1])
+    Duration::from_micros(crate::stats::nearest_rank(sorted_micros, quantile).unwrap_or(0))
 }
 
 #[derive(Default)]

@@ -262,6 +262,10 @@ pub struct TraceGenerator {
     scope: Arc<InstrumentationScope>,
 }
 
+/// A point in a generator's sequence of traces (see [`TraceGenerator::position`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct GeneratorPosition(u64);
+
 /// Mutable state while one trace is built.
 struct TraceBuilder {
     trace_id: TraceId,
@@ -309,6 +313,20 @@ impl TraceGenerator {
         let service_index = service_index(entry);
         self.server_span(&mut builder, service_index, None, start_unix_nanos, 0);
         builder.spans
+    }
+
+    /// Where the generator is: [`TraceGenerator::seek`] back to it and the next trace is
+    /// the same trace again (given the same start time), on any generator built with the
+    /// same settings. Lets a caller remember traces by position instead of keeping them.
+    pub fn position(&self) -> GeneratorPosition {
+        GeneratorPosition(self.random.state())
+    }
+
+    /// Continues the sequence from `position` (taken from a generator with the same
+    /// settings; a position from other settings gives traces of these settings' shape
+    /// drawn from another point of the sequence).
+    pub fn seek(&mut self, position: GeneratorPosition) {
+        self.random = SplitMix64::new(position.0);
     }
 
     fn new_span_id(&mut self) -> SpanId {
@@ -632,6 +650,22 @@ mod tests {
         let mut b = TraceGenerator::new(GeneratorSettings::default());
         for i in 0..20 {
             assert_eq!(a.next_trace(i * 1_000), b.next_trace(i * 1_000));
+        }
+    }
+
+    #[test]
+    fn seeking_to_a_position_regenerates_the_same_trace() {
+        let mut generator = TraceGenerator::new(GeneratorSettings::default());
+        let mut positions = Vec::new();
+        let mut traces = Vec::new();
+        for i in 0..50 {
+            positions.push(generator.position());
+            traces.push(generator.next_trace(i * 1_000));
+        }
+        let mut other = TraceGenerator::new(GeneratorSettings::default());
+        for i in (0..50).rev() {
+            other.seek(positions[i]);
+            assert_eq!(other.next_trace(i as u64 * 1_000), traces[i]);
         }
     }
 

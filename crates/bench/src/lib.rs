@@ -10,14 +10,27 @@
 //! sends datagrams as fast as one socket takes them and reads from the server's `/metrics`
 //! how many spans arrived, so loss under overload is part of the report.
 //! [`jaeger_encode`] and [`zipkin_thrift_encode`] write the classic Thrift formats.
+//!
+//! For the storage and soak benchmarks (`weft bench storage|query|soak`): [`layout`]
+//! spreads a corpus over time slices and blocks, [`id_file`] is the sampled-trace-id file
+//! between the storage and query benchmarks, [`search_cases`] are searches known to match
+//! the corpus, [`soak`] sends at a paced rate ([`pacing`]) through an [`exporter`] that
+//! tells refusals from failures, and [`stats`] has the percentiles and trend fits.
 
 pub mod driver;
+pub mod exporter;
 pub mod generator;
+pub mod id_file;
 pub mod jaeger_encode;
+pub mod layout;
+pub mod pacing;
 pub mod random;
+pub mod search_cases;
+pub mod soak;
+pub mod stats;
 mod thrift_write;
 pub mod udp;
 pub mod zipkin_thrift_encode;
 
 pub use driver::{LoadReport, LoadSettings, Protocol};
-pub use generator::{GeneratorSettings, TraceGenerator};
+pub use generator::{GeneratorPosition, GeneratorSettings, TraceGenerator};

@@ -5,8 +5,13 @@
 //! loopback ports with a temporary storage directory, so every number comes from a
 //! cold server with the WAL on and nothing else in it. `--endpoint` drives a server that
 //! is already running instead (then peak RSS is read only if `--server-pid` is given).
+//!
+//! Subcommands measure storage: `weft bench storage` writes a corpus of blocks
+//! (`bench_storage`), `weft bench query` times lookups and searches against a server
+//! reading them (`bench_query`), and `weft bench soak` sends at a fixed rate for a long
+//! time while sampling the server's memory (`bench_soak`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -16,7 +21,11 @@ use weft_bench::{GeneratorSettings, LoadReport, LoadSettings, Protocol};
 
 pub fn command() -> Command {
     Command::new("bench")
-        .about("Load a weft server with a realistic synthetic corpus and report spans/s, ack latency and peak RSS")
+        .about("Load a weft server with a realistic synthetic corpus and report spans/s, ack latency and peak RSS; subcommands storage, query and soak measure storage")
+        .args_conflicts_with_subcommands(true)
+        .subcommand(crate::bench_storage::command())
+        .subcommand(crate::bench_query::command())
+        .subcommand(crate::bench_soak::command())
         .arg(
             Arg::new("protocol")
                 .long("protocol")
@@ -59,6 +68,12 @@ pub fn command() -> Command {
 }
 
 pub async fn run(arguments: &ArgMatches) -> anyhow::Result<()> {
+    match arguments.subcommand() {
+        Some(("storage", arguments)) => return crate::bench_storage::run(arguments).await,
+        Some(("query", arguments)) => return crate::bench_query::run(arguments).await,
+        Some(("soak", arguments)) => return crate::bench_soak::run(arguments).await,
+        _ => {}
+    }
     let protocol_text = arguments
         .get_one::<String>("protocol")
         .map(String::as_str)
@@ -140,6 +155,7 @@ pub async fn run(arguments: &ArgMatches) -> anyhow::Result<()> {
         print_report(&report, peak_rss);
         if let Some(server) = server.as_mut() {
             server.stop().await?;
+            server.remove_storage();
         }
     }
     Ok(())
@@ -186,14 +202,49 @@ fn print_report(report: &LoadReport, peak_rss: Option<u64>) {
 
 /// Peak resident set size (VmHWM) of a Linux process.
 fn peak_rss_bytes(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
+    weft_bench::soak::process_memory_bytes(pid, "VmHWM")
+}
+
+/// `1234567` as `1,234,567`.
+pub(crate) fn thousands(value: u64) -> String {
+    let digits = value.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (index, digit) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+/// Bytes as MiB.
+pub(crate) fn mebibytes(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
+/// Total size of the regular files under `path` (recursively, symlinks not followed);
+/// 0 when it does not exist. Unreadable entries are skipped.
+pub(crate) fn directory_bytes(path: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return 0;
+    };
+    let mut total = 0;
+    for entry in entries.flatten() {
+        let Ok(metadata) = entry.path().symlink_metadata() else {
+            continue;
+        };
+        if metadata.is_dir() {
+            total += directory_bytes(&entry.path());
+        } else if metadata.is_file() {
+            total += metadata.len();
+        }
+    }
+    total
 }
 
 /// A `weft serve` child on free loopback ports with its own temporary storage.
-struct StartedServer {
+pub(crate) struct StartedServer {
     child: Child,
     storage: PathBuf,
     http_port: u16,
@@ -214,7 +265,9 @@ fn free_udp_port() -> anyhow::Result<u16> {
 }
 
 impl StartedServer {
-    async fn start(extra_arguments: &[String]) -> anyhow::Result<StartedServer> {
+    /// Starts `weft serve` (this executable) with `extra_arguments` after the listener
+    /// and storage flags, and waits until it is ready.
+    pub(crate) async fn start(extra_arguments: &[String]) -> anyhow::Result<StartedServer> {
         let executable = std::env::current_exe().context("cannot find the weft executable")?;
         let storage = std::env::temp_dir().join(format!(
             "weft-bench-{}-{}",
@@ -261,7 +314,18 @@ impl StartedServer {
         Ok(server)
     }
 
-    fn endpoint(&self, protocol: Protocol) -> String {
+    /// The server's process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The temporary storage directory.
+    pub(crate) fn storage(&self) -> &Path {
+        &self.storage
+    }
+
+    /// Base URL of the listener for `protocol`.
+    pub(crate) fn endpoint(&self, protocol: Protocol) -> String {
         let port = match protocol {
             Protocol::OtlpGrpc => self.otlp_grpc_port,
             Protocol::OtlpHttp => self.otlp_http_port,
@@ -271,7 +335,8 @@ impl StartedServer {
         format!("http://127.0.0.1:{port}")
     }
 
-    fn metrics_url(&self) -> String {
+    /// The server's `/metrics` URL.
+    pub(crate) fn metrics_url(&self) -> String {
         format!("http://127.0.0.1:{}/metrics", self.http_port)
     }
 
@@ -290,7 +355,9 @@ impl StartedServer {
         bail!("the started server was not ready within 30 s ({url})")
     }
 
-    async fn stop(&mut self) -> anyhow::Result<()> {
+    /// Sends SIGTERM and waits up to 60 s for a clean exit (the head is flushed to
+    /// blocks). The storage directory is kept until [`StartedServer::remove_storage`].
+    pub(crate) async fn stop(&mut self) -> anyhow::Result<()> {
         let pid =
             rustix::process::Pid::from_raw(self.child.id() as i32).context("invalid child pid")?;
         rustix::process::kill_process(pid, rustix::process::Signal::TERM)
@@ -309,8 +376,12 @@ impl StartedServer {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        let _ = std::fs::remove_dir_all(&self.storage);
         Ok(())
+    }
+
+    /// Deletes the temporary storage directory.
+    pub(crate) fn remove_storage(&self) {
+        let _ = std::fs::remove_dir_all(&self.storage);
     }
 }
 
@@ -320,5 +391,32 @@ impl Drop for StartedServer {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
+        self.remove_storage();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_are_grouped() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_000), "1,000");
+        assert_eq!(thousands(50_000_000), "50,000,000");
+        assert_eq!(thousands(u64::MAX), "18,446,744,073,709,551,615");
+    }
+
+    #[test]
+    fn directory_bytes_sums_nested_files() {
+        let root = std::env::temp_dir().join(format!("weft-bench-dir-{}", std::process::id()));
+        let nested = root.join("a/b");
+        std::fs::create_dir_all(&nested).expect("create");
+        std::fs::write(root.join("one"), [0u8; 10]).expect("write");
+        std::fs::write(nested.join("two"), [0u8; 32]).expect("write");
+        assert_eq!(directory_bytes(&root), 42);
+        assert_eq!(directory_bytes(&root.join("missing")), 0);
+        let _ = std::fs::remove_dir_all(&root);
     }
 }

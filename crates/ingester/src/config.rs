@@ -56,8 +56,7 @@ pub struct IngesterConfig {
     pub max_unflushed_bytes: u64,
     /// The head is cut at least this often (counted from its first span), so blocks
     /// cover bounded time and WAL replay stays short. Default 15m: short enough for a
-    /// quick replay, long enough that a week of retention is ~700 blocks per tenant
-    /// until compaction exists.
+    /// quick replay, long enough that few small blocks wait for compaction.
     #[serde(with = "humantime_serde")]
     pub max_block_duration: Duration,
     /// Most spans one trace may have in the head; further spans of that trace are
@@ -65,9 +64,11 @@ pub struct IngesterConfig {
     /// until the head is cut. Concurrent pushes of one trace are checked independently,
     /// so each can overshoot by at most its own batch. Default 100,000.
     pub max_spans_per_trace: u64,
-    /// Blocks whose newest span ended longer ago than this are deleted. Default 7 days.
-    #[serde(skip)]
-    pub retention: Duration,
+    /// How often the list of blocks is re-read from the store, to see blocks that the
+    /// compactor (in this process or another) wrote or deleted. Default 15s; a compactor
+    /// in this process also triggers a refresh after each pass.
+    #[serde(with = "humantime_serde")]
+    pub block_list_poll_interval: Duration,
     /// Attribute keys whose values are kept for autocomplete. Default none; the app
     /// passes Zipkin's `AUTOCOMPLETE_KEYS` (so it is not a key of this section).
     #[serde(skip)]
@@ -84,7 +85,7 @@ impl Default for IngesterConfig {
             max_unflushed_bytes: 384 * 1024 * 1024,
             max_block_duration: Duration::from_secs(15 * 60),
             max_spans_per_trace: 100_000,
-            retention: Duration::from_secs(7 * 24 * 3600),
+            block_list_poll_interval: Duration::from_secs(15),
             indexed_attribute_keys: Vec::new(),
         }
     }
@@ -112,8 +113,8 @@ impl IngesterConfig {
         if self.max_block_duration.is_zero() {
             return invalid("ingester.max_block_duration must be greater than 0");
         }
-        if self.retention.is_zero() {
-            return invalid("storage.retention must be greater than 0");
+        if self.block_list_poll_interval.is_zero() {
+            return invalid("ingester.block_list_poll_interval must be greater than 0");
         }
         if self.wal_fsync_policy == WalFsyncPolicy::Interval && self.wal_fsync_interval.is_zero() {
             return invalid(

@@ -1,4 +1,5 @@
-//! Cutting the head into blocks, writing them, deleting covered WAL segments, retention,
+//! Cutting the head into blocks, writing them, deleting covered WAL segments, block-list
+//! refreshes,
 //! and the background task that drives all of it.
 
 use std::sync::atomic::Ordering;
@@ -6,9 +7,9 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, watch};
-use weft_storage::local::now_unix_nanos;
+use weft_model::Span;
 use weft_storage::{
-    BlockReader, BlockStore, BlockWriteOptions, LocalBlockStore, StorageError, WalSegmentRange,
+    BlockReader, BlockStore, BlockWriteOptions, StorageError, WalSegmentRange, block_order,
 };
 
 use crate::error::IngesterError;
@@ -18,8 +19,9 @@ use crate::replay;
 
 /// How often the background task checks the head's age and retries failed block writes.
 const TICK: Duration = Duration::from_secs(1);
-/// How often retention runs.
-const RETENTION_INTERVAL: Duration = Duration::from_secs(60);
+/// Spans handed to the block writer at a time while a head is written (the writer
+/// buffers up to a row group itself).
+const WRITE_BATCH_SPANS: usize = 8_192;
 
 impl Ingester {
     /// Cuts the head now (if it has spans) and writes every pending head to blocks,
@@ -63,19 +65,13 @@ impl Ingester {
         let pending: Vec<Arc<FlushingHead>> = self.state().flushing.clone();
         let mut first_error = None;
         for flushing in pending {
-            let store = self.store.clone();
             let options = BlockWriteOptions {
                 indexed_attribute_keys: self.config.indexed_attribute_keys.clone(),
                 wal_segments: Some(flushing.wal_segments),
                 ..BlockWriteOptions::default()
             };
-            let job = flushing.clone();
             let written =
-                tokio::task::spawn_blocking(move || write_block(&store, &job, &options)).await;
-            let written = match written {
-                Ok(result) => result.map_err(IngesterError::from),
-                Err(join_error) => Err(IngesterError::from(join_error)),
-            };
+                write_block(self.catalog.store().clone(), flushing.clone(), options).await;
             match written {
                 Ok(reader) => self.finish_flush(flushing, reader).await,
                 Err(error) => {
@@ -105,11 +101,7 @@ impl Ingester {
                 .flushing
                 .retain(|other| !Arc::ptr_eq(other, &flushing));
             if let Some(reader) = reader {
-                state
-                    .blocks
-                    .entry(flushing.tenant.clone())
-                    .or_default()
-                    .push(reader);
+                self.catalog.add(reader);
             }
             !state
                 .flushing
@@ -140,46 +132,6 @@ impl Ingester {
         }
     }
 
-    /// Deletes blocks whose newest span ended more than `retention` ago. Returns how
-    /// many were deleted. Blocks disappear from reads before their files are removed.
-    pub async fn enforce_retention(&self) -> Result<usize, IngesterError> {
-        let now = now_unix_nanos();
-        let retention = self.config.retention;
-        let expired: Vec<Arc<dyn BlockReader>> = {
-            let mut state = self.state_mut();
-            let mut expired = Vec::new();
-            for readers in state.blocks.values_mut() {
-                readers.retain(|reader| {
-                    let past = reader.meta().is_past_retention(now, retention);
-                    if past {
-                        expired.push(reader.clone());
-                    }
-                    !past
-                });
-            }
-            state.blocks.retain(|_, readers| !readers.is_empty());
-            expired
-        };
-        if expired.is_empty() {
-            return Ok(0);
-        }
-        self.publish_block_gauges();
-        let store = self.store.clone();
-        let count = expired.len();
-        tokio::task::spawn_blocking(move || {
-            for reader in expired {
-                let meta = reader.meta();
-                store.delete_block(&meta.tenant, meta.block_id)?;
-                tracing::info!(tenant = %meta.tenant, block_id = %meta.block_id, "deleted a block past retention");
-            }
-            Ok::<_, StorageError>(())
-        })
-        .await??;
-        metrics::counter!("weft_blocks_deleted_total", "reason" => "retention")
-            .increment(count as u64);
-        Ok(count)
-    }
-
     /// True when the head is big enough or old enough, or when memory is over the
     /// refusal limit (then every byte moved to a block lets pushes in again sooner).
     fn should_cut(&self) -> bool {
@@ -200,39 +152,78 @@ impl Ingester {
     }
 }
 
-/// Writes one flushing head as a block and opens it.
-fn write_block(
-    store: &LocalBlockStore,
-    flushing: &FlushingHead,
-    options: &BlockWriteOptions,
-) -> Result<Option<Arc<dyn BlockReader>>, StorageError> {
+/// Writes one flushing head as a block and opens it. The head is streamed to the block
+/// writer trace by trace in block order, so memory beyond the head is a row group.
+async fn write_block(
+    store: Arc<dyn BlockStore>,
+    flushing: Arc<FlushingHead>,
+    options: BlockWriteOptions,
+) -> Result<Option<Arc<dyn BlockReader>>, IngesterError> {
     let started = Instant::now();
-    let meta = flushing
-        .head
-        .with_stored_block(|block| store.write_stored_block(&flushing.tenant, block, options))??;
+    let runtime = tokio::runtime::Handle::current();
+    let tenant = flushing.tenant.clone();
+    let writer_store = store.clone();
+    // Decoding the head and encoding row groups is CPU work: keep it off the async
+    // workers, and drive the writer's I/O from that thread.
+    let meta = tokio::task::spawn_blocking(move || {
+        runtime.block_on(async move {
+            let mut writer = writer_store.writer(&flushing.tenant, &options).await?;
+            let pushed = push_head(writer.as_mut(), &flushing).await;
+            match pushed {
+                Ok(()) => writer.finish().await,
+                Err(error) => {
+                    if let Err(abort_error) = writer.abort().await {
+                        tracing::warn!(%abort_error, "cannot remove a partly written block");
+                    }
+                    Err(error)
+                }
+            }
+        })
+    })
+    .await??;
     let Some(meta) = meta else {
         return Ok(None);
     };
     tracing::info!(
-        tenant = %flushing.tenant,
+        %tenant,
         block_id = %meta.block_id,
         spans = meta.span_count,
         traces = meta.trace_count,
-        bytes = meta.data_bytes + meta.index_bytes,
+        bytes = meta.data_bytes + meta.traces_bytes + meta.bloom_bytes,
         elapsed_ms = started.elapsed().as_millis() as u64,
         "wrote a block"
     );
-    Ok(Some(store.open_block(&flushing.tenant, meta.block_id)?))
+    Ok(Some(store.open_block(&tenant, meta.block_id).await?))
 }
 
-/// Cuts by size (woken by pushes) and age, retries failed block writes, and applies
-/// retention, until `stop` turns true or the ingester is dropped.
+async fn push_head(
+    writer: &mut dyn weft_storage::BlockWriter,
+    flushing: &FlushingHead,
+) -> Result<(), StorageError> {
+    let mut batch: Vec<Span> = Vec::with_capacity(WRITE_BATCH_SPANS);
+    for trace_id in flushing.head.sorted_trace_ids() {
+        let mut spans = flushing.head.trace(trace_id)?;
+        spans.sort_by(block_order);
+        batch.append(&mut spans);
+        if batch.len() >= WRITE_BATCH_SPANS {
+            writer.push(&batch).await?;
+            batch.clear();
+        }
+    }
+    if !batch.is_empty() {
+        writer.push(&batch).await?;
+    }
+    Ok(())
+}
+
+/// Cuts by size (woken by pushes) and age, retries failed block writes, and refreshes
+/// the block catalog from the store, until `stop` turns true or the ingester is dropped.
 pub(crate) async fn background(
     ingester: Weak<Ingester>,
     cut_requested: Arc<Notify>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let mut next_retention = Instant::now();
+    let mut next_refresh = Instant::now();
     loop {
         tokio::select! {
             _ = cut_requested.notified() => {}
@@ -250,10 +241,10 @@ pub(crate) async fn background(
         if cut_due && let Err(error) = ingester.cut_head().await {
             tracing::warn!(%error, "cutting the head failed; will retry");
         }
-        if Instant::now() >= next_retention {
-            next_retention = Instant::now() + RETENTION_INTERVAL;
-            if let Err(error) = ingester.enforce_retention().await {
-                tracing::warn!(%error, "retention failed; will retry");
+        if Instant::now() >= next_refresh {
+            next_refresh = Instant::now() + ingester.config.block_list_poll_interval;
+            if let Err(error) = ingester.refresh_blocks().await {
+                tracing::warn!(%error, "refreshing the block list failed; will retry");
             }
         }
     }

@@ -10,8 +10,9 @@ use async_trait::async_trait;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use weft_model::{PushError, PushOutcome, Span, SpanBatch, SpanSink, TenantId, TraceId};
-use weft_storage::{BlockReader, LocalBlockStore, WalSegmentRange};
+use weft_storage::{BlockReader, BlockStore, StorageError, WalSegmentRange};
 
+use crate::catalog::Catalog;
 use crate::config::IngesterConfig;
 use crate::error::IngesterError;
 use crate::head::{Head, InsertStats, TenantHead};
@@ -37,8 +38,6 @@ pub(crate) struct State {
     pub head: Arc<Head>,
     /// Cut heads whose blocks are not written yet.
     pub flushing: Vec<Arc<FlushingHead>>,
-    /// Written blocks per tenant.
-    pub blocks: replay::Catalog,
 }
 
 /// The totals of a tenant head that is being freed.
@@ -99,7 +98,8 @@ impl MemoryTotals {
 pub struct Ingester {
     pub(crate) config: IngesterConfig,
     pub(crate) wal_directory: PathBuf,
-    pub(crate) store: Arc<LocalBlockStore>,
+    /// The blocks reads use, refreshed from the store.
+    pub(crate) catalog: Catalog,
     pub(crate) wal: Wal,
     pub(crate) state: RwLock<State>,
     /// Pushes hold it shared from before their WAL write until their head insert; a cut
@@ -124,25 +124,26 @@ impl std::fmt::Debug for Ingester {
 }
 
 impl Ingester {
-    /// Opens storage under `config.storage_path`: loads the blocks, replays the WAL into
-    /// the head, cuts the replayed head to blocks (so the next start is fast and the
-    /// replayed segments are deleted), starts the WAL writer and the background task
-    /// that cuts by size and age and applies retention. Must run inside a Tokio runtime.
-    pub async fn open(config: IngesterConfig) -> Result<Arc<Ingester>, IngesterError> {
+    /// Opens the ingester over `store` (blocks) and `config.storage_path/wal` (the WAL):
+    /// lists and opens the blocks, replays the WAL into the head, cuts the replayed head
+    /// to blocks (so the next start is fast and the replayed segments are deleted),
+    /// starts the WAL writer and the background task that cuts by size and age and
+    /// refreshes the block list. Must run inside a multi-threaded Tokio runtime.
+    pub async fn open(
+        config: IngesterConfig,
+        store: Arc<dyn BlockStore>,
+    ) -> Result<Arc<Ingester>, IngesterError> {
         config.validate()?;
         let wal_directory = config.storage_path.join("wal");
-        let blocks_directory = config.storage_path.join("blocks");
         let indexed_keys = config.indexed_attribute_keys.clone();
         let replay_directory = wal_directory.clone();
-        let (store, catalog, replayed) = tokio::task::spawn_blocking(move || {
-            std::fs::create_dir_all(&replay_directory).map_err(weft_storage::StorageError::io(
-                "create directory",
-                &replay_directory,
-            ))?;
-            let store = LocalBlockStore::open(blocks_directory)?;
-            let catalog = replay::load_catalog(&store)?;
-            let replayed = replay::replay(&replay_directory, &catalog, &indexed_keys)?;
-            Ok::<_, IngesterError>((store, catalog, replayed))
+        let catalog = Catalog::new(store);
+        catalog.refresh().await?;
+        let coverage = catalog.wal_coverage();
+        let replayed = tokio::task::spawn_blocking(move || {
+            std::fs::create_dir_all(&replay_directory)
+                .map_err(StorageError::io("create directory", &replay_directory))?;
+            replay::replay(&replay_directory, &coverage, &indexed_keys)
         })
         .await??;
 
@@ -158,12 +159,11 @@ impl Ingester {
         let ingester = Arc::new(Ingester {
             config,
             wal_directory,
-            store: Arc::new(store),
+            catalog,
             wal,
             state: RwLock::new(State {
                 head: Arc::new(replayed.head),
                 flushing: Vec::new(),
-                blocks: catalog,
             }),
             gate: tokio::sync::RwLock::new(()),
             flush_lock: tokio::sync::Mutex::new(()),
@@ -204,6 +204,15 @@ impl Ingester {
         Ok(ingester)
     }
 
+    /// [`Ingester::open`] with blocks on the local disk under
+    /// `config.storage_path/blocks` (the default backend) and default cache sizes.
+    pub async fn open_local(config: IngesterConfig) -> Result<Arc<Ingester>, IngesterError> {
+        let blocks = config.storage_path.join("blocks");
+        let store =
+            weft_storage::ObjectBlockStore::local(&blocks, weft_storage::CacheConfig::default())?;
+        Ingester::open(config, Arc::new(store)).await
+    }
+
     /// True between a successful [`Ingester::open`] and the start of
     /// [`Ingester::shutdown`].
     pub fn is_ready(&self) -> bool {
@@ -238,12 +247,29 @@ impl Ingester {
         self.state.write().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Re-reads the block list from the store (blocks written or deleted elsewhere,
+    /// such as by the compactor), then updates the block gauges.
+    pub async fn refresh_blocks(&self) -> Result<(), IngesterError> {
+        let report = self.catalog.refresh().await?;
+        if report.opened > 0 || report.dropped > 0 {
+            tracing::debug!(
+                opened = report.opened,
+                dropped = report.dropped,
+                "refreshed the block list"
+            );
+        }
+        self.publish_block_gauges();
+        Ok(())
+    }
+
     pub(crate) fn publish_block_gauges(&self) {
-        let state = self.state();
-        let blocks = state.blocks.values().flatten();
-        let (count, bytes) = blocks.fold((0u64, 0u64), |(count, bytes), reader| {
+        let blocks = self.catalog.all_blocks();
+        let (count, bytes) = blocks.iter().fold((0u64, 0u64), |(count, bytes), reader| {
             let meta = reader.meta();
-            (count + 1, bytes + meta.data_bytes + meta.index_bytes)
+            (
+                count + 1,
+                bytes + meta.data_bytes + meta.traces_bytes + meta.bloom_bytes,
+            )
         });
         metrics::gauge!("weft_blocks").set(count as f64);
         metrics::gauge!("weft_blocks_bytes").set(bytes as f64);
@@ -395,7 +421,8 @@ impl Ingester {
                 .filter(|flushing| &flushing.tenant == tenant)
                 .map(|flushing| flushing.head.clone()),
         );
-        let blocks = state.blocks.get(tenant).cloned().unwrap_or_default();
+        drop(state);
+        let blocks = self.catalog.blocks(tenant);
         Snapshot { heads, blocks }
     }
 }
@@ -432,7 +459,7 @@ mod tests {
             max_unflushed_bytes: 1,
             ..IngesterConfig::default()
         };
-        let ingester = Ingester::open(config).await.expect("opens");
+        let ingester = Ingester::open_local(config).await.expect("opens");
         let tenant = TenantId::single();
         // Holding the flush lock stands in for a block write that takes forever.
         let stalled = ingester.flush_lock.lock().await;
@@ -463,7 +490,7 @@ mod tests {
             max_unflushed_bytes: 64 * 1024,
             ..IngesterConfig::default()
         };
-        let ingester = Ingester::open(config).await.expect("opens");
+        let ingester = Ingester::open_local(config).await.expect("opens");
         let tenant = TenantId::single();
         let stalled = ingester.flush_lock.lock().await;
         let mut accepted = 0u64;
@@ -502,7 +529,7 @@ mod tests {
             storage_path: directory.path().to_owned(),
             ..IngesterConfig::default()
         };
-        let ingester = Ingester::open(config).await.expect("opens");
+        let ingester = Ingester::open_local(config).await.expect("opens");
         let tenants = [
             TenantId::single(),
             TenantId::parse("team-a").expect("tenant"),

@@ -13,12 +13,17 @@
 //! being written, and blocks.
 //!
 //! The head keeps the encoded WAL records themselves (not decoded spans), so a span
-//! costs about its stored size in memory and a cut copies bytes into blocks.
+//! costs about its stored size in memory; a cut decodes them trace by trace into the
+//! block writer.
+//!
+//! Blocks live in a [`weft_storage::BlockStore`] (local disk or S3); the ingester keeps a
+//! catalog of them, refreshed periodically, that hides blocks a compacted block replaces.
 //!
 //! Memory is bounded: when the head and the heads still being written hold more than
 //! `max_unflushed_bytes`, or the WAL queue stays full, pushes are refused with
 //! `PushError::Overloaded` and a retry hint.
 
+mod catalog;
 pub mod config;
 pub mod error;
 mod flush;

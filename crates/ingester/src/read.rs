@@ -1,16 +1,28 @@
 //! `TraceReader` over the head, the heads being written, and blocks.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use futures::future::BoxFuture;
+use futures::stream::{self, StreamExt, TryStreamExt};
 use weft_model::{
-    NameIndex, ReadError, Span, TenantId, TimeWindow, TraceId, TraceReader, TraceSummary,
+    NameIndex, ReadError, Span, SpanFilter, TenantId, TimeWindow, TraceId, TraceReader,
+    TraceSummary,
 };
-use weft_storage::{BlockReader, StorageError, TraceDigest};
+use weft_storage::{BlockReader, FilterMatch, StorageError, TraceDigest};
 
 use crate::head::TenantHead;
 use crate::ingester::{Ingester, Snapshot};
+
+/// How far outside the search window a trace part's own timestamp may lie and still be
+/// searched: a part cut into a different block than its root (a trace in flight during
+/// a cut) has the timestamp of its own earliest span, and may be the part that meets a
+/// criterion. Parts in this margin become candidates; the merged trace timestamp decides.
+const PART_SKEW_NANOS: u64 = 5 * 60 * 1_000_000_000;
+
+/// Blocks searched at once by one search.
+const CONCURRENT_BLOCK_SEARCHES: usize = 2;
 
 fn read_error(error: StorageError) -> ReadError {
     match error {
@@ -21,55 +33,47 @@ fn read_error(error: StorageError) -> ReadError {
     }
 }
 
+fn is_not_found(error: &StorageError) -> bool {
+    error.is_not_found()
+}
+
 #[async_trait]
 impl TraceReader for Ingester {
     async fn trace(&self, tenant: &TenantId, trace_id: TraceId) -> Result<Vec<Span>, ReadError> {
-        let Snapshot { heads, blocks } = self.snapshot(tenant);
-        let mut spans: Vec<Span> = Vec::new();
-        for head in &heads {
-            spans.extend(head.trace(trace_id).map_err(read_error)?);
-        }
-        let blocks: Vec<Arc<dyn BlockReader>> = blocks
-            .into_iter()
-            .filter(|block| block.contains_trace(trace_id))
-            .collect();
-        if blocks.is_empty() {
-            return Ok(spans);
-        }
-        let from_blocks = tokio::task::spawn_blocking(move || {
-            let mut found = Vec::new();
-            for block in blocks {
-                found.extend(block.trace(trace_id)?);
+        match self.trace_once(tenant, trace_id).await {
+            // A block was compacted away since the snapshot: its spans are in the block
+            // that replaced it, which a refresh makes visible.
+            Err(error) if is_not_found(&error) => {
+                self.refresh_blocks().await.map_err(|error| {
+                    ReadError::Unavailable(format!("cannot refresh the block list: {error}"))
+                })?;
+                self.trace_once(tenant, trace_id).await.map_err(read_error)
             }
-            Ok::<_, StorageError>(found)
-        })
-        .await
-        .map_err(|error| ReadError::Unavailable(format!("block read task failed: {error}")))?
-        .map_err(read_error)?;
-        spans.extend(from_blocks);
-        Ok(spans)
+            other => other.map_err(read_error),
+        }
     }
 
     async fn summaries(
         &self,
         tenant: &TenantId,
         window: TimeWindow,
-        service_name: Option<&str>,
+        filter: &SpanFilter,
         max_traces: usize,
     ) -> Result<Vec<TraceSummary>, ReadError> {
-        let snapshot = self.snapshot(tenant);
-        let service_name = service_name.map(str::to_owned);
-        tokio::task::spawn_blocking(move || {
-            search(
-                &snapshot.heads,
-                &snapshot.blocks,
-                window,
-                service_name.as_deref(),
-                max_traces,
-            )
-        })
-        .await
-        .map_err(|error| ReadError::Unavailable(format!("search task failed: {error}")))
+        if max_traces == 0 {
+            return Ok(Vec::new());
+        }
+        match self.search_once(tenant, window, filter, max_traces).await {
+            Err(error) if is_not_found(&error) => {
+                self.refresh_blocks().await.map_err(|error| {
+                    ReadError::Unavailable(format!("cannot refresh the block list: {error}"))
+                })?;
+                self.search_once(tenant, window, filter, max_traces)
+                    .await
+                    .map_err(read_error)
+            }
+            other => other.map_err(read_error),
+        }
     }
 
     async fn names(&self, tenant: &TenantId) -> Result<NameIndex, ReadError> {
@@ -85,62 +89,219 @@ impl TraceReader for Ingester {
     }
 }
 
-/// Finds traces whose merged timestamp lies in `window`. A trace's timestamp can only
-/// come from a part whose own timestamp equals it (the part holding the earliest root,
-/// or the earliest span), so the candidates are the traces with some part in the window;
-/// their parts are then merged from every source and filtered again.
-fn search(
-    heads: &[Arc<TenantHead>],
-    blocks: &[Arc<dyn BlockReader>],
-    window: TimeWindow,
-    service_name: Option<&str>,
-    max_traces: usize,
-) -> Vec<TraceSummary> {
-    let mut candidates: Vec<TraceId> = Vec::new();
-    for head in heads {
-        candidates.extend(head.trace_ids_in_window(window));
-    }
-    for block in blocks {
-        candidates.extend(block.trace_ids_in_window(window));
-    }
-    candidates.sort_unstable();
-    candidates.dedup();
-    if candidates.is_empty() || max_traces == 0 {
-        return Vec::new();
-    }
-    let mut merged: HashMap<TraceId, TraceDigest> = HashMap::with_capacity(candidates.len());
-    let mut merge = |digest: TraceDigest| match merged.get_mut(&digest.trace_id) {
-        Some(existing) => existing.merge(&digest),
-        None => {
-            merged.insert(digest.trace_id, digest);
+impl Ingester {
+    async fn trace_once(
+        &self,
+        tenant: &TenantId,
+        trace_id: TraceId,
+    ) -> Result<Vec<Span>, StorageError> {
+        let Snapshot { heads, blocks } = self.snapshot(tenant);
+        let mut spans: Vec<Span> = Vec::new();
+        for head in &heads {
+            spans.extend(head.trace(trace_id)?);
         }
-    };
-    for head in heads {
-        for &trace_id in &candidates {
-            if let Some(digest) = head.digest(trace_id) {
-                merge(digest);
+        let mut reads: Vec<BoxFuture<'static, Result<Vec<Span>, StorageError>>> = Vec::new();
+        for block in blocks {
+            if block.may_contain_trace(trace_id) {
+                reads.push(Box::pin(async move { block.trace(trace_id).await }));
             }
         }
+        let parts: Vec<Vec<Span>> = stream::iter(reads)
+            .buffer_unordered(CONCURRENT_BLOCK_SEARCHES)
+            .try_collect()
+            .await?;
+        spans.extend(parts.into_iter().flatten());
+        Ok(spans)
     }
-    for block in blocks {
-        for digest in block.digests(&candidates) {
-            merge(digest);
+
+    /// Finds traces whose merged timestamp lies in `window` and whose parts together
+    /// meet every criterion of `filter`. Candidates are the trace parts in the window
+    /// (heads evaluated on decoded spans, blocks on their columns); the parts of the
+    /// winning traces elsewhere (other blocks, outside the window) are then merged in,
+    /// so counts and roots describe whole traces.
+    async fn search_once(
+        &self,
+        tenant: &TenantId,
+        window: TimeWindow,
+        filter: &SpanFilter,
+        max_traces: usize,
+    ) -> Result<Vec<TraceSummary>, StorageError> {
+        let Snapshot { heads, blocks } = self.snapshot(tenant);
+        let outer = TimeWindow {
+            start_unix_nanos: window.start_unix_nanos.saturating_sub(PART_SKEW_NANOS),
+            end_unix_nanos: window.end_unix_nanos.saturating_add(PART_SKEW_NANOS),
+        };
+        let mut found: HashMap<TraceId, (TraceDigest, u64)> = HashMap::new();
+        let mut merged_from: HashSet<(usize, TraceId)> = HashSet::new();
+        let merge =
+            |found: &mut HashMap<TraceId, (TraceDigest, u64)>, part: FilterMatch| match found
+                .get_mut(&part.digest.trace_id)
+            {
+                Some((digest, met)) => {
+                    digest.merge(&part.digest);
+                    *met |= part.met;
+                }
+                None => {
+                    found.insert(part.digest.trace_id, (part.digest, part.met));
+                }
+            };
+
+        let head_filter = filter.clone();
+        let searched_heads = heads.clone();
+        let head_parts = tokio::task::spawn_blocking(move || {
+            let mut parts = Vec::new();
+            for (index, head) in searched_heads.iter().enumerate() {
+                for part in search_head(head, outer, &head_filter)? {
+                    parts.push((index, part));
+                }
+            }
+            Ok::<_, StorageError>(parts)
+        })
+        .await
+        .map_err(|error| StorageError::corrupt("head search", error.to_string()))??;
+        let mut merged_from_head: HashSet<(usize, TraceId)> = HashSet::new();
+        for (index, part) in head_parts {
+            merged_from_head.insert((index, part.digest.trace_id));
+            merge(&mut found, part);
+        }
+
+        let in_window: Vec<(usize, Arc<dyn BlockReader>)> = blocks
+            .iter()
+            .cloned()
+            .enumerate()
+            .filter(|(_, block)| {
+                let meta = block.meta();
+                meta.min_start_unix_nanos != 0
+                    && outer.overlaps(meta.min_start_unix_nanos, meta.max_end_unix_nanos)
+            })
+            .collect();
+        type Search = BoxFuture<'static, Result<(usize, Vec<FilterMatch>), StorageError>>;
+        let mut pending: Vec<Search> = Vec::with_capacity(in_window.len());
+        for (index, block) in in_window {
+            let filter = filter.clone();
+            pending.push(Box::pin(async move {
+                let parts = if filter.is_empty() {
+                    block
+                        .digests_in_window(outer)
+                        .await?
+                        .into_iter()
+                        .map(|digest| FilterMatch { digest, met: 0 })
+                        .collect()
+                } else {
+                    block.search(outer, &filter).await?
+                };
+                Ok::<_, StorageError>((index, parts))
+            }));
+        }
+        let mut searches = stream::iter(pending).buffer_unordered(CONCURRENT_BLOCK_SEARCHES);
+        while let Some(searched) = searches.next().await {
+            let (index, parts) = searched?;
+            for part in parts {
+                merged_from.insert((index, part.digest.trace_id));
+                merge(&mut found, part);
+            }
+        }
+
+        let full_mask = filter.full_mask();
+        let mut winners: Vec<(TraceId, TraceDigest)> = found
+            .into_iter()
+            .filter(|(_, (_, met))| *met & full_mask == full_mask)
+            .map(|(trace_id, (digest, _))| (trace_id, digest))
+            .collect();
+        winners.sort_unstable_by(|(a_id, a), (b_id, b)| {
+            b.timestamp_unix_nanos()
+                .cmp(&a.timestamp_unix_nanos())
+                .then(a_id.cmp(b_id))
+        });
+        // Keep the newest in the window with some slack (merging other parts can move a
+        // trace's timestamp), and as many from the margins.
+        let (inside, margin): (Vec<_>, Vec<_>) = winners
+            .into_iter()
+            .partition(|(_, digest)| window.contains(digest.timestamp_unix_nanos()));
+        winners = inside;
+        winners.truncate(max_traces.saturating_mul(2));
+        winners.extend(margin.into_iter().take(max_traces));
+
+        // Merge the winners' parts that the window search did not see.
+        let mut winner_index: HashMap<TraceId, usize> = winners
+            .iter()
+            .enumerate()
+            .map(|(index, (trace_id, _))| (*trace_id, index))
+            .collect();
+        for (index, block) in blocks.iter().enumerate() {
+            let mut wanted: Vec<TraceId> = winners
+                .iter()
+                .map(|(trace_id, _)| *trace_id)
+                .filter(|trace_id| {
+                    !merged_from.contains(&(index, *trace_id)) && block.may_contain_trace(*trace_id)
+                })
+                .collect();
+            if wanted.is_empty() {
+                continue;
+            }
+            wanted.sort_unstable();
+            for digest in block.digests(&wanted).await? {
+                if let Some(&position) = winner_index.get(&digest.trace_id) {
+                    winners[position].1.merge(&digest);
+                }
+            }
+        }
+        for (index, head) in heads.iter().enumerate() {
+            for (trace_id, digest) in winners.iter_mut() {
+                if !merged_from_head.contains(&(index, *trace_id))
+                    && let Some(part) = head.digest(*trace_id)
+                {
+                    digest.merge(&part);
+                }
+            }
+        }
+        winner_index.clear();
+
+        let mut summaries: Vec<TraceSummary> = winners
+            .into_iter()
+            .map(|(_, digest)| digest)
+            .filter(|digest| {
+                let timestamp = digest.timestamp_unix_nanos();
+                timestamp != 0 && window.contains(timestamp)
+            })
+            .map(|digest| digest.to_summary())
+            .collect();
+        summaries.sort_unstable_by(|a, b| {
+            b.timestamp_unix_nanos
+                .cmp(&a.timestamp_unix_nanos)
+                .then(a.trace_id.cmp(&b.trace_id))
+        });
+        summaries.truncate(max_traces);
+        Ok(summaries)
+    }
+}
+
+/// The trace parts of one head with their own timestamp in `window` that meet some
+/// criterion of `filter` (all of them for an empty filter). Only traces that have a span
+/// of the filter's service are decoded.
+fn search_head(
+    head: &TenantHead,
+    window: TimeWindow,
+    filter: &SpanFilter,
+) -> Result<Vec<FilterMatch>, StorageError> {
+    let mut parts = Vec::new();
+    for trace_id in head.trace_ids_in_window(window) {
+        let Some(digest) = head.digest(trace_id) else {
+            continue;
+        };
+        if filter.is_empty() {
+            parts.push(FilterMatch { digest, met: 0 });
+            continue;
+        }
+        if let Some(service) = &filter.service_name
+            && !digest.has_service(service)
+        {
+            continue;
+        }
+        let met = filter.spans_mask(&head.trace(trace_id)?);
+        if met != 0 {
+            parts.push(FilterMatch { digest, met });
         }
     }
-    let mut found: Vec<TraceDigest> = merged
-        .into_values()
-        .filter(|digest| {
-            let timestamp = digest.timestamp_unix_nanos();
-            timestamp != 0
-                && window.contains(timestamp)
-                && service_name.is_none_or(|service| digest.has_service(service))
-        })
-        .collect();
-    found.sort_unstable_by(|a, b| {
-        b.timestamp_unix_nanos()
-            .cmp(&a.timestamp_unix_nanos())
-            .then(a.trace_id.cmp(&b.trace_id))
-    });
-    found.truncate(max_traces);
-    found.iter().map(TraceDigest::to_summary).collect()
+    Ok(parts)
 }

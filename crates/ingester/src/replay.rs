@@ -5,35 +5,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use weft_model::TenantId;
-use weft_storage::{BlockReader, BlockStore, LocalBlockStore, StorageError, WalSegmentRange};
+use weft_storage::{StorageError, WalSegmentRange};
 
 use crate::error::IngesterError;
 use crate::head::{Head, InsertStats};
 use crate::wal::{encode_record, list_segments, read_segment};
-
-/// Block readers per tenant, oldest first.
-pub(crate) type Catalog = HashMap<TenantId, Vec<Arc<dyn BlockReader>>>;
-
-/// Opens every readable block. Unreadable blocks are logged, counted and left on disk.
-pub(crate) fn load_catalog(store: &LocalBlockStore) -> Result<Catalog, StorageError> {
-    let mut catalog = Catalog::new();
-    for tenant in store.tenants()? {
-        let mut readers = Vec::new();
-        for block_id in store.list_blocks(&tenant)? {
-            match store.open_block(&tenant, block_id) {
-                Ok(reader) => readers.push(reader),
-                Err(error) => {
-                    metrics::counter!("weft_blocks_unreadable_total").increment(1);
-                    tracing::error!(%tenant, %block_id, %error, "skipping a block that cannot be opened");
-                }
-            }
-        }
-        if !readers.is_empty() {
-            catalog.insert(tenant, readers);
-        }
-    }
-    Ok(catalog)
-}
 
 /// The head rebuilt from the WAL.
 pub(crate) struct Replayed {
@@ -54,19 +30,9 @@ pub(crate) struct Replayed {
 /// was written and before the segments were deleted).
 pub(crate) fn replay(
     wal_directory: &Path,
-    catalog: &Catalog,
+    coverage: &HashMap<TenantId, Vec<WalSegmentRange>>,
     indexed_attribute_keys: &[String],
 ) -> Result<Replayed, IngesterError> {
-    let coverage: HashMap<&TenantId, Vec<WalSegmentRange>> = catalog
-        .iter()
-        .map(|(tenant, readers)| {
-            let ranges = readers
-                .iter()
-                .filter_map(|reader| reader.meta().wal_segments)
-                .collect();
-            (tenant, ranges)
-        })
-        .collect();
     let highest_covered = coverage
         .values()
         .flatten()
@@ -160,7 +126,7 @@ pub(crate) fn delete_segments(
         }
     }
     if deleted {
-        weft_storage::local::sync_directory(wal_directory)?;
+        crate::wal::sync_directory(wal_directory)?;
     }
     Ok(())
 }

@@ -14,7 +14,9 @@ impl TempDir {
             "weft-ingester-{name}-{}-{}-{}",
             std::process::id(),
             COUNTER.fetch_add(1, Ordering::Relaxed),
-            weft_storage::local::now_unix_nanos()
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |elapsed| elapsed.as_nanos())
         ));
         std::fs::create_dir_all(&path).expect("temp dir");
         TempDir(path)

@@ -124,24 +124,6 @@ impl HeadValues {
     pub fn scope(&self, id: u32) -> Option<&Arc<InstrumentationScope>> {
         self.scopes.values.get(id as usize).map(|(value, _)| value)
     }
-
-    /// Every resource's encoding, by id.
-    pub fn encoded_resources(&self) -> Vec<&[u8]> {
-        self.resources
-            .values
-            .iter()
-            .map(|(_, encoded)| &encoded[..])
-            .collect()
-    }
-
-    /// Every scope's encoding, by id.
-    pub fn encoded_scopes(&self) -> Vec<&[u8]> {
-        self.scopes
-            .values
-            .iter()
-            .map(|(_, encoded)| &encoded[..])
-            .collect()
-    }
 }
 
 /// The first span whose location satisfies `uses`.
@@ -197,7 +179,7 @@ mod tests {
             values.resource(2).and_then(|r| r.service_name()),
             Some("db")
         );
-        assert_eq!(values.encoded_resources().len(), 3);
+        assert!(values.resource(3).is_none(), "three distinct resources");
         assert!(
             values.number(&second_record, &first).is_none(),
             "mismatched spans"

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use support::{TempDir, batch, config, now_unix_nanos, resource, span, trace_id};
 use weft_ingester::Ingester;
-use weft_model::{SpanBatch, SpanSink, TenantId, TimeWindow, TraceReader};
+use weft_model::{SpanFilter, SpanBatch, SpanSink, TenantId, TimeWindow, TraceReader};
 
 const SECOND_NANOS: u64 = 1_000_000_000;
 
@@ -23,7 +23,7 @@ async fn pushed_spans_are_readable_from_the_head_and_after_a_cut_from_blocks() {
     let directory = TempDir::new("push-read");
     let tenant = TenantId::single();
     let start = now_unix_nanos() - 600 * SECOND_NANOS;
-    let ingester = Ingester::open(config(directory.path()))
+    let ingester = Ingester::open_local(config(directory.path()))
         .await
         .expect("opens");
     let outcome = ingester
@@ -55,7 +55,7 @@ async fn pushed_spans_are_readable_from_the_head_and_after_a_cut_from_blocks() {
         );
 
         let summaries = ingester
-            .summaries(&tenant, window(start, start + SECOND_NANOS), None, 10)
+            .summaries(&tenant, window(start, start + SECOND_NANOS), &SpanFilter::default(), 10)
             .await
             .expect("search");
         assert_eq!(summaries.len(), 3, "{phase}");
@@ -68,7 +68,7 @@ async fn pushed_spans_are_readable_from_the_head_and_after_a_cut_from_blocks() {
             .summaries(
                 &tenant,
                 window(start, start + SECOND_NANOS),
-                Some("FRONTEND"),
+                &SpanFilter::for_service(Some("FRONTEND")),
                 2,
             )
             .await
@@ -81,7 +81,7 @@ async fn pushed_spans_are_readable_from_the_head_and_after_a_cut_from_blocks() {
             .summaries(
                 &tenant,
                 window(start, start + SECOND_NANOS),
-                Some("backend"),
+                &SpanFilter::for_service(Some("backend")),
                 10,
             )
             .await
@@ -90,7 +90,7 @@ async fn pushed_spans_are_readable_from_the_head_and_after_a_cut_from_blocks() {
         // Both ends of the window are inclusive.
         let exact = start + 1_000 + 1;
         let one = ingester
-            .summaries(&tenant, window(exact, exact), None, 10)
+            .summaries(&tenant, window(exact, exact), &SpanFilter::default(), 10)
             .await
             .expect("search");
         assert_eq!(one.len(), 1);
@@ -110,7 +110,7 @@ async fn a_trace_split_over_head_and_block_is_one_summary() {
     let directory = TempDir::new("merge");
     let tenant = TenantId::single();
     let base = now_unix_nanos() - 600 * SECOND_NANOS;
-    let ingester = Ingester::open(config(directory.path()))
+    let ingester = Ingester::open_local(config(directory.path()))
         .await
         .expect("opens");
     let frontend = resource("frontend");
@@ -134,7 +134,7 @@ async fn a_trace_split_over_head_and_block_is_one_summary() {
 
     let around_root = window(base + 9 * SECOND_NANOS, base + 11 * SECOND_NANOS);
     let found = ingester
-        .summaries(&tenant, around_root, Some("backend"), 10)
+        .summaries(&tenant, around_root, &SpanFilter::for_service(Some("backend")), 10)
         .await
         .expect("search");
     assert_eq!(
@@ -152,7 +152,7 @@ async fn a_trace_split_over_head_and_block_is_one_summary() {
     assert_eq!(found[0].root_service_name, "frontend");
     let around_child = window(base + 4 * SECOND_NANOS, base + 6 * SECOND_NANOS);
     let found = ingester
-        .summaries(&tenant, around_child, None, 10)
+        .summaries(&tenant, around_child, &SpanFilter::default(), 10)
         .await
         .expect("search");
     assert!(
@@ -178,7 +178,7 @@ async fn spans_over_the_per_trace_limit_are_rejected_with_a_reason() {
     let start = now_unix_nanos();
     let mut config = config(directory.path());
     config.max_spans_per_trace = 10;
-    let ingester = Ingester::open(config).await.expect("opens");
+    let ingester = Ingester::open_local(config).await.expect("opens");
     let first = ingester
         .push(&tenant, batch("frontend", 1, 1, 8, start))
         .await
@@ -232,7 +232,7 @@ async fn concurrent_pushes_and_cuts_lose_and_duplicate_nothing() {
     let mut config = config(directory.path());
     // Small enough that the background task cuts many times during the test.
     config.max_head_bytes = 256 * 1024;
-    let ingester = Ingester::open(config.clone()).await.expect("opens");
+    let ingester = Ingester::open_local(config.clone()).await.expect("opens");
     const TASKS: u64 = 16;
     const PUSHES: u64 = 25;
     const TRACES_PER_PUSH: u64 = 4;
@@ -293,12 +293,12 @@ async fn concurrent_pushes_and_cuts_lose_and_duplicate_nothing() {
                 assert_eq!(spans.len() as u64, SPANS_PER_TRACE, "trace {trace}");
             }
             let all = ingester
-                .summaries(&tenant, window(0, u64::MAX), None, usize::MAX)
+                .summaries(&tenant, window(0, u64::MAX), &SpanFilter::default(), usize::MAX)
                 .await
                 .expect("search");
             assert_eq!(all.len() as u64, traces);
             let frontend = ingester
-                .summaries(&tenant, window(0, u64::MAX), Some("frontend"), usize::MAX)
+                .summaries(&tenant, window(0, u64::MAX), &SpanFilter::for_service(Some("frontend")), usize::MAX)
                 .await
                 .expect("search");
             assert_eq!(frontend.len() as u64, traces / 2);
@@ -310,6 +310,6 @@ async fn concurrent_pushes_and_cuts_lose_and_duplicate_nothing() {
         .count();
     assert!(blocks > 2, "cuts happened while pushing ({blocks} blocks)");
     ingester.shutdown().await.expect("shuts down");
-    let reopened = Ingester::open(config).await.expect("reopens");
+    let reopened = Ingester::open_local(config).await.expect("reopens");
     check(reopened).await;
 }

@@ -38,7 +38,7 @@ async fn measure(policy: WalFsyncPolicy) -> f64 {
     let mut config = config(directory.path());
     config.wal_fsync_policy = policy;
     config.wal_fsync_interval = Duration::from_millis(100);
-    let ingester = Ingester::open(config).await.expect("opens");
+    let ingester = Ingester::open_local(config).await.expect("opens");
     let tenant = TenantId::single();
     let work: Vec<Vec<SpanBatch>> = (0..PUSHERS).map(batches).collect();
     let started = Instant::now();

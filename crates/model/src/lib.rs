@@ -19,7 +19,9 @@ pub mod tenant;
 pub use attribute::{AttributeValue, KeyValue};
 pub use id::{IdError, SpanId, TraceId};
 pub use ingest::{PushError, PushOutcome, SpanSink};
-pub use read::{NameIndex, ReadError, TimeWindow, TraceReader, TraceSummary};
+pub use read::{
+    MAX_FILTER_CRITERIA, NameIndex, ReadError, SpanFilter, TimeWindow, TraceReader, TraceSummary,
+};
 pub use span::{
     Event, InstrumentationScope, Link, Resource, Span, SpanBatch, SpanKind, Status, StatusCode,
 };

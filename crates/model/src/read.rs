@@ -140,19 +140,227 @@ pub trait TraceReader: Send + Sync + 'static {
     /// Empty when the trace is unknown.
     async fn trace(&self, tenant: &TenantId, trace_id: TraceId) -> Result<Vec<Span>, ReadError>;
 
-    /// Summaries of traces whose timestamp lies in `window`, restricted to traces that
-    /// have a span of `service_name` when given (compared case-insensitively). Each trace
-    /// appears once even when its spans are spread over several blocks. At most
-    /// `max_traces` are returned, preferring the newest.
+    /// Summaries of traces whose timestamp lies in `window` and whose parts, together,
+    /// meet every criterion of `filter` (see [`SpanFilter`]; an empty filter admits every
+    /// trace). Each trace appears once even when its spans are spread over several
+    /// blocks. At most `max_traces` are returned, preferring the newest. Implementations
+    /// may return a superset for span-level criteria; callers that need exact Zipkin or
+    /// Tempo semantics verify on the trace's spans.
     async fn summaries(
         &self,
         tenant: &TenantId,
         window: TimeWindow,
-        service_name: Option<&str>,
+        filter: &SpanFilter,
         max_traces: usize,
     ) -> Result<Vec<TraceSummary>, ReadError>;
 
     /// Names of services, span names, remote services and indexed attribute values over
     /// all retained data.
     async fn names(&self, tenant: &TenantId) -> Result<NameIndex, ReadError>;
+}
+
+/// Span-level search criteria, pushed down to wherever spans are kept.
+///
+/// Each criterion is judged separately per trace part ("some span of the part meets
+/// it"), and answers say which criteria each part met as a bit mask, so parts of one
+/// trace kept in different places (head, several blocks) combine by OR: a trace matches
+/// when, over all its parts, every criterion was met ([`SpanFilter::full_mask`]).
+///
+/// When `service_name` is set, a span counts for the other criteria only if its own
+/// service equals it (Zipkin's rule). Names compare ASCII case-insensitively; attribute
+/// values compare exactly against the value's text form ([`AttributeValue::to_text`]).
+/// Storage engines may answer a superset (a part claimed to meet a criterion it does not
+/// meet); callers that need exact answers verify on the spans.
+///
+/// [`AttributeValue::to_text`]: crate::AttributeValue::to_text
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SpanFilter {
+    /// Only spans of this local service count; itself criterion 0 when set.
+    pub service_name: Option<String>,
+    /// A span with this remote service ([`Span::remote_service_name`]).
+    pub remote_service_name: Option<String>,
+    /// A span with this name.
+    pub span_name: Option<String>,
+    /// Each: a span with a span attribute `key` whose text equals the value; when the
+    /// value is `None`, a span with the attribute at all or with an event named `key`.
+    pub attributes: Vec<(String, Option<String>)>,
+    /// A span with `duration >= min` nanoseconds (and `<= max` when that is set too).
+    pub min_duration_nanos: Option<u64>,
+    /// A span with `duration <= max` nanoseconds (and `>= min` when that is set too).
+    pub max_duration_nanos: Option<u64>,
+}
+
+/// Most criteria one [`SpanFilter`] may have (bits of a `u64` mask).
+pub const MAX_FILTER_CRITERIA: usize = 64;
+
+impl SpanFilter {
+    /// A filter with only a service criterion (or none).
+    pub fn for_service(service_name: Option<&str>) -> Self {
+        SpanFilter {
+            service_name: service_name.map(str::to_owned),
+            ..SpanFilter::default()
+        }
+    }
+
+    /// Number of criteria, i.e. bits of a full mask, in this order: service (if set),
+    /// remote service (if set), span name (if set), each attribute, duration (if a
+    /// minimum or maximum is set).
+    pub fn criteria_count(&self) -> usize {
+        usize::from(self.service_name.is_some())
+            + usize::from(self.remote_service_name.is_some())
+            + usize::from(self.span_name.is_some())
+            + self.attributes.len()
+            + usize::from(self.has_duration())
+    }
+
+    /// True when the filter has no criteria (every trace part matches).
+    pub fn is_empty(&self) -> bool {
+        self.criteria_count() == 0
+    }
+
+    /// The mask with every criterion met (0 for an empty filter). Filters with more than
+    /// [`MAX_FILTER_CRITERIA`] criteria saturate: callers reject them first.
+    pub fn full_mask(&self) -> u64 {
+        match self.criteria_count() {
+            0 => 0,
+            n if n >= MAX_FILTER_CRITERIA => u64::MAX,
+            n => (1u64 << n) - 1,
+        }
+    }
+
+    fn has_duration(&self) -> bool {
+        self.min_duration_nanos.is_some() || self.max_duration_nanos.is_some()
+    }
+
+    /// The criteria `span` meets, as a mask (see [`SpanFilter::criteria_count`] for the
+    /// bit order). A span of another service than `service_name` meets none.
+    pub fn span_mask(&self, span: &Span) -> u64 {
+        let mut mask = 0u64;
+        let mut bit = 0usize;
+        let set = |mask: &mut u64, bit: &mut usize, met: bool| {
+            if met && *bit < MAX_FILTER_CRITERIA {
+                *mask |= 1u64 << *bit;
+            }
+            *bit += 1;
+        };
+        if let Some(service) = &self.service_name {
+            let own = span
+                .service_name()
+                .is_some_and(|own| own.eq_ignore_ascii_case(service));
+            if !own {
+                return 0;
+            }
+            set(&mut mask, &mut bit, true);
+        }
+        if let Some(remote) = &self.remote_service_name {
+            let met = span
+                .remote_service_name()
+                .is_some_and(|name| name.eq_ignore_ascii_case(remote));
+            set(&mut mask, &mut bit, met);
+        }
+        if let Some(name) = &self.span_name {
+            set(&mut mask, &mut bit, span.name.eq_ignore_ascii_case(name));
+        }
+        for (key, value) in &self.attributes {
+            let met = match value {
+                Some(value) => span
+                    .attributes
+                    .iter()
+                    .any(|attribute| attribute.key == *key && attribute.value.to_text() == *value),
+                None => {
+                    span.attributes.iter().any(|attribute| attribute.key == *key)
+                        || span.events.iter().any(|event| event.name == *key)
+                }
+            };
+            set(&mut mask, &mut bit, met);
+        }
+        if self.has_duration() {
+            let duration = span.duration_nanos;
+            let met = self.min_duration_nanos.is_none_or(|min| duration >= min)
+                && self.max_duration_nanos.is_none_or(|max| duration <= max);
+            set(&mut mask, &mut bit, met);
+        }
+        mask
+    }
+
+    /// The criteria met by some span of `spans` (OR of [`SpanFilter::span_mask`]).
+    pub fn spans_mask<'a>(&self, spans: impl IntoIterator<Item = &'a Span>) -> u64 {
+        let full = self.full_mask();
+        let mut mask = 0;
+        for span in spans {
+            mask |= self.span_mask(span);
+            if mask == full {
+                break;
+            }
+        }
+        mask
+    }
+}
+
+#[cfg(test)]
+mod filter_tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::{Event, KeyValue, Resource, SpanId, SpanKind};
+
+    fn span(service: &str, name: &str, duration_nanos: u64) -> Span {
+        let mut span = Span::new(TraceId::from_halves(0, 1), SpanId::from_u64(1), name);
+        span.resource = Arc::new(Resource::for_service(service));
+        span.duration_nanos = duration_nanos;
+        span
+    }
+
+    #[test]
+    fn criteria_bits_follow_the_documented_order() {
+        let filter = SpanFilter {
+            service_name: Some("Frontend".into()),
+            remote_service_name: Some("db".into()),
+            span_name: Some("GET".into()),
+            attributes: vec![
+                ("http.status_code".into(), Some("500".into())),
+                ("retry".into(), None),
+            ],
+            min_duration_nanos: Some(10),
+            max_duration_nanos: None,
+        };
+        assert_eq!(filter.criteria_count(), 6);
+        assert_eq!(filter.full_mask(), 0b11_1111);
+
+        let mut client = span("frontend", "get", 20);
+        client.kind = SpanKind::Client;
+        client.attributes.push(KeyValue::new("peer.service", "DB"));
+        client.attributes.push(KeyValue::new("http.status_code", 500i64));
+        assert_eq!(filter.span_mask(&client), 0b10_1111);
+
+        let mut retry = span("frontend", "other", 5);
+        retry.events.push(Event {
+            time_unix_nanos: 0,
+            name: "retry".into(),
+            attributes: Vec::new(),
+            dropped_attributes_count: 0,
+        });
+        assert_eq!(filter.span_mask(&retry), 0b01_0001);
+        assert_eq!(filter.spans_mask([&client, &retry]), filter.full_mask());
+
+        let other_service = span("backend", "get", 20);
+        assert_eq!(filter.span_mask(&other_service), 0, "other services count for nothing");
+    }
+
+    #[test]
+    fn durations_bound_both_ways_and_an_empty_filter_has_no_bits() {
+        let filter = SpanFilter {
+            min_duration_nanos: Some(10),
+            max_duration_nanos: Some(20),
+            ..SpanFilter::default()
+        };
+        assert_eq!(filter.span_mask(&span("a", "x", 9)), 0);
+        assert_eq!(filter.span_mask(&span("a", "x", 10)), 1);
+        assert_eq!(filter.span_mask(&span("a", "x", 20)), 1);
+        assert_eq!(filter.span_mask(&span("a", "x", 21)), 0);
+        let empty = SpanFilter::default();
+        assert!(empty.is_empty());
+        assert_eq!(empty.full_mask(), 0);
+        assert_eq!(empty.span_mask(&span("a", "x", 1)), 0);
+    }
 }

@@ -9,7 +9,8 @@ use std::sync::{Mutex, PoisonError};
 
 use async_trait::async_trait;
 use weft_model::{
-    NameIndex, ReadError, Span, TenantId, TimeWindow, TraceId, TraceReader, TraceSummary,
+    NameIndex, ReadError, Span, SpanFilter, TenantId, TimeWindow, TraceId, TraceReader,
+    TraceSummary,
 };
 
 /// Spans by tenant, in arrival order.
@@ -85,9 +86,10 @@ impl TraceReader for MemoryTraceReader {
         &self,
         tenant: &TenantId,
         window: TimeWindow,
-        service_name: Option<&str>,
+        filter: &SpanFilter,
         max_traces: usize,
     ) -> Result<Vec<TraceSummary>, ReadError> {
+        let full_mask = filter.full_mask();
         Ok(self.with_spans(tenant, |spans| {
             let mut by_trace: BTreeMap<TraceId, Vec<&Span>> = BTreeMap::new();
             for span in spans {
@@ -95,14 +97,7 @@ impl TraceReader for MemoryTraceReader {
             }
             let mut summaries: Vec<TraceSummary> = by_trace
                 .into_iter()
-                .filter(|(_, spans)| {
-                    service_name.is_none_or(|wanted| {
-                        spans.iter().any(|span| {
-                            span.service_name()
-                                .is_some_and(|name| name.eq_ignore_ascii_case(wanted))
-                        })
-                    })
-                })
+                .filter(|(_, spans)| filter.spans_mask(spans.iter().copied()) == full_mask)
                 .map(|(trace_id, spans)| summarize(trace_id, &spans))
                 .filter(|summary| {
                     summary.timestamp_unix_nanos != 0

@@ -56,6 +56,9 @@ pub struct TraceDigest {
     pub end_unix_nanos: u64,
     /// Number of spans, saturating at `u32::MAX`.
     pub span_count: u32,
+    /// Number of failed spans ([`Span::is_error`]), saturating at `u32::MAX`; merged by
+    /// sum.
+    pub error_count: u32,
     /// The best root candidate (a span without parent), if any was seen.
     pub root: Option<RootSpan>,
     /// Every service of the spans' own resources, sorted and unique.
@@ -70,6 +73,7 @@ impl TraceDigest {
             start_unix_nanos: 0,
             end_unix_nanos: 0,
             span_count: 0,
+            error_count: 0,
             root: None,
             services: Vec::new(),
         }
@@ -85,6 +89,9 @@ impl TraceDigest {
     /// [`TraceDigest::add_span`] when `service` is right.
     pub fn add_span_of_service(&mut self, span: &Span, service: &str) {
         self.span_count = self.span_count.saturating_add(1);
+        if span.is_error() {
+            self.error_count = self.error_count.saturating_add(1);
+        }
         if span.start_unix_nanos != 0 {
             if self.start_unix_nanos == 0 || span.start_unix_nanos < self.start_unix_nanos {
                 self.start_unix_nanos = span.start_unix_nanos;
@@ -128,6 +135,7 @@ impl TraceDigest {
     /// Adds another part of the same trace. Merging is commutative and associative.
     pub fn merge(&mut self, other: &TraceDigest) {
         self.span_count = self.span_count.saturating_add(other.span_count);
+        self.error_count = self.error_count.saturating_add(other.error_count);
         if other.start_unix_nanos != 0
             && (self.start_unix_nanos == 0 || other.start_unix_nanos < self.start_unix_nanos)
         {
@@ -245,8 +253,10 @@ mod tests {
 
     #[test]
     fn merging_parts_equals_digesting_all_spans_in_any_order() {
+        let mut failed = span(3, Some(1), "db", 120);
+        failed.status.code = weft_model::StatusCode::Error;
         let spans = [
-            span(3, Some(1), "db", 120),
+            failed,
             span(1, None, "frontend", 100),
             span(2, Some(1), "backend", 90),
             span(1, None, "backend", 100),
@@ -267,6 +277,7 @@ mod tests {
             assert_eq!(backward, whole, "split at {split}");
         }
         assert_eq!(whole.services, ["backend", "db", "frontend"]);
+        assert_eq!(whole.error_count, 1, "error counts add up over parts");
     }
 
     #[test]

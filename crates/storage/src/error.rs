@@ -5,7 +5,8 @@ use std::path::PathBuf;
 /// Why a storage operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
-    /// A filesystem call failed. `action` says what was attempted ("create", "fsync", ...).
+    /// A local filesystem call failed (creating the root, fsync). `action` says what was
+    /// attempted ("create directory", "fsync", ...).
     #[error("cannot {action} {path}: {source}")]
     Io {
         /// What was attempted, as a lowercase verb phrase.
@@ -16,8 +17,30 @@ pub enum StorageError {
         #[source]
         source: std::io::Error,
     },
-    /// Stored bytes do not decode: a checksum mismatch, a truncated file, an index that
-    /// points outside its data. `what` names the object ("block 0123.. chunk 4").
+    /// An object store call failed (network, permissions, a missing object where one was
+    /// required). `path` is the full object path or prefix inside the bucket or root.
+    #[error("cannot {action} object {path}: {source}")]
+    ObjectStore {
+        /// What was attempted ("get", "put", "list", "delete", ...).
+        action: &'static str,
+        /// The object path or prefix.
+        path: String,
+        /// The underlying error.
+        #[source]
+        source: object_store::Error,
+    },
+    /// Parquet encoding or decoding failed. `what` names the block file ("tenant t block
+    /// 0190.. data.parquet").
+    #[error("parquet error in {what}: {source}")]
+    Parquet {
+        /// The file involved.
+        what: String,
+        /// The underlying error.
+        #[source]
+        source: parquet::errors::ParquetError,
+    },
+    /// Stored bytes do not decode: a truncated file, a missing column, a value outside
+    /// its range. `what` names the object ("tenant t block 0123.. bloom").
     #[error("{what} is corrupt: {reason}")]
     Corrupt {
         /// The object that failed to decode.
@@ -25,7 +48,7 @@ pub enum StorageError {
         /// Why, in a few lowercase words.
         reason: String,
     },
-    /// A block was written by a newer format version than this build reads.
+    /// A block was written in another format version than this build reads.
     #[error("block {block_id} has format version {found}, this build reads version {supported}")]
     UnsupportedVersion {
         /// The block.
@@ -43,7 +66,24 @@ pub enum StorageError {
         /// The serializer's message.
         reason: String,
     },
-    /// The named block does not exist.
+    /// The caller broke a contract of the API, e.g. pushed spans out of block order.
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    /// The storage configuration is unusable (missing bucket, bad endpoint).
+    #[error("invalid storage configuration: {0}")]
+    Config(String),
+    /// The object store could not be reached at open.
+    #[error("object store at endpoint {endpoint} bucket {bucket} is not reachable: {source}")]
+    Unreachable {
+        /// The configured endpoint (or "default AWS endpoint").
+        endpoint: String,
+        /// The configured bucket.
+        bucket: String,
+        /// The error of the probe (a list call).
+        #[source]
+        source: object_store::Error,
+    },
+    /// The named block does not exist (no `meta.json`).
     #[error("block {block_id} of tenant {tenant} does not exist")]
     NotFound {
         /// The tenant.
@@ -65,6 +105,55 @@ impl StorageError {
             path,
             source,
         }
+    }
+
+    /// Builds an [`StorageError::ObjectStore`] for `path` from an object store error.
+    pub fn object(
+        action: &'static str,
+        path: &object_store::path::Path,
+    ) -> impl FnOnce(object_store::Error) -> Self {
+        let path = path.to_string();
+        move |source| StorageError::ObjectStore {
+            action,
+            path,
+            source,
+        }
+    }
+
+    /// Builds a [`StorageError::Parquet`] naming `what`.
+    pub fn parquet(what: &str) -> impl FnOnce(parquet::errors::ParquetError) -> Self {
+        let what = what.to_owned();
+        move |source| StorageError::Parquet { what, source }
+    }
+
+    /// True when the error says a block or one of its objects is gone (deleted by
+    /// compaction or retention after the caller listed it): [`StorageError::NotFound`],
+    /// or an object store or Parquet error caused by a missing object or file.
+    pub fn is_not_found(&self) -> bool {
+        if matches!(self, StorageError::NotFound { .. }) {
+            return true;
+        }
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(self);
+        while let Some(error) = cause {
+            if let Some(object_error) = error.downcast_ref::<object_store::Error>()
+                && matches!(object_error, object_store::Error::NotFound { .. })
+            {
+                return true;
+            }
+            if let Some(io_error) = error.downcast_ref::<std::io::Error>()
+                && io_error.kind() == std::io::ErrorKind::NotFound
+            {
+                return true;
+            }
+            if let Some(parquet::errors::ParquetError::External(inner)) =
+                error.downcast_ref::<parquet::errors::ParquetError>()
+            {
+                cause = Some(inner.as_ref());
+                continue;
+            }
+            cause = error.source();
+        }
+        false
     }
 
     /// Builds a [`StorageError::Corrupt`].

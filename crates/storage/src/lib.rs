@@ -1,33 +1,40 @@
-//! Immutable on-disk trace blocks.
+//! Immutable trace blocks in object storage (block format v1), and the span table the
+//! WAL shares.
 //!
-//! A block holds the spans of one tenant, sorted by trace id, with an index of trace ids
-//! and per-trace digests for search, and a `meta.json` with counts, the time range and
-//! the names for the autocomplete endpoints. Blocks are written once, appear atomically
-//! and are only ever deleted whole (by retention, later by compaction).
+//! A block holds the spans of one tenant in block order (trace id, start, span id,
+//! kind) as Parquet, with a per-trace table for search, a bloom filter over its trace
+//! ids and a `meta.json` with counts, the time range and the names for the autocomplete
+//! endpoints. Blocks are written once, appear atomically (`meta.json` last) and are only
+//! ever deleted whole. `docs/format/blocks-v1.md` is the specification.
 //!
-//! - [`BlockStore`] and [`BlockReader`] are the engine-neutral seam; the v0 engine is
-//!   [`LocalBlockStore`] (postcard + zstd on the local filesystem, specified in
-//!   `docs/format/blocks-v0.md`). The Parquet engine will implement the same traits.
+//! - [`BlockStore`], [`BlockWriter`] and [`BlockReader`] are the engine-neutral seam
+//!   ([`store`]); [`ObjectBlockStore`] implements it over `object_store` (local
+//!   filesystem or S3), opened from configuration by [`open_block_store`].
 //! - [`TraceDigest`] is the mergeable per-trace summary that the head and blocks share.
-//! - [`span_table`] is the stored form of a list of spans, shared by blocks and the WAL.
-//!   A WAL record can be encoded with every span located in it
-//!   ([`span_table::encode_spans_located`]), and [`BlockStore::write_stored_block`]
-//!   writes a block by copying such stored spans, without decoding or encoding them.
+//! - [`span_table`] is the stored form of a list of spans used by the WAL.
 //! - [`NameCollector`] gathers the names of many spans without a copy per span.
 
 pub mod block_id;
+mod bloom;
+mod cache;
+pub mod columns;
+pub mod config;
 pub mod digest;
 pub mod error;
-pub mod local;
 pub mod meta;
 pub mod names;
+pub mod object;
 pub mod span_table;
 pub mod store;
 
 pub use block_id::{BlockId, BlockIdError};
+pub use config::{BackendKind, CacheConfig, S3Config, StorageBackendConfig};
 pub use digest::{RootSpan, TraceDigest};
 pub use error::StorageError;
-pub use local::{LocalBlockReader, LocalBlockStore};
 pub use meta::{BlockMeta, FORMAT_VERSION, WalSegmentRange};
 pub use names::{CopiedNames, NameCollector};
-pub use store::{BlockReader, BlockStore, BlockWriteOptions, StoredBlock, StoredTrace};
+pub use object::{ObjectBlockStore, RowGroupRows, open_block_store};
+pub use store::{
+    BlockListing, BlockReader, BlockStore, BlockWriteOptions, BlockWriter, FilterMatch, SpanFilter,
+    block_order,
+};

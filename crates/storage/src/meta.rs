@@ -7,9 +7,10 @@ use serde::{Deserialize, Serialize};
 use weft_model::{NameIndex, TenantId};
 
 use crate::block_id::BlockId;
+use crate::error::StorageError;
 
 /// The block format version this build writes and reads.
-pub const FORMAT_VERSION: u32 = 0;
+pub const FORMAT_VERSION: u32 = 1;
 
 /// The value of the `format` field in every `meta.json`.
 pub const FORMAT_NAME: &str = "weft-block";
@@ -32,7 +33,7 @@ impl WalSegmentRange {
     }
 }
 
-/// Everything `meta.json` records about a block.
+/// Everything `meta.json` records about a block (format v1, `docs/format/blocks-v1.md`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BlockMeta {
@@ -50,20 +51,28 @@ pub struct BlockMeta {
     pub min_start_unix_nanos: u64,
     /// Latest span end (start + duration) over timestamped spans; 0 when none.
     pub max_end_unix_nanos: u64,
-    /// Spans in the block.
+    /// Spans in the block (rows of `data.parquet`).
     pub span_count: u64,
-    /// Distinct traces in the block.
+    /// Trace parts in the block (rows of `traces.parquet`).
     pub trace_count: u64,
-    /// Compressed chunks in `data`.
-    pub chunk_count: u64,
-    /// Size of the `data` file in bytes.
+    /// Row groups of `data.parquet`.
+    pub row_group_count: u64,
+    /// Size of `data.parquet` in bytes.
     pub data_bytes: u64,
-    /// Size of the `index` file in bytes.
-    pub index_bytes: u64,
-    /// Sum of the chunks' sizes before compression, in bytes.
-    pub uncompressed_bytes: u64,
-    /// 0 for blocks cut from the head; compaction raises it.
+    /// Size of `traces.parquet` in bytes.
+    pub traces_bytes: u64,
+    /// Size of `bloom` in bytes.
+    pub bloom_bytes: u64,
+    /// 0 for blocks cut from the head; compaction writes its inputs' highest level + 1.
     pub compaction_level: u32,
+    /// The blocks this block replaces (compaction inputs). Once this block is visible,
+    /// readers ignore those blocks and cleanup deletes them.
+    pub compacted_from: Vec<BlockId>,
+    /// Oldest ingest time of the block's spans, in nanoseconds since the Unix epoch.
+    pub ingested_min_unix_nanos: u64,
+    /// Newest ingest time of the block's spans, in nanoseconds since the Unix epoch;
+    /// retention judges the block by it.
+    pub ingested_max_unix_nanos: u64,
     /// The WAL segments whose records for this tenant the block holds; `None` for blocks
     /// not written from the WAL (compaction, import).
     pub wal_segments: Option<WalSegmentRange>,
@@ -73,21 +82,50 @@ pub struct BlockMeta {
 }
 
 impl BlockMeta {
-    /// The time retention judges the block by: its latest span end, or its creation time
-    /// when no span has a timestamp. Nanoseconds since the Unix epoch.
-    pub fn retention_time_unix_nanos(&self) -> u64 {
-        if self.max_end_unix_nanos != 0 {
-            self.max_end_unix_nanos
-        } else {
-            self.created_unix_nanos
-        }
-    }
-
-    /// True when the block's [retention time](Self::retention_time_unix_nanos) is older
-    /// than `retention` before `now_unix_nanos`.
+    /// True when the block's newest ingest time (`ingested_max_unix_nanos`) is older
+    /// than `retention` before `now_unix_nanos`. Span times play no part: a block of
+    /// spans with old (or no) timestamps ingested recently is kept.
     pub fn is_past_retention(&self, now_unix_nanos: u64, retention: Duration) -> bool {
         let retention_nanos = u64::try_from(retention.as_nanos()).unwrap_or(u64::MAX);
-        self.retention_time_unix_nanos() < now_unix_nanos.saturating_sub(retention_nanos)
+        self.ingested_max_unix_nanos < now_unix_nanos.saturating_sub(retention_nanos)
+    }
+
+    /// Parses `meta.json` bytes. The format name and version are checked before the
+    /// other fields, so a block of another version gives
+    /// [`StorageError::UnsupportedVersion`] rather than a parse error; malformed JSON or
+    /// missing and unknown fields give [`StorageError::Corrupt`] naming `what`.
+    pub fn from_json(bytes: &[u8], what: &str) -> Result<BlockMeta, StorageError> {
+        #[derive(Deserialize)]
+        struct Probe {
+            format: String,
+            format_version: u32,
+            block_id: Option<String>,
+        }
+        let probe: Probe = serde_json::from_slice(bytes)
+            .map_err(|error| StorageError::corrupt(what, error.to_string()))?;
+        if probe.format != FORMAT_NAME {
+            return Err(StorageError::corrupt(
+                what,
+                format!("format is {:?}, expected {FORMAT_NAME:?}", probe.format),
+            ));
+        }
+        if probe.format_version != FORMAT_VERSION {
+            return Err(StorageError::UnsupportedVersion {
+                block_id: probe.block_id.unwrap_or_default(),
+                found: probe.format_version,
+                supported: FORMAT_VERSION,
+            });
+        }
+        serde_json::from_slice(bytes)
+            .map_err(|error| StorageError::corrupt(what, error.to_string()))
+    }
+
+    /// The `meta.json` bytes (pretty-printed JSON).
+    pub fn to_json(&self) -> Result<Vec<u8>, StorageError> {
+        serde_json::to_vec_pretty(self).map_err(|error| StorageError::Encode {
+            what: "meta.json",
+            reason: error.to_string(),
+        })
     }
 }
 
@@ -134,9 +172,8 @@ mod stored_names {
 mod tests {
     use super::*;
 
-    #[test]
-    fn retention_uses_the_latest_span_end_else_the_creation_time() {
-        let mut meta = BlockMeta {
+    fn meta() -> BlockMeta {
+        BlockMeta {
             format: FORMAT_NAME.to_owned(),
             format_version: FORMAT_VERSION,
             block_id: BlockId::from_parts(1, 1),
@@ -146,27 +183,58 @@ mod tests {
             max_end_unix_nanos: 1_000,
             span_count: 1,
             trace_count: 1,
-            chunk_count: 1,
+            row_group_count: 1,
             data_bytes: 1,
-            index_bytes: 1,
-            uncompressed_bytes: 1,
+            traces_bytes: 1,
+            bloom_bytes: 1,
             compaction_level: 0,
+            compacted_from: vec![BlockId::from_parts(0, 7)],
+            ingested_min_unix_nanos: 4_000,
+            ingested_max_unix_nanos: 4_500,
             wal_segments: Some(WalSegmentRange { first: 1, last: 2 }),
             names: NameIndex::default(),
-        };
+        }
+    }
+
+    #[test]
+    fn retention_judges_by_the_newest_ingest_time_not_span_times() {
+        let meta = meta();
         let retention = Duration::from_nanos(500);
         assert!(
-            !meta.is_past_retention(1_500, retention),
+            !meta.is_past_retention(5_000, retention),
             "exactly at the limit is kept"
         );
-        assert!(meta.is_past_retention(1_501, retention));
-        meta.max_end_unix_nanos = 0;
-        assert!(!meta.is_past_retention(5_500, retention));
-        assert!(meta.is_past_retention(5_501, retention));
-        let json = serde_json::to_string(&meta).expect("serializes");
-        assert_eq!(
-            serde_json::from_str::<BlockMeta>(&json).expect("parses"),
-            meta
-        );
+        assert!(meta.is_past_retention(5_001, retention));
+        // Span times (max_end 1_000) are far older but do not matter.
+        assert!(!meta.is_past_retention(4_900, retention));
+    }
+
+    #[test]
+    fn meta_round_trips_through_json() {
+        let meta = meta();
+        let json = meta.to_json().expect("serializes");
+        assert_eq!(BlockMeta::from_json(&json, "meta").expect("parses"), meta);
+    }
+
+    #[test]
+    fn other_versions_are_refused_before_their_fields_are_parsed() {
+        let v0 = br#"{"format":"weft-block","format_version":0,"block_id":"00","chunk_count":3}"#;
+        assert!(matches!(
+            BlockMeta::from_json(v0, "meta"),
+            Err(StorageError::UnsupportedVersion {
+                found: 0,
+                supported: 1,
+                ..
+            })
+        ));
+        assert!(matches!(
+            BlockMeta::from_json(b"{not json", "meta"),
+            Err(StorageError::Corrupt { .. })
+        ));
+        let other = br#"{"format":"other","format_version":1}"#;
+        assert!(matches!(
+            BlockMeta::from_json(other, "meta"),
+            Err(StorageError::Corrupt { .. })
+        ));
     }
 }

@@ -1,137 +1,183 @@
-//! The traits every block engine implements.
+//! The traits every block engine implements (format v1: Parquet over `object_store`).
 //!
-//! The v0 engine ([`crate::local::LocalBlockStore`]) keeps postcard+zstd blocks on the
-//! local filesystem; the Parquet engine will implement the same traits. All methods
-//! block on I/O: async callers run them in `spawn_blocking`.
+//! All I/O is async and goes through `object_store`; CPU-heavy work (encoding a row
+//! group, decoding pages) runs on the caller's task, so callers that care run readers
+//! and writers on a blocking-friendly task (`spawn_blocking` + `Handle::block_on`) or
+//! accept the cost on the async runtime.
+//!
+//! Span order inside a block is the *block order*: trace id ascending, then start,
+//! then span id, then kind (see [`block_order`]). Writers take spans in that order and
+//! readers give them back in it, so compaction is a streaming k-way merge.
 
+use std::cmp::Ordering;
 use std::fmt;
-use std::ops::Range;
 use std::sync::Arc;
 
-use weft_model::{NameIndex, Span, TenantId, TimeWindow, TraceId};
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+pub use weft_model::SpanFilter;
+use weft_model::{Span, TenantId, TimeWindow, TraceId};
 
 use crate::block_id::BlockId;
 use crate::digest::TraceDigest;
 use crate::error::StorageError;
 use crate::meta::{BlockMeta, WalSegmentRange};
-use crate::span_table::{StoredSpanBytes, StoredValues};
 
-/// How to write one block.
-#[derive(Debug, Clone)]
+/// The order of spans inside a block: trace id, start, span id, kind.
+pub fn block_order(left: &Span, right: &Span) -> Ordering {
+    left.trace_id
+        .cmp(&right.trace_id)
+        .then(left.start_unix_nanos.cmp(&right.start_unix_nanos))
+        .then(left.span_id.cmp(&right.span_id))
+        .then(left.kind.to_otlp().cmp(&right.kind.to_otlp()))
+}
+
+/// How to write one block. The default: no indexed keys, no WAL range, level 0, not a
+/// compaction output, ingested now.
+#[derive(Debug, Clone, Default)]
 pub struct BlockWriteOptions {
     /// Attribute keys whose values go into the block's name index (autocomplete).
     pub indexed_attribute_keys: Vec<String>,
     /// The WAL segments the block's spans came from, recorded in `meta.json`.
     pub wal_segments: Option<WalSegmentRange>,
-    /// Encoded (uncompressed) span bytes after which a chunk is closed. A trace is never
-    /// split, so one large trace makes one large chunk. A trace lookup decompresses one
-    /// chunk, so this bounds lookup cost; larger chunks compress slightly better.
-    pub target_chunk_bytes: usize,
-    /// zstd level for chunks and the index (1 fast .. 19 small). Default 1: on the
-    /// benchmark corpus it makes chunks about 3% larger than zstd's default level 3 for
-    /// about half the compression time, which matters because the ingester writes
-    /// blocks while it ingests (docs/benchmarks.md).
-    pub compression_level: i32,
+    /// 0 for blocks cut from the head; compaction writes its inputs' level + 1.
+    pub compaction_level: u32,
+    /// The blocks this block replaces (compaction inputs), recorded in `meta.json`. Once
+    /// this block is visible, readers ignore those blocks and cleanup deletes them.
+    pub compacted_from: Vec<BlockId>,
+    /// Oldest and newest ingest time of the spans, in nanoseconds since the Unix epoch
+    /// (retention judges blocks by the newest). `None` means "now" for both: right for a
+    /// block cut from the head; compaction passes the span of its inputs.
+    pub ingested_unix_nanos: Option<(u64, u64)>,
 }
 
-impl Default for BlockWriteOptions {
-    fn default() -> Self {
-        BlockWriteOptions {
-            indexed_attribute_keys: Vec::new(),
-            wal_segments: None,
-            target_chunk_bytes: 1024 * 1024,
-            compression_level: 1,
-        }
-    }
+/// A block's listing in the store.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BlockListing {
+    /// Complete blocks (their `meta.json` exists), oldest id first.
+    pub complete: Vec<BlockId>,
+    /// Block ids that have data files but no `meta.json` (a write in progress, or one
+    /// interrupted by a crash), with the newest modification time of their files in
+    /// nanoseconds since the Unix epoch, oldest id first.
+    pub incomplete: Vec<(BlockId, u64)>,
 }
 
-/// One trace of a [`StoredBlock`].
-#[derive(Debug, Clone)]
-pub struct StoredTrace<'a> {
-    /// The trace's digest over exactly its spans in the block (its `trace_id` names the
-    /// trace). The block's index takes start, end, root and services from it; the span
-    /// count is taken from `spans`.
-    pub digest: &'a TraceDigest,
-    /// Its spans: a range of [`StoredBlock::spans`], sorted by start.
-    pub spans: Range<usize>,
-}
-
-/// A block's worth of spans already in stored form (for instance the WAL records the
-/// ingester's head keeps), so that writing the block copies bytes instead of encoding
-/// spans again, and reuses the digests and names the caller maintains.
-#[derive(Debug, Clone, Copy)]
-pub struct StoredBlock<'a> {
-    /// One entry per trace, sorted by trace id, ids unique.
-    pub traces: &'a [StoredTrace<'a>],
-    /// The spans the traces' ranges point into.
-    pub spans: &'a [StoredSpanBytes<'a>],
-    /// The encoded resources and scopes the spans refer to.
-    pub values: StoredValues<'a>,
-    /// The names of exactly these spans (as `NameIndex::add_span` collects them).
-    pub names: &'a NameIndex,
+/// One trace part that met at least one criterion of a [`SpanFilter`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilterMatch {
+    /// The trace part's digest (over exactly its spans in the block).
+    pub digest: TraceDigest,
+    /// Bit i set when criterion i was met, in the order of [`SpanFilter::criteria_count`].
+    pub met: u64,
 }
 
 /// Where blocks live. Implementations are safe to share between threads.
+#[async_trait]
 pub trait BlockStore: Send + Sync + fmt::Debug + 'static {
-    /// Writes `spans` (any order; the block sorts them by trace id, then start) as a new
-    /// block of `tenant` and returns its meta. The block appears atomically and durably:
-    /// after `Ok` it survives a crash, and a crash before leaves no visible block.
-    /// An empty `spans` writes nothing and returns `Ok(None)`.
-    fn write_block(
+    /// Writes `spans` (any order; the block sorts them into block order) as a new block
+    /// of `tenant` and returns its meta. The block appears atomically and durably: after
+    /// `Ok` it survives a crash, and a crash before leaves no visible block (at most
+    /// incomplete files that cleanup removes). Empty `spans` writes nothing: `Ok(None)`.
+    async fn write_block(
         &self,
         tenant: &TenantId,
-        spans: &[&Span],
+        spans: &[Span],
         options: &BlockWriteOptions,
     ) -> Result<Option<BlockMeta>, StorageError>;
 
-    /// Writes a block from spans already in stored form, with the same atomicity and
-    /// durability as [`BlockStore::write_block`]. Traces must be sorted by id and unique,
-    /// and each trace's spans sorted by start and of that trace; input that breaks these
-    /// rules is an error (nothing is written), never a malformed block. A block without
-    /// spans writes nothing and returns `Ok(None)`.
-    fn write_stored_block(
+    /// Starts a streaming block write: spans pushed in block order, memory bounded by a
+    /// row group whatever the total size.
+    async fn writer(
         &self,
         tenant: &TenantId,
-        block: &StoredBlock<'_>,
         options: &BlockWriteOptions,
-    ) -> Result<Option<BlockMeta>, StorageError>;
+    ) -> Result<Box<dyn BlockWriter>, StorageError>;
 
-    /// Tenants that have a block directory, sorted. Directory names that are not valid
-    /// tenant ids are skipped.
-    fn tenants(&self) -> Result<Vec<TenantId>, StorageError>;
+    /// Tenants that have blocks, sorted. Prefixes that are not valid tenant ids are
+    /// skipped.
+    async fn tenants(&self) -> Result<Vec<TenantId>, StorageError>;
 
-    /// Ids of the complete blocks of `tenant`, oldest first. Unknown tenants have none.
-    fn list_blocks(&self, tenant: &TenantId) -> Result<Vec<BlockId>, StorageError>;
+    /// The blocks of `tenant`, complete and incomplete. Unknown tenants have none.
+    async fn list_blocks(&self, tenant: &TenantId) -> Result<BlockListing, StorageError>;
 
-    /// Opens a block for reading: loads its meta and index into memory and checks them.
-    fn open_block(
+    /// Reads a block's `meta.json` only.
+    async fn read_meta(
+        &self,
+        tenant: &TenantId,
+        block_id: BlockId,
+    ) -> Result<BlockMeta, StorageError>;
+
+    /// Opens a complete block for reading: meta, bloom filter and Parquet footers (the
+    /// footers through the store's bounded cache).
+    async fn open_block(
         &self,
         tenant: &TenantId,
         block_id: BlockId,
     ) -> Result<Arc<dyn BlockReader>, StorageError>;
 
-    /// Deletes a block. Readers that are already open keep working until dropped.
-    /// Deleting a block that does not exist is `Ok`.
-    fn delete_block(&self, tenant: &TenantId, block_id: BlockId) -> Result<(), StorageError>;
+    /// Deletes a block: `meta.json` first (so it stops being visible at once), then its
+    /// other files. Deleting an unknown or incomplete block is `Ok` and removes whatever
+    /// files it has. Readers already open may fail afterwards with `NotFound`.
+    async fn delete_block(&self, tenant: &TenantId, block_id: BlockId) -> Result<(), StorageError>;
 }
 
-/// Read access to one immutable block. Lookups in the index are in memory; reading
-/// spans reads and decodes one chunk per trace.
+/// A block being written. Dropping it without [`BlockWriter::finish`] leaves incomplete
+/// files (never a visible block); call [`BlockWriter::abort`] to remove them.
+#[async_trait]
+pub trait BlockWriter: Send {
+    /// Appends spans that continue block order (each at or after the previous span
+    /// pushed). Out-of-order input is an error and the writer must then be aborted.
+    async fn push(&mut self, spans: &[Span]) -> Result<(), StorageError>;
+
+    /// Spans pushed so far.
+    fn span_count(&self) -> u64;
+
+    /// Bytes written to the store so far (compressed), for size-bounded outputs.
+    fn written_bytes(&self) -> u64;
+
+    /// Writes the remaining rows, the trace table, the bloom filter and last `meta.json`
+    /// (which makes the block visible). No spans pushed: nothing visible, `Ok(None)`.
+    async fn finish(self: Box<Self>) -> Result<Option<BlockMeta>, StorageError>;
+
+    /// Removes whatever this writer wrote.
+    async fn abort(self: Box<Self>) -> Result<(), StorageError>;
+}
+
+/// Read access to one immutable block.
+#[async_trait]
 pub trait BlockReader: Send + Sync + fmt::Debug + 'static {
     /// The block's meta.
     fn meta(&self) -> &BlockMeta;
 
-    /// True when the block holds spans of `trace_id` (in memory, no I/O).
-    fn contains_trace(&self, trace_id: TraceId) -> bool;
+    /// False when the block certainly has no span of `trace_id` (bloom filter, in
+    /// memory, no I/O); true when it may have.
+    fn may_contain_trace(&self, trace_id: TraceId) -> bool;
 
-    /// Every span of `trace_id` in the block, sorted by start; empty when none.
-    fn trace(&self, trace_id: TraceId) -> Result<Vec<Span>, StorageError>;
+    /// Every span of `trace_id` in the block, in block order; empty when none. Reads
+    /// only the row groups (and pages) whose trace-id statistics admit the id.
+    async fn trace(&self, trace_id: TraceId) -> Result<Vec<Span>, StorageError>;
 
-    /// Traces whose own timestamp (as the block's part of the trace sees it, see
-    /// [`TraceDigest::timestamp_unix_nanos`]) lies in `window` and is not 0.
-    fn trace_ids_in_window(&self, window: TimeWindow) -> Vec<TraceId>;
+    /// Digests of the trace parts whose own timestamp
+    /// ([`TraceDigest::timestamp_unix_nanos`]) lies in `window` and is not 0, from the
+    /// block's trace table.
+    async fn digests_in_window(&self, window: TimeWindow)
+    -> Result<Vec<TraceDigest>, StorageError>;
 
-    /// The digests of those of `sorted_trace_ids` that the block holds. `sorted_trace_ids`
-    /// must be sorted ascending (unsorted input gives an incomplete answer, never a panic).
-    fn digests(&self, sorted_trace_ids: &[TraceId]) -> Vec<TraceDigest>;
+    /// The digests of those of `sorted_trace_ids` that the block holds (ascending input;
+    /// unsorted input gives an incomplete answer, never a panic).
+    async fn digests(&self, sorted_trace_ids: &[TraceId])
+    -> Result<Vec<TraceDigest>, StorageError>;
+
+    /// Trace parts with their own timestamp in `window` that meet at least one criterion
+    /// of `filter` (every part in the window when the filter has no criteria), judged on
+    /// the span columns without building spans.
+    async fn search(
+        &self,
+        window: TimeWindow,
+        filter: &SpanFilter,
+    ) -> Result<Vec<FilterMatch>, StorageError>;
+
+    /// Every span of the block in block order, one row group (or less) per item, for
+    /// compaction and export; memory bounded by a row group.
+    fn spans(&self) -> BoxStream<'_, Result<Vec<Span>, StorageError>>;
 }

@@ -16,8 +16,6 @@
 //!
 //! Memory is counted as the allocator sees it ([`crate::memory`]).
 
-mod block;
-
 use std::mem::size_of;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock, RwLockReadGuard};
@@ -301,6 +299,16 @@ impl TenantHead {
                 decode_stored_span(bytes, resource, scope, &what)
             })
             .collect()
+    }
+
+    /// Every trace id in the head, ascending (block order).
+    pub fn sorted_trace_ids(&self) -> Vec<TraceId> {
+        let mut ids: Vec<TraceId> = Vec::new();
+        for shard in &self.shards {
+            ids.extend(read(shard).keys().copied());
+        }
+        ids.sort_unstable();
+        ids
     }
 
     /// Traces whose timestamp (as this head sees it) is non-zero and in `window`.

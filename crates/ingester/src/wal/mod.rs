@@ -37,6 +37,21 @@ pub const RECORD_VERSION: u8 = 1;
 /// Larger payload lengths are treated as corruption (guards the allocation).
 pub const MAX_RECORD_PAYLOAD_BYTES: u32 = 1 << 30;
 
+/// Fsyncs a directory so that entries created, renamed or removed in it are durable.
+/// A no-op on platforms where directories cannot be opened as files.
+pub fn sync_directory(path: &Path) -> Result<(), StorageError> {
+    #[cfg(unix)]
+    {
+        let directory = File::open(path).map_err(StorageError::io("open directory", path))?;
+        directory
+            .sync_all()
+            .map_err(StorageError::io("fsync directory", path))?;
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
 /// The file name of segment `sequence`.
 pub fn segment_file_name(sequence: u64) -> String {
     format!("{sequence:020}.wal")

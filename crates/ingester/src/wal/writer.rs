@@ -12,10 +12,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use super::sync_directory;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use weft_storage::StorageError;
-use weft_storage::local::sync_directory;
 
 use super::{Record, SEGMENT_MAGIC, segment_file_name};
 use crate::config::WalFsyncPolicy;

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use futures_util::stream::{self, StreamExt};
-use weft_model::{Span, TenantId, TraceId, TraceReader, TraceSummary};
+use weft_model::{Span, SpanFilter, TenantId, TraceId, TraceReader, TraceSummary};
 
 use super::matcher::matches;
 use super::request::{ZipkinQuery, zipkin_window};
@@ -81,7 +81,7 @@ async fn newest_summaries(
     let window = query.window();
     let max_traces = limits.max_traces_examined.max(1);
     let mut summaries = reader
-        .summaries(tenant, window, query.service_name.as_deref(), max_traces)
+        .summaries(tenant, window, &query.span_filter(), max_traces)
         .await?;
     summaries.retain(|summary| window.contains(summary.timestamp_unix_nanos));
     sort_newest_first(&mut summaries);
@@ -157,7 +157,8 @@ pub async fn dependencies(
     }
     let window = zipkin_window(end_ts_millis, lookback_millis);
     let max_traces = limits.max_traces_examined.max(1);
-    let mut summaries = reader.summaries(tenant, window, None, max_traces).await?;
+    let mut summaries = reader
+        .summaries(tenant, window, &SpanFilter::default(), max_traces).await?;
     summaries.retain(|summary| window.contains(summary.timestamp_unix_nanos));
     sort_newest_first(&mut summaries);
     summaries.truncate(max_traces);

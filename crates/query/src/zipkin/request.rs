@@ -1,6 +1,6 @@
 //! `GET /api/v2/traces` parameters, parsed and validated as Zipkin's `QueryRequest` does.
 
-use weft_model::TimeWindow;
+use weft_model::{MAX_FILTER_CRITERIA, SpanFilter, TimeWindow};
 
 use crate::QueryError;
 
@@ -124,6 +124,49 @@ impl ZipkinQuery {
     /// after `endTs` (those nanoseconds truncate to the same microsecond).
     pub fn window(&self) -> TimeWindow {
         zipkin_window(self.end_ts_millis, self.lookback_millis)
+    }
+
+    /// The criteria storage can check without loading traces: a superset of what
+    /// [`matches`](super::matcher::matches) accepts (the caller still verifies each
+    /// candidate). Annotation terms on tags that the Zipkin encoder derives (`error`,
+    /// `otel.status_code`, `otel.scope.*`, `otel.library.*`) are not pushed down, since
+    /// they are not stored as attributes; neither are terms past the mask's capacity.
+    /// Durations map to nanoseconds the way [`duration_micros`] rounds them.
+    ///
+    /// [`duration_micros`]: super::matcher::duration_micros
+    pub fn span_filter(&self) -> SpanFilter {
+        const DERIVED_TAGS: [&str; 6] = [
+            "error",
+            "otel.status_code",
+            "otel.scope.name",
+            "otel.scope.version",
+            "otel.library.name",
+            "otel.library.version",
+        ];
+        let mut filter = SpanFilter {
+            service_name: self.service_name.clone(),
+            remote_service_name: self.remote_service_name.clone(),
+            span_name: self.span_name.clone(),
+            attributes: Vec::new(),
+            // Zipkin shows a non-zero duration under 1 µs as 1 µs.
+            min_duration_nanos: self.min_duration_micros.map(|min| match min {
+                0 | 1 => 1,
+                min => min.saturating_mul(1_000),
+            }),
+            max_duration_nanos: self
+                .max_duration_micros
+                .map(|max| max.saturating_mul(1_000).saturating_add(999)),
+        };
+        for (key, value) in &self.annotation_query {
+            if DERIVED_TAGS.contains(&key.as_str())
+                || filter.criteria_count() + 1 >= MAX_FILTER_CRITERIA
+            {
+                continue;
+            }
+            let value = (!value.is_empty()).then(|| value.clone());
+            filter.attributes.push((key.clone(), value));
+        }
+        filter
     }
 
     /// True when nothing but the service and the window constrains the search, so every

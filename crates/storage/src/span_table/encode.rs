@@ -3,7 +3,7 @@
 //! Going through serde costs a call and a capacity check per byte of varint and per
 //! field; writing the known layout straight into a `Vec` is about twice as fast, and
 //! spans are encoded once per WAL record and once per block. The bytes must equal what
-//! postcard makes of `StoredSpanRef` (see `docs/format/blocks-v0.md`); the tests in
+//! postcard makes of `StoredSpanRef` (see `docs/format/wal-v0.md`); the tests in
 //! `super::tests` compare both on spans that use every field and every value variant.
 //! Decoding stays with serde.
 

@@ -14,7 +14,7 @@
 //!
 //! The encoding is postcard (serde); field order is the format, so the borrowed
 //! (encoding) and owned (decoding) structs below must list the same fields in the same
-//! order. `docs/format/blocks-v0.md` describes the layout.
+//! order. `docs/format/wal-v0.md` describes the layout.
 
 use std::borrow::Borrow;
 use std::ops::Range;

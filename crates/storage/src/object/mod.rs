@@ -1,0 +1,511 @@
+//! [`ObjectBlockStore`]: block format v1 over `object_store` (local filesystem or S3).
+//!
+//! Layout under the store's root (a directory, or a bucket and key prefix):
+//! ```text
+//! <tenant>/<block-id>/data.parquet     spans, one row per span, in block order
+//! <tenant>/<block-id>/traces.parquet   one row per trace part (digests)
+//! <tenant>/<block-id>/bloom            bloom filter over the block's trace ids
+//! <tenant>/<block-id>/meta.json        written last: the block exists iff it does
+//! ```
+//! See `docs/format/blocks-v1.md`.
+
+mod file;
+mod reader;
+mod search;
+mod writer;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::TryStreamExt;
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::local::LocalFileSystem;
+use object_store::path::{Path, PathPart};
+use object_store::{ObjectStore, ObjectStoreExt, RetryConfig};
+use weft_model::{Span, TenantId};
+
+pub use reader::ObjectBlockReader;
+pub use writer::ObjectBlockWriter;
+
+use self::file::Shared;
+use crate::block_id::BlockId;
+use crate::bloom::TraceBloom;
+use crate::config::{BackendKind, CacheConfig, S3Config, StorageBackendConfig};
+use crate::error::StorageError;
+use crate::meta::BlockMeta;
+use crate::store::{
+    BlockListing, BlockReader, BlockStore, BlockWriteOptions, BlockWriter, block_order,
+};
+
+/// The spans of a block, one row per span.
+pub const DATA_FILE: &str = "data.parquet";
+/// The trace table, one row per trace part.
+pub const TRACES_FILE: &str = "traces.parquet";
+/// The bloom filter over trace ids.
+pub const BLOOM_FILE: &str = "bloom";
+/// The block's metadata; written last.
+pub const META_FILE: &str = "meta.json";
+
+/// How many rows a row group of `data.parquet` gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowGroupRows {
+    /// A row group is closed at the first trace boundary at or after this many rows.
+    pub target_rows: usize,
+    /// A row group is closed at this many rows even inside a trace (a larger trace is
+    /// split over row groups). At least `target_rows`.
+    pub max_rows: usize,
+}
+
+impl Default for RowGroupRows {
+    fn default() -> Self {
+        RowGroupRows {
+            target_rows: 64 * 1024,
+            max_rows: 256 * 1024,
+        }
+    }
+}
+
+/// Blocks in an object store. Cheap to share between threads and tasks; readers it
+/// opens share its footer and bloom caches. Several processes may read the same root;
+/// block ids are random, so several writers never collide either.
+pub struct ObjectBlockStore {
+    shared: Arc<Shared>,
+    prefix: Path,
+    /// The root directory for the local backend (for fsync and cleanup of staging files).
+    local_root: Option<PathBuf>,
+    /// The local backend's store, which maps object paths to files.
+    local_fs: Option<Arc<LocalFileSystem>>,
+    description: String,
+    row_groups: RowGroupRows,
+}
+
+impl std::fmt::Debug for ObjectBlockStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObjectBlockStore")
+            .field("at", &self.description)
+            .finish()
+    }
+}
+
+/// Opens the configured block store: `local` under `local_dir`, or `s3` (checked to be
+/// reachable with one list call, so a wrong endpoint, bucket or credentials fail here
+/// with an error naming endpoint and bucket).
+pub async fn open_block_store(
+    config: &StorageBackendConfig,
+    local_dir: &std::path::Path,
+) -> Result<Arc<dyn BlockStore>, StorageError> {
+    match config.backend {
+        BackendKind::Local => Ok(Arc::new(ObjectBlockStore::local(
+            local_dir,
+            config.cache.clone(),
+        )?)),
+        BackendKind::S3 => {
+            let store = ObjectBlockStore::s3(&config.s3, config.cache.clone())?;
+            store.check_reachable(&config.s3).await?;
+            Ok(Arc::new(store))
+        }
+    }
+}
+
+impl ObjectBlockStore {
+    /// Blocks under the local directory `dir` (created if missing). Every block file is
+    /// fsynced with its directory before the write that made it returns.
+    pub fn local(dir: &std::path::Path, cache: CacheConfig) -> Result<Self, StorageError> {
+        std::fs::create_dir_all(dir).map_err(StorageError::io("create directory", dir))?;
+        let root = std::fs::canonicalize(dir).map_err(StorageError::io("resolve", dir))?;
+        let store = LocalFileSystem::new_with_prefix(&root)
+            .map_err(|error| StorageError::ObjectStore {
+                action: "open",
+                path: root.display().to_string(),
+                source: error,
+            })?
+            .with_fsync(true)
+            .with_automatic_cleanup(true);
+        let store = Arc::new(store);
+        Ok(ObjectBlockStore {
+            shared: Arc::new(Shared::new(store.clone(), &cache)),
+            local_fs: Some(store),
+            prefix: Path::default(),
+            description: format!("local directory {}", root.display()),
+            local_root: Some(root),
+            row_groups: RowGroupRows::default(),
+        })
+    }
+
+    /// Blocks in an S3-compatible bucket. Settings come from the standard AWS
+    /// environment variables, overridden by the non-empty fields of `config`; an
+    /// endpoint switches to path-style requests. Nothing is sent until first use (see
+    /// [`open_block_store`] for the reachability check).
+    pub fn s3(config: &S3Config, cache: CacheConfig) -> Result<Self, StorageError> {
+        if config.bucket.is_empty() {
+            return Err(StorageError::Config(String::from(
+                "s3.bucket is empty: the s3 backend needs a bucket",
+            )));
+        }
+        let mut builder = AmazonS3Builder::from_env()
+            .with_bucket_name(&config.bucket)
+            .with_retry(RetryConfig {
+                max_retries: 3,
+                retry_timeout: Duration::from_secs(30),
+                ..RetryConfig::default()
+            });
+        if !config.endpoint.is_empty() {
+            builder = builder
+                .with_endpoint(&config.endpoint)
+                .with_virtual_hosted_style_request(false);
+        }
+        if !config.region.is_empty() {
+            builder = builder.with_region(&config.region);
+        }
+        if config.allow_http {
+            builder = builder.with_allow_http(true);
+        }
+        let endpoint = builder
+            .get_config_value(&AmazonS3ConfigKey::Endpoint)
+            .unwrap_or_else(|| String::from("the default AWS endpoint"));
+        let store = builder.build().map_err(|error| {
+            StorageError::Config(format!(
+                "s3 bucket {} at {endpoint}: {error}",
+                config.bucket
+            ))
+        })?;
+        let prefix = Path::parse(config.prefix.trim_matches('/')).map_err(|error| {
+            StorageError::Config(format!("s3.prefix {:?}: {error}", config.prefix))
+        })?;
+        Ok(ObjectBlockStore {
+            shared: Arc::new(Shared::new(Arc::new(store), &cache)),
+            description: format!(
+                "s3 bucket {} prefix {:?} at {endpoint}",
+                config.bucket, config.prefix
+            ),
+            prefix,
+            local_root: None,
+            local_fs: None,
+            row_groups: RowGroupRows::default(),
+        })
+    }
+
+    /// Blocks in any object store under `prefix` (tests, other clouds). No fsync is done
+    /// beyond what the store itself guarantees.
+    pub fn from_object_store(
+        store: Arc<dyn ObjectStore>,
+        prefix: Path,
+        cache: CacheConfig,
+    ) -> Self {
+        ObjectBlockStore {
+            description: format!("{store} prefix {prefix}"),
+            shared: Arc::new(Shared::new(store, &cache)),
+            prefix,
+            local_root: None,
+            local_fs: None,
+            row_groups: RowGroupRows::default(),
+        }
+    }
+
+    /// Uses `rows` for the row groups of blocks written from now on (the default suits
+    /// production; tests use small groups).
+    pub fn with_row_group_rows(mut self, rows: RowGroupRows) -> Self {
+        self.row_groups = RowGroupRows {
+            target_rows: rows.target_rows.max(1),
+            max_rows: rows.max_rows.max(rows.target_rows).max(1),
+        };
+        self
+    }
+
+    /// Bytes read from the object store by this store and its readers so far.
+    pub fn bytes_read(&self) -> u64 {
+        self.shared.bytes_read()
+    }
+
+    /// Lists the root once; errors name the endpoint and bucket of `config`.
+    async fn check_reachable(&self, config: &S3Config) -> Result<(), StorageError> {
+        let prefix = (!self.prefix.as_ref().is_empty()).then_some(&self.prefix);
+        match self.shared.store.list_with_delimiter(prefix).await {
+            Ok(_) => Ok(()),
+            Err(source) => Err(StorageError::Unreachable {
+                endpoint: if config.endpoint.is_empty() {
+                    String::from("default AWS endpoint")
+                } else {
+                    config.endpoint.clone()
+                },
+                bucket: config.bucket.clone(),
+                source,
+            }),
+        }
+    }
+
+    fn tenant_prefix(&self, tenant: &TenantId) -> Path {
+        // Tenant ids are validated to `[A-Za-z0-9!_.*'()-]`, never `.` or `..`.
+        self.prefix.clone().join(tenant.as_str())
+    }
+
+    fn block_prefix(&self, tenant: &TenantId, block_id: BlockId) -> Path {
+        self.tenant_prefix(tenant).join(block_id.to_string())
+    }
+
+    fn object_path(&self, tenant: &TenantId, block_id: BlockId, file: &str) -> Path {
+        self.block_prefix(tenant, block_id).join(file)
+    }
+
+    /// The local directory of a block (local backend only), as the local object store
+    /// maps the block's prefix onto the filesystem.
+    fn local_block_directory(&self, tenant: &TenantId, block_id: BlockId) -> Option<PathBuf> {
+        let local = self.local_fs.as_ref()?;
+        let file = self.object_path(tenant, block_id, META_FILE);
+        let path = local.path_to_filesystem(&file).ok()?;
+        path.parent().map(PathBuf::from)
+    }
+
+    async fn new_writer(
+        &self,
+        tenant: &TenantId,
+        options: &BlockWriteOptions,
+    ) -> Result<ObjectBlockWriter, StorageError> {
+        let block_id = BlockId::generate();
+        ObjectBlockWriter::create(writer::WriterTarget {
+            shared: self.shared.clone(),
+            tenant: tenant.clone(),
+            block_id,
+            block_prefix: self.block_prefix(tenant, block_id),
+            local_directory: self.local_block_directory(tenant, block_id),
+            local_root: self.local_root.clone(),
+            row_groups: self.row_groups,
+            options: options.clone(),
+        })
+    }
+
+    fn what(tenant: &TenantId, block_id: BlockId, file: &str) -> String {
+        format!("tenant {tenant} block {block_id} {file}")
+    }
+}
+
+#[async_trait]
+impl BlockStore for ObjectBlockStore {
+    async fn write_block(
+        &self,
+        tenant: &TenantId,
+        spans: &[Span],
+        options: &BlockWriteOptions,
+    ) -> Result<Option<BlockMeta>, StorageError> {
+        if spans.is_empty() {
+            return Ok(None);
+        }
+        let mut sorted: Vec<&Span> = spans.iter().collect();
+        sorted.sort_by(|left, right| block_order(left, right));
+        let mut writer = self.new_writer(tenant, options).await?;
+        if let Err(error) = writer.push_refs(&sorted).await {
+            if let Err(abort_error) = Box::new(writer).abort().await {
+                tracing::warn!(%abort_error, "cannot remove the files of a failed block write");
+            }
+            return Err(error);
+        }
+        Box::new(writer).finish().await
+    }
+
+    async fn writer(
+        &self,
+        tenant: &TenantId,
+        options: &BlockWriteOptions,
+    ) -> Result<Box<dyn BlockWriter>, StorageError> {
+        Ok(Box::new(self.new_writer(tenant, options).await?))
+    }
+
+    async fn tenants(&self) -> Result<Vec<TenantId>, StorageError> {
+        let prefix = (!self.prefix.as_ref().is_empty()).then_some(&self.prefix);
+        let listing = self
+            .shared
+            .store
+            .list_with_delimiter(prefix)
+            .await
+            .map_err(StorageError::object("list", &self.prefix))?;
+        let mut tenants: Vec<TenantId> = listing
+            .common_prefixes
+            .iter()
+            .filter_map(|path| path.filename())
+            .filter_map(|name| TenantId::parse(&percent_decode(name)?).ok())
+            .collect();
+        tenants.sort();
+        tenants.dedup();
+        Ok(tenants)
+    }
+
+    async fn list_blocks(&self, tenant: &TenantId) -> Result<BlockListing, StorageError> {
+        let prefix = self.tenant_prefix(tenant);
+        let objects: Vec<object_store::ObjectMeta> = self
+            .shared
+            .store
+            .list(Some(&prefix))
+            .try_collect()
+            .await
+            .map_err(StorageError::object("list", &prefix))?;
+        // block -> (has meta.json, newest modification in nanoseconds)
+        let mut blocks: BTreeMap<BlockId, (bool, u64)> = BTreeMap::new();
+        for object in objects {
+            let Some(parts) = object.location.prefix_match(&prefix) else {
+                continue;
+            };
+            let parts: Vec<PathPart<'_>> = parts.collect();
+            let [block, file] = parts.as_slice() else {
+                continue;
+            };
+            let Ok(block_id) = block.as_ref().parse::<BlockId>() else {
+                continue;
+            };
+            let modified = object
+                .last_modified
+                .timestamp_nanos_opt()
+                .and_then(|nanos| u64::try_from(nanos).ok())
+                .unwrap_or(0);
+            let entry = blocks.entry(block_id).or_insert((false, 0));
+            entry.0 |= file.as_ref() == META_FILE;
+            entry.1 = entry.1.max(modified);
+        }
+        let mut listing = BlockListing::default();
+        for (block_id, (complete, modified)) in blocks {
+            if complete {
+                listing.complete.push(block_id);
+            } else {
+                listing.incomplete.push((block_id, modified));
+            }
+        }
+        Ok(listing)
+    }
+
+    async fn read_meta(
+        &self,
+        tenant: &TenantId,
+        block_id: BlockId,
+    ) -> Result<BlockMeta, StorageError> {
+        let path = self.object_path(tenant, block_id, META_FILE);
+        let what = Self::what(tenant, block_id, META_FILE);
+        let Some(bytes) = self.shared.get_optional(&path).await? else {
+            return Err(StorageError::NotFound {
+                tenant: tenant.to_string(),
+                block_id: block_id.to_string(),
+            });
+        };
+        let meta = BlockMeta::from_json(&bytes, &what)?;
+        if meta.block_id != block_id || &meta.tenant != tenant {
+            return Err(StorageError::corrupt(
+                what,
+                format!("names block {} of tenant {}", meta.block_id, meta.tenant),
+            ));
+        }
+        Ok(meta)
+    }
+
+    async fn open_block(
+        &self,
+        tenant: &TenantId,
+        block_id: BlockId,
+    ) -> Result<Arc<dyn BlockReader>, StorageError> {
+        let meta = self.read_meta(tenant, block_id).await?;
+        let block_prefix = self.block_prefix(tenant, block_id);
+        let bloom_key = block_prefix.to_string();
+        let bloom = match self.shared.blooms.get(&bloom_key) {
+            Some(bloom) => bloom,
+            None => {
+                let path = self.object_path(tenant, block_id, BLOOM_FILE);
+                let what = Self::what(tenant, block_id, BLOOM_FILE);
+                let bytes = self.shared.get_optional(&path).await?.ok_or_else(|| {
+                    StorageError::corrupt(&what, "the bloom filter object is missing")
+                })?;
+                if bytes.len() as u64 != meta.bloom_bytes {
+                    return Err(StorageError::corrupt(
+                        what,
+                        format!(
+                            "has {} bytes, meta.json says {}",
+                            bytes.len(),
+                            meta.bloom_bytes
+                        ),
+                    ));
+                }
+                let bloom = Arc::new(TraceBloom::from_bytes(&bytes, &what)?);
+                self.shared
+                    .blooms
+                    .insert(bloom_key, bloom.clone(), bloom.memory_bytes() as u64);
+                bloom
+            }
+        };
+        Ok(Arc::new(ObjectBlockReader::new(
+            self.shared.clone(),
+            block_prefix,
+            meta,
+            bloom,
+        )))
+    }
+
+    async fn delete_block(&self, tenant: &TenantId, block_id: BlockId) -> Result<(), StorageError> {
+        let meta_path = self.object_path(tenant, block_id, META_FILE);
+        match self.shared.store.delete(&meta_path).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(error) => return Err(StorageError::object("delete", &meta_path)(error)),
+        }
+        let prefix = self.block_prefix(tenant, block_id);
+        let key = prefix.to_string();
+        self.shared.blooms.remove_where(|cached| *cached == key);
+        let file_prefix = format!("{key}/");
+        self.shared
+            .footers
+            .remove_where(|cached| cached.starts_with(&file_prefix));
+        let objects: Vec<object_store::ObjectMeta> = self
+            .shared
+            .store
+            .list(Some(&prefix))
+            .try_collect()
+            .await
+            .map_err(StorageError::object("list", &prefix))?;
+        for object in objects {
+            match self.shared.store.delete(&object.location).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(error) => return Err(StorageError::object("delete", &object.location)(error)),
+            }
+        }
+        if let Some(directory) = self.local_block_directory(tenant, block_id) {
+            // Staging files of an interrupted upload are not listed; remove them too.
+            match tokio::fs::remove_dir_all(&directory).await {
+                Ok(()) => {}
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                Err(error) => return Err(StorageError::io("remove", directory)(error)),
+            }
+        }
+        metrics::counter!("weft_storage_blocks_deleted_total").increment(1);
+        Ok(())
+    }
+}
+
+/// Undoes the percent-encoding `object_store` applies to path parts (a tenant id may
+/// contain `*`, which it encodes). `None` for malformed escapes.
+fn percent_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        if bytes[index] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(index + 1..index + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            index += 3;
+        } else {
+            out.push(bytes[index]);
+            index += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_decoding_undoes_object_store_encoding() {
+        let encoded = Path::default().join("team*a");
+        assert_eq!(percent_decode(encoded.as_ref()).as_deref(), Some("team*a"));
+        assert_eq!(percent_decode("plain").as_deref(), Some("plain"));
+        assert_eq!(percent_decode("bad%zz"), None);
+        assert_eq!(percent_decode("cut%2"), None);
+    }
+}
