@@ -30,9 +30,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::get;
 use serde::Serialize;
-use weft_model::{
-    MAX_FILTER_CRITERIA, SpanFilter, TimeWindow, TraceId, TraceReader, TraceSummary,
-};
+use weft_model::{MAX_FILTER_CRITERIA, SpanFilter, TimeWindow, TraceId, TraceReader, TraceSummary};
 use weft_query::dedupe_spans;
 use weft_query::zipkin::parse_optional_integer;
 
@@ -207,7 +205,9 @@ async fn search(
         .summaries(&tenant, window, &filter, examined)
         .await?;
     summaries.retain(|summary| {
-        let duration = summary.end_unix_nanos.saturating_sub(summary.start_unix_nanos);
+        let duration = summary
+            .end_unix_nanos
+            .saturating_sub(summary.start_unix_nanos);
         min_duration_nanos.is_none_or(|min| duration >= min)
             && max_duration_nanos.is_none_or(|max| duration <= max)
     });
@@ -254,9 +254,9 @@ async fn trace(
 fn optional_duration(params: &QueryParams, name: &str) -> Result<Option<u64>, ApiError> {
     match params.get(name).filter(|text| !text.is_empty()) {
         None => Ok(None),
-        Some(text) => parse_go_duration(text).map(Some).ok_or_else(|| {
-            ApiError::BadRequest(format!("invalid value for {name}: {text}"))
-        }),
+        Some(text) => parse_go_duration(text)
+            .map(Some)
+            .ok_or_else(|| ApiError::BadRequest(format!("invalid value for {name}: {text}"))),
     }
 }
 

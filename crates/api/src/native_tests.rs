@@ -217,7 +217,10 @@ async fn search_narrows_by_tags_and_trace_duration() {
     let (status, body) = get(&router, &search_uri("&minDuration=2s")).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(ids(body), ["1"]);
-    assert_eq!(ids(get(&router, &search_uri("&maxDuration=1500ms")).await.1), ["3", "2"]);
+    assert_eq!(
+        ids(get(&router, &search_uri("&maxDuration=1500ms")).await.1),
+        ["3", "2"]
+    );
     let tags = "&tags=service.name%3Dbackend%20name%3Dop-2";
     assert_eq!(ids(get(&router, &search_uri(tags)).await.1), ["1"]);
     let (status, _) = get(&router, &search_uri("&minDuration=fast")).await;

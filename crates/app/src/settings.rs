@@ -77,9 +77,10 @@ impl Setting {
                     .map(str::trim)
                     .filter(|item| !item.is_empty())
                     .map(|item| match item.split_once('=') {
-                        Some((key, value)) => {
-                            (key.trim().to_owned(), Value::String(value.trim().to_owned()))
-                        }
+                        Some((key, value)) => (
+                            key.trim().to_owned(),
+                            Value::String(value.trim().to_owned()),
+                        ),
                         None => (item.to_owned(), Value::Null),
                     })
                     .collect(),

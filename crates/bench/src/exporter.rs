@@ -134,7 +134,13 @@ impl Exporter {
                     .and_then(|text| text.trim().parse::<u64>().ok())
                     .map(Duration::from_secs);
                 let answer = response.bytes().await.unwrap_or_default();
-                http_outcome(self.protocol, status.as_u16(), retry_after, &answer, span_count)
+                http_outcome(
+                    self.protocol,
+                    status.as_u16(),
+                    retry_after,
+                    &answer,
+                    span_count,
+                )
             }
         }
     }

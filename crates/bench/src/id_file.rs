@@ -69,7 +69,12 @@ impl IdFile {
             text.push('#');
             for (key, value) in &self.metadata {
                 let clean = |s: &str| s.replace(|c: char| c.is_whitespace() || c == '=', "_");
-                let _ = write!(text, " {}={}", clean(key), value.replace(char::is_whitespace, "_"));
+                let _ = write!(
+                    text,
+                    " {}={}",
+                    clean(key),
+                    value.replace(char::is_whitespace, "_")
+                );
             }
             text.push('\n');
         }
@@ -156,14 +161,23 @@ mod tests {
         let parsed = IdFile::parse(&text).expect("parses");
         assert_eq!(parsed.samples, file.samples);
         assert_eq!(parsed.metadata["seed"], "42");
-        assert_eq!(parsed.metadata["tenant"], "team_a", "spaces cannot survive a word");
+        assert_eq!(
+            parsed.metadata["tenant"], "team_a",
+            "spaces cannot survive a word"
+        );
         assert_eq!(parsed.start_range(), Some((0, 1_700_000_000_000_000_000)));
     }
 
     #[test]
     fn blank_lines_comments_and_short_ids_are_accepted() {
         let parsed = IdFile::parse("\n# hello\n  ABC 5  \n\n").expect("parses");
-        assert_eq!(parsed.samples, [TraceIdSample { trace_id: TraceId::from_halves(0, 0xabc), start_unix_nanos: 5 }]);
+        assert_eq!(
+            parsed.samples,
+            [TraceIdSample {
+                trace_id: TraceId::from_halves(0, 0xabc),
+                start_unix_nanos: 5
+            }]
+        );
         assert!(parsed.metadata.is_empty());
         assert_eq!(IdFile::parse("").expect("empty").start_range(), None);
     }

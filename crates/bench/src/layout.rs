@@ -14,7 +14,9 @@ pub enum LayoutError {
     #[error("block spans must be greater than 0")]
     NoBlockSpans,
     /// The time range was empty or reached back before the Unix epoch.
-    #[error("time range of {0:?} ending at {1} ns since the epoch is empty or starts before the epoch")]
+    #[error(
+        "time range of {0:?} ending at {1} ns since the epoch is empty or starts before the epoch"
+    )]
     BadRange(Duration, u64),
 }
 
@@ -142,7 +144,11 @@ mod tests {
     #[test]
     fn spans_are_shared_evenly_and_add_up_to_the_total() {
         let layout = CorpusLayout::new(END, HOUR, 5_000_000, 2_000_000).expect("valid");
-        assert_eq!(layout.block_count(), 3, "blocks of about 1.67M, not 2M + 2M + 1M");
+        assert_eq!(
+            layout.block_count(),
+            3,
+            "blocks of about 1.67M, not 2M + 2M + 1M"
+        );
         assert_eq!(layout.cumulative_spans_after(0), 1_666_666);
         assert_eq!(layout.cumulative_spans_after(1), 3_333_333);
         assert_eq!(layout.cumulative_spans_after(2), 5_000_000);
@@ -160,7 +166,11 @@ mod tests {
         };
         let starts: Vec<u64> = (0..4).map(|index| slice.spread(index, 4)).collect();
         assert_eq!(starts, [1_000, 1_250, 1_500, 1_750]);
-        assert_eq!(slice.spread(0, 0), 1_000, "no traces is not a division by zero");
+        assert_eq!(
+            slice.spread(0, 0),
+            1_000,
+            "no traces is not a division by zero"
+        );
         assert_eq!(slice.spread(9, 4), 2_000, "clamped to the slice");
         // Huge ranges and counts do not overflow.
         let wide = TimeSlice {

@@ -15,16 +15,19 @@
 //! spreads a corpus over time slices and blocks, [`id_file`] is the sampled-trace-id file
 //! between the storage and query benchmarks, [`search_cases`] are searches known to match
 //! the corpus, [`soak`] sends at a paced rate ([`pacing`]) through an [`exporter`] that
-//! tells refusals from failures, and [`stats`] has the percentiles and trend fits.
+//! tells refusals from failures, with a [`giant`] trace beside and the server's memory
+//! read by [`rss`], and [`stats`] has the percentiles and trend fits.
 
 pub mod driver;
 pub mod exporter;
 pub mod generator;
+pub mod giant;
 pub mod id_file;
 pub mod jaeger_encode;
 pub mod layout;
 pub mod pacing;
 pub mod random;
+pub mod rss;
 pub mod search_cases;
 pub mod soak;
 pub mod stats;

@@ -32,8 +32,9 @@ impl Pacer {
         }
     }
 
-    /// Reserves `spans` and returns when, after the start, the request carrying them is
-    /// due: the time at which the bucket holds every span reserved so far.
+    /// Takes `spans` tokens for a request going out now and returns when, after the
+    /// start, it was due: the time at which the bucket held every span taken so far.
+    /// Call it only for requests actually sent, so [`Pacer::spans_behind`] is exact.
     pub fn reserve(&mut self, spans: u64) -> Duration {
         self.spans_scheduled = self.spans_scheduled.saturating_add(spans);
         self.due(self.spans_scheduled)
@@ -89,7 +90,10 @@ mod tests {
     fn lag_is_measured_against_the_schedule() {
         let mut pacer = Pacer::new(1_000.0);
         let due = pacer.reserve(100);
-        assert_eq!(pacer.record_send(due, Duration::from_millis(90)), Duration::ZERO);
+        assert_eq!(
+            pacer.record_send(due, Duration::from_millis(90)),
+            Duration::ZERO
+        );
         assert_eq!(
             pacer.record_send(due, Duration::from_millis(350)),
             Duration::from_millis(250)

@@ -149,8 +149,7 @@ mod tests {
             for trace in &traces {
                 let start = trace.iter().map(|s| s.start_unix_nanos).min().unwrap_or(0);
                 let end = trace.iter().map(|s| s.end_unix_nanos()).max().unwrap_or(0);
-                if tag_only.spans_mask(trace) == tag_only.full_mask() && end - start >= min_nanos
-                {
+                if tag_only.spans_mask(trace) == tag_only.full_mask() && end - start >= min_nanos {
                     native_matches += 1;
                 }
                 if zipkin.spans_mask(trace) == zipkin.full_mask() {
@@ -158,9 +157,21 @@ mod tests {
                 }
             }
             // At least 0.03% of traces: ~35 per hour in a 50M-span, 24-hour corpus.
-            assert!(native_matches >= 6, "{}: native {native_matches}", case.label());
-            assert!(zipkin_matches >= 6, "{}: zipkin {zipkin_matches}", case.label());
-            assert!(native_matches < traces.len() / 10, "{} is selective", case.label());
+            assert!(
+                native_matches >= 6,
+                "{}: native {native_matches}",
+                case.label()
+            );
+            assert!(
+                zipkin_matches >= 6,
+                "{}: zipkin {zipkin_matches}",
+                case.label()
+            );
+            assert!(
+                native_matches < traces.len() / 10,
+                "{} is selective",
+                case.label()
+            );
         }
     }
 
@@ -172,8 +183,14 @@ mod tests {
         assert!(native.contains(&("minDuration", "100ms".to_owned())));
         assert!(native.contains(&("start", "100".to_owned())));
         let zipkin = case.zipkin_query(3_700_000, 3_600_000, 10);
-        assert!(zipkin.contains(&("minDuration", "100000".to_owned())), "micros");
-        assert!(zipkin.contains(&("annotationQuery", "http.response.status_code=500".to_owned())));
+        assert!(
+            zipkin.contains(&("minDuration", "100000".to_owned())),
+            "micros"
+        );
+        assert!(zipkin.contains(&(
+            "annotationQuery",
+            "http.response.status_code=500".to_owned()
+        )));
         assert!(zipkin.contains(&("lookback", "3600000".to_owned())));
     }
 }

@@ -21,13 +21,15 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::Context;
 use bytes::Bytes;
 use tokio::sync::{Semaphore, mpsc};
-use weft_model::{Span, SpanId, TraceId};
+use weft_model::{Span, TraceId};
 
 use crate::driver::{Protocol, encode};
 use crate::exporter::{ExportOutcome, Exporter};
 use crate::generator::{GeneratorSettings, TraceGenerator};
+pub use crate::giant::GiantTrace;
 use crate::pacing::Pacer;
-use crate::stats::{LatencySummary, least_squares_slope};
+pub use crate::rss::{RssSample, growth_mib_per_minute, process_memory_bytes};
+use crate::stats::LatencySummary;
 
 /// Longest wait a retry honours, whatever the server's hint.
 const MAX_RETRY_WAIT: Duration = Duration::from_secs(30);
@@ -45,7 +47,8 @@ pub struct SoakSettings {
     pub tenant: Option<String>,
     /// Target rate in spans per second.
     pub spans_per_second: f64,
-    /// How long to send; requests due after it are not sent.
+    /// How long to send; nothing is sent after it (requests still unanswered then may
+    /// finish, and retry, within `drain_timeout`).
     pub duration: Duration,
     /// Spans per request (whole traces, so approximate).
     pub spans_per_request: usize,
@@ -53,6 +56,9 @@ pub struct SoakSettings {
     pub concurrency: usize,
     /// Shape of the corpus.
     pub generator: GeneratorSettings,
+    /// XORed into the high half of every trace id (the giant trace's too), so that runs
+    /// with the same seed against one server never reuse an id; 0 keeps the seed's ids.
+    pub trace_id_salt: u64,
     /// Spans of the one giant trace; 0 sends none.
     pub giant_trace_spans: u64,
     /// Spans per request of the giant trace.
@@ -67,17 +73,6 @@ pub struct SoakSettings {
     /// How long after `duration` requests still in flight (or waiting to retry) may
     /// take before they are abandoned and counted as lost.
     pub drain_timeout: Duration,
-}
-
-/// One memory sample.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RssSample {
-    /// Time since the start of sending.
-    pub elapsed: Duration,
-    /// The server's resident set in bytes; `None` without a pid or when unreadable.
-    pub rss_bytes: Option<u64>,
-    /// Spans the server had stored (acknowledged, minus partial rejections) by then.
-    pub spans_acknowledged: u64,
 }
 
 /// Counts for a stream of requests (the paced corpus, or the giant trace).
@@ -116,11 +111,13 @@ pub struct SoakReport {
     pub corpus: StreamTally,
     /// The giant trace, when one was sent.
     pub giant: Option<StreamTally>,
+    /// The giant trace's id, when one was sent.
+    pub giant_trace_id: Option<TraceId>,
     /// Latency of the attempts that stored their spans.
     pub latency: LatencySummary,
     /// The latest any request went out relative to the schedule.
     pub max_lag: Duration,
-    /// Spans the schedule called for at the end that were never sent.
+    /// Spans the schedule called for by the end of `duration` that were never sent.
     pub spans_behind_at_end: u64,
     /// Time the sender spent waiting for the generating thread (a bench bottleneck,
     /// not the server's).
@@ -144,44 +141,16 @@ impl SoakReport {
 
     /// The largest sampled resident set.
     pub fn max_sampled_rss_bytes(&self) -> Option<u64> {
-        self.samples.iter().filter_map(|sample| sample.rss_bytes).max()
+        self.samples
+            .iter()
+            .filter_map(|sample| sample.rss_bytes)
+            .max()
     }
 
     /// Memory growth trend in MiB per minute: see [`growth_mib_per_minute`].
     pub fn growth_mib_per_minute(&self) -> Option<f64> {
         growth_mib_per_minute(&self.samples)
     }
-}
-
-/// Slope of a least-squares line through the second half of the samples that have an
-/// RSS (by count, so warm-up is left out), in MiB per minute. `None` with fewer than
-/// two such samples in the second half.
-pub fn growth_mib_per_minute(samples: &[RssSample]) -> Option<f64> {
-    let points: Vec<(f64, f64)> = samples
-        .iter()
-        .filter_map(|sample| {
-            let rss = sample.rss_bytes?;
-            Some((
-                sample.elapsed.as_secs_f64() / 60.0,
-                rss as f64 / (1024.0 * 1024.0),
-            ))
-        })
-        .collect();
-    least_squares_slope(&points[points.len() / 2..])
-}
-
-/// A Linux process's current (`VmRSS`) or peak (`VmHWM`) resident set in bytes, from
-/// `/proc/<pid>/status`; `None` when the process or the field is gone.
-pub fn process_memory_bytes(pid: u32, field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    parse_status_kib(&status, field).map(|kib| kib * 1024)
-}
-
-fn parse_status_kib(status: &str, field: &str) -> Option<u64> {
-    let line = status
-        .lines()
-        .find(|line| line.split(':').next() == Some(field))?;
-    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// Live progress for the caller: called with each sample as it is taken.
@@ -193,6 +162,8 @@ struct Shared {
     giant: Mutex<StreamTally>,
     latencies: Mutex<Vec<Duration>>,
     spans_acknowledged: AtomicU64,
+    /// Spans of corpus requests sent and not yet answered for good.
+    spans_in_flight: AtomicU64,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -239,28 +210,39 @@ pub async fn run(
     let slots = Arc::new(Semaphore::new(settings.concurrency.max(1)));
     let mut in_flight = tokio::task::JoinSet::new();
     let mut generator_wait = Duration::ZERO;
+    let end_of_sending = started + settings.duration;
     loop {
         let waiting = Instant::now();
-        let Some((body, span_count)) = requests.recv().await else {
+        let Ok(Some((body, span_count))) =
+            tokio::time::timeout_at(end_of_sending.into(), requests.recv()).await
+        else {
             break;
         };
         generator_wait += waiting.elapsed();
-        if pacer.due(pacer.spans_scheduled() + span_count) > settings.duration {
+        let due = pacer.due(pacer.spans_scheduled() + span_count);
+        if due > settings.duration {
             break;
         }
-        let due = pacer.reserve(span_count);
         tokio::time::sleep_until((started + due).into()).await;
-        let slot = slots
-            .clone()
-            .acquire_owned()
-            .await
-            .context("request slots closed")?;
+        // Nothing goes out after the sending time, however far behind the sender is:
+        // what the schedule called for and was not sent is reported as the lag.
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => slot.context("request slots closed")?,
+            () = tokio::time::sleep_until(end_of_sending.into()) => break,
+        };
+        if Instant::now() >= end_of_sending {
+            break;
+        }
+        pacer.reserve(span_count);
         pacer.record_send(due, started.elapsed());
         {
             let mut corpus = lock(&shared.corpus);
             corpus.requests += 1;
             corpus.spans_sent += span_count;
         }
+        shared
+            .spans_in_flight
+            .fetch_add(span_count, Ordering::Relaxed);
         let exporter = exporter.clone();
         let shared = shared.clone();
         let max_attempts = settings.max_attempts;
@@ -268,11 +250,15 @@ pub async fn run(
             let outcome =
                 send_with_retries(&exporter, body, span_count, max_attempts, hard_deadline).await;
             record(&shared, Stream::Corpus, span_count, outcome);
+            shared
+                .spans_in_flight
+                .fetch_sub(span_count, Ordering::Relaxed);
             drop(slot);
         });
         while in_flight.try_join_next().is_some() {}
     }
-    let spans_behind_at_end = pacer.spans_behind(settings.duration.min(started.elapsed()));
+    // `reserve` runs only for requests sent, so this is what was due and never went out.
+    let spans_behind_at_end = pacer.spans_behind(settings.duration);
     drop(requests);
     let remaining = hard_deadline.saturating_duration_since(Instant::now());
     let abandoned = tokio::time::timeout(remaining, async {
@@ -283,11 +269,13 @@ pub async fn run(
     if abandoned {
         let left = in_flight.len() as u64;
         in_flight.abort_all();
+        while in_flight.join_next().await.is_some() {}
         let mut corpus = lock(&shared.corpus);
         corpus.requests_given_up += left;
-        corpus
-            .first_error
-            .get_or_insert_with(|| format!("{left} requests still unanswered at the drain timeout"));
+        corpus.spans_lost += shared.spans_in_flight.swap(0, Ordering::Relaxed);
+        corpus.first_error.get_or_insert_with(|| {
+            format!("{left} requests still unanswered at the drain timeout")
+        });
     }
     let giant = match giant {
         Some(task) => Some(task.await.context("the giant trace sender panicked")?),
@@ -305,6 +293,14 @@ pub async fn run(
         elapsed,
         duration: settings.duration,
         corpus,
+        giant_trace_id: giant.map(|()| {
+            GiantTrace::new(
+                &settings.generator,
+                settings.trace_id_salt,
+                settings.giant_trace_spans,
+            )
+            .trace_id()
+        }),
         giant: giant.map(|()| lock(&shared.giant).clone()),
         latency: LatencySummary::from_latencies(&mut latencies),
         max_lag: pacer.max_lag(),
@@ -430,6 +426,7 @@ fn spawn_generator(
     let protocol = settings.protocol;
     let spans_per_request = settings.spans_per_request.max(1);
     let generator_settings = settings.generator.clone();
+    let salt = settings.trace_id_salt;
     std::thread::Builder::new()
         .name(String::from("soak-generator"))
         .spawn(move || {
@@ -437,7 +434,9 @@ fn spawn_generator(
             let mut pending: Vec<Span> = Vec::with_capacity(spans_per_request + 512);
             loop {
                 while pending.len() < spans_per_request {
+                    let start = pending.len();
                     pending.extend(generator.next_trace(unix_nanos_now()));
+                    salt_trace_ids(&mut pending[start..], salt);
                 }
                 for request in encode(protocol, &pending) {
                     if queue.blocking_send(request).is_err() {
@@ -448,6 +447,22 @@ fn spawn_generator(
             }
         })
         .context("cannot start the generating thread")
+}
+
+/// XORs `salt` into the high half of the spans' trace ids (one trace's spans keep one
+/// id; distinct ids stay distinct).
+fn salt_trace_ids(spans: &mut [Span], salt: u64) {
+    if salt == 0 {
+        return;
+    }
+    for span in spans {
+        let id = span.trace_id;
+        let salted = TraceId::from_halves(id.high_u64() ^ salt, id.low_u64());
+        // An all-zero id is invalid; keep the unsalted one in that 2^-128 case.
+        if salted != TraceId::default() {
+            span.trace_id = salted;
+        }
+    }
 }
 
 /// Samples the server's memory every `interval` until `stop`, then once more.
@@ -477,7 +492,13 @@ async fn sample_memory(
         // Poll the stop flag often so the final sample is taken promptly.
         while Instant::now() < next {
             if stop.load(Ordering::SeqCst) {
-                take(&mut samples);
+                // A last sample at the end, unless one was just taken.
+                let last = samples
+                    .last()
+                    .map_or(Duration::ZERO, |sample: &RssSample| sample.elapsed);
+                if samples.is_empty() || started.elapsed().saturating_sub(last) >= interval / 4 {
+                    take(&mut samples);
+                }
                 return samples;
             }
             let nap = next
@@ -490,62 +511,6 @@ async fn sample_memory(
     }
 }
 
-/// The spans of one giant trace, built from corpus traces re-parented under one root.
-pub struct GiantTrace {
-    generator: TraceGenerator,
-    trace_id: TraceId,
-    root_span_id: Option<SpanId>,
-    spans_made: u64,
-    total_spans: u64,
-}
-
-impl GiantTrace {
-    /// A trace of `total_spans` spans whose id is derived from `settings.seed` (and
-    /// differs from every id the corpus generator draws with overwhelming probability).
-    pub fn new(settings: &GeneratorSettings, total_spans: u64) -> GiantTrace {
-        let generator = TraceGenerator::new(GeneratorSettings {
-            seed: settings.seed ^ 0x6769_616e_7400_0000,
-            ..settings.clone()
-        });
-        GiantTrace {
-            generator,
-            trace_id: TraceId::from_halves(0x6769_616e_7474_7263, settings.seed | 1),
-            root_span_id: None,
-            spans_made: 0,
-            total_spans,
-        }
-    }
-
-    /// The giant trace's id.
-    pub fn trace_id(&self) -> TraceId {
-        self.trace_id
-    }
-
-    /// The next `spans` spans (fewer at the end; empty when all were made), starting at
-    /// `start_unix_nanos`. The first span made is the trace's only root; every other
-    /// root of a corpus trace becomes its child, and parents always come before their
-    /// children, so truncating the last chunk leaves no orphan.
-    pub fn next_chunk(&mut self, spans: usize, start_unix_nanos: u64) -> Vec<Span> {
-        let wanted = (spans as u64).min(self.total_spans - self.spans_made) as usize;
-        let mut chunk = Vec::with_capacity(wanted + 64);
-        while chunk.len() < wanted {
-            for mut span in self.generator.next_trace(start_unix_nanos) {
-                span.trace_id = self.trace_id;
-                if span.parent_span_id.is_none() {
-                    match self.root_span_id {
-                        None => self.root_span_id = Some(span.span_id),
-                        Some(root) => span.parent_span_id = Some(root),
-                    }
-                }
-                chunk.push(span);
-            }
-        }
-        chunk.truncate(wanted);
-        self.spans_made += wanted as u64;
-        chunk
-    }
-}
-
 async fn send_giant_trace(
     settings: SoakSettings,
     exporter: Exporter,
@@ -554,10 +519,19 @@ async fn send_giant_trace(
     hard_deadline: Instant,
 ) {
     let per_request = settings.giant_spans_per_request.max(1);
-    let chunks = settings.giant_trace_spans.div_ceil(per_request as u64).max(1);
-    let mut giant = GiantTrace::new(&settings.generator, settings.giant_trace_spans);
+    let chunks = settings
+        .giant_trace_spans
+        .div_ceil(per_request as u64)
+        .max(1);
+    let mut giant = GiantTrace::new(
+        &settings.generator,
+        settings.trace_id_salt,
+        settings.giant_trace_spans,
+    );
     for chunk_index in 0..chunks {
-        let due = settings.duration.mul_f64(chunk_index as f64 / chunks as f64);
+        let due = settings
+            .duration
+            .mul_f64(chunk_index as f64 / chunks as f64);
         tokio::time::sleep_until((started + due).into()).await;
         if Instant::now() > hard_deadline {
             break;
@@ -593,63 +567,26 @@ mod tests {
 
     use super::*;
 
-    fn sample(seconds: u64, rss_mib: u64) -> RssSample {
-        RssSample {
-            elapsed: Duration::from_secs(seconds),
-            rss_bytes: Some(rss_mib * 1024 * 1024),
-            spans_acknowledged: 0,
+    #[test]
+    fn salting_changes_every_trace_id_and_keeps_traces_together() {
+        let mut generator = TraceGenerator::new(GeneratorSettings::default());
+        let original: Vec<Span> = (0..5).flat_map(|_| generator.next_trace(0)).collect();
+        let mut salted = original.clone();
+        salt_trace_ids(&mut salted, 0x1234);
+        for (before, after) in original.iter().zip(&salted) {
+            assert_ne!(before.trace_id, after.trace_id);
+            assert_eq!(before.trace_id.low_u64(), after.trace_id.low_u64());
         }
-    }
-
-    #[test]
-    fn growth_is_fitted_over_the_second_half_only() {
-        // Warm-up from 100 to 400 MiB, then +2 MiB per 30 s = 4 MiB/min.
-        let mut samples = vec![sample(0, 100), sample(30, 250), sample(60, 400)];
-        samples.extend((0..6).map(|i| sample(90 + 30 * i, 400 + 2 * i)));
-        let growth = growth_mib_per_minute(&samples).expect("enough samples");
-        assert!((growth - 4.0).abs() < 1e-6, "{growth}");
-        assert_eq!(growth_mib_per_minute(&samples[..2]), None);
-        let no_rss = RssSample {
-            rss_bytes: None,
-            ..sample(5, 0)
-        };
-        assert_eq!(growth_mib_per_minute(&[no_rss; 10]), None);
-    }
-
-    #[test]
-    fn proc_status_fields_are_read_in_kib() {
-        let status = "Name:\tweft\nVmHWM:\t  204800 kB\nVmRSS:\t  102400 kB\n";
-        assert_eq!(parse_status_kib(status, "VmRSS"), Some(102_400));
-        assert_eq!(parse_status_kib(status, "VmHWM"), Some(204_800));
-        assert_eq!(parse_status_kib(status, "VmSwap"), None);
-        assert_eq!(parse_status_kib("VmRSSX: 5 kB", "VmRSS"), None);
-        let own = process_memory_bytes(std::process::id(), "VmRSS").expect("linux");
-        assert!(own > 0);
-    }
-
-    #[test]
-    fn the_giant_trace_has_exactly_its_spans_one_root_and_no_orphans() {
-        let mut giant = GiantTrace::new(&GeneratorSettings::default(), 2_500);
-        let mut spans = Vec::new();
-        for _ in 0..4 {
-            let chunk = giant.next_chunk(1_000, 1_000_000);
-            assert!(chunk.len() <= 1_000);
-            spans.extend(chunk);
-        }
-        assert_eq!(spans.len(), 2_500);
-        assert!(giant.next_chunk(1_000, 0).is_empty());
-        assert!(spans.iter().all(|span| span.trace_id == giant.trace_id()));
-        let ids: HashSet<SpanId> = spans.iter().map(|span| span.span_id).collect();
-        assert_eq!(ids.len(), spans.len(), "span ids are unique");
-        assert_eq!(
-            spans.iter().filter(|span| span.parent_span_id.is_none()).count(),
-            1
-        );
-        assert!(
+        let distinct = |spans: &[Span]| {
             spans
                 .iter()
-                .filter_map(|span| span.parent_span_id)
-                .all(|parent| ids.contains(&parent))
-        );
+                .map(|s| s.trace_id)
+                .collect::<HashSet<_>>()
+                .len()
+        };
+        assert_eq!(distinct(&original), distinct(&salted));
+        let mut unsalted = original.clone();
+        salt_trace_ids(&mut unsalted, 0);
+        assert_eq!(unsalted, original);
     }
 }

@@ -168,13 +168,20 @@ impl Client {
     async fn lookup(&self, url: &str) -> Timed<u64> {
         let started = Instant::now();
         let result = async {
-            let response = self.get(url).send().await.map_err(|error| format!("{error}"))?;
+            let response = self
+                .get(url)
+                .send()
+                .await
+                .map_err(|error| format!("{error}"))?;
             let status = response.status();
             let body = response.bytes().await.map_err(|error| format!("{error}"))?;
             match status.as_u16() {
                 200 => Ok(body.len() as u64),
                 404 => Err(String::from("404: a sampled trace was not found")),
-                other => Err(format!("{other}: {}", String::from_utf8_lossy(&body).trim())),
+                other => Err(format!(
+                    "{other}: {}",
+                    String::from_utf8_lossy(&body).trim()
+                )),
             }
         }
         .await;
@@ -194,7 +201,10 @@ impl Client {
             let status = response.status();
             let body = response.bytes().await.map_err(|error| format!("{error}"))?;
             if !status.is_success() {
-                return Err(format!("{status}: {}", String::from_utf8_lossy(&body).trim()));
+                return Err(format!(
+                    "{status}: {}",
+                    String::from_utf8_lossy(&body).trim()
+                ));
             }
             search_counts(&body)
         }
@@ -257,7 +267,9 @@ where
 fn search_windows(count: usize, first_start: u64, last_start: u64, seed: u64) -> Vec<(usize, u64)> {
     let mut random = SplitMix64::new(seed ^ 0x5ea7_c4e5);
     let window_nanos = WINDOW.as_nanos() as u64;
-    let room = last_start.saturating_sub(first_start).saturating_sub(window_nanos);
+    let room = last_start
+        .saturating_sub(first_start)
+        .saturating_sub(window_nanos);
     (0..count)
         .map(|index| {
             let offset = if room == 0 { 0 } else { random.below(room + 1) };
@@ -289,7 +301,8 @@ async fn run_searches(
         let (client, requests, next) = (client.clone(), requests.clone(), next.clone());
         workers.spawn(async move {
             let mut results = Vec::new();
-            while let Some((case, url, query)) = requests.get(next.fetch_add(1, Ordering::Relaxed)) {
+            while let Some((case, url, query)) = requests.get(next.fetch_add(1, Ordering::Relaxed))
+            {
                 results.push((*case, client.search(url, query).await));
             }
             results
@@ -319,9 +332,18 @@ fn print_lookups(results: &[Timed<u64>]) {
         .filter(|(_, result)| result.is_ok())
         .map(|(latency, _)| *latency)
         .collect();
-    let errors: Vec<&String> = results.iter().filter_map(|(_, result)| result.as_ref().err()).collect();
-    let not_found = errors.iter().filter(|error| error.starts_with("404")).count();
-    let bytes: u64 = results.iter().filter_map(|(_, result)| result.as_ref().ok()).sum();
+    let errors: Vec<&String> = results
+        .iter()
+        .filter_map(|(_, result)| result.as_ref().err())
+        .collect();
+    let not_found = errors
+        .iter()
+        .filter(|error| error.starts_with("404"))
+        .count();
+    let bytes: u64 = results
+        .iter()
+        .filter_map(|(_, result)| result.as_ref().ok())
+        .sum();
     println!(
         "trace by id    {} lookups, {} ok, {} errors ({} not found); {}; mean answer {:.1} KiB",
         thousands(results.len() as u64),
@@ -353,16 +375,24 @@ fn print_searches(title: &str, results: &[SearchResult]) {
         if runs.is_empty() {
             continue;
         }
-        let found: Vec<SearchFound> = runs.iter().filter_map(|(_, result)| result.as_ref().ok().copied()).collect();
+        let found: Vec<SearchFound> = runs
+            .iter()
+            .filter_map(|(_, result)| result.as_ref().ok().copied())
+            .collect();
         let errors = runs.len() - found.len();
         if first_error.is_none() {
-            first_error = runs.iter().find_map(|(_, result)| result.as_ref().err().cloned());
+            first_error = runs
+                .iter()
+                .find_map(|(_, result)| result.as_ref().err().cloned());
         }
         let mut latencies: Vec<Duration> = runs.iter().map(|(latency, _)| *latency).collect();
         all_latencies.extend(latencies.iter().copied());
         let summary = LatencySummary::from_latencies(&mut latencies);
         let returned: u64 = found.iter().map(|(traces, _)| traces).sum();
-        let inspected: Vec<u64> = found.iter().filter_map(|(_, inspected)| *inspected).collect();
+        let inspected: Vec<u64> = found
+            .iter()
+            .filter_map(|(_, inspected)| *inspected)
+            .collect();
         let empty = found.iter().filter(|(traces, _)| *traces == 0).count();
         println!(
             "  {:<48} {:>5} {:>8} {:>8} {:>8} {:>12.1} {:>9} {:>6}{}",
@@ -375,10 +405,17 @@ fn print_searches(title: &str, results: &[SearchResult]) {
             if inspected.is_empty() {
                 String::from("-")
             } else {
-                format!("{:.0}", inspected.iter().sum::<u64>() as f64 / inspected.len() as f64)
+                format!(
+                    "{:.0}",
+                    inspected.iter().sum::<u64>() as f64 / inspected.len() as f64
+                )
             },
             empty,
-            if errors > 0 { format!("  ({errors} errors)") } else { String::new() }
+            if errors > 0 {
+                format!("  ({errors} errors)")
+            } else {
+                String::new()
+            }
         );
         if !found.is_empty() && empty == found.len() {
             println!(
@@ -387,7 +424,12 @@ fn print_searches(title: &str, results: &[SearchResult]) {
             );
         }
     }
-    println!("  {:<48} {:>5} {}", "all", all_latencies.len(), latency_line(&mut all_latencies));
+    println!(
+        "  {:<48} {:>5} {}",
+        "all",
+        all_latencies.len(),
+        latency_line(&mut all_latencies)
+    );
     if let Some(error) = first_error {
         println!("  first error: {error}");
     }
@@ -408,7 +450,10 @@ mod tests {
             assert_eq!(*case, index % SEARCH_CASES.len());
             assert!(*start >= first && *start + hour <= last);
         }
-        assert!(windows.iter().any(|(_, start)| *start != windows[0].1), "random positions");
+        assert!(
+            windows.iter().any(|(_, start)| *start != windows[0].1),
+            "random positions"
+        );
         let short = search_windows(3, first, first + 60, 7);
         assert!(short.iter().all(|(_, start)| *start == first));
     }

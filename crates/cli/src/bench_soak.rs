@@ -16,14 +16,14 @@ use crate::bench::{StartedServer, directory_bytes, mebibytes, thousands};
 pub fn command() -> Command {
     Command::new("soak")
         .about("Send the corpus at a fixed rate for a long time; sample the server's RSS and report the growth trend, refusals and the giant-trace outcome")
-        .arg(Arg::new("rate").long("rate").default_value("100000").value_parser(value_parser!(f64)).help("Target spans per second (paced; a sender that falls behind catches up)"))
+        .arg(Arg::new("rate").long("rate").default_value("100000").value_parser(value_parser!(f64)).help("Target spans per second (paced: a sender that falls behind catches up; nothing is sent after --duration)"))
         .arg(Arg::new("duration").long("duration").default_value("10m").help("How long to send"))
         .arg(Arg::new("protocol").long("protocol").default_value("otlp-grpc").help("otlp-grpc, otlp-http, zipkin-json or zipkin-thrift"))
         .arg(Arg::new("spans-per-request").long("spans-per-request").default_value("1000").value_parser(value_parser!(usize)).help("Spans per request (whole traces, so approximate)"))
         .arg(Arg::new("concurrency").long("concurrency").default_value("8").value_parser(value_parser!(usize)).help("Requests in flight at once, retries included"))
         .arg(Arg::new("giant-trace-spans").long("giant-trace-spans").default_value("0").value_parser(value_parser!(u64)).help("Also send one trace of this many spans, spread over the run"))
         .arg(Arg::new("giant-spans-per-request").long("giant-spans-per-request").default_value("1000").value_parser(value_parser!(usize)).help("Spans of the giant trace per request"))
-        .arg(Arg::new("seed").long("seed").default_value("42").value_parser(value_parser!(u64)).help("Corpus seed"))
+        .arg(Arg::new("seed").long("seed").default_value("42").value_parser(value_parser!(u64)).help("Corpus seed (shapes; trace ids are also salted per run so they never repeat)"))
         .arg(Arg::new("sample-interval").long("sample-interval").default_value("5s").help("Time between RSS samples"))
         .arg(Arg::new("max-attempts").long("max-attempts").default_value("10").value_parser(value_parser!(u32)).help("Attempts per refused request (retried after the server's hint) before its spans count as lost"))
         .arg(Arg::new("drain-timeout").long("drain-timeout").default_value("60s").help("How long requests still in flight at the end may take"))
@@ -57,7 +57,9 @@ pub async fn run(arguments: &ArgMatches) -> anyhow::Result<()> {
     let protocol = Protocol::parse(protocol_text)
         .with_context(|| format!("unknown --protocol {protocol_text:?}"))?;
     if protocol == Protocol::JaegerUdp {
-        bail!("--protocol jaeger-udp has no acknowledgement to pace or count; use otlp-grpc, otlp-http, zipkin-json or zipkin-thrift");
+        bail!(
+            "--protocol jaeger-udp has no acknowledgement to pace or count; use otlp-grpc, otlp-http, zipkin-json or zipkin-thrift"
+        );
     }
     let rate = *arguments.get_one::<f64>("rate").unwrap_or(&100_000.0);
     if !(rate.is_finite() && rate >= 1.0) {
@@ -95,13 +97,21 @@ pub async fn run(arguments: &ArgMatches) -> anyhow::Result<()> {
         tenant: arguments.get_one::<String>("tenant").cloned(),
         spans_per_second: rate,
         duration: duration_arg(arguments, "duration", "10m")?,
-        spans_per_request: (*arguments.get_one::<usize>("spans-per-request").unwrap_or(&1_000))
-            .max(1),
+        spans_per_request: (*arguments
+            .get_one::<usize>("spans-per-request")
+            .unwrap_or(&1_000))
+        .max(1),
         concurrency: (*arguments.get_one::<usize>("concurrency").unwrap_or(&8)).max(1),
         generator: GeneratorSettings {
             seed: *arguments.get_one::<u64>("seed").unwrap_or(&42),
             ..GeneratorSettings::default()
         },
+        // A fresh salt per run: repeated runs against one server never reuse a trace id.
+        trace_id_salt: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|elapsed| elapsed.as_nanos() as u64)
+            .unwrap_or(1)
+            | 1,
         giant_trace_spans: *arguments.get_one::<u64>("giant-trace-spans").unwrap_or(&0),
         giant_spans_per_request: (*arguments
             .get_one::<usize>("giant-spans-per-request")
@@ -155,7 +165,8 @@ fn print_sample(sample: &RssSample) {
     );
 }
 
-/// The `weft_compactor_*` sample lines of the server's `/metrics`.
+/// The `weft_compactor_*` sample lines of the server's `/metrics`, histogram buckets
+/// left out (their `_sum` and `_count` stay).
 async fn compactor_counters(url: &str) -> Result<Vec<String>, String> {
     let text = reqwest::Client::new()
         .get(url)
@@ -172,7 +183,13 @@ async fn compactor_counters(url: &str) -> Result<Vec<String>, String> {
 fn compactor_lines(metrics: &str) -> Vec<String> {
     metrics
         .lines()
-        .filter(|line| line.starts_with("weft_compactor_"))
+        .filter(|line| {
+            line.starts_with("weft_compactor_")
+                && !line
+                    .split(['{', ' '])
+                    .next()
+                    .is_some_and(|name| name.ends_with("_bucket"))
+        })
         .map(str::to_owned)
         .collect()
 }
@@ -207,7 +224,7 @@ fn print_report(
         report.elapsed.as_secs_f64()
     );
     println!(
-        "pacing         at most {:.2} s behind schedule; {} spans behind at the end; {:.1} s waiting for the generator",
+        "pacing         at most {:.2} s behind schedule; {} spans due by the end never sent; {:.1} s waiting for the generator",
         report.max_lag.as_secs_f64(),
         thousands(report.spans_behind_at_end),
         report.generator_wait.as_secs_f64()
@@ -226,7 +243,11 @@ fn print_report(
             .map(|bytes| format!("{:.0} MiB", mebibytes(bytes)))
             .unwrap_or_else(|| String::from("-"))
     };
-    let samples_with_rss = report.samples.iter().filter(|s| s.rss_bytes.is_some()).count();
+    let samples_with_rss = report
+        .samples
+        .iter()
+        .filter(|s| s.rss_bytes.is_some())
+        .count();
     println!(
         "memory         peak {} (VmHWM), max sampled {}; growth trend {} over the second half ({} of {} samples)",
         mib(report.peak_rss_bytes),
@@ -240,8 +261,12 @@ fn print_report(
     );
     if let Some(giant) = &report.giant {
         println!(
-            "giant trace    {} spans sent in {}",
+            "giant trace    {} spans of trace {} sent in {}",
             thousands(giant.spans_sent),
+            report
+                .giant_trace_id
+                .map(|id| id.to_hex())
+                .unwrap_or_default(),
             tally_line(giant)
         );
         if let Some(error) = &giant.first_error {
@@ -250,15 +275,20 @@ fn print_report(
     }
     match (storage_at_end, storage_after_stop) {
         (Some(at_end), Some(after)) => println!(
-            "storage        {:.1} MiB on disk at the end of sending, {:.1} MiB after shutdown (head flushed)",
+            "storage        {:.1} MiB on disk at the end of sending, {:.1} MiB after shutdown (head flushed to blocks, WAL segments removed)",
             mebibytes(at_end),
             mebibytes(after)
         ),
-        (Some(at_end), None) => println!("storage        {:.1} MiB on disk at the end", mebibytes(at_end)),
+        (Some(at_end), None) => println!(
+            "storage        {:.1} MiB on disk at the end",
+            mebibytes(at_end)
+        ),
         _ => println!("storage        - (pass --storage-path with --endpoint)"),
     }
     match compactor {
-        Ok(lines) if lines.is_empty() => println!("compactor      no weft_compactor_* metrics in /metrics"),
+        Ok(lines) if lines.is_empty() => {
+            println!("compactor      no weft_compactor_* metrics in /metrics")
+        }
         Ok(lines) => {
             println!("compactor");
             for line in lines {
@@ -278,12 +308,13 @@ mod tests {
 
     #[test]
     fn only_compactor_samples_are_kept() {
-        let metrics = "# HELP weft_compactor_runs_total Passes.\n# TYPE weft_compactor_runs_total counter\nweft_compactor_runs_total 3\nweft_blocks 4\nweft_compactor_blocks_merged_total{tenant=\"a\"} 8\n";
+        let metrics = "# HELP weft_compactor_runs_total Passes.\n# TYPE weft_compactor_runs_total counter\nweft_compactor_runs_total 3\nweft_blocks 4\nweft_compactor_blocks_merged_total{tenant=\"a\"} 8\nweft_compactor_run_seconds_bucket{le=\"1\"} 2\nweft_compactor_run_seconds_count 2\n";
         assert_eq!(
             compactor_lines(metrics),
             [
                 "weft_compactor_runs_total 3",
-                "weft_compactor_blocks_merged_total{tenant=\"a\"} 8"
+                "weft_compactor_blocks_merged_total{tenant=\"a\"} 8",
+                "weft_compactor_run_seconds_count 2"
             ]
         );
     }

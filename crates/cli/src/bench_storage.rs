@@ -85,11 +85,15 @@ pub async fn run(arguments: &ArgMatches) -> anyhow::Result<()> {
         .clone();
     let spans = *arguments.get_one::<u64>("spans").unwrap_or(&50_000_000);
     let hours = *arguments.get_one::<f64>("hours").unwrap_or(&24.0);
-    let block_spans = *arguments.get_one::<u64>("block-spans").unwrap_or(&2_000_000);
+    let block_spans = *arguments
+        .get_one::<u64>("block-spans")
+        .unwrap_or(&2_000_000);
     let seed = *arguments.get_one::<u64>("seed").unwrap_or(&42);
     let writers = (*arguments.get_one::<usize>("writers").unwrap_or(&2)).max(1);
     let tenant = match arguments.get_one::<String>("tenant") {
-        Some(text) => TenantId::parse(text).with_context(|| format!("invalid --tenant {text:?}"))?,
+        Some(text) => {
+            TenantId::parse(text).with_context(|| format!("invalid --tenant {text:?}"))?
+        }
         None => TenantId::single(),
     };
     if !(hours.is_finite() && hours > 0.0 && hours <= 24.0 * 366.0 * 10.0) {
@@ -115,8 +119,12 @@ pub async fn run(arguments: &ArgMatches) -> anyhow::Result<()> {
         );
     }
     let store: Arc<dyn BlockStore> = Arc::new(
-        ObjectBlockStore::local(&blocks_directory, CacheConfig::default())
-            .with_context(|| format!("cannot open a block store at {}", blocks_directory.display()))?,
+        ObjectBlockStore::local(&blocks_directory, CacheConfig::default()).with_context(|| {
+            format!(
+                "cannot open a block store at {}",
+                blocks_directory.display()
+            )
+        })?,
     );
     let settings = Arc::new(Settings {
         generator: GeneratorSettings {
@@ -162,7 +170,15 @@ pub async fn run(arguments: &ArgMatches) -> anyhow::Result<()> {
     let id_path = path.join(TRACE_IDS_FILE);
     std::fs::write(&id_path, id_file.to_text())
         .with_context(|| format!("cannot write {}", id_path.display()))?;
-    print_report(&settings, &written, trace_count, elapsed, &blocks_directory, &id_path, id_file.samples.len());
+    print_report(
+        &settings,
+        &written,
+        trace_count,
+        elapsed,
+        &blocks_directory,
+        &id_path,
+        id_file.samples.len(),
+    );
     Ok(())
 }
 
@@ -188,7 +204,10 @@ fn write_corpus(
                     match write_block(settings, store.as_ref(), handle, plan) {
                         Ok(block) => {
                             report_progress(settings, &block);
-                            written.lock().unwrap_or_else(PoisonError::into_inner).push(block);
+                            written
+                                .lock()
+                                .unwrap_or_else(PoisonError::into_inner)
+                                .push(block);
                         }
                         Err(error) => {
                             failed.store(true, Ordering::SeqCst);
@@ -201,11 +220,17 @@ fn write_corpus(
                 }
             });
         }
-        plan_blocks(settings, |plan| {
+        // The sender moves into the closure, so it is dropped (and idle writers see the
+        // end of the plans) as soon as planning is over.
+        let failed = &failed;
+        plan_blocks(settings, move |plan| {
             !failed.load(Ordering::SeqCst) && plans_out.send(plan).is_ok()
         })
     });
-    if let Some(error) = first_error.into_inner().unwrap_or_else(PoisonError::into_inner) {
+    if let Some(error) = first_error
+        .into_inner()
+        .unwrap_or_else(PoisonError::into_inner)
+    {
         return Err(error);
     }
     let mut written = written.into_inner().unwrap_or_else(PoisonError::into_inner);
@@ -214,7 +239,11 @@ fn write_corpus(
 }
 
 fn next_plan(plans: &Mutex<Receiver<BlockPlan>>) -> Option<BlockPlan> {
-    plans.lock().unwrap_or_else(PoisonError::into_inner).recv().ok()
+    plans
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .recv()
+        .ok()
 }
 
 /// Generates the corpus once, block by block, and hands each block's plan to `send`
@@ -301,7 +330,9 @@ fn write_block(
         trace.sort_by(block_order);
         batch.append(&mut trace);
         if batch.len() >= PUSH_BATCH_SPANS {
-            pushed = handle.block_on(writer.push(&batch)).map_err(anyhow::Error::from);
+            pushed = handle
+                .block_on(writer.push(&batch))
+                .map_err(anyhow::Error::from);
             batch.clear();
             if pushed.is_err() {
                 break;
@@ -309,7 +340,9 @@ fn write_block(
         }
     }
     if pushed.is_ok() && !batch.is_empty() {
-        pushed = handle.block_on(writer.push(&batch)).map_err(anyhow::Error::from);
+        pushed = handle
+            .block_on(writer.push(&batch))
+            .map_err(anyhow::Error::from);
     }
     if let Err(error) = pushed {
         let _ = handle.block_on(writer.abort());
@@ -351,7 +384,8 @@ fn print_report(
     id_path: &Path,
     sampled: usize,
 ) {
-    let sum = |field: fn(&BlockMeta) -> u64| written.iter().map(|block| field(&block.meta)).sum::<u64>();
+    let sum =
+        |field: fn(&BlockMeta) -> u64| written.iter().map(|block| field(&block.meta)).sum::<u64>();
     let spans = sum(|meta| meta.span_count);
     let per_span = |bytes: u64| bytes as f64 / spans.max(1) as f64;
     let on_disk = directory_bytes(blocks_directory);
@@ -430,7 +464,10 @@ mod tests {
         assert_eq!(plans.len(), 3);
         let planned: usize = plans.iter().map(|plan| plan.traces.len()).sum();
         assert_eq!(planned as u64, trace_count);
-        assert_eq!(samples.len() as u64, trace_count.div_ceil(SAMPLE_EVERY_TRACES));
+        assert_eq!(
+            samples.len() as u64,
+            trace_count.div_ceil(SAMPLE_EVERY_TRACES)
+        );
         for plan in &plans {
             assert!(plan.traces.windows(2).all(|pair| pair[0].0 < pair[1].0));
             assert!(plan.traces.iter().all(|(_, _, start)| {

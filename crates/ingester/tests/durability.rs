@@ -3,8 +3,6 @@
 
 mod support;
 
-use std::time::Duration;
-
 use support::{TempDir, batch, config, files, now_unix_nanos, trace_id};
 use weft_ingester::{Ingester, WalFsyncPolicy};
 use weft_model::{PushError, SpanSink, TenantId, TimeWindow, TraceReader};

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use support::{TempDir, batch, config, now_unix_nanos, resource, span, trace_id};
 use weft_ingester::Ingester;
-use weft_model::{SpanFilter, SpanBatch, SpanSink, TenantId, TimeWindow, TraceReader};
+use weft_model::{SpanBatch, SpanFilter, SpanSink, TenantId, TimeWindow, TraceReader};
 
 const SECOND_NANOS: u64 = 1_000_000_000;
 
@@ -55,7 +55,12 @@ async fn pushed_spans_are_readable_from_the_head_and_after_a_cut_from_blocks() {
         );
 
         let summaries = ingester
-            .summaries(&tenant, window(start, start + SECOND_NANOS), &SpanFilter::default(), 10)
+            .summaries(
+                &tenant,
+                window(start, start + SECOND_NANOS),
+                &SpanFilter::default(),
+                10,
+            )
             .await
             .expect("search");
         assert_eq!(summaries.len(), 3, "{phase}");
@@ -134,7 +139,12 @@ async fn a_trace_split_over_head_and_block_is_one_summary() {
 
     let around_root = window(base + 9 * SECOND_NANOS, base + 11 * SECOND_NANOS);
     let found = ingester
-        .summaries(&tenant, around_root, &SpanFilter::for_service(Some("backend")), 10)
+        .summaries(
+            &tenant,
+            around_root,
+            &SpanFilter::for_service(Some("backend")),
+            10,
+        )
         .await
         .expect("search");
     assert_eq!(
@@ -293,12 +303,22 @@ async fn concurrent_pushes_and_cuts_lose_and_duplicate_nothing() {
                 assert_eq!(spans.len() as u64, SPANS_PER_TRACE, "trace {trace}");
             }
             let all = ingester
-                .summaries(&tenant, window(0, u64::MAX), &SpanFilter::default(), usize::MAX)
+                .summaries(
+                    &tenant,
+                    window(0, u64::MAX),
+                    &SpanFilter::default(),
+                    usize::MAX,
+                )
                 .await
                 .expect("search");
             assert_eq!(all.len() as u64, traces);
             let frontend = ingester
-                .summaries(&tenant, window(0, u64::MAX), &SpanFilter::for_service(Some("frontend")), usize::MAX)
+                .summaries(
+                    &tenant,
+                    window(0, u64::MAX),
+                    &SpanFilter::for_service(Some("frontend")),
+                    usize::MAX,
+                )
                 .await
                 .expect("search");
             assert_eq!(frontend.len() as u64, traces / 2);

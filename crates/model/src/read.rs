@@ -268,7 +268,9 @@ impl SpanFilter {
                     .iter()
                     .any(|attribute| attribute.key == *key && attribute.value.to_text() == *value),
                 None => {
-                    span.attributes.iter().any(|attribute| attribute.key == *key)
+                    span.attributes
+                        .iter()
+                        .any(|attribute| attribute.key == *key)
                         || span.events.iter().any(|event| event.name == *key)
                 }
             };
@@ -330,7 +332,9 @@ mod filter_tests {
         let mut client = span("frontend", "get", 20);
         client.kind = SpanKind::Client;
         client.attributes.push(KeyValue::new("peer.service", "DB"));
-        client.attributes.push(KeyValue::new("http.status_code", 500i64));
+        client
+            .attributes
+            .push(KeyValue::new("http.status_code", 500i64));
         assert_eq!(filter.span_mask(&client), 0b10_1111);
 
         let mut retry = span("frontend", "other", 5);
@@ -344,7 +348,11 @@ mod filter_tests {
         assert_eq!(filter.spans_mask([&client, &retry]), filter.full_mask());
 
         let other_service = span("backend", "get", 20);
-        assert_eq!(filter.span_mask(&other_service), 0, "other services count for nothing");
+        assert_eq!(
+            filter.span_mask(&other_service),
+            0,
+            "other services count for nothing"
+        );
     }
 
     #[test]

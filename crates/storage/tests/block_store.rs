@@ -658,3 +658,54 @@ on_every_backend!(
     SMALL_GROUPS,
     spans_of_one_trace_keep_block_order_across_row_groups
 );
+
+#[tokio::test]
+async fn local_staging_files_of_a_cut_off_upload_are_listed_as_incomplete() {
+    let backend = support::local(SMALL_GROUPS);
+    let tenant = tenant("staging");
+    let kept = write(&backend, &tenant, &random_spans(31, 5, 3)).await;
+    // What a kill -9 in the middle of a local multipart upload leaves: a block directory
+    // holding only a staging file, which the object listing does not show.
+    let probe = backend.store.list_blocks(&tenant).await.expect("list");
+    assert_eq!(probe.complete, vec![kept]);
+    let root = backend
+        .store
+        .local_root()
+        .expect("local backend")
+        .join("staging");
+    let cut_off = BlockId::from_parts(7, 7);
+    std::fs::create_dir_all(root.join(cut_off.to_string())).expect("dir");
+    std::fs::write(
+        root.join(cut_off.to_string()).join("data.parquet#1"),
+        b"partial",
+    )
+    .expect("staging file");
+    let listing = backend.store.list_blocks(&tenant).await.expect("list");
+    assert_eq!(listing.complete, vec![kept]);
+    assert_eq!(
+        listing
+            .incomplete
+            .iter()
+            .map(|(id, _)| *id)
+            .collect::<Vec<_>>(),
+        vec![cut_off]
+    );
+    backend
+        .store
+        .delete_block(&tenant, cut_off)
+        .await
+        .expect("delete");
+    assert!(
+        !root.join(cut_off.to_string()).exists(),
+        "directory removed"
+    );
+    assert!(
+        backend
+            .store
+            .list_blocks(&tenant)
+            .await
+            .expect("list")
+            .incomplete
+            .is_empty()
+    );
+}

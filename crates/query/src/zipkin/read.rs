@@ -158,7 +158,8 @@ pub async fn dependencies(
     let window = zipkin_window(end_ts_millis, lookback_millis);
     let max_traces = limits.max_traces_examined.max(1);
     let mut summaries = reader
-        .summaries(tenant, window, &SpanFilter::default(), max_traces).await?;
+        .summaries(tenant, window, &SpanFilter::default(), max_traces)
+        .await?;
     summaries.retain(|summary| window.contains(summary.timestamp_unix_nanos));
     sort_newest_first(&mut summaries);
     summaries.truncate(max_traces);

@@ -259,6 +259,17 @@ impl ObjectBlockStore {
         path.parent().map(PathBuf::from)
     }
 
+    /// The root directory of the local backend; `None` for other backends.
+    pub fn local_root(&self) -> Option<&std::path::Path> {
+        self.local_root.as_deref()
+    }
+
+    /// The local directory of a tenant's blocks (local backend only).
+    fn local_tenant_directory(&self, tenant: &TenantId) -> Option<PathBuf> {
+        let directory = self.local_block_directory(tenant, BlockId::from_parts(0, 0))?;
+        directory.parent().map(PathBuf::from)
+    }
+
     async fn new_writer(
         &self,
         tenant: &TenantId,
@@ -362,6 +373,18 @@ impl BlockStore for ObjectBlockStore {
             let entry = blocks.entry(block_id).or_insert((false, 0));
             entry.0 |= file.as_ref() == META_FILE;
             entry.1 = entry.1.max(modified);
+        }
+        // On local disk, an upload cut off by a crash leaves staging files (`name#N`) that
+        // the object listing does not show, and a block directory may be left empty:
+        // list such directories as incomplete too, so cleanup removes them.
+        if let Some(tenant_directory) = self.local_tenant_directory(tenant) {
+            let found =
+                tokio::task::spawn_blocking(move || local_block_directories(&tenant_directory))
+                    .await
+                    .unwrap_or_default();
+            for (block_id, modified) in found {
+                blocks.entry(block_id).or_insert((false, modified));
+            }
         }
         let mut listing = BlockListing::default();
         for (block_id, (complete, modified)) in blocks {
@@ -494,6 +517,50 @@ fn percent_decode(text: &str) -> Option<String> {
         }
     }
     String::from_utf8(out).ok()
+}
+
+/// Block directories under a local tenant directory, with the newest modification time
+/// (nanoseconds since the Unix epoch) of the directory and its files. Unreadable
+/// entries are skipped.
+fn local_block_directories(tenant_directory: &std::path::Path) -> Vec<(BlockId, u64)> {
+    let nanos = |metadata: &std::fs::Metadata| {
+        metadata
+            .modified()
+            .ok()
+            .and_then(|time| time.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |elapsed| {
+                u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX)
+            })
+    };
+    let Ok(entries) = std::fs::read_dir(tenant_directory) else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    for entry in entries.flatten() {
+        let Some(block_id) = entry
+            .file_name()
+            .to_str()
+            .and_then(|name| name.parse::<BlockId>().ok())
+        else {
+            continue;
+        };
+        let Ok(metadata) = entry.metadata() else {
+            continue;
+        };
+        if !metadata.is_dir() {
+            continue;
+        }
+        let mut newest = nanos(&metadata);
+        if let Ok(files) = std::fs::read_dir(entry.path()) {
+            for file in files.flatten() {
+                if let Ok(file_metadata) = file.metadata() {
+                    newest = newest.max(nanos(&file_metadata));
+                }
+            }
+        }
+        found.push((block_id, newest));
+    }
+    found
 }
 
 #[cfg(test)]
