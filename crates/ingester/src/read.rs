@@ -6,6 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use futures::future::BoxFuture;
 use futures::stream::{self, StreamExt, TryStreamExt};
+use tokio::task::JoinError;
 use weft_model::{
     NameIndex, ReadError, Span, SpanFilter, TenantId, TimeWindow, TraceId, TraceReader,
     TraceSummary,
@@ -193,9 +194,18 @@ impl Ingester {
                 Ok::<_, StorageError>((index, parts))
             }));
         }
-        let mut searches = stream::iter(pending).buffer_unordered(CONCURRENT_BLOCK_SEARCHES);
+        // Each block search is its own task, so decoding runs on every worker thread
+        // (futures polled by one task would share one thread).
+        type Spawned =
+            BoxFuture<'static, Result<Result<(usize, Vec<FilterMatch>), StorageError>, JoinError>>;
+        let mut spawned: Vec<Spawned> = Vec::with_capacity(pending.len());
+        for search in pending {
+            spawned.push(Box::pin(async move { tokio::spawn(search).await }));
+        }
+        let mut searches = stream::iter(spawned).buffer_unordered(CONCURRENT_BLOCK_SEARCHES);
         while let Some(searched) = searches.next().await {
-            let (index, parts) = searched?;
+            let (index, parts) = searched
+                .map_err(|error| StorageError::corrupt("block search task", error.to_string()))??;
             for part in parts {
                 merged_from.insert((index, part.digest.trace_id));
                 merge(&mut found, part);

@@ -79,6 +79,12 @@ pub struct BlockMeta {
     /// Names for the name and autocomplete endpoints.
     #[serde(with = "stored_names")]
     pub names: NameIndex,
+    /// The dedicated attribute keys that also occur in the generic `attributes` list of
+    /// some span (a second occurrence, or a value of another type). Search reads the
+    /// generic list for a criterion on a dedicated key only when the key is listed here.
+    /// `None` (blocks written before this field existed): unknown, always read it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generic_dedicated_keys: Option<Vec<String>>,
 }
 
 impl BlockMeta {
@@ -193,6 +199,7 @@ mod tests {
             ingested_max_unix_nanos: 4_500,
             wal_segments: Some(WalSegmentRange { first: 1, last: 2 }),
             names: NameIndex::default(),
+            generic_dedicated_keys: Some(Vec::new()),
         }
     }
 

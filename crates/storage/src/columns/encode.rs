@@ -234,6 +234,9 @@ pub struct SpanBatchBuilder {
     scope_cache: HashMap<usize, EncodedScope, foldhash::fast::RandomState>,
     run: RunState,
     layout: Vec<u8>,
+    /// Bit i set once a span had dedicated key i in its generic list (a duplicate or a
+    /// value of another type); kept across batches for the block's meta.
+    generic_dedicated: u32,
 }
 
 impl Default for SpanBatchBuilder {
@@ -279,6 +282,7 @@ impl Default for SpanBatchBuilder {
             scope_cache: HashMap::default(),
             run: RunState::default(),
             layout: Vec::new(),
+            generic_dedicated: 0,
         }
     }
 }
@@ -429,6 +433,9 @@ impl SpanBatchBuilder {
                     self.layout.push(u8::try_from(index + 1).unwrap_or(u8::MAX));
                 }
                 None => {
+                    if let Some(index) = dedicated_index(&attribute.key) {
+                        self.generic_dedicated |= 1 << index;
+                    }
                     self.attributes.append_entry(attribute)?;
                     self.layout.push(0);
                 }
@@ -459,6 +466,17 @@ impl SpanBatchBuilder {
             self.layouts.column.keys.push(None);
         }
         Ok(())
+    }
+
+    /// The dedicated keys that some span appended so far carried in the generic list
+    /// (a second occurrence, or a value of another type than the column's).
+    pub fn generic_dedicated_keys(&self) -> Vec<String> {
+        DEDICATED
+            .iter()
+            .enumerate()
+            .filter(|(index, _)| self.generic_dedicated & (1 << index) != 0)
+            .map(|(_, dedicated)| dedicated.key.to_owned())
+            .collect()
     }
 
     /// The record batch of the rows appended so far; the builder starts a new batch

@@ -46,7 +46,14 @@ pub(crate) async fn search(
     let mut masks = vec![0u64; ids.len()];
     let footer = reader.data_footer().await?;
     let metadata = footer.metadata().clone();
-    let projection = projection(metadata.file_metadata().schema_descr(), filter);
+    let generic_dedicated = crate::store::BlockReader::meta(reader)
+        .generic_dedicated_keys
+        .as_deref();
+    let projection = projection(
+        metadata.file_metadata().schema_descr(),
+        filter,
+        generic_dedicated,
+    );
     let what = reader.what(DATA_FILE);
     for group in 0..metadata.num_row_groups() {
         // Skip groups whose trace-id range holds none of the traces in the window.
@@ -76,8 +83,15 @@ pub(crate) async fn search(
         .collect())
 }
 
-/// The leaf columns the filter needs.
-fn projection(schema: &SchemaDescriptor, filter: &SpanFilter) -> ProjectionMask {
+/// The leaf columns the filter needs. The generic attribute list (the costliest column
+/// to decode) is read for an attribute criterion only when its key is not dedicated, or
+/// when the block says some span kept that dedicated key in the generic list
+/// (`generic_dedicated`, `None` = unknown).
+fn projection(
+    schema: &SchemaDescriptor,
+    filter: &SpanFilter,
+    generic_dedicated: Option<&[String]>,
+) -> ProjectionMask {
     use data_columns::*;
     let mut roots: Vec<&str> = vec![TRACE_ID];
     if filter.service_name.is_some() {
@@ -93,10 +107,15 @@ fn projection(schema: &SchemaDescriptor, filter: &SpanFilter) -> ProjectionMask 
         roots.push(NAME);
     }
     if !filter.attributes.is_empty() {
-        roots.push(ATTRIBUTES);
         for (key, value) in &filter.attributes {
-            if let Some(index) = dedicated_index(key) {
+            let dedicated = dedicated_index(key);
+            if let Some(index) = dedicated {
                 roots.push(DEDICATED[index].column);
+            }
+            let only_dedicated = dedicated.is_some()
+                && generic_dedicated.is_some_and(|keys| !keys.iter().any(|known| known == key));
+            if !only_dedicated {
+                roots.push(ATTRIBUTES);
             }
             if value.is_none() {
                 roots.push(EVENTS);

@@ -320,6 +320,7 @@ impl ObjectBlockWriter {
             ingested_max_unix_nanos: ingested_max,
             wal_segments: self.target.options.wal_segments,
             names: std::mem::take(&mut self.names),
+            generic_dedicated_keys: Some(self.batch.generic_dedicated_keys()),
         };
         put(&self.target.shared, self.object(META_FILE), meta.to_json()?).await?;
         sync_directories(
