@@ -178,6 +178,9 @@ impl Compactor {
             Ok(report) => {
                 tracing::debug!(?report, elapsed = ?started.elapsed(), "compaction pass done")
             }
+            Err(CompactorError::Stopped) => {
+                tracing::info!("compaction pass abandoned for shutdown; nothing committed changed")
+            }
             Err(error) => tracing::warn!(%error, "compaction pass failed"),
         }
         result
