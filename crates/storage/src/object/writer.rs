@@ -219,13 +219,7 @@ impl ObjectBlockWriter {
         }
         let batch = self.trace_table.finish()?;
         let what = self.what(TRACES_FILE);
-        let writer = self.traces.as_mut().ok_or_else(|| {
-            StorageError::InvalidInput(String::from("the block writer is closed"))
-        })?;
-        writer
-            .write(&batch)
-            .await
-            .map_err(StorageError::parquet(&what))
+        write_to(self.traces.as_mut(), &batch, &what).await
     }
 
     async fn write_batch(&mut self) -> Result<(), StorageError> {
@@ -234,13 +228,7 @@ impl ObjectBlockWriter {
         }
         let batch = self.batch.finish()?;
         let what = self.what(DATA_FILE);
-        let writer = self.data.as_mut().ok_or_else(|| {
-            StorageError::InvalidInput(String::from("the block writer is closed"))
-        })?;
-        writer
-            .write(&batch)
-            .await
-            .map_err(StorageError::parquet(&what))
+        write_to(self.data.as_mut(), &batch, &what).await
     }
 
     async fn close_row_group(&mut self) -> Result<(), StorageError> {
@@ -434,4 +422,18 @@ async fn sync_directories(
         what: "directory fsync",
         reason: error.to_string(),
     })?
+}
+
+/// Writes `batch` to an open Parquet writer; a closed writer (`None`) is an error.
+async fn write_to(
+    writer: Option<&mut ParquetWriter>,
+    batch: &arrow_array::RecordBatch,
+    what: &str,
+) -> Result<(), StorageError> {
+    let writer = writer
+        .ok_or_else(|| StorageError::InvalidInput(String::from("the block writer is closed")))?;
+    writer
+        .write(batch)
+        .await
+        .map_err(StorageError::parquet(what))
 }
