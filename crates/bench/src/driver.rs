@@ -282,14 +282,7 @@ impl Sender {
     async fn connect(settings: &LoadSettings) -> anyhow::Result<Sender> {
         let base = settings.endpoint.trim_end_matches('/').to_owned();
         Ok(match settings.protocol {
-            Protocol::OtlpGrpc => {
-                let channel = tonic::transport::Endpoint::from_shared(base.clone())
-                    .with_context(|| format!("invalid endpoint {base}"))?
-                    .connect()
-                    .await
-                    .with_context(|| format!("cannot connect to {base}"))?;
-                Sender::Grpc(tonic::client::Grpc::new(channel))
-            }
+            Protocol::OtlpGrpc => Sender::Grpc(connect_grpc(&base).await?),
             Protocol::OtlpHttp => Sender::Http {
                 client: reqwest::Client::new(),
                 url: format!("{base}/v1/traces"),
@@ -347,6 +340,18 @@ impl Sender {
             }
         }
     }
+}
+
+/// A raw gRPC client connected to `base` (`http://host:port`).
+pub(crate) async fn connect_grpc(
+    base: &str,
+) -> anyhow::Result<tonic::client::Grpc<tonic::transport::Channel>> {
+    let channel = tonic::transport::Endpoint::from_shared(base.to_owned())
+        .with_context(|| format!("invalid endpoint {base}"))?
+        .connect()
+        .await
+        .with_context(|| format!("cannot connect to {base}"))?;
+    Ok(tonic::client::Grpc::new(channel))
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use bytes::Bytes;
 use prost::Message;
 use weft_receiver::raw_codec::RawCodec;
@@ -77,14 +77,7 @@ impl Exporter {
             content_type,
         };
         let kind = match protocol {
-            Protocol::OtlpGrpc => {
-                let channel = tonic::transport::Endpoint::from_shared(base.clone())
-                    .with_context(|| format!("invalid endpoint {base}"))?
-                    .connect()
-                    .await
-                    .with_context(|| format!("cannot connect to {base}"))?;
-                Kind::Grpc(tonic::client::Grpc::new(channel))
-            }
+            Protocol::OtlpGrpc => Kind::Grpc(crate::driver::connect_grpc(&base).await?),
             Protocol::OtlpHttp => http("/v1/traces", "application/x-protobuf"),
             Protocol::ZipkinJson => http("/api/v2/spans", "application/json"),
             Protocol::ZipkinThrift => http("/api/v1/spans", "application/x-thrift"),

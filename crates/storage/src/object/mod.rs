@@ -259,6 +259,19 @@ impl ObjectBlockStore {
         path.parent().map(PathBuf::from)
     }
 
+    /// Every object under `prefix`.
+    async fn list_objects(
+        &self,
+        prefix: &Path,
+    ) -> Result<Vec<object_store::ObjectMeta>, StorageError> {
+        self.shared
+            .store
+            .list(Some(prefix))
+            .try_collect()
+            .await
+            .map_err(StorageError::object("list", prefix))
+    }
+
     /// The root directory of the local backend; `None` for other backends.
     pub fn local_root(&self) -> Option<&std::path::Path> {
         self.local_root.as_deref()
@@ -345,13 +358,7 @@ impl BlockStore for ObjectBlockStore {
 
     async fn list_blocks(&self, tenant: &TenantId) -> Result<BlockListing, StorageError> {
         let prefix = self.tenant_prefix(tenant);
-        let objects: Vec<object_store::ObjectMeta> = self
-            .shared
-            .store
-            .list(Some(&prefix))
-            .try_collect()
-            .await
-            .map_err(StorageError::object("list", &prefix))?;
+        let objects = self.list_objects(&prefix).await?;
         // block -> (has meta.json, newest modification in nanoseconds)
         let mut blocks: BTreeMap<BlockId, (bool, u64)> = BTreeMap::new();
         for object in objects {
@@ -474,13 +481,7 @@ impl BlockStore for ObjectBlockStore {
         self.shared
             .footers
             .remove_where(|cached| cached.starts_with(&file_prefix));
-        let objects: Vec<object_store::ObjectMeta> = self
-            .shared
-            .store
-            .list(Some(&prefix))
-            .try_collect()
-            .await
-            .map_err(StorageError::object("list", &prefix))?;
+        let objects = self.list_objects(&prefix).await?;
         for object in objects {
             match self.shared.store.delete(&object.location).await {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
