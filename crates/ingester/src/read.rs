@@ -101,12 +101,14 @@ impl Ingester {
         for head in &heads {
             spans.extend(head.trace(trace_id)?);
         }
-        let mut reads: Vec<BoxFuture<'static, Result<Vec<Span>, StorageError>>> = Vec::new();
-        for block in blocks {
-            if block.may_contain_trace(trace_id) {
-                reads.push(Box::pin(async move { block.trace(trace_id).await }));
-            }
-        }
+        // `trace` asks the block's bloom filter first (from the bloom cache, or read
+        // once), so blocks without the trace cost no data read.
+        let reads: Vec<BoxFuture<'static, Result<Vec<Span>, StorageError>>> = blocks
+            .into_iter()
+            .map(|block| -> BoxFuture<'static, _> {
+                Box::pin(async move { block.trace(trace_id).await })
+            })
+            .collect();
         let parts: Vec<Vec<Span>> = stream::iter(reads)
             .buffer_unordered(CONCURRENT_BLOCK_SEARCHES)
             .try_collect()
@@ -239,12 +241,11 @@ impl Ingester {
             .map(|(index, (trace_id, _))| (*trace_id, index))
             .collect();
         for (index, block) in blocks.iter().enumerate() {
+            // `digests` keeps only the ids the block's bloom filter admits.
             let mut wanted: Vec<TraceId> = winners
                 .iter()
                 .map(|(trace_id, _)| *trace_id)
-                .filter(|trace_id| {
-                    !merged_from.contains(&(index, *trace_id)) && block.may_contain_trace(*trace_id)
-                })
+                .filter(|trace_id| !merged_from.contains(&(index, *trace_id)))
                 .collect();
             if wanted.is_empty() {
                 continue;

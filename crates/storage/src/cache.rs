@@ -20,7 +20,8 @@ struct Inner<K, V> {
 
 /// Keeps values whose total declared size stays within `max_bytes`, evicting the least
 /// recently used first. A value larger than `max_bytes` is never kept. Counts hits and
-/// misses in `weft_storage_cache_{hits,misses}_total{cache=<name>}`.
+/// misses in `weft_storage_cache_{hits,misses}_total{cache=<name>}` and publishes the
+/// declared bytes held in `weft_storage_cache_bytes{cache=<name>}`.
 pub struct LruCache<K, V> {
     name: &'static str,
     max_bytes: u64,
@@ -102,6 +103,11 @@ impl<K: Hash + Eq + Clone, V: Clone> LruCache<K, V> {
         inner.by_use.insert(tick, key.clone());
         inner.entries.insert(key, Entry { value, bytes, tick });
         inner.bytes += bytes;
+        self.publish(&inner);
+    }
+
+    fn publish(&self, inner: &Inner<K, V>) {
+        metrics::gauge!("weft_storage_cache_bytes", "cache" => self.name).set(inner.bytes as f64);
     }
 
     /// Drops every entry whose key matches `doomed`.
@@ -119,6 +125,7 @@ impl<K: Hash + Eq + Clone, V: Clone> LruCache<K, V> {
                 inner.bytes -= entry.bytes;
             }
         }
+        self.publish(&inner);
     }
 
     /// Total declared bytes of the entries held.

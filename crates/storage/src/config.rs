@@ -53,7 +53,10 @@ pub struct S3Config {
 pub struct CacheConfig {
     /// Parquet footers (metadata with page indexes) of opened blocks, in bytes.
     pub max_footer_bytes: u64,
-    /// Bloom filters of opened blocks, in bytes.
+    /// Bloom filters over the trace ids of blocks, in bytes (about 0.13 B per stored
+    /// span, so the default holds those of ~500 M spans). A trace lookup reads the bloom
+    /// of every block whose bloom is not cached; size it to the spans retained when
+    /// lookups must not touch storage.
     pub max_bloom_bytes: u64,
 }
 

@@ -149,9 +149,10 @@ pub trait BlockReader: Send + Sync + fmt::Debug + 'static {
     /// The block's meta.
     fn meta(&self) -> &BlockMeta;
 
-    /// False when the block certainly has no span of `trace_id` (bloom filter, in
-    /// memory, no I/O); true when it may have.
-    fn may_contain_trace(&self, trace_id: TraceId) -> bool;
+    /// False when the block certainly has no span of `trace_id`; true when it may have.
+    /// Asks the block's bloom filter, from the store's bounded bloom cache (a miss
+    /// reads it once).
+    async fn may_contain_trace(&self, trace_id: TraceId) -> Result<bool, StorageError>;
 
     /// Every span of `trace_id` in the block, in block order; empty when none. Reads
     /// only the row groups (and pages) whose trace-id statistics admit the id.

@@ -10,8 +10,8 @@ use futures::TryStreamExt;
 use object_store::{ObjectStoreExt, PutPayload};
 use weft_model::{KeyValue, Span, SpanFilter, SpanId, SpanKind, TenantId, TimeWindow, TraceId};
 use weft_storage::{
-    BlockId, BlockReader, BlockStore, BlockWriteOptions, RowGroupRows, StorageError, TraceDigest,
-    WalSegmentRange, block_order,
+    BlockId, BlockReader, BlockStore, BlockWriteOptions, CacheConfig, ObjectBlockStore,
+    RowGroupRows, StorageError, TraceDigest, WalSegmentRange, block_order,
 };
 
 use support::Backend;
@@ -117,7 +117,7 @@ async fn round_trip_is_exact_for_every_field(backend: &Backend) {
         assert_eq!(read, expected, "span {index} differs on {}", backend.name);
     }
     for (trace_id, trace) in by_trace(&spans) {
-        assert!(reader.may_contain_trace(trace_id));
+        assert!(reader.may_contain_trace(trace_id).await.expect("bloom"));
         assert_eq!(reader.trace(trace_id).await.expect("lookup"), trace);
     }
 }
@@ -223,7 +223,7 @@ async fn lookups_of_absent_traces_are_empty_and_mostly_stopped_by_the_bloom(back
         if present.contains_key(&id) {
             continue;
         }
-        if reader.may_contain_trace(id) {
+        if reader.may_contain_trace(id).await.expect("bloom") {
             bloom_hits += 1;
         }
         if n <= 50 {
@@ -248,6 +248,63 @@ on_every_backend!(
     SMALL_GROUPS,
     lookups_of_absent_traces_are_empty_and_mostly_stopped_by_the_bloom
 );
+
+/// Open blocks do not pin their bloom filters: with a bloom cache too small for any of
+/// them, every lookup reads the bloom again and still answers right; with the default
+/// cache a repeated lookup of an absent trace reads nothing.
+#[tokio::test]
+async fn bloom_filters_live_in_the_bounded_cache_not_in_open_blocks() {
+    let tenant = tenant("bloom-cache");
+    let spans = random_spans(17, 60, 6);
+    let traces = by_trace(&spans);
+    let absent = TraceId::from_halves(3, 3);
+    for (max_bloom_bytes, rereads) in [(1, true), (CacheConfig::default().max_bloom_bytes, false)] {
+        let directory = tempfile::tempdir().expect("temp dir");
+        let cache = CacheConfig {
+            max_bloom_bytes,
+            ..CacheConfig::default()
+        };
+        let store = ObjectBlockStore::local(directory.path(), cache).expect("store");
+        let mut readers = Vec::new();
+        for chunk in spans.chunks(spans.len() / 3 + 1) {
+            let meta = store
+                .write_block(&tenant, chunk, &BlockWriteOptions::default())
+                .await
+                .expect("written")
+                .expect("not empty");
+            readers.push(
+                store
+                    .open_block(&tenant, meta.block_id)
+                    .await
+                    .expect("opens"),
+            );
+        }
+        for round in 0..2 {
+            for (trace_id, trace) in &traces {
+                let mut found = Vec::new();
+                for reader in &readers {
+                    found.extend(reader.trace(*trace_id).await.expect("lookup"));
+                }
+                found.sort_by(block_order);
+                assert_eq!(&found, trace, "round {round}, cache {max_bloom_bytes}");
+            }
+            let before = store.bytes_read();
+            for reader in &readers {
+                assert!(reader.trace(absent).await.expect("lookup").is_empty());
+            }
+            let bloom_bytes: u64 = readers.iter().map(|reader| reader.meta().bloom_bytes).sum();
+            let read = store.bytes_read() - before;
+            if rereads {
+                assert!(
+                    read >= bloom_bytes,
+                    "read {read} of {bloom_bytes} bloom bytes"
+                );
+            } else {
+                assert_eq!(read, 0, "round {round}: blooms come from the cache");
+            }
+        }
+    }
+}
 
 async fn a_lookup_reads_only_the_pages_of_its_trace(backend: &Backend) {
     let tenant = tenant("pruning");
@@ -539,7 +596,7 @@ async fn corrupt_files_give_errors_not_panics(backend: &Backend) {
         let reader = match backend.store.open_block(&tenant, block).await {
             Ok(reader) => reader,
             Err(error) => {
-                assert!(matches!(file, "bloom" | "meta.json"), "{file}: {error}");
+                assert_eq!(file, "meta.json", "{error}");
                 continue;
             }
         };
@@ -555,6 +612,11 @@ async fn corrupt_files_give_errors_not_panics(backend: &Backend) {
                     lookup.is_err() && stream.is_err() && search.is_err(),
                     "{file}"
                 );
+            }
+            // Opening reads only the meta; the bloom filter is read on first use.
+            "bloom" => {
+                assert!(lookup.is_err(), "{file}");
+                assert!(reader.may_contain_trace(trace_id).await.is_err(), "{file}");
             }
             _ => assert!(digests.is_err() && search.is_err(), "{file}"),
         }

@@ -32,7 +32,6 @@ pub use writer::ObjectBlockWriter;
 
 use self::file::Shared;
 use crate::block_id::BlockId;
-use crate::bloom::TraceBloom;
 use crate::config::{BackendKind, CacheConfig, S3Config, StorageBackendConfig};
 use crate::error::StorageError;
 use crate::meta::BlockMeta;
@@ -433,38 +432,10 @@ impl BlockStore for ObjectBlockStore {
         block_id: BlockId,
     ) -> Result<Arc<dyn BlockReader>, StorageError> {
         let meta = self.read_meta(tenant, block_id).await?;
-        let block_prefix = self.block_prefix(tenant, block_id);
-        let bloom_key = block_prefix.to_string();
-        let bloom = match self.shared.blooms.get(&bloom_key) {
-            Some(bloom) => bloom,
-            None => {
-                let path = self.object_path(tenant, block_id, BLOOM_FILE);
-                let what = Self::what(tenant, block_id, BLOOM_FILE);
-                let bytes = self.shared.get_optional(&path).await?.ok_or_else(|| {
-                    StorageError::corrupt(&what, "the bloom filter object is missing")
-                })?;
-                if bytes.len() as u64 != meta.bloom_bytes {
-                    return Err(StorageError::corrupt(
-                        what,
-                        format!(
-                            "has {} bytes, meta.json says {}",
-                            bytes.len(),
-                            meta.bloom_bytes
-                        ),
-                    ));
-                }
-                let bloom = Arc::new(TraceBloom::from_bytes(&bytes, &what)?);
-                self.shared
-                    .blooms
-                    .insert(bloom_key, bloom.clone(), bloom.memory_bytes() as u64);
-                bloom
-            }
-        };
         Ok(Arc::new(ObjectBlockReader::new(
             self.shared.clone(),
-            block_prefix,
+            self.block_prefix(tenant, block_id),
             meta,
-            bloom,
         )))
     }
 

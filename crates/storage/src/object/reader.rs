@@ -20,7 +20,7 @@ use parquet::file::statistics::Statistics;
 use weft_model::{Span, TimeWindow, TraceId};
 
 use super::file::{ObjectFile, Shared};
-use super::{DATA_FILE, TRACES_FILE, search};
+use super::{BLOOM_FILE, DATA_FILE, TRACES_FILE, search};
 use crate::bloom::TraceBloom;
 use crate::columns::decode::SpanDecoder;
 use crate::columns::traces::TraceTableColumns;
@@ -32,13 +32,13 @@ use crate::store::{BlockReader, FilterMatch, SpanFilter};
 /// Spans per item of [`BlockReader::spans`] and per decoded batch.
 const READ_BATCH_ROWS: usize = 8 * 1024;
 
-/// An open block. Its meta and bloom filter are in memory; Parquet footers come from
-/// the store's cache, loaded on first use.
+/// An open block. Only its meta is held; the bloom filter and the Parquet footers come
+/// from the store's bounded caches, loaded on first use, so open blocks cost memory in
+/// proportion to their number, not to the spans they hold.
 pub struct ObjectBlockReader {
     shared: Arc<Shared>,
     block_prefix: Path,
     meta: BlockMeta,
-    bloom: Arc<TraceBloom>,
 }
 
 impl std::fmt::Debug for ObjectBlockReader {
@@ -74,18 +74,44 @@ pub(crate) fn group_trace_range(
 }
 
 impl ObjectBlockReader {
-    pub(crate) fn new(
-        shared: Arc<Shared>,
-        block_prefix: Path,
-        meta: BlockMeta,
-        bloom: Arc<TraceBloom>,
-    ) -> Self {
+    pub(crate) fn new(shared: Arc<Shared>, block_prefix: Path, meta: BlockMeta) -> Self {
         ObjectBlockReader {
             shared,
             block_prefix,
             meta,
-            bloom,
         }
+    }
+
+    /// The block's bloom filter over trace ids, through the store's bloom cache (a miss
+    /// reads and checks the `bloom` object). A missing object is
+    /// [`StorageError::NotFound`]: the block was deleted after it was listed.
+    async fn bloom(&self) -> Result<Arc<TraceBloom>, StorageError> {
+        let key = self.block_prefix.to_string();
+        if let Some(bloom) = self.shared.blooms.get(&key) {
+            return Ok(bloom);
+        }
+        let what = self.what(BLOOM_FILE);
+        let Some(bytes) = self.shared.get_optional(&self.path(BLOOM_FILE)).await? else {
+            return Err(StorageError::NotFound {
+                tenant: self.meta.tenant.to_string(),
+                block_id: self.meta.block_id.to_string(),
+            });
+        };
+        if bytes.len() as u64 != self.meta.bloom_bytes {
+            return Err(StorageError::corrupt(
+                what,
+                format!(
+                    "has {} bytes, meta.json says {}",
+                    bytes.len(),
+                    self.meta.bloom_bytes
+                ),
+            ));
+        }
+        let bloom = Arc::new(TraceBloom::from_bytes(&bytes, &what)?);
+        self.shared
+            .blooms
+            .insert(key, bloom.clone(), bloom.memory_bytes() as u64);
+        Ok(bloom)
     }
 
     pub(crate) fn what(&self, file: &str) -> String {
@@ -230,12 +256,12 @@ impl BlockReader for ObjectBlockReader {
         &self.meta
     }
 
-    fn may_contain_trace(&self, trace_id: TraceId) -> bool {
-        self.bloom.may_contain(&trace_id)
+    async fn may_contain_trace(&self, trace_id: TraceId) -> Result<bool, StorageError> {
+        Ok(self.bloom().await?.may_contain(&trace_id))
     }
 
     async fn trace(&self, trace_id: TraceId) -> Result<Vec<Span>, StorageError> {
-        if !self.bloom.may_contain(&trace_id) {
+        if !self.may_contain_trace(trace_id).await? {
             return Ok(Vec::new());
         }
         let footer = self.data_footer().await?;
@@ -296,10 +322,11 @@ impl BlockReader for ObjectBlockReader {
         &self,
         sorted_trace_ids: &[TraceId],
     ) -> Result<Vec<TraceDigest>, StorageError> {
+        let bloom = self.bloom().await?;
         let wanted: Vec<TraceId> = sorted_trace_ids
             .iter()
             .copied()
-            .filter(|id| self.bloom.may_contain(id))
+            .filter(|id| bloom.may_contain(id))
             .collect();
         if wanted.is_empty() {
             return Ok(Vec::new());
