@@ -144,11 +144,18 @@ pub async fn read_body_limited(
 /// charged before it runs and runs on the blocking pool.
 const INFLATE_STEP_BYTES: usize = 8 * 1024 * 1024;
 
-/// Undoes `encoding` like [`decode_content_encoding`], charging `reservation` as the
-/// body inflates (the compressed bytes plus [`DECODE_EXPANSION`] times the inflated bytes
-/// so far plus the next step) so that a small gzip body cannot inflate to memory no one
-/// accounted for. The first [`INLINE_WORK_BYTES`] of output of a small body are inflated
-/// inline; the rest, and everything of a larger body, in steps on the blocking pool.
+/// Undoes `encoding` (HTTP `Content-Encoding`, or a gRPC message sent with
+/// `grpc-encoding: gzip`), charging `reservation` as the body inflates so that a small
+/// gzip body cannot inflate to memory no one accounted for: before each step of
+/// inflating, the reservation grows to the compressed bytes plus [`DECODE_EXPANSION`]
+/// times the bytes inflated so far and the step's. The first 256 KiB of output of a
+/// small body are inflated inline; the rest, and everything of a larger body,
+/// in steps of 8 MiB on the blocking pool.
+///
+/// Concatenated gzip members are all inflated; an empty body stays empty. Fails with
+/// [`ReceiveError::BodyTooLarge`] as soon as the output passes `limit_bytes` (so at most
+/// one byte more is ever inflated), [`ReceiveError::Overloaded`] when the budget has no
+/// room for the next step in time, and [`ReceiveError::Gunzip`] on invalid gzip.
 pub async fn inflate_charged(
     encoding: ContentEncoding,
     body: Bytes,
@@ -208,39 +215,6 @@ fn inflate_step(
     (read, decoder, inflated)
 }
 
-/// Undoes `encoding`. A gzip body is inflated through a reader capped at `limit_bytes`
-/// (so a gzip bomb costs at most that much memory and fails with
-/// [`ReceiveError::BodyTooLarge`]); invalid gzip fails with [`ReceiveError::Gunzip`].
-/// Concatenated gzip members are all inflated. An empty body stays empty.
-pub fn decode_content_encoding(
-    encoding: ContentEncoding,
-    body: Bytes,
-    limit_bytes: usize,
-) -> Result<Bytes, ReceiveError> {
-    match encoding {
-        ContentEncoding::Identity => Ok(body),
-        ContentEncoding::Gzip if body.is_empty() => Ok(body),
-        ContentEncoding::Gzip => gunzip_limited(&body, limit_bytes).map(Bytes::from),
-    }
-}
-
-fn gunzip_limited(compressed: &[u8], limit_bytes: usize) -> Result<Vec<u8>, ReceiveError> {
-    // Guess from the compressed size, never from the gzip trailer (which a bomb controls).
-    let capacity = compressed.len().saturating_mul(4).min(limit_bytes);
-    let mut inflated = Vec::with_capacity(capacity);
-    let read_cap = (limit_bytes as u64).saturating_add(1);
-    flate2::read::MultiGzDecoder::new(compressed)
-        .take(read_cap)
-        .read_to_end(&mut inflated)
-        .map_err(|error| ReceiveError::Gunzip(error.to_string()))?;
-    if inflated.len() > limit_bytes {
-        return Err(ReceiveError::BodyTooLarge {
-            limit_bytes: limit_bytes as u64,
-        });
-    }
-    Ok(inflated)
-}
-
 #[cfg(test)]
 mod tests {
     use std::io::Write;
@@ -256,49 +230,6 @@ mod tests {
         let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
         encoder.write_all(data).expect("in-memory write");
         encoder.finish().expect("in-memory finish")
-    }
-
-    #[test]
-    fn gzip_round_trips_within_the_limit() {
-        let body = Bytes::from(gzip(b"hello spans"));
-        let plain = decode_content_encoding(ContentEncoding::Gzip, body, 11).expect("inflates");
-        assert_eq!(&plain[..], b"hello spans");
-    }
-
-    #[test]
-    fn gzip_bomb_stops_at_the_limit() {
-        let bomb = Bytes::from(gzip(&vec![0u8; 10 * 1024 * 1024]));
-        assert!(bomb.len() < 64 * 1024);
-        let error = decode_content_encoding(ContentEncoding::Gzip, bomb, 1024 * 1024)
-            .expect_err("over the limit");
-        assert_eq!(
-            error,
-            ReceiveError::BodyTooLarge {
-                limit_bytes: 1024 * 1024
-            }
-        );
-    }
-
-    #[test]
-    fn invalid_gzip_is_a_gunzip_error() {
-        let error =
-            decode_content_encoding(ContentEncoding::Gzip, Bytes::from_static(b"not gzip"), 100)
-                .expect_err("invalid");
-        assert!(matches!(error, ReceiveError::Gunzip(_)), "{error:?}");
-        assert!(
-            error
-                .to_string()
-                .starts_with("cannot gunzip request body: ")
-        );
-    }
-
-    #[test]
-    fn concatenated_gzip_members_are_all_inflated() {
-        let mut body = gzip(b"first ");
-        body.extend(gzip(b"second"));
-        let plain = decode_content_encoding(ContentEncoding::Gzip, Bytes::from(body), 100)
-            .expect("inflates");
-        assert_eq!(&plain[..], b"first second");
     }
 
     #[test]
@@ -426,6 +357,11 @@ mod tests {
         .await
         .expect_err("invalid");
         assert!(matches!(error, ReceiveError::Gunzip(_)), "{error:?}");
+        assert!(
+            error
+                .to_string()
+                .starts_with("cannot gunzip request body: ")
+        );
         let mut body = gzip(b"first ");
         body.extend(gzip(b"second"));
         let plain = inflate_charged(ContentEncoding::Gzip, Bytes::from(body), 12, &held)

@@ -1,12 +1,14 @@
 //! Makes tonic's own answer to an oversize gRPC message follow OTLP (and grpc-go, which
 //! the Jaeger collector is written with).
 //!
-//! tonic refuses a message over `max_decoding_message_size` with OUT_OF_RANGE before our
-//! handler runs. OTLP lists OUT_OF_RANGE among the retryable codes, so exporters would
-//! resend the same oversize batch forever. grpc-go (and so the OpenTelemetry Collector
-//! and Jaeger's collector) answers RESOURCE_EXHAUSTED, which without a RetryInfo detail
-//! OTLP clients do not retry; this wrapper rewrites the status to that and counts the
-//! rejection under the wrapped service's protocol.
+//! tonic refuses a message whose length on the wire is over `max_decoding_message_size`
+//! with OUT_OF_RANGE before our handler runs (a gzip message's inflated length is held to
+//! the same limit by the services themselves as it inflates, answered
+//! RESOURCE_EXHAUSTED). OTLP lists OUT_OF_RANGE among the retryable codes, so exporters
+//! would resend the same oversize batch forever. grpc-go (and so the OpenTelemetry
+//! Collector and Jaeger's collector) answers RESOURCE_EXHAUSTED, which without a
+//! RetryInfo detail OTLP clients do not retry; this wrapper rewrites the status to that
+//! and counts the rejection under the wrapped service's protocol.
 
 use std::convert::Infallible;
 use std::future::Future;

@@ -7,9 +7,9 @@
 //! before it reads, inflates or decodes them, and gives the charge back when it is
 //! answered. When the budget cannot cover a charge within [`InflightBudget::wait`], the
 //! request fails with [`ReceiveError::Overloaded`] (HTTP 429 / RESOURCE_EXHAUSTED with a
-//! retry hint). So the memory all requests in flight hold is bounded by the budget
-//! (plus, for gRPC, tonic's own inflate buffer of at most `max_request_bytes` per call
-//! while a gzip-compressed message is being inflated).
+//! retry hint). So the memory all requests in flight hold is bounded by the budget; a
+//! gzip body (HTTP or gRPC) is charged step by step as it inflates, before each step
+//! (see [`crate::body::inflate_charged`]).
 //!
 //! A single charge is clamped to the whole budget, so one request of `max_request_bytes`
 //! is always admitted when nothing else is in flight.

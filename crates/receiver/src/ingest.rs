@@ -1,9 +1,11 @@
-//! The step every listener shares after decoding: hand the batch to the sink and count.
+//! The steps every listener shares once it holds a request's payload: count the spans
+//! on the wire, decode, hand the batch to the sink and count.
 
 use bytes::Bytes;
 use weft_codec::DecodeError;
 use weft_model::{PushOutcome, SpanBatch, SpanSink, TenantId};
 
+use crate::context::ReceiverContext;
 use crate::counters::{self, Protocol};
 use crate::error::ReceiveError;
 use crate::inflight::{DECODE_EXPANSION, DECODED_SPAN_BYTES, Reservation};
@@ -115,26 +117,63 @@ where
     })
 }
 
-/// Counts the spans of `payload` with `count` before decoding it with `decode`: more than
-/// `max_spans` is [`ReceiveError::TooManySpans`] and nothing is decoded; otherwise the
-/// decode is charged to `reservation` ([`DECODE_EXPANSION`] per body byte and
-/// [`DECODED_SPAN_BYTES`] per span) before it runs. Both run off the async worker for a
-/// large payload.
-pub(crate) async fn count_then_decode<T, C, D>(
+/// A wire format a request listener takes: its two passes over a payload. Both must not
+/// panic on any input; they run off the async worker for a large payload.
+pub(crate) trait SpanFormat: Copy + Send + 'static {
+    /// What decoding gives.
+    type Decoded: Into<Decoded> + Send + 'static;
+
+    /// The spans in `payload`, counted without decoding them.
+    fn count_spans(self, payload: &[u8]) -> Result<u64, DecodeError>;
+
+    /// Decodes `payload`.
+    fn decode(self, payload: &[u8]) -> Result<Self::Decoded, DecodeError>;
+}
+
+/// A wire format given as its two functions (for formats that need no state to choose
+/// between them).
+#[derive(Debug)]
+pub(crate) struct FormatFns<T> {
+    /// Counts the spans of a payload without decoding them.
+    pub(crate) count_spans: fn(&[u8]) -> Result<u64, DecodeError>,
+    /// Decodes a payload.
+    pub(crate) decode: fn(&[u8]) -> Result<T, DecodeError>,
+}
+
+// Not derived: a derive would ask `T: Clone`, which fn pointers do not need.
+impl<T> Clone for FormatFns<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for FormatFns<T> {}
+
+impl<T: Into<Decoded> + Send + 'static> SpanFormat for FormatFns<T> {
+    type Decoded = T;
+
+    fn count_spans(self, payload: &[u8]) -> Result<u64, DecodeError> {
+        (self.count_spans)(payload)
+    }
+
+    fn decode(self, payload: &[u8]) -> Result<T, DecodeError> {
+        (self.decode)(payload)
+    }
+}
+
+/// Counts the spans of `payload` in `format` before decoding it: more than `max_spans` is
+/// [`ReceiveError::TooManySpans`] and nothing is decoded; otherwise the decode is charged
+/// to `reservation` ([`DECODE_EXPANSION`] per body byte and [`DECODED_SPAN_BYTES`] per
+/// span) before it runs. Both run off the async worker for a large payload.
+pub(crate) async fn count_then_decode<F: SpanFormat>(
     payload: Bytes,
     max_spans: u64,
     reservation: &Reservation,
-    count: C,
-    decode: D,
-) -> Result<T, ReceiveError>
-where
-    T: Send + 'static,
-    C: FnOnce(&[u8]) -> Result<u64, DecodeError> + Send + 'static,
-    D: FnOnce(&[u8]) -> Result<T, DecodeError> + Send + 'static,
-{
+    format: F,
+) -> Result<F::Decoded, ReceiveError> {
     let payload_bytes = payload.len();
     let for_count = payload.clone();
-    let spans = run_cpu(payload_bytes, move || count(&for_count)).await??;
+    let spans = run_cpu(payload_bytes, move || format.count_spans(&for_count)).await??;
     if spans > max_spans {
         return Err(ReceiveError::TooManySpans {
             spans,
@@ -145,5 +184,21 @@ where
         .saturating_mul(DECODE_EXPANSION)
         .saturating_add(spans.saturating_mul(DECODED_SPAN_BYTES));
     reservation.grow_to(charge).await?;
-    Ok(run_cpu(payload_bytes, move || decode(&payload)).await??)
+    Ok(run_cpu(payload_bytes, move || format.decode(&payload)).await??)
+}
+
+/// [`count_then_decode`] (within the context's `max_spans_per_request`) then [`store`]
+/// through the context's sink: how every request listener takes a payload it has read
+/// (and inflated) under `reservation`.
+pub(crate) async fn decode_and_store<F: SpanFormat>(
+    context: &ReceiverContext,
+    tenant: &TenantId,
+    protocol: Protocol,
+    payload: Bytes,
+    reservation: &Reservation,
+    format: F,
+) -> Result<PushOutcome, ReceiveError> {
+    let max_spans = context.max_spans_per_request();
+    let decoded = count_then_decode(payload, max_spans, reservation, format).await?;
+    store(context.sink().as_ref(), tenant, protocol, decoded.into()).await
 }

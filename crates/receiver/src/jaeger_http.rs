@@ -22,13 +22,12 @@ use axum::Router;
 use axum::extract::{Request, State};
 use axum::response::Response;
 use axum::routing::post;
-use weft_model::PushOutcome;
 
 use crate::body;
 use crate::context::ReceiverContext;
 use crate::counters::Protocol;
 use crate::error::ReceiveError;
-use crate::ingest::{self, Decoded};
+use crate::ingest::FormatFns;
 use crate::span_count;
 use crate::text_http;
 
@@ -38,23 +37,15 @@ pub const TRACES_PATH: &str = "/api/traces";
 const THRIFT: &str = "application/x-thrift";
 const THRIFT_BINARY: &str = "application/vnd.apache.thrift.binary";
 
-#[derive(Clone)]
-struct JaegerHttpState {
-    context: Arc<ReceiverContext>,
-}
-
 /// The Jaeger collector HTTP router: `POST /api/traces`, answered as described in the
 /// module documentation. Spans go to the context's sink for the request's tenant.
 pub fn jaeger_collector_http_router(context: &ReceiverContext) -> Router {
-    let state = JaegerHttpState {
-        context: Arc::new(context.clone()),
-    };
     Router::new()
         .route(TRACES_PATH, post(post_traces))
-        .with_state(state)
+        .with_state(Arc::new(context.clone()))
 }
 
-async fn post_traces(State(state): State<JaegerHttpState>, request: Request) -> Response {
+async fn post_traces(State(context): State<Arc<ReceiverContext>>, request: Request) -> Response {
     match body::media_type(request.headers()).as_deref() {
         Some(THRIFT | THRIFT_BINARY) => {}
         other => {
@@ -65,32 +56,11 @@ async fn post_traces(State(state): State<JaegerHttpState>, request: Request) -> 
             return text_http::failure(Protocol::JaegerHttpUnknown, &error);
         }
     }
-    let result = receive(&state, request).await;
-    text_http::answer(Protocol::JaegerHttpThrift, result)
-}
-
-async fn receive(state: &JaegerHttpState, request: Request) -> Result<PushOutcome, ReceiveError> {
     let protocol = Protocol::JaegerHttpThrift;
-    let context = &state.context;
-    let reservation = context.budget().reservation();
-    let (tenant, payload) =
-        text_http::read_request(context.config(), protocol, request, &reservation).await?;
-    if payload.is_empty() {
-        return Ok(PushOutcome::default());
-    }
-    let batch = ingest::count_then_decode(
-        payload,
-        context.max_spans_per_request(),
-        &reservation,
-        span_count::jaeger_thrift_batch,
-        weft_codec::jaeger::decode_batch_binary,
-    )
-    .await?;
-    ingest::store(
-        context.sink().as_ref(),
-        &tenant,
-        protocol,
-        Decoded::from(batch),
-    )
-    .await
+    let format = FormatFns {
+        count_spans: span_count::jaeger_thrift_batch,
+        decode: weft_codec::jaeger::decode_batch_binary,
+    };
+    let result = text_http::receive(&context, protocol, request, format).await;
+    text_http::answer(protocol, result)
 }

@@ -35,6 +35,7 @@ pub mod config;
 mod context;
 pub mod counters;
 pub mod error;
+mod grpc_body;
 pub mod grpc_limit;
 mod grpc_unary;
 pub mod inflight;

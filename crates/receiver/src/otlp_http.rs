@@ -30,13 +30,15 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceResponse,
 };
 use prost::Message;
+use weft_codec::DecodeError;
+use weft_codec::otlp::OtlpDecoded;
 use weft_model::PushOutcome;
 
 use crate::body;
 use crate::context::ReceiverContext;
 use crate::counters::{self, Protocol};
 use crate::error::ReceiveError;
-use crate::ingest::{self, Decoded};
+use crate::ingest::SpanFormat;
 use crate::rpc_status::{self, RETRY_INFO_TYPE_URL};
 use crate::text_http;
 
@@ -46,10 +48,13 @@ pub const TRACES_PATH: &str = "/v1/traces";
 const PROTOBUF: &str = "application/x-protobuf";
 const JSON: &str = "application/json";
 
-/// The body encoding of a request, and so of its answer.
+/// The body encoding of a request, and so of its answer; OTLP/gRPC takes
+/// [`Encoding::Protobuf`] too.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Encoding {
+pub(crate) enum Encoding {
+    /// `ExportTraceServiceRequest` in protobuf.
     Protobuf,
+    /// `ExportTraceServiceRequest` in OTLP/JSON.
     Json,
 }
 
@@ -69,23 +74,33 @@ impl Encoding {
     }
 }
 
-#[derive(Clone)]
-struct OtlpHttpState {
-    context: Arc<ReceiverContext>,
+impl SpanFormat for Encoding {
+    type Decoded = OtlpDecoded;
+
+    fn count_spans(self, payload: &[u8]) -> Result<u64, DecodeError> {
+        match self {
+            Encoding::Protobuf => weft_codec::otlp::count_proto_spans(payload),
+            Encoding::Json => Ok(weft_codec::otlp::count_json_spans(payload)),
+        }
+    }
+
+    fn decode(self, payload: &[u8]) -> Result<OtlpDecoded, DecodeError> {
+        match self {
+            Encoding::Protobuf => weft_codec::otlp::decode_proto(payload),
+            Encoding::Json => weft_codec::otlp::decode_json(payload),
+        }
+    }
 }
 
 /// The OTLP/HTTP traces router: `POST /v1/traces`, answered as described in the module
 /// documentation. Spans go to the context's sink for the request's tenant.
 pub fn otlp_http_router(context: &ReceiverContext) -> Router {
-    let state = OtlpHttpState {
-        context: Arc::new(context.clone()),
-    };
     Router::new()
         .route(TRACES_PATH, post(export_traces))
-        .with_state(state)
+        .with_state(Arc::new(context.clone()))
 }
 
-async fn export_traces(State(state): State<OtlpHttpState>, request: Request) -> Response {
+async fn export_traces(State(context): State<Arc<ReceiverContext>>, request: Request) -> Response {
     let encoding = match body::media_type(request.headers()).as_deref() {
         Some(PROTOBUF) => Encoding::Protobuf,
         Some(JSON) => Encoding::Json,
@@ -97,56 +112,10 @@ async fn export_traces(State(state): State<OtlpHttpState>, request: Request) -> 
             return failure(Encoding::Json, Protocol::OtlpHttpUnknown, &error);
         }
     };
-    match receive(&state, encoding, request).await {
+    match text_http::receive(&context, encoding.protocol(), request, encoding).await {
         Ok(outcome) => success(encoding, &outcome),
         Err(error) => failure(encoding, encoding.protocol(), &error),
     }
-}
-
-async fn receive(
-    state: &OtlpHttpState,
-    encoding: Encoding,
-    request: Request,
-) -> Result<PushOutcome, ReceiveError> {
-    let context = &state.context;
-    let protocol = encoding.protocol();
-    // Held until the batch is stored: everything below is charged to it.
-    let reservation = context.budget().reservation();
-    let (tenant, payload) =
-        text_http::read_request(context.config(), protocol, request, &reservation).await?;
-    if payload.is_empty() {
-        return Ok(PushOutcome::default());
-    }
-    let max_spans = context.max_spans_per_request();
-    let decoded = match encoding {
-        Encoding::Protobuf => {
-            ingest::count_then_decode(
-                payload,
-                max_spans,
-                &reservation,
-                weft_codec::otlp::count_proto_spans,
-                weft_codec::otlp::decode_proto,
-            )
-            .await?
-        }
-        Encoding::Json => {
-            ingest::count_then_decode(
-                payload,
-                max_spans,
-                &reservation,
-                |body| Ok(weft_codec::otlp::count_json_spans(body)),
-                weft_codec::otlp::decode_json,
-            )
-            .await?
-        }
-    };
-    ingest::store(
-        context.sink().as_ref(),
-        &tenant,
-        protocol,
-        Decoded::from(decoded),
-    )
-    .await
 }
 
 fn success(encoding: Encoding, outcome: &PushOutcome) -> Response {

@@ -1,5 +1,6 @@
-//! What the Zipkin and Jaeger collector HTTP listeners share: reading a request within
-//! the limits, and answering 202 or a plain-text error.
+//! What the HTTP listeners share: reading a request within the limits and taking its
+//! spans (every HTTP listener, OTLP too), and for the Zipkin and Jaeger collector
+//! listeners answering 202 or a plain-text error.
 //!
 //! Neither protocol has a partial-success answer, and a 2xx would tell the reporter that
 //! every span was kept, so a request whose spans the sink partly refused is answered 400
@@ -14,9 +15,11 @@ use weft_model::{PushOutcome, TenantId};
 
 use crate::body::{self, ContentEncoding};
 use crate::config::ReceiverConfig;
+use crate::context::ReceiverContext;
 use crate::counters::{self, Protocol};
 use crate::error::ReceiveError;
 use crate::inflight::Reservation;
+use crate::ingest::{self, SpanFormat};
 
 const TEXT_PLAIN: &str = "text/plain; charset=utf-8";
 
@@ -24,7 +27,7 @@ const TEXT_PLAIN: &str = "text/plain; charset=utf-8";
 /// charging `reservation` as it goes (see [`body::read_body_limited`] and
 /// [`body::inflate_charged`]), then counts the payload bytes under `protocol`. The
 /// payload may be empty.
-pub(crate) async fn read_request(
+async fn read_request(
     config: &ReceiverConfig,
     protocol: Protocol,
     request: Request,
@@ -39,6 +42,24 @@ pub(crate) async fn read_request(
     let payload = body::inflate_charged(content_encoding, raw, limit_bytes, reservation).await?;
     counters::record_bytes_received(protocol, payload.len());
     Ok((tenant, payload))
+}
+
+/// Takes the spans of one HTTP request in `format`: reads it ([`read_request`]), then
+/// counts, decodes and hands them to the context's sink ([`ingest::decode_and_store`]).
+/// Everything is charged to one reservation on the context's budget, held until the batch
+/// is stored. An empty payload stores nothing.
+pub(crate) async fn receive<F: SpanFormat>(
+    context: &ReceiverContext,
+    protocol: Protocol,
+    request: Request,
+    format: F,
+) -> Result<PushOutcome, ReceiveError> {
+    let reservation = context.budget().reservation();
+    let (tenant, payload) = read_request(context.config(), protocol, request, &reservation).await?;
+    if payload.is_empty() {
+        return Ok(PushOutcome::default());
+    }
+    ingest::decode_and_store(context, &tenant, protocol, payload, &reservation, format).await
 }
 
 /// 202 with an empty body when every span was stored; 400 naming the counts when the sink

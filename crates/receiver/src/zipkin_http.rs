@@ -30,13 +30,13 @@ use axum::extract::{Request, State};
 use axum::response::Response;
 use axum::routing::post;
 use weft_codec::DecodeError;
-use weft_model::{PushOutcome, SpanBatch};
+use weft_model::SpanBatch;
 
 use crate::body;
 use crate::context::ReceiverContext;
 use crate::counters::Protocol;
 use crate::error::ReceiveError;
-use crate::ingest::{self, Decoded};
+use crate::ingest::SpanFormat;
 use crate::span_count;
 use crate::text_http;
 
@@ -51,11 +51,6 @@ const THRIFT: &str = "application/x-thrift";
 
 /// Zipkin's message when a v2 JSON body arrives on the v1 path.
 const V2_ON_V1_MESSAGE: &str = "Expected a JSON_V1 encoded list, but received: JSON_V2";
-
-#[derive(Clone)]
-struct ZipkinState {
-    context: Arc<ReceiverContext>,
-}
 
 /// A Zipkin body format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,6 +70,10 @@ impl Format {
             Format::V1Thrift => Protocol::ZipkinV1Thrift,
         }
     }
+}
+
+impl SpanFormat for Format {
+    type Decoded = SpanBatch;
 
     fn count_spans(self, payload: &[u8]) -> Result<u64, DecodeError> {
         match self {
@@ -103,17 +102,14 @@ impl Format {
 /// answered as described in the module documentation. Spans go to the context's sink for
 /// the request's tenant (`X-Scope-OrgID` when multi-tenancy is on).
 pub fn zipkin_ingest_router(context: &ReceiverContext) -> Router {
-    let state = ZipkinState {
-        context: Arc::new(context.clone()),
-    };
     Router::new()
         .route(SPANS_V2_PATH, post(post_spans_v2))
         .route("/", post(post_spans_v2))
         .route(SPANS_V1_PATH, post(post_spans_v1))
-        .with_state(state)
+        .with_state(Arc::new(context.clone()))
 }
 
-async fn post_spans_v2(State(state): State<ZipkinState>, request: Request) -> Response {
+async fn post_spans_v2(State(context): State<Arc<ReceiverContext>>, request: Request) -> Response {
     let format = match body::media_type(request.headers()).as_deref() {
         None | Some(JSON) => Format::V2Json,
         Some(PROTOBUF) => Format::V2Proto,
@@ -129,10 +125,10 @@ async fn post_spans_v2(State(state): State<ZipkinState>, request: Request) -> Re
             ));
         }
     };
-    receive_and_answer(&state, format, request).await
+    receive_and_answer(&context, format, request).await
 }
 
-async fn post_spans_v1(State(state): State<ZipkinState>, request: Request) -> Response {
+async fn post_spans_v1(State(context): State<Arc<ReceiverContext>>, request: Request) -> Response {
     let format = match body::media_type(request.headers()).as_deref() {
         None | Some(JSON) => Format::V1Json,
         Some(THRIFT) => Format::V1Thrift,
@@ -148,7 +144,7 @@ async fn post_spans_v1(State(state): State<ZipkinState>, request: Request) -> Re
             ));
         }
     };
-    receive_and_answer(&state, format, request).await
+    receive_and_answer(&context, format, request).await
 }
 
 fn unsupported(message: String) -> Response {
@@ -158,39 +154,14 @@ fn unsupported(message: String) -> Response {
     )
 }
 
-async fn receive_and_answer(state: &ZipkinState, format: Format, request: Request) -> Response {
-    let result = receive(state, format, request).await;
-    text_http::answer(format.protocol(), result)
-}
-
-async fn receive(
-    state: &ZipkinState,
+async fn receive_and_answer(
+    context: &ReceiverContext,
     format: Format,
     request: Request,
-) -> Result<PushOutcome, ReceiveError> {
+) -> Response {
     let protocol = format.protocol();
-    let context = &state.context;
-    let reservation = context.budget().reservation();
-    let (tenant, payload) =
-        text_http::read_request(context.config(), protocol, request, &reservation).await?;
-    if payload.is_empty() {
-        return Ok(PushOutcome::default());
-    }
-    let batch = ingest::count_then_decode(
-        payload,
-        context.max_spans_per_request(),
-        &reservation,
-        move |body| format.count_spans(body),
-        move |body| format.decode(body),
-    )
-    .await?;
-    ingest::store(
-        context.sink().as_ref(),
-        &tenant,
-        protocol,
-        Decoded::from(batch),
-    )
-    .await
+    let result = text_http::receive(context, protocol, request, format).await;
+    text_http::answer(protocol, result)
 }
 
 /// Zipkin's test for a v2 list posted to the v1 path: v2 endpoints are objects named

@@ -81,10 +81,7 @@ async fn oversize_body_is_413_and_invalid_gzip_400() {
 #[tokio::test]
 async fn missing_tenant_is_401_with_multitenancy() {
     let sink = RecordingSink::new(Answer::AcceptAll);
-    let config = ReceiverConfig {
-        multitenancy_enabled: true,
-        ..ReceiverConfig::default()
-    };
+    let config = common::multitenant();
     let answered = send(
         jaeger_collector_http_router(&common::context(sink.clone(), config)),
         post("/api/traces", &[THRIFT], batch_body()),
@@ -147,10 +144,7 @@ async fn batch_is_stored_and_answered_202_for_both_content_types() {
 #[tokio::test]
 async fn gzip_batch_with_tenant_is_stored_for_that_tenant() {
     let sink = RecordingSink::new(Answer::AcceptAll);
-    let config = ReceiverConfig {
-        multitenancy_enabled: true,
-        ..ReceiverConfig::default()
-    };
+    let config = common::multitenant();
     let answered = send(
         jaeger_collector_http_router(&common::context(sink.clone(), config)),
         post(

@@ -173,10 +173,7 @@ async fn get_is_405() {
 #[tokio::test]
 async fn missing_tenant_is_401_when_multitenancy_is_enabled() {
     let sink = RecordingSink::new(Answer::AcceptAll);
-    let config = ReceiverConfig {
-        multitenancy_enabled: true,
-        ..ReceiverConfig::default()
-    };
+    let config = common::multitenant();
     let answered = send(
         router_with(&sink, config.clone()),
         post("/v1/traces", &[JSON], "{}"),
@@ -252,10 +249,7 @@ async fn gzip_protobuf_and_json_requests_are_inflated() {
 #[tokio::test]
 async fn tenant_header_reaches_the_sink() {
     let sink = RecordingSink::new(Answer::AcceptAll);
-    let config = ReceiverConfig {
-        multitenancy_enabled: true,
-        ..ReceiverConfig::default()
-    };
+    let config = common::multitenant();
     let answered = send(
         router_with(&sink, config),
         post(

@@ -192,6 +192,42 @@ pub const OTLP_JSON_INVALID_IDS: &str = r#"{"resourceSpans":[{"scopeSpans":[{"sp
 /// Two Zipkin v2 JSON spans of one trace.
 pub const ZIPKIN_TWO_SPANS: &str = r#"[{"traceId":"86154a4ba6e91385","id":"86154a4ba6e91385","name":"get /","kind":"SERVER","timestamp":1472470996199000,"duration":207000,"localEndpoint":{"serviceName":"frontend","ipv4":"127.0.0.1"},"tags":{"http.path":"/"}},{"traceId":"86154a4ba6e91385","parentId":"86154a4ba6e91385","id":"4d1e00c0db9010db","name":"get /api","kind":"CLIENT","timestamp":1472470996238000,"duration":91000,"localEndpoint":{"serviceName":"frontend"},"remoteEndpoint":{"serviceName":"backend"}}]"#;
 
+/// The default receiver settings with multi-tenancy on.
+pub fn multitenant() -> weft_receiver::ReceiverConfig {
+    weft_receiver::ReceiverConfig {
+        multitenancy_enabled: true,
+        ..weft_receiver::ReceiverConfig::default()
+    }
+}
+
+/// The status a gRPC call failed with, once checked to be `code` with nothing stored in
+/// `sink`.
+pub fn refused<T: std::fmt::Debug>(
+    answer: Result<T, tonic::Status>,
+    code: tonic::Code,
+    sink: &RecordingSink,
+) -> tonic::Status {
+    let status = answer.expect_err("the call is refused");
+    assert_eq!(status.code(), code, "{status:?}");
+    assert!(sink.pushes().is_empty(), "nothing is stored");
+    status
+}
+
+/// Serves `routes` (a gRPC service: `Routes::new(service)`) on a loopback port in the
+/// background and returns its address.
+pub async fn serve_grpc(routes: tonic::service::Routes) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let address = listener.local_addr().expect("local address");
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_routes(routes)
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+    );
+    address
+}
+
 /// A receiver context over `sink` with `config` and the distributor's default span limit
 /// (100,000 per request).
 pub fn context(

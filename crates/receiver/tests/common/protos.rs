@@ -1,5 +1,7 @@
-//! Just enough of `zipkin.proto3` and `jaeger.api_v2` (prost, hand-written) to build test
-//! requests.
+//! Test requests in protobuf: just enough of `zipkin.proto3` (prost, hand-written), and
+//! `jaeger.api_v2` from `weft-codec`'s own message types.
+
+use weft_codec::jaeger::proto as jaeger;
 
 /// `zipkin.proto3.ListOfSpans`.
 #[derive(Clone, PartialEq, prost::Message)]
@@ -52,80 +54,33 @@ pub fn zipkin_proto_span(span_id: u8, name: &str, service: &str) -> ZipkinSpan {
     }
 }
 
-/// `jaeger.api_v2.PostSpansRequest`.
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct JaegerPostSpansRequest {
-    #[prost(message, optional, tag = "1")]
-    pub batch: Option<JaegerBatch>,
-}
-
-/// `jaeger.api_v2.Batch`.
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct JaegerBatch {
-    #[prost(message, repeated, tag = "1")]
-    pub spans: Vec<JaegerSpan>,
-    #[prost(message, optional, tag = "2")]
-    pub process: Option<JaegerProcess>,
-}
-
-/// `jaeger.api_v2.Process`.
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct JaegerProcess {
-    #[prost(string, tag = "1")]
-    pub service_name: String,
-}
-
-/// `google.protobuf.Timestamp` and `Duration` share this shape.
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct SecondsNanos {
-    #[prost(int64, tag = "1")]
-    pub seconds: i64,
-    #[prost(int32, tag = "2")]
-    pub nanos: i32,
-}
-
-/// `jaeger.api_v2.Span` (the fields the tests set).
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct JaegerSpan {
-    #[prost(bytes = "vec", tag = "1")]
-    pub trace_id: Vec<u8>,
-    #[prost(bytes = "vec", tag = "2")]
-    pub span_id: Vec<u8>,
-    #[prost(string, tag = "3")]
-    pub operation_name: String,
-    #[prost(uint32, tag = "5")]
-    pub flags: u32,
-    #[prost(message, optional, tag = "6")]
-    pub start_time: Option<SecondsNanos>,
-    #[prost(message, optional, tag = "7")]
-    pub duration: Option<SecondsNanos>,
-}
-
 /// A Jaeger proto span in trace `[0x22; 16]`.
-pub fn jaeger_proto_span(span_id: u8, name: &str) -> JaegerSpan {
-    JaegerSpan {
+pub fn jaeger_proto_span(span_id: u8, name: &str) -> jaeger::Span {
+    jaeger::Span {
         trace_id: vec![0x22; 16],
         span_id: vec![span_id; 8],
         operation_name: name.to_owned(),
         flags: 1,
-        start_time: Some(SecondsNanos {
+        start_time: Some(jaeger::Timestamp {
             seconds: 1_700_000_000,
             nanos: 0,
         }),
-        duration: Some(SecondsNanos {
+        duration: Some(jaeger::Duration {
             seconds: 0,
             nanos: 1_500_000,
         }),
+        ..jaeger::Span::default()
     }
 }
 
 /// A `PostSpansRequest` from process `service` holding `spans`.
-pub fn jaeger_post_spans(service: &str, spans: Vec<JaegerSpan>) -> JaegerPostSpansRequest {
-    JaegerPostSpansRequest {
-        batch: Some(JaegerBatch {
+pub fn jaeger_post_spans(service: &str, spans: Vec<jaeger::Span>) -> jaeger::PostSpansRequest {
+    jaeger::PostSpansRequest {
+        batch: Some(jaeger::Batch {
             spans,
-            process: Some(JaegerProcess {
+            process: Some(jaeger::Process {
                 service_name: service.to_owned(),
+                ..jaeger::Process::default()
             }),
         }),
     }
