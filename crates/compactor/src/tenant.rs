@@ -5,7 +5,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use weft_model::TenantId;
-use weft_storage::{BlockId, BlockMeta, BlockWriteOptions, StorageError};
+use weft_storage::{
+    BlockId, BlockMeta, BlockWriteOptions, MAX_INPUT_WAL_SEGMENT_RANGES, StorageError,
+    WalSegmentRange,
+};
 
 use crate::compactor::{CompactionReport, Compactor, PassKind, TenantBlocks};
 use crate::error::CompactorError;
@@ -71,7 +74,9 @@ impl Compactor {
         );
 
         // Incomplete blocks: interrupted writes past the grace, and inputs of a merge
-        // whose deletion stopped after `meta.json`.
+        // whose deletion stopped after `meta.json`. Deleting one also aborts the
+        // multipart uploads a killed writer left open (named by the block's upload
+        // markers), so no bucket lifecycle rule is needed for them.
         let grace = nanos(orphan_grace);
         for (block_id, modified_unix_nanos) in &listing.incomplete {
             let expired = modified_unix_nanos.saturating_add(grace) <= now_unix_nanos;
@@ -226,9 +231,16 @@ impl Compactor {
             .iter()
             .flat_map(|meta| meta.names.attribute_values.keys())
             .collect();
+        // The merged block holds every span of its inputs, so it covers their WAL
+        // ranges: replay must keep skipping those records once the inputs are deleted.
+        let input_wal_segments = WalSegmentRange::normalized_union(
+            inputs.iter().flat_map(|meta| meta.covered_wal_segments()),
+            MAX_INPUT_WAL_SEGMENT_RANGES,
+        );
         let options = BlockWriteOptions {
             indexed_attribute_keys: indexed_attribute_keys.into_iter().cloned().collect(),
             wal_segments: None,
+            input_wal_segments,
             compaction_level: job.output_level,
             compacted_from: job.inputs.clone(),
             ingested_unix_nanos: Some((ingested_min, ingested_max)),

@@ -64,7 +64,8 @@ impl Catalog {
     }
 
     /// WAL segment ranges per tenant, over every complete block known (replaced ones
-    /// too: their spans are in the block that replaced them).
+    /// too: their spans are in the block that replaced them), each block's own range and
+    /// the ranges it inherited from compaction inputs (which may be deleted by now).
     pub(crate) fn wal_coverage(&self) -> HashMap<TenantId, Vec<WalSegmentRange>> {
         self.read(|state| {
             let mut coverage: HashMap<TenantId, Vec<WalSegmentRange>> = HashMap::new();
@@ -72,7 +73,7 @@ impl Catalog {
                 coverage.entry(tenant.clone()).or_default().extend(
                     readers
                         .iter()
-                        .filter_map(|reader| reader.meta().wal_segments),
+                        .flat_map(|reader| reader.meta().covered_wal_segments()),
                 );
             }
             coverage

@@ -1,11 +1,13 @@
-//! Durability: replay, torn WAL tails, crashes between block write and WAL deletion,
-//! shutdown, retention.
+//! Durability: replay, torn WAL tails, crashes between block write and WAL deletion
+//! (with and without a merge of the block in between), shutdown, retention.
 
 mod support;
 
+use futures::TryStreamExt;
 use support::{TempDir, batch, config, files, now_unix_nanos, trace_id};
 use weft_ingester::{Ingester, WalFsyncPolicy};
-use weft_model::{PushError, SpanSink, TenantId, TimeWindow, TraceReader};
+use weft_model::{PushError, Span, SpanSink, TenantId, TimeWindow, TraceReader};
+use weft_storage::{BlockStore, BlockWriteOptions, CacheConfig, ObjectBlockStore};
 
 const HOUR_NANOS: u64 = 3_600_000_000_000;
 
@@ -189,6 +191,96 @@ async fn a_crash_between_block_write_and_wal_deletion_does_not_duplicate() {
         .expect("reopens");
     assert_eq!(span_count(&again, &team_a, 7).await, 3);
     assert_eq!(span_count(&again, &team_b, 4).await, 3);
+}
+
+/// Guards the WAL ranges a merged block inherits: a crash after a cut block was
+/// committed but before its WAL segments were deleted, then a merge of that block (which
+/// deletes it), must not make the next start replay its records again.
+#[tokio::test]
+async fn a_crash_before_wal_deletion_then_a_merge_of_the_block_does_not_duplicate() {
+    let directory = TempDir::new("crash-merge");
+    let tenant = TenantId::parse("team-a").expect("tenant");
+    let start = now_unix_nanos() - HOUR_NANOS;
+    let ingester = Ingester::open_local(config(directory.path()))
+        .await
+        .expect("opens");
+    ingester
+        .push(&tenant, batch("frontend", 0, 5, 3, start))
+        .await
+        .expect("push");
+    ingester
+        .push(&tenant, batch("frontend", 5, 5, 3, start))
+        .await
+        .expect("push");
+    let wal = directory.path().join("wal");
+    let saved: Vec<(String, Vec<u8>)> = files(&wal)
+        .into_iter()
+        .map(|name| {
+            let bytes = std::fs::read(wal.join(&name)).expect("read");
+            (name, bytes)
+        })
+        .collect();
+    ingester.cut_head().await.expect("cuts");
+    drop(ingester);
+    // The crash came before the segments were deleted.
+    for (name, bytes) in &saved {
+        std::fs::write(wal.join(name), bytes).expect("restore");
+    }
+
+    // The compactor merges the cut block away: it writes a block that replaces it, then
+    // deletes it. Done here through the storage API as the compactor does it.
+    let store = ObjectBlockStore::local(&directory.path().join("blocks"), CacheConfig::default())
+        .expect("store");
+    let listing = store.list_blocks(&tenant).await.expect("lists");
+    let [cut] = listing.complete.as_slice() else {
+        panic!("one cut block expected: {listing:?}");
+    };
+    let cut_meta = store.read_meta(&tenant, *cut).await.expect("meta");
+    assert!(
+        cut_meta.wal_segments.is_some(),
+        "a cut block records its segments"
+    );
+    let reader = store.open_block(&tenant, *cut).await.expect("opens");
+    let batches: Vec<Vec<Span>> = reader.spans().try_collect().await.expect("spans");
+    let spans: Vec<Span> = batches.into_iter().flatten().collect();
+    let options = BlockWriteOptions {
+        compaction_level: 1,
+        compacted_from: vec![*cut],
+        input_wal_segments: cut_meta.covered_wal_segments().collect(),
+        ingested_unix_nanos: Some((
+            cut_meta.ingested_min_unix_nanos,
+            cut_meta.ingested_max_unix_nanos,
+        )),
+        ..BlockWriteOptions::default()
+    };
+    let merged = store
+        .write_block(&tenant, &spans, &options)
+        .await
+        .expect("merged block written")
+        .expect("not empty");
+    drop(reader);
+    store
+        .delete_block(&tenant, *cut)
+        .await
+        .expect("input deleted");
+
+    let reopened = Ingester::open_local(config(directory.path()))
+        .await
+        .expect("reopens");
+    for trace in 0..10 {
+        assert_eq!(
+            span_count(&reopened, &tenant, trace).await,
+            3,
+            "trace {trace} once"
+        );
+    }
+    // Nothing was replayed: no block was cut from the restored segments, which are gone.
+    assert_eq!(
+        files(&directory.path().join("blocks/team-a")),
+        vec![merged.block_id.to_string()],
+        "only the merged block"
+    );
+    assert_eq!(files(&wal).len(), 1, "only the new segment is left");
 }
 
 #[tokio::test]

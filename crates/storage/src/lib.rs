@@ -31,7 +31,7 @@ pub use block_id::{BlockId, BlockIdError};
 pub use config::{BackendKind, CacheConfig, S3Config, StorageBackendConfig};
 pub use digest::{RootSpan, TraceDigest};
 pub use error::StorageError;
-pub use meta::{BlockMeta, FORMAT_VERSION, WalSegmentRange};
+pub use meta::{BlockMeta, FORMAT_VERSION, MAX_INPUT_WAL_SEGMENT_RANGES, WalSegmentRange};
 pub use names::{CopiedNames, NameCollector};
 pub use object::{ObjectBlockStore, RowGroupRows, open_block_store};
 pub use store::{

@@ -15,6 +15,12 @@ pub const FORMAT_VERSION: u32 = 1;
 /// The value of the `format` field in every `meta.json`.
 pub const FORMAT_NAME: &str = "weft-block";
 
+/// The most WAL ranges a block inherits from its compaction inputs
+/// ([`BlockMeta::input_wal_segments`]). Keeps `meta.json` small however often blocks are
+/// merged; see [`WalSegmentRange::normalized_union`] for what is dropped beyond it and
+/// why that is safe.
+pub const MAX_INPUT_WAL_SEGMENT_RANGES: usize = 128;
+
 /// An inclusive range of WAL segment numbers whose records a block holds (for one
 /// tenant). Replay skips records of that tenant in those segments, so a crash between
 /// writing the block and deleting the segments does not duplicate spans.
@@ -30,6 +36,46 @@ impl WalSegmentRange {
     /// True when `segment` lies in the range (both ends inclusive).
     pub fn contains(&self, segment: u64) -> bool {
         self.first <= segment && segment <= self.last
+    }
+
+    /// The union of `ranges` as at most `max_ranges` disjoint ranges, sorted by first
+    /// segment, with no two adjacent.
+    ///
+    /// Overlapping ranges and adjacent ones (`[a, b]` and `[b + 1, c]` become `[a, c]`)
+    /// are merged; a gap between ranges is never bridged. Merging adjacent ranges is
+    /// sound because every range comes from a block that holds *all* of its tenant's
+    /// records in those segments, so together they hold all records of `[a, c]`.
+    /// Bridging a gap would claim segments whose records may be in no block, and replay
+    /// would skip them: data loss. Empty ranges (`first > last`) cover nothing and are
+    /// dropped.
+    ///
+    /// When more than `max_ranges` remain, the lowest-numbered (oldest) ones are dropped.
+    /// Dropping a range only makes replay re-insert records a block already holds,
+    /// duplicates that query-time deduplication and the next merge remove; it never
+    /// loses a record. The oldest segments are the ones most likely deleted already.
+    pub fn normalized_union(
+        ranges: impl IntoIterator<Item = WalSegmentRange>,
+        max_ranges: usize,
+    ) -> Vec<WalSegmentRange> {
+        let mut sorted: Vec<WalSegmentRange> = ranges
+            .into_iter()
+            .filter(|range| range.first <= range.last)
+            .collect();
+        sorted.sort_unstable_by_key(|range| (range.first, range.last));
+        let mut union: Vec<WalSegmentRange> = Vec::with_capacity(sorted.len());
+        for range in sorted {
+            match union.last_mut() {
+                // `last + 1` saturates: a range ending at u64::MAX absorbs all later ones,
+                // which it already overlaps.
+                Some(previous) if range.first <= previous.last.saturating_add(1) => {
+                    previous.last = previous.last.max(range.last);
+                }
+                _ => union.push(range),
+            }
+        }
+        let excess = union.len().saturating_sub(max_ranges);
+        union.drain(..excess);
+        union
     }
 }
 
@@ -76,6 +122,14 @@ pub struct BlockMeta {
     /// The WAL segments whose records for this tenant the block holds; `None` for blocks
     /// not written from the WAL (compaction, import).
     pub wal_segments: Option<WalSegmentRange>,
+    /// The WAL ranges this block inherited from its compaction inputs (their own and
+    /// inherited ranges): the block holds all of its tenant's records in those segments,
+    /// because it holds every span of its inputs. Sorted, disjoint, not adjacent, at
+    /// most [`MAX_INPUT_WAL_SEGMENT_RANGES`] (see [`WalSegmentRange::normalized_union`]).
+    /// Empty for blocks cut from the head and for blocks written before this field
+    /// existed (then the field is absent from `meta.json`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub input_wal_segments: Vec<WalSegmentRange>,
     /// Names for the name and autocomplete endpoints.
     #[serde(with = "stored_names")]
     pub names: NameIndex,
@@ -88,6 +142,15 @@ pub struct BlockMeta {
 }
 
 impl BlockMeta {
+    /// Every WAL range whose records of the block's tenant the block holds: its own
+    /// [`BlockMeta::wal_segments`], then [`BlockMeta::input_wal_segments`]. Replay skips
+    /// the tenant's records in all of them. The ranges may overlap.
+    pub fn covered_wal_segments(&self) -> impl Iterator<Item = WalSegmentRange> + '_ {
+        self.wal_segments
+            .into_iter()
+            .chain(self.input_wal_segments.iter().copied())
+    }
+
     /// True when the block's newest ingest time (`ingested_max_unix_nanos`) is older
     /// than `retention` before `now_unix_nanos`. Span times play no part: a block of
     /// spans with old (or no) timestamps ingested recently is kept.
@@ -178,6 +241,10 @@ mod stored_names {
 mod tests {
     use super::*;
 
+    fn range(first: u64, last: u64) -> WalSegmentRange {
+        WalSegmentRange { first, last }
+    }
+
     fn meta() -> BlockMeta {
         BlockMeta {
             format: FORMAT_NAME.to_owned(),
@@ -198,6 +265,7 @@ mod tests {
             ingested_min_unix_nanos: 4_000,
             ingested_max_unix_nanos: 4_500,
             wal_segments: Some(WalSegmentRange { first: 1, last: 2 }),
+            input_wal_segments: vec![range(5, 9), range(11, 11)],
             names: NameIndex::default(),
             generic_dedicated_keys: Some(Vec::new()),
         }
@@ -221,6 +289,98 @@ mod tests {
         let meta = meta();
         let json = meta.to_json().expect("serializes");
         assert_eq!(BlockMeta::from_json(&json, "meta").expect("parses"), meta);
+    }
+
+    #[test]
+    fn meta_without_inherited_wal_ranges_parses_and_omits_the_field() {
+        let mut meta = meta();
+        meta.input_wal_segments.clear();
+        let json = meta.to_json().expect("serializes");
+        let text = String::from_utf8(json.clone()).expect("utf-8");
+        assert!(!text.contains("input_wal_segments"), "{text}");
+        assert_eq!(BlockMeta::from_json(&json, "meta").expect("parses"), meta);
+        // A meta.json as written before the field existed, spelled out.
+        let old = br#"{
+            "format": "weft-block", "format_version": 1,
+            "block_id": "0190f5c2a1b37e4d9c0a11223344aabb", "tenant": "single-tenant",
+            "created_unix_nanos": 5, "min_start_unix_nanos": 1, "max_end_unix_nanos": 2,
+            "span_count": 1, "trace_count": 1, "row_group_count": 1, "data_bytes": 1,
+            "traces_bytes": 1, "bloom_bytes": 1, "compaction_level": 0,
+            "compacted_from": [], "ingested_min_unix_nanos": 3,
+            "ingested_max_unix_nanos": 4, "wal_segments": { "first": 12, "last": 13 },
+            "names": { "services": [], "span_names": {}, "remote_services": {},
+                       "attribute_values": {} }
+        }"#;
+        let parsed = BlockMeta::from_json(old, "meta").expect("an old meta.json parses");
+        assert!(parsed.input_wal_segments.is_empty());
+        assert_eq!(parsed.generic_dedicated_keys, None);
+        assert_eq!(
+            parsed.covered_wal_segments().collect::<Vec<_>>(),
+            vec![range(12, 13)]
+        );
+    }
+
+    #[test]
+    fn covered_wal_segments_are_the_own_range_then_the_inherited_ones() {
+        let mut meta = meta();
+        assert_eq!(
+            meta.covered_wal_segments().collect::<Vec<_>>(),
+            vec![range(1, 2), range(5, 9), range(11, 11)]
+        );
+        meta.wal_segments = None;
+        assert_eq!(
+            meta.covered_wal_segments().collect::<Vec<_>>(),
+            vec![range(5, 9), range(11, 11)]
+        );
+    }
+
+    #[test]
+    fn normalized_union_merges_overlaps_and_adjacency_but_keeps_gaps() {
+        let union = WalSegmentRange::normalized_union(
+            [
+                range(20, 25),
+                range(1, 3),
+                range(4, 6),   // adjacent to [1, 3]
+                range(8, 9),   // a gap (segment 7) before it
+                range(22, 30), // overlaps [20, 25]
+                range(9, 9),   // inside [8, 9]
+                range(31, 31), // adjacent to [20, 30]
+                range(5, 4),   // empty
+            ],
+            MAX_INPUT_WAL_SEGMENT_RANGES,
+        );
+        assert_eq!(union, vec![range(1, 6), range(8, 9), range(20, 31)]);
+        assert!(WalSegmentRange::normalized_union([], 4).is_empty());
+        assert_eq!(
+            WalSegmentRange::normalized_union([range(u64::MAX - 1, u64::MAX), range(3, 3)], 4),
+            vec![range(3, 3), range(u64::MAX - 1, u64::MAX)]
+        );
+        assert_eq!(
+            WalSegmentRange::normalized_union([range(0, u64::MAX), range(7, 9)], 4),
+            vec![range(0, u64::MAX)]
+        );
+    }
+
+    #[test]
+    fn normalized_union_drops_the_lowest_ranges_beyond_the_cap() {
+        // Every other segment: nothing merges.
+        let ranges = (0..10u64).map(|index| range(index * 2, index * 2));
+        let union = WalSegmentRange::normalized_union(ranges, 4);
+        assert_eq!(
+            union,
+            vec![range(12, 12), range(14, 14), range(16, 16), range(18, 18)]
+        );
+        // The cap applies after merging: adjacent ranges do not count twice.
+        let ranges = (0..300u64).map(|segment| range(segment, segment));
+        assert_eq!(
+            WalSegmentRange::normalized_union(ranges, MAX_INPUT_WAL_SEGMENT_RANGES),
+            vec![range(0, 299)]
+        );
+        let spread = (0..200u64).map(|index| range(index * 10, index * 10 + 5));
+        let union = WalSegmentRange::normalized_union(spread, MAX_INPUT_WAL_SEGMENT_RANGES);
+        assert_eq!(union.len(), MAX_INPUT_WAL_SEGMENT_RANGES);
+        assert_eq!(union.first(), Some(&range(720, 725)));
+        assert_eq!(union.last(), Some(&range(1990, 1995)));
     }
 
     #[test]

@@ -32,7 +32,7 @@ pub fn block_order(left: &Span, right: &Span) -> Ordering {
         .then(left.kind.to_otlp().cmp(&right.kind.to_otlp()))
 }
 
-/// How to write one block. The default: no indexed keys, no WAL range, level 0, not a
+/// How to write one block. The default: no indexed keys, no WAL ranges, level 0, not a
 /// compaction output, ingested now.
 #[derive(Debug, Clone, Default)]
 pub struct BlockWriteOptions {
@@ -40,6 +40,12 @@ pub struct BlockWriteOptions {
     pub indexed_attribute_keys: Vec<String>,
     /// The WAL segments the block's spans came from, recorded in `meta.json`.
     pub wal_segments: Option<WalSegmentRange>,
+    /// The WAL ranges of the compaction inputs (their own and inherited ones), recorded
+    /// in `meta.json` as [`BlockMeta::input_wal_segments`] after normalising with
+    /// [`WalSegmentRange::normalized_union`] (any order and overlap is fine here).
+    /// Only a block that holds every record of its tenant in those segments may carry
+    /// them: replay skips those records.
+    pub input_wal_segments: Vec<WalSegmentRange>,
     /// 0 for blocks cut from the head; compaction writes its inputs' level + 1.
     pub compaction_level: u32,
     /// The blocks this block replaces (compaction inputs), recorded in `meta.json`. Once
@@ -117,12 +123,16 @@ pub trait BlockStore: Send + Sync + fmt::Debug + 'static {
 
     /// Deletes a block: `meta.json` first (so it stops being visible at once), then its
     /// other files. Deleting an unknown or incomplete block is `Ok` and removes whatever
-    /// files it has. Readers already open may fail afterwards with `NotFound`.
+    /// files it has; multipart uploads its writer left open (a kill in the middle of a
+    /// large file) are aborted first, and an abort that fails fails the call with the
+    /// rest of the block kept, so that a retry can abort them. Readers already open may
+    /// fail afterwards with `NotFound`.
     async fn delete_block(&self, tenant: &TenantId, block_id: BlockId) -> Result<(), StorageError>;
 }
 
 /// A block being written. Dropping it without [`BlockWriter::finish`] leaves incomplete
-/// files (never a visible block); call [`BlockWriter::abort`] to remove them.
+/// files (never a visible block), and possibly an open multipart upload that
+/// [`BlockStore::delete_block`] aborts; call [`BlockWriter::abort`] to remove them.
 #[async_trait]
 pub trait BlockWriter: Send {
     /// Appends spans that continue block order (each at or after the previous span
@@ -139,7 +149,9 @@ pub trait BlockWriter: Send {
     /// (which makes the block visible). No spans pushed: nothing visible, `Ok(None)`.
     async fn finish(self: Box<Self>) -> Result<Option<BlockMeta>, StorageError>;
 
-    /// Removes whatever this writer wrote.
+    /// Removes whatever this writer wrote, aborting its open multipart uploads. If an
+    /// abort fails, the error is returned and the files stay for the cleanup of
+    /// incomplete blocks.
     async fn abort(self: Box<Self>) -> Result<(), StorageError>;
 }
 

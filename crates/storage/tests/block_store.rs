@@ -69,6 +69,12 @@ async fn round_trip_is_exact_for_every_field(backend: &Backend) {
     let options = BlockWriteOptions {
         indexed_attribute_keys: vec![String::from("http.route")],
         wal_segments: Some(WalSegmentRange { first: 3, last: 4 }),
+        // Unsorted, overlapping and adjacent: the writer stores the normalised union.
+        input_wal_segments: vec![
+            WalSegmentRange { first: 9, last: 9 },
+            WalSegmentRange { first: 1, last: 2 },
+            WalSegmentRange { first: 7, last: 8 },
+        ],
         compaction_level: 2,
         compacted_from: vec![BlockId::from_parts(1, 2)],
         ingested_unix_nanos: Some((10, 20)),
@@ -92,6 +98,14 @@ async fn round_trip_is_exact_for_every_field(backend: &Backend) {
     );
     assert_eq!(meta.compacted_from, options.compacted_from);
     assert_eq!(meta.compaction_level, 2);
+    assert_eq!(meta.wal_segments, options.wal_segments);
+    assert_eq!(
+        meta.input_wal_segments,
+        vec![
+            WalSegmentRange { first: 1, last: 2 },
+            WalSegmentRange { first: 7, last: 9 },
+        ]
+    );
     let mut names = weft_model::NameIndex::default();
     spans
         .iter()

@@ -7,6 +7,7 @@ use std::time::Duration;
 use weft_compactor::{Compactor, CompactorConfig};
 use weft_model::KeyValue;
 use weft_storage::store::block_order;
+use weft_storage::{BlockWriteOptions, WalSegmentRange};
 
 use crate::support::*;
 
@@ -164,6 +165,81 @@ async fn blocks_merge_per_level_within_their_ingest_window() {
         "the lone level-0 block is not mixed with level 1"
     );
     assert_eq!(visible_spans(&store, &tenant).await, sorted(all));
+}
+
+#[tokio::test]
+async fn merged_blocks_keep_the_wal_ranges_of_their_inputs_through_every_level() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = store(dir.path());
+    let tenant = tenant("wal-ranges");
+    let base = settled_day();
+    let range = |first, last| WalSegmentRange { first, last };
+    // Hour 1: segments 1-2 and 3 (adjacent); hour 2: 5-6 and 9 (gaps at 4, 7 and 8).
+    let blocks = [
+        (1u64, range(1, 2)),
+        (1, range(3, 3)),
+        (2, range(5, 6)),
+        (2, range(9, 9)),
+    ];
+    for (index, (hour, wal_segments)) in blocks.into_iter().enumerate() {
+        let ingested = base + hour * HOUR + index as u64;
+        let options = BlockWriteOptions {
+            wal_segments: Some(wal_segments),
+            ingested_unix_nanos: Some((ingested, ingested)),
+            ..BlockWriteOptions::default()
+        };
+        store
+            .write_block(
+                &tenant,
+                &[span(index as u64, 1, base + hour * HOUR)],
+                &options,
+            )
+            .await
+            .expect("written")
+            .expect("not empty");
+    }
+    let config = CompactorConfig {
+        window_settle_delay: Duration::from_secs(3600),
+        ..config()
+    };
+    let compactor = Compactor::new(Arc::clone(&store), config).expect("valid config");
+    let report = compactor
+        .run_once_at(base + 5 * HOUR)
+        .await
+        .expect("first pass");
+    assert_eq!(report.jobs, 2, "each hour merges into a level-1 block");
+    let mut inherited: Vec<Vec<WalSegmentRange>> = metas(&store, &tenant)
+        .await
+        .into_iter()
+        .map(|meta| {
+            assert_eq!(meta.compaction_level, 1);
+            assert_eq!(
+                meta.wal_segments, None,
+                "a merged block was not cut from a WAL"
+            );
+            meta.input_wal_segments
+        })
+        .collect();
+    inherited.sort_by_key(|ranges| ranges.first().map(|range| range.first));
+    assert_eq!(
+        inherited,
+        vec![vec![range(1, 3)], vec![range(5, 6), range(9, 9)]],
+        "adjacent ranges merge, gaps stay"
+    );
+
+    let report = compactor
+        .run_once_at(base + DAY + 2 * HOUR)
+        .await
+        .expect("second pass");
+    assert_eq!(report.jobs, 1, "the day's level-1 blocks merge");
+    let metas = metas(&store, &tenant).await;
+    assert_eq!(metas.len(), 1);
+    assert_eq!(metas[0].compaction_level, 2);
+    assert_eq!(
+        metas[0].covered_wal_segments().collect::<Vec<_>>(),
+        vec![range(1, 3), range(5, 6), range(9, 9)],
+        "inherited ranges are passed on"
+    );
 }
 
 #[tokio::test]

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use bytes::Bytes;
 use futures::FutureExt;
 use futures::future::BoxFuture;
+use object_store::multipart::MultipartStore;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
@@ -29,6 +30,9 @@ const FOOTER_PREFETCH_BYTES: usize = 256 * 1024;
 pub struct Shared {
     /// The object store.
     pub store: Arc<dyn ObjectStore>,
+    /// The same store's multipart API, when it has one: block files then go up as
+    /// multipart uploads tracked by markers (see `upload.rs`).
+    pub multipart: Option<Arc<dyn MultipartStore>>,
     /// Parquet footers by object path.
     pub footers: LruCache<String, ArrowReaderMetadata>,
     /// Bloom filters by block prefix.
@@ -41,10 +45,18 @@ impl Shared {
     pub fn new(store: Arc<dyn ObjectStore>, cache: &CacheConfig) -> Self {
         Shared {
             store,
+            multipart: None,
             footers: LruCache::new("footer", cache.max_footer_bytes),
             blooms: LruCache::new("bloom", cache.max_bloom_bytes),
             bytes_read: AtomicU64::new(0),
         }
+    }
+
+    /// Uploads block files through `multipart`, which must be the multipart API of the
+    /// same store.
+    pub fn with_multipart(mut self, multipart: Arc<dyn MultipartStore>) -> Self {
+        self.multipart = Some(multipart);
+        self
     }
 
     /// Total bytes read from the object store so far.

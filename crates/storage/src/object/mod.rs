@@ -6,12 +6,14 @@
 //! <tenant>/<block-id>/traces.parquet   one row per trace part (digests)
 //! <tenant>/<block-id>/bloom            bloom filter over the block's trace ids
 //! <tenant>/<block-id>/meta.json        written last: the block exists iff it does
+//! <tenant>/<block-id>/uploads/<file>.json  while a multipart upload of <file> is open
 //! ```
 //! See `docs/format/blocks-v1.md`.
 
 mod file;
 mod reader;
 mod search;
+mod upload;
 mod writer;
 
 use std::collections::BTreeMap;
@@ -23,6 +25,7 @@ use async_trait::async_trait;
 use futures::TryStreamExt;
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::local::LocalFileSystem;
+use object_store::multipart::MultipartStore;
 use object_store::path::{Path, PathPart};
 use object_store::{ObjectStore, ObjectStoreExt, RetryConfig};
 use weft_model::{Span, TenantId};
@@ -165,17 +168,17 @@ impl ObjectBlockStore {
         let endpoint = builder
             .get_config_value(&AmazonS3ConfigKey::Endpoint)
             .unwrap_or_else(|| String::from("the default AWS endpoint"));
-        let store = builder.build().map_err(|error| {
+        let store = Arc::new(builder.build().map_err(|error| {
             StorageError::Config(format!(
                 "s3 bucket {} at {endpoint}: {error}",
                 config.bucket
             ))
-        })?;
+        })?);
         let prefix = Path::parse(config.prefix.trim_matches('/')).map_err(|error| {
             StorageError::Config(format!("s3.prefix {:?}: {error}", config.prefix))
         })?;
         Ok(ObjectBlockStore {
-            shared: Arc::new(Shared::new(Arc::new(store), &cache)),
+            shared: Arc::new(Shared::new(store.clone(), &cache).with_multipart(store)),
             description: format!(
                 "s3 bucket {} prefix {:?} at {endpoint}",
                 config.bucket, config.prefix
@@ -197,6 +200,26 @@ impl ObjectBlockStore {
         ObjectBlockStore {
             description: format!("{store} prefix {prefix}"),
             shared: Arc::new(Shared::new(store, &cache)),
+            prefix,
+            local_root: None,
+            local_fs: None,
+            row_groups: RowGroupRows::default(),
+        }
+    }
+
+    /// Blocks in an object store that also offers multipart uploads (GCS, Azure, the
+    /// in-memory store), under `prefix`. As [`ObjectBlockStore::from_object_store`],
+    /// except that block files above 10 MiB go up as multipart uploads tracked by a
+    /// marker, which [`BlockStore::delete_block`] uses to abort an upload left open by
+    /// a killed writer (as on S3).
+    pub fn from_multipart_store<S: ObjectStore + MultipartStore>(
+        store: Arc<S>,
+        prefix: Path,
+        cache: CacheConfig,
+    ) -> Self {
+        ObjectBlockStore {
+            description: format!("{store} prefix {prefix}"),
+            shared: Arc::new(Shared::new(store.clone(), &cache).with_multipart(store)),
             prefix,
             local_root: None,
             local_fs: None,
@@ -365,9 +388,14 @@ impl BlockStore for ObjectBlockStore {
                 continue;
             };
             let parts: Vec<PathPart<'_>> = parts.collect();
-            let [block, file] = parts.as_slice() else {
+            // Any object inside a block directory counts: an upload marker may be all
+            // that a killed write left.
+            let [block, files @ ..] = parts.as_slice() else {
                 continue;
             };
+            if files.is_empty() {
+                continue;
+            }
             let Ok(block_id) = block.as_ref().parse::<BlockId>() else {
                 continue;
             };
@@ -377,7 +405,7 @@ impl BlockStore for ObjectBlockStore {
                 .and_then(|nanos| u64::try_from(nanos).ok())
                 .unwrap_or(0);
             let entry = blocks.entry(block_id).or_insert((false, 0));
-            entry.0 |= file.as_ref() == META_FILE;
+            entry.0 |= matches!(files, [file] if file.as_ref() == META_FILE);
             entry.1 = entry.1.max(modified);
         }
         // On local disk, an upload cut off by a crash leaves staging files (`name#N`) that
@@ -453,6 +481,12 @@ impl BlockStore for ObjectBlockStore {
             .footers
             .remove_where(|cached| cached.starts_with(&file_prefix));
         let objects = self.list_objects(&prefix).await?;
+        // Before any marker goes: a marker is the only record of its upload's id.
+        let aborted = upload::abort_marked_uploads(&self.shared, &prefix, &objects).await?;
+        if aborted > 0 {
+            metrics::counter!("weft_storage_uploads_aborted_total").increment(aborted as u64);
+            tracing::info!(block = %prefix, aborted, "aborted multipart uploads of a deleted block");
+        }
         for object in objects {
             match self.shared.store.delete(&object.location).await {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => {}

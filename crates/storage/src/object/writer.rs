@@ -6,13 +6,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use futures::TryStreamExt;
-use object_store::buffered::BufWriter;
 use object_store::path::Path;
 use object_store::{ObjectStoreExt, PutPayload};
 use parquet::arrow::AsyncArrowWriter;
 use weft_model::{NameIndex, Span, SpanId, TenantId, TraceId};
 
 use super::file::Shared;
+use super::upload::FileUpload;
 use super::{BLOOM_FILE, DATA_FILE, META_FILE, RowGroupRows, TRACES_FILE};
 use crate::block_id::BlockId;
 use crate::bloom::TraceBloom;
@@ -23,7 +23,9 @@ use crate::columns::schema::{
 use crate::columns::traces::TraceTableBuilder;
 use crate::digest::TraceDigest;
 use crate::error::StorageError;
-use crate::meta::{BlockMeta, FORMAT_NAME, FORMAT_VERSION};
+use crate::meta::{
+    BlockMeta, FORMAT_NAME, FORMAT_VERSION, MAX_INPUT_WAL_SEGMENT_RANGES, WalSegmentRange,
+};
 use crate::names::NameCollector;
 use crate::store::{BlockWriteOptions, BlockWriter};
 
@@ -45,7 +47,7 @@ pub(crate) struct WriterTarget {
     pub options: BlockWriteOptions,
 }
 
-type ParquetWriter = AsyncArrowWriter<BufWriter>;
+type ParquetWriter = AsyncArrowWriter<FileUpload>;
 
 /// A block being written. Holds at most one batch of rows and the encoded row group in
 /// progress (plus the trace table's current batch and a bloom filter of a few MiB).
@@ -86,18 +88,16 @@ fn now_unix_nanos() -> u64 {
 
 impl ObjectBlockWriter {
     pub(crate) fn create(target: WriterTarget) -> Result<Self, StorageError> {
-        let data_path = target.block_prefix.clone().join(DATA_FILE);
-        let traces_path = target.block_prefix.clone().join(TRACES_FILE);
         // One row more than the largest group, so the Parquet writer never closes a
         // group on its own: parent offsets rely on the boundaries this writer chooses.
         let data = AsyncArrowWriter::try_new(
-            BufWriter::new(target.shared.store.clone(), data_path),
+            FileUpload::new(&target.shared, &target.block_prefix, DATA_FILE),
             data_schema(),
             Some(data_writer_properties(target.row_groups.max_rows + 1)),
         )
         .map_err(StorageError::parquet(&Self::what_of(&target, DATA_FILE)))?;
         let traces = AsyncArrowWriter::try_new(
-            BufWriter::new(target.shared.store.clone(), traces_path),
+            FileUpload::new(&target.shared, &target.block_prefix, TRACES_FILE),
             trace_schema(),
             Some(trace_writer_properties()),
         )
@@ -263,7 +263,9 @@ impl ObjectBlockWriter {
         self.write_trace_batch().await?;
         let data_what = self.what(DATA_FILE);
         let traces_what = self.what(TRACES_FILE);
-        let (Some(mut data), Some(mut traces)) = (self.data.take(), self.traces.take()) else {
+        // The writers stay in place until both files are complete, so that an abort
+        // after a failure here still reaches an upload left open.
+        let (Some(data), Some(traces)) = (self.data.as_mut(), self.traces.as_mut()) else {
             return Err(StorageError::InvalidInput(String::from(
                 "the block writer is closed",
             )));
@@ -278,6 +280,8 @@ impl ObjectBlockWriter {
             .await
             .map_err(StorageError::parquet(&traces_what))?;
         let traces_bytes = traces.bytes_written() as u64;
+        self.data = None;
+        self.traces = None;
         let bloom = std::mem::replace(&mut self.bloom, TraceBloom::empty());
         let bloom = bloom.finish()?;
         let bloom_bytes = bloom.len() as u64;
@@ -307,6 +311,10 @@ impl ObjectBlockWriter {
             ingested_min_unix_nanos: ingested_min,
             ingested_max_unix_nanos: ingested_max,
             wal_segments: self.target.options.wal_segments,
+            input_wal_segments: WalSegmentRange::normalized_union(
+                self.target.options.input_wal_segments.iter().copied(),
+                MAX_INPUT_WAL_SEGMENT_RANGES,
+            ),
             names: std::mem::take(&mut self.names),
             generic_dedicated_keys: Some(self.batch.generic_dedicated_keys()),
         };
@@ -322,16 +330,22 @@ impl ObjectBlockWriter {
         Ok(Some(meta))
     }
 
-    /// Aborts uploads in progress and deletes whatever the block already has.
+    /// Aborts uploads in progress and deletes whatever the block already has. When an
+    /// upload cannot be aborted, nothing is deleted: its marker stays for the cleanup of
+    /// incomplete blocks, which aborts it later.
     async fn remove_files(&mut self) -> Result<(), StorageError> {
+        let shared = &self.target.shared;
+        let prefix = &self.target.block_prefix;
+        let mut abort_error = None;
         for writer in [self.data.take(), self.traces.take()].into_iter().flatten() {
             let mut upload = writer.into_inner();
             if let Err(error) = upload.abort().await {
-                tracing::debug!(%error, "aborting an upload of an unfinished block");
+                abort_error.get_or_insert(error);
             }
         }
-        let shared = &self.target.shared;
-        let prefix = &self.target.block_prefix;
+        if let Some(error) = abort_error {
+            return Err(StorageError::object("abort an upload under", prefix)(error));
+        }
         let objects: Vec<object_store::ObjectMeta> = shared
             .store
             .list(Some(prefix))

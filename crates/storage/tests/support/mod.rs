@@ -1,4 +1,6 @@
 //! The backends the shared suite runs on: local always, S3 when configured.
+// Each test binary uses a part of these helpers.
+#![allow(dead_code)]
 
 pub mod random_spans;
 
@@ -7,6 +9,7 @@ use std::sync::Arc;
 use object_store::ObjectStore;
 use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
+use object_store::multipart::MultipartStore;
 use object_store::path::Path;
 use weft_storage::{CacheConfig, ObjectBlockStore, RowGroupRows, S3Config};
 
@@ -14,6 +17,8 @@ use weft_storage::{CacheConfig, ObjectBlockStore, RowGroupRows, S3Config};
 pub struct Backend {
     pub store: ObjectBlockStore,
     pub raw: Arc<dyn ObjectStore>,
+    /// The multipart API of `raw` (S3 only), to probe uploads the store left open.
+    pub raw_multipart: Option<Arc<dyn MultipartStore>>,
     pub prefix: Path,
     pub name: &'static str,
     _directory: Option<tempfile::TempDir>,
@@ -35,6 +40,7 @@ pub fn local(rows: RowGroupRows) -> Backend {
     Backend {
         store,
         raw: Arc::new(raw),
+        raw_multipart: None,
         prefix: Path::default(),
         name: "local",
         _directory: Some(directory),
@@ -69,9 +75,11 @@ pub fn s3(rows: RowGroupRows) -> Option<Backend> {
         .with_virtual_hosted_style_request(false)
         .build()
         .expect("raw s3 store");
+    let raw = Arc::new(raw);
     Some(Backend {
         store,
-        raw: Arc::new(raw),
+        raw: raw.clone(),
+        raw_multipart: Some(raw),
         prefix: Path::from(prefix),
         name: "s3",
         _directory: None,
