@@ -1,7 +1,7 @@
 //! Start-up: load the block catalog and rebuild the head from the WAL.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use weft_model::TenantId;
@@ -9,7 +9,7 @@ use weft_storage::{StorageError, WalSegmentRange};
 
 use crate::error::IngesterError;
 use crate::head::{Head, InsertStats};
-use crate::wal::{encode_record, list_segments, read_segment};
+use crate::wal::{SegmentReport, encode_record, list_segments, read_segment, sync_directory};
 
 /// The head rebuilt from the WAL.
 pub(crate) struct Replayed {
@@ -50,7 +50,7 @@ pub(crate) fn replay(
     let mut stats = InsertStats::default();
     let mut skipped_records = 0u64;
     let mut insert_error: Option<String> = None;
-    for (sequence, path) in &segments {
+    for (index, (sequence, path)) in segments.iter().enumerate() {
         let report = read_segment(path, |tenant, spans| {
             let covered = coverage
                 .get(&tenant)
@@ -81,16 +81,8 @@ pub(crate) fn replay(
             )));
         }
         metrics::counter!("weft_wal_replayed_records_total").increment(report.records);
-        if report.corrupt_records > 0 {
-            metrics::counter!("weft_wal_corrupt_records_total").increment(report.corrupt_records);
-        }
-        if let Some(reason) = &report.stopped_early {
-            tracing::warn!(
-                segment = %path.display(),
-                reason,
-                "wal segment ends in a torn or damaged record; the records before it were replayed"
-            );
-        }
+        let is_last = index + 1 == segments.len();
+        account_for_damage(wal_directory, path, &report, is_last)?;
     }
     if !segments.is_empty() {
         tracing::info!(
@@ -107,6 +99,80 @@ pub(crate) fn replay(
         segments: segments.iter().map(|(sequence, _)| *sequence).collect(),
         next_segment,
     })
+}
+
+/// The folder under the WAL directory where damaged segments are kept.
+pub const QUARANTINE_DIRECTORY: &str = "quarantine";
+
+/// Counts and logs what reading one segment skipped, and keeps a damaged segment aside.
+///
+/// A damaged stretch that runs to the end of the newest segment is what a crash in the
+/// middle of a write leaves (that record was never acknowledged): it is counted and
+/// logged. Any other damage means acknowledged bytes were lost on disk: the segment is
+/// linked into `wal/quarantine/` under its own name before the head that holds its
+/// readable records can be cut, so the normal deletion of the segment after the cut
+/// never deletes the damaged bytes.
+fn account_for_damage(
+    wal_directory: &Path,
+    path: &Path,
+    report: &SegmentReport,
+    is_last: bool,
+) -> Result<(), StorageError> {
+    if report.skipped_records == 0 {
+        return Ok(());
+    }
+    metrics::counter!("weft_wal_corrupt_records_total").increment(report.skipped_records);
+    metrics::counter!("weft_wal_skipped_bytes_total").increment(report.skipped_bytes);
+    let file_bytes = std::fs::metadata(path)
+        .map_err(StorageError::io("stat", path))?
+        .len();
+    let torn_tail_only = is_last && report.damaged.len() == 1 && report.ends_in_damage(file_bytes);
+    let reasons: Vec<&str> = report
+        .damaged
+        .iter()
+        .map(|region| region.reason.as_str())
+        .collect();
+    if torn_tail_only {
+        tracing::warn!(
+            segment = %path.display(),
+            skipped_bytes = report.skipped_bytes,
+            reason = reasons.join("; "),
+            "the newest wal segment ends in a torn write (a record that was never acknowledged); the records before it were replayed"
+        );
+        return Ok(());
+    }
+    let quarantined = quarantine(wal_directory, path)?;
+    metrics::counter!("weft_wal_quarantined_segments_total").increment(1);
+    tracing::error!(
+        segment = %path.display(),
+        quarantined = %quarantined.display(),
+        replayed_records = report.records,
+        skipped_records = report.skipped_records,
+        skipped_bytes = report.skipped_bytes,
+        damaged_regions = report.damaged.len(),
+        reason = reasons.join("; "),
+        "wal segment is damaged: replayed every intact record and kept the segment aside"
+    );
+    Ok(())
+}
+
+/// Links (or, where links are impossible, copies) the segment at `path` into the
+/// quarantine folder under its own name and fsyncs that folder. A segment already
+/// quarantined by an earlier start is left as it is.
+fn quarantine(wal_directory: &Path, path: &Path) -> Result<PathBuf, StorageError> {
+    let directory = wal_directory.join(QUARANTINE_DIRECTORY);
+    std::fs::create_dir_all(&directory)
+        .map_err(StorageError::io("create directory", &directory))?;
+    let file_name = path.file_name().unwrap_or(path.as_os_str());
+    let target = directory.join(file_name);
+    if target.exists() {
+        return Ok(target);
+    }
+    if std::fs::hard_link(path, &target).is_err() {
+        std::fs::copy(path, &target).map_err(StorageError::io("copy", &target))?;
+    }
+    sync_directory(&directory)?;
+    Ok(target)
 }
 
 /// Deletes the WAL segments in `range` and fsyncs the directory. Segments that are

@@ -12,13 +12,16 @@
 //! ```
 //!
 //! A process never appends to a segment it did not create: each start and each head
-//! cut begins a new segment, so a torn record can only be the tail of a segment.
-//! Replay stops reading a segment at the first torn or checksum-failing record.
+//! cut begins a new segment, so a torn write can only be the tail of the segment that
+//! was being written. Damage anywhere else (a flipped bit, a bad sector) skips only the
+//! damaged bytes: the reader finds the next intact record and goes on
+//! ([`read_segment`]), and replay keeps such a segment aside in `wal/quarantine/`
+//! before it replays what can be read, so the damaged bytes are never deleted.
 
+mod read;
 mod writer;
 
 use std::fs::File;
-use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -26,6 +29,7 @@ use weft_model::{Span, TenantId};
 use weft_storage::StorageError;
 use weft_storage::span_table::{LocatedSpans, decode_spans, encode_spans_located};
 
+pub use read::{DamagedRegion, SegmentReport, read_segment};
 pub use writer::{Wal, WalAppendError};
 
 /// First bytes of every segment.
@@ -119,114 +123,6 @@ fn decode_payload(payload: &[u8], what: &str) -> Result<(TenantId, Vec<Span>), S
     let tenant = TenantId::parse(tenant)
         .map_err(|error| StorageError::corrupt(what, format!("bad tenant: {error}")))?;
     Ok((tenant, decode_spans(rest, what)?))
-}
-
-/// What reading one segment found.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct SegmentReport {
-    /// Records decoded and handed to the callback.
-    pub records: u64,
-    /// Records skipped or a tail abandoned because they did not check or decode.
-    pub corrupt_records: u64,
-    /// Why reading stopped early, if it did (torn or damaged tail).
-    pub stopped_early: Option<String>,
-}
-
-/// Reads every intact record of the segment at `path` in order and calls `on_record`
-/// with its tenant and spans. A truncated or checksum-failing record ends the segment
-/// (reported, not an error); a record whose checksum holds but whose payload does not
-/// decode is skipped. Only I/O errors other than a short read are errors.
-pub fn read_segment(
-    path: &Path,
-    mut on_record: impl FnMut(TenantId, Vec<Span>),
-) -> Result<SegmentReport, StorageError> {
-    let file = File::open(path).map_err(StorageError::io("open", path))?;
-    let mut reader = BufReader::with_capacity(1 << 20, file);
-    let mut report = SegmentReport::default();
-    let mut magic = [0u8; 8];
-    match read_full(&mut reader, &mut magic).map_err(StorageError::io("read", path))? {
-        0 => return Ok(report),
-        8 if &magic == SEGMENT_MAGIC => {}
-        8 => {
-            report.corrupt_records += 1;
-            report.stopped_early = Some(String::from("segment does not start with WEFTWAL0"));
-            return Ok(report);
-        }
-        // Created but torn before its header was complete: nothing was acknowledged.
-        _ => return Ok(report),
-    }
-    let mut payload = Vec::new();
-    let mut offset = SEGMENT_MAGIC.len() as u64;
-    loop {
-        let mut header = [0u8; RECORD_HEADER_BYTES];
-        let read = read_full(&mut reader, &mut header).map_err(StorageError::io("read", path))?;
-        if read == 0 {
-            return Ok(report);
-        }
-        let stop = |report: &mut SegmentReport, reason: String| {
-            report.corrupt_records += 1;
-            report.stopped_early = Some(format!("record at byte {offset}: {reason}"));
-        };
-        if read < RECORD_HEADER_BYTES {
-            stop(&mut report, String::from("truncated header"));
-            return Ok(report);
-        }
-        let length = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
-        let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
-        if length > MAX_RECORD_PAYLOAD_BYTES {
-            stop(&mut report, format!("length {length} is implausible"));
-            return Ok(report);
-        }
-        payload.clear();
-        payload.resize(length as usize, 0);
-        let read = read_full(&mut reader, &mut payload).map_err(StorageError::io("read", path))?;
-        if read < payload.len() {
-            stop(&mut report, String::from("truncated payload"));
-            return Ok(report);
-        }
-        let mut hasher = crc32fast::Hasher::new();
-        hasher.update(&header[8..9]);
-        hasher.update(&payload);
-        if hasher.finalize() != crc {
-            stop(&mut report, String::from("checksum mismatch"));
-            return Ok(report);
-        }
-        let what = format!("wal segment {} record at byte {offset}", path.display());
-        offset += (RECORD_HEADER_BYTES + payload.len()) as u64;
-        if header[8] != RECORD_VERSION {
-            tracing::error!(
-                what,
-                version = header[8],
-                "skipping a wal record of an unknown version"
-            );
-            report.corrupt_records += 1;
-            continue;
-        }
-        match decode_payload(&payload, &what) {
-            Ok((tenant, spans)) => {
-                report.records += 1;
-                on_record(tenant, spans);
-            }
-            Err(error) => {
-                tracing::error!(%error, "skipping a wal record that does not decode");
-                report.corrupt_records += 1;
-            }
-        }
-    }
-}
-
-/// Reads until `buffer` is full or the end of input; returns the bytes read.
-fn read_full(reader: &mut impl Read, buffer: &mut [u8]) -> std::io::Result<usize> {
-    let mut done = 0;
-    while done < buffer.len() {
-        match reader.read(&mut buffer[done..]) {
-            Ok(0) => break,
-            Ok(read) => done += read,
-            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(error) => return Err(error),
-        }
-    }
-    Ok(done)
 }
 
 #[cfg(test)]

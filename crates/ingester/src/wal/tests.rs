@@ -61,7 +61,7 @@ fn records_round_trip_with_their_tenant() {
     write_segment(&path, &[first, second]);
     let (found, report) = read_all(&path);
     assert_eq!(report.records, 2);
-    assert_eq!(report.stopped_early, None);
+    assert!(report.damaged.is_empty());
     assert_eq!(found[0], (TenantId::single(), spans(3)));
     assert_eq!(found[1], (team, spans(1)));
 }
@@ -82,22 +82,157 @@ fn a_torn_tail_ends_the_segment_without_losing_earlier_records() {
         write_segment(&path, &[full[..cut].to_vec()]);
         let (found, report) = read_all(&path);
         assert_eq!(found.len(), 1, "cut at {cut}");
-        assert_eq!(report.corrupt_records, 1, "cut at {cut}");
-        assert!(report.stopped_early.is_some());
+        assert_eq!(report.skipped_records, 1, "cut at {cut}");
+        assert_eq!(report.skipped_bytes, (cut - first.len()) as u64);
+        let file_bytes = (SEGMENT_MAGIC.len() + cut) as u64;
+        assert!(report.ends_in_damage(file_bytes), "cut at {cut}");
     }
-    // A flipped payload byte fails the checksum.
+    // A header claiming a huge length is corruption, not an allocation.
+    let mut huge = first.clone();
+    huge[..4].copy_from_slice(&u32::MAX.to_le_bytes());
+    write_segment(&path, &[huge]);
+    let report = read_all(&path).1;
+    assert_eq!(report.skipped_records, 1);
+    assert!(report.damaged[0].reason.contains("implausible length"));
+}
+
+#[test]
+fn reading_resumes_after_a_damaged_record() {
+    let directory = TempDir::new("wal-resume");
+    let first = encode_record(&TenantId::single(), &spans(2))
+        .expect("encodes")
+        .bytes;
+    let second = encode_record(&TenantId::single(), &spans(5))
+        .expect("encodes")
+        .bytes;
+    let path = directory.path().join(segment_file_name(1));
+    // A flipped payload byte fails the checksum; the record after it is still read.
     let mut damaged = second.clone();
     let last = damaged.len() - 1;
     damaged[last] ^= 0x10;
     write_segment(&path, &[first.clone(), damaged, first.clone()]);
     let (found, report) = read_all(&path);
-    assert_eq!(found.len(), 1, "reading stops at the damaged record");
-    assert!(report.stopped_early.expect("stopped").contains("checksum"));
-    // A header claiming a huge length is corruption, not an allocation.
-    let mut huge = first.clone();
-    huge[..4].copy_from_slice(&u32::MAX.to_le_bytes());
-    write_segment(&path, &[huge]);
-    assert_eq!(read_all(&path).1.corrupt_records, 1);
+    assert_eq!(found.len(), 2, "the records on both sides are replayed");
+    assert_eq!(report.skipped_records, 1);
+    assert_eq!(report.skipped_bytes, second.len() as u64);
+    assert_eq!(
+        report.damaged[0].offset,
+        (SEGMENT_MAGIC.len() + first.len()) as u64
+    );
+    assert!(report.damaged[0].reason.contains("checksum"));
+    assert!(!report.ends_in_damage(std::fs::metadata(&path).expect("stat").len()));
+    // A damaged magic loses only the magic.
+    let mut bytes = std::fs::read(&path).expect("read");
+    bytes[3] ^= 0xff;
+    std::fs::write(&path, &bytes).expect("write");
+    let (found, report) = read_all(&path);
+    assert_eq!(found.len(), 2);
+    assert_eq!(report.damaged[0].offset, 0);
+    assert_eq!(report.damaged[1].offset, 8 + first.len() as u64);
+    assert_eq!(report.skipped_bytes, 8 + second.len() as u64);
+}
+
+/// A small deterministic generator (xorshift64*), so a failing case can be replayed.
+struct Random(u64);
+
+impl Random {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, bound: usize) -> usize {
+        (self.next() % bound as u64) as usize
+    }
+}
+
+#[tokio::test]
+async fn flipped_bytes_anywhere_lose_only_the_records_they_hit() {
+    let directory = TempDir::new("wal-flips");
+    // A real segment written by the WAL writer: records of several sizes and tenants.
+    let wal_directory = directory.path().join("wal");
+    std::fs::create_dir_all(&wal_directory).expect("dir");
+    let wal = Wal::start(
+        wal_directory.clone(),
+        1,
+        WalFsyncPolicy::Interval,
+        Duration::from_millis(5),
+    )
+    .await
+    .expect("starts");
+    let team = TenantId::parse("team-b").expect("tenant");
+    let mut expected = Vec::new();
+    for index in 0..60u64 {
+        let tenant = if index % 3 == 0 {
+            team.clone()
+        } else {
+            TenantId::single()
+        };
+        let batch = spans(1 + index % 7 + (index % 11) * 5);
+        let record = Arc::new(encode_record(&tenant, &batch).expect("encodes"));
+        let length = record.bytes.len();
+        wal.append(record, Duration::from_secs(5))
+            .await
+            .expect("appends");
+        expected.push((tenant, batch, length));
+    }
+    wal.stop().await;
+    let segment = list_segments(&wal_directory).expect("lists")[0].1.clone();
+    let pristine = std::fs::read(&segment).expect("read");
+    // Where each record lies in the file.
+    let mut extents = Vec::new();
+    let mut offset = SEGMENT_MAGIC.len();
+    for (_, _, length) in &expected {
+        extents.push(offset..offset + length);
+        offset += length;
+    }
+    assert_eq!(offset, pristine.len(), "the segment is exactly the records");
+
+    let mut random = Random(0x9e37_79b9_7f4a_7c15);
+    let path = directory.path().join("damaged.wal");
+    for trial in 0..300 {
+        let mut bytes = pristine.clone();
+        let flips = 1 + random.below(3);
+        let mut hit = vec![false; expected.len()];
+        let mut magic_hit = false;
+        for _ in 0..flips {
+            let at = random.below(bytes.len());
+            bytes[at] ^= 1 + random.below(255) as u8;
+            match extents.iter().position(|extent| extent.contains(&at)) {
+                Some(record) => hit[record] = true,
+                None => magic_hit = true,
+            }
+        }
+        std::fs::write(&path, &bytes).expect("write");
+        let (found, report) = read_all(&path);
+        let intact: Vec<(TenantId, Vec<Span>)> = expected
+            .iter()
+            .zip(&hit)
+            .filter(|(_, hit)| !**hit)
+            .map(|((tenant, batch, _), _)| (tenant.clone(), batch.clone()))
+            .collect();
+        assert_eq!(
+            found.len(),
+            intact.len(),
+            "trial {trial}: every intact record is replayed"
+        );
+        assert!(
+            found == intact,
+            "trial {trial}: replayed records differ from the intact ones"
+        );
+        let lost_bytes: usize = extents
+            .iter()
+            .zip(&hit)
+            .filter(|(_, hit)| **hit)
+            .map(|(extent, _)| extent.len())
+            .sum::<usize>()
+            + if magic_hit { SEGMENT_MAGIC.len() } else { 0 };
+        assert_eq!(report.skipped_bytes, lost_bytes as u64, "trial {trial}");
+        assert!(report.skipped_records >= 1, "trial {trial}");
+        assert!(report.skipped_records <= flips as u64, "trial {trial}");
+    }
 }
 
 #[test]
@@ -109,7 +244,9 @@ fn empty_and_foreign_segments_are_reported_not_fatal() {
     std::fs::write(&path, b"WEFT").expect("write");
     assert_eq!(read_all(&path).1, SegmentReport::default());
     std::fs::write(&path, b"NOTAWALSEGMENT").expect("write");
-    assert_eq!(read_all(&path).1.corrupt_records, 1);
+    let report = read_all(&path).1;
+    assert_eq!(report.skipped_records, 1);
+    assert_eq!(report.skipped_bytes, 14);
 }
 
 #[tokio::test]
