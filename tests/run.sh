@@ -1,63 +1,82 @@
 #!/usr/bin/env bash
 # The one command that runs weft's whole test suite:
-#   1. builds the release binary (the black-box tests run the real thing),
-#   2. runs every crate's unit and integration tests,
-#   3. creates or reuses .venv with the pinned real clients (tests/requirements.txt),
-#      .venv-classic with the classic Zipkin/Jaeger clients (tests/requirements-classic.txt)
-#      and tests/node/node_modules (zipkin-js, `npm ci` from tests/node/package-lock.json),
-#   4. installs (cargo install, once) and starts a real S3-compatible server, s3s-fs, on a
-#      free loopback port, so the storage tests run against both backends,
-#   5. runs the black-box suite (tests/blackbox) against target/release/weft twice: blocks
-#      on local disk, then blocks in the S3 server (WEFT_TEST_S3_ENDPOINT set).
-# WEFT_TEST_SKIP_S3=1 skips the S3 server and the second black-box pass.
-# Extra arguments go to pytest, e.g. ./tests/run.sh -k zipkin -x
-# Exits non-zero on any failure; a failing `cargo test` still lets the black-box suite
-# run so one run shows every failure.
+#   1. builds the weft binary and every test binary in one cargo profile (`ci`, see the
+#      workspace Cargo.toml: optimised, no cross-crate LTO), so dependencies build once,
+#   2. meanwhile, in the background: creates or reuses .venv with the pinned real clients
+#      (tests/requirements.txt), .venv-classic with the classic Zipkin/Jaeger clients
+#      (tests/requirements-classic.txt), tests/node/node_modules (zipkin-js, jaeger-client;
+#      `npm ci` from tests/node/package-lock.json), and installs (cargo install, once) a
+#      real S3-compatible server, s3s-fs,
+#   3. runs every crate's unit and integration tests (against local disk and s3s-fs),
+#   4. runs the black-box suite (tests/blackbox) against the real binary, in parallel
+#      (pytest-xdist), twice at the same time: blocks on local disk, and blocks in s3s-fs.
+#
+#   ./tests/run.sh            everything (what CI runs)
+#   ./tests/run.sh --quick    the inner loop: incremental build, cargo tests, black-box on
+#                             local disk only (no S3 server, no classic clients' venv check)
+#   ./tests/run.sh -k zipkin  extra arguments go to pytest
+#
+# WEFT_TEST_SKIP_S3=1 skips the S3 server and the S3 passes. WEFT_TEST_WORKERS sets the
+# pytest-xdist workers per pass (default 3). Exits non-zero on any failure; a failing
+# `cargo test` still lets the black-box suite run so one run shows every failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-step() { printf '\n==> %s\n' "$*"; }
-
-step "cargo build --release --locked"
-cargo build --release --locked
-
-failed=()
-
-# A real S3-compatible server (reference: ../shared/reference/s3-test-server.md).
-S3S_VERSION=0.14.1
-start_s3_server() {
-  local s3s_bin
-  s3s_bin=$(command -v s3s-fs || true)
-  if [ -z "$s3s_bin" ] || ! "$s3s_bin" --version 2>/dev/null | grep -q "$S3S_VERSION"; then
-    step "cargo install s3s-fs@$S3S_VERSION"
-    cargo install "s3s-fs@$S3S_VERSION" --features binary --locked --quiet
-    s3s_bin="${CARGO_HOME:-$HOME/.cargo}/bin/s3s-fs"
-  fi
-  s3_root=$(mktemp -d -t weft-s3.XXXXXX)
-  mkdir -p "$s3_root/weft-test"
-  s3_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-  "$s3s_bin" --host 127.0.0.1 --port "$s3_port" --access-key weft-test-key \
-    --secret-key weft-test-secret "$s3_root" >"$s3_root.log" 2>&1 &
-  s3_pid=$!
-  trap 'kill "$s3_pid" 2>/dev/null || true; rm -rf "$s3_root" "$s3_root.log"' EXIT
-  for _ in $(seq 1 100); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$s3_port") 2>/dev/null; then
-      break
-    fi
-    sleep 0.1
-  done
-  export AWS_ACCESS_KEY_ID=weft-test-key AWS_SECRET_ACCESS_KEY=weft-test-secret
-  export AWS_REGION=us-east-1
-  export WEFT_TEST_S3_ENDPOINT="http://127.0.0.1:$s3_port" WEFT_TEST_S3_BUCKET=weft-test
-  echo "s3s-fs on $WEFT_TEST_S3_ENDPOINT (bucket weft-test, root $s3_root)"
-}
-if [ "${WEFT_TEST_SKIP_S3:-0}" != 1 ]; then
-  step "S3-compatible test server (s3s-fs)"
-  start_s3_server
+quick=0
+if [ "${1:-}" = "--quick" ]; then
+  quick=1
+  shift
 fi
 
-step "cargo test --workspace --locked --no-fail-fast"
-cargo test --workspace --locked --no-fail-fast || failed+=("cargo test")
+run_started=$(date +%s)
+step_name=""
+step_started=$run_started
+# Prints the previous step's duration and the new step's name with the time since start.
+step() {
+  local now
+  now=$(date +%s)
+  if [ -n "$step_name" ]; then
+    printf '    (%s took %ss)\n' "$step_name" "$((now - step_started))"
+  fi
+  step_name=$*
+  step_started=$now
+  printf '\n==> [%ss] %s\n' "$((now - run_started))" "$*"
+}
+
+profile=${WEFT_TEST_PROFILE:-ci}
+target_dir=${CARGO_TARGET_DIR:-target}
+case "$target_dir" in
+  /*) ;;
+  *) target_dir="$PWD/$target_dir" ;;
+esac
+export WEFT_BIN="${WEFT_BIN:-$target_dir/$profile/weft}"
+if [ "$quick" = 1 ]; then
+  # The inner loop rebuilds only what changed.
+  export CARGO_INCREMENTAL=1
+  export WEFT_TEST_SKIP_S3=1
+fi
+skip_s3=${WEFT_TEST_SKIP_S3:-0}
+logs=$(mktemp -d -t weft-run.XXXXXX)
+background=()
+failed=()
+cleanup() {
+  for pid in "${background[@]}"; do kill "$pid" 2>/dev/null || true; done
+  if [ -n "${s3_pid:-}" ]; then kill "$s3_pid" 2>/dev/null || true; fi
+  if [ -n "${s3_root:-}" ]; then rm -rf "$s3_root"; fi
+  rm -rf "$logs"
+}
+trap cleanup EXIT
+
+# Waits for background job $1 (a pid) named $2; prints its log; records a failure.
+await() {
+  local pid=$1 name=$2 log=$3
+  if ! wait "$pid"; then
+    cat "$log"
+    echo "FAILED: $name"
+    return 1
+  fi
+  cat "$log"
+}
 
 python=${PYTHON:-python3}
 # Creates venv $1 if needed and installs requirements file $2 into it, only when the file
@@ -74,39 +93,126 @@ ensure_venv() {
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$requirements"
     echo "$wanted" >"$stamp"
   fi
+  echo "$venv ready"
 }
 
-step "python environment (.venv)"
-ensure_venv .venv tests/requirements.txt
+ensure_node_modules() {
+  local stamp=tests/node/node_modules/.package-lock.sha256 wanted
+  wanted=$(sha256sum tests/node/package-lock.json | cut -d' ' -f1)
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ]; then
+    (cd tests/node && npm ci --no-audit --no-fund --loglevel=error)
+    echo "$wanted" >"$stamp"
+  fi
+  echo "tests/node/node_modules ready"
+}
 
-step "python environment for classic clients (.venv-classic)"
-ensure_venv .venv-classic tests/requirements-classic.txt
+# A real S3-compatible server (reference: ../shared/reference/s3-test-server.md). Built
+# with a quick release profile: its speed does not matter here, its build time does.
+S3S_VERSION=0.14.1
+s3s_bin() {
+  local bin
+  bin=$(command -v s3s-fs || true)
+  if [ -n "$bin" ] && "$bin" --version 2>/dev/null | grep -q "$S3S_VERSION"; then
+    echo "$bin"
+  fi
+}
+install_s3_server() {
+  if [ -n "$(s3s_bin)" ]; then
+    echo "s3s-fs $S3S_VERSION already installed"
+    return 0
+  fi
+  CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
+    CARGO_PROFILE_RELEASE_OPT_LEVEL=1 CARGO_PROFILE_RELEASE_DEBUG=0 \
+    CARGO_TARGET_DIR="$target_dir/s3s-fs" \
+    nice -n 5 cargo install "s3s-fs@$S3S_VERSION" --features binary --locked --quiet
+  echo "s3s-fs $S3S_VERSION installed"
+}
+start_s3_server() {
+  local bin
+  bin=$(s3s_bin)
+  [ -n "$bin" ] || bin="${CARGO_HOME:-$HOME/.cargo}/bin/s3s-fs"
+  s3_root=$(mktemp -d -t weft-s3.XXXXXX)
+  mkdir -p "$s3_root/data/weft-test"
+  s3_port=$("$python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  "$bin" --host 127.0.0.1 --port "$s3_port" --access-key weft-test-key \
+    --secret-key weft-test-secret "$s3_root/data" >"$s3_root/s3s-fs.log" 2>&1 &
+  s3_pid=$!
+  for _ in $(seq 1 100); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$s3_port") 2>/dev/null; then
+      break
+    fi
+    sleep 0.1
+  done
+  export AWS_ACCESS_KEY_ID=weft-test-key AWS_SECRET_ACCESS_KEY=weft-test-secret
+  export AWS_REGION=us-east-1
+  export WEFT_TEST_S3_ENDPOINT="http://127.0.0.1:$s3_port" WEFT_TEST_S3_BUCKET=weft-test
+  echo "s3s-fs on $WEFT_TEST_S3_ENDPOINT (bucket weft-test, root $s3_root/data)"
+}
 
-step "node clients (tests/node, npm ci)"
-node_stamp=tests/node/node_modules/.package-lock.sha256
-node_wanted=$(sha256sum tests/node/package-lock.json | cut -d' ' -f1)
-if [ ! -f "$node_stamp" ] || [ "$(cat "$node_stamp")" != "$node_wanted" ]; then
-  (cd tests/node && npm ci --no-audit --no-fund --loglevel=error)
-  echo "$node_wanted" >"$node_stamp"
+step "background: python venvs, node clients$([ "$skip_s3" = 1 ] || echo ', s3s-fs')"
+ensure_venv .venv tests/requirements.txt >"$logs/venv.log" 2>&1 &
+venv_pid=$!
+background+=("$venv_pid")
+if [ "$quick" = 0 ]; then
+  (ensure_venv .venv-classic tests/requirements-classic.txt && ensure_node_modules) \
+    >"$logs/classic.log" 2>&1 &
+  classic_pid=$!
+  background+=("$classic_pid")
+fi
+if [ "$skip_s3" != 1 ]; then
+  install_s3_server >"$logs/s3s.log" 2>&1 &
+  s3s_install_pid=$!
+  background+=("$s3s_install_pid")
 fi
 
-step "black-box tests (pytest tests/blackbox)"
+step "cargo build --profile $profile --locked (weft and every test binary)"
+cargo build --profile "$profile" --locked -p weft
+cargo test --profile "$profile" --locked --workspace --no-run
+
+if [ "$skip_s3" != 1 ]; then
+  step "s3s-fs (S3-compatible test server)"
+  await "$s3s_install_pid" "cargo install s3s-fs" "$logs/s3s.log"
+  start_s3_server
+fi
+
+step "cargo test --profile $profile --workspace"
+cargo test --profile "$profile" --locked --workspace --no-fail-fast || failed+=("cargo test")
+
+step "python and node clients"
+await "$venv_pid" ".venv" "$logs/venv.log" || failed+=(".venv")
+if [ "$quick" = 0 ]; then
+  await "$classic_pid" ".venv-classic and tests/node" "$logs/classic.log" || failed+=("classic clients")
+fi
+background=()
+
 export WEFT_CLASSIC_PYTHON="${WEFT_CLASSIC_PYTHON:-$PWD/.venv-classic/bin/python}"
-target_dir=${CARGO_TARGET_DIR:-target}
-case "$target_dir" in
-  /*) ;;
-  *) target_dir="$PWD/$target_dir" ;;
-esac
-export WEFT_BIN="${WEFT_BIN:-$target_dir/release/weft}"
-(
-  unset WEFT_TEST_S3_ENDPOINT WEFT_TEST_S3_BUCKET
-  .venv/bin/python -m pytest tests/blackbox -q "$@"
-) || failed+=("black-box tests (local disk)")
+workers=${WEFT_TEST_WORKERS:-3}
+pytest_args=(-q -n "$workers" "$@")
 if [ -n "${WEFT_TEST_S3_ENDPOINT:-}" ]; then
-  step "black-box tests again, blocks in S3 ($WEFT_TEST_S3_ENDPOINT)"
-  .venv/bin/python -m pytest tests/blackbox -q "$@" || failed+=("black-box tests (S3)")
+  step "black-box tests (tests/blackbox, $workers workers each): local disk and S3 at once"
+  (
+    unset WEFT_TEST_S3_ENDPOINT WEFT_TEST_S3_BUCKET
+    WEFT_TEST_PORT_BASE=12000 .venv/bin/python -m pytest tests/blackbox "${pytest_args[@]}"
+  ) >"$logs/blackbox-local.log" 2>&1 &
+  local_pid=$!
+  WEFT_TEST_PORT_BASE=22000 .venv/bin/python -m pytest tests/blackbox "${pytest_args[@]}" \
+    >"$logs/blackbox-s3.log" 2>&1 &
+  s3_pass_pid=$!
+  printf '\n--- black-box tests, blocks on local disk ---\n'
+  await "$local_pid" "black-box tests (local disk)" "$logs/blackbox-local.log" ||
+    failed+=("black-box tests (local disk)")
+  printf '\n--- black-box tests, blocks in S3 (%s) ---\n' "$WEFT_TEST_S3_ENDPOINT"
+  await "$s3_pass_pid" "black-box tests (S3)" "$logs/blackbox-s3.log" ||
+    failed+=("black-box tests (S3)")
+else
+  step "black-box tests (tests/blackbox, $workers workers, local disk)"
+  (
+    unset WEFT_TEST_S3_ENDPOINT WEFT_TEST_S3_BUCKET
+    .venv/bin/python -m pytest tests/blackbox "${pytest_args[@]}"
+  ) || failed+=("black-box tests (local disk)")
 fi
 
+step "summary"
 if [ ${#failed[@]} -gt 0 ]; then
   printf '\nFAILED: %s\n' "${failed[*]}"
   exit 1

@@ -1,4 +1,4 @@
-"""Fixtures that start the real `weft` release binary on free loopback ports.
+"""Fixtures that start the real `weft` binary on free loopback ports.
 
 - `weft`: a fresh server (own temp data dir) for one test; stopped with SIGTERM at
   teardown, which must exit 0 within the timeout.
@@ -23,7 +23,7 @@ from helpers import WeftServer, weft_binary
 def weft_binary_exists():
     """The suite tests the binary; a missing binary is an error, never a skip."""
     if not weft_binary().is_file():
-        pytest.fail(f"weft binary not found at {weft_binary()}: run cargo build --release or set WEFT_BIN")
+        pytest.fail(f"weft binary not found at {weft_binary()}: run ./tests/run.sh (or cargo build --profile ci) or set WEFT_BIN")
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

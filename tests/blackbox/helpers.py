@@ -32,11 +32,13 @@ SPECS_DIR = SHARED_DIR / "specs"
 
 
 def weft_binary() -> Path:
-    """Path of the binary under test: $WEFT_BIN, else target/release/weft in the repo."""
+    """Path of the binary under test: $WEFT_BIN, else target/ci/weft (what tests/run.sh
+    builds), else target/release/weft in the repo."""
     configured = os.environ.get("WEFT_BIN")
     if configured:
         return Path(configured).resolve()
-    return REPO_ROOT / "target" / "release" / "weft"
+    ci_build = REPO_ROOT / "target" / "ci" / "weft"
+    return ci_build if ci_build.is_file() else REPO_ROOT / "target" / "release" / "weft"
 
 
 # Seconds a server gets to answer 200 on /ready after it was started (covers WAL replay).
@@ -47,15 +49,44 @@ SHUTDOWN_TIMEOUT_SECONDS = 20.0
 HTTP_TIMEOUT_SECONDS = 10.0
 
 
+# Ports come from a range of their own for each pytest-xdist worker and each concurrent
+# pass (WEFT_TEST_PORT_BASE, set by tests/run.sh), below Linux's ephemeral range
+# (32768-60999), so neither another worker's server nor any client's outgoing connection
+# can take a port between the moment it is chosen and the moment weft binds it.
+PORTS_PER_WORKER = 1000
+_next_port_offset = 0
+
+
+def _worker_port_range() -> tuple[int, int]:
+    base = int(os.environ.get("WEFT_TEST_PORT_BASE", "12000"))
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    index = int(worker[2:]) if worker[2:].isdigit() else 0
+    first = base + index * PORTS_PER_WORKER
+    return first, first + PORTS_PER_WORKER
+
+
 def free_ports(count: int, kind: int = socket.SOCK_STREAM) -> list[int]:
-    """`count` distinct free loopback ports (held open together while choosing); TCP by
-    default, UDP with `kind=socket.SOCK_DGRAM`."""
+    """`count` distinct free loopback ports (held open together while choosing) from this
+    worker's range, taken in turn so a restarted server gets new ones; TCP by default,
+    UDP with `kind=socket.SOCK_DGRAM`."""
+    global _next_port_offset
+    first, end = _worker_port_range()
     sockets = []
     try:
-        for _ in range(count):
+        for _ in range(PORTS_PER_WORKER):
+            if len(sockets) == count:
+                break
+            port = first + _next_port_offset
+            _next_port_offset = (_next_port_offset + 1) % PORTS_PER_WORKER
             sock = socket.socket(socket.AF_INET, kind)
-            sock.bind(("127.0.0.1", 0))
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                sock.close()
+                continue
             sockets.append(sock)
+        if len(sockets) < count:
+            raise RuntimeError(f"no {count} free ports in {first}-{end - 1}")
         return [sock.getsockname()[1] for sock in sockets]
     finally:
         for sock in sockets:
