@@ -54,6 +54,16 @@ pub struct IngesterConfig {
     /// flight, so the defaults keep the server well under 1 GiB
     /// (`docs/benchmarks.md`).
     pub max_unflushed_bytes: u64,
+    /// How long a push waits for the head and the heads being written to fall back
+    /// under `max_unflushed_bytes` before it is refused. Waiting slows senders to what
+    /// block writing can take (a connection's next request waits for this one's answer)
+    /// instead of turning a burst into refusals, so clients see 429 /
+    /// `RESOURCE_EXHAUSTED` only when memory stays short this long. A waiting request
+    /// keeps its decoded spans, which the receivers' in-flight budget bounds. Default
+    /// 5s, half the default timeout of OpenTelemetry and Zipkin exporters; 0 refuses at
+    /// once.
+    #[serde(with = "humantime_serde")]
+    pub max_memory_wait: Duration,
     /// The head is cut at least this often (counted from its first span), so blocks
     /// cover bounded time and WAL replay stays short. Default 15m: short enough for a
     /// quick replay, long enough that few small blocks wait for compaction.
@@ -83,6 +93,7 @@ impl Default for IngesterConfig {
             wal_fsync_interval: Duration::from_millis(100),
             max_head_bytes: 128 * 1024 * 1024,
             max_unflushed_bytes: 384 * 1024 * 1024,
+            max_memory_wait: Duration::from_secs(5),
             max_block_duration: Duration::from_secs(15 * 60),
             max_spans_per_trace: 100_000,
             block_list_poll_interval: Duration::from_secs(15),

@@ -64,6 +64,8 @@ pub(crate) struct MemoryTotals {
     pub spans: AtomicU64,
     pub traces: AtomicU64,
     pub bytes: AtomicU64,
+    /// Woken (every waiter) whenever memory is released.
+    pub released: Notify,
 }
 
 impl MemoryTotals {
@@ -79,6 +81,7 @@ impl MemoryTotals {
         self.traces.fetch_sub(released.traces, Ordering::Relaxed);
         self.bytes.fetch_sub(released.bytes, Ordering::Relaxed);
         self.publish();
+        self.released.notify_waiters();
     }
 
     fn publish(&self) {
@@ -313,6 +316,45 @@ impl Ingester {
     }
 }
 
+impl Ingester {
+    /// Returns once the head and the heads being written hold at most
+    /// `max_unflushed_bytes`, waiting up to `max_memory_wait` for cuts to free memory
+    /// (and asking for a cut); after that the push is refused with a retry hint. Runs
+    /// before the push takes the gate, so a cut is never held up by waiting pushes.
+    async fn wait_for_memory(&self) -> Result<(), PushError> {
+        let limit = self.config.max_unflushed_bytes;
+        if self.memory.bytes.load(Ordering::Relaxed) <= limit {
+            return Ok(());
+        }
+        metrics::counter!("weft_ingester_memory_waits_total").increment(1);
+        let deadline = tokio::time::Instant::now() + self.config.max_memory_wait;
+        loop {
+            // Registered before the check, so a release between the two is not missed.
+            let released = self.memory.released.notified();
+            tokio::pin!(released);
+            released.as_mut().enable();
+            if self.memory.bytes.load(Ordering::Relaxed) <= limit {
+                return Ok(());
+            }
+            if !self.accepting.load(Ordering::SeqCst) {
+                return Err(PushError::Unavailable(String::from(
+                    "the ingester is shutting down",
+                )));
+            }
+            self.cut_requested.notify_one();
+            if tokio::time::timeout_at(deadline, released).await.is_err() {
+                metrics::counter!("weft_ingester_refused_pushes_total", "reason" => "memory")
+                    .increment(1);
+                return Err(overloaded(format!(
+                    "the ingester has held more than {limit} bytes of spans not yet written to \
+                     blocks for {:?}; retry later",
+                    self.config.max_memory_wait
+                )));
+            }
+        }
+    }
+}
+
 fn overloaded(message: String) -> PushError {
     PushError::Overloaded {
         message,
@@ -334,18 +376,10 @@ impl SpanSink for Ingester {
         if !self.accepting.load(Ordering::SeqCst) {
             return Err(shutting_down());
         }
+        self.wait_for_memory().await?;
         let _gate = self.gate.read().await;
         if !self.accepting.load(Ordering::SeqCst) {
             return Err(shutting_down());
-        }
-        let memory_limit = self.config.max_unflushed_bytes;
-        if self.memory.bytes.load(Ordering::Relaxed) > memory_limit {
-            metrics::counter!("weft_ingester_refused_pushes_total", "reason" => "memory")
-                .increment(1);
-            self.cut_requested.notify_one();
-            return Err(overloaded(format!(
-                "the ingester holds more than {memory_limit} bytes of spans not yet written to blocks; retry later"
-            )));
         }
         let head = self.state().head.clone();
         let mut spans = batch.spans;
@@ -457,6 +491,7 @@ mod tests {
             storage_path: directory.path().to_owned(),
             max_head_bytes: 1,
             max_unflushed_bytes: 1,
+            max_memory_wait: Duration::from_millis(300),
             ..IngesterConfig::default()
         };
         let ingester = Ingester::open_local(config).await.expect("opens");
@@ -467,10 +502,15 @@ mod tests {
             .push(&tenant, batch(1))
             .await
             .expect("under the limit");
+        let asked = std::time::Instant::now();
         let refused = ingester.push(&tenant, batch(2)).await;
         assert!(
             matches!(refused, Err(PushError::Overloaded { retry_after_seconds, .. }) if retry_after_seconds > 0),
             "{refused:?}"
+        );
+        assert!(
+            asked.elapsed() >= Duration::from_millis(300),
+            "refused only after waiting max_memory_wait for memory"
         );
         drop(stalled);
         ingester.cut_head().await.expect("cuts");
@@ -482,12 +522,50 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_push_over_the_memory_limit_waits_for_the_cut_instead_of_failing() {
+        let directory = TempDir::new("overload-wait");
+        let config = IngesterConfig {
+            storage_path: directory.path().to_owned(),
+            max_head_bytes: 1,
+            max_unflushed_bytes: 1,
+            ..IngesterConfig::default()
+        };
+        let ingester = Ingester::open_local(config).await.expect("opens");
+        let tenant = TenantId::single();
+        let stalled = ingester.flush_lock.lock().await;
+        ingester
+            .push(&tenant, batch(1))
+            .await
+            .expect("under the limit");
+        let waiting = {
+            let ingester = ingester.clone();
+            let tenant = tenant.clone();
+            tokio::spawn(async move { ingester.push(&tenant, batch(2)).await })
+        };
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(
+            !waiting.is_finished(),
+            "the push waits while memory is short"
+        );
+        // The block write finishes: the background cut frees the memory.
+        drop(stalled);
+        let outcome = tokio::time::timeout(Duration::from_secs(4), waiting)
+            .await
+            .expect("answered once memory was freed")
+            .expect("joins")
+            .expect("accepted, not refused");
+        assert_eq!(outcome.accepted_spans, 10);
+        ingester.shutdown().await.expect("shuts down");
+    }
+
+    #[tokio::test]
     async fn a_refusing_ingester_recovers_by_itself_once_blocks_can_be_written() {
         let directory = TempDir::new("overload-recovery");
         let config = IngesterConfig {
             storage_path: directory.path().to_owned(),
             max_head_bytes: 64 * 1024,
             max_unflushed_bytes: 64 * 1024,
+            max_memory_wait: Duration::from_millis(50),
             ..IngesterConfig::default()
         };
         let ingester = Ingester::open_local(config).await.expect("opens");

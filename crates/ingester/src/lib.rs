@@ -20,8 +20,9 @@
 //! catalog of them, refreshed periodically, that hides blocks a compacted block replaces.
 //!
 //! Memory is bounded: when the head and the heads still being written hold more than
-//! `max_unflushed_bytes`, or the WAL queue stays full, pushes are refused with
-//! `PushError::Overloaded` and a retry hint.
+//! `max_unflushed_bytes`, a push waits up to `max_memory_wait` for a cut to free memory
+//! (slowing senders to what block writing can take), and only then, or when the WAL
+//! queue stays full, is it refused with `PushError::Overloaded` and a retry hint.
 
 mod catalog;
 pub mod config;
