@@ -166,8 +166,8 @@ if [ "$skip_s3" != 1 ]; then
 fi
 
 step "cargo build --profile $profile --locked (weft and every test binary)"
-cargo build --profile "$profile" --locked -p weft
-cargo test --profile "$profile" --locked --workspace --no-run
+# One invocation for the binaries and every test target keeps both cores busy to the end.
+cargo build --profile "$profile" --locked --workspace --bins --tests
 
 if [ "$skip_s3" != 1 ]; then
   step "s3s-fs (S3-compatible test server)"

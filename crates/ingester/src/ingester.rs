@@ -484,17 +484,25 @@ mod tests {
         SpanBatch::from(spans)
     }
 
-    #[tokio::test]
-    async fn pushes_are_refused_not_buffered_when_cutting_cannot_keep_up() {
-        let directory = TempDir::new("overload");
+    /// An ingester whose memory limit any push exceeds, so the next push needs a cut.
+    async fn open_with_one_byte_limit(
+        directory: &TempDir,
+        max_memory_wait: Duration,
+    ) -> Arc<Ingester> {
         let config = IngesterConfig {
             storage_path: directory.path().to_owned(),
             max_head_bytes: 1,
             max_unflushed_bytes: 1,
-            max_memory_wait: Duration::from_millis(300),
+            max_memory_wait,
             ..IngesterConfig::default()
         };
-        let ingester = Ingester::open_local(config).await.expect("opens");
+        Ingester::open_local(config).await.expect("opens")
+    }
+
+    #[tokio::test]
+    async fn pushes_are_refused_not_buffered_when_cutting_cannot_keep_up() {
+        let directory = TempDir::new("overload");
+        let ingester = open_with_one_byte_limit(&directory, Duration::from_millis(300)).await;
         let tenant = TenantId::single();
         // Holding the flush lock stands in for a block write that takes forever.
         let stalled = ingester.flush_lock.lock().await;
@@ -524,13 +532,7 @@ mod tests {
     #[tokio::test]
     async fn a_push_over_the_memory_limit_waits_for_the_cut_instead_of_failing() {
         let directory = TempDir::new("overload-wait");
-        let config = IngesterConfig {
-            storage_path: directory.path().to_owned(),
-            max_head_bytes: 1,
-            max_unflushed_bytes: 1,
-            ..IngesterConfig::default()
-        };
-        let ingester = Ingester::open_local(config).await.expect("opens");
+        let ingester = open_with_one_byte_limit(&directory, Duration::from_secs(5)).await;
         let tenant = TenantId::single();
         let stalled = ingester.flush_lock.lock().await;
         ingester

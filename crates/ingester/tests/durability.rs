@@ -3,6 +3,9 @@
 
 mod support;
 
+use std::path::Path;
+use std::sync::Arc;
+
 use futures::TryStreamExt;
 use support::{TempDir, batch, config, files, now_unix_nanos, trace_id};
 use weft_ingester::{Ingester, WalFsyncPolicy};
@@ -115,6 +118,23 @@ async fn a_torn_or_damaged_wal_tail_loses_only_the_unacknowledged_record() {
     );
 }
 
+/// Cuts the head to blocks, then drops the ingester (a crash) and puts the WAL
+/// segments the cut deleted back, as if the crash came before their deletion.
+async fn cut_then_crash_before_wal_deletion(ingester: Arc<Ingester>, wal: &Path) {
+    let saved: Vec<(String, Vec<u8>)> = files(wal)
+        .into_iter()
+        .map(|name| {
+            let bytes = std::fs::read(wal.join(&name)).expect("read");
+            (name, bytes)
+        })
+        .collect();
+    ingester.cut_head().await.expect("cuts");
+    drop(ingester);
+    for (name, bytes) in &saved {
+        std::fs::write(wal.join(name), bytes).expect("restore");
+    }
+}
+
 #[tokio::test]
 async fn a_crash_between_block_write_and_wal_deletion_does_not_duplicate() {
     let directory = TempDir::new("crash");
@@ -137,23 +157,8 @@ async fn a_crash_between_block_write_and_wal_deletion_does_not_duplicate() {
         .await
         .expect("push");
 
-    // Keep a copy of the WAL as it is before the cut deletes it.
-    let wal = directory.path().join("wal");
-    let saved: Vec<(String, Vec<u8>)> = files(&wal)
-        .into_iter()
-        .map(|name| {
-            let bytes = std::fs::read(wal.join(&name)).expect("read");
-            (name, bytes)
-        })
-        .collect();
-    ingester.cut_head().await.expect("cuts");
-    drop(ingester);
-
-    // Put the segments back, as if the crash came before their deletion, and remove
-    // team-b's block, as if the crash came before it was written.
-    for (name, bytes) in &saved {
-        std::fs::write(wal.join(name), bytes).expect("restore");
-    }
+    cut_then_crash_before_wal_deletion(ingester, &directory.path().join("wal")).await;
+    // Remove team-b's block, as if the crash came before it was written.
     let team_b_blocks = directory.path().join("blocks/team-b");
     std::fs::remove_dir_all(&team_b_blocks).expect("remove team-b block");
 
@@ -213,19 +218,7 @@ async fn a_crash_before_wal_deletion_then_a_merge_of_the_block_does_not_duplicat
         .await
         .expect("push");
     let wal = directory.path().join("wal");
-    let saved: Vec<(String, Vec<u8>)> = files(&wal)
-        .into_iter()
-        .map(|name| {
-            let bytes = std::fs::read(wal.join(&name)).expect("read");
-            (name, bytes)
-        })
-        .collect();
-    ingester.cut_head().await.expect("cuts");
-    drop(ingester);
-    // The crash came before the segments were deleted.
-    for (name, bytes) in &saved {
-        std::fs::write(wal.join(name), bytes).expect("restore");
-    }
+    cut_then_crash_before_wal_deletion(ingester, &wal).await;
 
     // The compactor merges the cut block away: it writes a block that replaces it, then
     // deletes it. Done here through the storage API as the compactor does it.

@@ -31,6 +31,15 @@ fn write_segment(path: &std::path::Path, records: &[Vec<u8>]) {
     std::fs::write(path, bytes).expect("write segment");
 }
 
+/// The bytes of two records of the single tenant, of 2 and 5 spans.
+fn two_records() -> [Vec<u8>; 2] {
+    [2, 5].map(|count| {
+        encode_record(&TenantId::single(), &spans(count))
+            .expect("encodes")
+            .bytes
+    })
+}
+
 fn read_all(path: &std::path::Path) -> (Vec<(TenantId, Vec<Span>)>, SegmentReport) {
     let mut found = Vec::new();
     let report = read_segment(path, |tenant, spans| found.push((tenant, spans))).expect("reads");
@@ -69,12 +78,7 @@ fn records_round_trip_with_their_tenant() {
 #[test]
 fn a_torn_tail_ends_the_segment_without_losing_earlier_records() {
     let directory = TempDir::new("wal-torn");
-    let first = encode_record(&TenantId::single(), &spans(2))
-        .expect("encodes")
-        .bytes;
-    let second = encode_record(&TenantId::single(), &spans(5))
-        .expect("encodes")
-        .bytes;
+    let [first, second] = two_records();
     let path = directory.path().join(segment_file_name(1));
     let full = [first.clone(), second.clone()].concat();
     // Every possible cut inside the second record keeps exactly the first.
@@ -99,12 +103,7 @@ fn a_torn_tail_ends_the_segment_without_losing_earlier_records() {
 #[test]
 fn reading_resumes_after_a_damaged_record() {
     let directory = TempDir::new("wal-resume");
-    let first = encode_record(&TenantId::single(), &spans(2))
-        .expect("encodes")
-        .bytes;
-    let second = encode_record(&TenantId::single(), &spans(5))
-        .expect("encodes")
-        .bytes;
+    let [first, second] = two_records();
     let path = directory.path().join(segment_file_name(1));
     // A flipped payload byte fails the checksum; the record after it is still read.
     let mut damaged = second.clone();
