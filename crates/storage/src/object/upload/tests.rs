@@ -45,6 +45,16 @@ async fn paths(store: &InMemory, prefix: &Path) -> Vec<String> {
     paths
 }
 
+async fn stored_bytes(store: &InMemory, location: &Path) -> Bytes {
+    store
+        .get(location)
+        .await
+        .expect("get")
+        .bytes()
+        .await
+        .expect("bytes")
+}
+
 async fn read_marker(store: &InMemory, marker: &Path) -> UploadMarker {
     let bytes = store
         .get(marker)
@@ -84,13 +94,7 @@ async fn a_file_below_the_part_size_is_one_put_without_a_marker() {
         paths(&store, &block).await,
         vec!["tenant/block/data.parquet"]
     );
-    let stored = store
-        .get(&block.clone().join(DATA_FILE))
-        .await
-        .expect("get")
-        .bytes()
-        .await
-        .expect("bytes");
+    let stored = stored_bytes(&store, &block.clone().join(DATA_FILE)).await;
     assert_eq!(stored, bytes);
 }
 
@@ -116,13 +120,7 @@ async fn a_large_file_goes_up_in_parts_tracked_by_a_marker_until_complete() {
         vec!["tenant/block/data.parquet"],
         "the marker goes once the upload is complete"
     );
-    let stored = store
-        .get(&block.clone().join(DATA_FILE))
-        .await
-        .expect("get")
-        .bytes()
-        .await
-        .expect("bytes");
+    let stored = stored_bytes(&store, &block.clone().join(DATA_FILE)).await;
     assert_eq!(stored, bytes, "parts in order, none lost");
     assert!(!upload_is_open(&store, &marker).await);
     assert!(
