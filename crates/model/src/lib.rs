@@ -10,6 +10,7 @@
 //! whatever stores spans (the distributor in one process, a network client when scaled out).
 
 pub mod attribute;
+pub mod dependency;
 pub mod id;
 pub mod ingest;
 pub mod read;
@@ -17,10 +18,12 @@ pub mod span;
 pub mod tenant;
 
 pub use attribute::{AttributeValue, KeyValue};
+pub use dependency::{DependencyLink, DependencyLinker, LinkSpan, dependency_links};
 pub use id::{IdError, SpanId, TraceId};
 pub use ingest::{PushError, PushOutcome, SpanSink};
 pub use read::{
     MAX_FILTER_CRITERIA, NameIndex, ReadError, SpanFilter, TimeWindow, TraceReader, TraceSummary,
+    group_by_low_half, link_traces_in_window,
 };
 pub use span::{
     Event, InstrumentationScope, Link, Resource, Span, SpanBatch, SpanKind, Status, StatusCode,

@@ -4,10 +4,12 @@
 //! querier implements it over ingesters and the object store. Query semantics (Zipkin
 //! search rules, TraceQL, analytics) live above this trait and never see storage.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use async_trait::async_trait;
+use futures_util::stream::{self, StreamExt};
 
+use crate::dependency::{DependencyLink, DependencyLinker};
 use crate::id::TraceId;
 use crate::span::Span;
 use crate::tenant::TenantId;
@@ -157,6 +159,90 @@ pub trait TraceReader: Send + Sync + 'static {
     /// Names of services, span names, remote services and indexed attribute values over
     /// all retained data.
     async fn names(&self, tenant: &TenantId) -> Result<NameIndex, ReadError>;
+
+    /// Service dependency links ([`DependencyLinker`]) of the traces whose timestamp
+    /// ([`TraceSummary::timestamp_unix_nanos`], Zipkin's rule) lies in `window`, summed
+    /// and sorted by parent then child. Traces whose ids share the low 64 bits are linked
+    /// as one where the reader links traces one by one (a server that dropped the high
+    /// half of a 128-bit id still links).
+    ///
+    /// `max_traces` bounds the traces a reader loads and links one by one (the newest
+    /// are kept); readers with precomputed links use it only for the traces they link
+    /// one by one. The default implementation links every trace one by one
+    /// ([`link_traces_in_window`]), so it is exact only up to `max_traces` traces.
+    async fn dependencies(
+        &self,
+        tenant: &TenantId,
+        window: TimeWindow,
+        max_traces: usize,
+    ) -> Result<Vec<DependencyLink>, ReadError> {
+        let mut linker = DependencyLinker::new();
+        link_traces_in_window(self, tenant, window, max_traces, &mut linker).await?;
+        Ok(linker.links())
+    }
+}
+
+/// Traces loaded at once by [`link_traces_in_window`].
+const CONCURRENT_TRACE_READS: usize = 16;
+
+/// Adds to `linker` the links of the traces whose timestamp lies in `window`, at most
+/// `max_traces` of them (the newest), each loaded whole with [`TraceReader::trace`];
+/// traces whose ids share the low 64 bits are linked as one. Returns the number of
+/// traces found in the window before the cut to `max_traces` (more than `max_traces`
+/// means the answer is partial). Errors only when the reader fails.
+pub async fn link_traces_in_window<R: TraceReader + ?Sized>(
+    reader: &R,
+    tenant: &TenantId,
+    window: TimeWindow,
+    max_traces: usize,
+    linker: &mut DependencyLinker,
+) -> Result<usize, ReadError> {
+    let max_traces = max_traces.max(1);
+    let mut summaries = reader
+        .summaries(tenant, window, &SpanFilter::default(), max_traces)
+        .await?;
+    summaries.retain(|summary| {
+        summary.timestamp_unix_nanos != 0 && window.contains(summary.timestamp_unix_nanos)
+    });
+    let found = summaries.len();
+    summaries.sort_by(|left, right| {
+        right
+            .timestamp_unix_nanos
+            .cmp(&left.timestamp_unix_nanos)
+            .then_with(|| left.trace_id.cmp(&right.trace_id))
+    });
+    summaries.truncate(max_traces);
+    let trace_ids: Vec<TraceId> = summaries.iter().map(|summary| summary.trace_id).collect();
+    let mut loads = stream::iter(group_by_low_half(&trace_ids))
+        .map(|group| async move {
+            let mut spans = Vec::new();
+            for trace_id in group {
+                spans.extend(reader.trace(tenant, trace_id).await?);
+            }
+            Ok::<Vec<Span>, ReadError>(spans)
+        })
+        .buffered(CONCURRENT_TRACE_READS);
+    while let Some(loaded) = loads.next().await {
+        linker.put_trace(&loaded?);
+    }
+    Ok(found)
+}
+
+/// `trace_ids` grouped by their low 64 bits, groups in order of first appearance.
+pub fn group_by_low_half(trace_ids: &[TraceId]) -> Vec<Vec<TraceId>> {
+    let mut groups: Vec<Vec<TraceId>> = Vec::new();
+    let mut group_of_low_half: HashMap<u64, usize> = HashMap::new();
+    for &trace_id in trace_ids {
+        let low_half = trace_id.low_u64();
+        match group_of_low_half.get(&low_half) {
+            Some(&group) => groups[group].push(trace_id),
+            None => {
+                group_of_low_half.insert(low_half, groups.len());
+                groups.push(vec![trace_id]);
+            }
+        }
+    }
+    groups
 }
 
 /// Span-level search criteria, pushed down to wherever spans are kept.

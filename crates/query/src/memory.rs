@@ -9,8 +9,8 @@ use std::sync::{Mutex, PoisonError};
 
 use async_trait::async_trait;
 use weft_model::{
-    NameIndex, ReadError, Span, SpanFilter, TenantId, TimeWindow, TraceId, TraceReader,
-    TraceSummary,
+    DependencyLink, DependencyLinker, NameIndex, ReadError, Span, SpanFilter, TenantId,
+    TimeWindow, TraceId, TraceReader, TraceSummary, group_by_low_half,
 };
 
 /// Spans by tenant, in arrival order.
@@ -107,6 +107,41 @@ impl TraceReader for MemoryTraceReader {
             summaries.sort_by_key(|summary| std::cmp::Reverse(summary.timestamp_unix_nanos));
             summaries.truncate(max_traces);
             summaries
+        }))
+    }
+
+    /// Exact: every trace in the window is linked (`max_traces` is ignored), traces whose
+    /// ids share the low 64 bits as one.
+    async fn dependencies(
+        &self,
+        tenant: &TenantId,
+        window: TimeWindow,
+        _max_traces: usize,
+    ) -> Result<Vec<DependencyLink>, ReadError> {
+        Ok(self.with_spans(tenant, |spans| {
+            let mut by_trace: BTreeMap<TraceId, Vec<&Span>> = BTreeMap::new();
+            for span in spans {
+                by_trace.entry(span.trace_id).or_default().push(span);
+            }
+            let in_window: Vec<TraceId> = by_trace
+                .iter()
+                .map(|(trace_id, spans)| summarize(*trace_id, spans))
+                .filter(|summary| {
+                    summary.timestamp_unix_nanos != 0
+                        && window.contains(summary.timestamp_unix_nanos)
+                })
+                .map(|summary| summary.trace_id)
+                .collect();
+            let mut linker = DependencyLinker::new();
+            for group in group_by_low_half(&in_window) {
+                let trace: Vec<Span> = group
+                    .iter()
+                    .filter_map(|trace_id| by_trace.get(trace_id))
+                    .flat_map(|spans| spans.iter().map(|&span| span.clone()))
+                    .collect();
+                linker.put_trace(&trace);
+            }
+            linker.links()
         }))
     }
 

@@ -16,8 +16,10 @@ mod tests;
 
 use std::collections::BTreeMap;
 
-use weft_model::{Span, SpanKind};
 
+use crate::span::{Span, SpanKind};
+
+pub use tree::LinkSpan;
 use tree::SpanTree;
 
 /// Calls between two services over some set of traces.
@@ -53,6 +55,12 @@ impl DependencyLinker {
     /// 64-bit id and the 128-bit id with the same low half links as one. Empty input adds
     /// nothing.
     pub fn put_trace(&mut self, spans: &[Span]) {
+        self.put_link_spans(spans.iter().map(LinkSpan::from_span).collect());
+    }
+
+    /// [`DependencyLinker::put_trace`] for spans already reduced with
+    /// [`LinkSpan::from_span`] (all stored spans of one trace, or of one part of it).
+    pub fn put_link_spans(&mut self, spans: Vec<LinkSpan>) {
         if spans.is_empty() {
             return;
         }
@@ -125,6 +133,12 @@ impl DependencyLinker {
     }
 
     fn add_link(&mut self, parent: &str, child: &str, is_error: bool) {
+        self.add_counts(parent, child, 1, u64::from(is_error));
+    }
+
+    /// Adds `call_count` calls, `error_count` of them failed, from `parent` to `child`
+    /// (saturating). Used to sum links counted elsewhere, such as a block's buckets.
+    pub fn add_counts(&mut self, parent: &str, child: &str, call_count: u64, error_count: u64) {
         // Look up before inserting so that a known pair allocates nothing.
         if !self.counts.contains_key(parent) {
             self.counts.insert(parent.to_owned(), BTreeMap::new());
@@ -136,11 +150,21 @@ impl DependencyLinker {
             children.insert(child.to_owned(), (0, 0));
         }
         if let Some(counts) = children.get_mut(child) {
-            counts.0 += 1;
-            if is_error {
-                counts.1 += 1;
-            }
+            counts.0 = counts.0.saturating_add(call_count);
+            counts.1 = counts.1.saturating_add(error_count);
         }
+    }
+
+    /// Adds every link of `links` ([`DependencyLinker::add_counts`] for each).
+    pub fn add_links<'a>(&mut self, links: impl IntoIterator<Item = &'a DependencyLink>) {
+        for link in links {
+            self.add_counts(&link.parent, &link.child, link.call_count, link.error_count);
+        }
+    }
+
+    /// True when no link was added.
+    pub fn is_empty(&self) -> bool {
+        self.counts.is_empty()
     }
 
     /// The links so far, sorted by parent then child.

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use weft_model::{Event, KeyValue, Resource, Span, SpanId, SpanKind, StatusCode, TraceId};
+use crate::{Event, KeyValue, Resource, Span, SpanId, SpanKind, StatusCode, TraceId};
 
 use super::{DependencyLink, DependencyLinker, dependency_links};
 

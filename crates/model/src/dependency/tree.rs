@@ -10,13 +10,15 @@
 
 use std::collections::HashMap;
 
-use weft_model::{Span, SpanId, SpanKind};
+use crate::attribute::AttributeValue;
+use crate::id::SpanId;
+use crate::span::{Span, SpanKind, StatusCode};
 
-use crate::zipkin::matcher::{has_error_tag, timestamp_micros, zipkin_kind};
-
-/// One span as dependency linking sees it, after merging its fragments.
+/// One span as dependency linking sees it (a few ids, flags and lower-case service
+/// names, not the whole span), before or after merging its fragments. Build it with
+/// [`LinkSpan::from_span`] to keep a trace's spans for linking without cloning them.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct LinkSpan {
+pub struct LinkSpan {
     pub(crate) span_id: SpanId,
     pub(crate) parent_id: Option<SpanId>,
     /// Zipkin's kind; `None` for internal and unspecified spans.
@@ -31,7 +33,8 @@ pub(crate) struct LinkSpan {
 }
 
 impl LinkSpan {
-    fn from_span(span: &Span) -> Self {
+    /// What linking needs of `span`.
+    pub fn from_span(span: &Span) -> Self {
         LinkSpan {
             span_id: span.span_id,
             parent_id: span.parent_span_id,
@@ -67,8 +70,7 @@ impl LinkSpan {
 
 /// Zipkin's `Trace.merge`: sort, merge fragments, backfill `shared` and the parent of a
 /// shared server span.
-fn merge_fragments(spans: &[Span]) -> Vec<LinkSpan> {
-    let mut sorted: Vec<LinkSpan> = spans.iter().map(LinkSpan::from_span).collect();
+fn merge_fragments(mut sorted: Vec<LinkSpan>) -> Vec<LinkSpan> {
     // Same id together; non-shared before shared, clients first among non-shared; spans
     // without a local service first so that their data joins the first span with one.
     sorted.sort_by(|left, right| {
@@ -189,7 +191,7 @@ pub(crate) struct SpanTree {
 impl SpanTree {
     /// Builds the tree of one trace's spans (all with the same trace id, or the same low
     /// 64 bits). Never fails: bad parent references end up under the root.
-    pub(crate) fn build(spans: &[Span]) -> SpanTree {
+    pub(crate) fn build(spans: Vec<LinkSpan>) -> SpanTree {
         let merged = merge_fragments(spans);
         let mut parents = ParentMap::default();
         for span in &merged {
@@ -320,5 +322,27 @@ impl SpanTree {
             current = ancestor.parent;
         }
         None
+    }
+}
+
+/// Zipkin's kind: `None` for spans Zipkin shows without one (internal, unspecified).
+fn zipkin_kind(span: &Span) -> Option<SpanKind> {
+    match span.kind {
+        SpanKind::Unspecified | SpanKind::Internal => None,
+        kind => Some(kind),
+    }
+}
+
+/// Zipkin's span timestamp in microseconds (0 = none).
+fn timestamp_micros(span: &Span) -> u64 {
+    span.start_unix_nanos / 1_000
+}
+
+/// True when Zipkin shows an `error` tag: an `error` attribute other than `false`, or an
+/// error status (the same rule as weft-query's Zipkin matcher).
+fn has_error_tag(span: &Span) -> bool {
+    match span.attribute("error") {
+        Some(AttributeValue::Bool(false)) | None => span.status.code == StatusCode::Error,
+        Some(_) => true,
     }
 }

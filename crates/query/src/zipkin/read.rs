@@ -1,16 +1,14 @@
 //! The Zipkin read operations over a [`TraceReader`]: search, trace by id, several traces
 //! by id, and dependency links over a time window.
 
-use std::collections::HashMap;
-
 use futures_util::stream::{self, StreamExt};
-use weft_model::{Span, SpanFilter, TenantId, TraceId, TraceReader, TraceSummary};
+use weft_model::{Span, TenantId, TraceId, TraceReader, TraceSummary};
 
 use super::matcher::matches;
 use super::request::{ZipkinQuery, zipkin_window};
 use crate::QueryError;
 use crate::dedupe::dedupe_spans;
-use crate::dependency::{DependencyLink, DependencyLinker};
+use crate::dependency::DependencyLink;
 
 /// Bounds on the work one request may do, so that a huge window or a rare predicate cannot
 /// keep the server busy without end.
@@ -138,10 +136,13 @@ pub async fn trace_many(
 /// `[(end_ts_millis - lookback_millis) * 1000, end_ts_millis * 1000]` microseconds, sorted
 /// by parent then child.
 ///
-/// Traces whose ids share the low 64 bits are linked as one trace (a server that dropped
-/// the high half of a 128-bit id still links, and the call is not counted twice). At most
-/// `limits.max_traces_examined` traces, the newest, are read. Errors with `endTs <= 0` or
-/// `lookback <= 0` (Zipkin's texts), or when the store fails.
+/// The reader answers ([`TraceReader::dependencies`]): stores with precomputed per-block
+/// links sum them and link only the traces at the window's edges one by one; there (and
+/// in readers without precomputed links) traces whose ids share the low 64 bits are
+/// linked as one (a server that dropped the high half of a 128-bit id still links, and
+/// the call is not counted twice). At most `limits.max_traces_examined` traces, the
+/// newest, are linked one by one. Errors with `endTs <= 0` or `lookback <= 0` (Zipkin's
+/// texts), or when the store fails.
 pub async fn dependencies(
     reader: &dyn TraceReader,
     tenant: &TenantId,
@@ -157,39 +158,5 @@ pub async fn dependencies(
     }
     let window = zipkin_window(end_ts_millis, lookback_millis);
     let max_traces = limits.max_traces_examined.max(1);
-    let mut summaries = reader
-        .summaries(tenant, window, &SpanFilter::default(), max_traces)
-        .await?;
-    summaries.retain(|summary| window.contains(summary.timestamp_unix_nanos));
-    sort_newest_first(&mut summaries);
-    summaries.truncate(max_traces);
-
-    let mut groups: Vec<Vec<TraceId>> = Vec::new();
-    let mut group_of_low_half: HashMap<u64, usize> = HashMap::new();
-    for summary in &summaries {
-        let low_half = summary.trace_id.low_u64();
-        match group_of_low_half.get(&low_half) {
-            Some(&group) => groups[group].push(summary.trace_id),
-            None => {
-                group_of_low_half.insert(low_half, groups.len());
-                groups.push(vec![summary.trace_id]);
-            }
-        }
-    }
-    let mut loads = stream::iter(groups)
-        .map(|group| async move {
-            let mut spans = Vec::new();
-            for trace_id in group {
-                spans.extend(reader.trace(tenant, trace_id).await?);
-            }
-            Ok::<Vec<Span>, QueryError>(spans)
-        })
-        .buffered(limits.concurrent_trace_reads.max(1));
-    let mut linker = DependencyLinker::new();
-    while let Some(loaded) = loads.next().await {
-        let mut spans = loaded?;
-        dedupe_spans(&mut spans);
-        linker.put_trace(&spans);
-    }
-    Ok(linker.links())
+    Ok(reader.dependencies(tenant, window, max_traces).await?)
 }
