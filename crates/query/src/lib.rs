@@ -11,6 +11,7 @@
 //! - [`memory::MemoryTraceReader`]: an exact in-memory reader for tests.
 
 pub mod dependency;
+pub mod jaeger;
 pub mod memory;
 pub mod zipkin;
 
