@@ -13,12 +13,14 @@
 //! - [`TraceDigest`] is the mergeable per-trace summary that the head and blocks share.
 //! - [`span_table`] is the stored form of a list of spans used by the WAL.
 //! - [`NameCollector`] gathers the names of many spans without a copy per span.
+//! - [`DependencyBuckets`] are a block's service links per minute of trace timestamps.
 
 pub mod block_id;
 mod bloom;
 mod cache;
 pub mod columns;
 pub mod config;
+pub mod dependencies;
 pub mod digest;
 pub mod error;
 pub mod meta;
@@ -29,6 +31,7 @@ pub mod store;
 
 pub use block_id::{BlockId, BlockIdError};
 pub use config::{BackendKind, CacheConfig, S3Config, StorageBackendConfig};
+pub use dependencies::{DEPENDENCY_BUCKET_NANOS, DependencyBuckets, split_window};
 pub use digest::{RootSpan, TraceDigest};
 pub use error::StorageError;
 pub use meta::{BlockMeta, FORMAT_VERSION, MAX_INPUT_WAL_SEGMENT_RANGES, WalSegmentRange};

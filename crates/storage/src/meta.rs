@@ -139,6 +139,11 @@ pub struct BlockMeta {
     /// `None` (blocks written before this field existed): unknown, always read it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub generic_dedicated_keys: Option<Vec<String>>,
+    /// Size of `dependencies.json` (the block's precomputed dependency links) in bytes.
+    /// `None` (blocks written before the file existed): the block has no such file and
+    /// readers link its traces one by one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dependencies_bytes: Option<u64>,
 }
 
 impl BlockMeta {
@@ -268,6 +273,7 @@ mod tests {
             input_wal_segments: vec![range(5, 9), range(11, 11)],
             names: NameIndex::default(),
             generic_dedicated_keys: Some(Vec::new()),
+            dependencies_bytes: Some(10),
         }
     }
 
@@ -314,6 +320,7 @@ mod tests {
         let parsed = BlockMeta::from_json(old, "meta").expect("an old meta.json parses");
         assert!(parsed.input_wal_segments.is_empty());
         assert_eq!(parsed.generic_dedicated_keys, None);
+        assert_eq!(parsed.dependencies_bytes, None, "old blocks have no dependency file");
         assert_eq!(
             parsed.covered_wal_segments().collect::<Vec<_>>(),
             vec![range(12, 13)]

@@ -19,6 +19,7 @@ pub use weft_model::SpanFilter;
 use weft_model::{Span, TenantId, TimeWindow, TraceId};
 
 use crate::block_id::BlockId;
+use crate::dependencies::DependencyBuckets;
 use crate::digest::TraceDigest;
 use crate::error::StorageError;
 use crate::meta::{BlockMeta, WalSegmentRange};
@@ -189,6 +190,11 @@ pub trait BlockReader: Send + Sync + fmt::Debug + 'static {
         window: TimeWindow,
         filter: &SpanFilter,
     ) -> Result<Vec<FilterMatch>, StorageError>;
+
+    /// The block's precomputed dependency links (`dependencies.json`, read on every
+    /// call); `None` for blocks written before the file existed
+    /// ([`BlockMeta::dependencies_bytes`] absent).
+    async fn dependencies(&self) -> Result<Option<DependencyBuckets>, StorageError>;
 
     /// Every span of the block in block order, one row group (or less) per item, for
     /// compaction and export; memory bounded by a row group.

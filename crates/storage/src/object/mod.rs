@@ -48,6 +48,8 @@ pub const DATA_FILE: &str = "data.parquet";
 pub const TRACES_FILE: &str = "traces.parquet";
 /// The bloom filter over trace ids.
 pub const BLOOM_FILE: &str = "bloom";
+/// The block's dependency links per minute (`crate::dependencies`).
+pub const DEPENDENCIES_FILE: &str = "dependencies.json";
 /// The block's metadata; written last.
 pub const META_FILE: &str = "meta.json";
 

@@ -20,10 +20,11 @@ use parquet::file::statistics::Statistics;
 use weft_model::{Span, TimeWindow, TraceId};
 
 use super::file::{ObjectFile, Shared};
-use super::{BLOOM_FILE, DATA_FILE, TRACES_FILE, search};
+use super::{BLOOM_FILE, DATA_FILE, DEPENDENCIES_FILE, TRACES_FILE, search};
 use crate::bloom::TraceBloom;
 use crate::columns::decode::SpanDecoder;
 use crate::columns::traces::TraceTableColumns;
+use crate::dependencies::DependencyBuckets;
 use crate::digest::TraceDigest;
 use crate::error::StorageError;
 use crate::meta::BlockMeta;
@@ -352,6 +353,33 @@ impl BlockReader for ObjectBlockReader {
     ) -> Result<Vec<FilterMatch>, StorageError> {
         let digests = self.digests_in_window(window).await?;
         search::search(self, digests, filter).await
+    }
+
+    async fn dependencies(&self) -> Result<Option<DependencyBuckets>, StorageError> {
+        let Some(expected_bytes) = self.meta.dependencies_bytes else {
+            return Ok(None);
+        };
+        let what = self.what(DEPENDENCIES_FILE);
+        let Some(bytes) = self
+            .shared
+            .get_optional(&self.path(DEPENDENCIES_FILE))
+            .await?
+        else {
+            return Err(StorageError::NotFound {
+                tenant: self.meta.tenant.to_string(),
+                block_id: self.meta.block_id.to_string(),
+            });
+        };
+        if bytes.len() as u64 != expected_bytes {
+            return Err(StorageError::corrupt(
+                what,
+                format!(
+                    "has {} bytes, meta.json says {expected_bytes}",
+                    bytes.len()
+                ),
+            ));
+        }
+        DependencyBuckets::from_json(&bytes, &what).map(Some)
     }
 
     fn spans(&self) -> BoxStream<'_, Result<Vec<Span>, StorageError>> {

@@ -9,11 +9,11 @@ use futures::TryStreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStoreExt, PutPayload};
 use parquet::arrow::AsyncArrowWriter;
-use weft_model::{NameIndex, Span, SpanId, TenantId, TraceId};
+use weft_model::{LinkSpan, NameIndex, Span, SpanId, TenantId, TraceId};
 
 use super::file::Shared;
 use super::upload::FileUpload;
-use super::{BLOOM_FILE, DATA_FILE, META_FILE, RowGroupRows, TRACES_FILE};
+use super::{BLOOM_FILE, DATA_FILE, DEPENDENCIES_FILE, META_FILE, RowGroupRows, TRACES_FILE};
 use crate::block_id::BlockId;
 use crate::bloom::TraceBloom;
 use crate::columns::encode::SpanBatchBuilder;
@@ -21,6 +21,7 @@ use crate::columns::schema::{
     data_schema, data_writer_properties, trace_schema, trace_writer_properties,
 };
 use crate::columns::traces::TraceTableBuilder;
+use crate::dependencies::DependencyBuckets;
 use crate::digest::TraceDigest;
 use crate::error::StorageError;
 use crate::meta::{
@@ -61,6 +62,9 @@ pub struct ObjectBlockWriter {
     bloom: TraceBloom,
     names: NameIndex,
     current: Option<TraceDigest>,
+    /// The spans of the current trace, as dependency linking needs them.
+    current_link_spans: Vec<LinkSpan>,
+    dependencies: DependencyBuckets,
     last_key: Option<(TraceId, u64, SpanId, i32)>,
     rows_in_group: usize,
     span_count: u64,
@@ -112,6 +116,8 @@ impl ObjectBlockWriter {
             bloom: TraceBloom::for_writing(),
             names: NameIndex::default(),
             current: None,
+            current_link_spans: Vec::new(),
+            dependencies: DependencyBuckets::new(),
             last_key: None,
             rows_in_group: 0,
             span_count: 0,
@@ -180,6 +186,7 @@ impl ObjectBlockWriter {
             if let Some(current) = self.current.as_mut() {
                 current.add_span_of_service(span, service);
             }
+            self.current_link_spans.push(LinkSpan::from_span(span));
             self.batch.append(span)?;
             self.rows_in_group += 1;
             self.span_count += 1;
@@ -204,6 +211,9 @@ impl ObjectBlockWriter {
         let Some(digest) = self.current.take() else {
             return Ok(());
         };
+        let link_spans = std::mem::take(&mut self.current_link_spans);
+        self.dependencies
+            .add_part(digest.timestamp_unix_nanos(), link_spans);
         self.bloom.insert(&digest.trace_id);
         self.trace_table.append(&digest)?;
         self.trace_count += 1;
@@ -286,6 +296,14 @@ impl ObjectBlockWriter {
         let bloom = bloom.finish()?;
         let bloom_bytes = bloom.len() as u64;
         put(&self.target.shared, self.object(BLOOM_FILE), bloom).await?;
+        let dependencies = std::mem::take(&mut self.dependencies).to_json()?;
+        let dependencies_bytes = dependencies.len() as u64;
+        put(
+            &self.target.shared,
+            self.object(DEPENDENCIES_FILE),
+            dependencies,
+        )
+        .await?;
         let now = now_unix_nanos();
         let (ingested_min, ingested_max) = self
             .target
@@ -317,6 +335,7 @@ impl ObjectBlockWriter {
             ),
             names: std::mem::take(&mut self.names),
             generic_dedicated_keys: Some(self.batch.generic_dedicated_keys()),
+            dependencies_bytes: Some(dependencies_bytes),
         };
         put(&self.target.shared, self.object(META_FILE), meta.to_json()?).await?;
         sync_directories(
