@@ -8,10 +8,10 @@ use futures::future::BoxFuture;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use tokio::task::JoinError;
 use weft_model::{
-    NameIndex, ReadError, Span, SpanFilter, TenantId, TimeWindow, TraceId, TraceReader,
-    TraceSummary,
+    DependencyLink, DependencyLinker, NameIndex, ReadError, Span, SpanFilter, TenantId,
+    TimeWindow, TraceId, TraceReader, TraceSummary, link_traces_in_window,
 };
-use weft_storage::{BlockReader, FilterMatch, StorageError, TraceDigest};
+use weft_storage::{BlockReader, FilterMatch, StorageError, TraceDigest, split_window};
 
 use crate::head::TenantHead;
 use crate::ingester::{Ingester, Snapshot};
@@ -77,6 +77,43 @@ impl TraceReader for Ingester {
         }
     }
 
+    /// Exact for traces stored in one part (see [`Ingester::whole_bucket_links`] for
+    /// traces split over several blocks or a block and a head): the window's whole
+    /// minutes are summed from the blocks' precomputed links and the heads' traces, and
+    /// its edges (under a minute each) are linked trace by trace, at most `max_traces`
+    /// traces per edge.
+    async fn dependencies(
+        &self,
+        tenant: &TenantId,
+        window: TimeWindow,
+        max_traces: usize,
+    ) -> Result<Vec<DependencyLink>, ReadError> {
+        let (whole, edges) = split_window(window);
+        let mut linker = match whole {
+            None => DependencyLinker::new(),
+            Some(whole) => match self.whole_bucket_links(tenant, whole).await {
+                // A block was compacted away since the snapshot; its replacement holds
+                // the same parts.
+                Err(error) if is_not_found(&error) => {
+                    self.refresh_blocks().await.map_err(|error| {
+                        ReadError::Unavailable(format!("cannot refresh the block list: {error}"))
+                    })?;
+                    self.whole_bucket_links(tenant, whole)
+                        .await
+                        .map_err(read_error)?
+                }
+                other => other.map_err(read_error)?,
+            },
+        };
+        for edge in edges {
+            let found = link_traces_in_window(self, tenant, edge, max_traces, &mut linker).await?;
+            if found > max_traces {
+                metrics::counter!("weft_dependency_edge_traces_truncated_total").increment(1);
+            }
+        }
+        Ok(linker.links())
+    }
+
     async fn names(&self, tenant: &TenantId) -> Result<NameIndex, ReadError> {
         let Snapshot { heads, blocks } = self.snapshot(tenant);
         let mut names = NameIndex::default();
@@ -91,6 +128,48 @@ impl TraceReader for Ingester {
 }
 
 impl Ingester {
+    /// Adds the links of the trace parts whose own timestamp lies in `whole` (whole
+    /// dependency buckets): heads link their parts on the fly, blocks sum their
+    /// precomputed buckets, and blocks written before `dependencies.json` existed link
+    /// their parts from their spans. Each part is linked on its own, so a trace split
+    /// over several blocks (or a block and a head) counts per part.
+    async fn whole_bucket_links(
+        &self,
+        tenant: &TenantId,
+        whole: TimeWindow,
+    ) -> Result<DependencyLinker, StorageError> {
+        let Snapshot { heads, blocks } = self.snapshot(tenant);
+        let head_links = tokio::task::spawn_blocking(move || {
+            let mut linker = DependencyLinker::new();
+            for head in &heads {
+                for trace_id in head.trace_ids_in_window(whole) {
+                    linker.put_trace(&head.trace(trace_id)?);
+                }
+            }
+            Ok::<_, StorageError>(linker)
+        })
+        .await
+        .map_err(|error| StorageError::corrupt("head dependency links", error.to_string()))??;
+        let mut linker = head_links;
+        for block in blocks {
+            let meta = block.meta();
+            if meta.min_start_unix_nanos == 0
+                || !whole.overlaps(meta.min_start_unix_nanos, meta.max_end_unix_nanos)
+            {
+                continue;
+            }
+            match block.dependencies().await? {
+                Some(buckets) => buckets.sum_whole_buckets(whole, &mut linker),
+                None => {
+                    for digest in block.digests_in_window(whole).await? {
+                        linker.put_trace(&block.trace(digest.trace_id).await?);
+                    }
+                }
+            }
+        }
+        Ok(linker)
+    }
+
     async fn trace_once(
         &self,
         tenant: &TenantId,

@@ -1,0 +1,157 @@
+//! `TraceReader::dependencies` over heads and blocks: exact for any window, including
+//! windows that cut a dependency bucket, and for blocks without precomputed links.
+
+mod support;
+
+use support::{TempDir, config, now_unix_nanos, resource, span};
+use weft_ingester::Ingester;
+use weft_model::{
+    DependencyLink, KeyValue, Span, SpanBatch, SpanSink, TenantId, TimeWindow, TraceReader,
+    dependency_links,
+};
+use weft_storage::{BlockMeta, DEPENDENCY_BUCKET_NANOS};
+
+const SECOND_NANOS: u64 = 1_000_000_000;
+
+/// Trace `number`: a root server of `service` at `root_start`, calling `callee` (client
+/// span without children, so one link `service -> callee`); every third one fails.
+fn trace(number: u64, service: &str, callee: &str, root_start: u64) -> Vec<Span> {
+    let resource = resource(service);
+    let root = span(&resource, number, 1, root_start);
+    let mut client = span(&resource, number, 2, root_start + 1_000);
+    client.attributes.push(KeyValue::new("peer.service", callee));
+    if number % 3 == 0 {
+        client.attributes.push(KeyValue::new("error", "boom"));
+    }
+    vec![root, client]
+}
+
+fn expected(traces: &[(u64, Vec<Span>)], window: TimeWindow) -> Vec<DependencyLink> {
+    dependency_links(
+        traces
+            .iter()
+            .filter(|(timestamp, _)| window.contains(*timestamp))
+            .map(|(_, spans)| spans.as_slice()),
+    )
+}
+
+/// Windows whose ends fall on, just before and just after every trace timestamp and
+/// bucket boundary, so edges and whole buckets both get tested.
+fn windows(traces: &[(u64, Vec<Span>)], first_bucket: u64) -> Vec<TimeWindow> {
+    let mut points: Vec<u64> = traces.iter().map(|(timestamp, _)| *timestamp).collect();
+    for bucket in 0..6 {
+        points.push(first_bucket + bucket * DEPENDENCY_BUCKET_NANOS);
+    }
+    let mut ends: Vec<u64> = points
+        .iter()
+        .flat_map(|&point| [point - 1, point, point + 1])
+        .collect();
+    ends.sort_unstable();
+    ends.dedup();
+    let mut windows = Vec::new();
+    for (index, &start) in ends.iter().enumerate() {
+        for &end in ends[index..].iter().step_by(3) {
+            windows.push(TimeWindow {
+                start_unix_nanos: start,
+                end_unix_nanos: end,
+            });
+        }
+    }
+    windows
+}
+
+async fn check_all(ingester: &Ingester, traces: &[(u64, Vec<Span>)], first_bucket: u64) {
+    let tenant = TenantId::single();
+    let windows = windows(traces, first_bucket);
+    assert!(windows.len() > 100);
+    for window in windows {
+        let links = ingester
+            .dependencies(&tenant, window, 1_000)
+            .await
+            .expect("reads");
+        assert_eq!(links, expected(traces, window), "{window:?}");
+    }
+}
+
+#[tokio::test]
+async fn dependencies_are_exact_over_blocks_heads_and_bucket_edges() {
+    let directory = TempDir::new("dependencies");
+    let tenant = TenantId::single();
+    let first_bucket = {
+        let past = now_unix_nanos() - 1_800 * SECOND_NANOS;
+        past - past % DEPENDENCY_BUCKET_NANOS
+    };
+    let at = |seconds: u64| first_bucket + seconds * SECOND_NANOS + 17;
+    let mut traces: Vec<(u64, Vec<Span>)> = Vec::new();
+    let ingester = Ingester::open_local(config(directory.path()))
+        .await
+        .expect("opens");
+    // Two blocks and a head, each with traces in several buckets.
+    let plan: [(&[(u64, &str, &str, u64)], bool); 3] = [
+        (
+            &[
+                (1, "a", "b", 10),
+                (2, "a", "b", 59),
+                (3, "a", "c", 61),
+                (4, "b", "c", 200),
+            ],
+            true,
+        ),
+        (&[(5, "a", "b", 11), (6, "c", "d", 120), (7, "a", "b", 179)], true),
+        (&[(8, "a", "b", 62), (9, "d", "e", 240), (10, "a", "c", 5)], false),
+    ];
+    for (batch, cut) in plan {
+        let mut spans = Vec::new();
+        for &(number, service, callee, seconds) in batch {
+            let spans_of_trace = trace(number, service, callee, at(seconds));
+            spans.extend(spans_of_trace.iter().cloned());
+            traces.push((at(seconds), spans_of_trace));
+        }
+        ingester
+            .push(&tenant, SpanBatch::from(spans))
+            .await
+            .expect("push");
+        if cut {
+            ingester.cut_head().await.expect("cut");
+        }
+    }
+    check_all(&ingester, &traces, first_bucket).await;
+    ingester.cut_head().await.expect("cut");
+    check_all(&ingester, &traces, first_bucket).await;
+    ingester.shutdown().await.expect("shuts down");
+    drop(ingester);
+
+    // Blocks written before dependencies.json existed: their parts are linked one by one.
+    let tenant_directory = directory.path().join("blocks").join(tenant.to_string());
+    let mut rewritten = 0;
+    for entry in std::fs::read_dir(&tenant_directory).expect("blocks") {
+        let block = entry.expect("entry").path();
+        let meta_path = block.join("meta.json");
+        let Ok(bytes) = std::fs::read(&meta_path) else {
+            continue;
+        };
+        let mut meta = BlockMeta::from_json(&bytes, "meta").expect("parses");
+        meta.dependencies_bytes = None;
+        std::fs::write(&meta_path, meta.to_json().expect("encodes")).expect("writes");
+        std::fs::remove_file(block.join("dependencies.json")).expect("removes");
+        rewritten += 1;
+    }
+    assert_eq!(rewritten, 3);
+    let reopened = Ingester::open_local(config(directory.path()))
+        .await
+        .expect("reopens");
+    check_all(&reopened, &traces, first_bucket).await;
+    let everything = TimeWindow {
+        start_unix_nanos: first_bucket,
+        end_unix_nanos: first_bucket + 10 * DEPENDENCY_BUCKET_NANOS,
+    };
+    let links = reopened
+        .dependencies(&tenant, everything, 1_000)
+        .await
+        .expect("reads");
+    let a_b = links
+        .iter()
+        .find(|link| link.parent == "a" && link.child == "b")
+        .expect("a -> b");
+    assert_eq!((a_b.call_count, a_b.error_count), (5, 0));
+}
