@@ -10,6 +10,7 @@
 //! whatever stores spans (the distributor in one process, a network client when scaled out).
 
 pub mod attribute;
+pub mod catalog;
 pub mod dependency;
 pub mod id;
 pub mod ingest;
@@ -18,6 +19,10 @@ pub mod span;
 pub mod tenant;
 
 pub use attribute::{AttributeValue, KeyValue};
+pub use catalog::{
+    AttributeCatalog, AttributeScope, CatalogFloat, CatalogGrowth, CatalogLimits, CatalogValueRef,
+    KeyValues, ScopeCatalog,
+};
 pub use dependency::{DependencyLink, DependencyLinker, LinkSpan, dependency_links};
 pub use id::{IdError, SpanId, TraceId};
 pub use ingest::{PushError, PushOutcome, SpanSink};

@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use async_trait::async_trait;
 use futures_util::stream::{self, StreamExt};
 
+use crate::catalog::AttributeCatalog;
 use crate::dependency::{DependencyLink, DependencyLinker};
 use crate::id::TraceId;
 use crate::span::Span;
@@ -66,11 +67,15 @@ pub struct NameIndex {
     pub remote_services: BTreeMap<String, BTreeSet<String>>,
     /// Values seen for each indexed attribute key (only the configured autocomplete keys).
     pub attribute_values: BTreeMap<String, BTreeSet<String>>,
+    /// Every attribute key per scope with bounded typed values, of all spans (with or
+    /// without a service). Its limits bound merges into this index too.
+    pub attributes: AttributeCatalog,
 }
 
 impl NameIndex {
     /// Adds one span's names. `indexed_keys` are the attribute keys whose values are kept.
     pub fn add_span(&mut self, span: &Span, indexed_keys: &[String]) {
+        self.attributes.add_span(span);
         let Some(service) = span.service_name() else {
             return;
         };
@@ -91,8 +96,9 @@ impl NameIndex {
         }
     }
 
-    /// Adds everything from `other`.
+    /// Adds everything from `other` (its attribute catalog within this index's limits).
     pub fn merge(&mut self, other: &NameIndex) {
+        self.attributes.merge(&other.attributes);
         self.services.extend(other.services.iter().cloned());
         for (maps, other_maps) in [
             (&mut self.span_names, &other.span_names),
