@@ -154,7 +154,7 @@ pub struct Operation {
 pub struct KindSample {
     /// The window of trace timestamps sampled.
     pub window: TimeWindow,
-    /// Most traces loaded (newest first).
+    /// Most traces loaded (newest first); 0 learns no kinds.
     pub max_traces: usize,
 }
 
@@ -180,9 +180,13 @@ pub async fn operations(
     let names = operation_names(reader, tenant, service_name).await?;
     let mut kinds_by_name: BTreeMap<String, BTreeSet<&'static str>> = BTreeMap::new();
     let filter = SpanFilter::for_service(Some(service_name));
-    let summaries = reader
-        .summaries(tenant, sample.window, &filter, sample.max_traces.max(1))
-        .await?;
+    let summaries = if sample.max_traces == 0 {
+        Vec::new()
+    } else {
+        reader
+            .summaries(tenant, sample.window, &filter, sample.max_traces)
+            .await?
+    };
     let mut loads = stream::iter(summaries.into_iter().map(|summary| summary.trace_id))
         .map(|trace_id| reader.trace(tenant, trace_id))
         .buffered(limits.concurrent_trace_reads.max(1));

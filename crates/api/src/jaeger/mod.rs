@@ -1,0 +1,119 @@
+//! The Jaeger query API: v1 (`/api/...`, jaeger-ui up to v2.14 and Grafana's Jaeger data
+//! source) and api_v3 over HTTP (`/api/v3/...`, jaeger-ui from v2.15), on its own port
+//! (Jaeger's 16686). Semantics live in [`weft_query::jaeger`]; this module parses HTTP,
+//! applies tenants and writes Jaeger's JSON shapes.
+
+mod config;
+mod json;
+mod v1;
+mod v3;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request};
+use axum::http::HeaderMap;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::get;
+use weft_model::{TenantId, TimeWindow, TraceReader};
+use weft_query::jaeger::{JaegerQueryDefaults, KindSample};
+
+pub use config::JaegerApiConfig;
+
+use crate::error::{ApiError, request_tenant};
+
+#[derive(Clone)]
+struct JaegerState {
+    reader: Arc<dyn TraceReader>,
+    config: Arc<JaegerApiConfig>,
+}
+
+impl JaegerState {
+    fn tenant(&self, headers: &HeaderMap) -> Result<TenantId, ApiError> {
+        request_tenant(headers, self.config.multitenancy_enabled)
+    }
+}
+
+/// Serves Jaeger's query API over `reader`.
+///
+/// v1: `GET /api/services`, `/api/services/{service}/operations`, `/api/operations`,
+/// `/api/traces` (search, or repeated `traceID=`), `/api/traces/{traceID}`,
+/// `/api/dependencies`. api_v3: `GET /api/v3/services`, `/api/v3/operations`,
+/// `/api/v3/traces/{trace_id}`, `/api/v3/traces`, `/api/v3/trace-summaries`. Error shapes
+/// are Jaeger's (see the `v1` and `v3` modules): 400 for bad parameters naming the
+/// parameter, 404 for unknown traces, 401 without a tenant when multi-tenancy is on,
+/// 503/500 when storage fails.
+pub fn jaeger_query_router(reader: Arc<dyn TraceReader>, config: JaegerApiConfig) -> Router {
+    let state = JaegerState {
+        reader,
+        config: Arc::new(config),
+    };
+    Router::new()
+        .route("/api/services", get(v1::services))
+        .route(
+            "/api/services/{service}/operations",
+            get(v1::service_operations),
+        )
+        .route("/api/operations", get(v1::operations))
+        .route("/api/traces", get(v1::search))
+        .route("/api/traces/{trace_id}", get(v1::trace))
+        .route("/api/dependencies", get(v1::dependencies))
+        .route("/api/v3/services", get(v3::services))
+        .route("/api/v3/operations", get(v3::operations))
+        .route("/api/v3/traces", get(v3::search))
+        .route("/api/v3/traces/{trace_id}", get(v3::trace))
+        .route("/api/v3/trace-summaries", get(v3::summaries))
+        .route_layer(middleware::from_fn(record_request))
+        .with_state(state)
+}
+
+fn now_unix_nanos() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|elapsed| u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+fn query_defaults(config: &JaegerApiConfig) -> JaegerQueryDefaults {
+    JaegerQueryDefaults {
+        now_unix_nanos: now_unix_nanos(),
+        lookback_nanos: u64::try_from(config.default_lookback.as_nanos()).unwrap_or(u64::MAX),
+        limit: usize::try_from(config.default_limit.max(1)).unwrap_or(usize::MAX),
+    }
+}
+
+/// The newest traces of the default lookback, from which operations learn span kinds.
+fn kind_sample(config: &JaegerApiConfig) -> KindSample {
+    let defaults = query_defaults(config);
+    KindSample {
+        window: TimeWindow {
+            start_unix_nanos: defaults
+                .now_unix_nanos
+                .saturating_sub(defaults.lookback_nanos),
+            end_unix_nanos: defaults.now_unix_nanos,
+        },
+        max_traces: config.operation_kind_sample_traces,
+    }
+}
+
+/// Counts requests and their latency per route and status, as `api="jaeger"`.
+async fn record_request(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|path| path.as_str().to_owned())
+        .unwrap_or_default();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("weft_api_requests_total", "api" => "jaeger", "route" => route.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!("weft_api_request_duration_seconds", "api" => "jaeger", "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    response
+}
