@@ -6,6 +6,8 @@
 //!
 //! - [`zipkin`]: Zipkin v2 read semantics ([`zipkin::ZipkinQuery`], [`zipkin::search`],
 //!   [`zipkin::trace_by_id`], [`zipkin::trace_many`], [`zipkin::dependencies`], names).
+//! - [`traceql`]: Tempo's TraceQL: [`traceql::parse`], evaluation over one trace's spans,
+//!   pushdown of necessary conditions into a [`weft_model::SpanFilter`].
 //! - [`dependency`]: Zipkin's dependency linker over any traces.
 //! - [`dedupe_spans`]: the one place identical duplicate spans are removed on read.
 //! - [`memory::MemoryTraceReader`]: an exact in-memory reader for tests.
@@ -13,6 +15,7 @@
 pub mod dependency;
 pub mod jaeger;
 pub mod memory;
+pub mod traceql;
 pub mod zipkin;
 
 mod dedupe;

@@ -1,0 +1,554 @@
+//! The parsed query and its normalised text (Tempo's `String()` forms).
+
+use std::fmt::{self, Display, Formatter};
+
+use super::lexer::is_attribute_char;
+use super::value::Value;
+
+/// Operators inside field expressions and scalar filters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Op {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Mod,
+    Pow,
+    Eq,
+    Neq,
+    Regex,
+    NotRegex,
+    Gt,
+    Gte,
+    Lt,
+    Lte,
+    And,
+    Or,
+    Not,
+    Exists,
+    NotExists,
+}
+
+impl Op {
+    pub(crate) fn is_boolean(self) -> bool {
+        !matches!(
+            self,
+            Op::Add | Op::Sub | Op::Mul | Op::Div | Op::Mod | Op::Pow
+        )
+    }
+
+    /// The operator with its operands swapped (`<` for `>`).
+    pub(crate) fn flipped(self) -> Op {
+        match self {
+            Op::Gt => Op::Lt,
+            Op::Gte => Op::Lte,
+            Op::Lt => Op::Gt,
+            Op::Lte => Op::Gte,
+            other => other,
+        }
+    }
+
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Op::Add => "+",
+            Op::Sub => "-",
+            Op::Mul => "*",
+            Op::Div => "/",
+            Op::Mod => "%",
+            Op::Pow => "^",
+            Op::Eq => "=",
+            Op::Neq => "!=",
+            Op::Regex => "=~",
+            Op::NotRegex => "!~",
+            Op::Gt => ">",
+            Op::Gte => ">=",
+            Op::Lt => "<",
+            Op::Lte => "<=",
+            Op::And => "&&",
+            Op::Or => "||",
+            Op::Not => "!",
+            Op::Exists => "!= nil",
+            Op::NotExists => "= nil",
+        }
+    }
+}
+
+/// Where a named attribute is looked up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Scope {
+    /// `.x`: the span's attributes, then its resource's.
+    None,
+    Resource,
+    Span,
+    Event,
+    Link,
+    Instrumentation,
+}
+
+impl Scope {
+    fn as_str(self) -> &'static str {
+        match self {
+            Scope::None => "",
+            Scope::Resource => "resource",
+            Scope::Span => "span",
+            Scope::Event => "event",
+            Scope::Link => "link",
+            Scope::Instrumentation => "instrumentation",
+        }
+    }
+}
+
+/// Values TraceQL reads from the span model itself rather than from attributes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Intrinsic {
+    Duration,
+    Name,
+    Status,
+    StatusMessage,
+    Kind,
+    ChildCount,
+    RootServiceName,
+    RootName,
+    TraceDuration,
+    NestedSetLeft,
+    NestedSetRight,
+    NestedSetParent,
+    EventName,
+    EventTimeSinceStart,
+    LinkSpanId,
+    LinkTraceId,
+    InstrumentationName,
+    InstrumentationVersion,
+    Parent,
+    TraceId,
+    SpanId,
+    ParentId,
+}
+
+impl Intrinsic {
+    /// Tempo's name for the intrinsic, as printed and as the key in search results.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Intrinsic::Duration => "duration",
+            Intrinsic::Name => "name",
+            Intrinsic::Status => "status",
+            Intrinsic::StatusMessage => "statusMessage",
+            Intrinsic::Kind => "kind",
+            Intrinsic::ChildCount => "span:childCount",
+            Intrinsic::RootServiceName => "rootServiceName",
+            Intrinsic::RootName => "rootName",
+            Intrinsic::TraceDuration => "traceDuration",
+            Intrinsic::NestedSetLeft => "nestedSetLeft",
+            Intrinsic::NestedSetRight => "nestedSetRight",
+            Intrinsic::NestedSetParent => "nestedSetParent",
+            Intrinsic::EventName => "event:name",
+            Intrinsic::EventTimeSinceStart => "event:timeSinceStart",
+            Intrinsic::LinkSpanId => "link:spanID",
+            Intrinsic::LinkTraceId => "link:traceID",
+            Intrinsic::InstrumentationName => "instrumentation:name",
+            Intrinsic::InstrumentationVersion => "instrumentation:version",
+            Intrinsic::Parent => "parent",
+            Intrinsic::TraceId => "trace:id",
+            Intrinsic::SpanId => "span:id",
+            Intrinsic::ParentId => "span:parentID",
+        }
+    }
+}
+
+/// An attribute or intrinsic reference.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct Attribute {
+    pub scope: Scope,
+    /// `parent.` prefix (parses; rejected by validation like Tempo).
+    pub parent: bool,
+    pub name: String,
+    pub intrinsic: Option<Intrinsic>,
+}
+
+impl Attribute {
+    pub(crate) fn named(scope: Scope, parent: bool, name: String) -> Self {
+        Attribute {
+            scope,
+            parent,
+            name,
+            intrinsic: None,
+        }
+    }
+
+    pub(crate) fn intrinsic(intrinsic: Intrinsic) -> Self {
+        Attribute {
+            scope: Scope::None,
+            parent: false,
+            name: intrinsic.as_str().to_string(),
+            intrinsic: Some(intrinsic),
+        }
+    }
+
+    /// The key Tempo gives this attribute in search results (the name without scope).
+    pub(crate) fn result_key(&self) -> &str {
+        match self.intrinsic {
+            Some(intrinsic) => intrinsic.as_str(),
+            None => &self.name,
+        }
+    }
+}
+
+impl Display for Attribute {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        let mut scopes = Vec::new();
+        if self.parent {
+            scopes.push("parent");
+        }
+        if self.scope != Scope::None {
+            scopes.push(self.scope.as_str());
+        }
+        let name = self.result_key();
+        let mut prefix = String::new();
+        if !scopes.is_empty() {
+            prefix = scopes.join(".") + ".";
+        } else if self.intrinsic.is_none() && !name.is_empty() {
+            prefix.push('.');
+        }
+        if name.chars().any(|c| !is_attribute_char(c) || c == '"') {
+            let escaped = name.replace('\\', "\\\\").replace('"', "\\\"");
+            write!(f, "{prefix}\"{escaped}\"")
+        } else {
+            write!(f, "{prefix}{name}")
+        }
+    }
+}
+
+/// An expression inside `{ }`, `by()` or an aggregate.
+#[derive(Debug, Clone)]
+pub(crate) enum FieldExpr {
+    Static(Value<'static>),
+    Attribute(Attribute),
+    Binary {
+        op: Op,
+        lhs: Box<FieldExpr>,
+        rhs: Box<FieldExpr>,
+        /// Compiled once at parse time for `=~` / `!~` with a string on the right.
+        regex: Option<regex::Regex>,
+    },
+    Unary {
+        op: Op,
+        expr: Box<FieldExpr>,
+    },
+}
+
+impl FieldExpr {
+    /// Whether the expression reads anything from a span (else it can be folded).
+    pub(crate) fn references_span(&self) -> bool {
+        match self {
+            FieldExpr::Static(_) => false,
+            FieldExpr::Attribute(_) => true,
+            FieldExpr::Binary { lhs, rhs, .. } => lhs.references_span() || rhs.references_span(),
+            FieldExpr::Unary { expr, .. } => expr.references_span(),
+        }
+    }
+
+    /// Every attribute the expression reads, in query order.
+    pub(crate) fn collect_attributes<'a>(&'a self, out: &mut Vec<&'a Attribute>) {
+        match self {
+            FieldExpr::Static(_) => {}
+            FieldExpr::Attribute(attribute) => out.push(attribute),
+            FieldExpr::Binary { lhs, rhs, .. } => {
+                lhs.collect_attributes(out);
+                rhs.collect_attributes(out);
+            }
+            FieldExpr::Unary { expr, .. } => expr.collect_attributes(out),
+        }
+    }
+}
+
+fn wrap_field(expr: &FieldExpr) -> String {
+    match expr {
+        FieldExpr::Static(_) | FieldExpr::Attribute(_) => expr.to_string(),
+        other => format!("({other})"),
+    }
+}
+
+impl Display for FieldExpr {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        match self {
+            FieldExpr::Static(value) => f.write_str(&value.to_query_text()),
+            FieldExpr::Attribute(attribute) => attribute.fmt(f),
+            FieldExpr::Binary { op, lhs, rhs, .. } => {
+                write!(f, "{} {} {}", wrap_field(lhs), op.as_str(), wrap_field(rhs))
+            }
+            FieldExpr::Unary { op, expr } => match op {
+                Op::Exists | Op::NotExists => write!(f, "{} {}", wrap_field(expr), op.as_str()),
+                _ => write!(f, "{}{}", op.as_str(), wrap_field(expr)),
+            },
+        }
+    }
+}
+
+/// Operators between spansets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SpansetOp {
+    And,
+    Union,
+    Child,
+    Parent,
+    Descendant,
+    Ancestor,
+    Sibling,
+    NotChild,
+    NotParent,
+    NotDescendant,
+    NotAncestor,
+    NotSibling,
+    UnionChild,
+    UnionParent,
+    UnionDescendant,
+    UnionAncestor,
+    UnionSibling,
+}
+
+impl SpansetOp {
+    pub(crate) fn from_token(token: &str) -> Option<SpansetOp> {
+        Some(match token {
+            "&&" => SpansetOp::And,
+            "||" => SpansetOp::Union,
+            ">" => SpansetOp::Child,
+            "<" => SpansetOp::Parent,
+            ">>" => SpansetOp::Descendant,
+            "<<" => SpansetOp::Ancestor,
+            "~" => SpansetOp::Sibling,
+            "!>" => SpansetOp::NotChild,
+            "!<" => SpansetOp::NotParent,
+            "!>>" => SpansetOp::NotDescendant,
+            "!<<" => SpansetOp::NotAncestor,
+            "!~" => SpansetOp::NotSibling,
+            "&>" => SpansetOp::UnionChild,
+            "&<" => SpansetOp::UnionParent,
+            "&>>" => SpansetOp::UnionDescendant,
+            "&<<" => SpansetOp::UnionAncestor,
+            "&~" => SpansetOp::UnionSibling,
+            _ => return None,
+        })
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            SpansetOp::And => "&&",
+            SpansetOp::Union => "||",
+            SpansetOp::Child => ">",
+            SpansetOp::Parent => "<",
+            SpansetOp::Descendant => ">>",
+            SpansetOp::Ancestor => "<<",
+            SpansetOp::Sibling => "~",
+            SpansetOp::NotChild => "!>",
+            SpansetOp::NotParent => "!<",
+            SpansetOp::NotDescendant => "!>>",
+            SpansetOp::NotAncestor => "!<<",
+            SpansetOp::NotSibling => "!~",
+            SpansetOp::UnionChild => "&>",
+            SpansetOp::UnionParent => "&<",
+            SpansetOp::UnionDescendant => "&>>",
+            SpansetOp::UnionAncestor => "&<<",
+            SpansetOp::UnionSibling => "&~",
+        }
+    }
+}
+
+/// Something that yields spansets from spansets.
+#[derive(Debug, Clone)]
+pub(crate) enum SpansetExpr {
+    Filter(FieldExpr),
+    Op {
+        op: SpansetOp,
+        lhs: Box<SpansetExpr>,
+        rhs: Box<SpansetExpr>,
+    },
+    Pipeline(Pipeline),
+}
+
+impl Display for SpansetExpr {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        match self {
+            SpansetExpr::Filter(expr) => write!(f, "{{ {expr} }}"),
+            SpansetExpr::Op { op, lhs, rhs } => write!(f, "({lhs}) {} ({rhs})", op.as_str()),
+            SpansetExpr::Pipeline(pipeline) => pipeline.fmt(f),
+        }
+    }
+}
+
+/// Stages separated by `|`.
+#[derive(Debug, Clone)]
+pub(crate) struct Pipeline {
+    pub elements: Vec<Element>,
+}
+
+impl Display for Pipeline {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        for (i, element) in self.elements.iter().enumerate() {
+            if i > 0 {
+                f.write_str("|")?;
+            }
+            element.fmt(f)?;
+        }
+        Ok(())
+    }
+}
+
+/// One pipeline stage.
+#[derive(Debug, Clone)]
+pub(crate) enum Element {
+    Spanset(SpansetExpr),
+    ScalarFilter(ScalarFilter),
+    GroupBy(FieldExpr),
+    Coalesce,
+    Select(Vec<Attribute>),
+}
+
+impl Display for Element {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        match self {
+            Element::Spanset(expr) => expr.fmt(f),
+            Element::ScalarFilter(filter) => filter.fmt(f),
+            Element::GroupBy(expr) => write!(f, "by({expr})"),
+            Element::Coalesce => f.write_str("coalesce()"),
+            Element::Select(attributes) => {
+                let names: Vec<String> = attributes.iter().map(ToString::to_string).collect();
+                write!(f, "select({})", names.join(", "))
+            }
+        }
+    }
+}
+
+/// `count()`, `avg(x)`, `min(x)`, `max(x)`, `sum(x)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AggregateOp {
+    Count,
+    Avg,
+    Min,
+    Max,
+    Sum,
+}
+
+impl AggregateOp {
+    fn as_str(self) -> &'static str {
+        match self {
+            AggregateOp::Count => "count",
+            AggregateOp::Avg => "avg",
+            AggregateOp::Min => "min",
+            AggregateOp::Max => "max",
+            AggregateOp::Sum => "sum",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Aggregate {
+    pub op: AggregateOp,
+    pub expr: Option<FieldExpr>,
+}
+
+impl Display for Aggregate {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        match &self.expr {
+            None => write!(f, "{}()", self.op.as_str()),
+            Some(expr) => write!(f, "{}({expr})", self.op.as_str()),
+        }
+    }
+}
+
+/// A number-valued expression in a scalar filter.
+#[derive(Debug, Clone)]
+pub(crate) enum ScalarExpr {
+    Static(Value<'static>),
+    Aggregate(Aggregate),
+    Op {
+        op: Op,
+        lhs: Box<ScalarExpr>,
+        rhs: Box<ScalarExpr>,
+    },
+    /// `({ } | count())` at the top of a scalar pipeline filter.
+    Pipeline(Pipeline, Aggregate),
+}
+
+impl Display for ScalarExpr {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        match self {
+            ScalarExpr::Static(value) => f.write_str(&value.to_query_text()),
+            ScalarExpr::Aggregate(aggregate) => aggregate.fmt(f),
+            ScalarExpr::Op { op, lhs, rhs } => {
+                write!(f, "{} {} {}", wrap_scalar(lhs), op.as_str(), wrap_scalar(rhs))
+            }
+            ScalarExpr::Pipeline(pipeline, aggregate) => write!(f, "{pipeline}|{aggregate}"),
+        }
+    }
+}
+
+fn wrap_scalar(expr: &ScalarExpr) -> String {
+    match expr {
+        ScalarExpr::Static(_) => expr.to_string(),
+        other => format!("({other})"),
+    }
+}
+
+/// `aggregate op static`, e.g. `count() > 3`.
+#[derive(Debug, Clone)]
+pub(crate) struct ScalarFilter {
+    pub op: Op,
+    pub lhs: ScalarExpr,
+    pub rhs: ScalarExpr,
+}
+
+impl Display for ScalarFilter {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {} {}",
+            wrap_scalar(&self.lhs),
+            self.op.as_str(),
+            wrap_scalar(&self.rhs)
+        )
+    }
+}
+
+/// What the query computes.
+#[derive(Debug, Clone)]
+pub(crate) enum Body {
+    /// A search: spansets per trace.
+    Search(Pipeline),
+    /// A scalar pipeline filter like `({ } | count()) > ({ } | count())` (parses; Tempo
+    /// rejects it as unsupported at validation).
+    ScalarPipelineFilter(ScalarFilter),
+    /// A TraceQL metrics query, kept as normalised text: weft's search does not run it.
+    Metrics(String),
+}
+
+impl Display for Body {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        match self {
+            Body::Search(pipeline) => pipeline.fmt(f),
+            Body::ScalarPipelineFilter(filter) => filter.fmt(f),
+            Body::Metrics(text) => f.write_str(text),
+        }
+    }
+}
+
+/// The whole query: body and `with(...)` hints.
+#[derive(Debug, Clone)]
+pub(crate) struct Root {
+    pub body: Body,
+    pub hints: Vec<(String, Value<'static>)>,
+}
+
+impl Display for Root {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        self.body.fmt(f)?;
+        if !self.hints.is_empty() {
+            let hints: Vec<String> = self
+                .hints
+                .iter()
+                .map(|(name, value)| format!("{name}={}", value.to_query_text()))
+                .collect();
+            write!(f, " with({})", hints.join(","))?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,628 @@
+//! Recursive-descent parsing with Tempo's operator precedence.
+//!
+//! Tempo's grammar (an LALR yacc grammar) gives spanset, scalar and metrics expressions
+//! the same operators. This parser first reads the query into an untyped [`Node`] tree
+//! with those precedences, then `classify` sorts the tree into spanset pipelines,
+//! scalar filters and metrics the way the grammar's rules allow, with errors at the
+//! token where the grammar would have stopped.
+
+use super::ast::{Aggregate, AggregateOp, Attribute, FieldExpr, Intrinsic, Op, Scope};
+use super::lexer::{Tok, Token};
+use super::validate;
+use super::value::Value;
+use super::ParseError;
+
+/// Deepest nesting of parentheses and unary operators accepted; deeper queries get an
+/// error instead of exhausting the stack.
+pub const MAX_NESTING_DEPTH: usize = 64;
+
+/// An untyped node of the outer (pipeline) level; token indices locate errors.
+#[derive(Debug, Clone)]
+pub(crate) struct Node {
+    pub kind: NodeKind,
+    /// Index of the node's first token.
+    pub start: usize,
+    /// Index of the token after the node.
+    pub end: usize,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum NodeKind {
+    Filter(FieldExpr),
+    Aggregate(Aggregate),
+    /// An integer, float or duration literal.
+    Number(Value<'static>),
+    Neg(Box<Node>),
+    Paren(Box<Node>),
+    GroupBy(FieldExpr),
+    Select(Vec<Attribute>),
+    Coalesce,
+    /// A metrics first-stage function such as `rate() by (x)`, as normalised text.
+    MetricsAggregate(String),
+    /// `topk(n)` / `bottomk(n)`, as normalised text.
+    SecondStage(String),
+    Binary {
+        op: &'static str,
+        op_token: usize,
+        lhs: Box<Node>,
+        rhs: Box<Node>,
+    },
+}
+
+pub(crate) struct Parser {
+    pub tokens: Vec<Token>,
+    pub pos: usize,
+    depth: usize,
+}
+
+fn outer_precedence(op: &str) -> Option<(u8, bool)> {
+    Some(match op {
+        "|" => (1, false),
+        "&&" | "||" => (2, false),
+        "=" | "!=" | "<" | "<=" | ">" | ">=" | "=~" | "!~" | ">>" | "<<" | "~" | "!>" | "!<"
+        | "!>>" | "!<<" | "&>" | "&<" | "&>>" | "&<<" | "&~" => (3, false),
+        "+" | "-" => (5, false),
+        "*" | "/" | "%" => (7, false),
+        "^" => (8, true),
+        _ => return None,
+    })
+}
+
+fn field_operator(op: &str) -> Option<(Op, u8, bool)> {
+    Some(match op {
+        "&&" => (Op::And, 2, false),
+        "||" => (Op::Or, 2, false),
+        "=" => (Op::Eq, 3, false),
+        "!=" => (Op::Neq, 3, false),
+        "<" => (Op::Lt, 3, false),
+        "<=" => (Op::Lte, 3, false),
+        ">" => (Op::Gt, 3, false),
+        ">=" => (Op::Gte, 3, false),
+        "=~" => (Op::Regex, 3, false),
+        "!~" => (Op::NotRegex, 3, false),
+        "+" => (Op::Add, 5, false),
+        "-" => (Op::Sub, 5, false),
+        "*" => (Op::Mul, 7, false),
+        "/" => (Op::Div, 7, false),
+        "%" => (Op::Mod, 7, false),
+        "^" => (Op::Pow, 8, true),
+        _ => return None,
+    })
+}
+
+impl Parser {
+    pub(crate) fn new(tokens: Vec<Token>) -> Self {
+        Parser {
+            tokens,
+            pos: 0,
+            depth: 0,
+        }
+    }
+
+    pub(crate) fn peek(&self) -> &Token {
+        &self.tokens[self.pos.min(self.tokens.len() - 1)]
+    }
+
+    fn peek_keyword(&self) -> Option<&'static str> {
+        match self.peek().tok {
+            Tok::Keyword(k) => Some(k),
+            _ => None,
+        }
+    }
+
+    fn advance(&mut self) -> Token {
+        let token = self.peek().clone();
+        if self.pos < self.tokens.len() - 1 {
+            self.pos += 1;
+        }
+        token
+    }
+
+    fn unexpected(&self, expecting: &[&str]) -> ParseError {
+        self.peek().syntax_error(expecting)
+    }
+
+    fn expect(&mut self, keyword: &str, expecting: &[&str]) -> Result<(), ParseError> {
+        if self.peek().is(keyword) {
+            self.advance();
+            Ok(())
+        } else {
+            Err(self.unexpected(expecting))
+        }
+    }
+
+    fn enter(&mut self) -> Result<(), ParseError> {
+        self.depth += 1;
+        if self.depth > MAX_NESTING_DEPTH {
+            let token = self.peek();
+            return Err(ParseError::syntax(
+                token.line,
+                token.column,
+                format!("query nests deeper than {MAX_NESTING_DEPTH} levels"),
+            ));
+        }
+        Ok(())
+    }
+
+    fn leave(&mut self) {
+        self.depth -= 1;
+    }
+
+    // ---------------------------------------------------------------- outer level
+
+    pub(crate) fn parse_outer(&mut self, min_precedence: u8) -> Result<Node, ParseError> {
+        self.enter()?;
+        let mut lhs = self.parse_outer_prefix()?;
+        while let Some(op) = self.peek_keyword() {
+            let Some((precedence, right_assoc)) = outer_precedence(op) else {
+                break;
+            };
+            if precedence < min_precedence {
+                break;
+            }
+            let op_token = self.pos;
+            self.advance();
+            let next_min = if right_assoc { precedence } else { precedence + 1 };
+            let rhs = self.parse_outer(next_min)?;
+            let start = lhs.start;
+            lhs = Node {
+                start,
+                end: self.pos,
+                kind: NodeKind::Binary {
+                    op,
+                    op_token,
+                    lhs: Box::new(lhs),
+                    rhs: Box::new(rhs),
+                },
+            };
+        }
+        self.leave();
+        Ok(lhs)
+    }
+
+    fn parse_outer_prefix(&mut self) -> Result<Node, ParseError> {
+        let start = self.pos;
+        let token = self.peek().clone();
+        let kind = match &token.tok {
+            Tok::Integer(i) => {
+                self.advance();
+                NodeKind::Number(Value::Int(*i))
+            }
+            Tok::Float(f) => {
+                self.advance();
+                NodeKind::Number(Value::Float(*f))
+            }
+            Tok::Duration(d) => {
+                self.advance();
+                NodeKind::Number(Value::Duration(*d))
+            }
+            Tok::Keyword(k) => match *k {
+                "{" => {
+                    self.advance();
+                    if self.peek().is("}") {
+                        self.advance();
+                        NodeKind::Filter(FieldExpr::Static(Value::Bool(true)))
+                    } else {
+                        let expr = self.parse_field(0)?;
+                        self.expect("}", &[])?;
+                        NodeKind::Filter(expr)
+                    }
+                }
+                "(" => {
+                    self.advance();
+                    let inner = self.parse_outer(0)?;
+                    self.expect(")", &[])?;
+                    NodeKind::Paren(Box::new(inner))
+                }
+                "-" => {
+                    self.advance();
+                    self.enter()?;
+                    let operand = self.parse_outer_prefix()?;
+                    self.leave();
+                    NodeKind::Neg(Box::new(operand))
+                }
+                "count" => {
+                    self.advance();
+                    self.expect("(", &["("])?;
+                    self.expect(")", &[")"])?;
+                    NodeKind::Aggregate(Aggregate {
+                        op: AggregateOp::Count,
+                        expr: None,
+                    })
+                }
+                "avg" | "min" | "max" | "sum" => {
+                    self.advance();
+                    let op = match *k {
+                        "avg" => AggregateOp::Avg,
+                        "min" => AggregateOp::Min,
+                        "max" => AggregateOp::Max,
+                        _ => AggregateOp::Sum,
+                    };
+                    self.expect("(", &["("])?;
+                    let expr = self.parse_field(0)?;
+                    self.expect(")", &[])?;
+                    NodeKind::Aggregate(Aggregate {
+                        op,
+                        expr: Some(expr),
+                    })
+                }
+                "by" => {
+                    self.advance();
+                    self.expect("(", &["("])?;
+                    let expr = self.parse_field(0)?;
+                    self.expect(")", &[])?;
+                    NodeKind::GroupBy(expr)
+                }
+                "select" => {
+                    self.advance();
+                    self.expect("(", &["("])?;
+                    let attributes = self.attribute_list()?;
+                    self.expect(")", &[])?;
+                    NodeKind::Select(attributes)
+                }
+                "coalesce" => {
+                    self.advance();
+                    self.expect("(", &["("])?;
+                    self.expect(")", &[")"])?;
+                    NodeKind::Coalesce
+                }
+                "topk" | "bottomk" => {
+                    self.advance();
+                    self.expect("(", &["("])?;
+                    let limit = match self.peek().tok {
+                        Tok::Integer(limit) => limit,
+                        _ => return Err(self.unexpected(&["INTEGER"])),
+                    };
+                    self.advance();
+                    self.expect(")", &[")"])?;
+                    NodeKind::SecondStage(format!("{k}({limit})"))
+                }
+                "rate" | "count_over_time" | "min_over_time" | "max_over_time"
+                | "avg_over_time" | "sum_over_time" | "quantile_over_time"
+                | "histogram_over_time" | "compare" => NodeKind::MetricsAggregate(self.metrics_aggregate()?),
+                _ => return Err(self.unexpected(&[])),
+            },
+            _ => return Err(self.unexpected(&[])),
+        };
+        Ok(Node {
+            kind,
+            start,
+            end: self.pos,
+        })
+    }
+
+    /// A metrics first-stage function, returned as Tempo-like text.
+    fn metrics_aggregate(&mut self) -> Result<String, ParseError> {
+        let name = self.peek_keyword().unwrap_or_default();
+        self.advance();
+        self.expect("(", &["("])?;
+        let mut text = format!("{name}(");
+        match name {
+            "rate" | "count_over_time" => {}
+            "compare" => {
+                self.expect("{", &["{"])?;
+                let filter = if self.peek().is("}") {
+                    FieldExpr::Static(Value::Bool(true))
+                } else {
+                    self.parse_field(0)?
+                };
+                self.expect("}", &[])?;
+                text.push_str(&format!("{{ {filter} }}"));
+                let mut numbers = 0;
+                while self.peek().is(",") {
+                    self.advance();
+                    match self.peek().tok {
+                        Tok::Integer(i) => text.push_str(&format!(",{i}")),
+                        _ => return Err(self.unexpected(&["INTEGER"])),
+                    }
+                    self.advance();
+                    numbers += 1;
+                }
+                if numbers == 2 || numbers > 3 {
+                    return Err(self.unexpected(&[]));
+                }
+            }
+            _ => {
+                let attribute = self.attribute()?;
+                text.push_str(&attribute.to_string());
+                if name == "quantile_over_time" {
+                    loop {
+                        self.expect(",", &[","])?;
+                        let value = match self.peek().tok {
+                            Tok::Integer(i) => i as f64,
+                            Tok::Float(f) => f,
+                            _ => return Err(self.unexpected(&["INTEGER", "FLOAT"])),
+                        };
+                        self.advance();
+                        text.push_str(&format!(",{value:.5}"));
+                        if !self.peek().is(",") {
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        self.expect(")", &[")"])?;
+        text.push(')');
+        if self.peek().is("by") && name != "compare" {
+            self.advance();
+            self.expect("(", &["("])?;
+            let attributes = self.attribute_list()?;
+            self.expect(")", &[])?;
+            let names: Vec<String> = attributes.iter().map(ToString::to_string).collect();
+            text.push_str(&format!("by({})", names.join(",")));
+        }
+        Ok(text)
+    }
+
+    /// `with(name=value, ...)`, repeatable.
+    pub(crate) fn hints(&mut self) -> Result<Vec<(String, Value<'static>)>, ParseError> {
+        let mut hints = Vec::new();
+        while self.peek().is("with") {
+            // A later `with(...)` replaces an earlier one, as in Tempo.
+            hints.clear();
+            self.advance();
+            self.expect("(", &["("])?;
+            loop {
+                let name = match &self.peek().tok {
+                    Tok::Identifier(name) => name.clone(),
+                    _ => return Err(self.unexpected(&["IDENTIFIER"])),
+                };
+                self.advance();
+                self.expect("=", &["="])?;
+                let value = self.static_value()?;
+                hints.push((name, value));
+                if self.peek().is(",") {
+                    self.advance();
+                    continue;
+                }
+                self.expect(")", &[", or )"])?;
+                break;
+            }
+        }
+        Ok(hints)
+    }
+
+    // ---------------------------------------------------------------- field expressions
+
+    pub(crate) fn parse_field(&mut self, min_precedence: u8) -> Result<FieldExpr, ParseError> {
+        self.enter()?;
+        let mut lhs = self.parse_field_prefix()?;
+        while let Some(keyword) = self.peek_keyword() {
+            let Some((op, precedence, right_assoc)) = field_operator(keyword) else {
+                break;
+            };
+            if precedence < min_precedence {
+                break;
+            }
+            self.advance();
+            if matches!(op, Op::Eq | Op::Neq) && self.peek().is("nil") {
+                self.advance();
+                let unary = if op == Op::Eq { Op::NotExists } else { Op::Exists };
+                lhs = validate::unary(unary, lhs);
+                continue;
+            }
+            if self.peek().is("nil") {
+                return Err(self.unexpected(&[]));
+            }
+            let next_min = if right_assoc { precedence } else { precedence + 1 };
+            let rhs = self.parse_field(next_min)?;
+            lhs = validate::binary(op, lhs, rhs);
+        }
+        self.leave();
+        Ok(lhs)
+    }
+
+    fn parse_field_prefix(&mut self) -> Result<FieldExpr, ParseError> {
+        if let Some(keyword) = self.peek_keyword() {
+            match keyword {
+                "(" => {
+                    self.advance();
+                    let inner = self.parse_field(0)?;
+                    self.expect(")", &[])?;
+                    return Ok(inner);
+                }
+                "-" => {
+                    self.advance();
+                    let operand = self.parse_field(6)?;
+                    return Ok(validate::unary(Op::Sub, operand));
+                }
+                "!" => {
+                    self.advance();
+                    let operand = self.parse_field(7)?;
+                    return Ok(validate::unary(Op::Not, operand));
+                }
+                "nil" => {
+                    self.advance();
+                    let op = match self.peek_keyword() {
+                        Some("=") => Op::NotExists,
+                        Some("!=") => Op::Exists,
+                        _ => return Err(self.unexpected(&["!=", "="])),
+                    };
+                    self.advance();
+                    if self.peek().is("nil") {
+                        self.advance();
+                        return Ok(FieldExpr::Static(Value::Bool(false)));
+                    }
+                    let operand = self.parse_field(4)?;
+                    return Ok(validate::unary(op, operand));
+                }
+                _ => {}
+            }
+        }
+        if let Some(attribute) = self.try_attribute()? {
+            return Ok(FieldExpr::Attribute(attribute));
+        }
+        Ok(FieldExpr::Static(self.static_value()?))
+    }
+
+    fn static_value(&mut self) -> Result<Value<'static>, ParseError> {
+        let token = self.peek().clone();
+        let value = match &token.tok {
+            Tok::String(s) => Value::Str(s.clone().into()),
+            Tok::Integer(i) => Value::Int(*i),
+            Tok::Float(f) => Value::Float(*f),
+            Tok::Duration(d) => Value::Duration(*d),
+            Tok::Identifier(name) => {
+                self.advance();
+                return match name.as_str() {
+                    "minInt" => Ok(Value::Int(i64::MIN)),
+                    "maxInt" => Ok(Value::Int(i64::MAX)),
+                    // Tempo reports this when it reduces, with the next token read.
+                    _ => {
+                        let next = self.peek();
+                        Err(ParseError::syntax(
+                            next.line,
+                            next.column,
+                            format!("unknown identifier: {name}"),
+                        ))
+                    }
+                };
+            }
+            Tok::Keyword(k) => match *k {
+                "true" => Value::Bool(true),
+                "false" => Value::Bool(false),
+                "ok" => Value::Status(weft_model::StatusCode::Ok),
+                "error" => Value::Status(weft_model::StatusCode::Error),
+                "unset" => Value::Status(weft_model::StatusCode::Unset),
+                "unspecified" => Value::Kind(weft_model::SpanKind::Unspecified),
+                "internal" => Value::Kind(weft_model::SpanKind::Internal),
+                "server" => Value::Kind(weft_model::SpanKind::Server),
+                "client" => Value::Kind(weft_model::SpanKind::Client),
+                "producer" => Value::Kind(weft_model::SpanKind::Producer),
+                "consumer" => Value::Kind(weft_model::SpanKind::Consumer),
+                _ => return Err(self.unexpected(&[])),
+            },
+            _ => return Err(self.unexpected(&[])),
+        };
+        self.advance();
+        Ok(value)
+    }
+
+    fn attribute_list(&mut self) -> Result<Vec<Attribute>, ParseError> {
+        let mut attributes = vec![self.attribute()?];
+        while self.peek().is(",") {
+            self.advance();
+            attributes.push(self.attribute()?);
+        }
+        Ok(attributes)
+    }
+
+    fn attribute(&mut self) -> Result<Attribute, ParseError> {
+        match self.try_attribute()? {
+            Some(attribute) => Ok(attribute),
+            None => Err(self.unexpected(&[])),
+        }
+    }
+
+    /// An intrinsic, scoped intrinsic or attribute, if the next token starts one.
+    fn try_attribute(&mut self) -> Result<Option<Attribute>, ParseError> {
+        let Some(keyword) = self.peek_keyword() else {
+            return Ok(None);
+        };
+        let unscoped = match keyword {
+            "duration" => Some(Intrinsic::Duration),
+            "name" => Some(Intrinsic::Name),
+            "status" => Some(Intrinsic::Status),
+            "statusMessage" => Some(Intrinsic::StatusMessage),
+            "kind" => Some(Intrinsic::Kind),
+            "parent" => Some(Intrinsic::Parent),
+            "rootName" => Some(Intrinsic::RootName),
+            "rootServiceName" => Some(Intrinsic::RootServiceName),
+            "traceDuration" => Some(Intrinsic::TraceDuration),
+            "nestedSetLeft" => Some(Intrinsic::NestedSetLeft),
+            "nestedSetRight" => Some(Intrinsic::NestedSetRight),
+            "nestedSetParent" => Some(Intrinsic::NestedSetParent),
+            _ => None,
+        };
+        if let Some(intrinsic) = unscoped {
+            self.advance();
+            return Ok(Some(Attribute::intrinsic(intrinsic)));
+        }
+        let scoped: Option<&[(&str, Intrinsic)]> = match keyword {
+            "trace:" => Some(&[
+                ("duration", Intrinsic::TraceDuration),
+                ("rootName", Intrinsic::RootName),
+                ("rootService", Intrinsic::RootServiceName),
+                ("id", Intrinsic::TraceId),
+            ]),
+            "span:" => Some(&[
+                ("duration", Intrinsic::Duration),
+                ("name", Intrinsic::Name),
+                ("kind", Intrinsic::Kind),
+                ("status", Intrinsic::Status),
+                ("statusMessage", Intrinsic::StatusMessage),
+                ("id", Intrinsic::SpanId),
+                ("parentID", Intrinsic::ParentId),
+                ("childCount", Intrinsic::ChildCount),
+            ]),
+            "event:" => Some(&[
+                ("name", Intrinsic::EventName),
+                ("timeSinceStart", Intrinsic::EventTimeSinceStart),
+            ]),
+            "link:" => Some(&[
+                ("traceID", Intrinsic::LinkTraceId),
+                ("spanID", Intrinsic::LinkSpanId),
+            ]),
+            "instrumentation:" => Some(&[
+                ("name", Intrinsic::InstrumentationName),
+                ("version", Intrinsic::InstrumentationVersion),
+            ]),
+            _ => None,
+        };
+        if let Some(choices) = scoped {
+            self.advance();
+            let next = self.peek_keyword();
+            if let Some((_, intrinsic)) = choices.iter().find(|(name, _)| Some(*name) == next) {
+                self.advance();
+                return Ok(Some(Attribute::intrinsic(*intrinsic)));
+            }
+            // yacc lists at most four expected tokens.
+            let names: Vec<&str> = choices.iter().map(|(name, _)| *name).collect();
+            let expecting: &[&str] = if names.len() <= 4 { &names } else { &[] };
+            return Err(self.unexpected(expecting));
+        }
+        let scope = match keyword {
+            "." => Scope::None,
+            "resource." => Scope::Resource,
+            "span." => Scope::Span,
+            "event." => Scope::Event,
+            "link." => Scope::Link,
+            "instrumentation." => Scope::Instrumentation,
+            "parent." => {
+                self.advance();
+                let scope = match self.peek_keyword() {
+                    Some("resource.") => Scope::Resource,
+                    Some("span.") => Scope::Span,
+                    _ => Scope::None,
+                };
+                if scope != Scope::None {
+                    self.advance();
+                }
+                let name = self.attribute_name(if scope == Scope::None {
+                    &["IDENTIFIER", "resource.", "span."]
+                } else {
+                    &["IDENTIFIER"]
+                })?;
+                return Ok(Some(Attribute::named(scope, true, name)));
+            }
+            _ => return Ok(None),
+        };
+        self.advance();
+        let name = self.attribute_name(&["IDENTIFIER"])?;
+        Ok(Some(Attribute::named(scope, false, name)))
+    }
+
+    fn attribute_name(&mut self, expecting: &[&str]) -> Result<String, ParseError> {
+        let name = match &self.peek().tok {
+            Tok::Identifier(name) => name.clone(),
+            _ => return Err(self.unexpected(expecting)),
+        };
+        self.advance();
+        if self.peek().tok != Tok::EndAttribute {
+            return Err(self.unexpected(&["END_ATTRIBUTE"]));
+        }
+        self.advance();
+        Ok(name)
+    }
+}
