@@ -123,6 +123,11 @@ pub(crate) fn eval<'a>(
         }
         FieldExpr::Unary { op, expr: operand } => {
             let value = eval(operand, context)?;
+            // Tempo's storage never hands its evaluator a span lacking every attribute
+            // the query reads, so a missing operand stays missing instead of failing.
+            if value.is_nil() && matches!(op, Op::Not | Op::Sub) {
+                return Ok(Value::Nil);
+            }
             match op {
                 Op::Not => match value {
                     Value::Bool(b) => Ok(Value::Bool(!b)),
