@@ -15,8 +15,9 @@ search window (unix seconds) to the state file; `record` and `check` read it for
 A query's result is normalised (see `normalise_response`) so two backends compare
 exactly on: the HTTP status; for errors, the message; otherwise the set of trace ids
 (lowercase 32-hex, zero-padded), per trace the spansets (matched span ids, `matched`,
-spanset attributes such as by() keys and aggregate values) and per matched span its
-returned attributes, plus the trace's root service, root name and duration.
+spanset attributes such as by() keys and aggregate values), per matched span its
+returned attributes, `name` (present only when the query referenced it) and
+`durationNanos`, plus the trace's root service, root name and duration.
 
 Python 3 standard library plus `requests` (tests/requirements.txt).
 """
@@ -174,12 +175,15 @@ def normalise_response(status: int, body: str) -> dict:
             spansets = [trace["spanSet"]] if trace.get("spanSet") else []
         normalised_sets = []
         span_attributes: dict[str, dict] = {}
+        span_fields: dict[str, dict] = {}
         for spanset in spansets:
             span_ids = []
             for span in spanset.get("spans") or []:
                 span_id = normalise_span_id(span["spanID"])
                 span_ids.append(span_id)
                 span_attributes.setdefault(span_id, {}).update(_attribute_map(span.get("attributes")))
+                # `name` is present only when the query referenced it; start times depend on the load shift
+                span_fields[span_id] = {key: span[key] for key in ("name", "durationNanos") if key in span}
             normalised_sets.append({
                 "span_ids": sorted(span_ids),
                 "matched": spanset.get("matched", 0),
@@ -193,6 +197,7 @@ def normalise_response(status: int, body: str) -> dict:
             "span_ids": sorted({span_id for spanset in normalised_sets for span_id in spanset["span_ids"]}),
             "spansets": normalised_sets,
             "span_attributes": {span_id: span_attributes[span_id] for span_id in sorted(span_attributes)},
+            "span_fields": {span_id: span_fields[span_id] for span_id in sorted(span_fields)},
         }
     return {"status": status, "trace_ids": sorted(traces), "traces": {key: traces[key] for key in sorted(traces)}}
 
@@ -241,6 +246,7 @@ def strip_result(result: dict, ignore_span_attributes: bool, ignore_trace_metada
     for trace in result.get("traces", {}).values():
         if ignore_span_attributes:
             trace.pop("span_attributes", None)
+            trace.pop("span_fields", None)
         if ignore_trace_metadata:
             for key in ("root_service_name", "root_trace_name", "duration_ms"):
                 trace.pop(key, None)
@@ -350,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             command.add_argument("--expected", type=Path, required=True)
             command.add_argument("--ignore-span-attributes", action="store_true",
-                                 help="do not compare the attributes returned on matched spans")
+                                 help="do not compare the attributes, name and duration returned on matched spans")
             command.add_argument("--ignore-trace-metadata", action="store_true",
                                  help="do not compare rootServiceName, rootTraceName and durationMs")
     args = parser.parse_args(argv)
