@@ -298,18 +298,32 @@ def select_entries(args: argparse.Namespace) -> list[dict[str, str]]:
     return entries
 
 
+def dump_expected(document: dict) -> str:
+    """JSON with one line per query result: compact, and a diff shows which queries changed."""
+    header = {key: value for key, value in document.items() if key != "results"}
+    lines = [json.dumps(header, sort_keys=True)[:-1] + ', "results": {']
+    items = list(document["results"].items())
+    for index, (query_id, result) in enumerate(items):
+        comma = "," if index < len(items) - 1 else ""
+        lines.append(f"{json.dumps(query_id)}: {json.dumps(result, sort_keys=True, separators=(',', ':'))}{comma}")
+    lines.append("}}")
+    return "\n".join(lines) + "\n"
+
+
 def command_record(args: argparse.Namespace) -> int:
     state = read_state(args.state)
     wait_searchable(args.api, state)
     entries = select_entries(args)
     results = run_corpus(args.api, state, entries)
+    buildinfo = requests.get(f"{args.api.rstrip('/')}/api/status/buildinfo", timeout=HTTP_TIMEOUT_SECONDS)
     document = {
+        "recorded_from": buildinfo.json() if buildinfo.status_code == 200 else None,
         "about": "Answers of Grafana Tempo to tests/traceql/corpus.yaml over tests/traceql/dataset.json, "
                  "normalised by corpus.py (see TEMPO.md)",
         "search_params": {"limit": SEARCH_LIMIT, "spss": SPANS_PER_SPANSET},
         "results": results,
     }
-    args.out.write_text(json.dumps(document, indent=1, sort_keys=False) + "\n")
+    args.out.write_text(dump_expected(document))
     errors = sum(1 for result in results.values() if result["status"] != 200)
     print(f"recorded {len(results)} queries ({errors} errors) into {args.out}")
     return 0
