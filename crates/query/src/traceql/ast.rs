@@ -206,10 +206,10 @@ impl Display for Attribute {
         let mut prefix = String::new();
         if !scopes.is_empty() {
             prefix = scopes.join(".") + ".";
-        } else if self.intrinsic.is_none() && !name.is_empty() {
+        } else if self.intrinsic.is_none() {
             prefix.push('.');
         }
-        if name.chars().any(|c| !is_attribute_char(c) || c == '"') {
+        if name.is_empty() || name.chars().any(|c| !is_attribute_char(c) || c == '"') {
             let escaped = name.replace('\\', "\\\\").replace('"', "\\\"");
             write!(f, "{prefix}\"{escaped}\"")
         } else {

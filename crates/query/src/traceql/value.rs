@@ -259,6 +259,8 @@ impl<'a> Value<'a> {
     pub(crate) fn to_query_text(&self) -> String {
         match self {
             Value::Nil => "nil".into(),
+            // `minInt` is Tempo's name for it; the digits would not lex back (overflow).
+            Value::Int(i64::MIN) => "minInt".into(),
             Value::Int(i) => i.to_string(),
             Value::Float(f) => format_go_float(*f),
             Value::Str(s) => quote_string(s),
@@ -305,10 +307,10 @@ pub(crate) fn status_name(status: StatusCode) -> &'static str {
     }
 }
 
-/// Tempo prints strings in backquotes; a string containing one is printed double-quoted
-/// so the text parses back (Tempo's own output would not).
+/// Tempo prints strings in backquotes; a string a raw literal cannot hold (a backquote
+/// or a carriage return) is printed double-quoted so the text parses back.
 fn quote_string(text: &str) -> String {
-    if !text.contains('`') {
+    if !text.contains(['`', '\r']) {
         return format!("`{text}`");
     }
     let mut out = String::from("\"");
@@ -317,6 +319,9 @@ fn quote_string(text: &str) -> String {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
             '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04x}", u32::from(c))),
             other => out.push(other),
         }
     }
@@ -325,24 +330,27 @@ fn quote_string(text: &str) -> String {
 }
 
 /// Go's `strconv.FormatFloat(f, 'g', -1, 64)`, plus `.0` when it would read as an int.
+/// NaN and infinities, which Tempo prints as `NaN`/`+Inf`, print as the constant
+/// expressions that fold to them so the text parses back.
 pub(crate) fn format_go_float(f: f64) -> String {
     if f.is_nan() {
-        return "NaN".into();
+        return "(0.0 / 0.0)".into();
     }
     if f.is_infinite() {
-        return if f > 0.0 { "+Inf".into() } else { "-Inf".into() };
+        return if f > 0.0 { "(1.0 / 0.0)".into() } else { "(-1.0 / 0.0)".into() };
     }
     // Shortest round-trip digits and decimal exponent, from Rust's `{:e}`.
     let scientific = format!("{f:e}");
     let (mantissa, exponent) = scientific.split_once('e').unwrap_or((&scientific, "0"));
     let exponent: i32 = exponent.parse().unwrap_or(0);
-    let text = if !(-4..21).contains(&exponent) {
+    // Go switches to exponent form below 1e-4 and from 1e6 on for shortest 'g'.
+    let text = if !(-4..6).contains(&exponent) {
         let sign = if exponent < 0 { '-' } else { '+' };
         format!("{mantissa}e{sign}{:02}", exponent.unsigned_abs())
     } else {
         format!("{f}")
     };
-    if text.contains(['e', '.']) || text.contains("Inf") {
+    if text.contains(['e', '.']) {
         text
     } else {
         format!("{text}.0")
