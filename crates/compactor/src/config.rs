@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use weft_model::TenantId;
+use weft_model::{CatalogLimits, TenantId};
 
 use crate::error::CompactorError;
 
@@ -62,6 +62,12 @@ pub struct CompactorConfig {
     /// Keys must be valid tenant ids; values greater than 0. Default none.
     #[serde(with = "humantime_map")]
     pub tenant_retention: BTreeMap<String, Duration>,
+    /// Bounds of the attribute catalog (attribute keys per scope with typed values, for
+    /// Tempo's tag endpoints) of the blocks it writes: `max_keys_per_scope` (default
+    /// 1,000; 0 turns the catalog off), `max_values_per_key` (default 1,000, all types
+    /// together), `max_string_value_bytes` (default 256; longer strings are left out).
+    /// A scope or key over a bound is flagged truncated.
+    pub attribute_catalog: CatalogLimits,
 }
 
 impl Default for CompactorConfig {
@@ -78,6 +84,7 @@ impl Default for CompactorConfig {
             orphan_grace: Duration::from_secs(3600),
             retention: Duration::from_secs(7 * 24 * 3600),
             tenant_retention: BTreeMap::new(),
+            attribute_catalog: CatalogLimits::default(),
         }
     }
 }

@@ -244,6 +244,7 @@ impl Compactor {
             compaction_level: job.output_level,
             compacted_from: job.inputs.clone(),
             ingested_unix_nanos: Some((ingested_min, ingested_max)),
+            catalog_limits: self.config.attribute_catalog,
         };
 
         let mut readers = Vec::with_capacity(job.inputs.len());

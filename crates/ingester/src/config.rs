@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use weft_model::CatalogLimits;
 
 use crate::error::IngesterError;
 
@@ -83,6 +84,12 @@ pub struct IngesterConfig {
     /// passes Zipkin's `AUTOCOMPLETE_KEYS` (so it is not a key of this section).
     #[serde(skip)]
     pub indexed_attribute_keys: Vec<String>,
+    /// Bounds of the attribute catalog (attribute keys per scope with typed values, for
+    /// Tempo's tag endpoints) kept per block and head: `max_keys_per_scope` (default
+    /// 1,000; 0 turns the catalog off), `max_values_per_key` (default 1,000, all types
+    /// together), `max_string_value_bytes` (default 256; longer strings are left out).
+    /// A scope or key over a bound is flagged truncated.
+    pub attribute_catalog: CatalogLimits,
 }
 
 impl Default for IngesterConfig {
@@ -98,6 +105,7 @@ impl Default for IngesterConfig {
             max_spans_per_trace: 100_000,
             block_list_poll_interval: Duration::from_secs(15),
             indexed_attribute_keys: Vec::new(),
+            attribute_catalog: CatalogLimits::default(),
         }
     }
 }

@@ -67,6 +67,7 @@ impl Ingester {
         for flushing in pending {
             let options = BlockWriteOptions {
                 indexed_attribute_keys: self.config.indexed_attribute_keys.clone(),
+                catalog_limits: self.config.attribute_catalog,
                 wal_segments: Some(flushing.wal_segments),
                 ..BlockWriteOptions::default()
             };

@@ -139,6 +139,7 @@ impl Ingester {
         config.validate()?;
         let wal_directory = config.storage_path.join("wal");
         let indexed_keys = config.indexed_attribute_keys.clone();
+        let catalog_limits = config.attribute_catalog;
         let replay_directory = wal_directory.clone();
         let catalog = Catalog::new(store);
         catalog.refresh().await?;
@@ -146,7 +147,7 @@ impl Ingester {
         let replayed = tokio::task::spawn_blocking(move || {
             std::fs::create_dir_all(&replay_directory)
                 .map_err(StorageError::io("create directory", &replay_directory))?;
-            replay::replay(&replay_directory, &coverage, &indexed_keys)
+            replay::replay(&replay_directory, &coverage, &indexed_keys, catalog_limits)
         })
         .await??;
 
@@ -420,7 +421,13 @@ impl SpanSink for Ingester {
         }
         let accepted = spans.len() as u64;
         let stats = head
-            .insert(tenant, &spans, record, &self.config.indexed_attribute_keys)
+            .insert(
+                tenant,
+                &spans,
+                record,
+                &self.config.indexed_attribute_keys,
+                self.config.attribute_catalog,
+            )
             .map_err(|error| {
                 // Not expected: the record was encoded from these very spans.
                 tracing::error!(%error, "cannot add written spans to the head");

@@ -117,6 +117,7 @@ impl TraceReader for Ingester {
     async fn names(&self, tenant: &TenantId) -> Result<NameIndex, ReadError> {
         let Snapshot { heads, blocks } = self.snapshot(tenant);
         let mut names = NameIndex::default();
+        names.attributes.limits = self.config.attribute_catalog;
         for head in heads {
             names.merge(&head.names());
         }

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use weft_model::TenantId;
+use weft_model::{CatalogLimits, TenantId};
 use weft_storage::{StorageError, WalSegmentRange};
 
 use crate::error::IngesterError;
@@ -32,6 +32,7 @@ pub(crate) fn replay(
     wal_directory: &Path,
     coverage: &HashMap<TenantId, Vec<WalSegmentRange>>,
     indexed_attribute_keys: &[String],
+    catalog_limits: CatalogLimits,
 ) -> Result<Replayed, IngesterError> {
     let highest_covered = coverage
         .values()
@@ -62,7 +63,13 @@ pub(crate) fn replay(
             let inserted = encode_record(&tenant, &spans)
                 .map_err(|error| error.to_string())
                 .and_then(|record| {
-                    head.insert(&tenant, &spans, Arc::new(record), indexed_attribute_keys)
+                    head.insert(
+                        &tenant,
+                        &spans,
+                        Arc::new(record),
+                        indexed_attribute_keys,
+                        catalog_limits,
+                    )
                         .map_err(|error| error.to_string())
                 });
             match inserted {

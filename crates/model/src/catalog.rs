@@ -66,6 +66,7 @@ impl AttributeScope {
 #[serde(deny_unknown_fields, default)]
 pub struct CatalogLimits {
     /// Most keys kept per scope; later keys are left out and the scope is flagged.
+    /// 0 turns the catalog off (nothing is collected, every scope is empty).
     pub max_keys_per_scope: usize,
     /// Most distinct values kept per (scope, key), all types together; later values are
     /// left out and the key is flagged.

@@ -207,6 +207,8 @@ impl BlockMeta {
 mod stored_names {
     use super::*;
 
+    use weft_model::{AttributeCatalog, AttributeScope, CatalogFloat, KeyValues, ScopeCatalog};
+
     #[derive(Serialize, Deserialize)]
     #[serde(deny_unknown_fields)]
     struct StoredNames {
@@ -214,6 +216,95 @@ mod stored_names {
         span_names: BTreeMap<String, BTreeSet<String>>,
         remote_services: BTreeMap<String, BTreeSet<String>>,
         attribute_values: BTreeMap<String, BTreeSet<String>>,
+        /// Absent in blocks written before the catalog existed: an empty catalog.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        attributes: BTreeMap<String, StoredScope>,
+    }
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct StoredScope {
+        #[serde(default, skip_serializing_if = "is_false")]
+        keys_truncated: bool,
+        keys: BTreeMap<String, StoredValues>,
+    }
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct StoredValues {
+        #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+        string: BTreeSet<String>,
+        #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+        int: BTreeSet<i64>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        float: Vec<f64>,
+        #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+        bool: BTreeSet<bool>,
+        #[serde(default, skip_serializing_if = "is_false")]
+        truncated: bool,
+    }
+
+    fn is_false(flag: &bool) -> bool {
+        !flag
+    }
+
+    fn store_catalog(catalog: &AttributeCatalog) -> BTreeMap<String, StoredScope> {
+        catalog
+            .scopes
+            .iter()
+            .filter(|(_, scope)| !scope.keys.is_empty() || scope.keys_truncated)
+            .map(|(scope, keys)| {
+                let stored = StoredScope {
+                    keys_truncated: keys.keys_truncated,
+                    keys: keys
+                        .keys
+                        .iter()
+                        .map(|(key, values)| {
+                            let stored = StoredValues {
+                                string: values.strings.clone(),
+                                int: values.ints.clone(),
+                                float: values.floats.iter().map(|float| float.0).collect(),
+                                bool: values.bools.clone(),
+                                truncated: values.truncated,
+                            };
+                            (key.clone(), stored)
+                        })
+                        .collect(),
+                };
+                (scope.as_str().to_owned(), stored)
+            })
+            .collect()
+    }
+
+    fn load_catalog<E: serde::de::Error>(
+        stored: BTreeMap<String, StoredScope>,
+    ) -> Result<AttributeCatalog, E> {
+        let mut catalog = AttributeCatalog::default();
+        for (name, scope) in stored {
+            let Some(parsed) = AttributeScope::parse(&name) else {
+                return Err(E::custom(format!("unknown attribute scope {name:?}")));
+            };
+            let mut keys = BTreeMap::new();
+            for (key, values) in scope.keys {
+                if values.float.iter().any(|float| !float.is_finite()) {
+                    return Err(E::custom(format!("attribute {name}.{key} has a non-finite float")));
+                }
+                let values = KeyValues {
+                    strings: values.string,
+                    ints: values.int,
+                    floats: values.float.into_iter().map(CatalogFloat).collect(),
+                    bools: values.bool,
+                    truncated: values.truncated,
+                };
+                keys.insert(key, values);
+            }
+            let scope = ScopeCatalog {
+                keys,
+                keys_truncated: scope.keys_truncated,
+            };
+            catalog.scopes.insert(parsed, scope);
+        }
+        Ok(catalog)
     }
 
     pub fn serialize<S: serde::Serializer>(
@@ -225,6 +316,7 @@ mod stored_names {
             span_names: names.span_names.clone(),
             remote_services: names.remote_services.clone(),
             attribute_values: names.attribute_values.clone(),
+            attributes: store_catalog(&names.attributes),
         }
         .serialize(serializer)
     }
@@ -234,6 +326,7 @@ mod stored_names {
     ) -> Result<NameIndex, D::Error> {
         let stored = StoredNames::deserialize(deserializer)?;
         Ok(NameIndex {
+            attributes: load_catalog(stored.attributes)?,
             services: stored.services,
             span_names: stored.span_names,
             remote_services: stored.remote_services,
@@ -325,6 +418,58 @@ mod tests {
             parsed.covered_wal_segments().collect::<Vec<_>>(),
             vec![range(12, 13)]
         );
+    }
+
+    #[test]
+    fn the_attribute_catalog_round_trips_and_old_metas_have_an_empty_one() {
+        use weft_model::{
+            AttributeScope, AttributeValue, CatalogGrowth, CatalogLimits, CatalogValueRef,
+        };
+        let mut meta = meta();
+        let limits = CatalogLimits {
+            max_values_per_key: 2,
+            ..CatalogLimits::default()
+        };
+        meta.names.attributes.limits = limits;
+        let mut growth = CatalogGrowth::default();
+        let mut insert = |scope, key: &str, value: AttributeValue| {
+            let value_ref = CatalogValueRef::of(&value, &limits);
+            meta.names
+                .attributes
+                .insert(scope, key, value_ref, &mut growth);
+        };
+        insert(AttributeScope::Span, "ratio", AttributeValue::Double(-0.25));
+        insert(AttributeScope::Span, "code", AttributeValue::Int(200));
+        insert(AttributeScope::Span, "code", AttributeValue::String("x".into()));
+        insert(AttributeScope::Span, "code", AttributeValue::Bool(true));
+        insert(AttributeScope::Resource, "blob", AttributeValue::Bytes(vec![1]));
+        meta.names
+            .attributes
+            .scopes
+            .entry(AttributeScope::Link)
+            .or_default()
+            .keys_truncated = true;
+        let json = meta.to_json().expect("serializes");
+        let text = String::from_utf8(json.clone()).expect("utf-8");
+        assert!(text.contains(r#""truncated": true"#), "{text}");
+        let parsed = BlockMeta::from_json(&json, "meta").expect("parses");
+        // Limits are not stored: the reader's own apply.
+        meta.names.attributes.limits = CatalogLimits::default();
+        assert_eq!(parsed, meta);
+
+        let unknown_scope = text.replace(r#""link": {"#, r#""linq": {"#);
+        assert!(matches!(
+            BlockMeta::from_json(unknown_scope.as_bytes(), "meta"),
+            Err(StorageError::Corrupt { .. })
+        ));
+        let old = text.replace(r#""attributes": {"#, r#""old_attributes": {"#);
+        assert!(BlockMeta::from_json(old.as_bytes(), "meta").is_err(), "unknown fields fail");
+        let mut without = meta.clone();
+        without.names.attributes = Default::default();
+        let json = without.to_json().expect("serializes");
+        assert!(!String::from_utf8_lossy(&json).contains(r#""attributes""#));
+        let parsed = BlockMeta::from_json(&json, "meta").expect("parses");
+        assert!(parsed.names.attributes.is_empty());
     }
 
     #[test]

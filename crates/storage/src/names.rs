@@ -4,21 +4,28 @@
 //! the ingester's push path see the same few names over and over, so [`NameCollector`]
 //! gathers them as borrowed strings in hash sets first (a span whose names were already
 //! seen costs a few hash lookups and no allocation) and copies each distinct name once,
-//! when the names are merged into or turned into a [`NameIndex`].
+//! when the names are merged into or turned into a [`NameIndex`]. The attribute catalog
+//! ([`weft_model::AttributeCatalog`]) is gathered the same way: span, event and link
+//! attributes per span, resource and instrumentation-scope attributes once per distinct
+//! resource and scope.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use foldhash::{HashMap, HashSet};
-use weft_model::{NameIndex, Span};
+use weft_model::{
+    AttributeScope, CatalogGrowth, CatalogLimits, CatalogValueRef, KeyValue, NameIndex, Span,
+};
 
 /// The names of a set of spans, borrowed from them. Gives the same result as calling
 /// [`NameIndex::add_span`] for every span: spans without a service add nothing; names
 /// are the span name (when not empty), the remote service, and the values of
-/// `indexed_keys` (rendered with `AttributeValue::to_text`).
+/// `indexed_keys` (rendered with `AttributeValue::to_text`); every span (with a service
+/// or not) adds its attributes to the catalog.
 pub struct NameCollector<'a, 'k> {
     indexed_keys: &'k [String],
+    catalog_limits: CatalogLimits,
     /// Resource address -> its service name. Spans are borrowed for `'a`, so their
     /// resources stay alive and no address is reused by another resource meanwhile.
     service_of_resource: HashMap<usize, Option<&'a str>>,
@@ -29,37 +36,73 @@ pub struct NameCollector<'a, 'k> {
     remote_services: HashSet<(&'a str, &'a str)>,
     /// (index into `indexed_keys`, value text).
     attribute_values: HashSet<(usize, Cow<'a, str>)>,
+    /// Addresses of the instrumentation scopes whose attributes were added.
+    seen_scopes: HashSet<usize>,
+    last_scope: Option<usize>,
+    /// Attributes for the catalog, as (scope, key, value).
+    catalog_entries: HashSet<(AttributeScope, &'a str, CatalogValueRef<'a>)>,
+    /// The previous span's attributes: neighbouring spans mostly repeat them, and
+    /// comparing with them is cheaper than hashing.
+    previous_span_attributes: &'a [KeyValue],
 }
 
 impl<'a, 'k> NameCollector<'a, 'k> {
-    /// An empty collector that keeps the values of `indexed_keys`.
-    pub fn new(indexed_keys: &'k [String]) -> Self {
+    /// An empty collector that keeps the values of `indexed_keys`, and string values of
+    /// the catalog up to `catalog_limits.max_string_value_bytes` (the other bounds apply
+    /// when merging into an index, with the index's limits).
+    pub fn new(indexed_keys: &'k [String], catalog_limits: CatalogLimits) -> Self {
         NameCollector {
             indexed_keys,
+            catalog_limits,
             service_of_resource: HashMap::default(),
             last_resource: None,
             services: HashSet::default(),
             span_names: HashSet::default(),
             remote_services: HashSet::default(),
             attribute_values: HashSet::default(),
+            seen_scopes: HashSet::default(),
+            last_scope: None,
+            catalog_entries: HashSet::default(),
+            previous_span_attributes: &[],
+        }
+    }
+
+    fn add_catalog_entries(&mut self, scope: AttributeScope, attributes: &'a [KeyValue]) {
+        for attribute in attributes {
+            let value = CatalogValueRef::of(&attribute.value, &self.catalog_limits);
+            self.catalog_entries.insert((scope, &attribute.key, value));
         }
     }
 
     /// Adds the span's names and returns its service (`span.service_name()`), which is
     /// looked up once per distinct resource.
     pub fn add_span(&mut self, span: &'a Span) -> Option<&'a str> {
+        let catalog_on = self.catalog_limits.max_keys_per_scope > 0;
         let resource = Arc::as_ptr(&span.resource) as usize;
         let service = match self.last_resource {
             Some((last, service)) if last == resource => service,
             _ => {
-                let service = *self
-                    .service_of_resource
-                    .entry(resource)
-                    .or_insert_with(|| span.resource.service_name());
+                let service = match self.service_of_resource.get(&resource) {
+                    Some(service) => *service,
+                    None => {
+                        let service = span.resource.service_name();
+                        self.service_of_resource.insert(resource, service);
+                        if catalog_on {
+                            self.add_catalog_entries(
+                                AttributeScope::Resource,
+                                &span.resource.attributes,
+                            );
+                        }
+                        service
+                    }
+                };
                 self.last_resource = Some((resource, service));
                 service
             }
         };
+        if catalog_on {
+            self.add_span_attributes(span);
+        }
         let service = service?;
         self.services.insert(service);
         if !span.name.is_empty() {
@@ -80,9 +123,36 @@ impl<'a, 'k> NameCollector<'a, 'k> {
         Some(service)
     }
 
-    /// True when no span with a service was added.
+    /// Adds the span's catalog entries: span, event and link attributes, and those of
+    /// its instrumentation scope when the scope is new.
+    fn add_span_attributes(&mut self, span: &'a Span) {
+        let scope = Arc::as_ptr(&span.scope) as usize;
+        if self.last_scope != Some(scope) {
+            if self.seen_scopes.insert(scope) {
+                self.add_catalog_entries(AttributeScope::Instrumentation, &span.scope.attributes);
+            }
+            self.last_scope = Some(scope);
+        }
+        for (index, attribute) in span.attributes.iter().enumerate() {
+            if self.previous_span_attributes.get(index) == Some(attribute) {
+                continue;
+            }
+            let value = CatalogValueRef::of(&attribute.value, &self.catalog_limits);
+            self.catalog_entries
+                .insert((AttributeScope::Span, &attribute.key, value));
+        }
+        self.previous_span_attributes = &span.attributes;
+        for event in &span.events {
+            self.add_catalog_entries(AttributeScope::Event, &event.attributes);
+        }
+        for link in &span.links {
+            self.add_catalog_entries(AttributeScope::Link, &link.attributes);
+        }
+    }
+
+    /// True when no span with a service and no attribute was added.
     pub fn is_empty(&self) -> bool {
-        self.services.is_empty()
+        self.services.is_empty() && self.catalog_entries.is_empty()
     }
 
     /// Adds the names `names` lacks, copying only those. Returns what was copied.
@@ -108,6 +178,13 @@ impl<'a, 'k> NameCollector<'a, 'k> {
                 &mut copied,
             );
         }
+        let mut growth = CatalogGrowth::default();
+        for &(scope, key, value) in &self.catalog_entries {
+            names.attributes.insert(scope, key, value, &mut growth);
+        }
+        copied.strings += growth.strings;
+        copied.bytes += growth.bytes;
+        copied.values += growth.values;
         copied
     }
 
@@ -126,6 +203,8 @@ pub struct CopiedNames {
     pub strings: usize,
     /// Their total length in bytes.
     pub bytes: usize,
+    /// Non-string catalog values added (integers, floats, booleans).
+    pub values: usize,
 }
 
 impl CopiedNames {
@@ -204,7 +283,7 @@ mod tests {
             span(Some("frontend"), "GET /", SpanKind::Server, Vec::new()),
         ];
         let mut expected = NameIndex::default();
-        let mut collector = NameCollector::new(&keys);
+        let mut collector = NameCollector::new(&keys, CatalogLimits::default());
         for span in &spans {
             expected.add_span(span, &keys);
             assert_eq!(collector.add_span(span), span.service_name());

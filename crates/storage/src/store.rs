@@ -16,7 +16,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use futures::stream::BoxStream;
 pub use weft_model::SpanFilter;
-use weft_model::{Span, TenantId, TimeWindow, TraceId};
+use weft_model::{CatalogLimits, Span, TenantId, TimeWindow, TraceId};
 
 use crate::block_id::BlockId;
 use crate::dependencies::DependencyBuckets;
@@ -39,6 +39,8 @@ pub fn block_order(left: &Span, right: &Span) -> Ordering {
 pub struct BlockWriteOptions {
     /// Attribute keys whose values go into the block's name index (autocomplete).
     pub indexed_attribute_keys: Vec<String>,
+    /// Bounds of the block's attribute catalog (`NameIndex::attributes`).
+    pub catalog_limits: CatalogLimits,
     /// The WAL segments the block's spans came from, recorded in `meta.json`.
     pub wal_segments: Option<WalSegmentRange>,
     /// The WAL ranges of the compaction inputs (their own and inherited ones), recorded

@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock, RwLockReadGuard};
 use std::time::Instant;
 
 use foldhash::HashMap;
-use weft_model::{NameIndex, Span, TenantId, TimeWindow, TraceId};
+use weft_model::{CatalogLimits, NameIndex, Span, TenantId, TimeWindow, TraceId};
 use weft_storage::span_table::{LocatedSpans, SpanLocation, decode_stored_span};
 use weft_storage::{NameCollector, StorageError, TraceDigest};
 
@@ -170,7 +170,8 @@ impl TenantHead {
 
     /// Adds `record`, the WAL record encoded from `spans` (same spans, same order): the
     /// head keeps the record and files every span under its trace, and adds the spans'
-    /// names (with the values of `indexed_attribute_keys`). `spans` are only read; the
+    /// names (with the values of `indexed_attribute_keys`, and the attribute catalog
+    /// within `catalog_limits`). `spans` are only read; the
     /// caller frees them. Spans of one trace that arrive together are filed together,
     /// with one lookup and one reservation.
     pub fn insert(
@@ -178,6 +179,7 @@ impl TenantHead {
         spans: &[Span],
         record: Arc<LocatedSpans>,
         indexed_attribute_keys: &[String],
+        catalog_limits: CatalogLimits,
     ) -> Result<InsertStats, InsertError> {
         let (value_ids, value_bytes) = self
             .values
@@ -205,7 +207,7 @@ impl TenantHead {
             }
             index
         };
-        stats.bytes += self.add_names(spans, indexed_attribute_keys) as u64;
+        stats.bytes += self.add_names(spans, indexed_attribute_keys, catalog_limits) as u64;
 
         // Positions of the spans, grouped by shard, input order kept within a shard.
         let mut by_shard: Vec<(u8, u32)> = spans
@@ -261,17 +263,24 @@ impl TenantHead {
     }
 
     /// Merges the names of `spans` into the tenant's index; returns the bytes it grew by.
-    fn add_names(&self, spans: &[Span], indexed_attribute_keys: &[String]) -> usize {
-        let mut collector = NameCollector::new(indexed_attribute_keys);
+    fn add_names(
+        &self,
+        spans: &[Span],
+        indexed_attribute_keys: &[String],
+        catalog_limits: CatalogLimits,
+    ) -> usize {
+        let mut collector = NameCollector::new(indexed_attribute_keys, catalog_limits);
         for span in spans {
             collector.add_span(span);
         }
         if collector.is_empty() {
             return 0;
         }
-        let copied =
-            collector.merge_into(&mut self.names.lock().unwrap_or_else(PoisonError::into_inner));
-        copied.bytes + copied.strings * memory::name_bytes("")
+        let mut names = self.names.lock().unwrap_or_else(PoisonError::into_inner);
+        names.attributes.limits = catalog_limits;
+        let copied = collector.merge_into(&mut names);
+        // A non-string catalog value costs about a B-tree slot.
+        copied.bytes + copied.strings * memory::name_bytes("") + copied.values * 16
     }
 
     /// The spans of `trace_id`, decoded; empty when the head does not have it.
@@ -389,6 +398,7 @@ impl Head {
         spans: &[Span],
         record: Arc<LocatedSpans>,
         indexed_attribute_keys: &[String],
+        catalog_limits: CatalogLimits,
     ) -> Result<InsertStats, InsertError> {
         if spans.is_empty() {
             return Ok(InsertStats::default());
@@ -403,7 +413,7 @@ impl Head {
                 .or_default()
                 .clone(),
         };
-        let stats = tenant_head.insert(spans, record, indexed_attribute_keys)?;
+        let stats = tenant_head.insert(spans, record, indexed_attribute_keys, catalog_limits)?;
         self.bytes.fetch_add(stats.bytes, Ordering::Relaxed);
         self.first_insert.get_or_init(Instant::now);
         Ok(stats)

@@ -1,6 +1,6 @@
 use std::sync::Arc;
 
-use weft_model::{Resource, SpanId};
+use weft_model::{CatalogLimits, Resource, SpanId};
 
 use super::*;
 use crate::wal::encode_record;
@@ -15,7 +15,8 @@ fn span(trace: u64, id: u64, parent: Option<u64>, start: u64) -> Span {
 
 fn insert(head: &Head, tenant: &TenantId, spans: &[Span]) -> InsertStats {
     let record = Arc::new(encode_record(tenant, spans).expect("encodes"));
-    head.insert(tenant, spans, record, &[]).expect("inserts")
+    head.insert(tenant, spans, record, &[], CatalogLimits::default())
+        .expect("inserts")
 }
 
 #[test]
@@ -132,7 +133,7 @@ fn a_record_that_does_not_match_its_spans_is_refused() {
     let spans = [span(1, 1, None, 10), span(1, 2, Some(1), 20)];
     let record = Arc::new(encode_record(&tenant, &spans[..1]).expect("encodes"));
     assert_eq!(
-        head.insert(&tenant, &spans, record, &[]),
+        head.insert(&tenant, &spans, record, &[], CatalogLimits::default()),
         Err(InsertError::RecordMismatch(2))
     );
 }

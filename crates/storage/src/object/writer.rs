@@ -9,7 +9,7 @@ use futures::TryStreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStoreExt, PutPayload};
 use parquet::arrow::AsyncArrowWriter;
-use weft_model::{LinkSpan, NameIndex, Span, SpanId, TenantId, TraceId};
+use weft_model::{AttributeCatalog, LinkSpan, NameIndex, Span, SpanId, TenantId, TraceId};
 
 use super::file::Shared;
 use super::upload::FileUpload;
@@ -92,6 +92,7 @@ fn now_unix_nanos() -> u64 {
 
 impl ObjectBlockWriter {
     pub(crate) fn create(target: WriterTarget) -> Result<Self, StorageError> {
+        let catalog_limits = target.options.catalog_limits;
         // One row more than the largest group, so the Parquet writer never closes a
         // group on its own: parent offsets rely on the boundaries this writer chooses.
         let data = AsyncArrowWriter::try_new(
@@ -114,7 +115,10 @@ impl ObjectBlockWriter {
             batch: SpanBatchBuilder::default(),
             trace_table: TraceTableBuilder::default(),
             bloom: TraceBloom::for_writing(),
-            names: NameIndex::default(),
+            names: NameIndex {
+                attributes: AttributeCatalog::with_limits(catalog_limits),
+                ..NameIndex::default()
+            },
             current: None,
             current_link_spans: Vec::new(),
             dependencies: DependencyBuckets::new(),
@@ -152,7 +156,7 @@ impl ObjectBlockWriter {
 
     async fn push_inner(&mut self, spans: &[&Span]) -> Result<(), StorageError> {
         let keys = self.indexed_keys.clone();
-        let mut collector = NameCollector::new(&keys);
+        let mut collector = NameCollector::new(&keys, self.target.options.catalog_limits);
         for &span in spans {
             let key = (
                 span.trace_id,
