@@ -26,7 +26,7 @@ from pathlib import Path
 
 SEED = 20231114
 BASE_UNIX_NANOS = 1_700_000_000_000_000_000
-# Trace i starts at BASE + i * TRACE_SPACING (about 7 minutes for 85 traces).
+# Trace i starts at BASE + i * TRACE_SPACING (70 traces: about 6 minutes).
 TRACE_SPACING_NANOS = 5_000_000_000
 US = 1_000
 MS = 1_000_000
