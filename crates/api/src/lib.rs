@@ -14,6 +14,7 @@ mod error;
 mod jaeger;
 mod native;
 mod params;
+mod route_metrics;
 mod zipkin;
 
 pub use admin::{PROMETHEUS_TEXT_CONTENT_TYPE, admin_router};

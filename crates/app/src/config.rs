@@ -60,7 +60,11 @@ impl ListenerConfig {
 
     /// The address, or `None` when the listener is switched off (`off` or empty).
     pub fn address(&self) -> Option<&str> {
-        match self.listen.trim() {
+        ListenerConfig::address_of(&self.listen)
+    }
+
+    fn address_of(listen: &str) -> Option<&str> {
+        match listen.trim() {
             "" | "off" | "disabled" => None,
             address => Some(address),
         }
@@ -120,6 +124,35 @@ pub struct JaegerSection {
     pub grpc: ListenerConfig,
     /// Settings of both agent UDP listeners: tenant, socket buffer, queue.
     pub agent: weft_receiver::JaegerAgentConfig,
+    /// Query API for jaeger-ui and Grafana's Jaeger data source (default 16686).
+    pub query: JaegerQuerySection,
+}
+
+/// The Jaeger query port: `jaeger.query.listen` and the API's settings under
+/// `jaeger.query.api` (`--jaeger.query.api.default-limit`, ...).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JaegerQuerySection {
+    /// `host:port` of the Jaeger query API (default 16686, Jaeger's), or `off`.
+    pub listen: ListenAddress,
+    /// Jaeger query API settings.
+    pub api: weft_api::JaegerApiConfig,
+}
+
+impl Default for JaegerQuerySection {
+    fn default() -> Self {
+        JaegerQuerySection {
+            listen: String::from("0.0.0.0:16686"),
+            api: weft_api::JaegerApiConfig::default(),
+        }
+    }
+}
+
+impl JaegerQuerySection {
+    /// The address, or `None` when the listener is switched off (`off` or empty).
+    pub fn address(&self) -> Option<&str> {
+        ListenerConfig::address_of(&self.listen)
+    }
 }
 
 impl Default for JaegerSection {
@@ -130,6 +163,7 @@ impl Default for JaegerSection {
             http: ListenerConfig::on("0.0.0.0:14268"),
             grpc: ListenerConfig::on("0.0.0.0:14250"),
             agent: weft_receiver::JaegerAgentConfig::default(),
+            query: JaegerQuerySection::default(),
         }
     }
 }
@@ -302,6 +336,7 @@ impl Config {
         self.compactor.retention = self.storage.retention;
         self.receiver.multitenancy_enabled = self.multitenancy_enabled;
         self.zipkin.query.multitenancy_enabled = self.multitenancy_enabled;
+        self.jaeger.query.api.multitenancy_enabled = self.multitenancy_enabled;
         self.ingester.indexed_attribute_keys = self.zipkin.query.autocomplete_keys.clone();
         self
     }
@@ -359,6 +394,62 @@ mod tests {
             Some("single-tenant")
         );
         assert!(default_of("jaeger.agent.socket-receive-buffer-bytes").is_some());
+    }
+
+    #[test]
+    fn jaeger_query_listener_has_a_flag_and_its_settings_are_checked() {
+        let settings = Config::settings();
+        let setting = |flag: &str| {
+            settings
+                .iter()
+                .find(|setting| setting.flag == flag)
+                .cloned()
+                .unwrap_or_else(|| panic!("no flag --{flag}"))
+        };
+        assert_eq!(
+            setting("jaeger.query.listen").default_text(),
+            "0.0.0.0:16686"
+        );
+        assert_eq!(
+            setting("jaeger.query.listen").env,
+            "WEFT_JAEGER_QUERY_LISTEN"
+        );
+        assert_eq!(
+            setting("jaeger.query.api.default-limit").default_text(),
+            "100"
+        );
+
+        let overrides = vec![
+            (setting("jaeger.query.listen"), String::from("off")),
+            (
+                setting("jaeger.query.api.default-limit"),
+                String::from("20"),
+            ),
+            (setting("multitenancy-enabled"), String::from("true")),
+        ];
+        let config = Config::load(None, &overrides).expect("valid");
+        assert_eq!(config.jaeger.query.address(), None);
+        assert_eq!(config.jaeger.query.api.default_limit, 20);
+        assert!(config.jaeger.query.api.multitenancy_enabled);
+        let on = Config::load(None, &[]).expect("valid");
+        assert_eq!(on.jaeger.query.address(), Some("0.0.0.0:16686"));
+
+        let directory =
+            std::env::temp_dir().join(format!("weft-app-jaeger-query-{}", std::process::id()));
+        std::fs::create_dir_all(&directory).expect("temp dir");
+        let file = directory.join("weft.yaml");
+        std::fs::write(
+            &file,
+            "jaeger:\n  query:\n    listen: 127.0.0.1:1\n    api:\n      default_lookback: 1h\n",
+        )
+        .expect("write");
+        let from_yaml = Config::load(Some(&file), &[]).expect("valid yaml");
+        assert_eq!(from_yaml.jaeger.query.address(), Some("127.0.0.1:1"));
+        assert_eq!(from_yaml.jaeger.query.api.default_lookback.as_secs(), 3600);
+        std::fs::write(&file, "jaeger:\n  query:\n    limit: 5\n").expect("write");
+        let error = Config::load(Some(&file), &[]).expect_err("unknown key");
+        let _ = std::fs::remove_dir_all(&directory);
+        assert!(error.to_string().contains("limit"), "{error}");
     }
 
     #[test]

@@ -38,6 +38,12 @@ pub async fn run(config: Config, target: Target) -> anyhow::Result<()> {
         .query
         .validate()
         .context("invalid zipkin.query configuration")?;
+    config
+        .jaeger
+        .query
+        .api
+        .validate()
+        .context("invalid jaeger.query configuration")?;
 
     // Bind every listener before opening storage, so a taken port fails fast and names
     // its flag instead of after a long WAL replay.
@@ -53,6 +59,13 @@ pub async fn run(config: Config, target: Target) -> anyhow::Result<()> {
     let otlp_http_listener = bind("otlp.http.listen", &config.otlp.http).await?;
     let jaeger_http_listener = bind("jaeger.http.listen", &config.jaeger.http).await?;
     let jaeger_grpc_listener = bind("jaeger.grpc.listen", &config.jaeger.grpc).await?;
+    let jaeger_query_listener = bind(
+        "jaeger.query.listen",
+        &ListenerConfig {
+            listen: config.jaeger.query.listen.clone(),
+        },
+    )
+    .await?;
     let jaeger_compact_socket = bind_udp("jaeger.compact.listen", &config.jaeger.compact).await?;
     let jaeger_binary_socket = bind_udp("jaeger.binary.listen", &config.jaeger.binary).await?;
 
@@ -99,6 +112,15 @@ pub async fn run(config: Config, target: Target) -> anyhow::Result<()> {
             .merge(weft_receiver::zipkin_ingest_router(&receivers));
         servers.spawn(serve_http(
             "zipkin",
+            listener,
+            router,
+            stop_receiver.clone(),
+        ));
+    }
+    if let Some(listener) = jaeger_query_listener {
+        let router = weft_api::jaeger_query_router(reader.clone(), config.jaeger.query.api.clone());
+        servers.spawn(serve_http(
+            "jaeger_query",
             listener,
             router,
             stop_receiver.clone(),

@@ -4,6 +4,7 @@
 //! applies tenants and writes Jaeger's JSON shapes.
 
 mod config;
+mod error;
 mod json;
 mod v1;
 mod v3;
@@ -12,20 +13,20 @@ mod v3;
 mod tests;
 
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Router;
-use axum::extract::{MatchedPath, Request};
 use axum::http::HeaderMap;
-use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::middleware;
 use axum::routing::get;
 use weft_model::{TenantId, TimeWindow, TraceReader};
-use weft_query::jaeger::{JaegerQueryDefaults, KindSample};
+use weft_query::QueryError;
+use weft_query::jaeger::{self, JaegerQueryDefaults, KindSample, Operation};
 
 pub use config::JaegerApiConfig;
 
 use crate::error::{ApiError, request_tenant};
+use crate::route_metrics::record_request;
 
 #[derive(Clone)]
 struct JaegerState {
@@ -36,6 +37,25 @@ struct JaegerState {
 impl JaegerState {
     fn tenant(&self, headers: &HeaderMap) -> Result<TenantId, ApiError> {
         request_tenant(headers, self.config.multitenancy_enabled)
+    }
+
+    /// The operations of `service`, kinds learned from the newest traces of the default
+    /// lookback (see [`jaeger::operations`]).
+    async fn operations(
+        &self,
+        tenant: &TenantId,
+        service: &str,
+        span_kind: Option<&str>,
+    ) -> Result<Vec<Operation>, QueryError> {
+        jaeger::operations(
+            self.reader.as_ref(),
+            tenant,
+            service,
+            span_kind,
+            kind_sample(&self.config),
+            self.config.read_limits(),
+        )
+        .await
     }
 }
 
@@ -68,7 +88,9 @@ pub fn jaeger_query_router(reader: Arc<dyn TraceReader>, config: JaegerApiConfig
         .route("/api/v3/traces", get(v3::search))
         .route("/api/v3/traces/{trace_id}", get(v3::trace))
         .route("/api/v3/trace-summaries", get(v3::summaries))
-        .route_layer(middleware::from_fn(record_request))
+        .route_layer(middleware::from_fn(|request, next| {
+            record_request("jaeger", request, next)
+        }))
         .with_state(state)
 }
 
@@ -99,21 +121,4 @@ fn kind_sample(config: &JaegerApiConfig) -> KindSample {
         },
         max_traces: config.operation_kind_sample_traces,
     }
-}
-
-/// Counts requests and their latency per route and status, as `api="jaeger"`.
-async fn record_request(request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|path| path.as_str().to_owned())
-        .unwrap_or_default();
-    let started = Instant::now();
-    let response = next.run(request).await;
-    let status = response.status().as_u16().to_string();
-    metrics::counter!("weft_api_requests_total", "api" => "jaeger", "route" => route.clone(), "status" => status)
-        .increment(1);
-    metrics::histogram!("weft_api_request_duration_seconds", "api" => "jaeger", "route" => route)
-        .record(started.elapsed().as_secs_f64());
-    response
 }

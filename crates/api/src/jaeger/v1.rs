@@ -5,62 +5,17 @@
 //! status, and `Content-Type: text/plain` (Jaeger writes them with `http.Error`).
 
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderMap;
+use axum::response::Response;
 use serde::Serialize;
-use weft_query::QueryError;
 use weft_query::jaeger::{self, TraceQuery, jaeger_trace_id_hex, parse_trace_id, to_jaeger_trace};
 use weft_query::zipkin;
 
+use super::error::V1Error;
 use super::json::{DependencyJson, Envelope, ErrorJson, OperationJson, trace_json};
-use super::{JaegerState, kind_sample, now_unix_nanos, query_defaults};
+use super::{JaegerState, now_unix_nanos, query_defaults};
 use crate::error::{ApiError, json_response};
 use crate::params::QueryParams;
-
-/// A v1 error answer.
-pub(super) struct V1Error(ApiError);
-
-impl From<ApiError> for V1Error {
-    fn from(error: ApiError) -> Self {
-        V1Error(error)
-    }
-}
-
-impl From<QueryError> for V1Error {
-    fn from(error: QueryError) -> Self {
-        V1Error(error.into())
-    }
-}
-
-impl IntoResponse for V1Error {
-    fn into_response(self) -> Response {
-        let status = self.0.status();
-        if status.is_server_error() {
-            tracing::warn!(status = status.as_u16(), error = %self.0, "jaeger read request failed");
-        }
-        let envelope = Envelope {
-            data: (),
-            total: 0,
-            limit: 0,
-            offset: 0,
-            errors: Some(vec![ErrorJson {
-                code: status.as_u16(),
-                msg: self.0.to_string(),
-                trace_id: None,
-            }]),
-        };
-        let body = serde_json::to_vec(&envelope).unwrap_or_default();
-        (
-            status,
-            [(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/plain; charset=utf-8"),
-            )],
-            body,
-        )
-            .into_response()
-    }
-}
 
 type V1Result = Result<Response, V1Error>;
 
@@ -100,15 +55,9 @@ pub(super) async fn operations(
     if service.is_empty() {
         return Err(ApiError::BadRequest("parameter 'service' is required".to_owned()).into());
     }
-    let operations = jaeger::operations(
-        state.reader.as_ref(),
-        &tenant,
-        service,
-        params.get("spanKind"),
-        kind_sample(&state.config),
-        state.config.read_limits(),
-    )
-    .await?;
+    let operations = state
+        .operations(&tenant, service, params.get("spanKind"))
+        .await?;
     let json: Vec<OperationJson<'_>> = operations.iter().map(OperationJson::from).collect();
     envelope_response(&Envelope::new(&json, json.len()))
 }

@@ -6,71 +6,18 @@
 //! `application/json`.
 
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderMap;
+use axum::response::Response;
 use serde::Serialize;
 use weft_model::Span;
-use weft_query::QueryError;
 use weft_query::jaeger::{self, TraceQuery, overview, parse_trace_id};
 use weft_query::zipkin;
 
+use super::error::V3Error;
 use super::json::{OperationJson, SummaryJson};
-use super::{JaegerState, kind_sample, query_defaults};
+use super::{JaegerState, query_defaults};
 use crate::error::{ApiError, json_response};
 use crate::params::QueryParams;
-
-/// A v3 error answer.
-pub(super) struct V3Error(ApiError);
-
-impl From<ApiError> for V3Error {
-    fn from(error: ApiError) -> Self {
-        V3Error(error)
-    }
-}
-
-impl From<QueryError> for V3Error {
-    fn from(error: QueryError) -> Self {
-        V3Error(error.into())
-    }
-}
-
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: ErrorDetail<'a>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ErrorDetail<'a> {
-    http_code: u16,
-    message: &'a str,
-}
-
-impl IntoResponse for V3Error {
-    fn into_response(self) -> Response {
-        let status = self.0.status();
-        if status.is_server_error() {
-            tracing::warn!(status = status.as_u16(), error = %self.0, "jaeger read request failed");
-        }
-        let message = self.0.to_string();
-        let body = serde_json::to_vec(&ErrorBody {
-            error: ErrorDetail {
-                http_code: status.as_u16(),
-                message: &message,
-            },
-        })
-        .unwrap_or_default();
-        (
-            status,
-            [(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            )],
-            body,
-        )
-            .into_response()
-    }
-}
 
 type V3Result = Result<Response, V3Error>;
 
@@ -124,15 +71,7 @@ pub(super) async fn operations(
     let params = QueryParams::parse(raw.as_deref());
     let service = params.get("service").unwrap_or("");
     let span_kind = params.get("spanKind").or_else(|| params.get("span_kind"));
-    let operations = jaeger::operations(
-        state.reader.as_ref(),
-        &tenant,
-        service,
-        span_kind,
-        kind_sample(&state.config),
-        state.config.read_limits(),
-    )
-    .await?;
+    let operations = state.operations(&tenant, service, span_kind).await?;
     serialize(&OperationsJson {
         operations: operations.iter().map(OperationJson::from).collect(),
     })

@@ -12,17 +12,14 @@ mod handlers;
 #[cfg(test)]
 mod tests;
 
-use std::sync::Arc;
-use std::time::Instant;
-
 use axum::Router;
-use axum::extract::{MatchedPath, Request};
-use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::middleware;
 use axum::routing::get;
+use std::sync::Arc;
 use weft_model::TraceReader;
 
 use crate::config::ZipkinApiConfig;
+use crate::route_metrics::record_request;
 
 /// The path prefixes the API is served under: Zipkin's own and zipkin-lens's.
 pub const API_PREFIXES: [&str; 2] = ["/api/v2", "/zipkin/api/v2"];
@@ -77,23 +74,8 @@ pub fn zipkin_router(reader: Arc<dyn TraceReader>, config: ZipkinApiConfig) -> R
     }
     router
         .route("/zipkin/config.json", get(handlers::ui_config))
-        .route_layer(middleware::from_fn(record_request))
+        .route_layer(middleware::from_fn(|request, next| {
+            record_request("zipkin", request, next)
+        }))
         .with_state(state)
-}
-
-/// Counts requests and their latency per route and status.
-async fn record_request(request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|path| path.as_str().to_owned())
-        .unwrap_or_default();
-    let started = Instant::now();
-    let response = next.run(request).await;
-    let status = response.status().as_u16().to_string();
-    metrics::counter!("weft_api_requests_total", "api" => "zipkin", "route" => route.clone(), "status" => status)
-        .increment(1);
-    metrics::histogram!("weft_api_request_duration_seconds", "api" => "zipkin", "route" => route)
-        .record(started.elapsed().as_secs_f64());
-    response
 }
