@@ -118,6 +118,7 @@ JAEGER_LISTEN_FLAGS = {
     "--jaeger.binary.listen": socket.SOCK_DGRAM,
     "--jaeger.http.listen": socket.SOCK_STREAM,
     "--jaeger.grpc.listen": socket.SOCK_STREAM,
+    "--jaeger.query.listen": socket.SOCK_STREAM,
 }
 
 
