@@ -517,8 +517,12 @@ pub(crate) enum Body {
     /// A scalar pipeline filter like `({ } | count()) > ({ } | count())` (parses; Tempo
     /// rejects it as unsupported at validation).
     ScalarPipelineFilter(ScalarFilter),
-    /// A TraceQL metrics query, kept as normalised text: weft's search does not run it.
-    Metrics(String),
+    /// A TraceQL metrics query, kept as normalised text; `search` is its spanset pipeline
+    /// when it has the form `pipeline | metrics...` (Tempo's search runs just that part).
+    Metrics {
+        text: String,
+        search: Option<Pipeline>,
+    },
 }
 
 impl Display for Body {
@@ -526,7 +530,7 @@ impl Display for Body {
         match self {
             Body::Search(pipeline) => pipeline.fmt(f),
             Body::ScalarPipelineFilter(filter) => filter.fmt(f),
-            Body::Metrics(text) => f.write_str(text),
+            Body::Metrics { text, .. } => f.write_str(text),
         }
     }
 }

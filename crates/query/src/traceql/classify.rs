@@ -67,7 +67,9 @@ impl Classifier<'_> {
     /// The body of the query `node`, or where Tempo's parser stops (token index).
     pub(crate) fn root(&self, node: &Node) -> Result<Body, Failure> {
         if contains_metrics(node) {
-            return self.metrics_root(node).map(Body::Metrics);
+            return self
+                .metrics_root(node)
+                .map(|(text, search)| Body::Metrics { text, search });
         }
         let pipeline = match self.spanset_pipeline(node) {
             Ok(pipeline) => return Ok(Body::Search(pipeline)),
@@ -153,6 +155,11 @@ impl Classifier<'_> {
                 }),
                 None => Err(self.misplaced(node)),
             },
+            // Between parenthesised pipelines yacc only takes another `(`.
+            NodeKind::Filter(_) => {
+                let token = &self.tokens[node.start];
+                Err((node.start, token.syntax_error(&["("])))
+            }
             _ => Err(self.misplaced(node)),
         }
     }
@@ -303,7 +310,9 @@ impl Classifier<'_> {
 
     // ------------------------------------------------------------------ metrics
 
-    fn metrics_root(&self, node: &Node) -> Result<String, Failure> {
+    /// The metrics query's text and, for `pipeline | metrics...`, the spanset pipeline
+    /// (Tempo's search runs it and ignores the metrics stages).
+    fn metrics_root(&self, node: &Node) -> Result<(String, Option<Pipeline>), Failure> {
         let elements = flatten_pipes(node);
         let first = elements[0];
         // `(metrics math) [op scalar] | topk(n) ...`
@@ -319,10 +328,11 @@ impl Classifier<'_> {
                 if text.contains("compare(") && (!rest.is_empty() || text.contains(' ')) {
                     return Err(compare_error(node));
                 }
-                Ok(text + &rest)
+                Ok((text + &rest, None))
             }
             Err(head_failure) => {
-                let text = self.metrics_pipeline(&elements).map_err(|f| furthest(head_failure, f))?;
+                let (text, pipeline) =
+                    self.metrics_pipeline(&elements).map_err(|f| furthest(head_failure, f))?;
                 let compare_with_more = text.contains("compare(")
                     && elements.last().is_some_and(|last| {
                         !matches!(&last.kind, NodeKind::MetricsAggregate(_))
@@ -330,13 +340,13 @@ impl Classifier<'_> {
                 if compare_with_more {
                     return Err(compare_error(node));
                 }
-                Ok(text)
+                Ok((text, Some(pipeline)))
             }
         }
     }
 
     /// `spansetPipeline | metricsAggregate [op scalar] [| topk(n) [op scalar]]...`
-    fn metrics_pipeline(&self, elements: &[&Node]) -> Result<String, Failure> {
+    fn metrics_pipeline(&self, elements: &[&Node]) -> Result<(String, Pipeline), Failure> {
         let mut pipeline = Pipeline { elements: Vec::new() };
         let mut position = None;
         for (i, element) in elements.iter().enumerate() {
@@ -351,7 +361,7 @@ impl Classifier<'_> {
         };
         let aggregate = self.stage(elements[position], true)?;
         let rest = self.second_stages(&elements[position + 1..])?;
-        Ok(format!("{pipeline} | {aggregate}{rest}"))
+        Ok((format!("{pipeline} | {aggregate}{rest}"), pipeline))
     }
 
     fn second_stages(&self, elements: &[&Node]) -> Result<String, Failure> {
@@ -395,7 +405,7 @@ impl Classifier<'_> {
             NodeKind::Paren(inner) => {
                 let elements = flatten_pipes(inner);
                 if elements.len() > 1 {
-                    return Ok(format!("({})", self.metrics_pipeline(&elements)?));
+                    return Ok(format!("({})", self.metrics_pipeline(&elements)?.0));
                 }
                 Ok(format!("({})", self.metrics_expression(inner)?))
             }

@@ -50,13 +50,16 @@ impl<'a> SpanContext<'a> {
             Intrinsic::StatusMessage => Value::Str(Cow::Borrowed(&span.status.message)),
             Intrinsic::Kind => Value::Kind(span.kind),
             Intrinsic::ChildCount => Value::Int(trace.child_count(self.index)),
-            Intrinsic::RootServiceName => trace
-                .root
-                .and_then(|r| trace.spans[r].service_name())
-                .map_or(Value::Nil, |name| Value::Str(Cow::Borrowed(name))),
-            Intrinsic::RootName => trace
-                .root
-                .map_or(Value::Nil, |r| Value::Str(Cow::Borrowed(&trace.spans[r].name))),
+            // A trace without root has empty root names in Tempo, not missing ones.
+            Intrinsic::RootServiceName => Value::Str(Cow::Borrowed(
+                trace
+                    .root
+                    .and_then(|r| trace.spans[r].service_name())
+                    .unwrap_or_default(),
+            )),
+            Intrinsic::RootName => Value::Str(Cow::Borrowed(
+                trace.root.map_or("", |r| trace.spans[r].name.as_str()),
+            )),
             Intrinsic::TraceDuration => trace.trace_duration_nanos.map_or(Value::Nil, Value::Duration),
             Intrinsic::NestedSetLeft => Value::Int(trace.nested_set(self.index).0),
             Intrinsic::NestedSetRight => Value::Int(trace.nested_set(self.index).1),
@@ -67,9 +70,11 @@ impl<'a> SpanContext<'a> {
             Intrinsic::EventTimeSinceStart => self.event.map_or(Value::Nil, |e| {
                 Value::Duration(nanos(e.time_unix_nanos.saturating_sub(span.start_unix_nanos)))
             }),
-            Intrinsic::LinkTraceId => self
-                .link
-                .map_or(Value::Nil, |l| Value::Str(Cow::Owned(l.trace_id.to_hex()))),
+            // Tempo compares linked trace ids without leading zeros.
+            Intrinsic::LinkTraceId => self.link.map_or(Value::Nil, |l| {
+                let hex = l.trace_id.to_hex();
+                Value::Str(Cow::Owned(hex.trim_start_matches('0').to_string()))
+            }),
             Intrinsic::LinkSpanId => self
                 .link
                 .map_or(Value::Nil, |l| Value::Str(Cow::Owned(l.span_id.to_hex()))),
@@ -119,6 +124,9 @@ pub(crate) fn eval<'a>(
                 _ => {}
             }
             let right = eval(rhs, context)?;
+            if op.is_boolean() && mixes_int_and_float(lhs, rhs, &left, &right) {
+                return Ok(Value::Bool(false));
+            }
             binary(*op, &left, &right, regex.as_ref())
         }
         FieldExpr::Unary { op, expr: operand } => {
@@ -140,11 +148,54 @@ pub(crate) fn eval<'a>(
                     _ => Err(EvalFailure),
                 },
                 Op::Exists => Ok(Value::Bool(!value.is_nil())),
-                // Tempo documents `= nil` as "the attribute is missing".
-                Op::NotExists => Ok(Value::Bool(value.is_nil())),
+                // Tempo documents `= nil` as "the attribute is missing"; its storage checks
+                // an unscoped name per scope, so missing on the span or on the resource.
+                Op::NotExists => Ok(Value::Bool(
+                    value.is_nil() || missing_in_a_scope(operand, context),
+                )),
                 _ => Err(EvalFailure),
             }
         }
+    }
+}
+
+/// Tempo's storage keeps ints and floats in separate columns: a stored attribute compared
+/// with a literal of the other numeric type never matches (`resource.load = 1` misses 1.0).
+fn mixes_int_and_float(
+    lhs: &FieldExpr,
+    rhs: &FieldExpr,
+    left: &Value<'_>,
+    right: &Value<'_>,
+) -> bool {
+    let stored = |expr: &FieldExpr| {
+        matches!(expr, FieldExpr::Attribute(Attribute { intrinsic: None, .. }))
+    };
+    let literal = |expr: &FieldExpr| {
+        matches!(expr, FieldExpr::Static(Value::Int(_) | Value::Float(_)))
+    };
+    let mixed = matches!(
+        (left, right),
+        (Value::Int(_), Value::Float(_)) | (Value::Float(_), Value::Int(_))
+    );
+    mixed && ((stored(lhs) && literal(rhs)) || (literal(lhs) && stored(rhs)))
+}
+
+fn missing_in_a_scope(operand: &FieldExpr, context: Option<&SpanContext<'_>>) -> bool {
+    match (operand, context) {
+        (
+            FieldExpr::Attribute(Attribute {
+                scope: Scope::None,
+                intrinsic: None,
+                parent: false,
+                name,
+            }),
+            Some(context),
+        ) => {
+            let span = context.span();
+            attribute::find(&span.attributes, name).is_none()
+                || attribute::find(&span.resource.attributes, name).is_none()
+        }
+        _ => false,
     }
 }
 

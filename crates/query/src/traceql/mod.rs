@@ -21,10 +21,12 @@ mod ast;
 mod classify;
 mod duration;
 mod eval;
+mod fetch;
 mod lexer;
 mod parser;
 mod pipeline;
 mod pushdown;
+mod report;
 mod structural;
 mod validate;
 mod value;
@@ -44,8 +46,7 @@ pub use parser::MAX_NESTING_DEPTH;
 pub use pipeline::EvalError;
 pub use value::Static;
 
-use ast::{Attribute, Body, Element, FieldExpr, Intrinsic, Pipeline, Root, ScalarExpr, SpansetExpr};
-use eval::SpanContext;
+use ast::{Body, Root};
 use structural::TraceIndex;
 
 /// What kind of problem a [`ParseError`] reports.
@@ -110,9 +111,8 @@ impl std::error::Error for ParseError {}
 #[derive(Debug, Clone)]
 pub struct Query {
     root: Root,
-    /// Attributes returned with each matched span: those the query reads, less the
-    /// intrinsics Tempo reports elsewhere in a search result.
-    reported: Vec<Attribute>,
+    /// Attributes returned with each matched span (see [`MatchedSpan::attributes`]).
+    reported: Vec<report::Reported>,
 }
 
 /// One spanset of a trace that survived the query.
@@ -133,10 +133,12 @@ pub struct SpanSet {
 pub struct MatchedSpan {
     /// Index into the slice given to [`Query::evaluate`].
     pub index: usize,
-    /// The attributes Tempo returns with this span: every attribute and intrinsic the
-    /// query reads (conditions, `by()`, aggregates, `select()`) that the span has, keyed
-    /// by name without scope (`http.method`, `status`), except `name`, `duration`, span
-    /// and trace ids and trace-level intrinsics, which a search result carries elsewhere.
+    /// The attributes Tempo returns with this span, keyed by name without scope
+    /// (`http.method`, `status`): those the query reads through a condition the span
+    /// meets (an array gives its matching element, a met `= nil` the text `nil`), and
+    /// those read through `by()`, `select()`, aggregates or arithmetic (the text `nil`
+    /// when missing). Never `name`, `duration`, span and trace ids or trace-level
+    /// intrinsics, which a search result carries elsewhere.
     pub attributes: Vec<(String, Static)>,
 }
 
@@ -145,7 +147,7 @@ pub fn parse(query: &str) -> Result<Query, ParseError> {
     let tokens = lexer::tokenize(query)?;
     let (root, _) = parse_tokens(tokens, false)?;
     validate::root(&root)?;
-    let reported = reported_attributes(&root);
+    let reported = report::reported_attributes(&root);
     Ok(Query { root, reported })
 }
 
@@ -238,8 +240,11 @@ impl Query {
     /// a metrics query.
     pub fn try_evaluate(&self, spans: &[Span]) -> Result<Vec<SpanSet>, EvalError> {
         let pipeline = match &self.root.body {
-            Body::Search(pipeline) => pipeline,
-            Body::Metrics(_) => return Err(EvalError::MetricsQuery),
+            Body::Search(pipeline) | Body::Metrics {
+                search: Some(pipeline),
+                ..
+            } => pipeline,
+            Body::Metrics { search: None, .. } => return Err(EvalError::MetricsQuery),
             Body::ScalarPipelineFilter(filter) => {
                 return Err(EvalError::Unsupported(filter.to_string()));
             }
@@ -248,8 +253,14 @@ impl Query {
             return Ok(Vec::new());
         }
         let trace = TraceIndex::new(spans);
+        let first_pass = fetch::first_pass(pipeline);
+        let fetched = (0..spans.len()).filter(|&index| {
+            first_pass
+                .as_ref()
+                .is_none_or(|conditions| fetch::meets(conditions, &trace, index))
+        });
         let all = pipeline::State {
-            spans: (0..spans.len() as u32).collect(),
+            spans: fetched.map(|index| index as u32).collect(),
             ..pipeline::State::default()
         };
         let states = pipeline::pipeline(pipeline, &trace, vec![all])?;
@@ -277,36 +288,10 @@ impl Query {
     }
 
     fn matched_span(&self, trace: &TraceIndex<'_>, index: usize) -> MatchedSpan {
-        let span = &trace.spans[index];
-        let mut attributes = Vec::new();
-        for attribute in &self.reported {
-            let context = SpanContext {
-                trace,
-                index,
-                event: span.events.first(),
-                link: span.links.first(),
-            };
-            // Event and link attributes come from the first event (link) that has them.
-            let value = match attribute.scope {
-                ast::Scope::Event if attribute.intrinsic.is_none() => span
-                    .events
-                    .iter()
-                    .map(|event| SpanContext { event: Some(event), ..context }.resolve(attribute))
-                    .find(|value| !value.is_nil())
-                    .unwrap_or(value::Value::Nil),
-                ast::Scope::Link if attribute.intrinsic.is_none() => span
-                    .links
-                    .iter()
-                    .map(|link| SpanContext { link: Some(link), ..context }.resolve(attribute))
-                    .find(|value| !value.is_nil())
-                    .unwrap_or(value::Value::Nil),
-                _ => context.resolve(attribute),
-            };
-            if !value.is_nil() {
-                attributes.push((attribute.result_key().to_string(), value.to_static()));
-            }
+        MatchedSpan {
+            index,
+            attributes: report::span_attributes(&self.reported, trace, index),
         }
-        MatchedSpan { index, attributes }
     }
 
     /// Necessary conditions for a trace to match, for storage to pre-filter: every
@@ -314,7 +299,11 @@ impl Query {
     /// [`weft_model::SpanFilter`]). Empty when nothing is safely implied.
     pub fn pushdown(&self) -> SpanFilter {
         match &self.root.body {
-            Body::Search(pipeline) => pushdown::for_pipeline(pipeline),
+            Body::Search(pipeline)
+            | Body::Metrics {
+                search: Some(pipeline),
+                ..
+            } => pushdown::for_pipeline(pipeline),
             _ => SpanFilter::default(),
         }
     }
@@ -338,10 +327,12 @@ impl Query {
             .collect()
     }
 
-    /// True for TraceQL metrics queries (`rate()`, `count_over_time()`, ...), which
-    /// [`Query::try_evaluate`] rejects with [`EvalError::MetricsQuery`].
+    /// True for TraceQL metrics queries (`rate()`, `count_over_time()`, ...). As in
+    /// Tempo's search, [`Query::evaluate`] runs the spanset pipeline before the first
+    /// metrics function (`{ } | rate()` returns every span); metrics arithmetic between
+    /// pipelines gets [`EvalError::MetricsQuery`].
     pub fn is_metrics(&self) -> bool {
-        matches!(self.root.body, Body::Metrics(_))
+        matches!(self.root.body, Body::Metrics { .. })
     }
 }
 
@@ -350,79 +341,5 @@ impl Query {
 impl fmt::Display for Query {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.root.fmt(f)
-    }
-}
-
-fn reported_attributes(root: &Root) -> Vec<Attribute> {
-    let mut all: Vec<&Attribute> = Vec::new();
-    if let Body::Search(pipeline) = &root.body {
-        collect_pipeline(pipeline, &mut all);
-    }
-    let mut reported: Vec<Attribute> = Vec::new();
-    for attribute in all {
-        let hidden = matches!(
-            attribute.intrinsic,
-            Some(
-                Intrinsic::Name
-                    | Intrinsic::Duration
-                    | Intrinsic::TraceDuration
-                    | Intrinsic::RootServiceName
-                    | Intrinsic::RootName
-                    | Intrinsic::TraceId
-                    | Intrinsic::SpanId
-                    | Intrinsic::Parent
-            )
-        );
-        if !hidden && !attribute.parent && !reported.contains(attribute) {
-            reported.push(attribute.clone());
-        }
-    }
-    reported
-}
-
-fn collect_pipeline<'a>(pipeline: &'a Pipeline, out: &mut Vec<&'a Attribute>) {
-    for element in &pipeline.elements {
-        match element {
-            Element::Spanset(expr) => collect_spanset(expr, out),
-            Element::ScalarFilter(filter) => {
-                collect_scalar(&filter.lhs, out);
-                collect_scalar(&filter.rhs, out);
-            }
-            Element::GroupBy(expr) => expr.collect_attributes(out),
-            Element::Coalesce => {}
-            Element::Select(attributes) => out.extend(attributes.iter()),
-        }
-    }
-}
-
-fn collect_spanset<'a>(expr: &'a SpansetExpr, out: &mut Vec<&'a Attribute>) {
-    match expr {
-        SpansetExpr::Filter(filter) => filter.collect_attributes(out),
-        SpansetExpr::Op { lhs, rhs, .. } => {
-            collect_spanset(lhs, out);
-            collect_spanset(rhs, out);
-        }
-        SpansetExpr::Pipeline(pipeline) => collect_pipeline(pipeline, out),
-    }
-}
-
-fn collect_scalar<'a>(expr: &'a ScalarExpr, out: &mut Vec<&'a Attribute>) {
-    match expr {
-        ScalarExpr::Static(_) => {}
-        ScalarExpr::Aggregate(aggregate) => {
-            if let Some(expr) = &aggregate.expr {
-                FieldExpr::collect_attributes(expr, out);
-            }
-        }
-        ScalarExpr::Op { lhs, rhs, .. } => {
-            collect_scalar(lhs, out);
-            collect_scalar(rhs, out);
-        }
-        ScalarExpr::Pipeline(pipeline, aggregate) => {
-            collect_pipeline(pipeline, out);
-            if let Some(expr) = &aggregate.expr {
-                expr.collect_attributes(out);
-            }
-        }
     }
 }

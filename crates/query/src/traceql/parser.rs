@@ -55,6 +55,21 @@ pub(crate) struct Parser {
     depth: usize,
 }
 
+/// A spanset filter, or spanset operators over filters: after it and a spanset operator
+/// only `{` or `(` can follow.
+fn is_spanset_operand(node: &Node) -> bool {
+    match &node.kind {
+        NodeKind::Filter(_) => true,
+        NodeKind::Paren(inner) => is_spanset_operand(inner),
+        NodeKind::Binary { op, lhs, rhs, .. } => {
+            super::ast::SpansetOp::from_token(op).is_some()
+                && is_spanset_operand(lhs)
+                && is_spanset_operand(rhs)
+        }
+        _ => false,
+    }
+}
+
 fn outer_precedence(op: &str) -> Option<(u8, bool)> {
     Some(match op {
         "|" => (1, false),
@@ -162,6 +177,9 @@ impl Parser {
             }
             let op_token = self.pos;
             self.advance();
+            if !self.starts_outer_operand() && is_spanset_operand(&lhs) && super::ast::SpansetOp::from_token(op).is_some() {
+                return Err(self.unexpected(&["{", "("]));
+            }
             let next_min = if right_assoc { precedence } else { precedence + 1 };
             let rhs = self.parse_outer(next_min)?;
             let start = lhs.start;
@@ -178,6 +196,20 @@ impl Parser {
         }
         self.leave();
         Ok(lhs)
+    }
+
+    fn starts_outer_operand(&self) -> bool {
+        match &self.peek().tok {
+            Tok::Integer(_) | Tok::Float(_) | Tok::Duration(_) => true,
+            Tok::Keyword(k) => matches!(
+                *k,
+                "{" | "(" | "-" | "count" | "avg" | "min" | "max" | "sum" | "by" | "select"
+                    | "coalesce" | "topk" | "bottomk" | "rate" | "count_over_time"
+                    | "min_over_time" | "max_over_time" | "avg_over_time" | "sum_over_time"
+                    | "quantile_over_time" | "histogram_over_time" | "compare"
+            ),
+            _ => false,
+        }
     }
 
     fn parse_outer_prefix(&mut self) -> Result<Node, ParseError> {
@@ -468,15 +500,11 @@ impl Parser {
                 return match name.as_str() {
                     "minInt" => Ok(Value::Int(i64::MIN)),
                     "maxInt" => Ok(Value::Int(i64::MAX)),
-                    // Tempo reports this when it reduces, with the next token read.
-                    _ => {
-                        let next = self.peek();
-                        Err(ParseError::syntax(
-                            next.line,
-                            next.column,
-                            format!("unknown identifier: {name}"),
-                        ))
-                    }
+                    _ => Err(ParseError::syntax(
+                        token.line,
+                        token.column,
+                        format!("unknown identifier: {name}"),
+                    )),
                 };
             }
             Tok::Keyword(k) => match *k {

@@ -39,14 +39,46 @@ impl<'a> TraceIndex<'a> {
             }
         }
         let mut parent = vec![NO_PARENT; spans.len()];
-        let mut child_count = vec![0u32; spans.len()];
         for (i, span) in spans.iter().enumerate() {
             if let Some(parent_id) = span.parent_span_id
                 && let Some(&p) = by_id.get(&parent_id)
                 && p != i
             {
                 parent[i] = p as u32;
+            }
+        }
+        // Tempo numbers spans (nested sets) walking down from the roots; spans it does not
+        // reach (orphans, cycles, every span of a trace without root) get no numbers and
+        // take part in no structural relation, and count no children.
+        let mut children: Vec<Vec<u32>> = vec![Vec::new(); spans.len()];
+        for (i, p) in parent.iter().enumerate() {
+            if *p != NO_PARENT {
+                children[*p as usize].push(i as u32);
+            }
+        }
+        let mut reachable = vec![false; spans.len()];
+        let mut stack: Vec<usize> = (0..spans.len())
+            .filter(|&i| spans[i].parent_span_id.is_none())
+            .collect();
+        for &root in &stack {
+            reachable[root] = true;
+        }
+        while let Some(span) = stack.pop() {
+            for &child in &children[span] {
+                if !reachable[child as usize] {
+                    reachable[child as usize] = true;
+                    stack.push(child as usize);
+                }
+            }
+        }
+        let mut child_count = vec![0u32; spans.len()];
+        for i in 0..spans.len() {
+            if parent[i] != NO_PARENT && reachable[i] {
+                let p = parent[i] as usize;
                 child_count[p] = child_count[p].saturating_add(1);
+            }
+            if !reachable[i] {
+                parent[i] = NO_PARENT;
             }
         }
         let root = spans.iter().position(|s| s.parent_span_id.is_none());
@@ -186,7 +218,8 @@ impl<'a> TraceIndex<'a> {
         result
     }
 
-    /// Sibling groups: spans with the same parent; roots share one group, orphans none.
+    /// Sibling groups: spans with the same parent; roots share one group (Tempo gives
+    /// them the same nested-set parent, -1), unreachable spans none.
     fn sibling_group(&self, index: usize) -> Option<usize> {
         match self.parent_of(index) {
             Some(p) => Some(p),

@@ -91,7 +91,13 @@ fn error_positions_follow_tempo() {
         ("by()", "parse error at line 1, col 4: syntax error: unexpected )"),
         ("coalesce()", "parse error at line 1, col 1: syntax error: unexpected coalesce"),
         ("select()", "parse error at line 1, col 8: syntax error: unexpected )"),
-        ("{ true } &&", "parse error at line 1, col 12: syntax error: unexpected $end"),
+        ("{ true } &&", "parse error at line 1, col 12: syntax error: unexpected $end, expecting { or ("),
+        ("{ } >> ", "parse error at line 1, col 8: syntax error: unexpected $end, expecting { or ("),
+        ("({ kind = server } | count() > 1) && { status = error }", "parse error at line 1, col 38: syntax error: unexpected {, expecting ("),
+        ("{ status = bad }", "parse error at line 1, col 12: unknown identifier: bad"),
+        ("{ name = \"a\" &&\n  kind = }", "parse error at line 2, col 10: syntax error: unexpected }"),
+        ("{ trace:name = \"a\" }", "parse error at line 1, col 9: syntax error: unexpected name, expecting duration or rootName or rootService or id"),
+        ("{ .foo = \"a\" }}", "parse error at line 1, col 15: syntax error: unexpected }, expecting with"),
         ("count(", "parse error at line 1, col 7: syntax error: unexpected $end, expecting )"),
         ("count(avg)", "parse error at line 1, col 7: syntax error: unexpected avg, expecting )"),
         ("count(.thing)", "parse error at line 1, col 7: syntax error: unexpected ., expecting )"),
@@ -234,7 +240,12 @@ fn comments_and_raw_strings() {
 fn metrics_queries_parse_but_are_flagged() {
     let query = parse("{ } | rate() by (resource.service.name)").expect("parses");
     assert!(query.is_metrics());
-    assert_eq!(query.try_evaluate(&[]), Err(EvalError::MetricsQuery));
+    // Like Tempo's search, the spanset part runs and the metrics stage is ignored.
+    let spans = vec![super::tests_eval::span(1, None, "a", "s")];
+    assert_eq!(query.try_evaluate(&spans).expect("evaluates")[0].matched, 1);
+    let math = parse("({ } | rate()) / ({ } | count_over_time())").expect("parses");
+    assert!(math.is_metrics());
+    assert_eq!(math.try_evaluate(&spans), Err(EvalError::MetricsQuery));
     assert!(!parse("{ } | count() > 1").expect("parses").is_metrics());
 }
 

@@ -124,13 +124,25 @@ fn cycles_and_orphans_terminate() {
         span(4, Some(4), "d", "s"),
         span(5, Some(99), "e", "s"),
     ];
-    assert_eq!(ids("{ } >> { }", &spans), [1, 2, 3]);
-    assert_eq!(ids("{ } << { }", &spans), [1, 2, 3]);
-    assert_eq!(ids("{ } &>> { }", &spans), [1, 2, 3]);
-    assert_eq!(ids("{ } ~ { }", &spans), Vec::<u64>::new());
+    // Like Tempo's nested sets, only spans reached from a root take part in relations.
+    let none = Vec::<u64>::new();
+    assert_eq!(ids("{ } >> { }", &spans), none);
+    assert_eq!(ids("{ } << { }", &spans), none);
+    assert_eq!(ids("{ } &>> { }", &spans), none);
+    assert_eq!(ids("{ } ~ { }", &spans), none);
+    assert_eq!(ids("{ span:childCount > 0 }", &spans), none);
     assert_eq!(ids("{ name = \"e\" } !>> { }", &spans), [1, 2, 3, 4, 5]);
-    // No root: trace-level intrinsics are nil.
-    assert_eq!(ids("{ rootName != nil }", &spans), Vec::<u64>::new());
+    // No root: Tempo's root name and service are empty.
+    assert_eq!(ids("{ rootName = \"\" && rootServiceName = \"\" }", &spans), [1, 2, 3, 4, 5]);
+    // A root with a detached subtree: the subtree is not related to the root.
+    let spans = vec![
+        span(1, None, "root", "s"),
+        span(2, Some(1), "child", "s"),
+        span(3, Some(50), "detached", "s"),
+        span(4, Some(3), "under-detached", "s"),
+    ];
+    assert_eq!(ids("{ name = \"root\" } >> { }", &spans), [2]);
+    assert_eq!(ids("{ } > { name = \"under-detached\" }", &spans), none);
     parse("{ nestedSetLeft > 0 }").expect("parses").evaluate(&spans);
 }
 

@@ -187,7 +187,7 @@ pub(crate) fn root(root: &Root) -> Result<(), ParseError> {
     match &root.body {
         Body::Search(pipeline) => self::pipeline(pipeline),
         Body::ScalarPipelineFilter(filter) => scalar_filter(filter),
-        Body::Metrics(_) => Ok(()),
+        Body::Metrics { search, .. } => search.as_ref().map_or(Ok(()), self::pipeline),
     }
 }
 

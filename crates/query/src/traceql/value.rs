@@ -34,6 +34,28 @@ pub enum Static {
     Array(Vec<Static>),
 }
 
+impl Static {
+    /// The value as text the way Tempo renders it in search results (`AsAnyValue` for
+    /// values without a native JSON type): durations in Go's form (`973.25ms`), statuses
+    /// and kinds by name, strings as they are, `nil` for nil.
+    pub fn to_text(&self) -> String {
+        match self {
+            Static::Nil => "nil".into(),
+            Static::Int(i) => i.to_string(),
+            Static::Float(f) => format_go_float(*f),
+            Static::String(s) => s.clone(),
+            Static::Bool(b) => b.to_string(),
+            Static::Duration(d) => duration::format(i64::try_from(*d).unwrap_or(i64::MAX)),
+            Static::Status(s) => status_name(*s).into(),
+            Static::Kind(k) => k.as_str().into(),
+            Static::Array(values) => {
+                let items: Vec<String> = values.iter().map(Static::to_text).collect();
+                format!("[{}]", items.join(", "))
+            }
+        }
+    }
+}
+
 /// The static type of an expression, as Tempo's validator infers it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Type {
@@ -441,8 +463,7 @@ fn catch_all(op: Op, lhs: &Value<'_>, rhs: &Value<'_>) -> Value<'static> {
     }
 }
 
-/// A scalar against an array attribute: true when any element matches, or for `!=` and
-/// `!~` when every element does (Tempo's array semantics).
+/// A scalar against an array attribute: true when any element matches.
 fn array_binary(
     op: Op,
     lhs: &Value<'_>,
@@ -455,9 +476,8 @@ fn array_binary(
         _ => return Value::Bool(false),
     };
     let element_op = if flipped { op.flipped() } else { op };
-    let match_all = matches!(element_op, Op::Neq | Op::NotRegex);
-    let mut matches = 0;
-    for element in array {
+    // Tempo's storage matches an array when any element does, for `!=` and `!~` too.
+    let any = array.iter().any(|element| {
         let element = Value::from_attribute(element);
         // A regex always applies with the pattern on the right.
         let result = if flipped && matches!(element_op, Op::Regex | Op::NotRegex) {
@@ -465,14 +485,9 @@ fn array_binary(
         } else {
             binary(element_op, scalar, &element, regex)
         };
-        if result.is_ok_and(|v| v.as_bool() == Some(true)) {
-            matches += 1;
-            if !match_all {
-                break;
-            }
-        }
-    }
-    Value::Bool(if match_all { matches == array.len() } else { matches > 0 })
+        result.is_ok_and(|v| v.as_bool() == Some(true))
+    });
+    Value::Bool(any)
 }
 
 /// Compiles `pattern` fully anchored, as Tempo (Prometheus' matcher) does: `^(?s:p)$`.
