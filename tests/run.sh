@@ -106,6 +106,30 @@ ensure_node_modules() {
   echo "tests/node/node_modules ready"
 }
 
+# What tests/blackbox/test_zipkin_lens_ui.py drives: Debian's Chromium and a JRE (apt,
+# when missing; not in --quick, where the test then skips), and the pinned zipkin-lens and
+# zipkin-server jars from Maven Central (tests/ui/fetch_zipkin_ui_deps.sh, cached in
+# target/ui-deps).
+ensure_ui_tools() {
+  local missing=()
+  [ -x /usr/bin/chromium ] || missing+=(chromium)
+  command -v java >/dev/null 2>&1 || missing+=(default-jre-headless)
+  command -v mvn >/dev/null 2>&1 || missing+=(maven)
+  command -v unzip >/dev/null 2>&1 || missing+=(unzip)
+  if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$quick" = 1 ]; then
+      echo "not installing ${missing[*]} in --quick: the zipkin-lens UI test may skip"
+      command -v mvn >/dev/null 2>&1 && command -v java >/dev/null 2>&1 || return 0
+    else
+      local sudo=()
+      [ "$(id -u)" -eq 0 ] || sudo=(sudo -n)
+      "${sudo[@]}" apt-get update -qq
+      "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+    fi
+  fi
+  tests/ui/fetch_zipkin_ui_deps.sh target/ui-deps
+}
+
 # A real S3-compatible server (reference: ../shared/reference/s3-test-server.md). Built
 # with a quick release profile: its speed does not matter here, its build time does.
 S3S_VERSION=0.14.1
@@ -149,7 +173,7 @@ start_s3_server() {
   echo "s3s-fs on $WEFT_TEST_S3_ENDPOINT (bucket weft-test, root $s3_root/data)"
 }
 
-step "background: python venvs, node clients$([ "$skip_s3" = 1 ] || echo ', s3s-fs')"
+step "background: python venvs, node clients, UI test tools$([ "$skip_s3" = 1 ] || echo ', s3s-fs')"
 ensure_venv .venv tests/requirements.txt >"$logs/venv.log" 2>&1 &
 venv_pid=$!
 background+=("$venv_pid")
@@ -159,6 +183,9 @@ if [ "$quick" = 0 ]; then
   classic_pid=$!
   background+=("$classic_pid")
 fi
+ensure_ui_tools >"$logs/ui-tools.log" 2>&1 &
+ui_tools_pid=$!
+background+=("$ui_tools_pid")
 if [ "$skip_s3" != 1 ]; then
   install_s3_server >"$logs/s3s.log" 2>&1 &
   s3s_install_pid=$!
@@ -183,7 +210,10 @@ await "$venv_pid" ".venv" "$logs/venv.log" || failed+=(".venv")
 if [ "$quick" = 0 ]; then
   await "$classic_pid" ".venv-classic and tests/node" "$logs/classic.log" || failed+=("classic clients")
 fi
+await "$ui_tools_pid" "chromium, JRE and Zipkin jars" "$logs/ui-tools.log" || failed+=("UI test tools")
 background=()
+# The full run has everything the zipkin-lens UI test needs: a missing piece fails it.
+[ "$quick" = 1 ] || export WEFT_TEST_UI_REQUIRED=1
 
 export WEFT_CLASSIC_PYTHON="${WEFT_CLASSIC_PYTHON:-$PWD/.venv-classic/bin/python}"
 workers=${WEFT_TEST_WORKERS:-3}
