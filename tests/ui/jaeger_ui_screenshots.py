@@ -52,9 +52,13 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dist", type=Path, required=True, help="jaeger-ui build output (holds index.html)")
     parser.add_argument("--out", type=Path, required=True, help="directory for the screenshots")
-    parser.add_argument("--weft-bin", type=Path, default=None, help="weft binary (default $WEFT_BIN, else target/ci/weft)")
+    parser.add_argument(
+        "--weft-bin", type=Path, default=None, help="weft binary (default $WEFT_BIN, else target/ci/weft)"
+    )
     parser.add_argument("--query-url", default=None, help="a running weft's Jaeger query listener, http://host:port")
-    parser.add_argument("--zipkin-url", default=None, help="with --query-url: load the fixtures through this Zipkin listener")
+    parser.add_argument(
+        "--zipkin-url", default=None, help="with --query-url: load the fixtures through this Zipkin listener"
+    )
     parser.add_argument("--chromium", default=CHROMIUM, help="Chromium executable")
     return parser.parse_args()
 
