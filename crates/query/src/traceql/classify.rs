@@ -6,11 +6,11 @@
 //! leaf, or the token after a misplaced aggregate (yacc shifted it, expecting more).
 //! Among alternatives the error furthest into the query wins, as in an LR parser.
 
+use super::ParseError;
 use super::ast::{Body, Element, Op, Pipeline, ScalarExpr, ScalarFilter, SpansetExpr, SpansetOp};
 use super::lexer::Token;
 use super::parser::{Node, NodeKind};
 use super::value::{EvalFailure, Value, binary};
-use super::ParseError;
 
 /// A classification failure: where (token index) and the error to report.
 pub(crate) type Failure = (usize, ParseError);
@@ -124,7 +124,10 @@ impl Classifier<'_> {
     }
 
     fn spanset_pipeline(&self, node: &Node) -> Result<Pipeline, Failure> {
-        if let NodeKind::Binary { op: "|", lhs, rhs, .. } = &node.kind {
+        if let NodeKind::Binary {
+            op: "|", lhs, rhs, ..
+        } = &node.kind
+        {
             let mut pipeline = self.spanset_pipeline(lhs)?;
             pipeline.elements.push(self.pipeline_element(rhs, false)?);
             return Ok(pipeline);
@@ -195,7 +198,9 @@ impl Classifier<'_> {
                 Ok((left, right))
             }
             Err(left_failure) => {
-                let value = self.scalar(lhs).map_err(|f| furthest(left_failure.clone(), f))?;
+                let value = self
+                    .scalar(lhs)
+                    .map_err(|f| furthest(left_failure.clone(), f))?;
                 let right = aggregated(rhs)?;
                 Ok((ScalarExpr::Static(value), right))
             }
@@ -286,7 +291,9 @@ impl Classifier<'_> {
     fn scalar_pipeline_expression(&self, node: &Node) -> Result<ScalarExpr, Failure> {
         match &node.kind {
             NodeKind::Paren(inner) => {
-                if let NodeKind::Binary { op: "|", lhs, rhs, .. } = &inner.kind
+                if let NodeKind::Binary {
+                    op: "|", lhs, rhs, ..
+                } = &inner.kind
                     && let NodeKind::Aggregate(aggregate) = &rhs.kind
                 {
                     let pipeline = self.spanset_pipeline(lhs)?;
@@ -331,12 +338,13 @@ impl Classifier<'_> {
                 Ok((text + &rest, None))
             }
             Err(head_failure) => {
-                let (text, pipeline) =
-                    self.metrics_pipeline(&elements).map_err(|f| furthest(head_failure, f))?;
+                let (text, pipeline) = self
+                    .metrics_pipeline(&elements)
+                    .map_err(|f| furthest(head_failure, f))?;
                 let compare_with_more = text.contains("compare(")
-                    && elements.last().is_some_and(|last| {
-                        !matches!(&last.kind, NodeKind::MetricsAggregate(_))
-                    });
+                    && elements
+                        .last()
+                        .is_some_and(|last| !matches!(&last.kind, NodeKind::MetricsAggregate(_)));
                 if compare_with_more {
                     return Err(compare_error(node));
                 }
@@ -347,14 +355,18 @@ impl Classifier<'_> {
 
     /// `spansetPipeline | metricsAggregate [op scalar] [| topk(n) [op scalar]]...`
     fn metrics_pipeline(&self, elements: &[&Node]) -> Result<(String, Pipeline), Failure> {
-        let mut pipeline = Pipeline { elements: Vec::new() };
+        let mut pipeline = Pipeline {
+            elements: Vec::new(),
+        };
         let mut position = None;
         for (i, element) in elements.iter().enumerate() {
             if i > 0 && is_metrics_aggregate(element) {
                 position = Some(i);
                 break;
             }
-            pipeline.elements.push(self.pipeline_element(element, i == 0)?);
+            pipeline
+                .elements
+                .push(self.pipeline_element(element, i == 0)?);
         }
         let Some(position) = position else {
             return Err(self.fail_at(elements.last().map_or(0, |e| e.end)));
@@ -418,9 +430,9 @@ impl Classifier<'_> {
                 if let Ok(left) = self.metrics_expression(lhs) {
                     let right = match self.metrics_expression(rhs) {
                         Ok(right) => right,
-                        Err(failure) => {
-                            self.metrics_scalar(rhs, false).map_err(|f| furthest(failure, f))?
-                        }
+                        Err(failure) => self
+                            .metrics_scalar(rhs, false)
+                            .map_err(|f| furthest(failure, f))?,
                     };
                     return Ok(format!("{left} {op} {right}"));
                 }
@@ -469,7 +481,9 @@ fn is_metrics_aggregate(node: &Node) -> bool {
 /// `a | b | c` (left-nested) as `[a, b, c]`.
 fn flatten_pipes(node: &Node) -> Vec<&Node> {
     match &node.kind {
-        NodeKind::Binary { op: "|", lhs, rhs, .. } => {
+        NodeKind::Binary {
+            op: "|", lhs, rhs, ..
+        } => {
             let mut elements = flatten_pipes(lhs);
             elements.push(rhs);
             elements

@@ -43,7 +43,10 @@ fn parse_prometheus(text: &str) -> Option<i64> {
         let after = &rest[digits..];
         let unit_len = after.bytes().take_while(u8::is_ascii_alphabetic).count();
         let unit = &after[..unit_len];
-        let index = units[next_unit..].iter().position(|(name, _)| *name == unit)? + next_unit;
+        let index = units[next_unit..]
+            .iter()
+            .position(|(name, _)| *name == unit)?
+            + next_unit;
         total = total.checked_add(value.checked_mul(units[index].1)?)?;
         next_unit = index + 1;
         rest = &after[unit_len..];
@@ -88,7 +91,11 @@ fn parse_go(text: &str) -> Option<i64> {
             _ => return None,
         };
         rest = &rest[unit_len..];
-        let whole: u128 = if integer.is_empty() { 0 } else { integer.parse().ok()? };
+        let whole: u128 = if integer.is_empty() {
+            0
+        } else {
+            integer.parse().ok()?
+        };
         total = total.checked_add(whole.checked_mul(unit)?)?;
         if !fraction.is_empty() {
             // Go keeps at most enough digits to matter; 30 digits keeps u128 safe.

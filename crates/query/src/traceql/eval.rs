@@ -34,7 +34,9 @@ impl<'a> SpanContext<'a> {
             Scope::Span => find(&span.attributes, &attribute.name),
             Scope::Resource => find(&span.resource.attributes, &attribute.name),
             Scope::Instrumentation => find(&span.scope.attributes, &attribute.name),
-            Scope::Event => self.event.and_then(|e| find(&e.attributes, &attribute.name)),
+            Scope::Event => self
+                .event
+                .and_then(|e| find(&e.attributes, &attribute.name)),
             Scope::Link => self.link.and_then(|l| find(&l.attributes, &attribute.name)),
         };
         found.unwrap_or(Value::Nil)
@@ -60,7 +62,9 @@ impl<'a> SpanContext<'a> {
             Intrinsic::RootName => Value::Str(Cow::Borrowed(
                 trace.root.map_or("", |r| trace.spans[r].name.as_str()),
             )),
-            Intrinsic::TraceDuration => trace.trace_duration_nanos.map_or(Value::Nil, Value::Duration),
+            Intrinsic::TraceDuration => trace
+                .trace_duration_nanos
+                .map_or(Value::Nil, Value::Duration),
             Intrinsic::NestedSetLeft => Value::Int(trace.nested_set(self.index).0),
             Intrinsic::NestedSetRight => Value::Int(trace.nested_set(self.index).1),
             Intrinsic::NestedSetParent => Value::Int(trace.nested_set(self.index).2),
@@ -68,7 +72,9 @@ impl<'a> SpanContext<'a> {
                 .event
                 .map_or(Value::Nil, |e| Value::Str(Cow::Borrowed(&e.name))),
             Intrinsic::EventTimeSinceStart => self.event.map_or(Value::Nil, |e| {
-                Value::Duration(nanos(e.time_unix_nanos.saturating_sub(span.start_unix_nanos)))
+                Value::Duration(nanos(
+                    e.time_unix_nanos.saturating_sub(span.start_unix_nanos),
+                ))
             }),
             // Tempo compares linked trace ids without leading zeros.
             Intrinsic::LinkTraceId => self.link.map_or(Value::Nil, |l| {
@@ -168,11 +174,16 @@ fn mixes_int_and_float(
     right: &Value<'_>,
 ) -> bool {
     let stored = |expr: &FieldExpr| {
-        matches!(expr, FieldExpr::Attribute(Attribute { intrinsic: None, .. }))
+        matches!(
+            expr,
+            FieldExpr::Attribute(Attribute {
+                intrinsic: None,
+                ..
+            })
+        )
     };
-    let literal = |expr: &FieldExpr| {
-        matches!(expr, FieldExpr::Static(Value::Int(_) | Value::Float(_)))
-    };
+    let literal =
+        |expr: &FieldExpr| matches!(expr, FieldExpr::Static(Value::Int(_) | Value::Float(_)));
     let mixed = matches!(
         (left, right),
         (Value::Int(_), Value::Float(_)) | (Value::Float(_), Value::Int(_))
@@ -234,30 +245,40 @@ impl Bindings {
     }
 }
 
+/// The ways to bind span `index` to its events and links for an expression reading
+/// `bindings`: each event (link) in turn, or none when the span has none or the
+/// expression reads none.
+pub(crate) fn contexts<'a>(
+    bindings: Bindings,
+    trace: &'a TraceIndex<'a>,
+    index: usize,
+) -> impl Iterator<Item = SpanContext<'a>> + 'a {
+    let span = &trace.spans[index];
+    let choices = |count: usize, wanted: bool| if wanted { count.max(1) } else { 1 };
+    let events = choices(span.events.len(), bindings.events);
+    let links = choices(span.links.len(), bindings.links);
+    (0..events).flat_map(move |event_index| {
+        (0..links).map(move |link_index| SpanContext {
+            trace,
+            index,
+            event: span.events.get(event_index).filter(|_| bindings.events),
+            link: span.links.get(link_index).filter(|_| bindings.links),
+        })
+    })
+}
+
 /// Whether span `index` meets `expr`. Event and link values bind to one event (link) at
 /// a time: the span matches when the expression holds for some event (link), as Tempo's
 /// storage evaluates event- and link-level conditions.
-pub(crate) fn matches(
+pub(crate) fn matches<'a>(
     expr: &FieldExpr,
     bindings: Bindings,
-    trace: &TraceIndex<'_>,
+    trace: &'a TraceIndex<'a>,
     index: usize,
 ) -> Result<bool, EvalFailure> {
-    let span = &trace.spans[index];
-    // Counts of bindings to try; `get` past the end (no events) binds nothing.
-    let event_choices = if bindings.events { span.events.len().max(1) } else { 1 };
-    let link_choices = if bindings.links { span.links.len().max(1) } else { 1 };
-    for event_index in 0..event_choices {
-        for link_index in 0..link_choices {
-            let context = SpanContext {
-                trace,
-                index,
-                event: span.events.get(event_index).filter(|_| bindings.events),
-                link: span.links.get(link_index).filter(|_| bindings.links),
-            };
-            if eval(expr, Some(&context))?.as_bool() == Some(true) {
-                return Ok(true);
-            }
+    for context in contexts(bindings, trace, index) {
+        if eval(expr, Some(&context))?.as_bool() == Some(true) {
+            return Ok(true);
         }
     }
     Ok(false)

@@ -8,7 +8,7 @@
 //! (only error spans are fetched), and `{ !(!(kind = consumer)) }` finds consumers.
 
 use super::ast::{Element, FieldExpr, Op, Pipeline, ScalarExpr, SpansetExpr};
-use super::eval::{Bindings, SpanContext, eval};
+use super::eval::{Bindings, contexts, eval};
 use super::structural::TraceIndex;
 use super::value::Value;
 
@@ -38,9 +38,13 @@ fn all_conditions(pipeline: &Pipeline, out: &mut Vec<FieldExpr>) -> bool {
             }
             Element::Spanset(SpansetExpr::Op { .. }) | Element::GroupBy(_) => return false,
             Element::ScalarFilter(filter) => {
-                if matches!(filter.lhs, ScalarExpr::Aggregate(_) | ScalarExpr::Pipeline(..))
-                    || matches!(filter.rhs, ScalarExpr::Aggregate(_) | ScalarExpr::Pipeline(..))
-                {
+                if matches!(
+                    filter.lhs,
+                    ScalarExpr::Aggregate(_) | ScalarExpr::Pipeline(..)
+                ) || matches!(
+                    filter.rhs,
+                    ScalarExpr::Aggregate(_) | ScalarExpr::Pipeline(..)
+                ) {
                     return false;
                 }
             }
@@ -81,22 +85,9 @@ fn extract(expr: &FieldExpr, out: &mut Vec<FieldExpr>) -> bool {
 }
 
 /// Whether span `index` meets every condition, each for some event and link.
-pub(crate) fn meets(conditions: &[FieldExpr], trace: &TraceIndex<'_>, index: usize) -> bool {
+pub(crate) fn meets<'a>(conditions: &[FieldExpr], trace: &'a TraceIndex<'a>, index: usize) -> bool {
     conditions.iter().all(|condition| {
-        let bindings = Bindings::of(condition);
-        let span = &trace.spans[index];
-        let events = if bindings.events { span.events.len().max(1) } else { 1 };
-        let links = if bindings.links { span.links.len().max(1) } else { 1 };
-        (0..events).any(|event_index| {
-            (0..links).any(|link_index| {
-                let context = SpanContext {
-                    trace,
-                    index,
-                    event: span.events.get(event_index).filter(|_| bindings.events),
-                    link: span.links.get(link_index).filter(|_| bindings.links),
-                };
-                matches!(eval(condition, Some(&context)), Ok(Value::Bool(true)))
-            })
-        })
+        contexts(Bindings::of(condition), trace, index)
+            .any(|context| matches!(eval(condition, Some(&context)), Ok(Value::Bool(true))))
     })
 }

@@ -75,21 +75,117 @@ impl fmt::Display for Tok {
 
 /// Every fixed token Tempo's lexer knows, longest combinations included.
 const KEYWORDS: &[&str] = &[
-    ",", ".", "{", "}", "(", ")", "=", "!=", "=~", "!~", ">", ">=", "<", "<=", "+", "-",
-    "/", "%", "*", "^", "true", "false", "nil", "ok", "error", "unset", "unspecified",
-    "internal", "server", "client", "producer", "consumer", "&&", "||", "!", "|", ">>", "<<",
-    "~", "!>", "!<", "!>>", "!<<", "&~", "&>", "&<", "&>>", "&<<", "duration", "childCount",
-    "name", "status", "statusMessage", "kind", "rootName", "rootServiceName", "rootService",
-    "traceDuration", "nestedSetLeft", "nestedSetRight", "nestedSetParent", "id", "traceID",
-    "spanID", "parentID", "timeSinceStart", "version", "parent", "parent.", "resource.",
-    "span.", "trace:", "span:", "event:", "link:", "instrumentation:", "event.", "link.",
-    "instrumentation.", "count", "avg", "max", "min", "sum", "by", "coalesce", "select", "rate",
-    "count_over_time", "min_over_time", "max_over_time", "avg_over_time", "sum_over_time",
-    "quantile_over_time", "histogram_over_time", "compare", "topk", "bottomk", "with",
+    ",",
+    ".",
+    "{",
+    "}",
+    "(",
+    ")",
+    "=",
+    "!=",
+    "=~",
+    "!~",
+    ">",
+    ">=",
+    "<",
+    "<=",
+    "+",
+    "-",
+    "/",
+    "%",
+    "*",
+    "^",
+    "true",
+    "false",
+    "nil",
+    "ok",
+    "error",
+    "unset",
+    "unspecified",
+    "internal",
+    "server",
+    "client",
+    "producer",
+    "consumer",
+    "&&",
+    "||",
+    "!",
+    "|",
+    ">>",
+    "<<",
+    "~",
+    "!>",
+    "!<",
+    "!>>",
+    "!<<",
+    "&~",
+    "&>",
+    "&<",
+    "&>>",
+    "&<<",
+    "duration",
+    "childCount",
+    "name",
+    "status",
+    "statusMessage",
+    "kind",
+    "rootName",
+    "rootServiceName",
+    "rootService",
+    "traceDuration",
+    "nestedSetLeft",
+    "nestedSetRight",
+    "nestedSetParent",
+    "id",
+    "traceID",
+    "spanID",
+    "parentID",
+    "timeSinceStart",
+    "version",
+    "parent",
+    "parent.",
+    "resource.",
+    "span.",
+    "trace:",
+    "span:",
+    "event:",
+    "link:",
+    "instrumentation:",
+    "event.",
+    "link.",
+    "instrumentation.",
+    "count",
+    "avg",
+    "max",
+    "min",
+    "sum",
+    "by",
+    "coalesce",
+    "select",
+    "topk",
+    "bottomk",
+    "with",
+];
+
+/// TraceQL metrics first-stage functions.
+pub(crate) const METRICS_FUNCTIONS: [&str; 9] = [
+    "rate",
+    "count_over_time",
+    "min_over_time",
+    "max_over_time",
+    "avg_over_time",
+    "sum_over_time",
+    "quantile_over_time",
+    "histogram_over_time",
+    "compare",
 ];
 
 fn keyword(text: &str) -> Option<&'static str> {
-    KEYWORDS.iter().copied().find(|k| *k == text)
+    KEYWORDS
+        .iter()
+        .chain(METRICS_FUNCTIONS.iter())
+        .copied()
+        .find(|k| *k == text)
 }
 
 /// Scope tokens after which an attribute name follows.
@@ -126,7 +222,7 @@ pub(crate) fn is_attribute_char(c: char) -> bool {
         )
 }
 
-fn is_duration_char(c: char) -> bool {
+pub(super) fn is_duration_char(c: char) -> bool {
     matches!(c, 'n' | 's' | 'u' | 'm' | 'h' | 'µ' | 'd' | 'w' | 'y')
 }
 
@@ -135,9 +231,9 @@ pub(crate) fn tokenize(query: &str) -> Result<Vec<Token>, ParseError> {
     Lexer::new(query).run()
 }
 
-struct Lexer {
-    chars: Vec<char>,
-    pos: usize,
+pub(super) struct Lexer {
+    pub(super) chars: Vec<char>,
+    pub(super) pos: usize,
     /// Position of the most recently scanned token and whether the line is still known.
     line: usize,
     column: usize,
@@ -159,16 +255,16 @@ impl Lexer {
         }
     }
 
-    fn peek(&self) -> Option<char> {
+    pub(super) fn peek(&self) -> Option<char> {
         self.chars.get(self.pos).copied()
     }
 
-    fn peek_at(&self, offset: usize) -> Option<char> {
+    pub(super) fn peek_at(&self, offset: usize) -> Option<char> {
         self.chars.get(self.pos + offset).copied()
     }
 
     /// Consumes one character after a scan, as Go's `Scanner.Next` does: the line is lost.
-    fn next_char(&mut self) -> Option<char> {
+    pub(super) fn next_char(&mut self) -> Option<char> {
         let c = self.peek()?;
         self.pos += 1;
         self.line_known = false;
@@ -196,7 +292,7 @@ impl Lexer {
         self.line_known = true;
     }
 
-    fn token(&self, tok: Tok) -> Token {
+    pub(super) fn token(&self, tok: Tok) -> Token {
         Token {
             tok,
             line: if self.line_known { self.line } else { 0 },
@@ -204,7 +300,7 @@ impl Lexer {
         }
     }
 
-    fn error(&self, message: impl Into<String>) -> ParseError {
+    pub(super) fn error(&self, message: impl Into<String>) -> ParseError {
         let line = if self.line_known { self.line } else { 0 };
         ParseError::syntax(line, self.column, message.into())
     }
@@ -243,7 +339,9 @@ impl Lexer {
             let text = self.string_literal(first)?;
             return Ok(self.token(Tok::String(text)));
         }
-        if first.is_ascii_digit() || (first == '.' && self.peek_at(1).is_some_and(|c| c.is_ascii_digit())) {
+        if first.is_ascii_digit()
+            || (first == '.' && self.peek_at(1).is_some_and(|c| c.is_ascii_digit()))
+        {
             return self.number();
         }
         // One scanned unit: an identifier, a character literal or a single character.
@@ -323,7 +421,10 @@ impl Lexer {
         for scope in ["span.", "resource."] {
             let len = scope.chars().count();
             if self.chars.len() >= self.pos + len
-                && self.chars[self.pos..self.pos + len].iter().copied().eq(scope.chars())
+                && self.chars[self.pos..self.pos + len]
+                    .iter()
+                    .copied()
+                    .eq(scope.chars())
             {
                 for _ in 0..len {
                     self.next_char();
@@ -371,162 +472,4 @@ impl Lexer {
         }
         Ok(name)
     }
-
-    fn string_literal(&mut self, quote: char) -> Result<String, ParseError> {
-        self.pos += 1;
-        let mut raw = String::new();
-        loop {
-            match self.peek() {
-                None => return Err(self.error("literal not terminated")),
-                Some('\n') if quote == '"' => return Err(self.error("literal not terminated")),
-                Some(c) if c == quote => {
-                    self.pos += 1;
-                    break;
-                }
-                Some('\\') if quote == '"' => {
-                    raw.push('\\');
-                    self.pos += 1;
-                    if let Some(c) = self.peek() {
-                        raw.push(c);
-                        self.pos += 1;
-                    }
-                }
-                Some(c) => {
-                    raw.push(c);
-                    self.pos += 1;
-                }
-            }
-        }
-        if quote == '`' {
-            return Ok(raw.replace('\r', ""));
-        }
-        unescape(&raw).map_err(|message| self.error(message))
-    }
-
-    fn number(&mut self) -> Result<Token, ParseError> {
-        let start = self.pos;
-        let mut is_float = false;
-        let digits = |c: char| c.is_ascii_digit() || c == '_';
-        if self.peek() == Some('0') && matches!(self.peek_at(1), Some('x' | 'X' | 'o' | 'O' | 'b' | 'B')) {
-            self.pos += 2;
-            while self.peek().is_some_and(|c| c.is_ascii_hexdigit() || c == '_') {
-                self.pos += 1;
-            }
-        } else {
-            while self.peek().is_some_and(digits) {
-                self.pos += 1;
-            }
-            if self.peek() == Some('.') {
-                is_float = true;
-                self.pos += 1;
-                while self.peek().is_some_and(digits) {
-                    self.pos += 1;
-                }
-            }
-            let exponent_digit = |offset: usize| self.peek_at(offset).is_some_and(|c| c.is_ascii_digit());
-            if matches!(self.peek(), Some('e' | 'E'))
-                && (exponent_digit(1) || (matches!(self.peek_at(1), Some('+' | '-')) && exponent_digit(2)))
-            {
-                is_float = true;
-                self.pos += 2;
-                while self.peek().is_some_and(|c| c.is_ascii_digit()) {
-                    self.pos += 1;
-                }
-            }
-        }
-        let text: String = self.chars[start..self.pos].iter().collect();
-        if let Some(nanos) = self.try_duration(&text) {
-            return Ok(self.token(Tok::Duration(nanos)));
-        }
-        if is_float {
-            return match text.replace('_', "").parse::<f64>() {
-                Ok(value) if value.is_finite() => Ok(self.token(Tok::Float(value))),
-                Ok(_) => Err(self.error(format!(
-                    "strconv.ParseFloat: parsing \"{text}\": value out of range"
-                ))),
-                Err(_) => Err(self.error(format!(
-                    "strconv.ParseFloat: parsing \"{text}\": invalid syntax"
-                ))),
-            };
-        }
-        if !text.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(self.error(format!("strconv.Atoi: parsing \"{text}\": invalid syntax")));
-        }
-        match text.parse::<i64>() {
-            Ok(value) => Ok(self.token(Tok::Integer(value))),
-            Err(_) => Err(self.error(format!(
-                "strconv.Atoi: parsing \"{text}\": value out of range"
-            ))),
-        }
-    }
-
-    /// Tempo reads on up to the next space; the whole run must parse as a duration.
-    fn try_duration(&mut self, number: &str) -> Option<i64> {
-        let mut text = number.to_string();
-        let mut consumed = 0;
-        while let Some(c) = self.peek_at(consumed) {
-            if c.is_whitespace() || !(c.is_numeric() || is_duration_char(c) || c == '.') {
-                break;
-            }
-            text.push(c);
-            consumed += 1;
-        }
-        if consumed == 0 {
-            return None;
-        }
-        let nanos = super::duration::parse(&text)?;
-        for _ in 0..consumed {
-            self.next_char();
-        }
-        Some(nanos)
-    }
-}
-
-/// Decodes Go's double-quoted string escapes.
-fn unescape(raw: &str) -> Result<String, String> {
-    let mut out = String::with_capacity(raw.len());
-    let mut chars = raw.chars();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
-        let escaped = chars.next().ok_or("invalid syntax")?;
-        let decoded = match escaped {
-            'a' => '\u{7}',
-            'b' => '\u{8}',
-            'f' => '\u{c}',
-            'n' => '\n',
-            'r' => '\r',
-            't' => '\t',
-            'v' => '\u{b}',
-            '\\' => '\\',
-            '"' => '"',
-            'x' | 'u' | 'U' => {
-                let digits = match escaped {
-                    'x' => 2,
-                    'u' => 4,
-                    _ => 8,
-                };
-                let hex: String = chars.by_ref().take(digits).collect();
-                if hex.len() != digits {
-                    return Err("invalid syntax".into());
-                }
-                let value = u32::from_str_radix(&hex, 16).map_err(|_| "invalid syntax")?;
-                char::from_u32(value).ok_or("invalid syntax")?
-            }
-            '0'..='7' => {
-                let rest: String = chars.by_ref().take(2).collect();
-                let octal = format!("{escaped}{rest}");
-                let value = u32::from_str_radix(&octal, 8).map_err(|_| "invalid syntax")?;
-                if octal.len() != 3 || value > 255 {
-                    return Err("invalid syntax".into());
-                }
-                char::from_u32(value).ok_or("invalid syntax")?
-            }
-            _ => return Err("invalid syntax".into()),
-        };
-        out.push(decoded);
-    }
-    Ok(out)
 }

@@ -18,11 +18,14 @@
 //! Deliberate differences from Tempo are listed on [`Query::evaluate`].
 
 mod ast;
+mod attribute;
 mod classify;
 mod duration;
 mod eval;
 mod fetch;
+mod field_parser;
 mod lexer;
+mod literals;
 mod parser;
 mod pipeline;
 mod pushdown;
@@ -33,6 +36,8 @@ mod value;
 
 #[cfg(test)]
 mod tests_eval;
+#[cfg(test)]
+mod tests_fuzz;
 #[cfg(test)]
 mod tests_parse;
 #[cfg(test)]
@@ -167,9 +172,7 @@ fn parse_tokens(tokens: Vec<lexer::Token>, probing: bool) -> Result<(Root, usize
         }
         Ok(_) => (parser.pos, parser.peek().syntax_error(&[])),
         // yacc stops at the first token that cannot continue.
-        Err((position, error))
-            if position < parser.pos || parser.peek().tok == lexer::Tok::Eof =>
-        {
+        Err((position, error)) if position < parser.pos || parser.peek().tok == lexer::Tok::Eof => {
             (position, error)
         }
         Err(_) => (parser.pos, parser.peek().syntax_error(&[])),
@@ -184,7 +187,11 @@ fn parse_tokens(tokens: Vec<lexer::Token>, probing: bool) -> Result<(Root, usize
             column: at.column,
         });
         if let Ok((root, _)) = parse_tokens(prefix, true) {
-            let expecting: &[&str] = if root.hints.is_empty() { &["with"] } else { &[] };
+            let expecting: &[&str] = if root.hints.is_empty() {
+                &["with"]
+            } else {
+                &[]
+            };
             return Err(at.syntax_error(expecting));
         }
     }
@@ -240,7 +247,8 @@ impl Query {
     /// a metrics query.
     pub fn try_evaluate(&self, spans: &[Span]) -> Result<Vec<SpanSet>, EvalError> {
         let pipeline = match &self.root.body {
-            Body::Search(pipeline) | Body::Metrics {
+            Body::Search(pipeline)
+            | Body::Metrics {
                 search: Some(pipeline),
                 ..
             } => pipeline,

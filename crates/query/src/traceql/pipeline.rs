@@ -3,7 +3,9 @@
 
 use std::collections::HashMap;
 
-use super::ast::{Aggregate, AggregateOp, Element, Op, Pipeline, ScalarExpr, ScalarFilter, SpansetExpr, SpansetOp};
+use super::ast::{
+    Aggregate, AggregateOp, Element, Op, Pipeline, ScalarExpr, ScalarFilter, SpansetExpr, SpansetOp,
+};
 use super::eval::{Bindings, SpanContext, eval, matches};
 use super::structural::TraceIndex;
 use super::value::{EvalFailure, Type, Value, operand_valid};
@@ -189,7 +191,9 @@ fn group_by(
                 let mut group = state.with_spans(Vec::new());
                 // Spans without the value form a group without the attribute, as in Tempo.
                 if !value.is_nil() {
-                    group.attributes.push((name.clone(), value.clone().into_owned()));
+                    group
+                        .attributes
+                        .push((name.clone(), value.clone().into_owned()));
                 }
                 output.push(group);
                 output.len() - 1

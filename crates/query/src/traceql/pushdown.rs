@@ -11,7 +11,9 @@
 use weft_model::SpanFilter;
 use weft_model::span::SERVICE_NAME;
 
-use super::ast::{Attribute, Element, FieldExpr, Intrinsic, Op, Pipeline, Scope, SpansetExpr, SpansetOp};
+use super::ast::{
+    Attribute, Element, FieldExpr, Intrinsic, Op, Pipeline, Scope, SpansetExpr, SpansetOp,
+};
 use super::value::Value;
 
 /// Criteria one necessary filter implies for one of its spans.
@@ -160,7 +162,9 @@ fn add_term(term: &FieldExpr, terms: &mut Terms) {
                         && !attribute.parent
                         && attribute.name == SERVICE_NAME =>
                 {
-                    terms.service_name.get_or_insert_with(|| service.to_string());
+                    terms
+                        .service_name
+                        .get_or_insert_with(|| service.to_string());
                 }
                 _ => {}
             }

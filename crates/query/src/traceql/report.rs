@@ -12,7 +12,7 @@ use super::ast::{
     Attribute, Body, Element, FieldExpr, Intrinsic, Op, Pipeline, Root, ScalarExpr, Scope,
     SpansetExpr,
 };
-use super::eval::{Bindings, SpanContext, eval};
+use super::eval::{Bindings, contexts, eval};
 use super::structural::TraceIndex;
 use super::value::{Static, Value, binary};
 
@@ -200,25 +200,6 @@ pub(crate) fn span_attributes(
     out
 }
 
-/// Bindings of a span to try: each event (link) when the attribute is event (link) scoped.
-fn contexts<'a>(
-    bindings: Bindings,
-    trace: &'a TraceIndex<'a>,
-    index: usize,
-) -> impl Iterator<Item = SpanContext<'a>> + 'a {
-    let span = &trace.spans[index];
-    let events = if bindings.events { span.events.len().max(1) } else { 1 };
-    let links = if bindings.links { span.links.len().max(1) } else { 1 };
-    (0..events).flat_map(move |event_index| {
-        (0..links).map(move |link_index| SpanContext {
-            trace,
-            index,
-            event: span.events.get(event_index).filter(|_| bindings.events),
-            link: span.links.get(link_index).filter(|_| bindings.links),
-        })
-    })
-}
-
 fn first_value<'a>(attribute: &Attribute, trace: &'a TraceIndex<'a>, index: usize) -> Value<'a> {
     let bindings = Bindings::of(&FieldExpr::Attribute(attribute.clone()));
     contexts(bindings, trace, index)
@@ -237,10 +218,19 @@ fn met_condition_value(entry: &Reported, trace: &TraceIndex<'_>, index: usize) -
             }
             let value = context.resolve(&entry.attribute);
             return Some(match (condition, value) {
-                (FieldExpr::Unary { op: Op::NotExists, .. }, _) => Static::String("nil".into()),
+                (
+                    FieldExpr::Unary {
+                        op: Op::NotExists, ..
+                    },
+                    _,
+                ) => Static::String("nil".into()),
                 (
                     FieldExpr::Binary {
-                        op, lhs, rhs, regex, ..
+                        op,
+                        lhs,
+                        rhs,
+                        regex,
+                        ..
                     },
                     Value::Array(elements),
                 ) => matching_elements(*op, lhs, rhs, regex.as_ref(), elements),

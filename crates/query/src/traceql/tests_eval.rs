@@ -32,7 +32,8 @@ fn shop() -> Vec<Span> {
     root.kind = SpanKind::Server;
     root.duration_nanos = 100 * MS;
     root.attributes.push(KeyValue::new("http.method", "GET"));
-    root.attributes.push(KeyValue::new("http.status_code", AttributeValue::Int(200)));
+    root.attributes
+        .push(KeyValue::new("http.status_code", AttributeValue::Int(200)));
     let mut call = span(2, Some(1), "call-cart", "frontend");
     call.kind = SpanKind::Client;
     call.duration_nanos = 40 * MS;
@@ -40,8 +41,10 @@ fn shop() -> Vec<Span> {
         code: StatusCode::Error,
         message: String::new(),
     };
-    call.attributes.push(KeyValue::new("http.status_code", AttributeValue::Int(500)));
-    call.attributes.push(KeyValue::new("ratio", AttributeValue::Double(0.5)));
+    call.attributes
+        .push(KeyValue::new("http.status_code", AttributeValue::Int(500)));
+    call.attributes
+        .push(KeyValue::new("ratio", AttributeValue::Double(0.5)));
     let mut cart = span(3, Some(2), "GET /cart", "cart");
     cart.kind = SpanKind::Server;
     cart.duration_nanos = 30 * MS;
@@ -88,10 +91,17 @@ fn shop() -> Vec<Span> {
 /// Span ids (1-based as built) of every span in the single spanset `query` returns.
 fn ids(query: &str, spans: &[Span]) -> Vec<u64> {
     let parsed = parse(query).unwrap_or_else(|e| panic!("{query}: {e}"));
-    let sets = parsed.try_evaluate(spans).unwrap_or_else(|e| panic!("{query}: {e}"));
+    let sets = parsed
+        .try_evaluate(spans)
+        .unwrap_or_else(|e| panic!("{query}: {e}"));
     assert!(sets.len() <= 1, "{query}: {} spansets", sets.len());
     sets.first()
-        .map(|set| set.spans.iter().map(|s| spans[s.index].span_id.as_u64()).collect())
+        .map(|set| {
+            set.spans
+                .iter()
+                .map(|s| spans[s.index].span_id.as_u64())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -131,13 +141,19 @@ fn span_intrinsics() {
 fn trace_intrinsics_hold_for_every_span() {
     check("{ rootName = \"GET /cart\" }", &[1, 2, 3, 4, 5]);
     check("{ trace:rootName = \"render\" }", &[]);
-    check("{ rootServiceName = \"frontend\" && name = \"render\" }", &[5]);
+    check(
+        "{ rootServiceName = \"frontend\" && name = \"render\" }",
+        &[5],
+    );
     check("{ trace:rootService = \"cart\" }", &[]);
     // Earliest start 1ms after START, latest end: span 1 (1ms + 100ms).
     check("{ traceDuration = 100ms && kind = client }", &[2, 4]);
     check("{ trace:duration > 100ms }", &[]);
     check("{ trace:id = \"abc\" }", &[1, 2, 3, 4, 5]);
-    check("{ trace:id = \"00000000000000000000000000000abc\" }", &[1, 2, 3, 4, 5]);
+    check(
+        "{ trace:id = \"00000000000000000000000000000abc\" }",
+        &[1, 2, 3, 4, 5],
+    );
     check("{ trace:id = \"abd\" }", &[]);
 }
 
@@ -146,10 +162,16 @@ fn event_link_and_instrumentation_values() {
     check("{ event:name = \"exception\" }", &[3]);
     check("{ event:timeSinceStart = 2ms }", &[3]);
     check("{ event.exception.type = \"IOError\" }", &[3]);
-    check("{ event:name = \"exception\" && event.exception.type = \"IOError\" }", &[3]);
+    check(
+        "{ event:name = \"exception\" && event.exception.type = \"IOError\" }",
+        &[3],
+    );
     // Tempo compares linked trace ids without leading zeros.
     check("{ link:traceID = \"70000000000000008\" }", &[3]);
-    check("{ link:traceID = \"00000000000000070000000000000008\" }", &[]);
+    check(
+        "{ link:traceID = \"00000000000000070000000000000008\" }",
+        &[],
+    );
     check("{ link:spanID = \"0000000000000009\" }", &[3]);
     check("{ link.link.kind = \"follows\" }", &[3]);
     check("{ instrumentation:name = \"io.opentelemetry.http\" }", &[3]);
@@ -175,7 +197,10 @@ fn attribute_scopes() {
 #[test]
 fn comparison_operators_and_types() {
     check("{ .http.status_code != 500 }", &[1]);
-    check("{ .http.status_code >= 200 && .http.status_code < 500 }", &[1]);
+    check(
+        "{ .http.status_code >= 200 && .http.status_code < 500 }",
+        &[1],
+    );
     // Tempo's storage never compares a stored int with a float literal (or the reverse).
     check("{ .http.status_code > 200.5 }", &[]);
     check("{ .ratio > 0 }", &[]);
@@ -184,7 +209,7 @@ fn comparison_operators_and_types() {
     check("{ .ratio < 1 }", &[]);
     check("{ .ratio < 1.0 }", &[2]);
     check("{ .http.method =~ \"G.*\" }", &[1]);
-    check("{ .http.method =~ \"G\" }", &[], );
+    check("{ .http.method =~ \"G\" }", &[]);
     check("{ .http.method !~ \"P.*\" }", &[1]);
     check("{ name =~ \"GET.*|render\" }", &[1, 3, 5]);
     check("{ name > \"db\" }", &[4, 5]);
@@ -269,7 +294,10 @@ fn scalar_filters_and_aggregates() {
     let result = sets("{ } | count() > 3", &spans);
     assert_eq!(result.len(), 1);
     assert_eq!(result[0].matched, 5);
-    assert_eq!(result[0].attributes, vec![("count()".into(), Static::Int(5))]);
+    assert_eq!(
+        result[0].attributes,
+        vec![("count()".into(), Static::Int(5))]
+    );
     assert!(sets("{ } | count() > 5", &spans).is_empty());
     let result = sets("{ kind = server } | avg(duration) = 65ms", &spans);
     assert_eq!(
@@ -281,11 +309,17 @@ fn scalar_filters_and_aggregates() {
     assert_eq!(sets("{ } | min(duration) = 5ms", &spans).len(), 1);
     assert_eq!(sets("{ } | sum(duration) = 195ms", &spans).len(), 1);
     let result = sets("{ } | avg(.http.status_code) = 350", &spans);
-    assert_eq!(result[0].attributes[0], ("avg(.http.status_code)".into(), Static::Float(350.0)));
+    assert_eq!(
+        result[0].attributes[0],
+        ("avg(.http.status_code)".into(), Static::Float(350.0))
+    );
     // All values nil: the spanset is dropped.
     assert!(sets("{ } | max(.missing) > 0", &spans).is_empty());
     assert_eq!(sets("count() = 5", &spans).len(), 1);
-    assert_eq!(sets("{ } | count() > 1 | { kind = internal }", &spans)[0].matched, 1);
+    assert_eq!(
+        sets("{ } | count() > 1 | { kind = internal }", &spans)[0].matched,
+        1
+    );
 }
 
 #[test]
@@ -295,16 +329,25 @@ fn group_by_makes_one_spanset_per_value() {
     assert_eq!(result.len(), 2);
     assert_eq!(
         result[0].attributes,
-        vec![("by(resource.service.name)".into(), Static::String("frontend".into()))]
+        vec![(
+            "by(resource.service.name)".into(),
+            Static::String("frontend".into())
+        )]
     );
-    assert_eq!(result[0].spans.iter().map(|s| s.index).collect::<Vec<_>>(), [0, 1, 4]);
+    assert_eq!(
+        result[0].spans.iter().map(|s| s.index).collect::<Vec<_>>(),
+        [0, 1, 4]
+    );
     assert_eq!(result[1].matched, 2);
     let result = sets("{ } | by(resource.service.name) | count() > 2", &spans);
     assert_eq!(result.len(), 1);
     assert_eq!(
         result[0].attributes,
         vec![
-            ("by(resource.service.name)".into(), Static::String("frontend".into())),
+            (
+                "by(resource.service.name)".into(),
+                Static::String("frontend".into())
+            ),
             ("count()".into(), Static::Int(3)),
         ]
     );
@@ -345,12 +388,21 @@ fn matched_span_attributes_are_the_queried_ones() {
     // Only conditions the span meets report their attribute.
     let result = sets("{ kind = server || status = error }", &spans);
     let first = &result[0].spans[0];
-    assert_eq!(first.attributes, vec![("kind".into(), Static::Kind(SpanKind::Server))]);
+    assert_eq!(
+        first.attributes,
+        vec![("kind".into(), Static::Kind(SpanKind::Server))]
+    );
     // A met `= nil` reports the text nil; an array reports its matching element.
     let result = sets("{ span.db.system = nil && kind = server }", &spans);
-    assert_eq!(result[0].spans[0].attributes[0], ("db.system".into(), Static::String("nil".into())));
+    assert_eq!(
+        result[0].spans[0].attributes[0],
+        ("db.system".into(), Static::String("nil".into()))
+    );
     let result = sets("{ span.tags = \"b\" }", &spans);
-    assert_eq!(result[0].spans[0].attributes, vec![("tags".into(), Static::String("b".into()))]);
+    assert_eq!(
+        result[0].spans[0].attributes,
+        vec![("tags".into(), Static::String("b".into()))]
+    );
     let result = sets("{ event.exception.type != nil && kind = server }", &spans);
     assert_eq!(
         result[0].spans[0].attributes,
@@ -360,7 +412,10 @@ fn matched_span_attributes_are_the_queried_ones() {
         ]
     );
     let result = sets("{ } | avg(duration) > 1ms", &spans);
-    assert!(result[0].spans[0].attributes.is_empty(), "duration is not repeated");
+    assert!(
+        result[0].spans[0].attributes.is_empty(),
+        "duration is not repeated"
+    );
 }
 
 #[test]
@@ -377,7 +432,10 @@ fn pushdown_implies_only_necessary_conditions() {
     );
     assert_eq!(pushed.service_name.as_deref(), Some("cart"));
     assert_eq!(pushed.span_name.as_deref(), Some("GET /cart"));
-    assert_eq!(pushed.attributes, vec![("http.method".to_string(), Some("GET".to_string()))]);
+    assert_eq!(
+        pushed.attributes,
+        vec![("http.method".to_string(), Some("GET".to_string()))]
+    );
     assert_eq!(pushed.min_duration_nanos, Some(10 * MS + 1));
     assert_eq!(pushed.max_duration_nanos, Some(1_000 * MS));
     // Two filters: a service restriction could wrongly bind the other filter's terms.
@@ -385,8 +443,14 @@ fn pushdown_implies_only_necessary_conditions() {
     assert_eq!(pushed.service_name, None);
     assert_eq!(pushed.span_name.as_deref(), Some("x"));
     // Alternatives imply nothing.
-    assert_eq!(filter("{ name = \"a\" } || { name = \"b\" }"), SpanFilter::default());
-    assert_eq!(filter("{ name = \"a\" || name = \"b\" }"), SpanFilter::default());
+    assert_eq!(
+        filter("{ name = \"a\" } || { name = \"b\" }"),
+        SpanFilter::default()
+    );
+    assert_eq!(
+        filter("{ name = \"a\" || name = \"b\" }"),
+        SpanFilter::default()
+    );
     // Negated structure: only the right side is required.
     let pushed = filter("{ name = \"a\" } !> { span.x != nil }");
     assert_eq!(pushed.span_name, None);
@@ -413,6 +477,9 @@ fn pushdown_never_excludes_a_matching_trace() {
         assert!(!pushed.is_empty(), "{query} implies something");
         let matches = !parsed.evaluate(&spans).is_empty();
         let admitted = pushed.spans_mask(&spans) == pushed.full_mask();
-        assert!(admitted || !matches, "{query}: pushdown {pushed:?} excludes a match");
+        assert!(
+            admitted || !matches,
+            "{query}: pushdown {pushed:?} excludes a match"
+        );
     }
 }

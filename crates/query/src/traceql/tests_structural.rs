@@ -38,11 +38,18 @@ fn tree() -> Vec<Span> {
 
 fn ids(query: &str, spans: &[Span]) -> Vec<u64> {
     let parsed = parse(query).unwrap_or_else(|e| panic!("{query}: {e}"));
-    let sets = parsed.try_evaluate(spans).unwrap_or_else(|e| panic!("{query}: {e}"));
+    let sets = parsed
+        .try_evaluate(spans)
+        .unwrap_or_else(|e| panic!("{query}: {e}"));
     assert!(sets.len() <= 1, "{query}");
     let mut ids: Vec<u64> = sets
         .first()
-        .map(|set| set.spans.iter().map(|s| spans[s.index].span_id.as_u64()).collect())
+        .map(|set| {
+            set.spans
+                .iter()
+                .map(|s| spans[s.index].span_id.as_u64())
+                .collect()
+        })
         .unwrap_or_default();
     ids.sort_unstable();
     ids
@@ -109,7 +116,10 @@ fn unions_return_both_sides() {
 
 #[test]
 fn structural_with_pipelines() {
-    check("({ name = 'B' } | count() > 1) >> ({ name = 'D' })", &[5, 7, 8]);
+    check(
+        "({ name = 'B' } | count() > 1) >> ({ name = 'D' })",
+        &[5, 7, 8],
+    );
     check("({ name = 'B' } | count() > 2) >> ({ name = 'D' })", &[]);
     check("{ name = 'B' } >> { name = 'D' } | count() = 3", &[5, 7, 8]);
 }
@@ -133,7 +143,10 @@ fn cycles_and_orphans_terminate() {
     assert_eq!(ids("{ span:childCount > 0 }", &spans), none);
     assert_eq!(ids("{ name = \"e\" } !>> { }", &spans), [1, 2, 3, 4, 5]);
     // No root: Tempo's root name and service are empty.
-    assert_eq!(ids("{ rootName = \"\" && rootServiceName = \"\" }", &spans), [1, 2, 3, 4, 5]);
+    assert_eq!(
+        ids("{ rootName = \"\" && rootServiceName = \"\" }", &spans),
+        [1, 2, 3, 4, 5]
+    );
     // A root with a detached subtree: the subtree is not related to the root.
     let spans = vec![
         span(1, None, "root", "s"),
@@ -143,7 +156,9 @@ fn cycles_and_orphans_terminate() {
     ];
     assert_eq!(ids("{ name = \"root\" } >> { }", &spans), [2]);
     assert_eq!(ids("{ } > { name = \"under-detached\" }", &spans), none);
-    parse("{ nestedSetLeft > 0 }").expect("parses").evaluate(&spans);
+    parse("{ nestedSetLeft > 0 }")
+        .expect("parses")
+        .evaluate(&spans);
 }
 
 #[test]

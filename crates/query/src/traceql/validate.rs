@@ -101,7 +101,12 @@ fn invalid(message: String) -> ParseError {
 }
 
 fn unsupported(feature: &str) -> ParseError {
-    ParseError::new(ErrorKind::Unsupported, 0, 0, format!("{feature} not yet supported"))
+    ParseError::new(
+        ErrorKind::Unsupported,
+        0,
+        0,
+        format!("{feature} not yet supported"),
+    )
 }
 
 /// Checks a field expression (Tempo's `BinaryOperation.validate` and friends).

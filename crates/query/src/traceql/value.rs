@@ -226,16 +226,17 @@ impl<'a> Value<'a> {
         let (a, b) = (self.ty(), other.ty());
         if a != b {
             if a.is_numeric() && b.is_numeric() {
-                return self.float().partial_cmp(&other.float()).unwrap_or(Ordering::Equal);
+                return self
+                    .float()
+                    .partial_cmp(&other.float())
+                    .unwrap_or(Ordering::Equal);
             }
             return (a as u8).cmp(&(b as u8));
         }
         match (self, other) {
             (Value::Str(x), Value::Str(y)) => x.as_bytes().cmp(y.as_bytes()),
             (Value::Int(x), Value::Int(y)) | (Value::Duration(x), Value::Duration(y)) => x.cmp(y),
-            (Value::Float(x), Value::Float(y)) => {
-                (x.to_bits() as i64).cmp(&(y.to_bits() as i64))
-            }
+            (Value::Float(x), Value::Float(y)) => (x.to_bits() as i64).cmp(&(y.to_bits() as i64)),
             (Value::Bool(x), Value::Bool(y)) => x.cmp(y),
             (Value::Status(x), Value::Status(y)) => x.to_otlp().cmp(&y.to_otlp()),
             (Value::Kind(x), Value::Kind(y)) => x.to_otlp().cmp(&y.to_otlp()),
@@ -359,7 +360,11 @@ pub(crate) fn format_go_float(f: f64) -> String {
         return "(0.0 / 0.0)".into();
     }
     if f.is_infinite() {
-        return if f > 0.0 { "(1.0 / 0.0)".into() } else { "(-1.0 / 0.0)".into() };
+        return if f > 0.0 {
+            "(1.0 / 0.0)".into()
+        } else {
+            "(-1.0 / 0.0)".into()
+        };
     }
     // Shortest round-trip digits and decimal exponent, from Rust's `{:e}`.
     let scientific = format!("{f:e}");
