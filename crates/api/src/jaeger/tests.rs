@@ -634,7 +634,7 @@ fn spans_from_jaeger_json(trace: &Value) -> Vec<Span> {
 async fn the_petclinic_fixture_round_trips_through_the_v1_trace_object() {
     // The same file as shared/fixtures/jaeger-petclinic-trace.json (jaeger-ui's test data).
     let text = include_str!("../../../codec/testdata/jaeger-petclinic-trace.json");
-    let mut fixture: Value = serde_json::from_str(&text).expect("fixture json");
+    let mut fixture: Value = serde_json::from_str(text).expect("fixture json");
     let router = router_with(spans_from_jaeger_json(&fixture));
     let answer = data(&router, "/api/traces/df84e36b9e2ee3815d07f0867a5be1f").await;
     for span in fixture["spans"].as_array_mut().expect("spans") {

@@ -360,14 +360,14 @@ mod tests {
         );
         assert_eq!(jaeger_trace_id_hex(short), "000000000000000a");
         assert_eq!(parse_trace_id("000"), Ok(None));
-        assert_eq!(parse_trace_id("").unwrap_err(), "TraceID is empty");
+        assert_eq!(parse_trace_id("").expect_err("invalid"), "TraceID is empty");
         assert!(
             parse_trace_id(&"1".repeat(33))
-                .unwrap_err()
+                .expect_err("invalid")
                 .contains("longer than 32")
         );
         assert_eq!(
-            parse_trace_id("0x12").unwrap_err(),
+            parse_trace_id("0x12").expect_err("invalid"),
             "TraceID is not hex: 0x12"
         );
     }
@@ -381,15 +381,15 @@ mod tests {
         assert_eq!(parse_go_duration_nanos("3µs"), Ok(3_000));
         assert_eq!(parse_go_duration_nanos("0"), Ok(0));
         assert_eq!(
-            parse_go_duration_nanos("10").unwrap_err(),
+            parse_go_duration_nanos("10").expect_err("invalid"),
             "time: missing unit in duration \"10\""
         );
         assert_eq!(
-            parse_go_duration_nanos("10d").unwrap_err(),
+            parse_go_duration_nanos("10d").expect_err("invalid"),
             "time: unknown unit \"d\" in duration \"10d\""
         );
         assert_eq!(
-            parse_go_duration_nanos("abc").unwrap_err(),
+            parse_go_duration_nanos("abc").expect_err("invalid"),
             "time: invalid duration \"abc\""
         );
         assert!(parse_go_duration_nanos("-1s").is_err());
@@ -432,7 +432,7 @@ mod tests {
         );
         assert_eq!(parse_json_string_map("{}"), Ok(Vec::new()));
         assert_eq!(
-            parse_json_string_map(r#"{"a":1}"#).unwrap_err(),
+            parse_json_string_map(r#"{"a":1}"#).expect_err("invalid"),
             "expected a string value at byte 5"
         );
         assert!(parse_json_string_map(r#"{"a":"1""#).is_err());
