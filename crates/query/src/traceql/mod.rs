@@ -42,6 +42,8 @@ mod tests_fuzz;
 mod tests_parse;
 #[cfg(test)]
 mod tests_structural;
+#[cfg(test)]
+mod tests_tempo;
 
 use std::fmt;
 

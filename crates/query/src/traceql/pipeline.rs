@@ -189,12 +189,11 @@ fn group_by(
             let key = group_key(&value);
             let slot = *groups.entry(key).or_insert_with(|| {
                 let mut group = state.with_spans(Vec::new());
-                // Spans without the value form a group without the attribute, as in Tempo.
-                if !value.is_nil() {
-                    group
-                        .attributes
-                        .push((name.clone(), value.clone().into_owned()));
-                }
+                // Spans without the value form their own group, keyed nil (Tempo
+                // reports it as the text "nil").
+                group
+                    .attributes
+                    .push((name.clone(), value.clone().into_owned()));
                 output.push(group);
                 output.len() - 1
             });

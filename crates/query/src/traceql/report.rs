@@ -185,7 +185,7 @@ pub(crate) fn span_attributes(
         if !entry.bare {
             continue;
         }
-        let value = match first_value(&entry.attribute, trace, index) {
+        let value = match last_value(&entry.attribute, trace, index) {
             Value::Nil if !entry.always => continue,
             // What Tempo's storage reports for a requested value the span lacks.
             Value::Nil if entry.attribute.intrinsic.is_some() => Static::String(String::new()),
@@ -200,9 +200,13 @@ pub(crate) fn span_attributes(
     out
 }
 
-fn first_value<'a>(attribute: &Attribute, trace: &'a TraceIndex<'a>, index: usize) -> Value<'a> {
+/// The value of the last event (link) that has one: Tempo's storage keeps the last it
+/// reads.
+fn last_value<'a>(attribute: &Attribute, trace: &'a TraceIndex<'a>, index: usize) -> Value<'a> {
     let bindings = Bindings::of(&FieldExpr::Attribute(attribute.clone()));
-    contexts(bindings, trace, index)
+    let all: Vec<_> = contexts(bindings, trace, index).collect();
+    all.iter()
+        .rev()
         .map(|context| context.resolve(attribute))
         .find(|value| !value.is_nil())
         .unwrap_or(Value::Nil)
@@ -212,7 +216,9 @@ fn first_value<'a>(attribute: &Attribute, trace: &'a TraceIndex<'a>, index: usiz
 fn met_condition_value(entry: &Reported, trace: &TraceIndex<'_>, index: usize) -> Option<Static> {
     for condition in &entry.conditions {
         let bindings = Bindings::of(condition);
-        for context in contexts(bindings, trace, index) {
+        // The last event (link) meeting the condition, as Tempo's storage reports it.
+        let all: Vec<_> = contexts(bindings, trace, index).collect();
+        for context in all.into_iter().rev() {
             if !matches!(eval(condition, Some(&context)), Ok(Value::Bool(true))) {
                 continue;
             }

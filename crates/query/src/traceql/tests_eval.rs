@@ -351,10 +351,10 @@ fn group_by_makes_one_spanset_per_value() {
             ("count()".into(), Static::Int(3)),
         ]
     );
-    // Spans without the value form a group without the attribute.
+    // Spans without the value form their own group, keyed nil.
     let result = sets("{ } | by(.db.system)", &spans);
     assert_eq!(result.len(), 2);
-    assert!(result[0].attributes.is_empty());
+    assert_eq!(result[0].attributes[0].1, Static::Nil);
     assert_eq!(result[1].attributes[0].1, Static::String("redis".into()));
     // coalesce() merges the groups again.
     let result = sets("{ } | by(resource.service.name) | coalesce()", &spans);
