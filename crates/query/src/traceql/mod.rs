@@ -120,6 +120,9 @@ pub struct Query {
     root: Root,
     /// Attributes returned with each matched span (see [`MatchedSpan::attributes`]).
     reported: Vec<report::Reported>,
+    /// The conditions every evaluated span must meet first (see `fetch`), when the
+    /// query's conditions are all ANDed.
+    first_pass: Option<Vec<ast::FieldExpr>>,
 }
 
 /// One spanset of a trace that survived the query.
@@ -155,7 +158,19 @@ pub fn parse(query: &str) -> Result<Query, ParseError> {
     let (root, _) = parse_tokens(tokens, false)?;
     validate::root(&root)?;
     let reported = report::reported_attributes(&root);
-    Ok(Query { root, reported })
+    let first_pass = match &root.body {
+        Body::Search(pipeline)
+        | Body::Metrics {
+            search: Some(pipeline),
+            ..
+        } => fetch::first_pass(pipeline),
+        _ => None,
+    };
+    Ok(Query {
+        root,
+        reported,
+        first_pass,
+    })
 }
 
 /// Parses tokens into a root. Where the query stops being valid at a token after a
@@ -263,9 +278,8 @@ impl Query {
             return Ok(Vec::new());
         }
         let trace = TraceIndex::new(spans);
-        let first_pass = fetch::first_pass(pipeline);
         let fetched = (0..spans.len()).filter(|&index| {
-            first_pass
+            self.first_pass
                 .as_ref()
                 .is_none_or(|conditions| fetch::meets(conditions, &trace, index))
         });

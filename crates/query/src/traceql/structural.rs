@@ -5,6 +5,7 @@
 //! all spans at once (one pass down or up the parent links) instead of per pair. Parent
 //! links may form cycles in bad data; walks stop at spans already visited.
 
+use std::cell::OnceCell;
 use std::collections::HashMap;
 
 use weft_model::{Span, SpanId};
@@ -13,74 +14,28 @@ use super::ast::SpansetOp;
 
 const NO_PARENT: u32 = u32::MAX;
 
-/// Facts about one trace's spans that several operators and intrinsics need.
-pub(crate) struct TraceIndex<'a> {
-    pub spans: &'a [Span],
-    /// Index of each span's parent in `spans`, or `NO_PARENT` (root or parent missing).
+/// Parent links and child counts, built on first use.
+struct Links {
+    /// Index of each span's parent in `spans`, or `NO_PARENT` (root, parent missing, or
+    /// not reached from a root).
     parent: Vec<u32>,
     child_count: Vec<u32>,
+}
+
+/// Facts about one trace's spans that several operators and intrinsics need. Parent links
+/// are only built when the query needs them (structure, child counts, nested sets).
+pub(crate) struct TraceIndex<'a> {
+    pub spans: &'a [Span],
+    links: OnceCell<Links>,
     /// The first span without a parent id, in slice order.
     pub root: Option<usize>,
     /// Latest end minus earliest start over spans with a start time.
     pub trace_duration_nanos: Option<i64>,
-    nested_set: std::cell::OnceCell<Vec<(i64, i64, i64)>>,
+    nested_set: OnceCell<Vec<(i64, i64, i64)>>,
 }
 
 impl<'a> TraceIndex<'a> {
     pub(crate) fn new(spans: &'a [Span]) -> Self {
-        let mut by_id: HashMap<SpanId, usize> = HashMap::with_capacity(spans.len());
-        for (i, span) in spans.iter().enumerate() {
-            // Zipkin's shared server span reuses its client's id; its children belong to it.
-            match by_id.get(&span.span_id) {
-                Some(&existing) if !span.shared || spans[existing].shared => {}
-                _ => {
-                    by_id.insert(span.span_id, i);
-                }
-            }
-        }
-        let mut parent = vec![NO_PARENT; spans.len()];
-        for (i, span) in spans.iter().enumerate() {
-            if let Some(parent_id) = span.parent_span_id
-                && let Some(&p) = by_id.get(&parent_id)
-                && p != i
-            {
-                parent[i] = p as u32;
-            }
-        }
-        // Tempo numbers spans (nested sets) walking down from the roots; spans it does not
-        // reach (orphans, cycles, every span of a trace without root) get no numbers and
-        // take part in no structural relation, and count no children.
-        let mut children: Vec<Vec<u32>> = vec![Vec::new(); spans.len()];
-        for (i, p) in parent.iter().enumerate() {
-            if *p != NO_PARENT {
-                children[*p as usize].push(i as u32);
-            }
-        }
-        let mut reachable = vec![false; spans.len()];
-        let mut stack: Vec<usize> = (0..spans.len())
-            .filter(|&i| spans[i].parent_span_id.is_none())
-            .collect();
-        for &root in &stack {
-            reachable[root] = true;
-        }
-        while let Some(span) = stack.pop() {
-            for &child in &children[span] {
-                if !reachable[child as usize] {
-                    reachable[child as usize] = true;
-                    stack.push(child as usize);
-                }
-            }
-        }
-        let mut child_count = vec![0u32; spans.len()];
-        for i in 0..spans.len() {
-            if parent[i] != NO_PARENT && reachable[i] {
-                let p = parent[i] as usize;
-                child_count[p] = child_count[p].saturating_add(1);
-            }
-            if !reachable[i] {
-                parent[i] = NO_PARENT;
-            }
-        }
         let root = spans.iter().position(|s| s.parent_span_id.is_none());
         let start = spans
             .iter()
@@ -98,23 +53,26 @@ impl<'a> TraceIndex<'a> {
         };
         TraceIndex {
             spans,
-            parent,
-            child_count,
+            links: OnceCell::new(),
             root,
             trace_duration_nanos,
-            nested_set: std::cell::OnceCell::new(),
+            nested_set: OnceCell::new(),
         }
     }
 
+    fn links(&self) -> &Links {
+        self.links.get_or_init(|| build_links(self.spans))
+    }
+
     pub(crate) fn parent_of(&self, index: usize) -> Option<usize> {
-        match self.parent[index] {
+        match self.links().parent[index] {
             NO_PARENT => None,
             p => Some(p as usize),
         }
     }
 
     pub(crate) fn child_count(&self, index: usize) -> i64 {
-        i64::from(self.child_count[index])
+        i64::from(self.links().child_count[index])
     }
 
     /// Tempo's nested-set numbers `(left, right, parent's left)` of a span: a depth-first
@@ -309,5 +267,65 @@ impl<'a> TraceIndex<'a> {
             }
         }
         (0..n as u32).filter(|&i| selected[i as usize]).collect()
+    }
+}
+
+fn build_links(spans: &[Span]) -> Links {
+    let mut by_id: HashMap<SpanId, usize> = HashMap::with_capacity(spans.len());
+    for (i, span) in spans.iter().enumerate() {
+        // Zipkin's shared server span reuses its client's id; its children belong to it.
+        match by_id.get(&span.span_id) {
+            Some(&existing) if !span.shared || spans[existing].shared => {}
+            _ => {
+                by_id.insert(span.span_id, i);
+            }
+        }
+    }
+    let mut parent = vec![NO_PARENT; spans.len()];
+    for (i, span) in spans.iter().enumerate() {
+        if let Some(parent_id) = span.parent_span_id
+            && let Some(&p) = by_id.get(&parent_id)
+            && p != i
+        {
+            parent[i] = p as u32;
+        }
+    }
+    // Tempo numbers spans (nested sets) walking down from the roots; spans it does not
+    // reach (orphans, cycles, every span of a trace without root) get no numbers and
+    // take part in no structural relation, and count no children.
+    let mut children: Vec<Vec<u32>> = vec![Vec::new(); spans.len()];
+    for (i, p) in parent.iter().enumerate() {
+        if *p != NO_PARENT {
+            children[*p as usize].push(i as u32);
+        }
+    }
+    let mut reachable = vec![false; spans.len()];
+    let mut stack: Vec<usize> = (0..spans.len())
+        .filter(|&i| spans[i].parent_span_id.is_none())
+        .collect();
+    for &root in &stack {
+        reachable[root] = true;
+    }
+    while let Some(span) = stack.pop() {
+        for &child in &children[span] {
+            if !reachable[child as usize] {
+                reachable[child as usize] = true;
+                stack.push(child as usize);
+            }
+        }
+    }
+    let mut child_count = vec![0u32; spans.len()];
+    for i in 0..spans.len() {
+        if parent[i] != NO_PARENT && reachable[i] {
+            let p = parent[i] as usize;
+            child_count[p] = child_count[p].saturating_add(1);
+        }
+        if !reachable[i] {
+            parent[i] = NO_PARENT;
+        }
+    }
+    Links {
+        parent,
+        child_count,
     }
 }
