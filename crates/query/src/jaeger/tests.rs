@@ -677,3 +677,47 @@ fn overview_counts_services_errors_and_orphans() {
         .collect();
     assert_eq!(services, [("backend", 2, 1), ("frontend", 1, 0)]);
 }
+
+/// Tag search reads attributes directly; this guards that it finds exactly the tags,
+/// process tags and log fields the trace view shows.
+#[test]
+fn every_tag_the_view_shows_is_searchable_and_nothing_else() {
+    let mut spans = frontend_trace();
+    let client = &mut spans[1];
+    client.status.code = StatusCode::Error;
+    client.status.message = "deadlock".to_owned();
+    client.trace_state = "k=v".to_owned();
+    client.scope = Arc::new(InstrumentationScope {
+        name: "lib".to_owned(),
+        version: "2".to_owned(),
+        attributes: Vec::new(),
+    });
+    client.attributes.push(KeyValue {
+        key: "blob".to_owned(),
+        value: AttributeValue::Bytes(vec![0xab]),
+    });
+    client.attributes.push(KeyValue {
+        key: "list".to_owned(),
+        value: AttributeValue::Array(vec![AttributeValue::Int(1), AttributeValue::Int(2)]),
+    });
+    client.resource = resource("backend", &[("region", "eu")]);
+    let client = &spans[1];
+    let view = to_jaeger_trace(client.trace_id, &spans, false);
+    let shown = &view.spans[1];
+    let process = &view.processes[shown.process_index];
+    let mut every_pair: Vec<&JaegerKeyValue> = shown.tags.iter().collect();
+    every_pair.extend(process.tags.iter());
+    every_pair.extend(shown.logs.iter().flat_map(|log| log.fields.iter()));
+    assert_eq!(every_pair.len(), 13, "{every_pair:?}");
+    for pair in every_pair {
+        let text = pair.value.to_text();
+        assert!(
+            view::span_has_tag(client, &pair.key, &text),
+            "{} = {text}",
+            pair.key
+        );
+        assert!(!view::span_has_tag(client, &pair.key, &format!("{text}x")));
+    }
+    assert!(!view::span_has_tag(client, "service.name", "backend"));
+    assert!(!view::span_has_tag(client, "span.kind", "server"));
+}

@@ -220,54 +220,53 @@ pub fn process_of(resource: &Resource) -> JaegerProcess {
 /// The span's Jaeger tags, in the order of the module table.
 pub fn span_tags(span: &Span) -> Vec<JaegerKeyValue> {
     let mut tags: Vec<JaegerKeyValue> = span.attributes.iter().map(JaegerKeyValue::from).collect();
+    tags.extend(derived_tags(span));
+    tags
+}
+
+/// Keys of the tags [`derived_tags`] may add.
+const DERIVED_TAG_KEYS: [&str; 7] = [
+    "otel.scope.name",
+    "otel.scope.version",
+    "span.kind",
+    "otel.status_code",
+    "error",
+    "otel.status_description",
+    "w3c.tracestate",
+];
+
+/// The tags derived from the span's scope, kind, status and trace state, less those whose
+/// key is already a span attribute.
+fn derived_tags(span: &Span) -> Vec<JaegerKeyValue> {
     let has_attribute = |key: &str| span.attributes.iter().any(|pair| pair.key == key);
     let mut derived: Vec<JaegerKeyValue> = Vec::new();
+    let text =
+        |key: &str, value: &str| JaegerKeyValue::new(key, JaegerValue::String(value.to_owned()));
     if !span.scope.name.is_empty() {
-        derived.push(JaegerKeyValue::new(
-            "otel.scope.name",
-            JaegerValue::String(span.scope.name.clone()),
-        ));
+        derived.push(text("otel.scope.name", &span.scope.name));
     }
     if !span.scope.version.is_empty() {
-        derived.push(JaegerKeyValue::new(
-            "otel.scope.version",
-            JaegerValue::String(span.scope.version.clone()),
-        ));
+        derived.push(text("otel.scope.version", &span.scope.version));
     }
     if span.kind != SpanKind::Unspecified {
-        derived.push(JaegerKeyValue::new(
-            "span.kind",
-            JaegerValue::String(span.kind.as_str().to_owned()),
-        ));
+        derived.push(text("span.kind", span.kind.as_str()));
     }
     match span.status.code {
-        StatusCode::Ok => derived.push(JaegerKeyValue::new(
-            "otel.status_code",
-            JaegerValue::String("OK".to_owned()),
-        )),
+        StatusCode::Ok => derived.push(text("otel.status_code", "OK")),
         StatusCode::Error => {
-            derived.push(JaegerKeyValue::new(
-                "otel.status_code",
-                JaegerValue::String("ERROR".to_owned()),
-            ));
+            derived.push(text("otel.status_code", "ERROR"));
             derived.push(JaegerKeyValue::new("error", JaegerValue::Bool(true)));
         }
         StatusCode::Unset => {}
     }
     if !span.status.message.is_empty() {
-        derived.push(JaegerKeyValue::new(
-            "otel.status_description",
-            JaegerValue::String(span.status.message.clone()),
-        ));
+        derived.push(text("otel.status_description", &span.status.message));
     }
     if !span.trace_state.is_empty() {
-        derived.push(JaegerKeyValue::new(
-            "w3c.tracestate",
-            JaegerValue::String(span.trace_state.clone()),
-        ));
+        derived.push(text("w3c.tracestate", &span.trace_state));
     }
-    tags.extend(derived.into_iter().filter(|tag| !has_attribute(&tag.key)));
-    tags
+    derived.retain(|tag| !has_attribute(&tag.key));
+    derived
 }
 
 /// The log of an event.
@@ -315,15 +314,34 @@ pub fn references_of(span: &Span) -> Vec<JaegerReference> {
 }
 
 /// True when `key` = `value` (compared as text) is a tag of the span, a tag of its
-/// process, or a field of one of its logs: Jaeger's storage rule for tag search.
+/// process, or a field of one of its logs: Jaeger's storage rule for tag search, on the
+/// same view [`to_jaeger_trace`] shows. Builds nothing unless `key` is a derived tag.
 pub fn span_has_tag(span: &Span, key: &str, value: &str) -> bool {
-    let equals = |pair: &JaegerKeyValue| pair.key == key && pair.value.text_equals(value);
-    span_tags(span).iter().any(equals)
-        || process_of(&span.resource).tags.iter().any(equals)
+    // An attribute's text is the text of its Jaeger value (see `JaegerValue::to_text`).
+    let equals = |pair: &KeyValue| {
+        pair.key == key
+            && match pair.value.as_str() {
+                Some(text) => text == value,
+                None => pair.value.to_text() == value,
+            }
+    };
+    span.attributes.iter().any(equals)
         || span
-            .events
+            .resource
+            .attributes
             .iter()
-            .any(|event| log_of(event).fields.iter().any(equals))
+            .any(|pair| pair.key != weft_model::span::SERVICE_NAME && equals(pair))
+        || span.events.iter().any(|event| {
+            event.attributes.iter().any(equals)
+                || (key == "event"
+                    && !event.name.is_empty()
+                    && event.name == value
+                    && !event.attributes.iter().any(|pair| pair.key == "event"))
+        })
+        || (DERIVED_TAG_KEYS.contains(&key)
+            && derived_tags(span)
+                .iter()
+                .any(|tag| tag.key == key && tag.value.text_equals(value)))
 }
 
 /// Builds Jaeger's trace object from the spans of one trace, in their order.
