@@ -8,8 +8,8 @@ use futures::future::BoxFuture;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use tokio::task::JoinError;
 use weft_model::{
-    DependencyLink, DependencyLinker, NameIndex, ReadError, Span, SpanFilter, TenantId,
-    TimeWindow, TraceId, TraceReader, TraceSummary, link_traces_in_window,
+    DependencyLink, DependencyLinker, NameIndex, ReadError, Span, SpanFilter, TenantId, TimeWindow,
+    TraceId, TraceReader, TraceSummary, link_traces_in_window,
 };
 use weft_storage::{BlockReader, FilterMatch, StorageError, TraceDigest, split_window};
 

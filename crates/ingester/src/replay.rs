@@ -70,7 +70,7 @@ pub(crate) fn replay(
                         indexed_attribute_keys,
                         catalog_limits,
                     )
-                        .map_err(|error| error.to_string())
+                    .map_err(|error| error.to_string())
                 });
             match inserted {
                 Ok(inserted) => stats.add(inserted),

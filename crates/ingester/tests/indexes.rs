@@ -1,5 +1,6 @@
-//! `TraceReader::dependencies` over heads and blocks: exact for any window, including
-//! windows that cut a dependency bucket, and for blocks without precomputed links.
+//! The per-block and head indexes through `TraceReader`: dependency links exact for any
+//! window (edges, whole buckets, blocks without precomputed links), and the attribute
+//! catalog merged over heads and blocks.
 
 mod support;
 
@@ -13,14 +14,19 @@ use weft_storage::{BlockMeta, DEPENDENCY_BUCKET_NANOS};
 
 const SECOND_NANOS: u64 = 1_000_000_000;
 
+/// (trace number, service, callee, seconds after the first bucket).
+type PlannedTrace = (u64, &'static str, &'static str, u64);
+
 /// Trace `number`: a root server of `service` at `root_start`, calling `callee` (client
 /// span without children, so one link `service -> callee`); every third one fails.
 fn trace(number: u64, service: &str, callee: &str, root_start: u64) -> Vec<Span> {
     let resource = resource(service);
     let root = span(&resource, number, 1, root_start);
     let mut client = span(&resource, number, 2, root_start + 1_000);
-    client.attributes.push(KeyValue::new("peer.service", callee));
-    if number % 3 == 0 {
+    client
+        .attributes
+        .push(KeyValue::new("peer.service", callee));
+    if number.is_multiple_of(3) {
         client.attributes.push(KeyValue::new("error", "boom"));
     }
     vec![root, client]
@@ -87,7 +93,7 @@ async fn dependencies_are_exact_over_blocks_heads_and_bucket_edges() {
         .await
         .expect("opens");
     // Two blocks and a head, each with traces in several buckets.
-    let plan: [(&[(u64, &str, &str, u64)], bool); 3] = [
+    let plan: [(&[PlannedTrace], bool); 3] = [
         (
             &[
                 (1, "a", "b", 10),
@@ -97,8 +103,14 @@ async fn dependencies_are_exact_over_blocks_heads_and_bucket_edges() {
             ],
             true,
         ),
-        (&[(5, "a", "b", 11), (6, "c", "d", 120), (7, "a", "b", 179)], true),
-        (&[(8, "a", "b", 62), (9, "d", "e", 240), (10, "a", "c", 5)], false),
+        (
+            &[(5, "a", "b", 11), (6, "c", "d", 120), (7, "a", "b", 179)],
+            true,
+        ),
+        (
+            &[(8, "a", "b", 62), (9, "d", "e", 240), (10, "a", "c", 5)],
+            false,
+        ),
     ];
     for (batch, cut) in plan {
         let mut spans = Vec::new();
@@ -154,4 +166,58 @@ async fn dependencies_are_exact_over_blocks_heads_and_bucket_edges() {
         .find(|link| link.parent == "a" && link.child == "b")
         .expect("a -> b");
     assert_eq!((a_b.call_count, a_b.error_count), (5, 0));
+}
+
+#[tokio::test]
+async fn names_merge_the_attribute_catalog_of_heads_and_blocks_within_the_limits() {
+    use weft_model::{AttributeScope, CatalogLimits};
+    let directory = TempDir::new("catalog");
+    let tenant = TenantId::single();
+    let mut settings = config(directory.path());
+    settings.attribute_catalog = CatalogLimits {
+        max_keys_per_scope: 100,
+        max_values_per_key: 3,
+        max_string_value_bytes: 12,
+    };
+    let ingester = Ingester::open_local(settings).await.expect("opens");
+    let start = now_unix_nanos() - 600 * SECOND_NANOS;
+    // Two values of `tier` in a block, two more in the head: over the bound of 3.
+    for (tiers, cut) in [(["a", "b"], true), (["c", "d"], false)] {
+        let mut spans = Vec::new();
+        for (index, tier) in tiers.iter().enumerate() {
+            let mut spans_of_trace = trace(20 + index as u64, "svc", "db", start);
+            spans_of_trace[0]
+                .attributes
+                .push(KeyValue::new("tier", *tier));
+            spans_of_trace[0]
+                .attributes
+                .push(KeyValue::new("note", "a string over twelve bytes"));
+            spans.extend(spans_of_trace);
+        }
+        ingester
+            .push(&tenant, SpanBatch::from(spans))
+            .await
+            .expect("push");
+        if cut {
+            ingester.cut_head().await.expect("cut");
+        }
+    }
+    let names = ingester.names(&tenant).await.expect("names");
+    let span_keys = &names.attributes.scopes[&AttributeScope::Span].keys;
+    assert_eq!(span_keys["tier"].strings.len(), 3);
+    assert!(
+        span_keys["tier"].truncated,
+        "the fourth value is over the bound"
+    );
+    assert!(span_keys["note"].strings.is_empty() && span_keys["note"].truncated);
+    assert_eq!(
+        span_keys["http.response.status_code"]
+            .ints
+            .iter()
+            .copied()
+            .collect::<Vec<_>>(),
+        vec![200]
+    );
+    let resource_keys = &names.attributes.scopes[&AttributeScope::Resource].keys;
+    assert!(resource_keys["host.name"].strings.contains("host-1"));
 }

@@ -283,10 +283,7 @@ impl AttributeCatalog {
                 }
                 growth.strings += 1;
                 growth.bytes += key.len();
-                scope_catalog
-                    .keys
-                    .entry(key.to_owned())
-                    .or_default()
+                scope_catalog.keys.entry(key.to_owned()).or_default()
             }
         };
         insert_value(values, value, &limits, growth);
@@ -304,7 +301,11 @@ impl AttributeCatalog {
             }
         };
         add(self, AttributeScope::Resource, &span.resource.attributes);
-        add(self, AttributeScope::Instrumentation, &span.scope.attributes);
+        add(
+            self,
+            AttributeScope::Instrumentation,
+            &span.scope.attributes,
+        );
         add(self, AttributeScope::Span, &span.attributes);
         for event in &span.events {
             add(self, AttributeScope::Event, &event.attributes);

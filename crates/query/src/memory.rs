@@ -9,8 +9,8 @@ use std::sync::{Mutex, PoisonError};
 
 use async_trait::async_trait;
 use weft_model::{
-    DependencyLink, DependencyLinker, NameIndex, ReadError, Span, SpanFilter, TenantId,
-    TimeWindow, TraceId, TraceReader, TraceSummary, group_by_low_half,
+    DependencyLink, DependencyLinker, NameIndex, ReadError, Span, SpanFilter, TenantId, TimeWindow,
+    TraceId, TraceReader, TraceSummary, group_by_low_half,
 };
 
 /// Spans by tenant, in arrival order.

@@ -218,7 +218,12 @@ impl DependencyBuckets {
             }
             let linker = buckets.entry(bucket.start_unix_nanos).or_default();
             for [parent, child, call_count, error_count] in &bucket.links {
-                linker.add_counts(service(*parent)?, service(*child)?, *call_count, *error_count);
+                linker.add_counts(
+                    service(*parent)?,
+                    service(*child)?,
+                    *call_count,
+                    *error_count,
+                );
             }
         }
         Ok(DependencyBuckets { buckets })

@@ -287,7 +287,9 @@ mod stored_names {
             let mut keys = BTreeMap::new();
             for (key, values) in scope.keys {
                 if values.float.iter().any(|float| !float.is_finite()) {
-                    return Err(E::custom(format!("attribute {name}.{key} has a non-finite float")));
+                    return Err(E::custom(format!(
+                        "attribute {name}.{key} has a non-finite float"
+                    )));
                 }
                 let values = KeyValues {
                     strings: values.string,
@@ -413,7 +415,10 @@ mod tests {
         let parsed = BlockMeta::from_json(old, "meta").expect("an old meta.json parses");
         assert!(parsed.input_wal_segments.is_empty());
         assert_eq!(parsed.generic_dedicated_keys, None);
-        assert_eq!(parsed.dependencies_bytes, None, "old blocks have no dependency file");
+        assert_eq!(
+            parsed.dependencies_bytes, None,
+            "old blocks have no dependency file"
+        );
         assert_eq!(
             parsed.covered_wal_segments().collect::<Vec<_>>(),
             vec![range(12, 13)]
@@ -440,9 +445,17 @@ mod tests {
         };
         insert(AttributeScope::Span, "ratio", AttributeValue::Double(-0.25));
         insert(AttributeScope::Span, "code", AttributeValue::Int(200));
-        insert(AttributeScope::Span, "code", AttributeValue::String("x".into()));
+        insert(
+            AttributeScope::Span,
+            "code",
+            AttributeValue::String("x".into()),
+        );
         insert(AttributeScope::Span, "code", AttributeValue::Bool(true));
-        insert(AttributeScope::Resource, "blob", AttributeValue::Bytes(vec![1]));
+        insert(
+            AttributeScope::Resource,
+            "blob",
+            AttributeValue::Bytes(vec![1]),
+        );
         meta.names
             .attributes
             .scopes
@@ -463,7 +476,10 @@ mod tests {
             Err(StorageError::Corrupt { .. })
         ));
         let old = text.replace(r#""attributes": {"#, r#""old_attributes": {"#);
-        assert!(BlockMeta::from_json(old.as_bytes(), "meta").is_err(), "unknown fields fail");
+        assert!(
+            BlockMeta::from_json(old.as_bytes(), "meta").is_err(),
+            "unknown fields fail"
+        );
         let mut without = meta.clone();
         without.names.attributes = Default::default();
         let json = without.to_json().expect("serializes");

@@ -78,6 +78,7 @@ async fn round_trip_is_exact_for_every_field(backend: &Backend) {
         compaction_level: 2,
         compacted_from: vec![BlockId::from_parts(1, 2)],
         ingested_unix_nanos: Some((10, 20)),
+        catalog_limits: weft_model::CatalogLimits::default(),
     };
     let meta = backend
         .store
@@ -110,7 +111,11 @@ async fn round_trip_is_exact_for_every_field(backend: &Backend) {
     spans
         .iter()
         .for_each(|span| names.add_span(span, &options.indexed_attribute_keys));
-    assert_eq!(meta.names, names);
+    assert_eq!(
+        meta.names, names,
+        "the catalog too equals the per-span reference"
+    );
+    assert!(!meta.names.attributes.is_empty());
     assert_eq!(
         backend
             .store

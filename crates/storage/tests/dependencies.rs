@@ -28,7 +28,9 @@ fn span(trace: u64, id: u64, parent: Option<u64>, kind: SpanKind, service: &str)
 fn three_tier(trace: u64, start: u64, failing: bool) -> Vec<Span> {
     let mut root = span(trace, 1, None, SpanKind::Server, "frontend");
     let mut client = span(trace, 2, Some(1), SpanKind::Client, "frontend");
-    client.attributes.push(KeyValue::new("peer.service", "backend"));
+    client
+        .attributes
+        .push(KeyValue::new("peer.service", "backend"));
     let mut server = span(trace, 3, Some(2), SpanKind::Server, "backend");
     let mut db = span(trace, 4, Some(3), SpanKind::Client, "backend");
     db.attributes.push(KeyValue::new("peer.service", "db"));
@@ -89,7 +91,11 @@ async fn a_written_block_has_its_links_per_minute_and_old_blocks_have_none() {
     let mut all = DependencyLinker::new();
     buckets.sum_whole_buckets(everything(), &mut all);
     assert_eq!(all.links(), expected.links());
-    assert_eq!(all.links().len(), 2, "frontend -> backend and backend -> db");
+    assert_eq!(
+        all.links().len(),
+        2,
+        "frontend -> backend and backend -> db"
+    );
 
     let mut first_minute = DependencyLinker::new();
     buckets.sum_whole_buckets(
@@ -136,7 +142,10 @@ async fn a_written_block_has_its_links_per_minute_and_old_blocks_have_none() {
     wrong.dependencies_bytes = meta.dependencies_bytes.map(|bytes| bytes + 1);
     backend
         .raw
-        .put(&meta_path, PutPayload::from(wrong.to_json().expect("encodes")))
+        .put(
+            &meta_path,
+            PutPayload::from(wrong.to_json().expect("encodes")),
+        )
         .await
         .expect("rewrites meta.json");
     let wrong_block = backend

@@ -17,8 +17,10 @@ const SPANS_PER_TRACE: u64 = 20;
 fn batches() -> Vec<Vec<Span>> {
     (0..BATCHES)
         .map(|batch| {
-            let mut resource = Resource::for_service(&format!("service-{}", batch % 7));
-            resource.attributes.push(KeyValue::new("host.name", "host-1"));
+            let mut resource = Resource::for_service(format!("service-{}", batch % 7));
+            resource
+                .attributes
+                .push(KeyValue::new("host.name", "host-1"));
             resource
                 .attributes
                 .push(KeyValue::new("telemetry.sdk.language", "rust"));
@@ -32,7 +34,11 @@ fn batches() -> Vec<Vec<Span>> {
                         SpanId::from_u64(id),
                         format!("GET /api/{}", id % 5),
                     );
-                    span.kind = if id == 1 { SpanKind::Server } else { SpanKind::Client };
+                    span.kind = if id == 1 {
+                        SpanKind::Server
+                    } else {
+                        SpanKind::Client
+                    };
                     span.attributes = vec![
                         KeyValue::new("http.request.method", "GET"),
                         KeyValue::new("http.route", "/api/items/{id}"),
@@ -72,7 +78,14 @@ fn name_collection_cost_per_span() {
             collector.merge_into(&mut names);
         }
         let nanos = started.elapsed().as_nanos() as f64;
-        let catalog = if limits.max_keys_per_scope == 0 { "off" } else { "on" };
-        println!("round {round}, catalog {catalog}: {:.1} ns per span", nanos / spans);
+        let catalog = if limits.max_keys_per_scope == 0 {
+            "off"
+        } else {
+            "on"
+        };
+        println!(
+            "round {round}, catalog {catalog}: {:.1} ns per span",
+            nanos / spans
+        );
     }
 }

@@ -58,19 +58,36 @@ fn every_scope_is_collected_with_typed_values() {
 
     let resource = values(&catalog, AttributeScope::Resource, "service.name");
     assert_eq!(resource.strings, BTreeSet::from([String::from("frontend")]));
-    assert!(values(&catalog, AttributeScope::Resource, "host.name").strings.contains("h1"));
+    assert!(
+        values(&catalog, AttributeScope::Resource, "host.name")
+            .strings
+            .contains("h1")
+    );
     assert_eq!(
         values(&catalog, AttributeScope::Instrumentation, "scope.flag").bools,
         BTreeSet::from([false])
     );
-    assert!(values(&catalog, AttributeScope::Event, "exception.type").strings.contains("IOError"));
-    assert_eq!(values(&catalog, AttributeScope::Link, "link.kind").ints, BTreeSet::from([3]));
-    assert_eq!(values(&catalog, AttributeScope::Span, "http.status_code").ints, BTreeSet::from([200]));
+    assert!(
+        values(&catalog, AttributeScope::Event, "exception.type")
+            .strings
+            .contains("IOError")
+    );
+    assert_eq!(
+        values(&catalog, AttributeScope::Link, "link.kind").ints,
+        BTreeSet::from([3])
+    );
+    assert_eq!(
+        values(&catalog, AttributeScope::Span, "http.status_code").ints,
+        BTreeSet::from([200])
+    );
     assert_eq!(
         values(&catalog, AttributeScope::Span, "ratio").floats,
         BTreeSet::from([CatalogFloat(0.5)])
     );
-    assert_eq!(values(&catalog, AttributeScope::Span, "cached").bools, BTreeSet::from([true]));
+    assert_eq!(
+        values(&catalog, AttributeScope::Span, "cached").bools,
+        BTreeSet::from([true])
+    );
     // Keys of untyped values are listed without values and without a truncation flag.
     for key in ["blob", "nan"] {
         let untyped = values(&catalog, AttributeScope::Span, key);
@@ -88,7 +105,10 @@ fn every_scope_is_collected_with_typed_values() {
         })
         .collect();
     assert_eq!(types, ["string", "int", "float", "bool"]);
-    assert_eq!(AttributeScope::parse("instrumentation"), Some(AttributeScope::Instrumentation));
+    assert_eq!(
+        AttributeScope::parse("instrumentation"),
+        Some(AttributeScope::Instrumentation)
+    );
     assert_eq!(AttributeScope::parse("intrinsic"), None);
 }
 
@@ -97,7 +117,12 @@ fn bounds_leave_out_keys_values_and_long_strings_and_flag_them() {
     let mut catalog = AttributeCatalog::with_limits(limits(2, 3, 4));
     let mut growth = CatalogGrowth::default();
     for value in ["a", "b", "a", "c", "d"] {
-        catalog.insert(AttributeScope::Span, "k", CatalogValueRef::String(value), &mut growth);
+        catalog.insert(
+            AttributeScope::Span,
+            "k",
+            CatalogValueRef::String(value),
+            &mut growth,
+        );
     }
     let k = values(&catalog, AttributeScope::Span, "k");
     assert_eq!(k.len(), 3);
@@ -107,13 +132,31 @@ fn bounds_leave_out_keys_values_and_long_strings_and_flag_them() {
     let long = AttributeValue::String(String::from("12345"));
     let short = AttributeValue::String(String::from("1234"));
     let bounds = catalog.limits;
-    catalog.insert(AttributeScope::Span, "s", CatalogValueRef::of(&short, &bounds), &mut growth);
-    catalog.insert(AttributeScope::Span, "s", CatalogValueRef::of(&long, &bounds), &mut growth);
+    catalog.insert(
+        AttributeScope::Span,
+        "s",
+        CatalogValueRef::of(&short, &bounds),
+        &mut growth,
+    );
+    catalog.insert(
+        AttributeScope::Span,
+        "s",
+        CatalogValueRef::of(&long, &bounds),
+        &mut growth,
+    );
     let s = values(&catalog, AttributeScope::Span, "s");
     assert_eq!(s.strings, BTreeSet::from([String::from("1234")]));
-    assert!(s.truncated, "a string over the length bound is left out and flagged");
+    assert!(
+        s.truncated,
+        "a string over the length bound is left out and flagged"
+    );
 
-    catalog.insert(AttributeScope::Span, "third", CatalogValueRef::Int(1), &mut growth);
+    catalog.insert(
+        AttributeScope::Span,
+        "third",
+        CatalogValueRef::Int(1),
+        &mut growth,
+    );
     let span_scope = &catalog.scopes[&AttributeScope::Span];
     assert_eq!(span_scope.keys.len(), 2);
     assert!(span_scope.keys_truncated);
@@ -121,7 +164,12 @@ fn bounds_leave_out_keys_values_and_long_strings_and_flag_them() {
 
     // A known value costs nothing.
     let before = growth;
-    catalog.insert(AttributeScope::Span, "k", CatalogValueRef::String("a"), &mut growth);
+    catalog.insert(
+        AttributeScope::Span,
+        "k",
+        CatalogValueRef::String("a"),
+        &mut growth,
+    );
     assert_eq!(growth, before);
 }
 
@@ -131,20 +179,43 @@ fn merges_stay_within_the_receiving_bounds_and_keep_flags() {
     let mut right = AttributeCatalog::with_limits(limits(10, 10, 256));
     let mut growth = CatalogGrowth::default();
     for number in 0..2 {
-        left.insert(AttributeScope::Span, "n", CatalogValueRef::Int(number), &mut growth);
+        left.insert(
+            AttributeScope::Span,
+            "n",
+            CatalogValueRef::Int(number),
+            &mut growth,
+        );
     }
     for number in 1..5 {
-        right.insert(AttributeScope::Span, "n", CatalogValueRef::Int(number), &mut growth);
+        right.insert(
+            AttributeScope::Span,
+            "n",
+            CatalogValueRef::Int(number),
+            &mut growth,
+        );
     }
-    right.insert(AttributeScope::Resource, "r", CatalogValueRef::TooLong, &mut growth);
-    right.scopes.entry(AttributeScope::Link).or_default().keys_truncated = true;
+    right.insert(
+        AttributeScope::Resource,
+        "r",
+        CatalogValueRef::TooLong,
+        &mut growth,
+    );
+    right
+        .scopes
+        .entry(AttributeScope::Link)
+        .or_default()
+        .keys_truncated = true;
     let copied = left.merge(&right);
     let n = values(&left, AttributeScope::Span, "n");
     assert_eq!(n.ints, BTreeSet::from([0, 1, 2]));
     assert!(n.truncated);
     assert!(values(&left, AttributeScope::Resource, "r").truncated);
     assert!(left.scopes[&AttributeScope::Link].keys_truncated);
-    assert_eq!((copied.strings, copied.values), (1, 1), "key r and the value 2");
+    assert_eq!(
+        (copied.strings, copied.values),
+        (1, 1),
+        "key r and the value 2"
+    );
     assert!(!left.is_empty());
     assert!(AttributeCatalog::default().is_empty());
 }

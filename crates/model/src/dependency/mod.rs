@@ -16,7 +16,6 @@ mod tests;
 
 use std::collections::BTreeMap;
 
-
 use crate::span::{Span, SpanKind};
 
 pub use tree::LinkSpan;

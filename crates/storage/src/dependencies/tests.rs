@@ -100,7 +100,11 @@ fn whole_buckets_inside_the_window_are_summed_and_cut_ones_are_not() {
         vec![a_b(1, 1)]
     );
     assert_eq!(sum(&buckets, window(T0 + 1, T0 + 100)), Vec::new());
-    assert_eq!(sum(&buckets, window(0, u64::MAX)).len(), 2, "no timestamp, no link");
+    assert_eq!(
+        sum(&buckets, window(0, u64::MAX)).len(),
+        2,
+        "no timestamp, no link"
+    );
 }
 
 #[test]
@@ -111,8 +115,14 @@ fn buckets_round_trip_through_json_and_bad_files_are_corrupt() {
     buckets.add_part(T0 + 5 * MINUTE, call(3, "backend", "db", false));
     let json = buckets.to_json().expect("encodes");
     let text = String::from_utf8(json.clone()).expect("utf-8");
-    assert!(text.contains(r#""services":["backend","db","frontend"]"#), "{text}");
-    assert!(text.contains("[2,0,2,1]"), "frontend -> backend, 2 calls, 1 error: {text}");
+    assert!(
+        text.contains(r#""services":["backend","db","frontend"]"#),
+        "{text}"
+    );
+    assert!(
+        text.contains("[2,0,2,1]"),
+        "frontend -> backend, 2 calls, 1 error: {text}"
+    );
     let parsed = DependencyBuckets::from_json(&json, "deps").expect("parses");
     let everything = window(0, u64::MAX);
     assert_eq!(sum(&parsed, everything), sum(&buckets, everything));

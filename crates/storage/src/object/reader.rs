@@ -373,10 +373,7 @@ impl BlockReader for ObjectBlockReader {
         if bytes.len() as u64 != expected_bytes {
             return Err(StorageError::corrupt(
                 what,
-                format!(
-                    "has {} bytes, meta.json says {expected_bytes}",
-                    bytes.len()
-                ),
+                format!("has {} bytes, meta.json says {expected_bytes}", bytes.len()),
             ));
         }
         DependencyBuckets::from_json(&bytes, &what).map(Some)
