@@ -500,6 +500,36 @@ def smartthings_rows(count: int) -> list[int]:
     return [count - 1, count - 6]
 
 
+def drive_lens(browser, name: str, base_url: str) -> dict[str, Any]:
+    """What zipkin-lens at `base_url` shows on each page (see `LensSession`)."""
+    session = LensSession(browser, name, base_url, fixture_window_millis())
+    phases = [
+        ("search", session.search_page),
+        ("yelp trace", lambda: session.trace_page(FIXTURES["zipkin-yelp.json"], yelp_rows)),
+        (
+            "smartthings trace",
+            lambda: session.trace_page(FIXTURES["zipkin-smartthings-oauth-authorization.json"], smartthings_rows),
+        ),
+        ("dependencies", session.dependencies_page),
+    ]
+    try:
+        for phase, run in phases:
+            phase_started = time.monotonic()
+            run()
+            print(f"{name}: {phase} page took {time.monotonic() - phase_started:.1f}s")
+    except Exception as error:
+        try:
+            session.screenshot("failure")
+        except Exception as screenshot_error:  # the original error matters more
+            error.add_note(f"no failure screenshot: {screenshot_error}")
+        raise AssertionError(
+            f"driving zipkin-lens against {name} failed (screenshot: {SCREENSHOT_DIR}/failure-{name}.png): {error}"
+        ) from error
+    finally:
+        session.close()
+    return session.shown
+
+
 def differences(weft_shown: dict[str, Any], zipkin_shown: dict[str, Any]) -> list[tuple[str, str]]:
     """(key, unified diff of the JSON) for each key where the two differ, sorted."""
     found = []
@@ -528,6 +558,10 @@ def test_zipkin_lens_shows_the_same_for_weft_and_zipkin(prerequisites, weft_fact
     from playwright.sync_api import sync_playwright
 
     test_started = time.monotonic()
+    # only this run's pictures in the screenshot dir
+    for old_output in [*SCREENSHOT_DIR.glob("*.png"), *SCREENSHOT_DIR.glob("shown-*.json")]:
+        old_output.unlink()
+    # the JVM starts while weft's pages are driven
     zipkin = ZipkinServer(tmp_path / "zipkin-server.log")
     try:
         weft: WeftServer = weft_factory(args=OLD_DATA_ARGS)
@@ -541,58 +575,34 @@ def test_zipkin_lens_shows_the_same_for_weft_and_zipkin(prerequisites, weft_fact
         ).start()
         try:
             load_fixtures(weft.zipkin_api, lambda trace_id, count: wait_for_trace(weft, trace_id, count))
-            zipkin.wait_ready()
 
-            def zipkin_trace(trace_id: str, count: int) -> Any:
-                def probe():
-                    response = requests.get(f"{zipkin.url}/api/v2/trace/{trace_id}", timeout=5)
-                    return response.status_code == 200 and len(response.json()) >= count
+            def load_zipkin() -> str:
+                zipkin.wait_ready()
 
-                return wait_until(probe, message=f"zipkin-server trace {trace_id}")
+                def has_trace(trace_id: str, count: int) -> Any:
+                    def probe():
+                        response = requests.get(f"{zipkin.url}/api/v2/trace/{trace_id}", timeout=5)
+                        return response.status_code == 200 and len(response.json()) >= count
 
-            load_fixtures(f"{zipkin.url}/api/v2", zipkin_trace)
-            print(f"servers ready and loaded after {time.monotonic() - test_started:.1f}s")
+                    return wait_until(probe, message=f"zipkin-server trace {trace_id}")
 
-            window = fixture_window_millis()
+                load_fixtures(f"{zipkin.url}/api/v2", has_trace)
+                print(f"zipkin-server ready and loaded {time.monotonic() - test_started:.1f}s into the test")
+                return zipkin.url
+
             shown = {}
             with sync_playwright() as playwright:
                 browser = launch(playwright)
                 try:
-                    for name, base_url in (("zipkin", zipkin.url), ("weft", lens.url)):
-                        session = LensSession(browser, name, base_url, window)
-                        try:
-                            for phase, run in [
-                                ("search", session.search_page),
-                                ("yelp trace", lambda: session.trace_page(FIXTURES["zipkin-yelp.json"], yelp_rows)),
-                                (
-                                    "smartthings trace",
-                                    lambda: session.trace_page(
-                                        FIXTURES["zipkin-smartthings-oauth-authorization.json"], smartthings_rows
-                                    ),
-                                ),
-                                ("dependencies", session.dependencies_page),
-                            ]:
-                                phase_started = time.monotonic()
-                                run()
-                                print(f"{name}: {phase} page took {time.monotonic() - phase_started:.1f}s")
-                        except Exception as error:
-                            try:
-                                session.screenshot("failure")
-                            except Exception as screenshot_error:  # the original error matters more
-                                error.add_note(f"no failure screenshot: {screenshot_error}")
-                            raise AssertionError(
-                                f"driving zipkin-lens against {name} failed (screenshot: "
-                                f"{SCREENSHOT_DIR}/failure-{name}.png): {error}"
-                            ) from error
-                        finally:
-                            session.close()
-                        shown[name] = session.shown
+                    for name, base_url in (("weft", lambda: lens.url), ("zipkin", load_zipkin)):
+                        shown[name] = drive_lens(browser, name, base_url())
                 finally:
                     browser.close()
         finally:
             lens.stop()
     finally:
         zipkin.stop()
+    print(f"both UIs driven {time.monotonic() - test_started:.1f}s into the test")
 
     SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
     for name, seen in shown.items():
