@@ -3,8 +3,8 @@
 //! A spanset filter is *necessary* when every matching trace has a span meeting it:
 //! filters of the top-level pipeline, both sides of `&&` and of the structural
 //! operators, the right side of negated structural operators. Each top-level `&&` term
-//! of a necessary filter that `SpanFilter` can express (span name, span attribute
-//! equality or presence, duration bounds, service) is a criterion. Terms of one filter
+//! of a necessary filter that `SpanFilter` can express (span name, presence of a span
+//! attribute it compares, duration bounds, service) is a criterion. Terms of one filter
 //! hold on one span, so a duration range or a service restriction is only taken when it
 //! cannot wrongly combine with criteria of another filter.
 
@@ -148,14 +148,14 @@ fn add_term(term: &FieldExpr, terms: &mut Terms) {
                     terms.span_name.get_or_insert_with(|| name.to_string());
                 }
                 (Some(Intrinsic::Duration), _, value) => duration_term(op, value, terms),
-                (None, Op::Eq, value) if is_span_attribute(attribute) => {
-                    let text = match value {
-                        Value::Str(s) => s.to_string(),
-                        Value::Int(i) => i.to_string(),
-                        Value::Bool(b) => b.to_string(),
-                        _ => return,
-                    };
-                    terms.attributes.push((attribute.name.clone(), Some(text)));
+                // Only presence: `SpanFilter` compares an attribute's whole text, and an
+                // array attribute matches `= v` when one element does.
+                (None, _, _)
+                    if is_span_attribute(attribute)
+                        && op.is_boolean()
+                        && !matches!(op, Op::And | Op::Or) =>
+                {
+                    terms.attributes.push((attribute.name.clone(), None));
                 }
                 (None, Op::Eq, Value::Str(service))
                     if attribute.scope == Scope::Resource
