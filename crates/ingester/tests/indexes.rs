@@ -66,6 +66,17 @@ fn windows(traces: &[(u64, Vec<Span>)], first_bucket: u64) -> Vec<TimeWindow> {
     windows
 }
 
+/// Pushes `spans` for the single tenant, then cuts the head into a block when `cut`.
+async fn push(ingester: &Ingester, spans: Vec<Span>, cut: bool) {
+    ingester
+        .push(&TenantId::single(), SpanBatch::from(spans))
+        .await
+        .expect("push");
+    if cut {
+        ingester.cut_head().await.expect("cut");
+    }
+}
+
 async fn check_all(ingester: &Ingester, traces: &[(u64, Vec<Span>)], first_bucket: u64) {
     let tenant = TenantId::single();
     let windows = windows(traces, first_bucket);
@@ -119,13 +130,7 @@ async fn dependencies_are_exact_over_blocks_heads_and_bucket_edges() {
             spans.extend(spans_of_trace.iter().cloned());
             traces.push((at(seconds), spans_of_trace));
         }
-        ingester
-            .push(&tenant, SpanBatch::from(spans))
-            .await
-            .expect("push");
-        if cut {
-            ingester.cut_head().await.expect("cut");
-        }
+        push(&ingester, spans, cut).await;
     }
     check_all(&ingester, &traces, first_bucket).await;
     ingester.cut_head().await.expect("cut");
@@ -194,13 +199,7 @@ async fn names_merge_the_attribute_catalog_of_heads_and_blocks_within_the_limits
                 .push(KeyValue::new("note", "a string over twelve bytes"));
             spans.extend(spans_of_trace);
         }
-        ingester
-            .push(&tenant, SpanBatch::from(spans))
-            .await
-            .expect("push");
-        if cut {
-            ingester.cut_head().await.expect("cut");
-        }
+        push(&ingester, spans, cut).await;
     }
     let names = ingester.names(&tenant).await.expect("names");
     let span_keys = &names.attributes.scopes[&AttributeScope::Span].keys;
