@@ -140,7 +140,12 @@ impl Display for Attribute {
         } else if self.intrinsic.is_none() {
             prefix.push('.');
         }
-        if name.is_empty() || name.chars().any(|c| !is_attribute_char(c) || c == '"') {
+        // Quoted when the bare name would not lex back: empty, special characters, or a
+        // leading digit (`.7` reads as a float).
+        let needs_quotes = name.is_empty()
+            || name.starts_with(|c: char| c.is_ascii_digit())
+            || name.chars().any(|c| !is_attribute_char(c) || c == '"');
+        if needs_quotes {
             let escaped = name.replace('\\', "\\\\").replace('"', "\\\"");
             write!(f, "{prefix}\"{escaped}\"")
         } else {

@@ -269,6 +269,8 @@ fn prints_tempo_normal_form() {
         ("{ .a = 0.0 / 0.0 }", "{ .a = (0.0 / 0.0) }"),
         ("{ .a = -9223372036854775807 - 1 }", "{ .a = minInt }"),
         ("{ .\"\" = 1 }", "{ .\"\" = 1 }"),
+        // Found by the fuzzer: `.7` would read back as the float 0.7.
+        ("{ span:id = .\"7\" }", "{ span:id = .\"7\" }"),
         ("{ .a = \"cr\\r\" }", "{ .a = \"cr\\r\" }"),
         ("{ .a = `has \"quotes\"` }", "{ .a = `has \"quotes\"` }"),
         ("{ .a = \"back`tick\" }", "{ .a = \"back`tick\" }"),
