@@ -42,6 +42,7 @@ impl Parser {
             if precedence < min_precedence {
                 break;
             }
+            self.count_operator()?;
             self.advance();
             if matches!(op, Op::Eq | Op::Neq) && self.peek().is("nil") {
                 self.advance();

@@ -55,7 +55,7 @@ use std::fmt;
 
 use weft_model::{Span, SpanFilter};
 
-pub use parser::MAX_NESTING_DEPTH;
+pub use parser::{MAX_NESTING_DEPTH, MAX_OPERATORS};
 pub use pipeline::EvalError;
 pub use value::Static;
 

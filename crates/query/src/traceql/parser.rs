@@ -15,6 +15,11 @@ use super::value::Value;
 /// error instead of exhausting the stack.
 pub const MAX_NESTING_DEPTH: usize = 64;
 
+/// Most binary operators one query may hold. Operator chains nest without parentheses
+/// (`a && b && c ...` is a left-deep tree), so this bounds tree height and keeps the
+/// recursive passes over the tree (validation, printing, evaluation) shallow.
+pub const MAX_OPERATORS: usize = 1_000;
+
 /// An untyped node of the outer (pipeline) level; token indices locate errors.
 #[derive(Debug, Clone)]
 pub(crate) struct Node {
@@ -52,6 +57,7 @@ pub(crate) struct Parser {
     pub tokens: Vec<Token>,
     pub pos: usize,
     pub(super) depth: usize,
+    operators: usize,
 }
 
 /// A spanset filter, or spanset operators over filters: after it and a spanset operator
@@ -88,6 +94,7 @@ impl Parser {
             tokens,
             pos: 0,
             depth: 0,
+            operators: 0,
         }
     }
 
@@ -136,6 +143,20 @@ impl Parser {
         Ok(())
     }
 
+    /// Counts one binary operator against [`MAX_OPERATORS`].
+    pub(super) fn count_operator(&mut self) -> Result<(), ParseError> {
+        self.operators += 1;
+        if self.operators > MAX_OPERATORS {
+            let token = self.peek();
+            return Err(ParseError::syntax(
+                token.line,
+                token.column,
+                format!("query has more than {MAX_OPERATORS} operators"),
+            ));
+        }
+        Ok(())
+    }
+
     pub(super) fn leave(&mut self) {
         self.depth -= 1;
     }
@@ -153,6 +174,7 @@ impl Parser {
                 break;
             }
             let op_token = self.pos;
+            self.count_operator()?;
             self.advance();
             if !self.starts_outer_operand()
                 && is_spanset_operand(&lhs)

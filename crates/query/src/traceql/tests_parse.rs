@@ -376,6 +376,11 @@ fn lexer_errors_and_limits() {
     assert!(error(&deep_field).message.contains("nests deeper"));
     let deep_not = format!("{{ {}.a }}", "!".repeat(500));
     assert!(error(&deep_not).message.contains("nests deeper"));
+    let chain = format!("{{ {} }}", vec![".a = 1"; 5_000].join(" && "));
+    assert!(error(&chain).message.contains("more than 1000 operators"));
+    let chain = vec!["{ .a }"; 2_000].join(" && ");
+    assert!(error(&chain).message.contains("more than 1000 operators"));
+    normalised(&format!("{{ {} }}", vec![".a = 1"; 400].join(" && ")));
     // Shallow nesting is fine.
     normalised(&format!("{}{{ .a }}{}", "(".repeat(20), ")".repeat(20)));
 }
