@@ -113,7 +113,37 @@ pub fn to_resource_spans(spans: &[Span]) -> Vec<ResourceSpans> {
 /// `{"resourceSpans":[...]}` with hex ids, 64-bit integers as strings, integer enums,
 /// grouped like [`to_resource_spans`]. [`decode_json`] reads it back unchanged.
 pub fn encode_json(spans: &[Span]) -> Vec<u8> {
-    encode::encode_json(spans)
+    encode::encode_json(spans, JsonStyle::Otlp)
+}
+
+/// The JSON dialects of a trace that readers expect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JsonStyle {
+    /// OTLP/JSON: `{"resourceSpans":[...]}`, hex ids, enums as numbers.
+    Otlp,
+    /// Tempo's `/api/traces` (gogo jsonpb of `tempopb.Trace`, renamed):
+    /// `{"batches":[...]}`, base64 ids, enums by name.
+    TempoV1,
+    /// Tempo's `tempopb.Trace` in jsonpb, as nested in `/api/v2/traces`:
+    /// `{"resourceSpans":[...]}`, base64 ids, enums by name.
+    TempoV2,
+}
+
+/// Encodes spans as JSON in `style`, grouped like [`to_resource_spans`].
+/// [`decode_json`] reads every style back (it accepts base64 ids and enum names, and
+/// [`JsonStyle::TempoV1`] after renaming `batches`).
+pub fn encode_json_styled(spans: &[Span], style: JsonStyle) -> Vec<u8> {
+    encode::encode_json(spans, style)
+}
+
+/// Encodes spans as a protobuf `TracesData` (wire-identical to an
+/// `ExportTraceServiceRequest` and to Tempo's `tempopb.Trace`).
+pub fn encode_proto(spans: &[Span]) -> Vec<u8> {
+    use prost::Message as _;
+    opentelemetry_proto::tonic::trace::v1::TracesData {
+        resource_spans: to_resource_spans(spans),
+    }
+    .encode_to_vec()
 }
 
 #[cfg(test)]

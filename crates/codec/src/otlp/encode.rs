@@ -9,8 +9,11 @@ use opentelemetry_proto::tonic::common::v1::any_value::Value as ProtoValue;
 use opentelemetry_proto::tonic::resource::v1 as proto_resource;
 use opentelemetry_proto::tonic::trace::v1 as proto_trace;
 use weft_model::{
-    AttributeValue, Event, InstrumentationScope, KeyValue, Link, Resource, Span, StatusCode,
+    AttributeValue, Event, InstrumentationScope, KeyValue, Link, Resource, Span, SpanKind,
+    StatusCode,
 };
+
+use super::JsonStyle;
 
 use crate::json_write::{
     write_f64, write_hex_string, write_i64, write_string, write_u64, write_u64_string,
@@ -195,9 +198,13 @@ fn proto_any_value(value: &AttributeValue) -> proto_common::AnyValue {
     proto_common::AnyValue { value }
 }
 
-pub(super) fn encode_json(spans: &[Span]) -> Vec<u8> {
+pub(super) fn encode_json(spans: &[Span], style: JsonStyle) -> Vec<u8> {
     let mut out = Vec::with_capacity(64 + spans.len() * 512);
-    out.extend_from_slice(b"{\"resourceSpans\":[");
+    out.extend_from_slice(match style {
+        JsonStyle::Otlp => b"{\"resourceSpans\":[".as_slice(),
+        JsonStyle::TempoV1 => b"{\"batches\":[".as_slice(),
+        JsonStyle::TempoV2 => b"{\"resourceSpans\":[".as_slice(),
+    });
     for (group_index, group) in group_spans(spans).iter().enumerate() {
         if group_index > 0 {
             out.push(b',');
@@ -226,7 +233,7 @@ pub(super) fn encode_json(spans: &[Span]) -> Vec<u8> {
                 if span_index > 0 {
                     out.push(b',');
                 }
-                write_span(&mut out, span);
+                write_span(&mut out, span, style);
             }
             out.extend_from_slice(b"]}");
         }
@@ -246,21 +253,46 @@ fn write_count(out: &mut Vec<u8>, name: &[u8], count: u32) {
     }
 }
 
-/// Writes `,"name":"<lowercase hex>"`.
-fn write_hex_field(out: &mut Vec<u8>, name: &[u8], bytes: &[u8]) {
+/// Writes an id as OTLP/JSON does (lowercase hex) or as Tempo's gogo/jsonpb does
+/// (standard base64).
+fn write_id(out: &mut Vec<u8>, bytes: &[u8], style: JsonStyle) {
+    match style {
+        JsonStyle::Otlp => write_hex_string(out, bytes),
+        JsonStyle::TempoV1 | JsonStyle::TempoV2 => {
+            out.push(b'"');
+            out.extend_from_slice(
+                base64::engine::general_purpose::STANDARD
+                    .encode(bytes)
+                    .as_bytes(),
+            );
+            out.push(b'"');
+        }
+    }
+}
+
+/// Writes `,"name":<id>`.
+fn write_id_field(out: &mut Vec<u8>, name: &[u8], bytes: &[u8], style: JsonStyle) {
     out.extend_from_slice(b",\"");
     out.extend_from_slice(name);
     out.extend_from_slice(b"\":");
-    write_hex_string(out, bytes);
+    write_id(out, bytes, style);
 }
 
-fn write_span(out: &mut Vec<u8>, span: &Span) {
+/// Writes an enum as its number (OTLP/JSON) or its proto name (jsonpb's default).
+fn write_enum(out: &mut Vec<u8>, number: i32, name: &str, style: JsonStyle) {
+    match style {
+        JsonStyle::Otlp => write_i64(out, i64::from(number)),
+        JsonStyle::TempoV1 | JsonStyle::TempoV2 => write_string(out, name),
+    }
+}
+
+fn write_span(out: &mut Vec<u8>, span: &Span, style: JsonStyle) {
     out.push(b'{');
     out.extend_from_slice(b"\"traceId\":");
-    write_hex_string(out, &span.trace_id.0);
-    write_hex_field(out, b"spanId", &span.span_id.0);
+    write_id(out, &span.trace_id.0, style);
+    write_id_field(out, b"spanId", &span.span_id.0, style);
     if let Some(parent) = &span.parent_span_id {
-        write_hex_field(out, b"parentSpanId", &parent.0);
+        write_id_field(out, b"parentSpanId", &parent.0, style);
     }
     if !span.trace_state.is_empty() {
         out.extend_from_slice(b",\"traceState\":");
@@ -270,7 +302,7 @@ fn write_span(out: &mut Vec<u8>, span: &Span) {
     out.extend_from_slice(b",\"name\":");
     write_string(out, &span.name);
     out.extend_from_slice(b",\"kind\":");
-    write_i64(out, i64::from(span.kind.to_otlp()));
+    write_enum(out, span.kind.to_otlp(), span_kind_proto_name(span.kind), style);
     out.extend_from_slice(b",\"startTimeUnixNano\":");
     write_u64_string(out, span.start_unix_nanos);
     out.extend_from_slice(b",\"endTimeUnixNano\":");
@@ -311,8 +343,8 @@ fn write_span(out: &mut Vec<u8>, span: &Span) {
                 out.push(b',');
             }
             out.extend_from_slice(b"{\"traceId\":");
-            write_hex_string(out, &link.trace_id.0);
-            write_hex_field(out, b"spanId", &link.span_id.0);
+            write_id(out, &link.trace_id.0, style);
+            write_id_field(out, b"spanId", &link.span_id.0, style);
             if !link.trace_state.is_empty() {
                 out.extend_from_slice(b",\"traceState\":");
                 write_string(out, &link.trace_state);
@@ -334,7 +366,7 @@ fn write_span(out: &mut Vec<u8>, span: &Span) {
     let code = span.status.code.to_otlp();
     if code != 0 {
         out.extend_from_slice(b"\"code\":");
-        write_i64(out, i64::from(code));
+        write_enum(out, code, status_code_proto_name(span.status.code), style);
     }
     if !span.status.message.is_empty() {
         if code != 0 {
@@ -344,6 +376,25 @@ fn write_span(out: &mut Vec<u8>, span: &Span) {
         write_string(out, &span.status.message);
     }
     out.extend_from_slice(b"}}");
+}
+
+fn span_kind_proto_name(kind: SpanKind) -> &'static str {
+    match kind {
+        SpanKind::Unspecified => "SPAN_KIND_UNSPECIFIED",
+        SpanKind::Internal => "SPAN_KIND_INTERNAL",
+        SpanKind::Server => "SPAN_KIND_SERVER",
+        SpanKind::Client => "SPAN_KIND_CLIENT",
+        SpanKind::Producer => "SPAN_KIND_PRODUCER",
+        SpanKind::Consumer => "SPAN_KIND_CONSUMER",
+    }
+}
+
+fn status_code_proto_name(code: StatusCode) -> &'static str {
+    match code {
+        StatusCode::Unset => "STATUS_CODE_UNSET",
+        StatusCode::Ok => "STATUS_CODE_OK",
+        StatusCode::Error => "STATUS_CODE_ERROR",
+    }
 }
 
 /// Writes `[{"key":..,"value":{..}}, ...]`.

@@ -454,6 +454,31 @@ fn encode_json_reads_back_to_the_same_spans() {
 }
 
 #[test]
+fn tempo_styles_use_base64_ids_and_enum_names_and_read_back() {
+    let spans = from_request(rich_request()).batch.spans;
+    for style in [JsonStyle::TempoV1, JsonStyle::TempoV2] {
+        let json = encode_json_styled(&spans, style);
+        let value: serde_json::Value = serde_json::from_slice(&json).expect("valid json");
+        let top = if style == JsonStyle::TempoV1 { "batches" } else { "resourceSpans" };
+        let first = &value[top][0]["scopeSpans"][0]["spans"][0];
+        assert_eq!(first["traceId"], "AQEBAQEBAQEBAQEBAQEBAQ==", "{first}");
+        assert!(first["kind"].as_str().is_some_and(|kind| kind.starts_with("SPAN_KIND_")));
+        let text = String::from_utf8(json).expect("utf-8");
+        let otlp_text = text.replacen("\"batches\":", "\"resourceSpans\":", 1);
+        let back = decode_json(otlp_text.as_bytes()).expect("own output decodes");
+        assert_eq!(back.rejected_spans, 0);
+        assert_eq!(back.batch.spans, spans);
+    }
+}
+
+#[test]
+fn encode_proto_is_an_export_request_on_the_wire() {
+    let spans = from_request(rich_request()).batch.spans;
+    let back = decode_proto(&encode_proto(&spans)).expect("decodes");
+    assert_eq!(back.batch.spans, spans);
+}
+
+#[test]
 fn grouping_merges_equal_resources_held_in_different_arcs() {
     let spans = from_request(rich_request()).batch.spans;
     let mut copies: Vec<weft_model::Span> = spans.clone();
