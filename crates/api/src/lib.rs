@@ -1,6 +1,7 @@
-//! HTTP read APIs as axum routers: Zipkin v2 (and zipkin-lens's paths), Jaeger's query
-//! API (v1 and api_v3, [`jaeger_query_router`]), weft's native Tempo-shaped search, and
-//! the admin endpoints (`/metrics`, `/ready`).
+//! HTTP read APIs as axum routers: Grafana Tempo's API (weft's native read API: TraceQL
+//! search, trace by id, tags), Zipkin v2 (and zipkin-lens's paths), Jaeger's query API
+//! (v1 and api_v3, [`jaeger_query_router`]), and the admin endpoints (`/metrics`,
+//! `/ready`).
 //!
 //! Each router serves only GET routes, so the app can merge it with ingest routers on the
 //! same port (see [`zipkin_router`]). Errors follow one table ([`ApiError`]): 400 for bad
@@ -12,14 +13,16 @@ mod admin;
 mod config;
 mod error;
 mod jaeger;
-mod native;
 mod params;
+mod query_config;
 mod route_metrics;
+mod tempo;
 mod zipkin;
 
 pub use admin::{PROMETHEUS_TEXT_CONTENT_TYPE, admin_router};
 pub use config::{ConfigError, ZipkinApiConfig};
 pub use error::{ApiError, TENANT_HEADER};
 pub use jaeger::{JaegerApiConfig, jaeger_query_router};
-pub use native::{DEFAULT_SEARCH_LIMIT, native_router};
+pub use query_config::QueryConfig;
+pub use tempo::{PARTIAL_HEADER, tempo_router};
 pub use zipkin::{API_PREFIXES, zipkin_router};

@@ -281,6 +281,8 @@ pub struct Config {
     pub ingester: weft_ingester::IngesterConfig,
     /// Block merging, deduplication, retention and cleanup.
     pub compactor: weft_compactor::CompactorConfig,
+    /// Search and trace-read bounds of every read API.
+    pub query: weft_api::QueryConfig,
     /// Process logs.
     pub log: LogSection,
     /// Graceful shutdown.

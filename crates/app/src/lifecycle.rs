@@ -44,6 +44,10 @@ pub async fn run(config: Config, target: Target) -> anyhow::Result<()> {
         .api
         .validate()
         .context("invalid jaeger.query configuration")?;
+    config
+        .query
+        .validate()
+        .context("invalid query configuration")?;
 
     // Bind every listener before opening storage, so a taken port fails fast and names
     // its flag instead of after a long WAL replay.
@@ -101,9 +105,10 @@ pub async fn run(config: Config, target: Target) -> anyhow::Result<()> {
     let (stop_sender, stop_receiver) = watch::channel(false);
     let mut servers = JoinSet::new();
     if let Some(listener) = http_listener {
-        let router = weft_api::admin_router(metrics, ready).merge(weft_api::native_router(
+        let router = weft_api::admin_router(metrics, ready).merge(weft_api::tempo_router(
             reader.clone(),
             config.zipkin.query.clone(),
+            config.query.clone(),
         ));
         servers.spawn(serve_http("http", listener, router, stop_receiver.clone()));
     }

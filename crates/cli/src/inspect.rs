@@ -1,5 +1,7 @@
 //! `weft search` and `weft trace`: a first look at stored traces from a running server.
 
+use std::collections::BTreeMap;
+
 use anyhow::{Context, bail};
 use clap::{Arg, ArgMatches, Command, value_parser};
 use serde::Deserialize;
@@ -42,30 +44,64 @@ pub fn trace_command() -> Command {
 
 /// Tempo's search response shape, which the native API serves.
 #[derive(Debug, Deserialize)]
-struct SearchResponse {
+pub(crate) struct SearchResponse {
     #[serde(default)]
-    traces: Vec<TraceRow>,
+    pub(crate) traces: Vec<TraceRow>,
+    #[serde(default, rename = "partialReason")]
+    pub(crate) partial_reason: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct TraceRow {
+pub(crate) struct TraceRow {
     #[serde(rename = "traceID")]
-    trace_id: String,
+    pub(crate) trace_id: String,
     #[serde(default)]
-    root_service_name: String,
+    pub(crate) root_service_name: String,
     #[serde(default)]
-    root_trace_name: String,
+    pub(crate) root_trace_name: String,
     #[serde(default)]
-    start_time_unix_nano: String,
+    pub(crate) start_time_unix_nano: String,
     #[serde(default)]
-    duration_ms: Option<f64>,
+    pub(crate) duration_ms: Option<f64>,
     #[serde(default)]
-    span_count: Option<u64>,
+    pub(crate) service_stats: BTreeMap<String, ServiceStats>,
+    #[serde(default)]
+    pub(crate) span_sets: Vec<SpanSetRow>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ServiceStats {
+    #[serde(default)]
+    pub(crate) span_count: u64,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct SpanSetRow {
+    #[serde(default)]
+    pub(crate) spans: Vec<SpanRow>,
+    #[serde(default)]
+    pub(crate) matched: u64,
+    #[serde(default)]
+    pub(crate) attributes: Vec<serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct SpanRow {
+    #[serde(rename = "spanID")]
+    pub(crate) span_id: String,
+    #[serde(default)]
+    pub(crate) name: String,
+    #[serde(default)]
+    pub(crate) duration_nanos: String,
+    #[serde(default)]
+    pub(crate) attributes: Vec<serde_json::Value>,
 }
 
 /// A client with a request timeout that sends the tenant header when `--tenant` is set.
-fn client(arguments: &ArgMatches) -> anyhow::Result<reqwest::Client> {
+pub(crate) fn client(arguments: &ArgMatches) -> anyhow::Result<reqwest::Client> {
     let mut headers = reqwest::header::HeaderMap::new();
     if let Some(tenant) = arguments.get_one::<String>("tenant") {
         let value = reqwest::header::HeaderValue::from_str(tenant)
@@ -79,7 +115,7 @@ fn client(arguments: &ArgMatches) -> anyhow::Result<reqwest::Client> {
         .context("cannot build the HTTP client")
 }
 
-fn base_url(arguments: &ArgMatches) -> String {
+pub(crate) fn base_url(arguments: &ArgMatches) -> String {
     arguments
         .get_one::<String>("server")
         .map(|url| url.trim_end_matches('/').to_owned())
@@ -125,27 +161,35 @@ pub async fn search(arguments: &ArgMatches) -> anyhow::Result<()> {
         println!("no traces in the last {lookback_text}");
         return Ok(());
     }
+    print_trace_header();
+    for row in &parsed.traces {
+        print_trace_row(row);
+    }
+    if let Some(reason) = &parsed.partial_reason {
+        println!("{reason}");
+    }
+    Ok(())
+}
+
+pub(crate) fn print_trace_header() {
     println!(
         "{:<32}  {:<23}  {:>10}  {:>5}  ROOT",
         "TRACE ID", "START (UTC)", "DURATION", "SPANS"
     );
-    for row in parsed.traces {
-        let start = row
-            .start_time_unix_nano
-            .parse::<u64>()
-            .map(waterfall::format_timestamp)
-            .unwrap_or_default();
-        let duration = row
-            .duration_ms
-            .map(|ms| waterfall::format_duration((ms * 1e6) as u64))
-            .unwrap_or_else(|| String::from("-"));
-        let spans = row.span_count.map(|n| n.to_string()).unwrap_or_default();
-        println!(
-            "{:<32}  {:<23}  {:>10}  {:>5}  {}: {}",
-            row.trace_id, start, duration, spans, row.root_service_name, row.root_trace_name
-        );
-    }
-    Ok(())
+}
+
+pub(crate) fn print_trace_row(row: &TraceRow) {
+    let start = row
+        .start_time_unix_nano
+        .parse::<u64>()
+        .map(waterfall::format_timestamp)
+        .unwrap_or_default();
+    let duration = waterfall::format_duration((row.duration_ms.unwrap_or(0.0) * 1e6) as u64);
+    let spans: u64 = row.service_stats.values().map(|stats| stats.span_count).sum();
+    println!(
+        "{:<32}  {:<23}  {:>10}  {:>5}  {}: {}",
+        row.trace_id, start, duration, spans, row.root_service_name, row.root_trace_name
+    );
 }
 
 pub async fn trace(arguments: &ArgMatches) -> anyhow::Result<()> {
@@ -157,7 +201,7 @@ pub async fn trace(arguments: &ArgMatches) -> anyhow::Result<()> {
     let url = format!("{}/api/traces/{}", base_url(arguments), trace_id.to_hex());
     let response = client(arguments)?
         .get(&url)
-        .header("Accept", "application/json")
+        .header("Accept", "application/protobuf")
         .send()
         .await
         .with_context(|| format!("cannot reach {url}"))?;
@@ -172,7 +216,8 @@ pub async fn trace(arguments: &ArgMatches) -> anyhow::Result<()> {
             String::from_utf8_lossy(&body)
         );
     }
-    let decoded = weft_codec::otlp::decode_json(&body)
+    // Tempo's `tempopb.Trace` is wire-identical to an OTLP export request.
+    let decoded = weft_codec::otlp::decode_proto(&body)
         .with_context(|| format!("unexpected answer from {url}"))?;
     print!("{}", waterfall::render(&decoded.batch.spans));
     Ok(())

@@ -1,4 +1,4 @@
-//! The weft command tree: `serve`, `search`, `trace`, `bench`.
+//! The weft command tree: `serve`, `search`, `query`, `tags`, `trace`, `bench`.
 //!
 //! `main` parses the command line, builds a Tokio runtime and hands off to one module per
 //! command. `serve`'s flags are generated from the configuration (see
@@ -9,6 +9,7 @@ mod bench_query;
 mod bench_soak;
 mod bench_storage;
 mod inspect;
+mod query;
 mod serve;
 mod waterfall;
 
@@ -24,6 +25,8 @@ fn command() -> Command {
         .arg_required_else_help(true)
         .subcommand(serve::command())
         .subcommand(inspect::search_command())
+        .subcommand(query::query_command())
+        .subcommand(query::tags_command())
         .subcommand(inspect::trace_command())
         .subcommand(bench::command())
 }
@@ -64,6 +67,8 @@ pub fn main() -> ExitCode {
         match matches.subcommand() {
             Some(("serve", arguments)) => serve::run(arguments).await,
             Some(("search", arguments)) => inspect::search(arguments).await,
+            Some(("query", arguments)) => query::query(arguments).await,
+            Some(("tags", arguments)) => query::tags(arguments).await,
             Some(("trace", arguments)) => inspect::trace(arguments).await,
             Some(("bench", arguments)) => bench::run(arguments).await,
             _ => Err(anyhow::anyhow!("unknown command")),

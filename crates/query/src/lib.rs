@@ -10,11 +10,14 @@
 //!   pushdown of necessary conditions into a [`weft_model::SpanFilter`].
 //! - [`dependency`]: Zipkin's dependency linker over any traces.
 //! - [`dedupe_spans`]: the one place identical duplicate spans are removed on read.
+//! - [`search`]: the one search engine every API uses (candidates newest first, exact
+//!   matcher, limit, deadline and byte budget, partial answers said so).
 //! - [`memory::MemoryTraceReader`]: an exact in-memory reader for tests.
 
 pub mod dependency;
 pub mod jaeger;
 pub mod memory;
+pub mod search;
 pub mod traceql;
 pub mod zipkin;
 

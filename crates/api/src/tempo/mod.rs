@@ -1,0 +1,82 @@
+//! Grafana Tempo's HTTP API, weft's native read API, on the main HTTP port: what
+//! Grafana's Tempo data source, Traces Drilldown and `weft query`/`weft trace` call.
+//!
+//! - `GET /api/echo`: `echo` (Grafana's health check).
+//! - `GET /api/status/buildinfo`: version, revision, branch, build date and Go version
+//!   fields in Tempo's shape (`goVersion` names the Rust toolchain here).
+//! - `GET /api/traces/{id}`, `GET /api/v2/traces/{id}`: see [`traces`].
+//! - `GET /api/search`: see [`search`].
+//!
+//! Errors are Tempo's: a `text/plain` message with 400 for bad parameters or an invalid
+//! query (the message names the parameter, or the line and column of the query), 404
+//! for an unknown trace, 401 without a tenant when multi-tenancy is on, 503 when
+//! storage is unavailable.
+
+mod params;
+mod search;
+mod traces;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::middleware;
+use axum::response::Response;
+use axum::routing::get;
+use serde_json::json;
+use weft_model::TraceReader;
+
+pub use traces::PARTIAL_HEADER;
+
+use crate::config::ZipkinApiConfig;
+use crate::error::{json_response, text_response};
+use crate::query_config::QueryConfig;
+use crate::route_metrics::record_request;
+
+#[derive(Clone)]
+struct TempoState {
+    reader: Arc<dyn TraceReader>,
+    /// Tenancy, the default lookback and whether search is on.
+    zipkin: Arc<ZipkinApiConfig>,
+    /// Search and read bounds.
+    query: Arc<QueryConfig>,
+}
+
+/// Serves Tempo's read API (see the module docs) over `reader`. Tenancy, the default
+/// search lookback and `search_enabled` come from `zipkin`; bounds from `query`.
+pub fn tempo_router(
+    reader: Arc<dyn TraceReader>,
+    zipkin: ZipkinApiConfig,
+    query: QueryConfig,
+) -> Router {
+    let state = TempoState {
+        reader,
+        zipkin: Arc::new(zipkin),
+        query: Arc::new(query),
+    };
+    Router::new()
+        .route("/api/echo", get(|| async { text_response(StatusCode::OK, "echo") }))
+        .route("/api/status/buildinfo", get(build_info))
+        .route("/api/traces/{trace_id}", get(traces::trace_v1))
+        .route("/api/v2/traces/{trace_id}", get(traces::trace_v2))
+        .route("/api/search", get(search::search))
+        .route_layer(middleware::from_fn(|request, next| {
+            record_request("tempo", request, next)
+        }))
+        .with_state(state)
+}
+
+async fn build_info() -> Response {
+    let body = json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "revision": option_env!("WEFT_GIT_REVISION").unwrap_or(""),
+        "branch": "",
+        "buildUser": "",
+        "buildDate": "",
+        "goVersion": concat!("rust ", env!("CARGO_PKG_RUST_VERSION")),
+    });
+    json_response(body.to_string().into_bytes())
+}
