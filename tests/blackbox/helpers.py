@@ -579,3 +579,31 @@ def metric_sum(text: str, name: str, **label_filter: str) -> float:
         if all(labels.get(key) == wanted for key, wanted in label_filter.items()):
             total += value
     return total
+
+
+def native_trace(base_url: str, trace_id: str, headers: dict[str, str] | None = None) -> tuple[int, dict]:
+    """GET Tempo's /api/v2/traces/{id} and return (status, trace) with the trace as
+    OTLP/JSON {"resourceSpans": [...]}: Tempo's base64 ids turned into lowercase hex.
+    An unknown trace (Tempo answers 200 with an empty trace) comes back as 404."""
+    import base64
+
+    response = requests.get(f"{base_url}/api/v2/traces/{trace_id}", headers=headers or {}, timeout=10)
+    if response.status_code != 200:
+        return response.status_code, {}
+    trace = response.json().get("trace") or {}
+    if not trace.get("resourceSpans"):
+        return 404, {}
+
+    def hexify(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {
+                key: base64.b64decode(value).hex()
+                if key in ("traceId", "spanId", "parentSpanId") and isinstance(value, str)
+                else hexify(value)
+                for key, value in node.items()
+            }
+        if isinstance(node, list):
+            return [hexify(item) for item in node]
+        return node
+
+    return 200, hexify(trace)

@@ -23,7 +23,7 @@ import pytest
 import requests
 
 from classic import BINARY, COMPACT, jaeger_port, run_classic_driver, run_node_script, wait_received
-from helpers import WeftServer, wait_for_trace
+from helpers import WeftServer, native_trace, wait_for_trace
 
 KIND = {"server": "SERVER", "client": "CLIENT", None: None}
 
@@ -96,10 +96,10 @@ def test_jaeger_client_udp_trace_reads_back(weft: WeftServer, client: str):
     assert weft.zjson("/spans", {"serviceName": "backend"}) == ["audit log", "charge card", "post /reserve", "select stock"]
 
     # process tags -> resource attributes (native API)
-    native = requests.get(f"{weft.http_url}/api/traces/{trace_id}", timeout=10)
-    assert native.status_code == 200, native.text[:500]
+    status, native = native_trace(weft.http_url, trace_id)
+    assert status == 200, status
     resources = {}
-    for resource_span in native.json()["resourceSpans"]:
+    for resource_span in native["resourceSpans"]:
         attributes = {
             attribute["key"]: next(iter(attribute["value"].values()), None)
             for attribute in resource_span["resource"]["attributes"]

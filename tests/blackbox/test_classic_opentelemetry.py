@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from classic import COMPACT, JAEGER_GRPC, JAEGER_HTTP, by_key, jaeger_port, run_classic_driver, wait_received
-from helpers import WeftServer, wait_for_trace
+from helpers import WeftServer, native_trace, wait_for_trace
 
 KIND_TO_ZIPKIN = {"SERVER": "SERVER", "CLIENT": "CLIENT", "PRODUCER": "PRODUCER", "CONSUMER": "CONSUMER", "INTERNAL": None}
 
@@ -115,10 +115,10 @@ def test_otel_classic_exporter_trace_reads_back(weft: WeftServer, exporter: str)
             assert span["tags"].get("host.name") == f"{span['localEndpoint']['serviceName']}-1", span
     if exporter == "jaeger-grpc":
         # the gRPC exporter sends them as Process tags -> resource attributes (native API)
-        native = requests.get(f"{weft.http_url}/api/traces/{trace_id}", timeout=10)
-        assert native.status_code == 200, native.text[:500]
+        status, native = native_trace(weft.http_url, trace_id)
+        assert status == 200, status
         resources = {}
-        for resource_span in native.json()["resourceSpans"]:
+        for resource_span in native["resourceSpans"]:
             attributes = {
                 a["key"]: next(iter(a["value"].values()), None) for a in resource_span["resource"]["attributes"]
             }

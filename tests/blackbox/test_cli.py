@@ -127,3 +127,42 @@ def test_trace_unknown_id_and_unreachable_server_fail_cleanly(weft: WeftServer):
     assert completed.returncode != 0
     assert completed.stderr.strip(), "an unreachable server must be reported on stderr"
     assert "panicked" not in completed.stderr
+
+
+def test_query_prints_matching_traces_with_matched_spans_and_tags_lists_scopes(weft: WeftServer):
+    now = now_micros()
+    checkout = post_checkout(weft, now - 20_000_000)
+    other = new_trace_id()
+    assert weft.post_zipkin([zspan(other, service="billing", name="invoice", timestamp=now - 10_000_000,
+                                   duration=5_000)]).status_code == 202
+    wait_for_trace(weft, other, 1)
+
+    def query(*args: str) -> subprocess.CompletedProcess:
+        completed = run_cli("query", "--server", weft.http_url, *args)
+        assert completed.returncode == 0, f"exit {completed.returncode}\n{completed.stdout}\n{completed.stderr}"
+        return completed
+
+    output = query('{ resource.service.name = "inventory" } >> { name = "select stock" }').stdout
+    lines = output.splitlines()
+    assert any(checkout.lstrip("0") in line.lower() for line in lines), output
+    assert not any(other.lstrip("0") in line.lower() for line in lines), output
+    matched = [line for line in lines if "select stock" in line]
+    assert matched and duration_pattern(12).search(matched[0]), output
+
+    counted = query("{ } | count() > 2", "--json").stdout
+    import json as json_module
+
+    answer = json_module.loads(counted)
+    ids = {trace["traceID"] for trace in answer["traces"]}
+    assert checkout.lstrip("0") in ids and other.lstrip("0") not in ids, counted
+
+    bad = run_cli("query", "--server", weft.http_url, "{ name = }")
+    assert bad.returncode != 0
+    assert "line 1, col" in bad.stderr, bad.stderr
+
+    tags = run_cli("tags", "--server", weft.http_url)
+    assert tags.returncode == 0, tags.stderr
+    assert "resource:" in tags.stdout and "service.name" in tags.stdout, tags.stdout
+    intrinsic = run_cli("tags", "--scope", "intrinsic", "--server", weft.http_url)
+    assert intrinsic.returncode == 0, intrinsic.stderr
+    assert "rootServiceName" in intrinsic.stdout and "resource:" not in intrinsic.stdout, intrinsic.stdout

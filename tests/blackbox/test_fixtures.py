@@ -11,7 +11,7 @@ import time
 import pytest
 import requests
 
-from helpers import FIXTURES_DIR, WeftServer, normalize_zipkin_span, wait_for_trace, wait_until
+from helpers import FIXTURES_DIR, WeftServer, native_trace, normalize_zipkin_span, wait_for_trace, wait_until
 
 ZIPKIN_FIXTURES = ["zipkin-yelp.json", "zipkin-smartthings-oauth-authorization.json"]
 
@@ -165,9 +165,9 @@ def test_otlp_json_upper_case_ids_round_trip(weft: WeftServer):
 
     # native API: OTLP JSON back, ids in hex; lookup is case-insensitive
     for lookup in (trace_hex, UPPER_TRACE_ID):
-        native = requests.get(f"{weft.http_url}/api/traces/{lookup}", timeout=10)
-        assert native.status_code == 200, f"/api/traces/{lookup} -> {native.status_code}: {native.text[:300]}"
-    [resource_span] = native.json()["resourceSpans"]
+        status, native = native_trace(weft.http_url, lookup)
+        assert status == 200, f"/api/v2/traces/{lookup} -> {status}"
+    [resource_span] = native["resourceSpans"]
     [scope_span] = resource_span["scopeSpans"]
     [native_span] = scope_span["spans"]
     assert scope_span["scope"]["name"] == "my.library"

@@ -24,7 +24,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from helpers import WeftServer, now_millis, wait_for_trace, wait_until
+from helpers import WeftServer, native_trace, now_millis, wait_for_trace, wait_until
 
 MS = 1_000_000  # nanoseconds per millisecond
 
@@ -331,9 +331,9 @@ def test_sdk_trace_reads_back_through_zipkin_api(weft: WeftServer, path: str):
     assert search.status_code == 200, search.text[:500]
     listed = [entry["traceID"].lower().lstrip("0") for entry in search.json()["traces"]]
     assert trace_hex.lstrip("0") in listed, search.text[:1000]
-    native = requests.get(f"{weft.http_url}/api/traces/{trace_hex}", timeout=10)
-    assert native.status_code == 200, native.text[:500]
-    resource_spans = native.json()["resourceSpans"]
+    status, native = native_trace(weft.http_url, trace_hex)
+    assert status == 200, status
+    resource_spans = native["resourceSpans"]
     services = set()
     names = []
     for resource_span in resource_spans:

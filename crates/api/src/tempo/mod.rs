@@ -6,6 +6,8 @@
 //!   fields in Tempo's shape (`goVersion` names the Rust toolchain here).
 //! - `GET /api/traces/{id}`, `GET /api/v2/traces/{id}`: see [`traces`].
 //! - `GET /api/search`: see [`search`].
+//! - `GET /api/search/tags`, `/api/v2/search/tags`, `/api/search/tag/{tag}/values`,
+//!   `/api/v2/search/tag/{tag}/values`: see [`tags`].
 //!
 //! Errors are Tempo's: a `text/plain` message with 400 for bad parameters or an invalid
 //! query (the message names the parameter, or the line and column of the query), 404
@@ -14,6 +16,7 @@
 
 mod params;
 mod search;
+mod tags;
 mod traces;
 
 #[cfg(test)]
@@ -63,6 +66,10 @@ pub fn tempo_router(
         .route("/api/traces/{trace_id}", get(traces::trace_v1))
         .route("/api/v2/traces/{trace_id}", get(traces::trace_v2))
         .route("/api/search", get(search::search))
+        .route("/api/search/tags", get(tags::tags_v1))
+        .route("/api/v2/search/tags", get(tags::tags_v2))
+        .route("/api/search/tag/{tag}/values", get(tags::values_v1))
+        .route("/api/v2/search/tag/{tag}/values", get(tags::values_v2))
         .route_layer(middleware::from_fn(|request, next| {
             record_request("tempo", request, next)
         }))

@@ -326,10 +326,13 @@ fn any_value(value: &Static) -> Value {
         Static::Status(code) => json!({"stringValue": status_name(*code)}),
         Static::Kind(kind) => json!({"stringValue": kind_name(*kind)}),
         Static::Nil => json!({"stringValue": "nil"}),
+        Static::Array(values) => {
+            json!({"arrayValue": {"values": values.iter().map(any_value).collect::<Vec<_>>()}})
+        }
     }
 }
 
-fn status_name(code: weft_model::StatusCode) -> &'static str {
+pub(super) fn status_name(code: weft_model::StatusCode) -> &'static str {
     match code {
         weft_model::StatusCode::Unset => "unset",
         weft_model::StatusCode::Ok => "ok",
@@ -337,7 +340,7 @@ fn status_name(code: weft_model::StatusCode) -> &'static str {
     }
 }
 
-fn kind_name(kind: weft_model::SpanKind) -> &'static str {
+pub(super) fn kind_name(kind: weft_model::SpanKind) -> &'static str {
     match kind {
         weft_model::SpanKind::Unspecified => "unspecified",
         weft_model::SpanKind::Internal => "internal",

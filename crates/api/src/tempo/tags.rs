@@ -18,13 +18,13 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use serde_json::{Value, json};
 use weft_model::{
-    AttributeScope, AttributeValue, CatalogValueRef, KeyValue, NameIndex, Span, SpanKind,
-    StatusCode, TenantId,
+    AttributeScope, AttributeValue, CatalogValueRef, KeyValue, NameIndex, Span, TenantId,
 };
 use weft_query::search::{SearchRequest, search};
 use weft_query::traceql;
 
 use super::TempoState;
+use super::search::{kind_name, status_name};
 use super::params::{unsigned, window};
 use crate::error::{ApiError, json_response, request_tenant};
 use crate::params::QueryParams;
@@ -415,28 +415,9 @@ async fn matched_span_values(
 fn span_intrinsic(span: &Span, intrinsic: &str) -> Option<TypedValue> {
     match intrinsic {
         "name" | "span:name" => Some(("string", span.name.clone())),
-        "status" | "span:status" => Some(("keyword", status_text(span.status.code).to_owned())),
-        "kind" | "span:kind" => Some(("keyword", kind_text(span.kind).to_owned())),
+        "status" | "span:status" => Some(("keyword", status_name(span.status.code).to_owned())),
+        "kind" | "span:kind" => Some(("keyword", kind_name(span.kind).to_owned())),
         "statusMessage" | "span:statusMessage" => Some(("string", span.status.message.clone())),
         _ => None,
     }
-}
-
-fn status_text(code: StatusCode) -> &'static str {
-    match code {
-        StatusCode::Unset => "unset",
-        StatusCode::Ok => "ok",
-        StatusCode::Error => "error",
-    }
-}
-
-fn kind_text(kind: SpanKind) -> &'static str {
-    KIND_NAMES[match kind {
-        SpanKind::Unspecified => 0,
-        SpanKind::Internal => 1,
-        SpanKind::Server => 2,
-        SpanKind::Client => 3,
-        SpanKind::Producer => 4,
-        SpanKind::Consumer => 5,
-    }]
 }

@@ -346,3 +346,82 @@ async fn search_narrows_by_tags_and_trace_duration() {
     let (status, _) = get(&router, &search_uri("&minDuration=2s&maxDuration=1s")).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn traceql_search_returns_matched_spans_and_names_query_errors() {
+    let router = router();
+    let q = "%7B%20resource.service.name%20%3D%20%22backend%22%20%7D";
+    let (status, body) = get(&router, &search_uri(&format!("&q={q}"))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let json: Value = serde_json::from_str(&body).expect("json");
+    let traces = json["traces"].as_array().expect("traces");
+    let ids: Vec<&str> = traces.iter().filter_map(|t| t["traceID"].as_str()).collect();
+    assert_eq!(ids, ["2", "1"]);
+    let set = &traces[1]["spanSets"][0];
+    assert_eq!(set["matched"], 1);
+    assert_eq!(set["spans"][0]["spanID"], "0000000000000002");
+    assert_eq!(
+        set["spans"][0]["attributes"],
+        serde_json::json!([{"key": "service.name", "value": {"stringValue": "backend"}}])
+    );
+    assert_eq!(traces[1]["spanSet"], *set, "the deprecated spanSet is the first set");
+
+    let (status, body) = get(&router, &search_uri("&q=%7B%20name%20%3D%20%7D")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body.starts_with("invalid TraceQL query: parse error at line 1, col"),
+        "{body}"
+    );
+    // spss bounds the spans listed, not `matched`.
+    let (status, body) = get(&router, &search_uri("&q=%7B%7D&spss=1")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let json: Value = serde_json::from_str(&body).expect("json");
+    let oldest = &json["traces"][2]["spanSets"][0];
+    assert_eq!(oldest["matched"], 2);
+    assert_eq!(oldest["spans"].as_array().map(Vec::len), Some(1));
+}
+
+#[tokio::test]
+async fn tags_and_values_come_from_the_catalog_or_from_q() {
+    let router = router();
+    let (status, body) = get(&router, "/api/v2/search/tags").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let json: Value = serde_json::from_str(&body).expect("json");
+    let scopes = json["scopes"].as_array().expect("scopes");
+    let resource = scopes.iter().find(|s| s["name"] == "resource").expect("resource");
+    assert_eq!(resource["tags"], serde_json::json!(["service.name"]));
+    let intrinsic = scopes.iter().find(|s| s["name"] == "intrinsic").expect("intrinsic");
+    assert!(intrinsic["tags"].as_array().is_some_and(|t| t.contains(&Value::from("rootServiceName"))));
+    assert_eq!(scopes.last().map(|s| &s["name"]), Some(&Value::from("intrinsic")));
+
+    let (status, body) = get(&router, "/api/search/tags").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains(r#""tagNames":["service.name"]"#), "{body}");
+
+    let (status, body) = get(&router, "/api/v2/search/tag/resource.service.name/values").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let json: Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(
+        json["tagValues"],
+        serde_json::json!([
+            {"type": "string", "value": "backend"},
+            {"type": "string", "value": "frontend"}
+        ])
+    );
+    let filtered = format!(
+        "/api/v2/search/tag/.service.name/values?start={START_SECONDS}&end={}&q=%7B%20name%20%3D%20%22op-2%22%20%7D",
+        START_SECONDS + 60
+    );
+    let (status, body) = get(&router, &filtered).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains(r#""tagValues":[{"type":"string","value":"backend"}]"#), "{body}");
+    let (status, body) = get(&router, "/api/v2/search/tag/kind/values").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains(r#"{"type":"keyword","value":"server"}"#), "{body}");
+    let (status, body) = get(&router, "/api/search/tag/service.name/values").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains(r#""tagValues":["backend","frontend"]"#), "{body}");
+    let (status, body) = get(&router, "/api/v2/search/tags?scope=bogus").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("scope"), "{body}");
+}
