@@ -145,7 +145,12 @@ pub(super) async fn search(
         .partial
         .map(|reason| reason.describe(&request.limits));
     for found in &outcome.matches {
-        let row = trace_row(&found.spans, &found.result, spans_per_spanset);
+        let row = trace_row(
+            &found.spans,
+            &found.result,
+            spans_per_spanset,
+            query.as_ref().is_some_and(traceql::Query::reads_span_name),
+        );
         response_bytes += row.to_string().len();
         if response_bytes > state.query.max_response_bytes {
             partial = Some(format!(
@@ -210,7 +215,13 @@ fn trace_duration(spans: &[Span]) -> u64 {
 }
 
 /// One `TraceSearchMetadata` in jsonpb form.
-fn trace_row(spans: &[Span], spansets: &[SpanSet], spans_per_spanset: usize) -> Value {
+/// `with_names`: list each matched span's name (Tempo does when the query reads it).
+fn trace_row(
+    spans: &[Span],
+    spansets: &[SpanSet],
+    spans_per_spanset: usize,
+    with_names: bool,
+) -> Value {
     let root = spans.iter().find(|span| span.parent_span_id.is_none());
     let start = spans.iter().map(|span| span.start_unix_nanos).min().unwrap_or(0);
     let mut row = serde_json::Map::new();
@@ -229,7 +240,7 @@ fn trace_row(spans: &[Span], spansets: &[SpanSet], spans_per_spanset: usize) -> 
     }
     let sets: Vec<Value> = spansets
         .iter()
-        .map(|set| spanset_json(spans, set, spans_per_spanset))
+        .map(|set| spanset_json(spans, set, spans_per_spanset, with_names))
         .collect();
     if let Some(first) = sets.first() {
         row.insert("spanSet".into(), first.clone());
@@ -266,7 +277,7 @@ fn service_stats(spans: &[Span]) -> Value {
     Value::Object(out)
 }
 
-fn spanset_json(spans: &[Span], set: &SpanSet, spans_per_spanset: usize) -> Value {
+fn spanset_json(spans: &[Span], set: &SpanSet, spans_per_spanset: usize, with_names: bool) -> Value {
     let mut out = serde_json::Map::new();
     let listed: Vec<Value> = set
         .spans
@@ -276,7 +287,7 @@ fn spanset_json(spans: &[Span], set: &SpanSet, spans_per_spanset: usize) -> Valu
             let span = spans.get(matched.index)?;
             let mut entry = serde_json::Map::new();
             entry.insert("spanID".into(), Value::String(span.span_id.to_hex()));
-            if !span.name.is_empty() {
+            if with_names && !span.name.is_empty() {
                 entry.insert("name".into(), Value::String(span.name.clone()));
             }
             entry.insert(

@@ -129,6 +129,8 @@ pub struct Query {
     /// The conditions every evaluated span must meet first (see `fetch`), when the
     /// query's conditions are all ANDed.
     first_pass: Option<Vec<ast::FieldExpr>>,
+    /// True when the query reads the span name (Tempo then reports it with each span).
+    reads_span_name: bool,
 }
 
 /// One spanset of a trace that survived the query.
@@ -163,7 +165,7 @@ pub fn parse(query: &str) -> Result<Query, ParseError> {
     let tokens = lexer::tokenize(query)?;
     let (root, _) = parse_tokens(tokens, false)?;
     validate::root(&root)?;
-    let reported = report::reported_attributes(&root);
+    let (reported, reads_span_name) = report::reported_attributes(&root);
     let first_pass = match &root.body {
         Body::Search(pipeline)
         | Body::Metrics {
@@ -176,6 +178,7 @@ pub fn parse(query: &str) -> Result<Query, ParseError> {
         root,
         reported,
         first_pass,
+        reads_span_name,
     })
 }
 
@@ -338,6 +341,12 @@ impl Query {
             } => pushdown::for_pipeline(pipeline),
             _ => SpanFilter::default(),
         }
+    }
+
+    /// True when the query reads the span name (`name`, `span:name`): Tempo then lists
+    /// the name with each matched span in search results, and otherwise leaves it out.
+    pub fn reads_span_name(&self) -> bool {
+        self.reads_span_name
     }
 
     /// The `most_recent=true` hint: the caller should return the newest traces.

@@ -28,7 +28,9 @@ pub(crate) struct Reported {
     always: bool,
 }
 
-pub(crate) fn reported_attributes(root: &Root) -> Vec<Reported> {
+/// The attributes reported with matched spans, and whether the query reads the span
+/// name (Tempo then lists it with each matched span).
+pub(crate) fn reported_attributes(root: &Root) -> (Vec<Reported>, bool) {
     let mut out = Vec::new();
     if let Body::Search(pipeline)
     | Body::Metrics {
@@ -38,6 +40,9 @@ pub(crate) fn reported_attributes(root: &Root) -> Vec<Reported> {
     {
         collect_pipeline(pipeline, &mut out);
     }
+    let reads_span_name = out
+        .iter()
+        .any(|r| !r.attribute.parent && r.attribute.intrinsic == Some(Intrinsic::Name));
     out.retain(|r| {
         !r.attribute.parent
             && !matches!(
@@ -54,7 +59,7 @@ pub(crate) fn reported_attributes(root: &Root) -> Vec<Reported> {
                 )
             )
     });
-    out
+    (out, reads_span_name)
 }
 
 fn entry<'a>(out: &'a mut Vec<Reported>, attribute: &Attribute) -> &'a mut Reported {
