@@ -141,7 +141,7 @@ where
     if request.limit == 0 {
         return Ok(outcome);
     }
-    let max_candidates = limits.max_candidates.max(request.limit);
+    let max_candidates = limits.max_candidates.max(1);
     let candidates = match tokio::time::timeout(
         limits.deadline,
         reader.summaries(&request.tenant, request.window, &request.filter, max_candidates),

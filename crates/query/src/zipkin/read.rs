@@ -2,9 +2,10 @@
 //! by id, and dependency links over a time window.
 
 use futures_util::stream::{self, StreamExt};
-use weft_model::{Span, TenantId, TraceId, TraceReader, TraceSummary};
+use weft_model::{Span, TenantId, TraceId, TraceReader};
 
 use super::matcher::matches;
+use crate::search::{SearchLimits, SearchRequest};
 use super::request::{ZipkinQuery, zipkin_window};
 use crate::QueryError;
 use crate::dedupe::dedupe_spans;
@@ -34,70 +35,42 @@ impl Default for ReadLimits {
 /// `query.limit`, newest first (by the trace timestamp). Each trace is all its stored spans,
 /// raw and unmerged, with identical duplicates removed.
 ///
-/// Candidates come from [`TraceReader::summaries`] for the query window (filtered by
-/// service there), at most `limits.max_traces_examined` of them; each is then loaded and
-/// tested with [`matches()`](super::matcher::matches). Errors only when the store fails.
+/// Runs on the one search engine ([`crate::search::search`]): candidates for the query
+/// window and the pushed-down filter, at most `limits.max_traces_examined` of them, each
+/// loaded and tested with [`matches()`](super::matcher::matches). Zipkin's answer cannot
+/// say it is partial, so a search cut short by a bound is counted in
+/// `weft_query_zipkin_searches_truncated_total`. Errors only when the store fails.
 pub async fn search(
     reader: &dyn TraceReader,
     tenant: &TenantId,
     query: &ZipkinQuery,
     limits: ReadLimits,
 ) -> Result<Vec<Vec<Span>>, QueryError> {
-    let candidates = newest_summaries(reader, tenant, query, limits).await?;
     let mut concurrency = limits.concurrent_trace_reads.max(1);
     if query.has_only_service_filter() {
         // Every candidate matches, so reading ahead past the limit would be wasted.
         concurrency = concurrency.min(query.limit.max(1));
     }
-    let candidate_ids: Vec<TraceId> = candidates.iter().map(|summary| summary.trace_id).collect();
-    let mut loads = stream::iter(candidate_ids)
-        .map(|trace_id| reader.trace(tenant, trace_id))
-        .buffered(concurrency);
-    let mut traces = Vec::new();
-    let mut examined: u64 = 0;
-    while let Some(loaded) = loads.next().await {
-        examined += 1;
-        let mut spans = loaded?;
-        dedupe_spans(&mut spans);
-        if matches(query, &spans) {
-            traces.push(spans);
-            if traces.len() >= query.limit {
-                break;
-            }
-        }
-    }
-    metrics::counter!("weft_query_zipkin_traces_examined_total").increment(examined);
-    Ok(traces)
-}
-
-async fn newest_summaries(
-    reader: &dyn TraceReader,
-    tenant: &TenantId,
-    query: &ZipkinQuery,
-    limits: ReadLimits,
-) -> Result<Vec<TraceSummary>, QueryError> {
-    let window = query.window();
-    let max_traces = limits.max_traces_examined.max(1);
-    let mut summaries = reader
-        .summaries(tenant, window, &query.span_filter(), max_traces)
-        .await?;
-    summaries.retain(|summary| window.contains(summary.timestamp_unix_nanos));
-    sort_newest_first(&mut summaries);
-    if summaries.len() >= max_traces {
+    let request = SearchRequest {
+        tenant: tenant.clone(),
+        window: query.window(),
+        filter: query.span_filter(),
+        limit: query.limit,
+        limits: SearchLimits {
+            max_candidates: limits.max_traces_examined.max(1),
+            concurrent_reads: concurrency,
+            ..SearchLimits::default()
+        },
+    };
+    let outcome = crate::search::search(reader, &request, |spans| matches(query, spans).then_some(())).await?;
+    metrics::counter!("weft_query_zipkin_traces_examined_total")
+        .increment(outcome.metrics.inspected_traces);
+    if outcome.partial.is_some() {
         metrics::counter!("weft_query_zipkin_searches_truncated_total").increment(1);
     }
-    summaries.truncate(max_traces);
-    Ok(summaries)
+    Ok(outcome.matches.into_iter().map(|found| found.spans).collect())
 }
 
-fn sort_newest_first(summaries: &mut [TraceSummary]) {
-    summaries.sort_by(|left, right| {
-        right
-            .timestamp_unix_nanos
-            .cmp(&left.timestamp_unix_nanos)
-            .then_with(|| left.trace_id.cmp(&right.trace_id))
-    });
-}
 
 /// Zipkin's `GET /api/v2/trace/{traceId}`: every stored span of the trace (exact 128-bit
 /// match), identical duplicates removed; empty when the trace is unknown.
