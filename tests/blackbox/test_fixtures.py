@@ -176,8 +176,8 @@ def test_otlp_json_upper_case_ids_round_trip(weft: WeftServer):
     assert native_span["parentSpanId"].lower() == UPPER_PARENT_ID.lower()
     assert int(native_span["startTimeUnixNano"]) == start_unix_nanos
     assert int(native_span["endTimeUnixNano"]) == start_unix_nanos + 1_500_000_000
-    assert native_span["kind"] == 2
-    assert native_span["status"]["code"] == 2
+    assert native_span["kind"] == "SPAN_KIND_SERVER"  # Tempo's jsonpb writes enum names
+    assert native_span["status"]["code"] == "STATUS_CODE_ERROR"
     attributes = {attribute["key"]: attribute["value"] for attribute in native_span["attributes"]}
     assert attributes["my.span.attr"] == {"stringValue": "some value"}
     assert int(attributes["http.response.status_code"]["intValue"]) == 503
