@@ -444,6 +444,9 @@ mod tests {
                 .insert(scope, key, value_ref, &mut growth);
         };
         insert(AttributeScope::Span, "ratio", AttributeValue::Double(-0.25));
+        // Regression: parsed without serde_json's `float_roundtrip`, this came back as
+        // -3699136912833.608.
+        insert(AttributeScope::Span, "big", AttributeValue::Double(-3699136912833.6084));
         insert(AttributeScope::Span, "code", AttributeValue::Int(200));
         insert(
             AttributeScope::Span,
