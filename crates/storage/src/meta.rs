@@ -446,7 +446,11 @@ mod tests {
         insert(AttributeScope::Span, "ratio", AttributeValue::Double(-0.25));
         // Regression: parsed without serde_json's `float_roundtrip`, this came back as
         // -3699136912833.608.
-        insert(AttributeScope::Span, "big", AttributeValue::Double(-3699136912833.6084));
+        insert(
+            AttributeScope::Span,
+            "big",
+            AttributeValue::Double(-3699136912833.6084),
+        );
         insert(AttributeScope::Span, "code", AttributeValue::Int(200));
         insert(
             AttributeScope::Span,
