@@ -32,6 +32,16 @@ sys.path.insert(0, str(TRACEQL_DIR))
 import corpus  # noqa: E402  (tests/traceql/corpus.py, the harness that recorded expected.json)
 
 EXPECTED = json.loads((TRACEQL_DIR / "expected.json").read_text())["results"]
+# Entries where weft's API deliberately or knowingly answers differently (id -> why): the
+# `api` and `both` lines of known-differences.txt. They must still differ (strict xfail),
+# so an entry that starts agreeing is noticed.
+KNOWN_DIFFERENCES = {
+    fields[0]: fields[2]
+    for line in (TRACEQL_DIR / "known-differences.txt").read_text().splitlines()
+    if line.strip() and not line.startswith("#")
+    for fields in [line.split("\t", 2)]
+    if fields[1] in ("api", "both")
+}
 ENTRIES = corpus.load_corpus()
 # differences listed in a failing query's message (the rest are counted)
 MAX_PROBLEMS_SHOWN = 12
@@ -89,8 +99,14 @@ def test_empty_filter_finds_every_trace(loaded_weft):
     assert sorted(set(state["trace_ids"]) - set(found)) == []
 
 
+def _case(entry: dict):
+    reason = KNOWN_DIFFERENCES.get(entry["id"])
+    marks = [pytest.mark.xfail(reason=f"known difference: {reason}", strict=True)] if reason else []
+    return pytest.param(entry, id=entry["id"], marks=marks)
+
+
 @pending
-@pytest.mark.parametrize("entry", ENTRIES, ids=[entry["id"] for entry in ENTRIES])
+@pytest.mark.parametrize("entry", [_case(entry) for entry in ENTRIES])
 def test_query_matches_tempo(loaded_weft, entry):
     server, state = loaded_weft
     status, body = corpus.search(server.http_url, entry["query"], state["start"], state["end"])

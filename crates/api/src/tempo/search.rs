@@ -145,12 +145,7 @@ pub(super) async fn search(
         .partial
         .map(|reason| reason.describe(&request.limits));
     for found in &outcome.matches {
-        let row = trace_row(
-            &found.spans,
-            &found.result,
-            spans_per_spanset,
-            query.as_ref().is_some_and(traceql::Query::reads_span_name),
-        );
+        let row = trace_row(&found.spans, &found.result, spans_per_spanset);
         response_bytes += row.to_string().len();
         if response_bytes > state.query.max_response_bytes {
             partial = Some(format!(
@@ -215,13 +210,7 @@ fn trace_duration(spans: &[Span]) -> u64 {
 }
 
 /// One `TraceSearchMetadata` in jsonpb form.
-/// `with_names`: list each matched span's name (Tempo does when the query reads it).
-fn trace_row(
-    spans: &[Span],
-    spansets: &[SpanSet],
-    spans_per_spanset: usize,
-    with_names: bool,
-) -> Value {
+fn trace_row(spans: &[Span], spansets: &[SpanSet], spans_per_spanset: usize) -> Value {
     let root = spans.iter().find(|span| span.parent_span_id.is_none());
     let start = spans.iter().map(|span| span.start_unix_nanos).min().unwrap_or(0);
     let mut row = serde_json::Map::new();
@@ -240,7 +229,7 @@ fn trace_row(
     }
     let sets: Vec<Value> = spansets
         .iter()
-        .map(|set| spanset_json(spans, set, spans_per_spanset, with_names))
+        .map(|set| spanset_json(spans, set, spans_per_spanset))
         .collect();
     if let Some(first) = sets.first() {
         row.insert("spanSet".into(), first.clone());
@@ -277,7 +266,7 @@ fn service_stats(spans: &[Span]) -> Value {
     Value::Object(out)
 }
 
-fn spanset_json(spans: &[Span], set: &SpanSet, spans_per_spanset: usize, with_names: bool) -> Value {
+fn spanset_json(spans: &[Span], set: &SpanSet, spans_per_spanset: usize) -> Value {
     let mut out = serde_json::Map::new();
     let listed: Vec<Value> = set
         .spans
@@ -287,7 +276,7 @@ fn spanset_json(spans: &[Span], set: &SpanSet, spans_per_spanset: usize, with_na
             let span = spans.get(matched.index)?;
             let mut entry = serde_json::Map::new();
             entry.insert("spanID".into(), Value::String(span.span_id.to_hex()));
-            if with_names && !span.name.is_empty() {
+            if matched.name_reported && !span.name.is_empty() {
                 entry.insert("name".into(), Value::String(span.name.clone()));
             }
             entry.insert(

@@ -129,8 +129,8 @@ pub struct Query {
     /// The conditions every evaluated span must meet first (see `fetch`), when the
     /// query's conditions are all ANDed.
     first_pass: Option<Vec<ast::FieldExpr>>,
-    /// True when the query reads the span name (Tempo then reports it with each span).
-    reads_span_name: bool,
+    /// The query's reads of the span name (see [`MatchedSpan::name_reported`]).
+    name_reads: Vec<report::Reported>,
 }
 
 /// One spanset of a trace that survived the query.
@@ -158,6 +158,9 @@ pub struct MatchedSpan {
     /// when missing). Never `name`, `duration`, span and trace ids or trace-level
     /// intrinsics, which a search result carries elsewhere.
     pub attributes: Vec<(String, Static)>,
+    /// True when Tempo lists this span's name in a search result: the query reads
+    /// `name` outside a condition, or through a condition this span meets.
+    pub name_reported: bool,
 }
 
 /// Parses and validates `query`. Metrics queries parse (see [`Query::is_metrics`]).
@@ -165,7 +168,7 @@ pub fn parse(query: &str) -> Result<Query, ParseError> {
     let tokens = lexer::tokenize(query)?;
     let (root, _) = parse_tokens(tokens, false)?;
     validate::root(&root)?;
-    let (reported, reads_span_name) = report::reported_attributes(&root);
+    let (reported, name_reads) = report::reported_attributes(&root);
     let first_pass = match &root.body {
         Body::Search(pipeline)
         | Body::Metrics {
@@ -178,7 +181,7 @@ pub fn parse(query: &str) -> Result<Query, ParseError> {
         root,
         reported,
         first_pass,
-        reads_span_name,
+        name_reads,
     })
 }
 
@@ -326,6 +329,7 @@ impl Query {
         MatchedSpan {
             index,
             attributes: report::span_attributes(&self.reported, trace, index),
+            name_reported: report::reports_name(&self.name_reads, trace, index),
         }
     }
 
@@ -341,12 +345,6 @@ impl Query {
             } => pushdown::for_pipeline(pipeline),
             _ => SpanFilter::default(),
         }
-    }
-
-    /// True when the query reads the span name (`name`, `span:name`): Tempo then lists
-    /// the name with each matched span in search results, and otherwise leaves it out.
-    pub fn reads_span_name(&self) -> bool {
-        self.reads_span_name
     }
 
     /// The `most_recent=true` hint: the caller should return the newest traces.

@@ -28,9 +28,9 @@ pub(crate) struct Reported {
     always: bool,
 }
 
-/// The attributes reported with matched spans, and whether the query reads the span
-/// name (Tempo then lists it with each matched span).
-pub(crate) fn reported_attributes(root: &Root) -> (Vec<Reported>, bool) {
+/// The attributes reported with matched spans, and the reads of the span name (which
+/// Tempo reports in a span's `name` field, by the same rules).
+pub(crate) fn reported_attributes(root: &Root) -> (Vec<Reported>, Vec<Reported>) {
     let mut out = Vec::new();
     if let Body::Search(pipeline)
     | Body::Metrics {
@@ -40,9 +40,11 @@ pub(crate) fn reported_attributes(root: &Root) -> (Vec<Reported>, bool) {
     {
         collect_pipeline(pipeline, &mut out);
     }
-    let reads_span_name = out
+    let names = out
         .iter()
-        .any(|r| !r.attribute.parent && r.attribute.intrinsic == Some(Intrinsic::Name));
+        .filter(|r| !r.attribute.parent && r.attribute.intrinsic == Some(Intrinsic::Name))
+        .cloned()
+        .collect();
     out.retain(|r| {
         !r.attribute.parent
             && !matches!(
@@ -59,7 +61,15 @@ pub(crate) fn reported_attributes(root: &Root) -> (Vec<Reported>, bool) {
                 )
             )
     });
-    (out, reads_span_name)
+    (out, names)
+}
+
+/// True when Tempo lists span `index`'s name: the query reads the name outside a
+/// condition, or through a condition the span meets.
+pub(crate) fn reports_name(names: &[Reported], trace: &TraceIndex<'_>, index: usize) -> bool {
+    names
+        .iter()
+        .any(|entry| entry.bare || met_condition_value(entry, trace, index).is_some())
 }
 
 fn entry<'a>(out: &'a mut Vec<Reported>, attribute: &Attribute) -> &'a mut Reported {

@@ -12,34 +12,23 @@ use weft_model::Span;
 
 use super::*;
 
-/// Corpus entries where weft deliberately or knowingly answers differently, and why.
-const KNOWN_DIFFERENCES: &[(&str, &str)] = &[
-    (
-        "logical-empty-query",
-        "an empty query is Tempo's tag search, handled by the API, not TraceQL",
-    ),
-    (
-        "link-span-id-re",
-        "Tempo's regex on link ids misses a span's second link; weft tries every link",
-    ),
-    ("link-trace-id-re", "as link-span-id-re"),
-    (
-        "intrinsic-span-child-count-zero",
-        "Tempo counts children in one rootless trace but not in others",
-    ),
-    (
-        "pipeline-by-method",
-        "Tempo drops a `!= nil` filter before by(); weft applies it",
-    ),
-    (
-        "pipeline-by-same-after-not-nil-and",
-        "as pipeline-by-method",
-    ),
-    (
-        "span-not-nil",
-        "Tempo keeps span.http.status_code in an int-only column; a string value is invisible",
-    ),
-];
+/// Corpus entries where the engine deliberately or knowingly answers differently, and
+/// why: the `engine` and `both` lines of `tests/traceql/known-differences.txt`, which the
+/// black-box corpus test shares.
+fn known_differences() -> Vec<(String, String)> {
+    std::fs::read_to_string(corpus_dir().join("known-differences.txt"))
+        .expect("tests/traceql/known-differences.txt")
+        .lines()
+        .filter(|line| !line.trim().is_empty() && !line.starts_with('#'))
+        .filter_map(|line| {
+            let mut fields = line.splitn(3, '\t');
+            let id = fields.next()?.trim();
+            let seen_by = fields.next()?.trim();
+            let why = fields.next().unwrap_or_default().trim();
+            matches!(seen_by, "engine" | "both").then(|| (id.to_owned(), why.to_owned()))
+        })
+        .collect()
+}
 
 fn corpus_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/traceql")
@@ -210,11 +199,13 @@ fn answers_like_tempo_on_the_recorded_corpus() {
         "corpus read: {} entries",
         results.len()
     );
+    let known_differences = known_differences();
+    assert!(!known_differences.is_empty(), "known-differences.txt read");
     let mut failures = Vec::new();
     let mut known_seen = BTreeSet::new();
     for (id, case) in results {
         let problems = compare(case, &traces);
-        let known = KNOWN_DIFFERENCES.iter().any(|(known, _)| known == id);
+        let known = known_differences.iter().any(|(known, _)| known == id);
         match (problems.is_empty(), known) {
             (false, false) => failures.push(format!(
                 "{id} {:?}:\n    {}",
@@ -239,9 +230,9 @@ fn answers_like_tempo_on_the_recorded_corpus() {
         failures.join("\n")
     );
     // A known difference that went away should leave the list.
-    let stale: Vec<_> = KNOWN_DIFFERENCES
+    let stale: Vec<_> = known_differences
         .iter()
-        .filter(|(id, _)| results.contains_key(*id) && !known_seen.contains(*id))
+        .filter(|(id, _)| results.contains_key(id) && !known_seen.contains(id))
         .collect();
     assert!(
         stale.is_empty(),
