@@ -9,12 +9,15 @@
 //! - [`traceql`]: Tempo's TraceQL: [`traceql::parse`], evaluation over one trace's spans,
 //!   pushdown of necessary conditions into a [`weft_model::SpanFilter`].
 //! - [`dependency`]: Zipkin's dependency linker over any traces.
+//! - [`duration`]: Go's duration text ([`duration::parse_go_duration`],
+//!   [`duration::format_go_duration`]), shared by every API and TraceQL.
 //! - [`dedupe_spans`]: the one place identical duplicate spans are removed on read.
 //! - [`search`]: the one search engine every API uses (candidates newest first, exact
 //!   matcher, limit, deadline and byte budget, partial answers said so).
 //! - [`memory::MemoryTraceReader`]: an exact in-memory reader for tests.
 
 pub mod dependency;
+pub mod duration;
 pub mod jaeger;
 pub mod memory;
 pub mod search;

@@ -19,9 +19,9 @@ use axum::Router;
 use axum::http::HeaderMap;
 use axum::middleware;
 use axum::routing::get;
-use weft_model::{TenantId, TimeWindow, TraceReader};
+use weft_model::{Span, TenantId, TimeWindow, TraceReader};
 use weft_query::QueryError;
-use weft_query::jaeger::{self, JaegerQueryDefaults, KindSample, Operation};
+use weft_query::jaeger::{self, JaegerQueryDefaults, KindSample, Operation, TraceQuery};
 
 pub use config::JaegerApiConfig;
 
@@ -37,6 +37,27 @@ struct JaegerState {
 impl JaegerState {
     fn tenant(&self, headers: &HeaderMap) -> Result<TenantId, ApiError> {
         request_tenant(headers, self.config.multitenancy_enabled)
+    }
+
+    /// Jaeger's FindTraces for `query` within the configured read bounds. Jaeger's answers
+    /// cannot say they are partial, so a search cut short by a bound is logged at debug
+    /// (and counted by [`jaeger::find_traces`]).
+    async fn find_traces(
+        &self,
+        tenant: &TenantId,
+        query: &TraceQuery,
+    ) -> Result<Vec<Vec<Span>>, QueryError> {
+        let limits = self.config.read_limits();
+        let found = jaeger::find_traces(self.reader.as_ref(), tenant, query, limits).await?;
+        if let Some(partial) = found.partial {
+            tracing::debug!(
+                tenant = %tenant,
+                service = %query.service_name,
+                reason = %partial.describe(&limits.search_limits()),
+                "jaeger search cut short"
+            );
+        }
+        Ok(found.traces)
     }
 
     /// The operations of `service`, kinds learned from the newest traces of the default

@@ -71,15 +71,11 @@ pub(super) async fn search(
     let tenant = state.tenant(&headers)?;
     let params = QueryParams::parse(raw.as_deref());
     let query = TraceQuery::from_v1_params(params.pairs(), query_defaults(&state.config))?;
-    let limits = state.config.read_limits();
-    let reader = state.reader.as_ref();
     let (traces, missing) = if query.trace_ids.is_empty() {
-        (
-            jaeger::find_traces(reader, &tenant, &query, limits).await?,
-            Vec::new(),
-        )
+        (state.find_traces(&tenant, &query).await?, Vec::new())
     } else {
-        jaeger::traces_by_ids(reader, &tenant, &query.trace_ids, limits).await?
+        let limits = state.config.read_limits();
+        jaeger::traces_by_ids(state.reader.as_ref(), &tenant, &query.trace_ids, limits).await?
     };
     let views: Vec<_> = traces
         .iter()

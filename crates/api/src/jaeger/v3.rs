@@ -117,13 +117,7 @@ async fn find(
     let tenant = state.tenant(headers)?;
     let params = QueryParams::parse(raw);
     let query = TraceQuery::from_v3_params(params.pairs(), query_defaults(&state.config))?;
-    Ok(jaeger::find_traces(
-        state.reader.as_ref(),
-        &tenant,
-        &query,
-        state.config.read_limits(),
-    )
-    .await?)
+    Ok(state.find_traces(&tenant, &query).await?)
 }
 
 /// `GET /api/v3/traces?query.serviceName=&query.startTimeMin=&...`: matching traces as

@@ -61,7 +61,10 @@ pub fn tempo_router(
         query: Arc::new(query),
     };
     Router::new()
-        .route("/api/echo", get(|| async { text_response(StatusCode::OK, "echo") }))
+        .route(
+            "/api/echo",
+            get(|| async { text_response(StatusCode::OK, "echo") }),
+        )
         .route("/api/status/buildinfo", get(build_info))
         .route("/api/traces/{trace_id}", get(traces::trace_v1))
         .route("/api/v2/traces/{trace_id}", get(traces::trace_v2))

@@ -69,39 +69,11 @@ pub(super) fn optional_duration(params: &QueryParams, name: &str) -> Result<Opti
     }
 }
 
-/// A Go duration (`300ms`, `1.5h`, `2h45m`, `10us`) in nanoseconds; `None` when it is
-/// not one, is negative, or overflows.
+/// A Go duration (`300ms`, `1.5h`, `2h45m`, `10us`, surrounding white space ignored) in
+/// nanoseconds; `None` when it is not one or is negative.
 pub(super) fn parse_go_duration(text: &str) -> Option<u64> {
-    let mut rest = text.trim();
-    if rest == "0" {
-        return Some(0);
-    }
-    if rest.is_empty() {
-        return None;
-    }
-    let mut total: f64 = 0.0;
-    while !rest.is_empty() {
-        let number_end = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let number: f64 = rest[..number_end].parse().ok()?;
-        rest = &rest[number_end..];
-        let unit_end = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let nanos_per_unit = match &rest[..unit_end] {
-            "ns" => 1.0,
-            "us" | "µs" | "μs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return None,
-        };
-        rest = &rest[unit_end..];
-        total += number * nanos_per_unit;
-    }
-    (total.is_finite() && total < u64::MAX as f64).then_some(total as u64)
+    let nanos = weft_query::duration::parse_go_duration(text.trim()).ok()?;
+    u64::try_from(nanos).ok()
 }
 
 /// Tempo's `tags` parameter: space-separated `key=value` pairs in logfmt, values
@@ -142,46 +114,4 @@ pub(super) fn parse_logfmt(text: &str) -> Result<Vec<(String, String)>, ApiError
         }
         pairs.push((key, value));
     }
-}
-
-
-/// A duration as Go's `time.Duration.String` writes it (`1.5s`, `2m3s`, `150ms`, `0s`),
-/// which is how Tempo renders duration values.
-pub(super) fn format_go_duration(nanos: u64) -> String {
-    if nanos == 0 {
-        return String::from("0s");
-    }
-    if nanos < 1_000 {
-        return format!("{nanos}ns");
-    }
-    if nanos < 1_000_000 {
-        return format!("{}µs", decimal(nanos, 1_000));
-    }
-    if nanos < 1_000_000_000 {
-        return format!("{}ms", decimal(nanos, 1_000_000));
-    }
-    let mut out = String::new();
-    let hours = nanos / 3_600_000_000_000;
-    let minutes = (nanos / 60_000_000_000) % 60;
-    let rest = nanos % 60_000_000_000;
-    if hours > 0 {
-        out.push_str(&format!("{hours}h"));
-    }
-    if hours > 0 || minutes > 0 {
-        out.push_str(&format!("{minutes}m"));
-    }
-    out.push_str(&format!("{}s", decimal(rest, 1_000_000_000)));
-    out
-}
-
-/// `value / unit` with the fraction's trailing zeros removed.
-fn decimal(value: u64, unit: u64) -> String {
-    let whole = value / unit;
-    let fraction = value % unit;
-    if fraction == 0 {
-        return whole.to_string();
-    }
-    let width = unit.ilog10() as usize;
-    let digits = format!("{fraction:0width$}");
-    format!("{whole}.{}", digits.trim_end_matches('0'))
 }

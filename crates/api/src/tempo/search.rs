@@ -28,7 +28,7 @@ use weft_query::search::{SearchOutcome, SearchRequest, search as run_search};
 use weft_query::traceql::{self, SpanSet, Static};
 
 use super::TempoState;
-use super::params::{format_go_duration, optional_duration, parse_logfmt, unsigned, window};
+use super::params::{optional_duration, parse_logfmt, unsigned, window};
 use crate::error::{ApiError, json_response, request_tenant};
 use crate::params::QueryParams;
 
@@ -94,9 +94,8 @@ pub(super) async fn search(
 
     let query = match query_text {
         Some(text) => Some(
-            traceql::parse(text).map_err(|error| {
-                ApiError::BadRequest(format!("invalid TraceQL query: {error}"))
-            })?,
+            traceql::parse(text)
+                .map_err(|error| ApiError::BadRequest(format!("invalid TraceQL query: {error}")))?,
         ),
         None => None,
     };
@@ -164,7 +163,11 @@ pub(super) async fn search(
     answer(traces, metrics, partial)
 }
 
-fn answer(traces: Vec<Value>, metrics: Value, partial: Option<String>) -> Result<Response, ApiError> {
+fn answer(
+    traces: Vec<Value>,
+    metrics: Value,
+    partial: Option<String>,
+) -> Result<Response, ApiError> {
     let response = SearchResponse {
         traces,
         metrics,
@@ -204,7 +207,11 @@ fn tags_filter(tags: &str) -> Result<SpanFilter, ApiError> {
 
 /// Latest end minus earliest start over the trace's spans.
 fn trace_duration(spans: &[Span]) -> u64 {
-    let start = spans.iter().map(|span| span.start_unix_nanos).min().unwrap_or(0);
+    let start = spans
+        .iter()
+        .map(|span| span.start_unix_nanos)
+        .min()
+        .unwrap_or(0);
     let end = spans.iter().map(Span::end_unix_nanos).max().unwrap_or(0);
     end.saturating_sub(start)
 }
@@ -212,13 +219,20 @@ fn trace_duration(spans: &[Span]) -> u64 {
 /// One `TraceSearchMetadata` in jsonpb form.
 fn trace_row(spans: &[Span], spansets: &[SpanSet], spans_per_spanset: usize) -> Value {
     let root = spans.iter().find(|span| span.parent_span_id.is_none());
-    let start = spans.iter().map(|span| span.start_unix_nanos).min().unwrap_or(0);
+    let start = spans
+        .iter()
+        .map(|span| span.start_unix_nanos)
+        .min()
+        .unwrap_or(0);
     let mut row = serde_json::Map::new();
     row.insert("traceID".into(), Value::String(trimmed_trace_id(spans)));
     let root_service = root
         .and_then(Span::service_name)
         .unwrap_or(ROOT_SPAN_NOT_YET_RECEIVED);
-    row.insert("rootServiceName".into(), Value::String(root_service.to_owned()));
+    row.insert(
+        "rootServiceName".into(),
+        Value::String(root_service.to_owned()),
+    );
     if let Some(root) = root {
         row.insert("rootTraceName".into(), Value::String(root.name.clone()));
     }
@@ -240,9 +254,16 @@ fn trace_row(spans: &[Span], spansets: &[SpanSet], spans_per_spanset: usize) -> 
 }
 
 fn trimmed_trace_id(spans: &[Span]) -> String {
-    let hex = spans.first().map(|span| span.trace_id.to_hex()).unwrap_or_default();
+    let hex = spans
+        .first()
+        .map(|span| span.trace_id.to_hex())
+        .unwrap_or_default();
     let trimmed = hex.trim_start_matches('0');
-    if trimmed.is_empty() { String::from("0") } else { trimmed.to_owned() }
+    if trimmed.is_empty() {
+        String::from("0")
+    } else {
+        trimmed.to_owned()
+    }
 }
 
 fn service_stats(spans: &[Span]) -> Value {
@@ -321,32 +342,12 @@ fn any_value(value: &Static) -> Value {
         Static::Int(number) => json!({"intValue": number.to_string()}),
         Static::Float(number) => json!({"doubleValue": number}),
         Static::Bool(flag) => json!({"boolValue": flag}),
-        Static::Duration(nanos) => json!({"stringValue": format_go_duration(*nanos)}),
         Static::String(text) => json!({"stringValue": text}),
-        Static::Status(code) => json!({"stringValue": status_name(*code)}),
-        Static::Kind(kind) => json!({"stringValue": kind_name(*kind)}),
-        Static::Nil => json!({"stringValue": "nil"}),
+        Static::Duration(_) | Static::Status(_) | Static::Kind(_) | Static::Nil => {
+            json!({"stringValue": value.to_text()})
+        }
         Static::Array(values) => {
             json!({"arrayValue": {"values": values.iter().map(any_value).collect::<Vec<_>>()}})
         }
-    }
-}
-
-pub(super) fn status_name(code: weft_model::StatusCode) -> &'static str {
-    match code {
-        weft_model::StatusCode::Unset => "unset",
-        weft_model::StatusCode::Ok => "ok",
-        weft_model::StatusCode::Error => "error",
-    }
-}
-
-pub(super) fn kind_name(kind: weft_model::SpanKind) -> &'static str {
-    match kind {
-        weft_model::SpanKind::Unspecified => "unspecified",
-        weft_model::SpanKind::Internal => "internal",
-        weft_model::SpanKind::Server => "server",
-        weft_model::SpanKind::Client => "client",
-        weft_model::SpanKind::Producer => "producer",
-        weft_model::SpanKind::Consumer => "consumer",
     }
 }

@@ -24,7 +24,6 @@ use weft_query::search::{SearchRequest, search};
 use weft_query::traceql;
 
 use super::TempoState;
-use super::search::{kind_name, status_name};
 use super::params::{unsigned, window};
 use crate::error::{ApiError, json_response, request_tenant};
 use crate::params::QueryParams;
@@ -60,7 +59,10 @@ fn answer(body: Value) -> Result<Response, ApiError> {
 
 /// The scopes a `scope` parameter selects (`None`: all), or a 400 naming it.
 fn scopes_of(params: &QueryParams, allowed: &[&str]) -> Result<Option<&'static str>, ApiError> {
-    match params.get("scope").filter(|scope| !scope.is_empty() && *scope != "all") {
+    match params
+        .get("scope")
+        .filter(|scope| !scope.is_empty() && *scope != "all")
+    {
         None => Ok(None),
         Some(scope) => V2_SCOPE_ORDER
             .into_iter()
@@ -88,7 +90,11 @@ pub(super) async fn tags_v1(
     let names = state.reader.names(&tenant).await?;
     let mut tags: BTreeSet<String> = BTreeSet::new();
     match scope {
-        Some("intrinsic") => tags.extend(traceql::intrinsic_names().iter().map(|name| (*name).to_owned())),
+        Some("intrinsic") => tags.extend(
+            traceql::intrinsic_names()
+                .iter()
+                .map(|name| (*name).to_owned()),
+        ),
         Some(scope) => tags.extend(catalog_keys(&names, scope)),
         None => {
             for scope in AttributeScope::ALL {
@@ -125,10 +131,18 @@ pub(super) async fn tags_v2(
             continue;
         }
         let tags: Vec<String> = if name == "intrinsic" {
-            traceql::intrinsic_names().iter().map(|tag| (*tag).to_owned()).collect()
+            traceql::intrinsic_names()
+                .iter()
+                .map(|tag| (*tag).to_owned())
+                .collect()
         } else {
             match &filtered {
-                Some(keys) => keys.get(name).cloned().unwrap_or_default().into_iter().collect(),
+                Some(keys) => keys
+                    .get(name)
+                    .cloned()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .collect(),
                 None => catalog_keys(&names, name).collect(),
             }
         };
@@ -176,9 +190,7 @@ pub(super) async fn values_v2(
         .and_then(|text| traceql::parse(text).ok())
         .filter(|query| !is_empty_filter(query));
     let values: BTreeSet<TypedValue> = match (&filter, scope) {
-        (Some(query), _) => {
-            matched_span_values(&state, tenant, window, query, scope, key).await?
-        }
+        (Some(query), _) => matched_span_values(&state, tenant, window, query, scope, key).await?,
         (None, Some("intrinsic")) => {
             let names = state.reader.names(&tenant).await?;
             intrinsic_values(&names, key)
@@ -257,9 +269,7 @@ fn attribute_typed(value: &AttributeValue) -> Option<TypedValue> {
     match value {
         AttributeValue::String(text) => Some(("string", text.clone())),
         AttributeValue::Int(number) => Some(("int", number.to_string())),
-        AttributeValue::Double(number) if number.is_finite() => {
-            Some(("float", number.to_string()))
-        }
+        AttributeValue::Double(number) if number.is_finite() => Some(("float", number.to_string())),
         AttributeValue::Bool(flag) => Some(("bool", flag.to_string())),
         _ => None,
     }
@@ -347,11 +357,17 @@ fn scoped_attributes(span: &Span) -> [(&'static str, Vec<&[KeyValue]>); 5] {
         ("span", vec![span.attributes.as_slice()]),
         (
             "event",
-            span.events.iter().map(|event| event.attributes.as_slice()).collect(),
+            span.events
+                .iter()
+                .map(|event| event.attributes.as_slice())
+                .collect(),
         ),
         (
             "link",
-            span.links.iter().map(|link| link.attributes.as_slice()).collect(),
+            span.links
+                .iter()
+                .map(|link| link.attributes.as_slice())
+                .collect(),
         ),
         ("instrumentation", vec![span.scope.attributes.as_slice()]),
     ]
@@ -415,8 +431,10 @@ async fn matched_span_values(
 fn span_intrinsic(span: &Span, intrinsic: &str) -> Option<TypedValue> {
     match intrinsic {
         "name" | "span:name" => Some(("string", span.name.clone())),
-        "status" | "span:status" => Some(("keyword", status_name(span.status.code).to_owned())),
-        "kind" | "span:kind" => Some(("keyword", kind_name(span.kind).to_owned())),
+        "status" | "span:status" => {
+            Some(("keyword", traceql::status_name(span.status.code).to_owned()))
+        }
+        "kind" | "span:kind" => Some(("keyword", span.kind.as_str().to_owned())),
         "statusMessage" | "span:statusMessage" => Some(("string", span.status.message.clone())),
         _ => None,
     }

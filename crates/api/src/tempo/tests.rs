@@ -106,7 +106,10 @@ async fn search_lists_summaries_newest_first_in_tempos_shape() {
         serde_json::json!({"backend": {"spanCount": 1}, "frontend": {"spanCount": 1}})
     );
     assert_eq!(traces[0]["rootServiceName"], "<root span not yet received>");
-    assert!(traces[0].get("rootTraceName").is_none(), "as Tempo: no name without a root");
+    assert!(
+        traces[0].get("rootTraceName").is_none(),
+        "as Tempo: no name without a root"
+    );
 }
 
 #[tokio::test]
@@ -121,17 +124,27 @@ async fn search_filters_by_service_and_limit_and_window() {
         2
     );
     assert_eq!(count(get(&router, &search_uri("&limit=1")).await.1), 1);
-    let narrow = format!("/api/search?start={START_SECONDS}&end={}", START_SECONDS + 1);
+    let narrow = format!(
+        "/api/search?start={START_SECONDS}&end={}",
+        START_SECONDS + 1
+    );
     assert_eq!(count(get(&router, &narrow).await.1), 1, "end is inclusive");
     let empty = format!("/api/search?start={START_SECONDS}&end={START_SECONDS}");
-    assert_eq!(get(&router, &empty).await.0, StatusCode::BAD_REQUEST, "Tempo wants start < end");
+    assert_eq!(
+        get(&router, &empty).await.0,
+        StatusCode::BAD_REQUEST,
+        "Tempo wants start < end"
+    );
     let (status, body) = get(&router, "/api/search?start=10&end=5").await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     for bad in ["limit=-1", "limit=0", "spss=x", "start=x"] {
         let (status, body) = get(&router, &format!("/api/search?{bad}")).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
         let name = bad.split('=').next().unwrap_or_default();
-        assert!(body.contains(name), "{bad}: the message names the parameter: {body}");
+        assert!(
+            body.contains(name),
+            "{bad}: the message names the parameter: {body}"
+        );
     }
     let (status, body) = get(&router, &search_uri("&q=%7B%7D&tags=a%3Db")).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
@@ -145,7 +158,10 @@ async fn trace_by_id_speaks_tempos_json_and_protobuf_and_404s_when_unknown() {
     assert_eq!(status, StatusCode::OK, "{body}");
     let json: Value = serde_json::from_str(&body).expect("json");
     let first = &json["batches"][0]["scopeSpans"][0]["spans"][0];
-    assert_eq!(first["traceId"], "AAAAAAAAAAAAAAAAAAAAAQ==", "base64 ids: {body}");
+    assert_eq!(
+        first["traceId"], "AAAAAAAAAAAAAAAAAAAAAQ==",
+        "base64 ids: {body}"
+    );
     let otlp = body.replacen("\"batches\":", "\"resourceSpans\":", 1);
     let decoded = weft_codec::otlp::decode_json(otlp.as_bytes()).expect("jsonpb reads back");
     assert_eq!(decoded.batch.spans.len(), 2);
@@ -160,8 +176,14 @@ async fn trace_by_id_speaks_tempos_json_and_protobuf_and_404s_when_unknown() {
     let (status, body) = get(&router, "/api/v2/traces/1?start=1&end=2000000000").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let json: Value = serde_json::from_str(&body).expect("json");
-    assert_eq!(json["trace"]["resourceSpans"].as_array().map(Vec::len), Some(2));
-    assert!(json.get("status").is_none(), "COMPLETE is the default and left out");
+    assert_eq!(
+        json["trace"]["resourceSpans"].as_array().map(Vec::len),
+        Some(2)
+    );
+    assert!(
+        json.get("status").is_none(),
+        "COMPLETE is the default and left out"
+    );
     let (status, _, bytes) =
         get_accepting(&router, "/api/v2/traces/1", "application/protobuf").await;
     assert_eq!(status, StatusCode::OK);
@@ -173,7 +195,10 @@ async fn trace_by_id_speaks_tempos_json_and_protobuf_and_404s_when_unknown() {
     let (status, body) = get(&router, "/api/traces/99").await;
     assert_eq!((status, body.as_str()), (StatusCode::NOT_FOUND, ""));
     let (status, body) = get(&router, "/api/v2/traces/99").await;
-    assert_eq!((status, body.as_str()), (StatusCode::OK, r#"{"trace":{},"metrics":{}}"#));
+    assert_eq!(
+        (status, body.as_str()),
+        (StatusCode::OK, r#"{"trace":{},"metrics":{}}"#)
+    );
     let (status, body) = get(&router, "/api/traces/not-hex").await;
     assert_eq!(
         (status, body.as_str()),
@@ -182,10 +207,17 @@ async fn trace_by_id_speaks_tempos_json_and_protobuf_and_404s_when_unknown() {
             "trace IDs can only contain hex characters: invalid character 'n' at position 1"
         )
     );
-    for bad in ["/api/traces/xyz", "/api/v2/traces/1?start=x", "/api/v2/traces/1?start=5&end=4"] {
+    for bad in [
+        "/api/traces/xyz",
+        "/api/v2/traces/1?start=x",
+        "/api/v2/traces/1?start=5&end=4",
+    ] {
         assert_eq!(get(&router, bad).await.0, StatusCode::BAD_REQUEST, "{bad}");
     }
-    assert_eq!(get(&router, "/api/echo").await, (StatusCode::OK, "echo".to_owned()));
+    assert_eq!(
+        get(&router, "/api/echo").await,
+        (StatusCode::OK, "echo".to_owned())
+    );
     let (status, body) = get(&router, "/api/status/buildinfo").await;
     assert_eq!(status, StatusCode::OK);
     let json: Value = serde_json::from_str(&body).expect("json");
@@ -239,7 +271,11 @@ async fn a_trace_over_the_span_cap_is_cut_and_marked_partial() {
     assert_eq!(status, StatusCode::OK, "{body}");
     let json: Value = serde_json::from_str(&body).expect("json");
     assert_eq!(json["status"], "PARTIAL");
-    assert!(json["message"].as_str().is_some_and(|m| m.contains("max_spans_per_trace")));
+    assert!(
+        json["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("max_spans_per_trace"))
+    );
     let spans = &json["trace"]["resourceSpans"][0]["scopeSpans"][0]["spans"];
     assert_eq!(spans.as_array().map(Vec::len), Some(1));
     assert_eq!(spans[0]["name"], "op-1", "the earliest span is kept");
@@ -256,7 +292,10 @@ async fn inspected_traces_counts_traces_examined_and_search_stops_at_the_limit()
     let json: Value = serde_json::from_str(&body).expect("json");
     assert_eq!(json["traces"].as_array().map(Vec::len), Some(1));
     assert_eq!(json["traces"][0]["traceID"], "3", "the newest is kept");
-    assert_eq!(json["metrics"]["inspectedTraces"], 1, "the search stops at the limit");
+    assert_eq!(
+        json["metrics"]["inspectedTraces"], 1,
+        "the search stops at the limit"
+    );
 }
 
 #[tokio::test]
@@ -268,10 +307,7 @@ async fn search_is_empty_when_search_is_disabled_but_trace_by_id_works() {
     let (status, body) = get(&router, &search_uri("")).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let json: Value = serde_json::from_str(&body).expect("json");
-    assert_eq!(
-        json,
-        serde_json::json!({"traces": [], "metrics": {}})
-    );
+    assert_eq!(json, serde_json::json!({"traces": [], "metrics": {}}));
     let (status, body) = get(&router, "/api/traces/1").await;
     assert_eq!(status, StatusCode::OK, "{body}");
 }
@@ -279,25 +315,32 @@ async fn search_is_empty_when_search_is_disabled_but_trace_by_id_works() {
 #[test]
 fn go_durations_parse_like_tempo() {
     assert_eq!(super::params::parse_go_duration("250ms"), Some(250_000_000));
-    assert_eq!(super::params::parse_go_duration("1.5s"), Some(1_500_000_000));
-    assert_eq!(super::params::parse_go_duration("2h45m"), Some(9_900_000_000_000));
+    assert_eq!(
+        super::params::parse_go_duration("1.5s"),
+        Some(1_500_000_000)
+    );
+    assert_eq!(
+        super::params::parse_go_duration("2h45m"),
+        Some(9_900_000_000_000)
+    );
     assert_eq!(super::params::parse_go_duration("10us"), Some(10_000));
     assert_eq!(super::params::parse_go_duration("0"), Some(0));
-    assert_eq!(super::params::parse_go_duration("10"), None, "a unit is required");
+    assert_eq!(
+        super::params::parse_go_duration("10"),
+        None,
+        "a unit is required"
+    );
     assert_eq!(super::params::parse_go_duration("-1s"), None);
     assert_eq!(super::params::parse_go_duration("1d"), None);
-}
-
-#[test]
-fn durations_print_like_go() {
-    use super::params::format_go_duration;
-    assert_eq!(format_go_duration(0), "0s");
-    assert_eq!(format_go_duration(999), "999ns");
-    assert_eq!(format_go_duration(1_500), "1.5µs");
-    assert_eq!(format_go_duration(100_000_000), "100ms");
-    assert_eq!(format_go_duration(1_500_000_000), "1.5s");
-    assert_eq!(format_go_duration(3_723_000_000_000), "1h2m3s");
-    assert_eq!(format_go_duration(120_000_000_000), "2m0s");
+    assert_eq!(
+        super::params::parse_go_duration(" 1s "),
+        Some(1_000_000_000)
+    );
+    assert_eq!(
+        super::params::parse_go_duration("9223372036854775808ns"),
+        None,
+        "overflow"
+    );
 }
 
 #[test]
@@ -355,7 +398,10 @@ async fn traceql_search_returns_matched_spans_and_names_query_errors() {
     assert_eq!(status, StatusCode::OK, "{body}");
     let json: Value = serde_json::from_str(&body).expect("json");
     let traces = json["traces"].as_array().expect("traces");
-    let ids: Vec<&str> = traces.iter().filter_map(|t| t["traceID"].as_str()).collect();
+    let ids: Vec<&str> = traces
+        .iter()
+        .filter_map(|t| t["traceID"].as_str())
+        .collect();
     assert_eq!(ids, ["2", "1"]);
     let set = &traces[1]["spanSets"][0];
     assert_eq!(set["matched"], 1);
@@ -364,7 +410,10 @@ async fn traceql_search_returns_matched_spans_and_names_query_errors() {
         set["spans"][0]["attributes"],
         serde_json::json!([{"key": "service.name", "value": {"stringValue": "backend"}}])
     );
-    assert_eq!(traces[1]["spanSet"], *set, "the deprecated spanSet is the first set");
+    assert_eq!(
+        traces[1]["spanSet"], *set,
+        "the deprecated spanSet is the first set"
+    );
 
     let (status, body) = get(&router, &search_uri("&q=%7B%20name%20%3D%20%7D")).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
@@ -388,11 +437,24 @@ async fn tags_and_values_come_from_the_catalog_or_from_q() {
     assert_eq!(status, StatusCode::OK, "{body}");
     let json: Value = serde_json::from_str(&body).expect("json");
     let scopes = json["scopes"].as_array().expect("scopes");
-    let resource = scopes.iter().find(|s| s["name"] == "resource").expect("resource");
+    let resource = scopes
+        .iter()
+        .find(|s| s["name"] == "resource")
+        .expect("resource");
     assert_eq!(resource["tags"], serde_json::json!(["service.name"]));
-    let intrinsic = scopes.iter().find(|s| s["name"] == "intrinsic").expect("intrinsic");
-    assert!(intrinsic["tags"].as_array().is_some_and(|t| t.contains(&Value::from("rootServiceName"))));
-    assert_eq!(scopes.last().map(|s| &s["name"]), Some(&Value::from("intrinsic")));
+    let intrinsic = scopes
+        .iter()
+        .find(|s| s["name"] == "intrinsic")
+        .expect("intrinsic");
+    assert!(
+        intrinsic["tags"]
+            .as_array()
+            .is_some_and(|t| t.contains(&Value::from("rootServiceName")))
+    );
+    assert_eq!(
+        scopes.last().map(|s| &s["name"]),
+        Some(&Value::from("intrinsic"))
+    );
 
     let (status, body) = get(&router, "/api/search/tags").await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -414,13 +476,22 @@ async fn tags_and_values_come_from_the_catalog_or_from_q() {
     );
     let (status, body) = get(&router, &filtered).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert!(body.contains(r#""tagValues":[{"type":"string","value":"backend"}]"#), "{body}");
+    assert!(
+        body.contains(r#""tagValues":[{"type":"string","value":"backend"}]"#),
+        "{body}"
+    );
     let (status, body) = get(&router, "/api/v2/search/tag/kind/values").await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert!(body.contains(r#"{"type":"keyword","value":"server"}"#), "{body}");
+    assert!(
+        body.contains(r#"{"type":"keyword","value":"server"}"#),
+        "{body}"
+    );
     let (status, body) = get(&router, "/api/search/tag/service.name/values").await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert!(body.contains(r#""tagValues":["backend","frontend"]"#), "{body}");
+    assert!(
+        body.contains(r#""tagValues":["backend","frontend"]"#),
+        "{body}"
+    );
     let (status, body) = get(&router, "/api/v2/search/tags?scope=bogus").await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert!(body.contains("scope"), "{body}");

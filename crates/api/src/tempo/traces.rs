@@ -24,9 +24,9 @@ use weft_query::dedupe_spans;
 
 use super::TempoState;
 use super::params::unsigned;
-use crate::query_config::QueryConfig;
 use crate::error::{ApiError, request_tenant};
 use crate::params::QueryParams;
+use crate::query_config::QueryConfig;
 
 /// The header that marks a v1 answer cut by the per-trace span cap.
 pub const PARTIAL_HEADER: &str = "X-Weft-Partial";
@@ -132,7 +132,10 @@ async fn trace(
             encode_json_styled(&spans, JsonStyle::TempoV1),
         ),
         (Version::V1, true) => (PROTOBUF, weft_codec::otlp::encode_proto(&spans)),
-        (Version::V2, false) => ("application/json", v2_json(&spans, partial.as_deref(), inspected_bytes)),
+        (Version::V2, false) => (
+            "application/json",
+            v2_json(&spans, partial.as_deref(), inspected_bytes),
+        ),
         (Version::V2, true) => (
             PROTOBUF,
             TraceByIdResponse {
@@ -181,7 +184,8 @@ pub(super) fn parse_trace_id(text: &str) -> Result<TraceId, ApiError> {
             "trace IDs can't be larger than 128 bits",
         )));
     }
-    TraceId::from_hex(text).map_err(|error| ApiError::BadRequest(format!("invalid trace id: {error}")))
+    TraceId::from_hex(text)
+        .map_err(|error| ApiError::BadRequest(format!("invalid trace id: {error}")))
 }
 
 /// Cuts `spans` to the configured cap, keeping the earliest; the message when it did.
@@ -211,6 +215,8 @@ fn v2_json(spans: &[Span], partial: Option<&str>, inspected_bytes: u64) -> Vec<u
                 .as_bytes(),
         );
     }
-    out.extend_from_slice(format!(",\"metrics\":{{\"inspectedBytes\":\"{inspected_bytes}\"}}}}").as_bytes());
+    out.extend_from_slice(
+        format!(",\"metrics\":{{\"inspectedBytes\":\"{inspected_bytes}\"}}}}").as_bytes(),
+    );
     out
 }

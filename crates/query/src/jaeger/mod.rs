@@ -18,8 +18,8 @@ mod tests;
 pub use params::{jaeger_trace_id_hex, parse_trace_id};
 pub use request::{JaegerQueryDefaults, TraceQuery};
 pub use search::{
-    KindSample, Operation, ServiceOverview, TraceOverview, find_traces, matches, operation_names,
-    operations, overview, services, traces_by_ids,
+    FoundTraces, KindSample, Operation, ServiceOverview, TraceOverview, find_traces, matches,
+    operation_names, operations, overview, services, traces_by_ids,
 };
 pub use view::{
     JaegerKeyValue, JaegerLog, JaegerProcess, JaegerReference, JaegerSpan, JaegerTrace,

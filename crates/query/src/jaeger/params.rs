@@ -1,5 +1,5 @@
-//! The value syntaxes of Jaeger's query parameters: trace ids, Go durations, RFC 3339
-//! times and the JSON object of the `tags` parameter.
+//! The value syntaxes of Jaeger's query parameters: trace ids, RFC 3339 times and the
+//! JSON object of the `tags` parameter (Go durations are [`crate::duration`]'s).
 //!
 //! Each parser returns a reason without the parameter name; the request parsers wrap it
 //! into Jaeger's message (`unable to parse param 'minDuration': ...`).
@@ -40,68 +40,6 @@ pub fn jaeger_trace_id_hex(trace_id: TraceId) -> String {
         0 => format!("{:016x}", trace_id.low_u64()),
         high => format!("{high:x}{:016x}", trace_id.low_u64()),
     }
-}
-
-/// Parses a Go duration (`time.ParseDuration`): an optional sign, then one or more
-/// decimal numbers with a unit each (`ns`, `us`, `µs`, `μs`, `ms`, `s`, `m`, `h`), e.g.
-/// `1.5s`, `1h30m`, `250ms`; `0` alone needs no unit. Returns nanoseconds.
-///
-/// Errors (Go's texts): `time: invalid duration "<text>"`, `time: missing unit in duration
-/// "<text>"`, `time: unknown unit "<unit>" in duration "<text>"`. A negative duration is
-/// returned as an error too (`time: negative duration "<text>"`), since no Jaeger bound
-/// can be negative.
-pub fn parse_go_duration_nanos(text: &str) -> Result<u64, String> {
-    let invalid = || format!("time: invalid duration \"{text}\"");
-    let (negative, mut rest) = match text.as_bytes().first() {
-        Some(b'-') => (true, &text[1..]),
-        Some(b'+') => (false, &text[1..]),
-        _ => (false, text),
-    };
-    if rest == "0" {
-        return Ok(0);
-    }
-    if rest.is_empty() {
-        return Err(invalid());
-    }
-    let mut total_nanos: f64 = 0.0;
-    while !rest.is_empty() {
-        let number_end = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let number = &rest[..number_end];
-        if number.is_empty() || number == "." || number.matches('.').count() > 1 {
-            return Err(invalid());
-        }
-        let value: f64 = number.parse().map_err(|_| invalid())?;
-        rest = &rest[number_end..];
-        let unit_end = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let unit = &rest[..unit_end];
-        rest = &rest[unit_end..];
-        let nanos_per_unit: f64 = match unit {
-            "" => return Err(format!("time: missing unit in duration \"{text}\"")),
-            "ns" => 1.0,
-            "us" | "µs" | "μs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            other => {
-                return Err(format!(
-                    "time: unknown unit \"{other}\" in duration \"{text}\""
-                ));
-            }
-        };
-        total_nanos += value * nanos_per_unit;
-    }
-    if total_nanos > i64::MAX as f64 {
-        return Err(invalid());
-    }
-    if negative && total_nanos > 0.0 {
-        return Err(format!("time: negative duration \"{text}\""));
-    }
-    Ok(total_nanos.round() as u64)
 }
 
 /// Parses an RFC 3339 time with optional fractional seconds (up to nanoseconds) and a `Z`
@@ -370,30 +308,6 @@ mod tests {
             parse_trace_id("0x12").expect_err("invalid"),
             "TraceID is not hex: 0x12"
         );
-    }
-
-    #[test]
-    fn go_durations_follow_time_parse_duration() {
-        assert_eq!(parse_go_duration_nanos("1.5s"), Ok(1_500_000_000));
-        assert_eq!(parse_go_duration_nanos("1h30m"), Ok(5_400_000_000_000));
-        assert_eq!(parse_go_duration_nanos("250ms"), Ok(250_000_000));
-        assert_eq!(parse_go_duration_nanos("3us"), Ok(3_000));
-        assert_eq!(parse_go_duration_nanos("3µs"), Ok(3_000));
-        assert_eq!(parse_go_duration_nanos("0"), Ok(0));
-        assert_eq!(
-            parse_go_duration_nanos("10").expect_err("invalid"),
-            "time: missing unit in duration \"10\""
-        );
-        assert_eq!(
-            parse_go_duration_nanos("10d").expect_err("invalid"),
-            "time: unknown unit \"d\" in duration \"10d\""
-        );
-        assert_eq!(
-            parse_go_duration_nanos("abc").expect_err("invalid"),
-            "time: invalid duration \"abc\""
-        );
-        assert!(parse_go_duration_nanos("-1s").is_err());
-        assert!(parse_go_duration_nanos("").is_err());
     }
 
     #[test]

@@ -3,10 +3,9 @@
 
 use weft_model::{SpanFilter, TimeWindow, TraceId};
 
-use super::params::{
-    parse_go_duration_nanos, parse_json_string_map, parse_rfc3339_nanos, parse_trace_id,
-};
+use super::params::{parse_json_string_map, parse_rfc3339_nanos, parse_trace_id};
 use crate::QueryError;
+use crate::duration::parse_go_duration;
 
 /// Values used when a request leaves a parameter out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -343,7 +342,9 @@ fn parse_v1_micros(name: &str, text: &str) -> Result<Option<u64>, QueryError> {
     Ok(Some(u64::try_from(micros).unwrap_or(0)))
 }
 
-/// A Go duration parameter; empty and `0` mean no bound.
+/// A Go duration parameter; empty and `0` mean no bound. Go's error texts; a negative
+/// duration is refused too (`time: negative duration "<text>"`), since no Jaeger bound
+/// can be negative.
 fn parse_duration_param(
     name: &str,
     text: &str,
@@ -352,7 +353,9 @@ fn parse_duration_param(
     if text.is_empty() {
         return Ok(None);
     }
-    let nanos = parse_go_duration_nanos(text).map_err(|reason| error(name, &reason))?;
+    let nanos = parse_go_duration(text).map_err(|reason| error(name, &reason.to_string()))?;
+    let nanos = u64::try_from(nanos)
+        .map_err(|_| error(name, &format!("time: negative duration \"{text}\"")))?;
     Ok((nanos != 0).then_some(nanos))
 }
 

@@ -9,7 +9,7 @@ use weft_model::{Span, SpanFilter, SpanKind, TenantId, TimeWindow, TraceId, Trac
 use super::request::TraceQuery;
 use super::view::span_has_tag;
 use crate::QueryError;
-use crate::dedupe::dedupe_spans;
+use crate::search::{Partial, SearchRequest};
 use crate::zipkin::{ReadLimits, trace_by_id};
 
 /// True when one span of `spans` satisfies every criterion of `query` at once (Jaeger's
@@ -39,57 +39,57 @@ pub fn span_matches(query: &TraceQuery, span: &Span) -> bool {
             .all(|(key, value)| span_has_tag(span, key, value))
 }
 
+/// The answer of [`find_traces`].
+#[derive(Debug, Clone, Default)]
+pub struct FoundTraces {
+    /// Matching traces, newest first, each all its stored spans with identical duplicates
+    /// removed.
+    pub traces: Vec<Vec<Span>>,
+    /// Set when the search was cut short by a bound, so matching traces may be missing.
+    /// Jaeger's answers cannot say so; the caller may log it.
+    pub partial: Option<Partial>,
+}
+
 /// Jaeger's FindTraces: the newest traces (by trace timestamp) with a span matching
-/// `query`, at most `query.limit`, each all its stored spans with identical duplicates
-/// removed.
+/// `query`, at most `query.limit` (at least 1).
 ///
-/// Candidates are the traces whose timestamp (root start, else earliest start) lies in
-/// the query window and whose spans meet [`TraceQuery::span_filter`], at most
-/// `limits.max_traces_examined`, newest first; each is loaded and verified with
-/// [`matches`]. A trace whose root started before the window is therefore not found
-/// even when a later span of it matches. Errors only when the store fails.
+/// Runs on the one search engine ([`crate::search::search`]): candidates are the traces
+/// whose timestamp (root start, else earliest start) lies in the query window and whose
+/// spans meet [`TraceQuery::span_filter`], at most `limits.max_traces_examined`, newest
+/// first; each is loaded and verified with [`matches`]. A trace whose root started before
+/// the window is therefore not found even when a later span of it matches. A search cut
+/// short by a bound is counted in `weft_query_jaeger_searches_truncated_total` and said in
+/// [`FoundTraces::partial`]. Errors only when the store fails.
 pub async fn find_traces(
     reader: &dyn TraceReader,
     tenant: &TenantId,
     query: &TraceQuery,
     limits: ReadLimits,
-) -> Result<Vec<Vec<Span>>, QueryError> {
-    let window = query.window();
-    let max_traces = limits.max_traces_examined.max(1);
-    let mut summaries = reader
-        .summaries(tenant, window, &query.span_filter(), max_traces)
-        .await?;
-    summaries.retain(|summary| window.contains(summary.timestamp_unix_nanos));
-    summaries.sort_by(|left, right| {
-        right
-            .timestamp_unix_nanos
-            .cmp(&left.timestamp_unix_nanos)
-            .then_with(|| left.trace_id.cmp(&right.trace_id))
-    });
-    if summaries.len() >= max_traces {
+) -> Result<FoundTraces, QueryError> {
+    let request = SearchRequest {
+        tenant: tenant.clone(),
+        window: query.window(),
+        filter: query.span_filter(),
+        limit: query.limit.max(1),
+        limits: limits.search_limits(),
+    };
+    let outcome = crate::search::search(reader, &request, |spans| {
+        matches(query, spans).then_some(())
+    })
+    .await?;
+    metrics::counter!("weft_query_jaeger_traces_examined_total")
+        .increment(outcome.metrics.inspected_traces);
+    if outcome.partial.is_some() {
         metrics::counter!("weft_query_jaeger_searches_truncated_total").increment(1);
     }
-    summaries.truncate(max_traces);
-    let candidate_ids: Vec<TraceId> = summaries.iter().map(|summary| summary.trace_id).collect();
-    let mut loads = stream::iter(candidate_ids)
-        .map(|trace_id| reader.trace(tenant, trace_id))
-        .buffered(limits.concurrent_trace_reads.max(1));
-    let mut traces = Vec::new();
-    let mut examined: u64 = 0;
-    let limit = query.limit.max(1);
-    while let Some(loaded) = loads.next().await {
-        examined += 1;
-        let mut spans = loaded?;
-        dedupe_spans(&mut spans);
-        if matches(query, &spans) {
-            traces.push(spans);
-            if traces.len() >= limit {
-                break;
-            }
-        }
-    }
-    metrics::counter!("weft_query_jaeger_traces_examined_total").increment(examined);
-    Ok(traces)
+    Ok(FoundTraces {
+        traces: outcome
+            .matches
+            .into_iter()
+            .map(|found| found.spans)
+            .collect(),
+        partial: outcome.partial,
+    })
 }
 
 /// The traces among `trace_ids` that exist, in request order, and the ids that do not.

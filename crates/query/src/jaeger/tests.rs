@@ -142,6 +142,11 @@ fn v1_bad_parameters_get_jaegers_messages() {
             .starts_with("unable to parse param 'maxDuration'")
     );
     assert_eq!(
+        v1_error(&[("service", "s"), ("minDuration", "-1s")]),
+        "unable to parse param 'minDuration': time: negative duration \"-1s\"",
+        "no Jaeger bound can be negative"
+    );
+    assert_eq!(
         v1_error(&[
             ("service", "s"),
             ("minDuration", "2s"),
@@ -365,11 +370,38 @@ async fn find_traces_returns_the_newest_up_to_the_limit() {
     )
     .await
     .expect("search");
+    assert_eq!(found.partial, None);
     let ids: Vec<u64> = found
+        .traces
         .iter()
         .map(|trace| trace[0].trace_id.low_u64())
         .collect();
     assert_eq!(ids, [5, 4]);
+}
+
+#[tokio::test]
+async fn find_traces_says_when_the_examined_bound_cut_it_short() {
+    let mut traces = numbered_traces(2..=6);
+    traces.push(frontend_trace());
+    let reader = reader_with(traces);
+    let limits = ReadLimits {
+        max_traces_examined: 3,
+        concurrent_trace_reads: 2,
+    };
+    let query = query(&[("service", "frontend"), ("start", "0"), ("tag", "host:h1")]);
+    let found = find_traces(&reader, &TenantId::single(), &query, limits)
+        .await
+        .expect("search");
+    assert!(
+        found.traces.is_empty(),
+        "trace 1 is older than the newest 3"
+    );
+    assert_eq!(found.partial, Some(crate::search::Partial::CandidateLimit));
+    let found = find_traces(&reader, &TenantId::single(), &query, ReadLimits::default())
+        .await
+        .expect("search");
+    assert_eq!(found.traces.len(), 1);
+    assert_eq!(found.partial, None);
 }
 
 #[tokio::test]
@@ -384,6 +416,7 @@ async fn find_traces_verifies_what_the_store_cannot() {
             find_traces(reader, &TenantId::single(), &query, ReadLimits::default())
                 .await
                 .expect("search")
+                .traces
                 .iter()
                 .map(|trace| trace[0].trace_id.low_u64())
                 .collect::<Vec<u64>>()

@@ -57,7 +57,7 @@ use weft_model::{Span, SpanFilter};
 
 pub use parser::{MAX_NESTING_DEPTH, MAX_OPERATORS};
 pub use pipeline::EvalError;
-pub use value::Static;
+pub use value::{Static, status_name};
 
 use ast::{Body, Root};
 use structural::TraceIndex;

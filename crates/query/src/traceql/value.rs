@@ -9,7 +9,7 @@ use std::cmp::Ordering;
 use weft_model::{AttributeValue, SpanKind, StatusCode};
 
 use super::ast::Op;
-use super::duration;
+use crate::duration::format_go_duration;
 
 /// A value in query results: span attributes and spanset attributes.
 #[derive(Debug, Clone, PartialEq)]
@@ -45,7 +45,7 @@ impl Static {
             Static::Float(f) => format_go_float(*f),
             Static::String(s) => s.clone(),
             Static::Bool(b) => b.to_string(),
-            Static::Duration(d) => duration::format(i64::try_from(*d).unwrap_or(i64::MAX)),
+            Static::Duration(d) => format_go_duration(i64::try_from(*d).unwrap_or(i64::MAX)),
             Static::Status(s) => status_name(*s).into(),
             Static::Kind(k) => k.as_str().into(),
             Static::Array(values) => {
@@ -288,7 +288,7 @@ impl<'a> Value<'a> {
             Value::Float(f) => format_go_float(*f),
             Value::Str(s) => quote_string(s),
             Value::Bool(b) => b.to_string(),
-            Value::Duration(d) => duration::format(*d),
+            Value::Duration(d) => format_go_duration(*d),
             Value::Status(s) => status_name(*s).into(),
             Value::Kind(k) => k.as_str().into(),
             Value::Array(values) => {
@@ -322,7 +322,9 @@ fn array_type(values: &[AttributeValue]) -> Type {
     element.unwrap_or(Type::Unsupported)
 }
 
-pub(crate) fn status_name(status: StatusCode) -> &'static str {
+/// A status by its TraceQL keyword (`unset`, `ok`, `error`), as Tempo writes statuses in
+/// queries, search answers and tag values.
+pub fn status_name(status: StatusCode) -> &'static str {
     match status {
         StatusCode::Ok => "ok",
         StatusCode::Error => "error",

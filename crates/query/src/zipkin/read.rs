@@ -5,11 +5,11 @@ use futures_util::stream::{self, StreamExt};
 use weft_model::{Span, TenantId, TraceId, TraceReader};
 
 use super::matcher::matches;
-use crate::search::{SearchLimits, SearchRequest};
 use super::request::{ZipkinQuery, zipkin_window};
 use crate::QueryError;
 use crate::dedupe::dedupe_spans;
 use crate::dependency::DependencyLink;
+use crate::search::{SearchLimits, SearchRequest};
 
 /// Bounds on the work one request may do, so that a huge window or a rare predicate cannot
 /// keep the server busy without end.
@@ -31,6 +31,19 @@ impl Default for ReadLimits {
     }
 }
 
+impl ReadLimits {
+    /// The search engine's bounds: at most `max_traces_examined` candidates, loaded
+    /// `concurrent_trace_reads` at a time (both at least 1), with the engine's default
+    /// deadline and byte budget.
+    pub fn search_limits(self) -> SearchLimits {
+        SearchLimits {
+            max_candidates: self.max_traces_examined.max(1),
+            concurrent_reads: self.concurrent_trace_reads.max(1),
+            ..SearchLimits::default()
+        }
+    }
+}
+
 /// Zipkin's `GET /api/v2/traces`: the newest traces matching `query`, at most
 /// `query.limit`, newest first (by the trace timestamp). Each trace is all its stored spans,
 /// raw and unmerged, with identical duplicates removed.
@@ -46,31 +59,33 @@ pub async fn search(
     query: &ZipkinQuery,
     limits: ReadLimits,
 ) -> Result<Vec<Vec<Span>>, QueryError> {
-    let mut concurrency = limits.concurrent_trace_reads.max(1);
+    let mut search_limits = limits.search_limits();
     if query.has_only_service_filter() {
         // Every candidate matches, so reading ahead past the limit would be wasted.
-        concurrency = concurrency.min(query.limit.max(1));
+        search_limits.concurrent_reads = search_limits.concurrent_reads.min(query.limit.max(1));
     }
     let request = SearchRequest {
         tenant: tenant.clone(),
         window: query.window(),
         filter: query.span_filter(),
         limit: query.limit,
-        limits: SearchLimits {
-            max_candidates: limits.max_traces_examined.max(1),
-            concurrent_reads: concurrency,
-            ..SearchLimits::default()
-        },
+        limits: search_limits,
     };
-    let outcome = crate::search::search(reader, &request, |spans| matches(query, spans).then_some(())).await?;
+    let outcome = crate::search::search(reader, &request, |spans| {
+        matches(query, spans).then_some(())
+    })
+    .await?;
     metrics::counter!("weft_query_zipkin_traces_examined_total")
         .increment(outcome.metrics.inspected_traces);
     if outcome.partial.is_some() {
         metrics::counter!("weft_query_zipkin_searches_truncated_total").increment(1);
     }
-    Ok(outcome.matches.into_iter().map(|found| found.spans).collect())
+    Ok(outcome
+        .matches
+        .into_iter()
+        .map(|found| found.spans)
+        .collect())
 }
-
 
 /// Zipkin's `GET /api/v2/trace/{traceId}`: every stored span of the trace (exact 128-bit
 /// match), identical duplicates removed; empty when the trace is unknown.
