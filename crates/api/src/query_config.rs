@@ -97,7 +97,11 @@ mod tests {
             max_spans_per_trace: 0,
             ..QueryConfig::default()
         };
-        let message = config.validate().err().map(|e| e.to_string()).unwrap_or_default();
+        let message = config
+            .validate()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(message.starts_with("max_spans_per_trace"), "{message}");
         let parsed: QueryConfig =
             serde_json::from_str(r#"{"search_deadline":"5s"}"#).expect("valid");

@@ -185,7 +185,11 @@ pub(crate) fn print_trace_row(row: &TraceRow) {
         .map(waterfall::format_timestamp)
         .unwrap_or_default();
     let duration = waterfall::format_duration((row.duration_ms.unwrap_or(0.0) * 1e6) as u64);
-    let spans: u64 = row.service_stats.values().map(|stats| stats.span_count).sum();
+    let spans: u64 = row
+        .service_stats
+        .values()
+        .map(|stats| stats.span_count)
+        .sum();
     println!(
         "{:<32}  {:<23}  {:>10}  {:>5}  {}: {}",
         row.trace_id, start, duration, spans, row.root_service_name, row.root_trace_name

@@ -11,13 +11,15 @@ use crate::{server_arg, tenant_arg};
 
 pub fn query_command() -> Command {
     Command::new("query")
-        .about("Search traces with TraceQL: matching traces, newest first, with their matched spans")
+        .about(
+            "Search traces with TraceQL: matching traces, newest first, with their matched spans",
+        )
         .arg(server_arg())
         .arg(tenant_arg())
         .arg(
-            Arg::new("traceql")
-                .required(true)
-                .help("A TraceQL query, e.g. '{ resource.service.name = \"api\" && status = error }'"),
+            Arg::new("traceql").required(true).help(
+                "A TraceQL query, e.g. '{ resource.service.name = \"api\" && status = error }'",
+            ),
         )
         .arg(
             Arg::new("limit")
@@ -136,7 +138,11 @@ pub async fn query(arguments: &ArgMatches) -> anyhow::Result<()> {
         print_trace_row(row);
         for set in &row.span_sets {
             if !set.attributes.is_empty() {
-                println!("    span set {} ({} matched)", attributes_text(&set.attributes), set.matched);
+                println!(
+                    "    span set {} ({} matched)",
+                    attributes_text(&set.attributes),
+                    set.matched
+                );
             }
             for span in &set.spans {
                 let duration = span
@@ -154,7 +160,10 @@ pub async fn query(arguments: &ArgMatches) -> anyhow::Result<()> {
             }
             let shown = set.spans.len() as u64;
             if set.matched > shown {
-                println!("    ... {} more matched spans (--spss)", set.matched - shown);
+                println!(
+                    "    ... {} more matched spans (--spss)",
+                    set.matched - shown
+                );
             }
         }
     }

@@ -144,7 +144,12 @@ where
     let max_candidates = limits.max_candidates.max(1);
     let candidates = match tokio::time::timeout(
         limits.deadline,
-        reader.summaries(&request.tenant, request.window, &request.filter, max_candidates),
+        reader.summaries(
+            &request.tenant,
+            request.window,
+            &request.filter,
+            max_candidates,
+        ),
     )
     .await
     {
@@ -231,7 +236,11 @@ mod tests {
     const SECOND: u64 = 1_000_000_000;
 
     fn span(trace: u64, service: &str, name: &str, start_seconds: u64) -> Span {
-        let mut span = Span::new(TraceId::from_halves(0, trace), SpanId::from_u64(trace), name);
+        let mut span = Span::new(
+            TraceId::from_halves(0, trace),
+            SpanId::from_u64(trace),
+            name,
+        );
         span.resource = Arc::new(Resource::for_service(service));
         span.start_unix_nanos = start_seconds * SECOND;
         span.duration_nanos = SECOND;
@@ -268,12 +277,21 @@ mod tests {
     #[tokio::test]
     async fn newest_matches_first_and_stops_at_the_limit() {
         let spans = (1..=10)
-            .map(|trace| span(trace, if trace % 2 == 0 { "even" } else { "odd" }, "op", trace))
+            .map(|trace| {
+                span(
+                    trace,
+                    if trace % 2 == 0 { "even" } else { "odd" },
+                    "op",
+                    trace,
+                )
+            })
             .collect();
         let reader = reader(spans);
-        let outcome = search(&reader, &request(3, SearchLimits::default()), |spans: &[Span]| {
-            (spans[0].service_name() == Some("even")).then_some(())
-        })
+        let outcome = search(
+            &reader,
+            &request(3, SearchLimits::default()),
+            |spans: &[Span]| (spans[0].service_name() == Some("even")).then_some(()),
+        )
         .await
         .expect("search");
         assert_eq!(ids(&outcome), vec![10, 8, 6]);
@@ -283,7 +301,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_bounded_candidate_list_that_runs_dry_is_partial() {
-        let spans = (1..=10).map(|trace| span(trace, "svc", "op", trace)).collect();
+        let spans = (1..=10)
+            .map(|trace| span(trace, "svc", "op", trace))
+            .collect();
         let reader = reader(spans);
         let limits = SearchLimits {
             max_candidates: 4,
@@ -294,7 +314,10 @@ mod tests {
         })
         .await
         .expect("search");
-        assert!(outcome.matches.is_empty(), "the old matches were beyond the bound");
+        assert!(
+            outcome.matches.is_empty(),
+            "the old matches were beyond the bound"
+        );
         assert_eq!(outcome.partial, Some(Partial::CandidateLimit));
         assert!(
             Partial::CandidateLimit
@@ -305,7 +328,9 @@ mod tests {
 
     #[tokio::test]
     async fn the_byte_budget_stops_the_search_as_partial() {
-        let spans = (1..=10).map(|trace| span(trace, "svc", "op", trace)).collect();
+        let spans = (1..=10)
+            .map(|trace| span(trace, "svc", "op", trace))
+            .collect();
         let reader = reader(spans);
         let limits = SearchLimits {
             max_inspected_bytes: 1,
@@ -322,9 +347,11 @@ mod tests {
     #[tokio::test]
     async fn a_zero_limit_inspects_nothing() {
         let reader = reader(vec![span(1, "svc", "op", 1)]);
-        let outcome = search(&reader, &request(0, SearchLimits::default()), |_: &[Span]| {
-            Some(())
-        })
+        let outcome = search(
+            &reader,
+            &request(0, SearchLimits::default()),
+            |_: &[Span]| Some(()),
+        )
         .await
         .expect("search");
         assert!(outcome.matches.is_empty());

@@ -302,7 +302,12 @@ fn write_span(out: &mut Vec<u8>, span: &Span, style: JsonStyle) {
     out.extend_from_slice(b",\"name\":");
     write_string(out, &span.name);
     out.extend_from_slice(b",\"kind\":");
-    write_enum(out, span.kind.to_otlp(), span_kind_proto_name(span.kind), style);
+    write_enum(
+        out,
+        span.kind.to_otlp(),
+        span_kind_proto_name(span.kind),
+        style,
+    );
     out.extend_from_slice(b",\"startTimeUnixNano\":");
     write_u64_string(out, span.start_unix_nanos);
     out.extend_from_slice(b",\"endTimeUnixNano\":");

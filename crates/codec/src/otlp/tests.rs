@@ -459,10 +459,18 @@ fn tempo_styles_use_base64_ids_and_enum_names_and_read_back() {
     for style in [JsonStyle::TempoV1, JsonStyle::TempoV2] {
         let json = encode_json_styled(&spans, style);
         let value: serde_json::Value = serde_json::from_slice(&json).expect("valid json");
-        let top = if style == JsonStyle::TempoV1 { "batches" } else { "resourceSpans" };
+        let top = if style == JsonStyle::TempoV1 {
+            "batches"
+        } else {
+            "resourceSpans"
+        };
         let first = &value[top][0]["scopeSpans"][0]["spans"][0];
         assert_eq!(first["traceId"], "AQEBAQEBAQEBAQEBAQEBAQ==", "{first}");
-        assert!(first["kind"].as_str().is_some_and(|kind| kind.starts_with("SPAN_KIND_")));
+        assert!(
+            first["kind"]
+                .as_str()
+                .is_some_and(|kind| kind.starts_with("SPAN_KIND_"))
+        );
         let text = String::from_utf8(json).expect("utf-8");
         let otlp_text = text.replacen("\"batches\":", "\"resourceSpans\":", 1);
         let back = decode_json(otlp_text.as_bytes()).expect("own output decodes");
