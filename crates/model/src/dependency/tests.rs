@@ -387,3 +387,116 @@ fn parent_cycles_and_self_parents_do_not_hang() {
     assert_eq!(links_of(&spans), [link("c", "d", 1, 0)]);
     assert!(links_of(&[]).is_empty());
 }
+
+/// `span` with a local endpoint address (`net.host.ip`) and port (0 = none), as the
+/// Zipkin decoder stores `localEndpoint.ipv4` and `port`.
+fn on_host(mut span: Span, ipv4: Option<&str>, port: i64) -> Span {
+    if let Some(ipv4) = ipv4 {
+        span.attributes.push(KeyValue::new("net.host.ip", ipv4));
+    }
+    if port != 0 {
+        span.attributes.push(KeyValue::new("net.host.port", port));
+    }
+    span
+}
+
+#[test]
+fn shared_servers_of_one_service_on_two_hosts_are_two_calls() {
+    // zipkin-smartthings-oauth-authorization.json: bouncer's client 9d2d35b746db84f3 is
+    // answered by pusher on 10.0.0.187 (reported in two fragments) and on 10.0.0.79.
+    let bouncer = Some("10.0.0.173");
+    let spans = vec![
+        on_host(
+            span(0x19b9, None, SpanKind::Server, Some("bouncer")),
+            bouncer,
+            8194,
+        ),
+        on_host(
+            remote(
+                span(0x9d2d, Some(0x19b9), SpanKind::Client, Some("bouncer")),
+                "pusher",
+            ),
+            bouncer,
+            8194,
+        ),
+        on_host(
+            remote(
+                shared(span(0x9d2d, Some(0x19b9), SpanKind::Server, Some("pusher"))),
+                "bouncer",
+            ),
+            Some("10.0.0.187"),
+            8197,
+        ),
+        on_host(
+            remote(
+                shared(span(0x9d2d, Some(0x19b9), SpanKind::Server, Some("pusher"))),
+                "bouncer",
+            ),
+            Some("10.0.0.187"),
+            8197,
+        ),
+        on_host(
+            remote(
+                shared(span(0x9d2d, Some(0x19b9), SpanKind::Server, Some("pusher"))),
+                "bouncer",
+            ),
+            Some("10.0.0.79"),
+            8197,
+        ),
+        on_host(
+            span(0xde67, Some(0x9d2d), SpanKind::Internal, Some("pusher")),
+            Some("10.0.0.79"),
+            8197,
+        ),
+    ];
+    assert_eq!(links_of(&spans), [link("bouncer", "pusher", 2, 0)]);
+}
+
+#[test]
+fn a_client_whose_endpoint_differs_from_the_shared_server_hangs_under_the_client_half() {
+    // zipkin-yelp.json: mobile_api's client 15fc03927f0f68df has no port, mobile_api's
+    // shared server f5f268651b2a2b34 has port 31049, so the client is not the server's
+    // child: it hangs under yelp-main's client half, which backfills yelp-main -> mobile_api.
+    let spans = vec![
+        shared(span(0x2e8c, None, SpanKind::Server, Some("routing"))),
+        on_host(
+            remote(
+                span(0xf5f2, Some(0x2e8c), SpanKind::Client, Some("yelp-main")),
+                "mobile_api",
+            ),
+            None,
+            0,
+        ),
+        on_host(
+            shared(span(
+                0xf5f2,
+                Some(0x2e8c),
+                SpanKind::Server,
+                Some("mobile_api"),
+            )),
+            None,
+            31049,
+        ),
+        remote(
+            span(0x15fc, Some(0xf5f2), SpanKind::Client, Some("mobile_api")),
+            "blt",
+        ),
+    ];
+    assert_eq!(
+        links_of(&spans),
+        [
+            link("mobile_api", "blt", 1, 0),
+            link("yelp-main", "mobile_api", 2, 0)
+        ]
+    );
+    // With the server's port on the client, it is the server's child: one call.
+    let mut same_endpoint = spans;
+    same_endpoint[3] = on_host(same_endpoint[3].clone(), None, 31049);
+    assert_eq!(
+        links_of(&same_endpoint),
+        [
+            link("mobile_api", "blt", 1, 0),
+            link("yelp-main", "mobile_api", 1, 0)
+        ]
+    );
+}

@@ -2,13 +2,20 @@
 //! keeping only what dependency linking needs.
 //!
 //! Zipkin first merges fragments of one span (same id, same `shared` flag, compatible
-//! local service), backfills `shared` on a server that reuses its client's id, and then
+//! local endpoint), backfills `shared` on a server that reuses its client's id, and then
 //! places each span under its parent: a shared server under the client with its id, other
-//! spans under their parent id (preferring a shared server of the same service with that
-//! id). Spans whose parent is missing hang under the root, which is synthetic when the
-//! trace has no root span (a headless trace).
+//! spans under their parent id (preferring a shared server with that id and the same
+//! local endpoint). Spans whose parent is missing hang under the root, which is synthetic
+//! when the trace has no root span (a headless trace).
+//!
+//! A local endpoint is Zipkin's `localEndpoint`: service name, IPv4, IPv6 and port. Two
+//! shared server spans with one id are two servers when their endpoints differ in any of
+//! these (one request answered on two hosts), and a local span finds its shared parent
+//! only when its endpoint equals the server's, port included.
 
+use std::cmp::Ordering;
 use std::collections::HashMap;
+use std::net::IpAddr;
 
 use crate::attribute::AttributeValue;
 use crate::id::SpanId;
@@ -26,6 +33,8 @@ pub struct LinkSpan {
     pub(crate) shared: bool,
     /// Local service, lower case.
     pub(crate) local_service: Option<String>,
+    /// The rest of the local endpoint: address and port.
+    pub(crate) local_address: LocalAddress,
     /// Remote service, lower case.
     pub(crate) remote_service: Option<String>,
     pub(crate) error: bool,
@@ -41,6 +50,7 @@ impl LinkSpan {
             kind: zipkin_kind(span),
             shared: span.shared,
             local_service: span.service_name().map(str::to_lowercase),
+            local_address: LocalAddress::of_span(span),
             remote_service: span.remote_service_name().map(str::to_lowercase),
             error: has_error_tag(span),
             timestamp_micros: timestamp_micros(span),
@@ -58,6 +68,7 @@ impl LinkSpan {
         if self.local_service.is_none() {
             self.local_service = other.local_service;
         }
+        self.local_address.fill_from(other.local_address);
         if self.remote_service.is_none() {
             self.remote_service = other.remote_service;
         }
@@ -77,30 +88,19 @@ fn merge_fragments(mut sorted: Vec<LinkSpan>) -> Vec<LinkSpan> {
         left.span_id
             .cmp(&right.span_id)
             .then_with(|| sharing_rank(left).cmp(&sharing_rank(right)))
-            .then_with(|| match (&left.local_service, &right.local_service) {
-                (None, None) => std::cmp::Ordering::Equal,
-                (None, Some(_)) => std::cmp::Ordering::Less,
-                (Some(_), None) => std::cmp::Ordering::Greater,
-                (Some(a), Some(b)) => a.cmp(b),
-            })
+            .then_with(|| compare_endpoints(left, right))
     });
     let mut merged: Vec<LinkSpan> = Vec::with_capacity(sorted.len());
     let mut input = sorted.into_iter().peekable();
     while let Some(mut span) = input.next() {
-        let mut tracked_service = span.local_service.clone();
+        // The endpoint of the fragments merged so far (Zipkin's `EndpointTracker`).
+        let mut tracked = Endpoint::of(&span);
         while let Some(next) = input.peek() {
             if next.span_id != span.span_id || next.shared != span.shared {
                 break;
             }
-            let compatible = match (&tracked_service, &next.local_service) {
-                (Some(tracked), Some(other)) => tracked == other,
-                _ => true,
-            };
-            if !compatible {
+            if !tracked.try_merge(&Endpoint::of(next)) {
                 break;
-            }
-            if tracked_service.is_none() {
-                tracked_service = next.local_service.clone();
             }
             if let Some(next) = input.next() {
                 span.merge(next);
@@ -132,12 +132,132 @@ fn sharing_rank(span: &LinkSpan) -> u8 {
     }
 }
 
+/// Address and port of a span's local endpoint (`net.host.ip`, `net.host.ipv6`,
+/// `net.host.port`, as the Zipkin decoder stores them); the service is kept apart.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub(crate) struct LocalAddress {
+    pub(crate) ipv4: Option<String>,
+    pub(crate) ipv6: Option<String>,
+    /// 0 = no port.
+    pub(crate) port: u16,
+}
+
+impl LocalAddress {
+    /// The address attributes of `span`; an address that does not parse is left out, as
+    /// the Zipkin encoder leaves it out of `localEndpoint`.
+    fn of_span(span: &Span) -> LocalAddress {
+        let mut address = LocalAddress::default();
+        let text = |key: &str| match span.attribute(key) {
+            Some(AttributeValue::String(text)) => text.parse::<IpAddr>().ok(),
+            _ => None,
+        };
+        match text("net.host.ip") {
+            Some(IpAddr::V4(ipv4)) => address.ipv4 = Some(ipv4.to_string()),
+            Some(IpAddr::V6(ipv6)) => address.ipv6 = Some(ipv6.to_string()),
+            None => {}
+        }
+        if address.ipv6.is_none()
+            && let Some(IpAddr::V6(ipv6)) = text("net.host.ipv6")
+        {
+            address.ipv6 = Some(ipv6.to_string());
+        }
+        address.port = match span.attribute("net.host.port") {
+            Some(AttributeValue::Int(port)) => u16::try_from(*port).unwrap_or(0),
+            Some(AttributeValue::String(port)) => port.parse().unwrap_or(0),
+            _ => 0,
+        };
+        address
+    }
+
+    /// Fills the fields this address lacks from `other` (Zipkin's `Endpoint.Builder.merge`).
+    fn fill_from(&mut self, other: LocalAddress) {
+        if self.ipv4.is_none() {
+            self.ipv4 = other.ipv4;
+        }
+        if self.ipv6.is_none() {
+            self.ipv6 = other.ipv6;
+        }
+        if self.port == 0 {
+            self.port = other.port;
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.ipv4.is_none() && self.ipv6.is_none() && self.port == 0
+    }
+}
+
+/// A whole local endpoint (Zipkin's `Endpoint`): `None` fields are absent.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+struct Endpoint {
+    service: Option<String>,
+    address: LocalAddress,
+}
+
+impl Endpoint {
+    fn of(span: &LinkSpan) -> Endpoint {
+        Endpoint {
+            service: span.local_service.clone(),
+            address: span.local_address.clone(),
+        }
+    }
+
+    /// `None` when the span has no local endpoint at all (nothing set).
+    fn of_present(span: &LinkSpan) -> Option<Endpoint> {
+        let endpoint = Endpoint::of(span);
+        (endpoint.service.is_some() || !endpoint.address.is_empty()).then_some(endpoint)
+    }
+
+    /// Zipkin's `EndpointTracker.tryMerge`: false when a field set on both sides differs;
+    /// otherwise fills the absent fields from `other`.
+    fn try_merge(&mut self, other: &Endpoint) -> bool {
+        fn clash<T: PartialEq>(mine: &Option<T>, theirs: &Option<T>) -> bool {
+            matches!((mine, theirs), (Some(mine), Some(theirs)) if mine != theirs)
+        }
+        let (mine, theirs) = (&self.address, &other.address);
+        if clash(&self.service, &other.service)
+            || clash(&mine.ipv4, &theirs.ipv4)
+            || clash(&mine.ipv6, &theirs.ipv6)
+            || (mine.port != 0 && theirs.port != 0 && mine.port != theirs.port)
+        {
+            return false;
+        }
+        if self.service.is_none() {
+            self.service.clone_from(&other.service);
+        }
+        self.address.fill_from(other.address.clone());
+        true
+    }
+}
+
+/// Zipkin's `compareEndpoint`: spans without a local endpoint first, then by service,
+/// IPv4 and IPv6, each with absent values last (the port is not compared).
+fn compare_endpoints(left: &LinkSpan, right: &LinkSpan) -> Ordering {
+    fn absent_last(left: &Option<String>, right: &Option<String>) -> Ordering {
+        match (left, right) {
+            (None, None) => Ordering::Equal,
+            (None, Some(_)) => Ordering::Greater,
+            (Some(_), None) => Ordering::Less,
+            (Some(left), Some(right)) => left.cmp(right),
+        }
+    }
+    match (Endpoint::of_present(left), Endpoint::of_present(right)) {
+        (None, None) => Ordering::Equal,
+        (None, Some(_)) => Ordering::Less,
+        (Some(_), None) => Ordering::Greater,
+        (Some(left), Some(right)) => absent_last(&left.service, &right.service)
+            .then_with(|| absent_last(&left.address.ipv4, &right.address.ipv4))
+            .then_with(|| absent_last(&left.address.ipv6, &right.address.ipv6)),
+    }
+}
+
 /// How a span is addressed in the tree: by id, or for a shared server span by id and
-/// local service (several servers can answer one client id).
+/// local endpoint (several servers can answer one client id); `Shared(id, None)` finds a
+/// shared server by id alone.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum NodeKey {
     Id(SpanId),
-    Shared(SpanId, Option<String>),
+    Shared(SpanId, Option<Endpoint>),
 }
 
 /// Insertion-ordered child-key to parent-key map (Zipkin uses a `LinkedHashMap`, and the
@@ -197,7 +317,7 @@ impl SpanTree {
         for span in &merged {
             if span.shared {
                 parents.put(
-                    NodeKey::Shared(span.span_id, span.local_service.clone()),
+                    NodeKey::Shared(span.span_id, Endpoint::of_present(span)),
                     Some(NodeKey::Id(span.span_id)),
                 );
             } else {
@@ -210,7 +330,7 @@ impl SpanTree {
         let mut root: Option<usize> = None;
         for span in merged {
             let key = if span.shared {
-                NodeKey::Shared(span.span_id, span.local_service.clone())
+                NodeKey::Shared(span.span_id, Endpoint::of_present(&span))
             } else {
                 NodeKey::Id(span.span_id)
             };
@@ -224,8 +344,8 @@ impl SpanTree {
                 has_parent = true;
             } else if let Some(parent_id) = span.parent_id {
                 has_parent = true;
-                // Most specific first: a local span under a shared server of its service.
-                let shared_parent = NodeKey::Shared(parent_id, span.local_service.clone());
+                // Most specific first: a local span under a shared server of its endpoint.
+                let shared_parent = NodeKey::Shared(parent_id, Endpoint::of_present(&span));
                 if parents.contains(&shared_parent) {
                     parents.put(key_without_service.clone(), Some(shared_parent));
                 }
