@@ -9,6 +9,7 @@
 //! both a local and a remote service counts as a client. Services without a name are never
 //! linked. Each RPC is counted once even when both halves were reported.
 
+mod parts;
 mod tree;
 
 #[cfg(test)]
@@ -159,6 +160,25 @@ impl DependencyLinker {
         for link in links {
             self.add_counts(&link.parent, &link.child, link.call_count, link.error_count);
         }
+    }
+
+    /// Takes `links` back out (saturating at zero): the links of trace parts that were
+    /// added up before their trace was linked whole.
+    pub fn subtract_links<'a>(&mut self, links: impl IntoIterator<Item = &'a DependencyLink>) {
+        for link in links {
+            if let Some(counts) = self
+                .counts
+                .get_mut(&link.parent)
+                .and_then(|children| children.get_mut(&link.child))
+            {
+                counts.0 = counts.0.saturating_sub(link.call_count);
+                counts.1 = counts.1.saturating_sub(link.error_count);
+            }
+        }
+        for children in self.counts.values_mut() {
+            children.retain(|_, (call_count, _)| *call_count > 0);
+        }
+        self.counts.retain(|_, children| !children.is_empty());
     }
 
     /// True when no link was added.

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::{Event, KeyValue, Resource, Span, SpanId, SpanKind, StatusCode, TraceId};
 
-use super::{DependencyLink, DependencyLinker, dependency_links};
+use super::{DependencyLink, DependencyLinker, LinkSpan, dependency_links};
 
 const TRACE: TraceId = TraceId([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7]);
 
@@ -499,4 +499,57 @@ fn a_client_whose_endpoint_differs_from_the_shared_server_hangs_under_the_client
             link("yelp-main", "mobile_api", 1, 0)
         ]
     );
+}
+
+fn self_contained(spans: &[Span]) -> bool {
+    let link_spans: Vec<LinkSpan> = spans.iter().map(LinkSpan::from_span).collect();
+    LinkSpan::part_is_self_contained(&link_spans)
+}
+
+#[test]
+fn a_part_is_self_contained_with_one_root_and_every_parent_inside() {
+    let trace = three_tier();
+    assert!(self_contained(&trace));
+    // Cut anywhere, the part without the root is not, whatever the other part is.
+    for cut in 1..trace.len() {
+        assert!(!self_contained(&trace[cut..]), "cut at {cut}");
+    }
+    assert!(!self_contained(&[]));
+    // Two roots, a shared root, a self-parent.
+    let two_roots = [
+        span(1, None, SpanKind::Server, Some("a")),
+        span(2, None, SpanKind::Server, Some("b")),
+    ];
+    assert!(!self_contained(&two_roots));
+    assert!(!self_contained(&[shared(span(
+        1,
+        None,
+        SpanKind::Server,
+        Some("a")
+    ))]));
+    assert!(!self_contained(&[span(
+        1,
+        Some(1),
+        SpanKind::Server,
+        Some("a")
+    )]));
+    // A root client whose server half (same id, no parent) may be elsewhere.
+    let client = remote(span(1, None, SpanKind::Client, Some("a")), "b");
+    assert!(!self_contained(std::slice::from_ref(&client)));
+    assert!(self_contained(&[
+        client,
+        span(1, None, SpanKind::Server, Some("b"))
+    ]));
+}
+
+#[test]
+fn subtracting_links_takes_back_what_a_part_added() {
+    let mut linker = DependencyLinker::new();
+    linker.put_trace(&three_tier());
+    let once = linker.links();
+    linker.put_trace(&three_tier());
+    linker.subtract_links(&once);
+    assert_eq!(linker.links(), once);
+    linker.subtract_links(&once);
+    assert!(linker.is_empty());
 }
