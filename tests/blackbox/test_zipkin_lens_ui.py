@@ -472,17 +472,7 @@ KNOWN_DIFFERENCES = {
     "dependencies: graph": (
         "link order: weft's /api/v2/dependencies sorts links by parent and child, Zipkin lists "
         "them in the order its DependencyLinker first meets them (newest trace first, "
-        "breadth-first); zipkin-lens draws nodes and links in that order; and the call counts "
-        "below"
-    ),
-    "dependencies: graph: links, sorted": (
-        "call counts: Zipkin counts 2 calls for bouncer->pusher and yelp-main->mobile_api, weft 1. "
-        "Zipkin's span tree tells shared (server) spans apart by their local endpoint, weft's "
-        "(crates/model/src/dependency/tree.rs) by id and service only: the smartthings pusher "
-        "server span 9d2d35b746db84f3 comes from two hosts (10.0.0.187, 10.0.0.79), two servers "
-        "for Zipkin; and yelp's mobile_api client 15fc03927f0f68df, whose local endpoint has no "
-        "port, is not a child of the mobile_api server f5f268651b2a2b34 (port 31049) for Zipkin "
-        "but of the yelp-main client half, so Zipkin backfills a yelp-main->mobile_api link"
+        "breadth-first); zipkin-lens draws nodes and links in that order"
     ),
     "dependencies: filter dropdown": "the filter lists nodes in link order (see above)",
 }
