@@ -62,30 +62,16 @@ mod tests {
     use axum::body::Body;
     use axum::http::Request;
     use metrics_exporter_prometheus::PrometheusBuilder;
-    use tower::ServiceExt;
 
     use super::*;
+    use crate::test_support::send;
 
     async fn get(router: &Router, uri: &str) -> (StatusCode, String, String) {
         let request = Request::get(uri)
             .body(Body::empty())
             .expect("valid request");
-        let response = router.clone().oneshot(request).await.expect("infallible");
-        let status = response.status();
-        let content_type = response
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|value| value.to_str().ok())
-            .unwrap_or("")
-            .to_owned();
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .expect("body");
-        (
-            status,
-            content_type,
-            String::from_utf8_lossy(&bytes).into_owned(),
-        )
+        let answer = send(router, request).await;
+        (answer.status, answer.content_type(), answer.text())
     }
 
     #[tokio::test]

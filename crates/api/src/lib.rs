@@ -17,6 +17,8 @@ mod params;
 mod query_config;
 mod route_metrics;
 mod tempo;
+#[cfg(test)]
+mod test_support;
 mod zipkin;
 
 pub use admin::{PROMETHEUS_TEXT_CONTENT_TYPE, admin_router};

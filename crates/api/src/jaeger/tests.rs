@@ -6,9 +6,8 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
-use axum::http::{Request, StatusCode, header};
+use axum::http::{Request, StatusCode};
 use serde_json::{Value, json};
-use tower::ServiceExt;
 use weft_model::{
     AttributeValue, Event, KeyValue, Resource, Span, SpanId, SpanKind, StatusCode as SpanStatus,
     TenantId, TraceId, TraceReader,
@@ -16,6 +15,7 @@ use weft_model::{
 use weft_query::memory::MemoryTraceReader;
 
 use super::{JaegerApiConfig, jaeger_query_router};
+use crate::test_support::send;
 
 /// 2023-11-14T22:13:20Z in nanoseconds.
 const T: u64 = 1_700_000_000_000_000_000;
@@ -70,25 +70,11 @@ async fn get_with(router: &Router, uri: &str, tenant: Option<&str>) -> Answer {
     if let Some(tenant) = tenant {
         request = request.header("X-Scope-OrgID", tenant);
     }
-    let response = router
-        .clone()
-        .oneshot(request.body(Body::empty()).expect("valid request"))
-        .await
-        .expect("infallible");
-    let status = response.status();
-    let content_type = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .expect("body");
+    let answer = send(router, request.body(Body::empty()).expect("valid request")).await;
     Answer {
-        status,
-        content_type,
-        body: String::from_utf8_lossy(&bytes).into_owned(),
+        status: answer.status,
+        content_type: answer.content_type(),
+        body: answer.text(),
     }
 }
 

@@ -6,13 +6,13 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::Value;
-use tower::ServiceExt;
 use weft_model::{Resource, Span, SpanId, TenantId, TraceId};
 use weft_query::memory::MemoryTraceReader;
 
 use super::tempo_router;
 use crate::config::ZipkinApiConfig;
 use crate::query_config::QueryConfig;
+use crate::test_support::send;
 
 const START_SECONDS: u64 = 1_700_000_000;
 
@@ -65,13 +65,8 @@ async fn get_accepting(
         .header("Accept", accept)
         .body(Body::empty())
         .expect("valid request");
-    let response = router.clone().oneshot(request).await.expect("infallible");
-    let status = response.status();
-    let headers = response.headers().clone();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .expect("body");
-    (status, headers, bytes.to_vec())
+    let answer = send(router, request).await;
+    (answer.status, answer.headers, answer.body)
 }
 
 fn search_uri(extra: &str) -> String {

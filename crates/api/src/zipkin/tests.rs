@@ -9,12 +9,12 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode, header};
 use axum::routing::post;
 use serde_json::{Value, json};
-use tower::ServiceExt;
 use weft_model::{Span, TenantId, TraceReader};
 use weft_query::memory::MemoryTraceReader;
 
 use super::zipkin_router;
 use crate::config::ZipkinApiConfig;
+use crate::test_support;
 
 /// 2023-11-14T22:13:20Z in microseconds.
 const T_MICROS: u64 = 1_700_000_000_000_000;
@@ -46,16 +46,11 @@ impl Answer {
 }
 
 async fn send(router: &Router, request: Request<Body>) -> Answer {
-    let response = router.clone().oneshot(request).await.expect("infallible");
-    let status = response.status();
-    let headers = response.headers().clone();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .expect("body");
+    let answer = test_support::send(router, request).await;
     Answer {
-        status,
-        headers,
-        body: String::from_utf8_lossy(&bytes).into_owned(),
+        status: answer.status,
+        body: answer.text(),
+        headers: answer.headers,
     }
 }
 

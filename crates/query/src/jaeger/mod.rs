@@ -15,11 +15,12 @@ pub mod view;
 #[cfg(test)]
 mod tests;
 
+pub use crate::zipkin::traces_by_ids;
 pub use params::{jaeger_trace_id_hex, parse_trace_id};
 pub use request::{JaegerQueryDefaults, TraceQuery};
 pub use search::{
     FoundTraces, KindSample, Operation, ServiceOverview, TraceOverview, find_traces, matches,
-    operation_names, operations, overview, services, traces_by_ids,
+    operation_names, operations, overview, services,
 };
 pub use view::{
     JaegerKeyValue, JaegerLog, JaegerProcess, JaegerReference, JaegerSpan, JaegerTrace,

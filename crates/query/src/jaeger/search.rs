@@ -10,7 +10,7 @@ use super::request::TraceQuery;
 use super::view::span_has_tag;
 use crate::QueryError;
 use crate::search::{Partial, SearchRequest};
-use crate::zipkin::{ReadLimits, trace_by_id};
+use crate::zipkin::ReadLimits;
 
 /// True when one span of `spans` satisfies every criterion of `query` at once (Jaeger's
 /// storage rule; see [`TraceQuery`]). `query.trace_ids` is not looked at.
@@ -90,29 +90,6 @@ pub async fn find_traces(
             .collect(),
         partial: outcome.partial,
     })
-}
-
-/// The traces among `trace_ids` that exist, in request order, and the ids that do not.
-pub async fn traces_by_ids(
-    reader: &dyn TraceReader,
-    tenant: &TenantId,
-    trace_ids: &[TraceId],
-    limits: ReadLimits,
-) -> Result<(Vec<Vec<Span>>, Vec<TraceId>), QueryError> {
-    let mut loads = stream::iter(trace_ids.iter().copied())
-        .map(|trace_id| async move { (trace_id, trace_by_id(reader, tenant, trace_id).await) })
-        .buffered(limits.concurrent_trace_reads.max(1));
-    let mut found = Vec::new();
-    let mut missing = Vec::new();
-    while let Some((trace_id, loaded)) = loads.next().await {
-        let spans = loaded?;
-        if spans.is_empty() {
-            missing.push(trace_id);
-        } else {
-            found.push(spans);
-        }
-    }
-    Ok((found, missing))
 }
 
 /// Service names as stored (case kept), sorted.

@@ -11,5 +11,5 @@ pub mod request;
 mod tests;
 
 pub use ids::{normalize_trace_id, parse_trace_ids};
-pub use read::{ReadLimits, dependencies, search, trace_by_id, trace_many};
+pub use read::{ReadLimits, dependencies, search, trace_by_id, trace_many, traces_by_ids};
 pub use request::{ZipkinQuery, ZipkinQueryDefaults, parse_optional_integer, zipkin_window};

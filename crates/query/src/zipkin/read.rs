@@ -107,17 +107,33 @@ pub async fn trace_many(
     trace_ids: &[TraceId],
     limits: ReadLimits,
 ) -> Result<Vec<Vec<Span>>, QueryError> {
+    let (traces, _missing) = traces_by_ids(reader, tenant, trace_ids, limits).await?;
+    Ok(traces)
+}
+
+/// The traces among `trace_ids` that exist, in request order, each deduplicated as in
+/// [`trace_by_id`], and the ids that do not exist; `limits.concurrent_trace_reads` loaded
+/// at once. Used by Zipkin's `traceMany` and Jaeger's `traceID=` lookups.
+pub async fn traces_by_ids(
+    reader: &dyn TraceReader,
+    tenant: &TenantId,
+    trace_ids: &[TraceId],
+    limits: ReadLimits,
+) -> Result<(Vec<Vec<Span>>, Vec<TraceId>), QueryError> {
     let mut loads = stream::iter(trace_ids.iter().copied())
-        .map(|trace_id| trace_by_id(reader, tenant, trace_id))
+        .map(|trace_id| async move { (trace_id, trace_by_id(reader, tenant, trace_id).await) })
         .buffered(limits.concurrent_trace_reads.max(1));
-    let mut traces = Vec::new();
-    while let Some(loaded) = loads.next().await {
+    let mut found = Vec::new();
+    let mut missing = Vec::new();
+    while let Some((trace_id, loaded)) = loads.next().await {
         let spans = loaded?;
-        if !spans.is_empty() {
-            traces.push(spans);
+        if spans.is_empty() {
+            missing.push(trace_id);
+        } else {
+            found.push(spans);
         }
     }
-    Ok(traces)
+    Ok((found, missing))
 }
 
 /// Zipkin's `GET /api/v2/dependencies`: links over the traces whose timestamp lies in
