@@ -1,6 +1,17 @@
 //! Query-string access without a failure mode: every pair is percent-decoded (invalid
 //! sequences become U+FFFD), so handlers decide what is missing or invalid and answer
-//! with their own messages.
+//! with their own messages. Also the clock that time parameters default to.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The current time in nanoseconds since the Unix epoch, what every API's window defaults
+/// to; 0 when the clock is before the epoch, `u64::MAX` past 2554.
+pub(crate) fn now_unix_nanos() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|elapsed| u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
 
 /// The decoded `key=value` pairs of a query string, in order.
 #[derive(Debug, Clone, Default)]

@@ -13,19 +13,19 @@ mod v3;
 mod tests;
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::http::HeaderMap;
 use axum::middleware;
 use axum::routing::get;
-use weft_model::{Span, TenantId, TimeWindow, TraceReader};
+use weft_model::{Span, TenantId, TimeWindow, TraceId, TraceReader};
 use weft_query::QueryError;
 use weft_query::jaeger::{self, JaegerQueryDefaults, KindSample, Operation, TraceQuery};
 
 pub use config::JaegerApiConfig;
 
 use crate::error::{ApiError, request_tenant};
+use crate::params::now_unix_nanos;
 use crate::route_metrics::record_request;
 
 #[derive(Clone)]
@@ -37,6 +37,21 @@ struct JaegerState {
 impl JaegerState {
     fn tenant(&self, headers: &HeaderMap) -> Result<TenantId, ApiError> {
         request_tenant(headers, self.config.multitenancy_enabled)
+    }
+
+    /// The spans of one trace, identical duplicates removed; empty when the trace is
+    /// unknown or the id is Jaeger's all-zeros id (`None`).
+    async fn trace(
+        &self,
+        tenant: &TenantId,
+        trace_id: Option<TraceId>,
+    ) -> Result<Vec<Span>, QueryError> {
+        match trace_id {
+            Some(trace_id) => {
+                weft_query::zipkin::trace_by_id(self.reader.as_ref(), tenant, trace_id).await
+            }
+            None => Ok(Vec::new()),
+        }
     }
 
     /// Jaeger's FindTraces for `query` within the configured read bounds. Jaeger's answers
@@ -113,13 +128,6 @@ pub fn jaeger_query_router(reader: Arc<dyn TraceReader>, config: JaegerApiConfig
             record_request("jaeger", request, next)
         }))
         .with_state(state)
-}
-
-fn now_unix_nanos() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|elapsed| u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
 }
 
 fn query_defaults(config: &JaegerApiConfig) -> JaegerQueryDefaults {

@@ -13,9 +13,9 @@ use weft_query::zipkin;
 
 use super::error::V1Error;
 use super::json::{DependencyJson, Envelope, ErrorJson, OperationJson, trace_json};
-use super::{JaegerState, now_unix_nanos, query_defaults};
+use super::{JaegerState, query_defaults};
 use crate::error::{ApiError, json_response};
-use crate::params::QueryParams;
+use crate::params::{QueryParams, now_unix_nanos};
 
 type V1Result = Result<Response, V1Error>;
 
@@ -126,10 +126,7 @@ pub(super) async fn trace(
             .into());
         }
     };
-    let spans = match trace_id {
-        Some(trace_id) => zipkin::trace_by_id(state.reader.as_ref(), &tenant, trace_id).await?,
-        None => Vec::new(),
-    };
+    let spans = state.trace(&tenant, trace_id).await?;
     let Some(first) = spans.first() else {
         return Err(ApiError::NotFound("trace not found".to_owned()).into());
     };

@@ -11,7 +11,6 @@ use axum::response::Response;
 use serde::Serialize;
 use weft_model::Span;
 use weft_query::jaeger::{self, TraceQuery, overview, parse_trace_id};
-use weft_query::zipkin;
 
 use super::error::V3Error;
 use super::json::{OperationJson, SummaryJson};
@@ -97,10 +96,7 @@ pub(super) async fn trace(
             })?;
         }
     }
-    let spans = match trace_id {
-        Some(trace_id) => zipkin::trace_by_id(state.reader.as_ref(), &tenant, trace_id).await?,
-        None => Vec::new(),
-    };
+    let spans = state.trace(&tenant, trace_id).await?;
     let traces: Vec<Vec<Span>> = if spans.is_empty() {
         Vec::new()
     } else {

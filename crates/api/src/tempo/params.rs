@@ -1,11 +1,11 @@
 //! Parameters of Tempo's API: unix-second windows, Go durations, logfmt tags.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use weft_model::TimeWindow;
 
 use crate::error::ApiError;
-use crate::params::QueryParams;
+use crate::params::{QueryParams, now_unix_nanos};
 
 /// The search window from `start`/`end` (unix seconds, both inclusive); without them,
 /// the `lookback` up to now. Tempo's messages for bad values.
@@ -37,10 +37,7 @@ pub(super) fn window(params: &QueryParams, lookback: Duration) -> Result<TimeWin
 }
 
 fn now_seconds() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|elapsed| elapsed.as_secs())
-        .unwrap_or(0)
+    now_unix_nanos() / 1_000_000_000
 }
 
 /// An optional unsigned integer parameter, `invalid <name>: ...` when it is not one.

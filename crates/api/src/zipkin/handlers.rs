@@ -1,7 +1,5 @@
 //! Handlers of the Zipkin v2 read API.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
@@ -14,7 +12,7 @@ use weft_query::zipkin::{
 
 use super::ZipkinState;
 use crate::error::{ApiError, json_response, request_tenant, text_response};
-use crate::params::QueryParams;
+use crate::params::{QueryParams, now_unix_nanos};
 
 /// Name lists get `Cache-Control` once there are more than this many services (Zipkin:
 /// caching empty or tiny lists confuses people who are just starting).
@@ -25,10 +23,7 @@ fn tenant(state: &ZipkinState, headers: &HeaderMap) -> Result<TenantId, ApiError
 }
 
 fn now_millis() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|elapsed| i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
+    i64::try_from(now_unix_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }
 
 fn required<'a>(params: &'a QueryParams, name: &str) -> Result<&'a str, ApiError> {
