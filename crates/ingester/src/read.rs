@@ -1,6 +1,6 @@
 //! `TraceReader` over the head, the heads being written, and blocks.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -8,8 +8,8 @@ use futures::future::BoxFuture;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use tokio::task::JoinError;
 use weft_model::{
-    DependencyLink, DependencyLinker, NameIndex, ReadError, Span, SpanFilter, TenantId, TimeWindow,
-    TraceId, TraceReader, TraceSummary, link_traces_in_window,
+    DependencyLink, DependencyLinker, LinkSpan, NameIndex, ReadError, Span, SpanFilter, TenantId,
+    TimeWindow, TraceId, TraceReader, TraceSummary, link_traces_in_window,
 };
 use weft_storage::{BlockReader, FilterMatch, StorageError, TraceDigest, split_window};
 
@@ -21,6 +21,14 @@ use crate::ingester::{Ingester, Snapshot};
 /// a cut) has the timestamp of its own earliest span, and may be the part that meets a
 /// criterion. Parts in this margin become candidates; the merged trace timestamp decides.
 const PART_SKEW_NANOS: u64 = 5 * 60 * 1_000_000_000;
+
+/// Split traces (stored in parts that are not all self-contained) linked whole by one
+/// dependency query; past it the rest are left out of the whole buckets and
+/// `weft_dependency_split_traces_truncated_total` counts the query.
+const MAX_SPLIT_TRACES: usize = 10_000;
+
+/// Split traces loaded at once while linking them whole (bounds the spans in memory).
+const SPLIT_TRACES_PER_BATCH: usize = 256;
 
 /// Blocks searched at once by one search.
 const CONCURRENT_BLOCK_SEARCHES: usize = 2;
@@ -77,11 +85,11 @@ impl TraceReader for Ingester {
         }
     }
 
-    /// Exact for traces stored in one part (see [`Ingester::whole_bucket_links`] for
-    /// traces split over several blocks or a block and a head): the window's whole
-    /// minutes are summed from the blocks' precomputed links and the heads' traces, and
-    /// its edges (under a minute each) are linked trace by trace, at most `max_traces`
-    /// traces per edge.
+    /// The window's whole minutes are summed from the blocks' precomputed links and the
+    /// heads' traces, with traces split into parts linked whole
+    /// ([`Ingester::whole_bucket_links`], at most [`MAX_SPLIT_TRACES`]), and its edges
+    /// (under a minute each) are linked trace by trace, at most `max_traces` traces per
+    /// edge.
     async fn dependencies(
         &self,
         tenant: &TenantId,
@@ -129,44 +137,80 @@ impl TraceReader for Ingester {
 }
 
 impl Ingester {
-    /// Adds the links of the trace parts whose own timestamp lies in `whole` (whole
-    /// dependency buckets): heads link their parts on the fly, blocks sum their
-    /// precomputed buckets, and blocks written before `dependencies.json` existed link
-    /// their parts from their spans. Each part is linked on its own, so a trace split
-    /// over several blocks (or a block and a head) counts per part.
+    /// The links of the traces whose timestamp lies in `whole` (whole dependency
+    /// buckets). Self-contained trace parts ([`LinkSpan::part_is_self_contained`]) are
+    /// linked alone by the bucket of their own timestamp: heads link theirs on the fly,
+    /// blocks sum their precomputed buckets (blocks written before `dependencies.json`
+    /// existed link theirs from their spans). The other parts name split traces, which
+    /// are linked once, whole ([`Ingester::link_split_traces`]).
     async fn whole_bucket_links(
         &self,
         tenant: &TenantId,
         whole: TimeWindow,
     ) -> Result<DependencyLinker, StorageError> {
         let Snapshot { heads, blocks } = self.snapshot(tenant);
-        let head_links = tokio::task::spawn_blocking(move || {
+        // A part of a split trace has its own timestamp, not the trace's: look for them
+        // a margin around the window; the whole trace's timestamp decides.
+        let around = TimeWindow {
+            start_unix_nanos: whole.start_unix_nanos.saturating_sub(PART_SKEW_NANOS),
+            end_unix_nanos: whole.end_unix_nanos.saturating_add(PART_SKEW_NANOS),
+        };
+        let linked_heads = heads.clone();
+        let (mut linker, mut split_traces) = tokio::task::spawn_blocking(move || {
             let mut linker = DependencyLinker::new();
-            for head in &heads {
-                for trace_id in head.trace_ids_in_window(whole) {
-                    linker.put_trace(&head.trace(trace_id)?);
+            let mut split_traces: BTreeSet<TraceId> = BTreeSet::new();
+            for head in &linked_heads {
+                for trace_id in head.trace_ids_in_window(around) {
+                    let timestamp = head
+                        .digest(trace_id)
+                        .map_or(0, |digest| digest.timestamp_unix_nanos());
+                    link_part(
+                        &head.trace(trace_id)?,
+                        timestamp,
+                        whole,
+                        &mut linker,
+                        &mut split_traces,
+                    );
                 }
             }
-            Ok::<_, StorageError>(linker)
+            Ok::<_, StorageError>((linker, split_traces))
         })
         .await
         .map_err(|error| StorageError::corrupt("head dependency links", error.to_string()))??;
-        let mut linker = head_links;
-        for block in blocks {
+        let mut sums_every_part = vec![false; blocks.len()];
+        for (index, block) in blocks.iter().enumerate() {
             let meta = block.meta();
             if meta.min_start_unix_nanos == 0
-                || !whole.overlaps(meta.min_start_unix_nanos, meta.max_end_unix_nanos)
+                || !around.overlaps(meta.min_start_unix_nanos, meta.max_end_unix_nanos)
             {
                 continue;
             }
             match block.dependencies().await? {
-                Some(buckets) => buckets.sum_whole_buckets(whole, &mut linker),
+                Some(buckets) => {
+                    buckets.sum_whole_buckets(whole, &mut linker);
+                    split_traces.extend(buckets.split_traces_in(around));
+                    sums_every_part[index] = buckets.sums_every_part();
+                }
                 None => {
-                    for digest in block.digests_in_window(whole).await? {
-                        linker.put_trace(&block.trace(digest.trace_id).await?);
+                    for digest in block.digests_in_window(around).await? {
+                        link_part(
+                            &block.trace(digest.trace_id).await?,
+                            digest.timestamp_unix_nanos(),
+                            whole,
+                            &mut linker,
+                            &mut split_traces,
+                        );
                     }
                 }
             }
+        }
+        let mut split_traces: Vec<TraceId> = split_traces.into_iter().collect();
+        if split_traces.len() > MAX_SPLIT_TRACES {
+            metrics::counter!("weft_dependency_split_traces_truncated_total").increment(1);
+            split_traces.truncate(MAX_SPLIT_TRACES);
+        }
+        for batch in split_traces.chunks(SPLIT_TRACES_PER_BATCH) {
+            link_split_traces(&heads, &blocks, &sums_every_part, whole, batch, &mut linker).await?;
         }
         Ok(linker)
     }
@@ -395,4 +439,99 @@ fn search_head(
         }
     }
     Ok(parts)
+}
+
+/// Links a trace part found while summing whole buckets: a self-contained part with its
+/// `timestamp_unix_nanos` in `whole` into `linker`; a part that is not self-contained
+/// only names its trace in `split_traces`.
+fn link_part(
+    spans: &[Span],
+    timestamp_unix_nanos: u64,
+    whole: TimeWindow,
+    linker: &mut DependencyLinker,
+    split_traces: &mut BTreeSet<TraceId>,
+) {
+    let Some(trace_id) = spans.first().map(|span| span.trace_id) else {
+        return;
+    };
+    let link_spans: Vec<LinkSpan> = spans.iter().map(LinkSpan::from_span).collect();
+    if !LinkSpan::part_is_self_contained(&link_spans) {
+        split_traces.insert(trace_id);
+    } else if timestamp_unix_nanos != 0 && whole.contains(timestamp_unix_nanos) {
+        linker.put_link_spans(link_spans);
+    }
+}
+
+/// One split trace being put together from its parts.
+struct SplitTrace {
+    spans: Vec<Span>,
+    digest: TraceDigest,
+}
+
+/// Links each trace of `sorted_trace_ids` once, whole (its parts from every head and
+/// block), when the whole trace's timestamp lies in `whole`, and takes back out of
+/// `linker` the links of its parts that the whole buckets already counted: its
+/// self-contained parts with their own timestamp in `whole`, and in blocks that
+/// `sums_every_part` marks (by index) all its parts with their timestamp in `whole`.
+async fn link_split_traces(
+    heads: &[Arc<TenantHead>],
+    blocks: &[Arc<dyn BlockReader>],
+    sums_every_part: &[bool],
+    whole: TimeWindow,
+    sorted_trace_ids: &[TraceId],
+    linker: &mut DependencyLinker,
+) -> Result<(), StorageError> {
+    let mut traces: HashMap<TraceId, SplitTrace> = HashMap::new();
+    let mut counted_parts = DependencyLinker::new();
+    let mut add = |spans: Vec<Span>, digest: &TraceDigest, sums_every_part: bool| {
+        if spans.is_empty() {
+            return;
+        }
+        let timestamp = digest.timestamp_unix_nanos();
+        if timestamp != 0 && whole.contains(timestamp) {
+            let link_spans: Vec<LinkSpan> = spans.iter().map(LinkSpan::from_span).collect();
+            if sums_every_part || LinkSpan::part_is_self_contained(&link_spans) {
+                counted_parts.put_link_spans(link_spans);
+            }
+        }
+        let trace = traces.entry(digest.trace_id).or_insert_with(|| SplitTrace {
+            spans: Vec::new(),
+            digest: TraceDigest::new(digest.trace_id),
+        });
+        trace.spans.extend(spans);
+        trace.digest.merge(digest);
+    };
+    let searched_heads = heads.to_vec();
+    let wanted = sorted_trace_ids.to_vec();
+    let head_parts = tokio::task::spawn_blocking(move || {
+        let mut parts = Vec::new();
+        for head in &searched_heads {
+            for &trace_id in &wanted {
+                if let Some(digest) = head.digest(trace_id) {
+                    parts.push((head.trace(trace_id)?, digest));
+                }
+            }
+        }
+        Ok::<_, StorageError>(parts)
+    })
+    .await
+    .map_err(|error| StorageError::corrupt("head split traces", error.to_string()))??;
+    for (spans, digest) in head_parts {
+        add(spans, &digest, false);
+    }
+    for (index, block) in blocks.iter().enumerate() {
+        // `digests` keeps only the ids the block's bloom filter admits.
+        for digest in block.digests(sorted_trace_ids).await? {
+            let spans = block.trace(digest.trace_id).await?;
+            add(spans, &digest, sums_every_part[index]);
+        }
+    }
+    linker.subtract_links(&counted_parts.links());
+    for trace in traces.values() {
+        let timestamp = trace.digest.timestamp_unix_nanos();
+        if timestamp != 0 && whole.contains(timestamp) {
+            linker.put_trace(&trace.spans);
+        }
+    }
+    Ok(())
 }

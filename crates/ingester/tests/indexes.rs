@@ -173,6 +173,79 @@ async fn dependencies_are_exact_over_blocks_heads_and_bucket_edges() {
     assert_eq!((a_b.call_count, a_b.error_count), (5, 0));
 }
 
+/// Trace `number` split over two parts, each linking differently alone than the whole:
+/// `a`'s root server at `root_start` and its client calling `b` (alone: `a -> b`), and
+/// `b`'s server half of that call, which knows its caller (alone: `a -> b` again; whole:
+/// one call); and `a`'s root server with `c`'s server child 70 s later, in another
+/// minute (alone: nothing, as the child's caller is unknown; whole: `a -> c`).
+fn split_trace(number: u64, root_start: u64) -> (Vec<Span>, Vec<Span>) {
+    let a = resource("a");
+    let root = span(&a, number, 1, root_start);
+    let mut client = span(&a, number, 2, root_start + 1_000);
+    client.attributes.push(KeyValue::new("peer.service", "b"));
+    let mut server = span(&resource("b"), number, 3, root_start + 2_000);
+    server.parent_span_id = Some(client.span_id);
+    server.kind = weft_model::SpanKind::Server;
+    server.attributes.push(KeyValue::new("peer.service", "a"));
+    let mut child = span(&resource("c"), number, 4, root_start + 70 * SECOND_NANOS);
+    child.kind = weft_model::SpanKind::Server;
+    (vec![root, client, child], vec![server])
+}
+
+#[tokio::test]
+async fn dependencies_link_a_trace_split_across_a_cut_once_whole() {
+    let directory = TempDir::new("split-dependencies");
+    let first_bucket = {
+        let past = now_unix_nanos() - 1_800 * SECOND_NANOS;
+        past - past % DEPENDENCY_BUCKET_NANOS
+    };
+    let at = |seconds: u64| first_bucket + seconds * SECOND_NANOS + 17;
+    let ingester = Ingester::open_local(config(directory.path()))
+        .await
+        .expect("opens");
+    let mut traces: Vec<(u64, Vec<Span>)> = Vec::new();
+    // Trace 31: root part first, then the cut, the server half after it. Trace 32: the
+    // server half first, the root part after the cut, and the child alone in a third
+    // part. Trace 33 is whole in one part.
+    let (root_31, server_31) = split_trace(31, at(20));
+    let (mut root_32, server_32) = split_trace(32, at(100));
+    let child_32 = root_32.pop().expect("child");
+    let whole_33 = trace(33, "a", "b", at(30));
+    push(
+        &ingester,
+        [root_31.clone(), server_32.clone(), whole_33.clone()].concat(),
+        true,
+    )
+    .await;
+    push(
+        &ingester,
+        [server_31.clone(), root_32.clone()].concat(),
+        true,
+    )
+    .await;
+    push(&ingester, vec![child_32.clone()], false).await;
+    traces.push((at(20), [root_31, server_31].concat()));
+    traces.push((at(100), [root_32, server_32, vec![child_32]].concat()));
+    traces.push((at(30), whole_33));
+    check_all(&ingester, &traces, first_bucket).await;
+    let everything = TimeWindow {
+        start_unix_nanos: first_bucket,
+        end_unix_nanos: first_bucket + 5 * DEPENDENCY_BUCKET_NANOS - 1,
+    };
+    let links = ingester
+        .dependencies(&TenantId::single(), everything, 1_000)
+        .await
+        .expect("reads");
+    let calls: Vec<(&str, &str, u64)> = links
+        .iter()
+        .map(|link| (link.parent.as_str(), link.child.as_str(), link.call_count))
+        .collect();
+    assert_eq!(calls, [("a", "b", 3), ("a", "c", 2)]);
+    ingester.cut_head().await.expect("cut");
+    check_all(&ingester, &traces, first_bucket).await;
+    ingester.shutdown().await.expect("shuts down");
+}
+
 #[tokio::test]
 async fn names_merge_the_attribute_catalog_of_heads_and_blocks_within_the_limits() {
     use weft_model::{AttributeScope, CatalogLimits};

@@ -1,17 +1,19 @@
 //! A block's service dependency links, precomputed when the block is written and stored
 //! as `dependencies.json` (format: `docs/format/blocks-v1.md`).
 //!
-//! Each trace part of the block is linked on its own ([`DependencyLinker`]) and its links
-//! are added to the bucket of the part's timestamp (Zipkin's trace timestamp: the root's
-//! start, else the earliest span start; parts without one are left out, as Zipkin never
-//! counts them). Buckets are [`DEPENDENCY_BUCKET_NANOS`] wide and aligned to the Unix
-//! epoch, so a window's whole buckets are summed without touching spans and only its
-//! edges need traces ([`split_window`]).
+//! Each self-contained trace part of the block ([`LinkSpan::part_is_self_contained`]) is
+//! linked on its own ([`DependencyLinker`]) and its links are added to the bucket of the
+//! part's timestamp (Zipkin's trace timestamp: the root's start, else the earliest span
+//! start; parts without one are left out, as Zipkin never counts them). The other parts
+//! are not linked: their trace ids are kept in the bucket of their own timestamp, so that
+//! readers link their traces once, whole. Buckets are [`DEPENDENCY_BUCKET_NANOS`] wide and
+//! aligned to the Unix epoch, so a window's whole buckets are summed without touching
+//! spans and only its edges and split traces need traces ([`split_window`]).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use serde::{Deserialize, Serialize};
-use weft_model::{DependencyLink, DependencyLinker, LinkSpan, TimeWindow};
+use weft_model::{DependencyLink, DependencyLinker, LinkSpan, TimeWindow, TraceId};
 
 use crate::error::StorageError;
 
@@ -68,11 +70,28 @@ pub fn split_window(window: TimeWindow) -> (Option<TimeWindow>, Vec<TimeWindow>)
     }
 }
 
-/// Dependency links by bucket. Memory: one entry per bucket and service pair.
-#[derive(Debug, Default)]
+/// Dependency links by bucket, and the trace parts left to link whole. Memory: one entry
+/// per bucket and service pair, and one per part that is not self-contained.
+#[derive(Debug)]
 pub struct DependencyBuckets {
     /// Bucket start (a multiple of [`DEPENDENCY_BUCKET_NANOS`]) to its links.
     buckets: BTreeMap<u64, DependencyLinker>,
+    /// Bucket start to the trace ids of the parts with their timestamp in it that are not
+    /// self-contained (not in `buckets`).
+    split_traces: BTreeMap<u64, BTreeSet<TraceId>>,
+    /// False for a file written before split traces were recorded: then every part,
+    /// self-contained or not, was added to `buckets`.
+    records_split_traces: bool,
+}
+
+impl Default for DependencyBuckets {
+    fn default() -> Self {
+        DependencyBuckets {
+            buckets: BTreeMap::new(),
+            split_traces: BTreeMap::new(),
+            records_split_traces: true,
+        }
+    }
 }
 
 impl DependencyBuckets {
@@ -81,22 +100,47 @@ impl DependencyBuckets {
         DependencyBuckets::default()
     }
 
-    /// Links one trace part (`spans`: its spans as [`LinkSpan::from_span`] gives them)
-    /// into the bucket of `timestamp_unix_nanos`, the part's timestamp. A part without a
-    /// timestamp (0) adds nothing.
-    pub fn add_part(&mut self, timestamp_unix_nanos: u64, spans: Vec<LinkSpan>) {
+    /// Adds one trace part (`spans`: its spans as [`LinkSpan::from_span`] gives them)
+    /// to the bucket of `timestamp_unix_nanos`, the part's timestamp: its links when it
+    /// is self-contained, else its trace id. A part without a timestamp (0) adds nothing.
+    pub fn add_part(&mut self, timestamp_unix_nanos: u64, trace_id: TraceId, spans: Vec<LinkSpan>) {
         if timestamp_unix_nanos == 0 || spans.is_empty() {
             return;
         }
-        self.buckets
-            .entry(bucket_start(timestamp_unix_nanos))
-            .or_default()
-            .put_link_spans(spans);
+        let bucket = bucket_start(timestamp_unix_nanos);
+        if LinkSpan::part_is_self_contained(&spans) {
+            self.buckets
+                .entry(bucket)
+                .or_default()
+                .put_link_spans(spans);
+        } else {
+            self.split_traces
+                .entry(bucket)
+                .or_default()
+                .insert(trace_id);
+        }
     }
 
-    /// True when no bucket has a link.
+    /// True when every trace part with its timestamp in a bucket was added to it,
+    /// self-contained or not (a file written before split traces were recorded); else
+    /// only the self-contained parts were.
+    pub fn sums_every_part(&self) -> bool {
+        !self.records_split_traces
+    }
+
+    /// The trace ids of the parts that are not self-contained with their timestamp in
+    /// `window` (by bucket: every bucket that overlaps the window), in id order.
+    pub fn split_traces_in(&self, window: TimeWindow) -> impl Iterator<Item = TraceId> + '_ {
+        let first = bucket_start(window.start_unix_nanos);
+        let last = window.end_unix_nanos.max(first);
+        self.split_traces
+            .range(first..=last)
+            .flat_map(|(_, trace_ids)| trace_ids.iter().copied())
+    }
+
+    /// True when no bucket has a link or a split trace.
     pub fn is_empty(&self) -> bool {
-        self.buckets.values().all(DependencyLinker::is_empty)
+        self.buckets.values().all(DependencyLinker::is_empty) && self.split_traces.is_empty()
     }
 
     /// Adds to `linker` the links of every bucket that lies wholly inside `window`.
@@ -161,6 +205,15 @@ impl DependencyBuckets {
                 })
                 .collect(),
             services: services.into_keys().collect(),
+            split_traces: Some(
+                self.split_traces
+                    .iter()
+                    .map(|(start, trace_ids)| StoredSplitTraces {
+                        start_unix_nanos: *start,
+                        trace_ids: trace_ids.iter().map(TraceId::to_hex).collect(),
+                    })
+                    .collect(),
+            ),
         };
         serde_json::to_vec(&stored).map_err(|error| StorageError::Encode {
             what: "dependencies.json",
@@ -226,7 +279,35 @@ impl DependencyBuckets {
                 );
             }
         }
-        Ok(DependencyBuckets { buckets })
+        let mut split_traces: BTreeMap<u64, BTreeSet<TraceId>> = BTreeMap::new();
+        for bucket in stored.split_traces.iter().flatten() {
+            if bucket.start_unix_nanos % DEPENDENCY_BUCKET_NANOS != 0
+                || split_traces.contains_key(&bucket.start_unix_nanos)
+            {
+                return Err(StorageError::corrupt(
+                    what,
+                    format!(
+                        "split trace bucket start {} is misaligned or repeated",
+                        bucket.start_unix_nanos
+                    ),
+                ));
+            }
+            let trace_ids = bucket
+                .trace_ids
+                .iter()
+                .map(|hex| {
+                    TraceId::from_hex(hex).map_err(|error| {
+                        StorageError::corrupt(what, format!("split trace id {hex:?}: {error}"))
+                    })
+                })
+                .collect::<Result<BTreeSet<TraceId>, StorageError>>()?;
+            split_traces.insert(bucket.start_unix_nanos, trace_ids);
+        }
+        Ok(DependencyBuckets {
+            buckets,
+            split_traces,
+            records_split_traces: stored.split_traces.is_some(),
+        })
     }
 }
 
@@ -237,6 +318,17 @@ struct StoredDependencies {
     bucket_seconds: u64,
     services: Vec<String>,
     buckets: Vec<StoredBucket>,
+    /// Absent in files written before split traces were recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    split_traces: Option<Vec<StoredSplitTraces>>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoredSplitTraces {
+    start_unix_nanos: u64,
+    /// Lower-case hex trace ids, sorted.
+    trace_ids: Vec<String>,
 }
 
 #[derive(Serialize, Deserialize)]

@@ -217,7 +217,7 @@ impl ObjectBlockWriter {
         };
         let link_spans = std::mem::take(&mut self.current_link_spans);
         self.dependencies
-            .add_part(digest.timestamp_unix_nanos(), link_spans);
+            .add_part(digest.timestamp_unix_nanos(), digest.trace_id, link_spans);
         self.bloom.insert(&digest.trace_id);
         self.trace_table.append(&digest)?;
         self.trace_count += 1;
