@@ -1,12 +1,14 @@
 //! The per-block indexes a merge recomputes from the merged spans: dependency links
-//! (a trace split over two inputs is linked once, whole) and the attribute catalog.
+//! (a trace split over two inputs is linked once, whole, before and after the merge)
+//! and the attribute catalog.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use weft_compactor::Compactor;
 use weft_model::{
-    AttributeScope, DependencyLinker, KeyValue, Resource, Span, SpanId, SpanKind, TimeWindow,
-    TraceId,
+    AttributeScope, DependencyLinker, KeyValue, LinkSpan, Resource, Span, SpanId, SpanKind,
+    TimeWindow, TraceId, dependency_links,
 };
 
 use crate::support::*;
@@ -21,11 +23,20 @@ fn rpc_half(id: u64, parent: Option<u64>, kind: SpanKind, service: &str, start: 
     span
 }
 
+/// The links over all time as a reader computes them from the blocks alone: the summed
+/// buckets, with each split trace linked once, whole, in place of its counted parts; and
+/// how many split traces the blocks name.
 async fn links(
     store: &Arc<dyn weft_storage::BlockStore>,
     tenant: &weft_model::TenantId,
-) -> Vec<(String, String, u64)> {
+) -> (Vec<(String, String, u64)>, usize) {
+    let everything = TimeWindow {
+        start_unix_nanos: 0,
+        end_unix_nanos: u64::MAX,
+    };
     let mut linker = DependencyLinker::new();
+    let mut blocks = Vec::new();
+    let mut split_traces = BTreeSet::new();
     for meta in metas(store, tenant).await {
         let block = store
             .open_block(tenant, meta.block_id)
@@ -36,17 +47,29 @@ async fn links(
             .await
             .expect("reads")
             .expect("has links");
-        let everything = TimeWindow {
-            start_unix_nanos: 0,
-            end_unix_nanos: u64::MAX,
-        };
         buckets.sum_whole_buckets(everything, &mut linker);
+        split_traces.extend(buckets.split_traces_in(everything));
+        blocks.push(block);
     }
-    linker
+    let split_count = split_traces.len();
+    for trace_id in split_traces {
+        let mut whole = Vec::new();
+        for block in &blocks {
+            let part = block.trace(trace_id).await.expect("reads");
+            let link_spans: Vec<LinkSpan> = part.iter().map(LinkSpan::from_span).collect();
+            if LinkSpan::part_is_self_contained(&link_spans) {
+                linker.subtract_links(&dependency_links([part.as_slice()]));
+            }
+            whole.extend(part);
+        }
+        linker.put_trace(&whole);
+    }
+    let links = linker
         .links()
         .into_iter()
         .map(|link| (link.parent, link.child, link.call_count))
-        .collect()
+        .collect();
+    (links, split_count)
 }
 
 #[tokio::test]
@@ -56,7 +79,9 @@ async fn a_merge_links_a_split_trace_once_and_merges_the_catalog() {
     let tenant = tenant("indexes");
     let base = settled_day();
     // frontend's client span (with a remote service) and backend's server span of the
-    // same RPC, cut into two blocks: each part alone links frontend -> backend.
+    // same RPC, cut into two blocks: each part alone links frontend -> backend, but the
+    // server's part is not self-contained, so it names the trace, which readers link
+    // once, whole.
     let mut client = rpc_half(2, Some(1), SpanKind::Client, "frontend", base + 10);
     client
         .attributes
@@ -75,8 +100,8 @@ async fn a_merge_links_a_split_trace_once_and_merges_the_catalog() {
     write(&store, &tenant, &[server], 0, base + 1).await;
     assert_eq!(
         links(&store, &tenant).await,
-        vec![("frontend".into(), "backend".into(), 2)],
-        "per part, the call counts twice before the merge"
+        (vec![("frontend".into(), "backend".into(), 1)], 1),
+        "the split trace counts the call once before the merge"
     );
 
     let compactor = Compactor::new(Arc::clone(&store), config()).expect("valid config");
@@ -84,8 +109,8 @@ async fn a_merge_links_a_split_trace_once_and_merges_the_catalog() {
     assert_eq!(report.blocks_compacted, 2);
     assert_eq!(
         links(&store, &tenant).await,
-        vec![("frontend".into(), "backend".into(), 1)],
-        "the merged trace counts the call once"
+        (vec![("frontend".into(), "backend".into(), 1)], 0),
+        "the merged trace is self-contained and counts the call once"
     );
     let metas = metas(&store, &tenant).await;
     assert_eq!(metas.len(), 1);
