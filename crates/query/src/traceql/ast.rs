@@ -116,10 +116,25 @@ impl FieldExpr {
     }
 }
 
-fn wrap_field(expr: &FieldExpr) -> String {
+/// An operand as printed inside a larger expression: parenthesised unless it is an
+/// attribute or a literal. A negative literal under an arithmetic operator is
+/// parenthesised too: a folded `-1` printed bare in `-1 * .a` reads back as `-(1 * .a)`.
+fn wrap_field(expr: &FieldExpr, under: Option<Op>) -> String {
     match expr {
-        FieldExpr::Static(_) | FieldExpr::Attribute(_) => expr.to_string(),
+        FieldExpr::Attribute(_) => expr.to_string(),
+        FieldExpr::Static(_) if under.is_some_and(|op| !op.is_boolean()) => {
+            parenthesise_negative(expr.to_string())
+        }
+        FieldExpr::Static(_) => expr.to_string(),
         other => format!("({other})"),
+    }
+}
+
+fn parenthesise_negative(text: String) -> String {
+    if text.starts_with('-') {
+        format!("({text})")
+    } else {
+        text
     }
 }
 
@@ -129,11 +144,19 @@ impl Display for FieldExpr {
             FieldExpr::Static(value) => f.write_str(&value.to_query_text()),
             FieldExpr::Attribute(attribute) => attribute.fmt(f),
             FieldExpr::Binary { op, lhs, rhs, .. } => {
-                write!(f, "{} {} {}", wrap_field(lhs), op.as_str(), wrap_field(rhs))
+                write!(
+                    f,
+                    "{} {} {}",
+                    wrap_field(lhs, Some(*op)),
+                    op.as_str(),
+                    wrap_field(rhs, Some(*op))
+                )
             }
             FieldExpr::Unary { op, expr } => match op {
-                Op::Exists | Op::NotExists => write!(f, "{} {}", wrap_field(expr), op.as_str()),
-                _ => write!(f, "{}{}", op.as_str(), wrap_field(expr)),
+                Op::Exists | Op::NotExists => {
+                    write!(f, "{} {}", wrap_field(expr, None), op.as_str())
+                }
+                _ => write!(f, "{}{}", op.as_str(), wrap_field(expr, Some(Op::Sub))),
             },
         }
     }

@@ -106,3 +106,19 @@ fn mutated_queries_never_panic_and_print_round_trips() {
         "mutations mostly parse: {parsed_count}"
     );
 }
+
+#[test]
+fn folded_negative_literals_print_in_parentheses() {
+    // Found by the traceql_parse fuzz target: `(-3 / 2)` folds to `-1`, which printed
+    // bare as `-1 * .other` read back as `-(1 * .other)`.
+    for text in [
+        "{ ((-3 / 2) * .other)^3 = 2 }",
+        "{ (-2) * span.x > 1 }",
+        "{ } | count() > (-1 * 2)",
+    ] {
+        let query = parse(text).expect("valid");
+        let printed = query.to_string();
+        let again = parse(&printed).unwrap_or_else(|error| panic!("{printed:?}: {error}"));
+        assert_eq!(again.to_string(), printed, "{text:?}");
+    }
+}
