@@ -39,6 +39,13 @@ use crate::error::{json_response, text_response};
 use crate::query_config::QueryConfig;
 use crate::route_metrics::record_request;
 
+/// What every read handler starts from: the tenant, the parameters and the window.
+struct Request {
+    tenant: weft_model::TenantId,
+    params: crate::params::QueryParams,
+    window: weft_model::TimeWindow,
+}
+
 #[derive(Clone)]
 struct TempoState {
     reader: Arc<dyn TraceReader>,
@@ -46,6 +53,25 @@ struct TempoState {
     zipkin: Arc<ZipkinApiConfig>,
     /// Search and read bounds.
     query: Arc<QueryConfig>,
+}
+
+impl TempoState {
+    /// The tenant (401/400 as the error table says), the query parameters, and the
+    /// `start`/`end` window (the configured lookback without them).
+    fn request(
+        &self,
+        headers: &axum::http::HeaderMap,
+        raw: Option<&str>,
+    ) -> Result<Request, crate::error::ApiError> {
+        let tenant = crate::error::request_tenant(headers, self.zipkin.multitenancy_enabled)?;
+        let params = crate::params::QueryParams::parse(raw);
+        let window = params::window(&params, self.zipkin.query_lookback)?;
+        Ok(Request {
+            tenant,
+            params,
+            window,
+        })
+    }
 }
 
 /// Serves Tempo's read API (see the module docs) over `reader`. Tenancy, the default

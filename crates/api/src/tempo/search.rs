@@ -27,10 +27,9 @@ use weft_model::{MAX_FILTER_CRITERIA, Span, SpanFilter};
 use weft_query::search::{SearchOutcome, SearchRequest, search as run_search};
 use weft_query::traceql::{self, SpanSet, Static};
 
-use super::TempoState;
-use super::params::{optional_duration, parse_logfmt, unsigned, window};
-use crate::error::{ApiError, json_response, request_tenant};
-use crate::params::QueryParams;
+use super::params::{optional_duration, parse_logfmt, unsigned};
+use super::{Request, TempoState};
+use crate::error::{ApiError, json_response};
 
 /// Tempo shows this when a trace's root span has not arrived.
 const ROOT_SPAN_NOT_YET_RECEIVED: &str = "<root span not yet received>";
@@ -53,9 +52,11 @@ pub(super) async fn search(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    let tenant = request_tenant(&headers, state.zipkin.multitenancy_enabled)?;
-    let params = QueryParams::parse(raw.as_deref());
-    let window = window(&params, state.zipkin.query_lookback)?;
+    let Request {
+        tenant,
+        params,
+        window,
+    } = state.request(&headers, raw.as_deref())?;
     let query_text = params.get("q").filter(|text| !text.trim().is_empty());
     let tags = params.get("tags").filter(|text| !text.trim().is_empty());
     if query_text.is_some() && tags.is_some() {

@@ -23,9 +23,9 @@ use weft_model::{
 use weft_query::search::{SearchRequest, search};
 use weft_query::traceql;
 
-use super::TempoState;
-use super::params::{unsigned, window};
-use crate::error::{ApiError, json_response, request_tenant};
+use super::params::unsigned;
+use super::{Request, TempoState};
+use crate::error::{ApiError, json_response};
 use crate::params::QueryParams;
 
 /// Traces a `q`-filtered tags request reads at most.
@@ -82,9 +82,7 @@ pub(super) async fn tags_v1(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    let tenant = request_tenant(&headers, state.zipkin.multitenancy_enabled)?;
-    let params = QueryParams::parse(raw.as_deref());
-    window(&params, state.zipkin.query_lookback)?;
+    let Request { tenant, params, .. } = state.request(&headers, raw.as_deref())?;
     let scope = scopes_of(&params, &["resource", "span", "intrinsic"])?;
     let limit = limit(&params)?;
     let names = state.reader.names(&tenant).await?;
@@ -110,9 +108,11 @@ pub(super) async fn tags_v2(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    let tenant = request_tenant(&headers, state.zipkin.multitenancy_enabled)?;
-    let params = QueryParams::parse(raw.as_deref());
-    let window = window(&params, state.zipkin.query_lookback)?;
+    let Request {
+        tenant,
+        params,
+        window,
+    } = state.request(&headers, raw.as_deref())?;
     let scope = scopes_of(&params, &V2_SCOPE_ORDER)?;
     let limit = limit(&params)?;
     let filtered = match params.get("q").and_then(|text| traceql::parse(text).ok()) {
@@ -162,9 +162,7 @@ pub(super) async fn values_v1(
     Path(tag): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    let tenant = request_tenant(&headers, state.zipkin.multitenancy_enabled)?;
-    let params = QueryParams::parse(raw.as_deref());
-    window(&params, state.zipkin.query_lookback)?;
+    let Request { tenant, params, .. } = state.request(&headers, raw.as_deref())?;
     let limit = limit(&params)?;
     let names = state.reader.names(&tenant).await?;
     let mut values: BTreeSet<String> = BTreeSet::new();
@@ -180,9 +178,11 @@ pub(super) async fn values_v2(
     Path(tag): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    let tenant = request_tenant(&headers, state.zipkin.multitenancy_enabled)?;
-    let params = QueryParams::parse(raw.as_deref());
-    let window = window(&params, state.zipkin.query_lookback)?;
+    let Request {
+        tenant,
+        params,
+        window,
+    } = state.request(&headers, raw.as_deref())?;
     let limit = limit(&params)?;
     let (scope, key) = split_scoped_tag(&tag)?;
     let filter = params
