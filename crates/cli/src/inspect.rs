@@ -122,18 +122,24 @@ pub(crate) fn base_url(arguments: &ArgMatches) -> String {
         .unwrap_or_default()
 }
 
-pub async fn search(arguments: &ArgMatches) -> anyhow::Result<()> {
-    let lookback_text = arguments
+/// `--lookback` as given, in seconds, and the current unix second.
+pub(crate) fn lookback(arguments: &ArgMatches) -> anyhow::Result<(&str, u64, u64)> {
+    let text = arguments
         .get_one::<String>("lookback")
         .map(String::as_str)
         .unwrap_or("1h");
-    let lookback = humantime::parse_duration(lookback_text)
-        .with_context(|| format!("invalid --lookback {lookback_text:?}"))?;
-    let end_seconds = std::time::SystemTime::now()
+    let lookback =
+        humantime::parse_duration(text).with_context(|| format!("invalid --lookback {text:?}"))?;
+    let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .context("the clock is before 1970")?
         .as_secs();
-    let start_seconds = end_seconds.saturating_sub(lookback.as_secs());
+    Ok((text, lookback.as_secs(), now))
+}
+
+pub async fn search(arguments: &ArgMatches) -> anyhow::Result<()> {
+    let (lookback_text, lookback_seconds, end_seconds) = lookback(arguments)?;
+    let start_seconds = end_seconds.saturating_sub(lookback_seconds);
     let limit = arguments.get_one::<u32>("limit").copied().unwrap_or(20);
     let mut query = vec![
         ("limit", limit.to_string()),

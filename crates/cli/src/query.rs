@@ -5,7 +5,9 @@ use anyhow::{Context, bail};
 use clap::{Arg, ArgAction, ArgMatches, Command, value_parser};
 use serde_json::Value;
 
-use crate::inspect::{SearchResponse, base_url, client, print_trace_header, print_trace_row};
+use crate::inspect::{
+    SearchResponse, base_url, client, lookback, print_trace_header, print_trace_row,
+};
 use crate::waterfall;
 use crate::{server_arg, tenant_arg};
 
@@ -100,18 +102,9 @@ pub async fn query(arguments: &ArgMatches) -> anyhow::Result<()> {
     let traceql = arguments
         .get_one::<String>("traceql")
         .context("a TraceQL query is required")?;
-    let lookback_text = arguments
-        .get_one::<String>("lookback")
-        .map(String::as_str)
-        .unwrap_or("1h");
-    let lookback = humantime::parse_duration(lookback_text)
-        .with_context(|| format!("invalid --lookback {lookback_text:?}"))?;
-    let end_seconds = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .context("the clock is before 1970")?
-        .as_secs()
-        + 1;
-    let start_seconds = end_seconds.saturating_sub(lookback.as_secs().max(1));
+    let (lookback_text, lookback_seconds, now) = lookback(arguments)?;
+    let end_seconds = now + 1;
+    let start_seconds = end_seconds.saturating_sub(lookback_seconds.max(1));
     let limit = arguments.get_one::<u32>("limit").copied().unwrap_or(20);
     let spss = arguments.get_one::<u32>("spss").copied().unwrap_or(3);
     let url = format!("{}/api/search", base_url(arguments));
