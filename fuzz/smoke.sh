@@ -4,9 +4,18 @@
 # seed corpus. Any crash, panic or timeout fails the run and leaves the input in
 # fuzz/artifacts/<target>/.
 #   fuzz/smoke.sh [seconds per target, default 20]
+# Under CI (CI=true) the run is seeded (FUZZ_SEED, default 1) so a red CI is
+# reproducible and never caused by a finding unrelated to the change; elsewhere each run
+# explores from a random seed, or from FUZZ_SEED when set.
 set -euo pipefail
 cd "$(dirname "$0")"
 seconds=${1:-20}
+seed_flag=()
+if [ -n "${FUZZ_SEED:-}" ]; then
+  seed_flag=(-seed="$FUZZ_SEED")
+elif [ "${CI:-}" = "true" ]; then
+  seed_flag=(-seed=1)
+fi
 triple=$(rustc -vV | sed -n 's/^host: //p')
 export RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
 -Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
@@ -35,7 +44,7 @@ for target in $(ls fuzz_targets | sed 's/\.rs$//'); do
   echo "fuzzing $target for ${seconds}s"
   log="artifacts/$target/smoke.log"
   status=0
-  "target/$triple/release/$target" "corpus/$target" -max_total_time="$seconds" \
+  "target/$triple/release/$target" "corpus/$target" "${seed_flag[@]}" -max_total_time="$seconds" \
     -max_len=131072 -rss_limit_mb=2048 -timeout=10 -artifact_prefix="artifacts/$target/" \
     -print_final_stats=1 >"$log" 2>&1 || status=$?
   grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb)' "$log" || true

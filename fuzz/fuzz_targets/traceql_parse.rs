@@ -62,7 +62,12 @@ fuzz_target!(|data: &[u8]| {
     let _ = query.pushdown();
     let _ = query.most_recent();
     let printed = query.to_string();
-    let again = traceql::parse(&printed)
-        .unwrap_or_else(|e| panic!("{text:?} printed as {printed:?}, which fails: {e}"));
+    let again = match traceql::parse(&printed) {
+        Ok(again) => again,
+        // Parentheses the printer adds count as nesting; a query near the depth limit
+        // may print past it. That is the guard working, not a printing bug.
+        Err(e) if e.kind == traceql::ErrorKind::Limit => return,
+        Err(e) => panic!("{text:?} printed as {printed:?}, which fails: {e}"),
+    };
     assert_eq!(again.to_string(), printed, "{text:?}");
 });

@@ -71,6 +71,9 @@ pub enum ErrorKind {
     Invalid,
     /// The query parses but Tempo does not support it ("... not yet supported").
     Unsupported,
+    /// The query is grammatical but nests deeper than [`MAX_NESTING_DEPTH`] or has more
+    /// than [`MAX_OPERATORS`] operators: weft's guard against unbounded recursion.
+    Limit,
 }
 
 /// Why a query was rejected.
@@ -108,7 +111,7 @@ impl fmt::Display for ParseError {
             ErrorKind::Syntax if self.line == 0 && self.column == 0 => {
                 write!(f, "parse error : {}", self.message)
             }
-            ErrorKind::Syntax => write!(
+            ErrorKind::Syntax | ErrorKind::Limit => write!(
                 f,
                 "parse error at line {}, col {}: {}",
                 self.line, self.column, self.message

@@ -6,10 +6,10 @@
 //! scalar filters and metrics the way the grammar's rules allow, with errors at the
 //! token where the grammar would have stopped.
 
-use super::ParseError;
 use super::ast::{Aggregate, AggregateOp, Attribute, FieldExpr};
 use super::lexer::{METRICS_FUNCTIONS, Tok, Token};
 use super::value::Value;
+use super::{ErrorKind, ParseError};
 
 /// Deepest nesting of parentheses and unary operators accepted; deeper queries get an
 /// error instead of exhausting the stack.
@@ -134,7 +134,8 @@ impl Parser {
         self.depth += 1;
         if self.depth > MAX_NESTING_DEPTH {
             let token = self.peek();
-            return Err(ParseError::syntax(
+            return Err(ParseError::new(
+                ErrorKind::Limit,
                 token.line,
                 token.column,
                 format!("query nests deeper than {MAX_NESTING_DEPTH} levels"),
@@ -148,7 +149,8 @@ impl Parser {
         self.operators += 1;
         if self.operators > MAX_OPERATORS {
             let token = self.peek();
-            return Err(ParseError::syntax(
+            return Err(ParseError::new(
+                ErrorKind::Limit,
                 token.line,
                 token.column,
                 format!("query has more than {MAX_OPERATORS} operators"),

@@ -122,3 +122,17 @@ fn folded_negative_literals_print_in_parentheses() {
         assert_eq!(again.to_string(), printed, "{text:?}");
     }
 }
+
+#[test]
+fn printed_parentheses_may_exceed_the_depth_limit_only_as_a_limit_error() {
+    // Found by the traceql_parse fuzz target: 36 stacked `!`/`-` parse within the depth
+    // limit, but Tempo's normal form prints each as `-(...)`, and the parentheses count.
+    let text = format!("{{ !!{}.a--.4 }}", "-".repeat(34));
+    let printed = parse(&text).unwrap().to_string();
+    let error = parse(&printed).unwrap_err();
+    assert_eq!(error.kind, super::ErrorKind::Limit, "{error}");
+    assert!(
+        error.to_string().contains("nests deeper than 64 levels"),
+        "{error}"
+    );
+}
