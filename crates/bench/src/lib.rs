@@ -32,6 +32,7 @@ pub mod search_cases;
 pub mod soak;
 pub mod stats;
 mod thrift_write;
+pub mod traceql_cases;
 pub mod udp;
 pub mod zipkin_thrift_encode;
 

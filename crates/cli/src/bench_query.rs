@@ -8,6 +8,11 @@
 //! the corpus has) over one-hour windows at random positions inside the corpus's time
 //! range, through the native `GET /api/search` and, with `--zipkin-url`, Zipkin's
 //! `GET /api/v2/traces`.
+//!
+//! With `--traceql-runs N`, each query of `weft_bench::traceql_cases` runs N times
+//! through Tempo's `GET /api/search?q=` over the last hour and over the last 24 hours of
+//! the corpus (ending a minute after the newest sampled trace), the queries taking turns.
+//! Tempo's API is the same on weft and on Tempo, so `--url` can point at either.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -20,6 +25,7 @@ use weft_bench::id_file::IdFile;
 use weft_bench::random::SplitMix64;
 use weft_bench::search_cases::{SEARCH_CASES, SearchCase};
 use weft_bench::stats::{LatencySummary, millis};
+use weft_bench::traceql_cases::TRACEQL_CASES;
 
 use crate::bench::thousands;
 
@@ -46,6 +52,7 @@ pub fn command() -> Command {
         .arg(Arg::new("searches").long("searches").default_value("50").value_parser(value_parser!(usize)).help("Searches per API, cycling through the search cases"))
         .arg(Arg::new("concurrency").long("concurrency").default_value("1").value_parser(value_parser!(usize)).help("Requests in flight at once"))
         .arg(Arg::new("zipkin-url").long("zipkin-url").help("Also search through Zipkin's API at this base URL (--zipkin.listen, e.g. http://127.0.0.1:9411)"))
+        .arg(Arg::new("traceql-runs").long("traceql-runs").default_value("0").value_parser(value_parser!(usize)).help("Runs of each TraceQL query over the last hour and over the last 24 hours of the corpus (GET /api/search?q=, limit 20)"))
         .arg(Arg::new("seed").long("seed").default_value("1").value_parser(value_parser!(u64)).help("Seed of the random id and window choice"))
         .arg(crate::tenant_arg().help("Tenant to read (sent as X-Scope-OrgID) [default: the tenant recorded in the id file]"))
 }
@@ -73,6 +80,7 @@ pub async fn run(arguments: &ArgMatches) -> anyhow::Result<()> {
     let searches = *arguments.get_one::<usize>("searches").unwrap_or(&50);
     let concurrency = (*arguments.get_one::<usize>("concurrency").unwrap_or(&1)).max(1);
     let seed = *arguments.get_one::<u64>("seed").unwrap_or(&1);
+    let traceql_runs = *arguments.get_one::<usize>("traceql-runs").unwrap_or(&0);
     let client = Client {
         http: reqwest::Client::builder()
             .timeout(Duration::from_secs(120))
@@ -89,19 +97,38 @@ pub async fn run(arguments: &ArgMatches) -> anyhow::Result<()> {
         client.tenant.as_deref().unwrap_or("(none sent)")
     );
     let samples = Arc::new(id_file.samples);
-    let lookup_results = run_jobs(lookups, concurrency, seed, {
-        let client = client.clone();
-        let base = base.clone();
-        let samples = samples.clone();
-        move |random: &mut SplitMix64| {
-            let sample = samples[random.below(samples.len() as u64) as usize];
+    if lookups > 0 {
+        let lookup_results = run_jobs(lookups, concurrency, seed, {
             let client = client.clone();
-            let url = format!("{base}/api/traces/{}", sample.trace_id);
-            async move { client.lookup(&url).await }
+            let base = base.clone();
+            let samples = samples.clone();
+            move |random: &mut SplitMix64| {
+                let sample = samples[random.below(samples.len() as u64) as usize];
+                let client = client.clone();
+                let url = format!("{base}/api/traces/{}", sample.trace_id);
+                async move { client.lookup(&url).await }
+            }
+        })
+        .await;
+        print_lookups(&lookup_results);
+    }
+
+    if traceql_runs > 0 {
+        // The corpus ends with its newest trace; sampled ids are ~30 s apart.
+        let end_seconds = last_start / 1_000_000_000 + 60;
+        for (title, hours) in [("last hour", 1u64), ("last 24 hours", 24)] {
+            let start_seconds = end_seconds - hours * 3_600;
+            let results = run_traceql(
+                &client,
+                &format!("{base}/api/search"),
+                (start_seconds, end_seconds),
+                traceql_runs,
+                concurrency,
+            )
+            .await;
+            print_traceql(title, &results);
         }
-    })
-    .await;
-    print_lookups(&lookup_results);
+    }
 
     let windows = search_windows(searches, first_start, last_start, seed);
     let native = run_searches(&client, &windows, concurrency, |case, window_start| {
@@ -148,6 +175,9 @@ type Timed<T> = (Duration, Result<T, String>);
 
 /// What a search found: traces returned, and traces inspected when the answer says.
 type SearchFound = (u64, Option<u64>);
+
+/// A TraceQL search's case index, its timed outcome, and whether it said partial.
+type TraceqlResult = (usize, Timed<(SearchFound, bool)>);
 
 /// A search's case index and its timed outcome.
 type SearchResult = (usize, Timed<SearchFound>);
@@ -207,6 +237,36 @@ impl Client {
                 ));
             }
             search_counts(&body)
+        }
+        .await;
+        (started.elapsed(), result)
+    }
+}
+
+impl Client {
+    /// Runs a TraceQL search; also says whether the answer was partial.
+    async fn traceql(&self, url: &str, query: &[(&str, String)]) -> Timed<(SearchFound, bool)> {
+        let started = Instant::now();
+        let result = async {
+            let response = self
+                .get(url)
+                .query(query)
+                .send()
+                .await
+                .map_err(|error| format!("{error}"))?;
+            let status = response.status();
+            let body = response.bytes().await.map_err(|error| format!("{error}"))?;
+            if !status.is_success() {
+                return Err(format!(
+                    "{status}: {}",
+                    String::from_utf8_lossy(&body).trim()
+                ));
+            }
+            let partial = serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|value| value.get("partial").and_then(|partial| partial.as_bool()))
+                .unwrap_or(false);
+            Ok((search_counts(&body)?, partial))
         }
         .await;
         (started.elapsed(), result)
@@ -313,6 +373,115 @@ async fn run_searches(
         results.extend(worker.unwrap_or_default());
     }
     results
+}
+
+/// Runs every TraceQL case `runs` times over `[start, end]` (unix seconds), the cases
+/// taking turns so that the machine's noise spreads over all of them.
+async fn run_traceql(
+    client: &Client,
+    url: &str,
+    (start_seconds, end_seconds): (u64, u64),
+    runs: usize,
+    concurrency: usize,
+) -> Vec<TraceqlResult> {
+    let requests: Arc<Vec<(usize, Query)>> = Arc::new(
+        (0..runs)
+            .flat_map(|_| TRACEQL_CASES.iter().enumerate())
+            .map(|(index, case)| {
+                let query = vec![
+                    ("q", case.query.to_owned()),
+                    ("start", start_seconds.to_string()),
+                    ("end", end_seconds.to_string()),
+                    ("limit", NATIVE_LIMIT.to_string()),
+                ];
+                (index, query)
+            })
+            .collect(),
+    );
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..concurrency {
+        let (client, requests, next) = (client.clone(), requests.clone(), next.clone());
+        let url = url.to_owned();
+        workers.spawn(async move {
+            let mut results = Vec::new();
+            while let Some((case, query)) = requests.get(next.fetch_add(1, Ordering::Relaxed)) {
+                results.push((*case, client.traceql(&url, query).await));
+            }
+            results
+        });
+    }
+    let mut results = Vec::new();
+    while let Some(worker) = workers.join_next().await {
+        results.extend(worker.unwrap_or_default());
+    }
+    results
+}
+
+fn print_traceql(title: &str, results: &[TraceqlResult]) {
+    println!("TraceQL GET /api/search?q= (limit {NATIVE_LIMIT}), {title}");
+    println!(
+        "  {:<34} {:>5} {:>8} {:>8} {:>8} {:>7} {:>9} {:>8}",
+        "query", "runs", "p50", "p99", "max", "traces", "inspected", "partial"
+    );
+    let mut first_error = None;
+    for (case_index, case) in TRACEQL_CASES.iter().enumerate() {
+        let runs: Vec<&Timed<(SearchFound, bool)>> = results
+            .iter()
+            .filter(|(index, _)| *index == case_index)
+            .map(|(_, timed)| timed)
+            .collect();
+        let found: Vec<(SearchFound, bool)> = runs
+            .iter()
+            .filter_map(|(_, result)| result.as_ref().ok().copied())
+            .collect();
+        let errors = runs.len() - found.len();
+        if first_error.is_none() {
+            first_error = runs.iter().find_map(|(_, result)| {
+                result
+                    .as_ref()
+                    .err()
+                    .map(|error| format!("{}: {error}", case.label))
+            });
+        }
+        let mut latencies: Vec<Duration> = runs.iter().map(|(latency, _)| *latency).collect();
+        let summary = LatencySummary::from_latencies(&mut latencies);
+        let returned: u64 = found.iter().map(|((traces, _), _)| traces).sum();
+        let inspected: Vec<u64> = found
+            .iter()
+            .filter_map(|((_, inspected), _)| *inspected)
+            .collect();
+        let partial = found.iter().filter(|(_, partial)| *partial).count();
+        println!(
+            "  {:<34} {:>5} {:>8} {:>8} {:>8} {:>7.1} {:>9} {:>8}{}",
+            case.label,
+            runs.len(),
+            millis(summary.p50),
+            millis(summary.p99),
+            millis(summary.max),
+            returned as f64 / found.len().max(1) as f64,
+            if inspected.is_empty() {
+                String::from("-")
+            } else {
+                format!(
+                    "{:.0}",
+                    inspected.iter().sum::<u64>() as f64 / inspected.len() as f64
+                )
+            },
+            partial,
+            if errors > 0 {
+                format!("  ({errors} errors)")
+            } else {
+                String::new()
+            }
+        );
+    }
+    for case in TRACEQL_CASES.iter() {
+        println!("    {}: {}", case.label, case.query);
+    }
+    if let Some(error) = first_error {
+        println!("  first error: {error}");
+    }
 }
 
 fn latency_line(latencies: &mut [Duration]) -> String {

@@ -33,6 +33,7 @@ mod ingester;
 mod memory;
 mod read;
 mod replay;
+mod scan;
 mod values;
 pub mod wal;
 

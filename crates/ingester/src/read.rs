@@ -5,11 +5,11 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures::future::BoxFuture;
-use futures::stream::{self, StreamExt, TryStreamExt};
+use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 use tokio::task::JoinError;
 use weft_model::{
-    DependencyLink, DependencyLinker, LinkSpan, NameIndex, ReadError, Span, SpanFilter, TenantId,
-    TimeWindow, TraceId, TraceReader, TraceSummary, link_traces_in_window,
+    DependencyLink, DependencyLinker, LinkSpan, NameIndex, ReadError, ScanBatch, ScanRequest, Span,
+    SpanFilter, TenantId, TimeWindow, TraceId, TraceReader, TraceSummary, link_traces_in_window,
 };
 use weft_storage::{BlockReader, FilterMatch, StorageError, TraceDigest, split_window};
 
@@ -20,7 +20,7 @@ use crate::ingester::{Ingester, Snapshot};
 /// searched: a part cut into a different block than its root (a trace in flight during
 /// a cut) has the timestamp of its own earliest span, and may be the part that meets a
 /// criterion. Parts in this margin become candidates; the merged trace timestamp decides.
-const PART_SKEW_NANOS: u64 = 5 * 60 * 1_000_000_000;
+pub(crate) const PART_SKEW_NANOS: u64 = 5 * 60 * 1_000_000_000;
 
 /// Split traces (stored in parts that are not all self-contained) linked whole by one
 /// dependency query; past it the rest are left out of the whole buckets and
@@ -33,7 +33,7 @@ const SPLIT_TRACES_PER_BATCH: usize = 256;
 /// Blocks searched at once by one search.
 const CONCURRENT_BLOCK_SEARCHES: usize = 2;
 
-fn read_error(error: StorageError) -> ReadError {
+pub(crate) fn read_error(error: StorageError) -> ReadError {
     match error {
         StorageError::Corrupt { .. } | StorageError::UnsupportedVersion { .. } => {
             ReadError::Corrupt(error.to_string())
@@ -120,6 +120,10 @@ impl TraceReader for Ingester {
             }
         }
         Ok(linker.links())
+    }
+
+    fn scan(&self, request: ScanRequest) -> BoxStream<'_, Result<ScanBatch, ReadError>> {
+        crate::scan::scan(self.snapshot(&request.tenant), request)
     }
 
     async fn names(&self, tenant: &TenantId) -> Result<NameIndex, ReadError> {

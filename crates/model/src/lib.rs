@@ -27,8 +27,8 @@ pub use dependency::{DependencyLink, DependencyLinker, LinkSpan, dependency_link
 pub use id::{IdError, SpanId, TraceId};
 pub use ingest::{PushError, PushOutcome, SpanSink};
 pub use read::{
-    MAX_FILTER_CRITERIA, NameIndex, ReadError, SpanFilter, TimeWindow, TraceReader, TraceSummary,
-    group_by_low_half, link_traces_in_window,
+    MAX_FILTER_CRITERIA, NameIndex, ReadError, ScanBatch, ScanRequest, ScannedTrace, SpanFilter,
+    TimeWindow, TraceReader, TraceSummary, group_by_low_half, link_traces_in_window,
 };
 pub use span::{
     Event, InstrumentationScope, Link, Resource, Span, SpanBatch, SpanKind, Status, StatusCode,

@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use async_trait::async_trait;
-use futures_util::stream::{self, StreamExt};
+use futures_util::stream::{self, BoxStream, StreamExt};
 
 use crate::catalog::AttributeCatalog;
 use crate::dependency::{DependencyLink, DependencyLinker};
@@ -141,6 +141,47 @@ pub enum ReadError {
     Corrupt(String),
 }
 
+/// A scan of stored traces for a search ([`TraceReader::scan`]).
+#[derive(Debug, Clone)]
+pub struct ScanRequest {
+    /// The tenant searched.
+    pub tenant: TenantId,
+    /// Traces whose timestamp lies in this window.
+    pub window: TimeWindow,
+    /// Necessary conditions: a trace whose parts together miss a criterion is left out.
+    pub filter: SpanFilter,
+    /// Most traces the default implementation takes from [`TraceReader::summaries`].
+    pub max_candidates: usize,
+}
+
+/// A trace a scan found.
+#[derive(Debug, Clone)]
+pub struct ScannedTrace {
+    /// The trace's summary: of the whole trace when `spans` holds it, else of the part
+    /// the scan saw.
+    pub summary: TraceSummary,
+    /// Every stored span of the trace, when the reader knows it has them all
+    /// (`whole`); else empty, and the caller loads the trace ([`TraceReader::trace`]).
+    pub spans: Vec<Span>,
+    /// Whether `spans` is the whole trace.
+    pub whole: bool,
+}
+
+/// One step of a scan.
+#[derive(Debug, Clone, Default)]
+pub struct ScanBatch {
+    /// Traces found in this step, each once per scan when `whole`; a trace stored in
+    /// parts may be named again by a later step.
+    pub traces: Vec<ScannedTrace>,
+    /// Every trace of the window whose timestamp is above this has been reported by
+    /// this step or an earlier one; 0 once the scan has seen everything.
+    pub complete_above_unix_nanos: u64,
+    /// True when the reader left traces out to stay within `max_candidates`.
+    pub truncated: bool,
+    /// Spans decoded by this step (the ones of `traces` included).
+    pub decoded_spans: u64,
+}
+
 /// Read access to stored spans of one process or cluster.
 #[async_trait]
 pub trait TraceReader: Send + Sync + 'static {
@@ -161,6 +202,35 @@ pub trait TraceReader: Send + Sync + 'static {
         filter: &SpanFilter,
         max_traces: usize,
     ) -> Result<Vec<TraceSummary>, ReadError>;
+
+    /// The traces whose timestamp lies in the window and whose parts together may meet
+    /// every criterion of the filter, newest data first, step by step: a consumer that
+    /// has enough drops the stream and the reader stops. Readers that can tell give
+    /// whole traces with their spans, so that the consumer judges them without loading
+    /// them again. The default takes the summaries ([`TraceReader::summaries`]) in one
+    /// step, none of them whole.
+    fn scan(&self, request: ScanRequest) -> BoxStream<'_, Result<ScanBatch, ReadError>> {
+        stream::once(async move {
+            let max = request.max_candidates.max(1);
+            let summaries = self
+                .summaries(&request.tenant, request.window, &request.filter, max)
+                .await?;
+            Ok(ScanBatch {
+                truncated: summaries.len() >= max,
+                traces: summaries
+                    .into_iter()
+                    .map(|summary| ScannedTrace {
+                        summary,
+                        spans: Vec::new(),
+                        whole: false,
+                    })
+                    .collect(),
+                complete_above_unix_nanos: 0,
+                decoded_spans: 0,
+            })
+        })
+        .boxed()
+    }
 
     /// Names of services, span names, remote services and indexed attribute values over
     /// all retained data.

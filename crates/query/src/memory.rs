@@ -41,7 +41,7 @@ impl MemoryTraceReader {
     }
 }
 
-fn summarize(trace_id: TraceId, spans: &[&Span]) -> TraceSummary {
+pub(crate) fn summarize(trace_id: TraceId, spans: &[&Span]) -> TraceSummary {
     let root = spans
         .iter()
         .find(|span| span.parent_span_id.is_none() && span.start_unix_nanos != 0);

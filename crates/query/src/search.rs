@@ -7,10 +7,13 @@
 //! Candidates come newest first and the store keeps the newest when it bounds them, so
 //! once `limit` traces matched, they are the newest `limit` matches of the window.
 
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use futures_util::stream::{self, StreamExt};
-use weft_model::{Span, SpanFilter, TenantId, TimeWindow, TraceReader, TraceSummary};
+use weft_model::{
+    ScanRequest, Span, SpanFilter, TenantId, TimeWindow, TraceId, TraceReader, TraceSummary,
+};
 
 use crate::QueryError;
 use crate::dedupe_spans;
@@ -222,6 +225,166 @@ where
         }
     }
     Ok(outcome)
+}
+
+/// How [`search_scan`] decides that it has found enough.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScanOrder {
+    /// Stop at the first step after which `limit` traces matched: the newest data is
+    /// scanned first, but the matches need not be the newest `limit` of the window
+    /// (Tempo's default).
+    FirstFound,
+    /// Go on until no trace left unscanned can be newer than the `limit`-th match
+    /// (Tempo's `with(most_recent=true)`).
+    MostRecent,
+}
+
+/// Like [`search`], over a scan of the store ([`TraceReader::scan`]): traces the reader
+/// knows whole are judged as it decodes them, those stored in parts are loaded whole
+/// first. Matches come newest first, at most `limit`.
+pub async fn search_scan<T, M>(
+    reader: &dyn TraceReader,
+    request: &SearchRequest,
+    order: ScanOrder,
+    matcher: M,
+) -> Result<SearchOutcome<T>, QueryError>
+where
+    M: Fn(&[Span]) -> Option<T>,
+{
+    let started = Instant::now();
+    let deadline = started + request.limits.deadline;
+    let limits = request.limits;
+    let mut outcome = SearchOutcome {
+        matches: Vec::new(),
+        metrics: SearchMetrics::default(),
+        partial: None,
+    };
+    if request.limit == 0 {
+        return Ok(outcome);
+    }
+    let mut steps = reader.scan(ScanRequest {
+        tenant: request.tenant.clone(),
+        window: request.window,
+        filter: request.filter.clone(),
+        max_candidates: limits.max_candidates.max(1),
+    });
+    let mut loaded: HashSet<TraceId> = HashSet::new();
+    let mut truncated = false;
+    'steps: loop {
+        let step = match tokio::time::timeout_at(deadline.into(), steps.next()).await {
+            Err(_) => {
+                outcome.partial = Some(Partial::Deadline);
+                break;
+            }
+            Ok(None) => {
+                if truncated {
+                    outcome.partial = Some(Partial::CandidateLimit);
+                }
+                break;
+            }
+            Ok(Some(step)) => step?,
+        };
+        truncated |= step.truncated;
+        outcome.metrics.candidate_traces += step.traces.len() as u64;
+        outcome.metrics.inspected_spans += step.decoded_spans;
+        let mut candidates = Vec::new();
+        for trace in step.traces {
+            if !trace.whole {
+                if loaded.insert(trace.summary.trace_id) {
+                    candidates.push(trace.summary.trace_id);
+                }
+                continue;
+            }
+            let mut spans = trace.spans;
+            dedupe_spans(&mut spans);
+            judge(&mut outcome, trace.summary, spans, &matcher, false);
+        }
+        let tenant = &request.tenant;
+        let mut loads = stream::iter(candidates)
+            .map(|trace_id| async move { reader.trace(tenant, trace_id).await })
+            .buffered(limits.concurrent_reads.max(1));
+        loop {
+            let spans = match tokio::time::timeout_at(deadline.into(), loads.next()).await {
+                Err(_) => {
+                    outcome.partial = Some(Partial::Deadline);
+                    break 'steps;
+                }
+                Ok(None) => break,
+                Ok(Some(spans)) => spans?,
+            };
+            let mut spans = spans;
+            if spans.is_empty() {
+                continue;
+            }
+            dedupe_spans(&mut spans);
+            let references: Vec<&Span> = spans.iter().collect();
+            let summary = crate::memory::summarize(spans[0].trace_id, &references);
+            drop(references);
+            if summary.timestamp_unix_nanos == 0
+                || !request.window.contains(summary.timestamp_unix_nanos)
+            {
+                continue;
+            }
+            judge(&mut outcome, summary, spans, &matcher, true);
+        }
+        if outcome.metrics.inspected_bytes > limits.max_inspected_bytes {
+            outcome.partial = Some(Partial::ByteBudget);
+            break;
+        }
+        if outcome.matches.len() >= request.limit {
+            sort_newest_first(&mut outcome.matches);
+            outcome.matches.truncate(request.limit);
+            let enough = match order {
+                ScanOrder::FirstFound => true,
+                ScanOrder::MostRecent => outcome.matches.last().is_some_and(|last| {
+                    last.summary.timestamp_unix_nanos > step.complete_above_unix_nanos
+                }),
+            };
+            if enough {
+                break;
+            }
+        }
+    }
+    sort_newest_first(&mut outcome.matches);
+    outcome.matches.truncate(request.limit);
+    Ok(outcome)
+}
+
+/// Counts a whole trace as inspected and keeps it when the matcher accepts it.
+fn judge<T, M>(
+    outcome: &mut SearchOutcome<T>,
+    summary: TraceSummary,
+    spans: Vec<Span>,
+    matcher: &M,
+    count_spans: bool,
+) where
+    M: Fn(&[Span]) -> Option<T>,
+{
+    outcome.metrics.inspected_traces += 1;
+    if count_spans {
+        outcome.metrics.inspected_spans += spans.len() as u64;
+    }
+    outcome.metrics.inspected_bytes += spans
+        .iter()
+        .map(|span| span.heap_bytes() as u64)
+        .sum::<u64>();
+    if let Some(result) = matcher(&spans) {
+        outcome.matches.push(TraceMatch {
+            summary,
+            spans,
+            result,
+        });
+    }
+}
+
+fn sort_newest_first<T>(matches: &mut [TraceMatch<T>]) {
+    matches.sort_by(|left, right| {
+        right
+            .summary
+            .timestamp_unix_nanos
+            .cmp(&left.summary.timestamp_unix_nanos)
+            .then_with(|| left.summary.trace_id.cmp(&right.summary.trace_id))
+    });
 }
 
 #[cfg(test)]

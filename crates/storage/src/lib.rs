@@ -38,6 +38,6 @@ pub use meta::{BlockMeta, FORMAT_VERSION, MAX_INPUT_WAL_SEGMENT_RANGES, WalSegme
 pub use names::{CopiedNames, NameCollector};
 pub use object::{ObjectBlockStore, RowGroupRows, open_block_store};
 pub use store::{
-    BlockListing, BlockReader, BlockStore, BlockWriteOptions, BlockWriter, FilterMatch, SpanFilter,
-    block_order,
+    BlockListing, BlockReader, BlockStore, BlockWriteOptions, BlockWriter, FilterMatch,
+    SCAN_UNITS_PER_GROUP, ScanPlan, ScannedPart, SpanFilter, block_order,
 };

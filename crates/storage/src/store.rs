@@ -80,6 +80,39 @@ pub struct FilterMatch {
     pub met: u64,
 }
 
+/// What a scan of one block works through ([`BlockReader::scan_plan`]).
+#[derive(Debug, Clone, Default)]
+pub struct ScanPlan {
+    /// Digests of the trace parts with their own timestamp in the window, by trace id.
+    pub digests: Arc<Vec<TraceDigest>>,
+    /// Row groups of the block's span data (0 when no part lies in the window).
+    pub row_groups: usize,
+}
+
+/// Units [`BlockReader::scan_group`] cuts a row group into (by trace id, about equal
+/// numbers of parts): small steps let a search that has enough stop early.
+pub const SCAN_UNITS_PER_GROUP: usize = 4;
+
+impl ScanPlan {
+    /// The units of the plan: `0..units()` are what [`BlockReader::scan_group`] takes.
+    pub fn units(&self) -> usize {
+        self.row_groups * SCAN_UNITS_PER_GROUP
+    }
+}
+
+/// One trace part decoded by [`BlockReader::scan_group`].
+#[derive(Debug, Clone)]
+pub struct ScannedPart {
+    /// The part's digest (over exactly its spans in the block).
+    pub digest: TraceDigest,
+    /// Bit i set when criterion i of the filter was met (0 for a filter without
+    /// criteria).
+    pub met: u64,
+    /// Every span of the part, in block order; empty for a part that meets some but
+    /// not every criterion (it can only match together with other parts).
+    pub spans: Vec<Span>,
+}
+
 /// Where blocks live. Implementations are safe to share between threads.
 #[async_trait]
 pub trait BlockStore: Send + Sync + fmt::Debug + 'static {
@@ -192,6 +225,23 @@ pub trait BlockReader: Send + Sync + fmt::Debug + 'static {
         window: TimeWindow,
         filter: &SpanFilter,
     ) -> Result<Vec<FilterMatch>, StorageError>;
+
+    /// The trace parts with their own timestamp in `window` and the row groups that
+    /// [`BlockReader::scan_group`] works through.
+    async fn scan_plan(&self, window: TimeWindow) -> Result<ScanPlan, StorageError>;
+
+    /// Decodes the parts of `plan` in unit `unit` (of [`ScanPlan::units`]: a share of
+    /// the parts that start in one row group) that meet some criterion of `filter`
+    /// (every such part when it has none), each whole (a part continuing into later row
+    /// groups is read there too), with the criteria met. Parts are judged on the
+    /// filter's columns first, so a part meeting nothing costs no decoding; together
+    /// the units give every part of the plan once.
+    async fn scan_group(
+        &self,
+        plan: &ScanPlan,
+        unit: usize,
+        filter: &SpanFilter,
+    ) -> Result<Vec<ScannedPart>, StorageError>;
 
     /// The block's precomputed dependency links (`dependencies.json`, read on every
     /// call); `None` for blocks written before the file existed

@@ -24,7 +24,9 @@ use axum::response::Response;
 use serde::Serialize;
 use serde_json::{Value, json};
 use weft_model::{MAX_FILTER_CRITERIA, Span, SpanFilter};
-use weft_query::search::{SearchOutcome, SearchRequest, search as run_search};
+use weft_query::search::{
+    ScanOrder, SearchOutcome, SearchRequest, search as run_search, search_scan,
+};
 use weft_query::traceql::{self, SpanSet, Static};
 
 use super::params::{optional_duration, parse_logfmt, unsigned};
@@ -122,22 +124,32 @@ pub(super) async fn search(
         min_duration.is_none_or(|min| duration >= min)
             && max_duration.is_none_or(|max| duration <= max)
     };
-    let outcome: SearchOutcome<Vec<SpanSet>> = run_search(&*state.reader, &request, |spans| {
-        if !duration_ok(spans) {
-            return None;
-        }
-        match &query {
-            Some(query) => {
+    let outcome: SearchOutcome<Vec<SpanSet>> = match &query {
+        // TraceQL scans the newest data first and judges whole traces as they are
+        // decoded; `with(most_recent=true)` makes the answer the newest matches.
+        Some(query) => {
+            let order = if query.most_recent() {
+                ScanOrder::MostRecent
+            } else {
+                ScanOrder::FirstFound
+            };
+            search_scan(&*state.reader, &request, order, |spans| {
+                if !duration_ok(spans) {
+                    return None;
+                }
                 let spansets = query.evaluate(spans);
                 (!spansets.is_empty()).then_some(spansets)
-            }
-            None => {
-                let full = filter.full_mask();
-                (filter.spans_mask(spans) & full == full).then(Vec::new)
-            }
+            })
+            .await?
         }
-    })
-    .await?;
+        None => {
+            run_search(&*state.reader, &request, |spans| {
+                let full = filter.full_mask();
+                (duration_ok(spans) && filter.spans_mask(spans) & full == full).then(Vec::new)
+            })
+            .await?
+        }
+    };
 
     let mut traces = Vec::with_capacity(outcome.matches.len());
     let mut response_bytes = 0usize;

@@ -27,6 +27,14 @@ struct Terms {
 }
 
 impl Terms {
+    /// How many criteria the terms give.
+    fn count(&self) -> usize {
+        usize::from(self.span_name.is_some())
+            + usize::from(self.service_name.is_some())
+            + self.attributes.len()
+            + usize::from(self.min_duration_nanos.is_some() || self.max_duration_nanos.is_some())
+    }
+
     fn is_empty(&self) -> bool {
         self.span_name.is_none()
             && self.service_name.is_none()
@@ -48,6 +56,27 @@ pub(crate) fn for_pipeline(pipeline: &Pipeline) -> SpanFilter {
     if terms.len() == 1 {
         // One filter: all criteria hold on the same span, so the service may restrict.
         filter.service_name = terms[0].service_name.clone();
+    } else if let Some(chosen) = terms
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| t.service_name.is_some())
+        .max_by_key(|(index, t)| (t.count(), *index))
+        .map(|(_, t)| t)
+    {
+        // Several filters, some naming a service: the service restricts the criteria to
+        // spans of that service, so only one filter's terms can go together with it.
+        // A service is the most selective criterion storage has; of the filters naming
+        // one, take the one with most terms (the last of equals: the deeper side of a
+        // structural operator, usually the more specific).
+        filter.service_name = chosen.service_name.clone();
+        filter.span_name = chosen.span_name.clone();
+        filter.attributes = chosen.attributes.clone();
+        filter
+            .attributes
+            .truncate(weft_model::MAX_FILTER_CRITERIA - 8);
+        filter.min_duration_nanos = chosen.min_duration_nanos;
+        filter.max_duration_nanos = chosen.max_duration_nanos;
+        return filter;
     }
     for t in &terms {
         if filter.span_name.is_none() {

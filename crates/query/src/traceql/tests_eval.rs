@@ -436,10 +436,23 @@ fn pushdown_implies_only_necessary_conditions() {
     assert_eq!(pushed.attributes, vec![("http.method".to_string(), None)]);
     assert_eq!(pushed.min_duration_nanos, Some(10 * MS + 1));
     assert_eq!(pushed.max_duration_nanos, Some(1_000 * MS));
-    // Two filters: a service restriction could wrongly bind the other filter's terms.
+    // Two filters: a service restricts every criterion to its spans, so it goes only
+    // with its own filter's terms, the others' are left out.
     let pushed = filter("{ resource.service.name = \"cart\" } && { name = \"x\" }");
-    assert_eq!(pushed.service_name, None);
+    assert_eq!(pushed.service_name.as_deref(), Some("cart"));
+    assert_eq!(pushed.span_name, None);
+    // Of several filters naming a service: the one with most terms, else the last.
+    let pushed = filter(
+        "{ resource.service.name = \"a\" } >> { resource.service.name = \"b\" && name = \"x\" } && { resource.service.name = \"c\" }",
+    );
+    assert_eq!(pushed.service_name.as_deref(), Some("b"));
     assert_eq!(pushed.span_name.as_deref(), Some("x"));
+    let pushed = filter("{ resource.service.name = \"a\" } >> { resource.service.name = \"b\" }");
+    assert_eq!(pushed.service_name.as_deref(), Some("b"));
+    // Without a service, the terms of every filter combine.
+    let pushed = filter("{ name = \"x\" } && { span.y != nil }");
+    assert_eq!(pushed.span_name.as_deref(), Some("x"));
+    assert_eq!(pushed.attributes, vec![("y".to_string(), None)]);
     // Alternatives imply nothing.
     assert_eq!(
         filter("{ name = \"a\" } || { name = \"b\" }"),
@@ -469,6 +482,8 @@ fn pushdown_never_excludes_a_matching_trace() {
         "{ resource.service.name = \"frontend\" && duration < 21ms && duration > 19ms }",
         "{ span.tags != nil && 1 = 1 }",
         "{ span.tags = \"b\" }",
+        "{ resource.service.name = \"frontend\" } >> { resource.service.name = \"cart\" }",
+        "{ resource.service.name = \"cart\" } && { name = \"GET /cart\" }",
     ];
     for query in queries {
         let parsed = parse(query).expect("parses");

@@ -128,8 +128,8 @@ fn printed_parentheses_may_exceed_the_depth_limit_only_as_a_limit_error() {
     // Found by the traceql_parse fuzz target: 36 stacked `!`/`-` parse within the depth
     // limit, but Tempo's normal form prints each as `-(...)`, and the parentheses count.
     let text = format!("{{ !!{}.a--.4 }}", "-".repeat(34));
-    let printed = parse(&text).unwrap().to_string();
-    let error = parse(&printed).unwrap_err();
+    let printed = parse(&text).expect("parses").to_string();
+    let error = parse(&printed).expect_err("past the depth limit");
     assert_eq!(error.kind, super::ErrorKind::Limit, "{error}");
     assert!(
         error.to_string().contains("nests deeper than 64 levels"),

@@ -28,7 +28,7 @@ use crate::dependencies::DependencyBuckets;
 use crate::digest::TraceDigest;
 use crate::error::StorageError;
 use crate::meta::BlockMeta;
-use crate::store::{BlockReader, FilterMatch, SpanFilter};
+use crate::store::{BlockReader, FilterMatch, ScanPlan, ScannedPart, SpanFilter};
 
 /// Spans per item of [`BlockReader::spans`] and per decoded batch.
 const READ_BATCH_ROWS: usize = 8 * 1024;
@@ -154,7 +154,7 @@ impl ObjectBlockReader {
         group: usize,
         projection: Option<ProjectionMask>,
         selection: Option<RowSelection>,
-        only_trace: Option<TraceId>,
+        only_traces: Option<Arc<Vec<TraceId>>>,
     ) -> Result<ParquetRecordBatchStream<ObjectFile>, StorageError> {
         let file = self.shared.file(self.path(DATA_FILE), self.meta.data_bytes);
         let mut builder = ParquetRecordBatchStreamBuilder::new_with_metadata(file, footer.clone())
@@ -166,8 +166,9 @@ impl ObjectBlockReader {
         if let Some(selection) = selection {
             builder = builder.with_row_selection(selection);
         }
-        if let Some(trace_id) = only_trace {
-            // Decode the trace_id column first and the others only for matching rows.
+        if let Some(wanted) = only_traces {
+            // Decode the trace_id column first and the others only for the rows of the
+            // wanted traces (sorted ids).
             let trace_id_column =
                 ProjectionMask::leaves(footer.metadata().file_metadata().schema_descr(), [0]);
             let predicate = ArrowPredicateFn::new(trace_id_column, move |batch: RecordBatch| {
@@ -181,7 +182,13 @@ impl ObjectBlockReader {
                         ))
                     })?;
                 Ok((0..ids.len())
-                    .map(|row| Some(ids.value(row) == trace_id.0.as_slice()))
+                    .map(|row| {
+                        Some(
+                            wanted
+                                .binary_search_by(|id| id.0.as_slice().cmp(ids.value(row)))
+                                .is_ok(),
+                        )
+                    })
                     .collect::<BooleanArray>())
             });
             builder = builder.with_row_filter(RowFilter::new(vec![Box::new(predicate)]));
@@ -193,7 +200,11 @@ impl ObjectBlockReader {
 
     /// The rows of row group `group` whose `trace_id` pages may hold `id`, from the
     /// column index; `None` when the group has no usable page index (read it whole).
-    fn page_selection(metadata: &ParquetMetaData, group: usize, id: &[u8]) -> Option<RowSelection> {
+    pub(crate) fn page_selection(
+        metadata: &ParquetMetaData,
+        group: usize,
+        id: &[u8],
+    ) -> Option<RowSelection> {
         let page_index = metadata.page_index_for_row_group(group);
         let Some(ColumnIndexMetaData::FIXED_LEN_BYTE_ARRAY(index)) = page_index.column_index(0)
         else {
@@ -282,7 +293,13 @@ impl BlockReader for ObjectBlockReader {
             {
                 continue;
             }
-            let mut stream = self.data_stream(&footer, group, None, selection, Some(trace_id))?;
+            let mut stream = self.data_stream(
+                &footer,
+                group,
+                None,
+                selection,
+                Some(Arc::new(vec![trace_id])),
+            )?;
             decoder.start_row_group();
             while let Some(batch) = stream
                 .try_next()
@@ -353,6 +370,28 @@ impl BlockReader for ObjectBlockReader {
     ) -> Result<Vec<FilterMatch>, StorageError> {
         let digests = self.digests_in_window(window).await?;
         search::search(self, digests, filter).await
+    }
+
+    async fn scan_plan(&self, window: TimeWindow) -> Result<ScanPlan, StorageError> {
+        let digests = self.digests_in_window(window).await?;
+        let row_groups = if digests.is_empty() {
+            0
+        } else {
+            self.data_footer().await?.metadata().num_row_groups()
+        };
+        Ok(ScanPlan {
+            digests: Arc::new(digests),
+            row_groups,
+        })
+    }
+
+    async fn scan_group(
+        &self,
+        plan: &ScanPlan,
+        unit: usize,
+        filter: &SpanFilter,
+    ) -> Result<Vec<ScannedPart>, StorageError> {
+        search::scan_group(self, plan, unit, filter).await
     }
 
     async fn dependencies(&self) -> Result<Option<DependencyBuckets>, StorageError> {

@@ -1,6 +1,7 @@
 //! Evaluating a [`SpanFilter`] on the columns of `data.parquet`, without building spans.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use arrow_array::{
     Array, FixedSizeBinaryArray, ListArray, RecordBatch, StringArray, StructArray, UInt8Array,
@@ -9,18 +10,18 @@ use arrow_array::{
 use futures::TryStreamExt;
 use parquet::arrow::ProjectionMask;
 use parquet::schema::types::SchemaDescriptor;
-use weft_model::{SpanKind, TraceId};
+use weft_model::{Span, SpanKind, TraceId};
 
 use super::DATA_FILE;
 use super::reader::{ObjectBlockReader, group_trace_range};
 use crate::columns::access::{DedicatedValues, DictionaryColumn};
 use crate::columns::attributes::{AttributeListColumn, check_offsets, int_text_equals, list_range};
-use crate::columns::decode::trace_id_at;
+use crate::columns::decode::{SpanDecoder, trace_id_at};
 use crate::columns::schema::{DEDICATED, data_columns, dedicated_index};
 use crate::columns::{batch_column, column, downcast};
 use crate::digest::TraceDigest;
 use crate::error::StorageError;
-use crate::store::{FilterMatch, SpanFilter};
+use crate::store::{FilterMatch, SCAN_UNITS_PER_GROUP, ScanPlan, ScannedPart, SpanFilter};
 
 const PEER_SERVICE: usize = 17;
 const SERVER_ADDRESS: usize = 14;
@@ -81,6 +82,167 @@ pub(crate) async fn search(
         .filter(|(_, met)| *met != 0)
         .map(|(digest, met)| FilterMatch { digest, met })
         .collect())
+}
+
+/// The parts of `plan` in scan unit `unit` that meet some criterion of `filter` (all of
+/// them for a filter without criteria), decoded whole: see
+/// [`crate::BlockReader::scan_group`].
+pub(crate) async fn scan_group(
+    reader: &ObjectBlockReader,
+    plan: &ScanPlan,
+    unit: usize,
+    filter: &SpanFilter,
+) -> Result<Vec<ScannedPart>, StorageError> {
+    let (group, share) = (unit / SCAN_UNITS_PER_GROUP, unit % SCAN_UNITS_PER_GROUP);
+    let footer = reader.data_footer().await?;
+    let metadata = footer.metadata().clone();
+    let groups = metadata.num_row_groups();
+    if group >= groups || plan.digests.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (min, max) = group_trace_range(&metadata, group);
+    let digests = plan.digests.as_slice();
+    let first = min.map_or(0, |min| {
+        digests.partition_point(|digest| digest.trace_id.0.as_slice() < min)
+    });
+    let end = max.map_or(digests.len(), |max| {
+        digests.partition_point(|digest| digest.trace_id.0.as_slice() <= max)
+    });
+    let mut digests = &digests[first.min(end)..end];
+    // A trace whose rows began in the previous row group belongs to that group's call.
+    if group > 0
+        && let Some(min) = min
+        && group_trace_range(&metadata, group - 1).1 == Some(min)
+        && digests
+            .first()
+            .is_some_and(|digest| digest.trace_id.0.as_slice() == min)
+    {
+        digests = &digests[1..];
+    }
+    // The last trace may continue into the next row groups.
+    let continuing = digests.last().map(|digest| digest.trace_id).filter(|id| {
+        group + 1 < groups && group_trace_range(&metadata, group + 1).0 == Some(id.0.as_slice())
+    });
+    let count = digests.len();
+    let digests =
+        &digests[count * share / SCAN_UNITS_PER_GROUP..count * (share + 1) / SCAN_UNITS_PER_GROUP];
+    let continuing =
+        continuing.filter(|id| digests.last().is_some_and(|last| last.trace_id == *id));
+    if digests.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<TraceId> = digests.iter().map(|digest| digest.trace_id).collect();
+    let what = reader.what(DATA_FILE);
+
+    let criteria = filter.criteria_count() > 0;
+    let mut masks = vec![0u64; ids.len()];
+    if criteria {
+        let generic_dedicated = crate::store::BlockReader::meta(reader)
+            .generic_dedicated_keys
+            .as_deref();
+        let projection = projection(
+            metadata.file_metadata().schema_descr(),
+            filter,
+            generic_dedicated,
+        );
+        let mut stream = reader.data_stream(&footer, group, Some(projection), None, None)?;
+        while let Some(batch) = stream
+            .try_next()
+            .await
+            .map_err(StorageError::parquet(&what))?
+        {
+            evaluate(&batch, filter, &ids, &mut masks, &what)?;
+        }
+    }
+    // Only a part meeting every criterion can be a whole matching trace: a part meeting
+    // some is returned without spans (the caller loads its trace whole if it is stored
+    // in parts, and drops it otherwise).
+    let full = filter.full_mask();
+    let mut parts = Vec::new();
+    let mut wanted: Vec<TraceId> = Vec::new();
+    for (index, (id, met)) in ids.iter().zip(&masks).enumerate() {
+        if !criteria || *met & full == full || continuing == Some(*id) {
+            wanted.push(*id);
+        } else if *met != 0 {
+            parts.push(ScannedPart {
+                digest: digests[index].clone(),
+                met: *met,
+                spans: Vec::new(),
+            });
+        }
+    }
+    if wanted.is_empty() {
+        return Ok(parts);
+    }
+
+    let mut decoder = SpanDecoder::new(what.clone());
+    let mut spans: Vec<Span> = Vec::new();
+    let mut stream = reader.data_stream(&footer, group, None, None, Some(Arc::new(wanted)))?;
+    decoder.start_row_group();
+    while let Some(batch) = stream
+        .try_next()
+        .await
+        .map_err(StorageError::parquet(&what))?
+    {
+        decoder.decode(&batch, None, &mut spans)?;
+    }
+    if let Some(trace_id) = continuing {
+        for next in group + 1..groups {
+            if group_trace_range(&metadata, next).0 != Some(trace_id.0.as_slice()) {
+                break;
+            }
+            let selection = ObjectBlockReader::page_selection(&metadata, next, &trace_id.0);
+            let mut stream = reader.data_stream(
+                &footer,
+                next,
+                None,
+                selection,
+                Some(Arc::new(vec![trace_id])),
+            )?;
+            decoder.start_row_group();
+            while let Some(batch) = stream
+                .try_next()
+                .await
+                .map_err(StorageError::parquet(&what))?
+            {
+                decoder.decode(&batch, Some(trace_id), &mut spans)?;
+            }
+        }
+    }
+
+    // Spans come in trace-id order: cut them into parts, from the back so that no span
+    // is copied.
+    let mut starts = Vec::new();
+    for (index, span) in spans.iter().enumerate() {
+        if index == 0 || spans[index - 1].trace_id != span.trace_id {
+            starts.push(index);
+        }
+    }
+    parts.reserve(starts.len());
+    for start in starts.into_iter().rev() {
+        let part = spans.split_off(start);
+        let trace_id = part[0].trace_id;
+        let Ok(index) = ids.binary_search(&trace_id) else {
+            return Err(StorageError::corrupt(
+                &what,
+                "a scan decoded rows of a trace it did not ask for",
+            ));
+        };
+        let met = if continuing == Some(trace_id) && criteria {
+            filter.spans_mask(&part)
+        } else {
+            masks[index]
+        };
+        if criteria && met == 0 {
+            continue;
+        }
+        parts.push(ScannedPart {
+            digest: digests[index].clone(),
+            met,
+            spans: part,
+        });
+    }
+    Ok(parts)
 }
 
 /// The leaf columns the filter needs. The generic attribute list (the costliest column
