@@ -520,4 +520,163 @@ mod tests {
         assert!(outcome.matches.is_empty());
         assert_eq!(outcome.metrics, SearchMetrics::default());
     }
+
+    /// A reader whose scan gives scripted steps: per step, (trace, start second,
+    /// whole) and the step's `complete_above` in seconds; traces load from memory.
+    struct ScriptedReader {
+        memory: MemoryTraceReader,
+        steps: Vec<(Vec<(u64, u64, bool)>, u64)>,
+    }
+
+    #[async_trait::async_trait]
+    impl TraceReader for ScriptedReader {
+        async fn trace(
+            &self,
+            tenant: &TenantId,
+            trace_id: TraceId,
+        ) -> Result<Vec<Span>, weft_model::ReadError> {
+            self.memory.trace(tenant, trace_id).await
+        }
+
+        async fn summaries(
+            &self,
+            _: &TenantId,
+            _: TimeWindow,
+            _: &SpanFilter,
+            _: usize,
+        ) -> Result<Vec<TraceSummary>, weft_model::ReadError> {
+            Ok(Vec::new())
+        }
+
+        async fn names(
+            &self,
+            _: &TenantId,
+        ) -> Result<weft_model::NameIndex, weft_model::ReadError> {
+            Ok(weft_model::NameIndex::default())
+        }
+
+        fn scan(
+            &self,
+            _: ScanRequest,
+        ) -> futures_util::stream::BoxStream<'_, Result<weft_model::ScanBatch, weft_model::ReadError>>
+        {
+            let steps: Vec<Result<weft_model::ScanBatch, weft_model::ReadError>> = self
+                .steps
+                .iter()
+                .map(|(traces, complete_above)| {
+                    Ok(weft_model::ScanBatch {
+                        traces: traces
+                            .iter()
+                            .map(|&(trace, start, whole)| {
+                                let spans = vec![span(trace, "svc", "op", start)];
+                                let references: Vec<&Span> = spans.iter().collect();
+                                let summary = crate::memory::summarize(
+                                    TraceId::from_halves(0, trace),
+                                    &references,
+                                );
+                                weft_model::ScannedTrace {
+                                    summary,
+                                    spans: if whole { spans.clone() } else { Vec::new() },
+                                    whole,
+                                }
+                            })
+                            .collect(),
+                        complete_above_unix_nanos: complete_above * SECOND,
+                        truncated: false,
+                        decoded_spans: traces.len() as u64,
+                    })
+                })
+                .collect();
+            stream::iter(steps).boxed()
+        }
+    }
+
+    fn scripted(steps: Vec<(Vec<(u64, u64, bool)>, u64)>) -> ScriptedReader {
+        let spans = steps
+            .iter()
+            .flat_map(|(traces, _)| traces.iter())
+            .map(|&(trace, start, _)| span(trace, "svc", "op", start))
+            .collect();
+        ScriptedReader {
+            memory: reader(spans),
+            steps,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_scan_stops_at_the_first_step_with_enough_matches() {
+        // Step 1 holds two matches, step 2 one newer than both (blocks overlap in time).
+        let reader = scripted(vec![
+            (vec![(1, 10, true), (2, 20, true), (3, 30, false)], 25),
+            (vec![(4, 40, true)], 0),
+        ]);
+        let accept_all = |_: &[Span]| Some(());
+        let outcome = search_scan(
+            &reader,
+            &request(3, SearchLimits::default()),
+            ScanOrder::FirstFound,
+            accept_all,
+        )
+        .await
+        .expect("search");
+        assert_eq!(
+            ids(&outcome),
+            vec![3, 2, 1],
+            "the candidate was loaded whole"
+        );
+        assert_eq!(outcome.metrics.inspected_traces, 3);
+        let outcome = search_scan(
+            &reader,
+            &request(3, SearchLimits::default()),
+            ScanOrder::MostRecent,
+            accept_all,
+        )
+        .await
+        .expect("search");
+        assert_eq!(
+            ids(&outcome),
+            vec![4, 3, 2],
+            "the third newest (10 s) was not above 25 s: the scan went on"
+        );
+    }
+
+    #[tokio::test]
+    async fn most_recent_stops_once_no_unscanned_trace_can_be_newer() {
+        let reader = scripted(vec![
+            (vec![(5, 50, true), (6, 60, true)], 40),
+            (vec![(7, 70, true)], 0),
+        ]);
+        let outcome = search_scan(
+            &reader,
+            &request(2, SearchLimits::default()),
+            ScanOrder::MostRecent,
+            |_: &[Span]| Some(()),
+        )
+        .await
+        .expect("search");
+        assert_eq!(ids(&outcome), vec![6, 5], "both above 40 s: complete");
+        assert_eq!(outcome.metrics.inspected_traces, 2, "step 2 never read");
+    }
+
+    #[tokio::test]
+    async fn scanned_candidates_are_loaded_once_and_judged_in_the_window() {
+        // Trace 8 is named by two steps (two parts); trace 9 lies outside the window.
+        let reader = scripted(vec![
+            (vec![(8, 80, false), (9, 2_000, false)], 0),
+            (vec![(8, 80, false)], 0),
+        ]);
+        let outcome = search_scan(
+            &reader,
+            &request(10, SearchLimits::default()),
+            ScanOrder::FirstFound,
+            |spans: &[Span]| (spans[0].name == "op").then_some(()),
+        )
+        .await
+        .expect("search");
+        assert_eq!(ids(&outcome), vec![8]);
+        assert_eq!(
+            outcome.metrics.inspected_traces, 1,
+            "loaded once, 9 left out"
+        );
+    }
 }
