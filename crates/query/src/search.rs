@@ -521,11 +521,14 @@ mod tests {
         assert_eq!(outcome.metrics, SearchMetrics::default());
     }
 
-    /// A reader whose scan gives scripted steps: per step, (trace, start second,
-    /// whole) and the step's `complete_above` in seconds; traces load from memory.
+    /// One scripted scan step: (trace, start second, whole) per trace, and the step's
+    /// `complete_above` in seconds.
+    type Step = (Vec<(u64, u64, bool)>, u64);
+
+    /// A reader whose scan gives scripted steps; traces load from memory.
     struct ScriptedReader {
         memory: MemoryTraceReader,
-        steps: Vec<(Vec<(u64, u64, bool)>, u64)>,
+        steps: Vec<Step>,
     }
 
     #[async_trait::async_trait]
@@ -591,7 +594,7 @@ mod tests {
         }
     }
 
-    fn scripted(steps: Vec<(Vec<(u64, u64, bool)>, u64)>) -> ScriptedReader {
+    fn scripted(steps: Vec<Step>) -> ScriptedReader {
         let spans = steps
             .iter()
             .flat_map(|(traces, _)| traces.iter())
