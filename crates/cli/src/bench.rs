@@ -8,8 +8,9 @@
 //!
 //! Subcommands measure storage: `weft bench storage` writes a corpus of blocks
 //! (`bench_storage`), `weft bench query` times lookups and searches against a server
-//! reading them (`bench_query`), and `weft bench soak` sends at a fixed rate for a long
-//! time while sampling the server's memory (`bench_soak`).
+//! reading them (`bench_query`), `weft bench soak` sends at a fixed rate for a long
+//! time while sampling the server's memory (`bench_soak`), and `weft bench export` sends
+//! the storage corpus to another backend over OTLP gRPC (`bench_export`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
@@ -21,11 +22,12 @@ use weft_bench::{GeneratorSettings, LoadReport, LoadSettings, Protocol};
 
 pub fn command() -> Command {
     Command::new("bench")
-        .about("Load a weft server with a realistic synthetic corpus and report spans/s, ack latency and peak RSS; subcommands storage, query and soak measure storage")
+        .about("Load a weft server with a realistic synthetic corpus and report spans/s, ack latency and peak RSS; subcommands storage, query and soak measure storage, export sends the storage corpus elsewhere")
         .args_conflicts_with_subcommands(true)
         .subcommand(crate::bench_storage::command())
         .subcommand(crate::bench_query::command())
         .subcommand(crate::bench_soak::command())
+        .subcommand(crate::bench_export::command())
         .arg(
             Arg::new("protocol")
                 .long("protocol")
@@ -72,6 +74,7 @@ pub async fn run(arguments: &ArgMatches) -> anyhow::Result<()> {
         Some(("storage", arguments)) => return crate::bench_storage::run(arguments).await,
         Some(("query", arguments)) => return crate::bench_query::run(arguments).await,
         Some(("soak", arguments)) => return crate::bench_soak::run(arguments).await,
+        Some(("export", arguments)) => return crate::bench_export::run(arguments).await,
         _ => {}
     }
     let protocol_text = arguments

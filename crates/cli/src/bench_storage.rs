@@ -57,11 +57,11 @@ pub fn command() -> Command {
 }
 
 /// One block's traces, by generator position, sorted by trace id.
-struct BlockPlan {
-    block_index: u64,
-    slice: TimeSlice,
+pub(crate) struct BlockPlan {
+    pub(crate) block_index: u64,
+    pub(crate) slice: TimeSlice,
     /// (trace id, where the generator drew it, start time), ascending trace id.
-    traces: Vec<(TraceId, GeneratorPosition, u64)>,
+    pub(crate) traces: Vec<(TraceId, GeneratorPosition, u64)>,
 }
 
 /// What one written block reported.
@@ -71,11 +71,11 @@ struct WrittenBlock {
     elapsed: Duration,
 }
 
-struct Settings {
-    generator: GeneratorSettings,
-    layout: CorpusLayout,
-    tenant: TenantId,
-    writers: usize,
+pub(crate) struct Settings {
+    pub(crate) generator: GeneratorSettings,
+    pub(crate) layout: CorpusLayout,
+    pub(crate) tenant: TenantId,
+    pub(crate) writers: usize,
 }
 
 pub async fn run(arguments: &ArgMatches) -> anyhow::Result<()> {
@@ -248,7 +248,7 @@ fn next_plan(plans: &Mutex<Receiver<BlockPlan>>) -> Option<BlockPlan> {
 
 /// Generates the corpus once, block by block, and hands each block's plan to `send`
 /// (which answers false to stop). Returns the id samples and the number of traces.
-fn plan_blocks(
+pub(crate) fn plan_blocks(
     settings: &Settings,
     mut send: impl FnMut(BlockPlan) -> bool,
 ) -> (Vec<TraceIdSample>, u64) {

@@ -5,6 +5,7 @@
 //! `weft_app::settings`), so every config key is a flag and a `WEFT_*` variable.
 
 mod bench;
+mod bench_export;
 mod bench_query;
 mod bench_soak;
 mod bench_storage;
