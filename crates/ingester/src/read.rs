@@ -33,7 +33,7 @@ const SPLIT_TRACES_PER_BATCH: usize = 256;
 /// Blocks searched at once by one search.
 const CONCURRENT_BLOCK_SEARCHES: usize = 2;
 
-pub(crate) fn read_error(error: StorageError) -> ReadError {
+fn read_error(error: StorageError) -> ReadError {
     match error {
         StorageError::Corrupt { .. } | StorageError::UnsupportedVersion { .. } => {
             ReadError::Corrupt(error.to_string())
@@ -122,8 +122,66 @@ impl TraceReader for Ingester {
         Ok(linker.links())
     }
 
+    /// A block compacted away during the scan (its spans now in the block that replaced
+    /// it) makes the reader refresh its block list and scan again once, leaving out the
+    /// whole traces it already gave.
     fn scan(&self, request: ScanRequest) -> BoxStream<'_, Result<ScanBatch, ReadError>> {
-        crate::scan::scan(self.snapshot(&request.tenant), request)
+        struct State<'a> {
+            ingester: &'a Ingester,
+            request: ScanRequest,
+            steps: BoxStream<'static, Result<ScanBatch, StorageError>>,
+            given: HashSet<TraceId>,
+            restarted: bool,
+            done: bool,
+        }
+        let state = State {
+            ingester: self,
+            steps: crate::scan::scan(self.snapshot(&request.tenant), request.clone()),
+            request,
+            given: HashSet::new(),
+            restarted: false,
+            done: false,
+        };
+        stream::unfold(state, |mut state| async move {
+            if state.done {
+                return None;
+            }
+            loop {
+                match state.steps.next().await {
+                    None => return None,
+                    Some(Ok(mut step)) => {
+                        if state.restarted {
+                            step.traces.retain(|trace| {
+                                !trace.whole || !state.given.contains(&trace.summary.trace_id)
+                            });
+                        }
+                        for trace in step.traces.iter().filter(|trace| trace.whole) {
+                            state.given.insert(trace.summary.trace_id);
+                        }
+                        return Some((Ok(step), state));
+                    }
+                    Some(Err(error)) if is_not_found(&error) && !state.restarted => {
+                        if let Err(error) = state.ingester.refresh_blocks().await {
+                            state.done = true;
+                            let error = ReadError::Unavailable(format!(
+                                "cannot refresh the block list: {error}"
+                            ));
+                            return Some((Err(error), state));
+                        }
+                        state.restarted = true;
+                        state.steps = crate::scan::scan(
+                            state.ingester.snapshot(&state.request.tenant),
+                            state.request.clone(),
+                        );
+                    }
+                    Some(Err(error)) => {
+                        state.done = true;
+                        return Some((Err(read_error(error)), state));
+                    }
+                }
+            }
+        })
+        .boxed()
     }
 
     async fn names(&self, tenant: &TenantId) -> Result<NameIndex, ReadError> {

@@ -4,18 +4,19 @@
 //! or block can hold (their bloom filters say so) is the whole trace and goes to the
 //! consumer with its spans; other parts go as candidates for the consumer to load
 //! whole. The scan runs ahead of its consumer by a bounded number of steps and stops
-//! when the consumer drops the stream.
+//! when the consumer drops the stream. Errors are storage errors, so that the reader can
+//! tell a block compacted away during the scan ([`StorageError::is_not_found`]).
 
 use std::sync::Arc;
 
 use futures::stream::{self, BoxStream, StreamExt};
 use tokio::sync::mpsc;
-use weft_model::{ReadError, ScanBatch, ScanRequest, ScannedTrace, Span, TimeWindow};
+use weft_model::{ScanBatch, ScanRequest, ScannedTrace, Span, TimeWindow};
 use weft_storage::{BlockReader, ScanPlan, StorageError, TraceDigest};
 
 use crate::head::TenantHead;
 use crate::ingester::Snapshot;
-use crate::read::{PART_SKEW_NANOS, read_error};
+use crate::read::PART_SKEW_NANOS;
 
 /// Scan units (shares of a row group) of one block decoded at once.
 const CONCURRENT_SCAN_UNITS: usize = 2;
@@ -37,7 +38,7 @@ struct ScanContext {
 pub(crate) fn scan(
     snapshot: Snapshot,
     request: ScanRequest,
-) -> BoxStream<'static, Result<ScanBatch, ReadError>> {
+) -> BoxStream<'static, Result<ScanBatch, StorageError>> {
     let Snapshot { heads, blocks } = snapshot;
     let outer = TimeWindow {
         start_unix_nanos: request
@@ -58,7 +59,7 @@ pub(crate) fn scan(
     let (sender, receiver) = mpsc::channel(STEPS_AHEAD);
     tokio::spawn(async move {
         if let Err(error) = produce(context, &sender).await {
-            let _ = sender.send(Err(read_error(error))).await;
+            let _ = sender.send(Err(error)).await;
         }
     });
     stream::unfold(receiver, |mut receiver| async move {
@@ -67,7 +68,7 @@ pub(crate) fn scan(
     .boxed()
 }
 
-type Sender = mpsc::Sender<Result<ScanBatch, ReadError>>;
+type Sender = mpsc::Sender<Result<ScanBatch, StorageError>>;
 
 async fn produce(context: Arc<ScanContext>, sender: &Sender) -> Result<(), StorageError> {
     let outer = context.outer;

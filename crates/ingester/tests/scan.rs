@@ -204,3 +204,63 @@ async fn a_consumer_that_stops_early_stops_the_scan() {
     .await;
     assert_eq!(found(&steps).len(), 200);
 }
+
+#[tokio::test]
+async fn a_block_compacted_away_during_a_scan_is_read_from_its_replacement() {
+    use weft_storage::{BlockStore, BlockWriteOptions, ObjectBlockStore};
+
+    let directory = TempDir::new("scan-replaced");
+    let tenant = TenantId::single();
+    let start = now_unix_nanos() - 600 * SECOND_NANOS;
+    let ingester = Ingester::open_local(config(directory.path()))
+        .await
+        .expect("opens");
+    ingester
+        .push(&tenant, batch("frontend", 1, 6, 4, start))
+        .await
+        .expect("push");
+    ingester.cut_head().await.expect("cuts");
+    let window = TimeWindow {
+        start_unix_nanos: start,
+        end_unix_nanos: start + 10 * SECOND_NANOS,
+    };
+    assert_eq!(
+        found(&scan_all(&ingester, window, SpanFilter::default()).await).len(),
+        6
+    );
+
+    // What a compaction does behind the ingester's back: the same spans in a new block,
+    // the old block deleted. The ingester's block list still names the old one.
+    let store = ObjectBlockStore::local(
+        &directory.path().join("blocks"),
+        weft_storage::CacheConfig::default(),
+    )
+    .expect("store");
+    let old = store.list_blocks(&tenant).await.expect("lists").complete;
+    assert_eq!(old.len(), 1);
+    let mut spans = Vec::new();
+    for trace in 1..=6 {
+        spans.extend(
+            ingester
+                .trace(&tenant, trace_id(trace))
+                .await
+                .expect("reads"),
+        );
+    }
+    store
+        .write_block(&tenant, &spans, &BlockWriteOptions::default())
+        .await
+        .expect("writes the replacement");
+    store.delete_block(&tenant, old[0]).await.expect("deletes");
+
+    let steps = scan_all(&ingester, window, SpanFilter::default()).await;
+    let found = found(&steps);
+    assert_eq!(found.len(), 6, "{found:?}");
+    for trace in 1..=6 {
+        assert_eq!(
+            found[&trace_id(trace)],
+            vec![Some(4)],
+            "trace {trace} once, whole"
+        );
+    }
+}
