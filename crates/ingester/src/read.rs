@@ -30,6 +30,10 @@ const MAX_SPLIT_TRACES: usize = 10_000;
 /// Split traces loaded at once while linking them whole (bounds the spans in memory).
 const SPLIT_TRACES_PER_BATCH: usize = 256;
 
+/// Reads of a trace or of summaries, each after refreshing the block list when the
+/// previous one met a block compacted away.
+const READ_ATTEMPTS: usize = 3;
+
 /// Blocks searched at once by one search.
 const CONCURRENT_BLOCK_SEARCHES: usize = 2;
 
@@ -49,16 +53,18 @@ fn is_not_found(error: &StorageError) -> bool {
 #[async_trait]
 impl TraceReader for Ingester {
     async fn trace(&self, tenant: &TenantId, trace_id: TraceId) -> Result<Vec<Span>, ReadError> {
-        match self.trace_once(tenant, trace_id).await {
-            // A block was compacted away since the snapshot: its spans are in the block
-            // that replaced it, which a refresh makes visible.
-            Err(error) if is_not_found(&error) => {
-                self.refresh_blocks().await.map_err(|error| {
-                    ReadError::Unavailable(format!("cannot refresh the block list: {error}"))
-                })?;
-                self.trace_once(tenant, trace_id).await.map_err(read_error)
+        let mut attempt = 1;
+        loop {
+            match self.trace_once(tenant, trace_id).await {
+                // A block was compacted away since the snapshot: its spans are in the
+                // block that replaced it, which a refresh makes visible (and that block
+                // may itself be compacted away meanwhile, hence a few attempts).
+                Err(error) if is_not_found(&error) && attempt < READ_ATTEMPTS => {
+                    self.refresh_for_retry().await?;
+                    attempt += 1;
+                }
+                other => return other.map_err(read_error),
             }
-            other => other.map_err(read_error),
         }
     }
 
@@ -72,16 +78,15 @@ impl TraceReader for Ingester {
         if max_traces == 0 {
             return Ok(Vec::new());
         }
-        match self.search_once(tenant, window, filter, max_traces).await {
-            Err(error) if is_not_found(&error) => {
-                self.refresh_blocks().await.map_err(|error| {
-                    ReadError::Unavailable(format!("cannot refresh the block list: {error}"))
-                })?;
-                self.search_once(tenant, window, filter, max_traces)
-                    .await
-                    .map_err(read_error)
+        let mut attempt = 1;
+        loop {
+            match self.search_once(tenant, window, filter, max_traces).await {
+                Err(error) if is_not_found(&error) && attempt < READ_ATTEMPTS => {
+                    self.refresh_for_retry().await?;
+                    attempt += 1;
+                }
+                other => return other.map_err(read_error),
             }
-            other => other.map_err(read_error),
         }
     }
 
@@ -199,6 +204,13 @@ impl TraceReader for Ingester {
 }
 
 impl Ingester {
+    /// Refreshes the block list after a read met a block compacted away.
+    async fn refresh_for_retry(&self) -> Result<(), ReadError> {
+        self.refresh_blocks().await.map_err(|error| {
+            ReadError::Unavailable(format!("cannot refresh the block list: {error}"))
+        })
+    }
+
     /// The links of the traces whose timestamp lies in `whole` (whole dependency
     /// buckets). Self-contained trace parts ([`LinkSpan::part_is_self_contained`]) are
     /// linked alone by the bucket of their own timestamp: heads link theirs on the fly,
