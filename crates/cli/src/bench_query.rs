@@ -220,53 +220,45 @@ impl Client {
 
     /// Runs a search; the found value is (traces returned, traces inspected if said).
     async fn search(&self, url: &str, query: &[(&str, String)]) -> Timed<SearchFound> {
-        let started = Instant::now();
-        let result = async {
-            let response = self
-                .get(url)
-                .query(query)
-                .send()
-                .await
-                .map_err(|error| format!("{error}"))?;
-            let status = response.status();
-            let body = response.bytes().await.map_err(|error| format!("{error}"))?;
-            if !status.is_success() {
-                return Err(format!(
-                    "{status}: {}",
-                    String::from_utf8_lossy(&body).trim()
-                ));
-            }
-            search_counts(&body)
-        }
-        .await;
-        (started.elapsed(), result)
+        self.search_with(url, query, search_counts).await
     }
-}
 
-impl Client {
     /// Runs a TraceQL search; also says whether the answer was partial.
     async fn traceql(&self, url: &str, query: &[(&str, String)]) -> Timed<(SearchFound, bool)> {
-        let started = Instant::now();
-        let result = async {
-            let response = self
-                .get(url)
-                .query(query)
-                .send()
-                .await
-                .map_err(|error| format!("{error}"))?;
-            let status = response.status();
-            let body = response.bytes().await.map_err(|error| format!("{error}"))?;
-            if !status.is_success() {
-                return Err(format!(
-                    "{status}: {}",
-                    String::from_utf8_lossy(&body).trim()
-                ));
-            }
-            let partial = serde_json::from_slice::<serde_json::Value>(&body)
+        self.search_with(url, query, |body| {
+            let partial = serde_json::from_slice::<serde_json::Value>(body)
                 .ok()
                 .and_then(|value| value.get("partial").and_then(|partial| partial.as_bool()))
                 .unwrap_or(false);
-            Ok((search_counts(&body)?, partial))
+            Ok((search_counts(body)?, partial))
+        })
+        .await
+    }
+
+    /// Sends a search and reads a successful answer with `read`.
+    async fn search_with<T>(
+        &self,
+        url: &str,
+        query: &[(&str, String)],
+        read: impl FnOnce(&[u8]) -> Result<T, String>,
+    ) -> Timed<T> {
+        let started = Instant::now();
+        let result = async {
+            let response = self
+                .get(url)
+                .query(query)
+                .send()
+                .await
+                .map_err(|error| format!("{error}"))?;
+            let status = response.status();
+            let body = response.bytes().await.map_err(|error| format!("{error}"))?;
+            if !status.is_success() {
+                return Err(format!(
+                    "{status}: {}",
+                    String::from_utf8_lossy(&body).trim()
+                ));
+            }
+            read(&body)
         }
         .await;
         (started.elapsed(), result)
