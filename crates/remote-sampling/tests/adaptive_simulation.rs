@@ -68,15 +68,33 @@ struct Outcome {
     operations: BTreeMap<String, (f64, f64, f64)>,
 }
 
-/// Runs the loop. With `replicas > 1` every trace lands on a random replica; each replica
-/// hands its bucket through JSON (a store) to the leader, which merges and calculates.
-fn simulate(seed: u64, replicas: usize) -> Outcome {
+struct Scenario {
+    seed: u64,
+    /// With more than one, every trace lands on a random replica; each replica hands its
+    /// bucket through JSON (a store) to the leader, which merges and calculates.
+    replicas: usize,
+    /// Whether the SDK polls at a random moment of each interval, so that the traffic
+    /// before it is sampled with the previous strategy (as real SDKs polling every minute
+    /// do); the calculator then delays buckets by two intervals, Jaeger's default.
+    polling_lag: bool,
+}
+
+/// Runs the loop for `INTERVALS` intervals.
+fn simulate(scenario: Scenario) -> Outcome {
+    let Scenario {
+        seed,
+        replicas,
+        polling_lag,
+    } = scenario;
     let options = AdaptiveOptions {
         target_samples_per_second: TARGET_SAMPLES_PER_SECOND,
         delta_tolerance: 0.1,
         calculation_interval: Duration::from_secs(INTERVAL_SECONDS),
-        // The simulated SDKs pick up new probabilities at once.
-        calculation_delay: Duration::ZERO,
+        calculation_delay: if polling_lag {
+            Duration::from_secs(2 * INTERVAL_SECONDS)
+        } else {
+            Duration::ZERO
+        },
         ..AdaptiveOptions::default()
     };
     let mut replica_calculators: Vec<AdaptiveCalculator> = (0..replicas)
@@ -90,33 +108,74 @@ fn simulate(seed: u64, replicas: usize) -> Outcome {
     let rates = true_rates();
     let mut sampled_in_measured_intervals: BTreeMap<String, u64> = BTreeMap::new();
 
+    let mut previous_body = provider.strategy_for(SERVICE).to_json();
     for interval in 0..INTERVALS {
         let body = provider.strategy_for(SERVICE).to_json();
         let (default_probability, listed) = client_probabilities(&body);
+        let (previous_default_probability, previous_listed) = client_probabilities(&previous_body);
+        let poll_fraction = if polling_lag {
+            random.random::<f64>()
+        } else {
+            0.0
+        };
         for (operation, rate) in &rates {
             let probability = listed
                 .get(operation)
                 .copied()
                 .unwrap_or(default_probability);
+            let previous_probability = previous_listed
+                .get(operation)
+                .copied()
+                .unwrap_or(previous_default_probability);
             let traces = (rate * INTERVAL_SECONDS as f64).round() as u64;
-            let mut sampled_per_replica = vec![0u64; replicas];
-            for _ in 0..traces {
+            let traces_before_poll = (traces as f64 * poll_fraction).round() as u64;
+            // replica → (sampled with the previous strategy, sampled with the current one)
+            let mut sampled_per_replica = vec![(0u64, 0u64); replicas];
+            for trace in 0..traces {
                 let replica = random.random_range(0..replicas);
-                if random.random::<f64>() < probability {
-                    sampled_per_replica[replica] += 1;
+                let before_poll = trace < traces_before_poll;
+                let used = if before_poll {
+                    previous_probability
+                } else {
+                    probability
+                };
+                if random.random::<f64>() < used {
+                    if before_poll {
+                        sampled_per_replica[replica].0 += 1;
+                    } else {
+                        sampled_per_replica[replica].1 += 1;
+                    }
                 }
             }
-            for (replica, sampled) in sampled_per_replica.iter().enumerate() {
+            for (replica, (sampled_before, sampled_after)) in sampled_per_replica.iter().enumerate()
+            {
+                if traces_before_poll > 0 {
+                    replica_calculators[replica].observe(
+                        SERVICE,
+                        operation,
+                        *sampled_before,
+                        previous_probability,
+                    );
+                }
                 // A count of 0 still reports the operation (in real traffic the SDK's
                 // lower-bound sampler provides such root spans).
-                replica_calculators[replica].observe(SERVICE, operation, *sampled, probability);
+                replica_calculators[replica].observe(
+                    SERVICE,
+                    operation,
+                    *sampled_after,
+                    probability,
+                );
             }
             if interval >= INTERVALS - MEASURED_INTERVALS {
                 *sampled_in_measured_intervals
                     .entry(operation.clone())
-                    .or_default() += sampled_per_replica.iter().sum::<u64>();
+                    .or_default() += sampled_per_replica
+                    .iter()
+                    .map(|(before, after)| before + after)
+                    .sum::<u64>();
             }
         }
+        previous_body = body;
         let now_unix_millis = (interval + 1) * INTERVAL_SECONDS * 1000;
         let mut merged = ThroughputBucket::default();
         for calculator in &mut replica_calculators {
@@ -127,7 +186,8 @@ fn simulate(seed: u64, replicas: usize) -> Outcome {
         }
         let leader = &mut replica_calculators[0];
         leader.add_throughput(merged);
-        assert!(leader.calculate(now_unix_millis));
+        let calculated = leader.calculate(now_unix_millis);
+        assert!(calculated || (polling_lag && interval < 2));
         provider.set_adaptive(Some(leader.probabilities()));
     }
 
@@ -178,7 +238,11 @@ fn check(outcome: &Outcome) {
 
 #[test]
 fn converges_to_the_target_for_every_operation() {
-    let outcome = simulate(7, 1);
+    let outcome = simulate(Scenario {
+        seed: 7,
+        replicas: 1,
+        polling_lag: false,
+    });
     check(&outcome);
     // The busiest operation ends near target / rate, three orders of magnitude below the
     // quietest one's probability of 1.
@@ -188,5 +252,18 @@ fn converges_to_the_target_for_every_operation() {
 
 #[test]
 fn converges_with_throughput_merged_from_three_replicas() {
-    check(&simulate(11, 3));
+    check(&simulate(Scenario {
+        seed: 11,
+        replicas: 3,
+        polling_lag: false,
+    }));
+}
+
+#[test]
+fn converges_when_sdks_poll_late_and_buckets_are_delayed() {
+    check(&simulate(Scenario {
+        seed: 13,
+        replicas: 2,
+        polling_lag: true,
+    }));
 }
