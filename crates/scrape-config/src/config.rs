@@ -599,7 +599,7 @@ pub struct Config {
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     #[serde(default)]
-    global: Option<RawGlobalConfig>,
+    global: Option<Spanned<RawGlobalConfig>>,
     #[serde(default)]
     scrape_configs: Option<Vec<Option<Spanned<RawScrapeConfig>>>>,
     #[serde(default)]
@@ -657,11 +657,19 @@ impl Config {
                 ),
             ));
         }
-        let global = raw
-            .global
-            .unwrap_or_default()
-            .into_global()
-            .map_err(|message| invalid(None, None, format!("global: {message}")))?;
+        let global = match raw.global {
+            None => RawGlobalConfig::default()
+                .into_global()
+                .map_err(|message| (None, None, message)),
+            Some(spanned) => spanned.value.into_global().map_err(|message| {
+                (
+                    Some(spanned.referenced.line()),
+                    Some(spanned.referenced.column()),
+                    message,
+                )
+            }),
+        }
+        .map_err(|(line, column, message)| invalid(line, column, format!("global: {message}")))?;
         let mut scrape_configs = Vec::new();
         let mut job_names = HashSet::new();
         for (index, job) in raw
@@ -740,18 +748,24 @@ pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
     Config::load_file(path)
 }
 
-/// The YAML error's message without serde-saphyr's source snippet and its
-/// `line N column M:` prefix (the location is reported separately).
+/// The YAML error's message without serde-saphyr's source snippet and location
+/// (`error: line N column M: ...` prefix or `... at line N, column M` suffix):
+/// callers report the location separately.
 pub(crate) fn yaml_message(error: &serde_saphyr::Error) -> String {
     let text = error.without_snippet().to_string();
-    let text = text.strip_prefix("error: ").unwrap_or(&text);
-    let without_location = match text.strip_prefix("line ") {
+    let text = text.lines().next().unwrap_or_default();
+    let text = text.strip_prefix("error: ").unwrap_or(text);
+    let text = match text.strip_prefix("line ") {
         Some(rest) => rest.split_once(": ").map_or(text, |(_, message)| message),
         None => text,
     };
-    without_location
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .to_owned()
+    let without_suffix = text
+        .rsplit_once(" at line ")
+        .and_then(|(message, location)| {
+            let (line, column) = location.split_once(", column ")?;
+            let is_number =
+                |part: &str| !part.is_empty() && part.bytes().all(|byte| byte.is_ascii_digit());
+            (is_number(line) && is_number(column)).then_some(message)
+        });
+    without_suffix.unwrap_or(text).to_owned()
 }
