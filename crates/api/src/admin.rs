@@ -13,19 +13,26 @@ use crate::error::text_response;
 /// The content type of Prometheus's text exposition format.
 pub const PROMETHEUS_TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-/// `GET /metrics` renders `metrics`; `GET /ready` answers 200 `ready` while `ready()` is
-/// true and 503 `not ready` otherwise. `ready` is called on every probe, so it must be
-/// cheap and must not block.
+/// Appends more series to the `/metrics` text (families the `metrics` recorder cannot
+/// hold, such as span metrics with their own buckets).
+pub type MetricsSource = Arc<dyn Fn(&mut String) + Send + Sync>;
+
+/// `GET /metrics` renders `metrics` followed by each of `sources`; `GET /ready` answers
+/// 200 `ready` while `ready()` is true and 503 `not ready` otherwise. `ready` is called
+/// on every probe, so it must be cheap and must not block.
 pub fn admin_router(
     metrics: PrometheusHandle,
+    sources: Vec<MetricsSource>,
     ready: Arc<dyn Fn() -> bool + Send + Sync>,
 ) -> Router {
+    let sources = Arc::new(sources);
     Router::new()
         .route(
             "/metrics",
             get(move || {
                 let metrics = metrics.clone();
-                async move { render_metrics(&metrics) }
+                let sources = sources.clone();
+                async move { render_metrics(&metrics, &sources) }
             }),
         )
         .route(
@@ -43,14 +50,18 @@ pub fn admin_router(
         )
 }
 
-fn render_metrics(metrics: &PrometheusHandle) -> Response {
+fn render_metrics(metrics: &PrometheusHandle, sources: &[MetricsSource]) -> Response {
+    let mut text = metrics.render();
+    for source in sources {
+        source(&mut text);
+    }
     (
         StatusCode::OK,
         [(
             header::CONTENT_TYPE,
             HeaderValue::from_static(PROMETHEUS_TEXT_CONTENT_TYPE),
         )],
-        metrics.render(),
+        text,
     )
         .into_response()
 }
@@ -79,7 +90,12 @@ mod tests {
         let ready_flag = Arc::new(AtomicBool::new(false));
         let probe = ready_flag.clone();
         let handle = PrometheusBuilder::new().build_recorder().handle();
-        let router = admin_router(handle, Arc::new(move || probe.load(Ordering::SeqCst)));
+        let source: MetricsSource = Arc::new(|out: &mut String| out.push_str("extra_total 3\n"));
+        let router = admin_router(
+            handle,
+            vec![source],
+            Arc::new(move || probe.load(Ordering::SeqCst)),
+        );
         let (status, _, body) = get(&router, "/ready").await;
         assert_eq!(
             (status, body.as_str()),
@@ -88,8 +104,9 @@ mod tests {
         ready_flag.store(true, Ordering::SeqCst);
         let (status, _, body) = get(&router, "/ready").await;
         assert_eq!((status, body.as_str()), (StatusCode::OK, "ready"));
-        let (status, content_type, _) = get(&router, "/metrics").await;
+        let (status, content_type, text) = get(&router, "/metrics").await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(content_type, PROMETHEUS_TEXT_CONTENT_TYPE);
+        assert!(text.ends_with("extra_total 3\n"), "{text}");
     }
 }

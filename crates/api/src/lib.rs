@@ -21,7 +21,7 @@ mod tempo;
 mod test_support;
 mod zipkin;
 
-pub use admin::{PROMETHEUS_TEXT_CONTENT_TYPE, admin_router};
+pub use admin::{MetricsSource, PROMETHEUS_TEXT_CONTENT_TYPE, admin_router};
 pub use config::{ConfigError, ZipkinApiConfig};
 pub use error::{ApiError, TENANT_HEADER};
 pub use jaeger::{JaegerApiConfig, jaeger_query_router};

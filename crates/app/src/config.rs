@@ -283,6 +283,8 @@ pub struct Config {
     pub compactor: weft_compactor::CompactorConfig,
     /// Search and trace-read bounds of every read API.
     pub query: weft_api::QueryConfig,
+    /// RED and service-graph metrics of every span on `/metrics`, before sampling.
+    pub span_metrics: weft_spanmetrics::SpanMetricsConfig,
     /// Process logs.
     pub log: LogSection,
     /// Graceful shutdown.

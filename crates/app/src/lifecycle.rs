@@ -84,8 +84,22 @@ pub async fn run(config: Config, target: Target) -> anyhow::Result<()> {
     let ingester = weft_ingester::Ingester::open(config.ingester.clone(), store)
         .await
         .context("cannot open storage")?;
+    // Span metrics see every accepted span before anything behind them samples.
+    let mut metrics_sources: Vec<weft_api::MetricsSource> = Vec::new();
+    let mut stored: Arc<dyn SpanSink> = ingester.clone();
+    if config.span_metrics.enabled {
+        let span_metrics = Arc::new(
+            weft_spanmetrics::SpanMetrics::new(config.span_metrics.clone())
+                .context("invalid span_metrics configuration")?,
+        );
+        let source = span_metrics.clone();
+        metrics_sources.push(Arc::new(move |out: &mut String| {
+            source.render(out, std::time::Instant::now())
+        }));
+        stored = Arc::new(weft_spanmetrics::SpanMetricsSink::new(span_metrics, stored));
+    }
     let sink: Arc<dyn SpanSink> = Arc::new(
-        weft_distributor::Distributor::new(config.distributor.clone(), ingester.clone())
+        weft_distributor::Distributor::new(config.distributor.clone(), stored)
             .context("invalid distributor configuration")?,
     );
     // One context, so every HTTP and gRPC listener shares one in-flight budget.
@@ -105,11 +119,12 @@ pub async fn run(config: Config, target: Target) -> anyhow::Result<()> {
     let (stop_sender, stop_receiver) = watch::channel(false);
     let mut servers = JoinSet::new();
     if let Some(listener) = http_listener {
-        let router = weft_api::admin_router(metrics, ready).merge(weft_api::tempo_router(
-            reader.clone(),
-            config.zipkin.query.clone(),
-            config.query.clone(),
-        ));
+        let router =
+            weft_api::admin_router(metrics, metrics_sources, ready).merge(weft_api::tempo_router(
+                reader.clone(),
+                config.zipkin.query.clone(),
+                config.query.clone(),
+            ));
         servers.spawn(serve_http("http", listener, router, stop_receiver.clone()));
     }
     if let Some(listener) = zipkin_listener {

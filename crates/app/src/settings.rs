@@ -64,13 +64,23 @@ impl Setting {
     /// Text that does not parse is kept as a string so deserialisation names the key.
     pub fn typed_value(&self, raw: &str) -> Value {
         match &self.default {
-            Value::Array(_) => Value::Array(
-                raw.split(',')
-                    .map(str::trim)
-                    .filter(|item| !item.is_empty())
-                    .map(|item| Value::String(item.to_owned()))
-                    .collect(),
-            ),
+            // A list of numbers (e.g. histogram buckets) keeps its items numbers.
+            Value::Array(items) => {
+                let numbers = items.first().is_some_and(Value::is_number);
+                Value::Array(
+                    raw.split(',')
+                        .map(str::trim)
+                        .filter(|item| !item.is_empty())
+                        .map(|item| {
+                            if numbers {
+                                infer_scalar(item)
+                            } else {
+                                Value::String(item.to_owned())
+                            }
+                        })
+                        .collect(),
+                )
+            }
             // A map leaf (e.g. `compactor.tenant-retention`): `key=value,key2=value2`.
             Value::Object(_) => Value::Object(
                 raw.split(',')

@@ -3,11 +3,11 @@
 //! and the background task that drives all of it.
 
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{Notify, watch};
-use weft_model::Span;
+use tokio::sync::{Notify, mpsc, watch};
+use weft_model::{Span, TraceId};
 use weft_storage::{
     BlockReader, BlockStore, BlockWriteOptions, StorageError, WalSegmentRange, block_order,
 };
@@ -16,6 +16,7 @@ use crate::error::IngesterError;
 use crate::head::Head;
 use crate::ingester::{FlushingHead, Ingester, Released};
 use crate::replay;
+use crate::tail::{CarryBatch, Fate, TailPlan, TailState};
 
 /// How often the background task checks the head's age and retries failed block writes.
 const TICK: Duration = Duration::from_secs(1);
@@ -55,6 +56,8 @@ impl Ingester {
                 tenant,
                 head,
                 wal_segments,
+                tail_plan: OnceLock::new(),
+                carried: Mutex::default(),
             }));
         }
         Ok(true)
@@ -64,6 +67,8 @@ impl Ingester {
     async fn write_pending(&self) -> Result<(), IngesterError> {
         let pending: Vec<Arc<FlushingHead>> = self.state().flushing.clone();
         let mut first_error = None;
+        // Traces waiting for a tail-sampling decision may take half the head's budget.
+        let mut carry_budget = self.config.max_head_bytes / 2;
         for flushing in pending {
             let options = BlockWriteOptions {
                 indexed_attribute_keys: self.config.indexed_attribute_keys.clone(),
@@ -71,8 +76,25 @@ impl Ingester {
                 wal_segments: Some(flushing.wal_segments),
                 ..BlockWriteOptions::default()
             };
-            let written =
-                write_block(self.catalog.store().clone(), flushing.clone(), options).await;
+            let store = self.catalog.store().clone();
+            let written = match &self.tail {
+                None => write_block(store, flushing.clone(), options, None).await,
+                Some(tail) => {
+                    let plan = flushing
+                        .tail_plan
+                        .get_or_init(|| {
+                            Arc::new(tail.plan(
+                                &flushing.tenant,
+                                flushing.head.arrivals(),
+                                Instant::now(),
+                                &mut carry_budget,
+                            ))
+                        })
+                        .clone();
+                    self.write_sampled_block(store, &flushing, options, tail.clone(), plan)
+                        .await
+                }
+            };
             match written {
                 Ok(reader) => self.finish_flush(flushing, reader).await,
                 Err(error) => {
@@ -133,6 +155,47 @@ impl Ingester {
         }
     }
 
+    /// Writes a cut head with tail sampling: kept traces go to the block, dropped ones
+    /// nowhere, and waiting ones are carried into the current head while the block is
+    /// written. A failed carry fails the write, so the WAL segments stay.
+    async fn write_sampled_block(
+        &self,
+        store: Arc<dyn BlockStore>,
+        flushing: &Arc<FlushingHead>,
+        options: BlockWriteOptions,
+        tail: Arc<TailState>,
+        plan: Arc<TailPlan>,
+    ) -> Result<Option<Arc<dyn BlockReader>>, IngesterError> {
+        let (sender, mut receiver) = mpsc::channel::<CarryBatch>(2);
+        let sampling = TailWrite {
+            state: tail,
+            plan,
+            carry: sender,
+        };
+        let write = write_block(store, flushing.clone(), options, Some(sampling));
+        let carry = async {
+            let mut outcome = Ok(());
+            while let Some(batch) = receiver.recv().await {
+                if outcome.is_err() {
+                    continue;
+                }
+                let trace_ids: Vec<TraceId> = batch.arrivals.keys().copied().collect();
+                outcome = self.carry(&flushing.tenant, batch).await;
+                if outcome.is_ok() {
+                    flushing
+                        .carried
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .extend(trace_ids);
+                }
+            }
+            outcome
+        };
+        let (written, carried) = tokio::join!(write, carry);
+        carried?;
+        written
+    }
+
     /// True when the head is big enough or old enough, or when memory is over the
     /// refusal limit (then every byte moved to a block lets pushes in again sooner).
     fn should_cut(&self) -> bool {
@@ -143,9 +206,14 @@ impl Ingester {
         }
         head.bytes() > self.config.max_head_bytes
             || self.memory.bytes.load(Ordering::Relaxed) > self.config.max_unflushed_bytes
-            || head
-                .first_insert()
-                .is_some_and(|first| first.elapsed() >= self.config.max_block_duration)
+            || head.first_insert().is_some_and(|first| {
+                let age = first.elapsed();
+                age >= self.config.max_block_duration
+                    || self
+                        .tail
+                        .as_ref()
+                        .is_some_and(|tail| age >= tail.settings.cut_age())
+            })
     }
 
     fn has_pending_flush(&self) -> bool {
@@ -159,6 +227,7 @@ async fn write_block(
     store: Arc<dyn BlockStore>,
     flushing: Arc<FlushingHead>,
     options: BlockWriteOptions,
+    sampling: Option<TailWrite>,
 ) -> Result<Option<Arc<dyn BlockReader>>, IngesterError> {
     let started = Instant::now();
     let runtime = tokio::runtime::Handle::current();
@@ -169,7 +238,7 @@ async fn write_block(
     let meta = tokio::task::spawn_blocking(move || {
         runtime.block_on(async move {
             let mut writer = writer_store.writer(&flushing.tenant, &options).await?;
-            let pushed = push_head(writer.as_mut(), &flushing).await;
+            let pushed = push_head(writer.as_mut(), &flushing, sampling).await;
             match pushed {
                 Ok(()) => writer.finish().await,
                 Err(error) => {
@@ -197,13 +266,49 @@ async fn write_block(
     Ok(Some(store.open_block(&tenant, meta.block_id).await?))
 }
 
+/// What a block writer needs for tail sampling.
+struct TailWrite {
+    state: Arc<TailState>,
+    plan: Arc<TailPlan>,
+    carry: mpsc::Sender<CarryBatch>,
+}
+
 async fn push_head(
     writer: &mut dyn weft_storage::BlockWriter,
     flushing: &FlushingHead,
+    sampling: Option<TailWrite>,
 ) -> Result<(), StorageError> {
     let mut batch: Vec<Span> = Vec::with_capacity(WRITE_BATCH_SPANS);
+    let mut carry = CarryBatch {
+        spans: Vec::new(),
+        arrivals: Default::default(),
+    };
     for trace_id in flushing.head.sorted_trace_ids() {
         let mut spans = flushing.head.trace(trace_id)?;
+        if let Some(sampling) = &sampling {
+            match sampling
+                .state
+                .fate(&flushing.tenant, &spans, &sampling.plan)
+            {
+                Fate::Keep => {}
+                Fate::Drop => continue,
+                Fate::Carry => {
+                    let done = flushing
+                        .carried
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .contains(&trace_id);
+                    if !done && let Some(arrival) = sampling.plan.carry.get(&trace_id) {
+                        carry.arrivals.insert(trace_id, *arrival);
+                        carry.spans.append(&mut spans);
+                        if carry.spans.len() >= WRITE_BATCH_SPANS {
+                            send_carry(&sampling.carry, &mut carry).await?;
+                        }
+                    }
+                    continue;
+                }
+            }
+        }
         spans.sort_by(block_order);
         batch.append(&mut spans);
         if batch.len() >= WRITE_BATCH_SPANS {
@@ -214,7 +319,31 @@ async fn push_head(
     if !batch.is_empty() {
         writer.push(&batch).await?;
     }
+    if let Some(sampling) = &sampling {
+        send_carry(&sampling.carry, &mut carry).await?;
+    }
     Ok(())
+}
+
+/// Hands the collected spans to the carrying task.
+async fn send_carry(
+    sender: &mpsc::Sender<CarryBatch>,
+    carry: &mut CarryBatch,
+) -> Result<(), StorageError> {
+    if carry.spans.is_empty() {
+        return Ok(());
+    }
+    let batch = std::mem::replace(
+        carry,
+        CarryBatch {
+            spans: Vec::new(),
+            arrivals: Default::default(),
+        },
+    );
+    sender
+        .send(batch)
+        .await
+        .map_err(|_| StorageError::corrupt("tail sampling", "the carrying task stopped"))
 }
 
 /// Cuts by size (woken by pushes) and age, retries failed block writes, and refreshes

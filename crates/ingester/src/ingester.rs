@@ -17,6 +17,7 @@ use crate::config::IngesterConfig;
 use crate::error::IngesterError;
 use crate::head::{Head, InsertStats, TenantHead};
 use crate::replay;
+use crate::tail::{CarryBatch, TailPlan, TailSampling, TailState};
 use crate::wal::{self, Wal, WalAppendError};
 
 /// How long a push waits for room in the WAL queue before it is refused as overloaded.
@@ -30,6 +31,10 @@ pub(crate) struct FlushingHead {
     pub tenant: TenantId,
     pub head: Arc<TenantHead>,
     pub wal_segments: WalSegmentRange,
+    /// With tail sampling: which traces are carried or decided early.
+    pub tail_plan: std::sync::OnceLock<Arc<TailPlan>>,
+    /// Traces already carried into a newer head (a retried write skips them).
+    pub carried: Mutex<foldhash::HashSet<TraceId>>,
 }
 
 /// What reads and cuts see, swapped atomically under one lock.
@@ -116,6 +121,8 @@ pub struct Ingester {
     pub(crate) cut_requested: Arc<Notify>,
     pub(crate) stop: watch::Sender<bool>,
     pub(crate) background: Mutex<Option<JoinHandle<()>>>,
+    /// Tail sampling, when on.
+    pub(crate) tail: Option<Arc<TailState>>,
 }
 
 impl std::fmt::Debug for Ingester {
@@ -135,6 +142,16 @@ impl Ingester {
     pub async fn open(
         config: IngesterConfig,
         store: Arc<dyn BlockStore>,
+    ) -> Result<Arc<Ingester>, IngesterError> {
+        Ingester::open_sampled(config, store, None).await
+    }
+
+    /// [`Ingester::open`] with tail sampling: each trace is kept or dropped as a whole
+    /// when the head is cut (see [`TailSampling`] and the `tail` module docs).
+    pub async fn open_sampled(
+        config: IngesterConfig,
+        store: Arc<dyn BlockStore>,
+        tail: Option<TailSampling>,
     ) -> Result<Arc<Ingester>, IngesterError> {
         config.validate()?;
         let wal_directory = config.storage_path.join("wal");
@@ -176,6 +193,7 @@ impl Ingester {
             cut_requested: Arc::new(Notify::new()),
             stop,
             background: Mutex::new(None),
+            tail: tail.map(|settings| Arc::new(TailState::new(settings))),
         });
         ingester.memory.add(replayed.stats);
         ingester.publish_block_gauges();
@@ -442,6 +460,52 @@ impl SpanSink for Ingester {
         }
         outcome.accepted_spans = accepted;
         Ok(outcome)
+    }
+}
+
+impl Ingester {
+    /// Puts spans of traces still waiting for a tail-sampling decision into the current
+    /// head, through the WAL like a push, keeping their arrival times. Called while a
+    /// cut head is written (under `flush_lock`), before its WAL segments are deleted.
+    pub(crate) async fn carry(
+        &self,
+        tenant: &TenantId,
+        batch: CarryBatch,
+    ) -> Result<(), IngesterError> {
+        if batch.spans.is_empty() {
+            return Ok(());
+        }
+        let record = Arc::new(wal::encode_record(tenant, &batch.spans)?);
+        let _gate = self.gate.read().await;
+        loop {
+            match self.wal.append(record.clone(), WAL_QUEUE_TIMEOUT).await {
+                Ok(_segment) => break,
+                Err(WalAppendError::QueueFull) => continue,
+                Err(WalAppendError::Stopped) => {
+                    return Err(IngesterError::Wal(String::from(
+                        "the WAL writer has stopped",
+                    )));
+                }
+                Err(WalAppendError::Failed(message)) => return Err(IngesterError::Wal(message)),
+            }
+        }
+        let head = self.state().head.clone();
+        let stats = head
+            .insert_arrived(
+                tenant,
+                &batch.spans,
+                record,
+                &self.config.indexed_attribute_keys,
+                self.config.attribute_catalog,
+                Some(&batch.arrivals),
+            )
+            .map_err(|error| {
+                IngesterError::Wal(format!("the head refused carried spans: {error}"))
+            })?;
+        self.memory.add(stats);
+        metrics::counter!("weft_tail_sampling_carried_spans_total")
+            .increment(batch.spans.len() as u64);
+        Ok(())
     }
 }
 

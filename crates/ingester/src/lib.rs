@@ -34,6 +34,7 @@ mod memory;
 mod read;
 mod replay;
 mod scan;
+mod tail;
 mod values;
 pub mod wal;
 
@@ -43,3 +44,4 @@ mod test_support;
 pub use config::{IngesterConfig, WalFsyncPolicy};
 pub use error::IngesterError;
 pub use ingester::Ingester;
+pub use tail::{TailSampling, TailVerdict, TraceDecider};

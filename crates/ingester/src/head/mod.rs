@@ -83,6 +83,8 @@ struct HeadTrace {
     digest: TraceDigest,
     /// What the vector's buffer and the digest were last counted as, in bytes.
     counted_bytes: usize,
+    /// When its latest span arrived (for tail sampling's decision wait).
+    last_arrival: Instant,
 }
 
 impl HeadTrace {
@@ -171,16 +173,19 @@ impl TenantHead {
     /// Adds `record`, the WAL record encoded from `spans` (same spans, same order): the
     /// head keeps the record and files every span under its trace, and adds the spans'
     /// names (with the values of `indexed_attribute_keys`, and the attribute catalog
-    /// within `catalog_limits`). `spans` are only read; the
-    /// caller frees them. Spans of one trace that arrive together are filed together,
-    /// with one lookup and one reservation.
-    pub fn insert(
+    /// within `catalog_limits`). `spans` are only read; the caller frees them. Spans of
+    /// one trace that arrive together are filed together, with one lookup and one
+    /// reservation. Traces in `arrivals` count as arrived then (carried from an older
+    /// head), or later if spans of theirs arrived here since; the rest arrived now.
+    pub fn insert_arrived(
         &self,
         spans: &[Span],
         record: Arc<LocatedSpans>,
         indexed_attribute_keys: &[String],
         catalog_limits: CatalogLimits,
+        arrivals: Option<&HashMap<TraceId, Instant>>,
     ) -> Result<InsertStats, InsertError> {
+        let now = Instant::now();
         let (value_ids, value_bytes) = self
             .values
             .write()
@@ -225,14 +230,19 @@ impl TenantHead {
                 .chunk_by(|a, b| spans[a.1 as usize].trace_id == spans[b.1 as usize].trace_id)
             {
                 let trace_id = spans[run[0].1 as usize].trace_id;
+                let arrival = arrivals
+                    .and_then(|arrivals| arrivals.get(&trace_id).copied())
+                    .unwrap_or(now);
                 let trace = traces.entry(trace_id).or_insert_with(|| {
                     stats.new_traces += 1;
                     HeadTrace {
                         spans: Vec::new(),
                         digest: TraceDigest::new(trace_id),
                         counted_bytes: 0,
+                        last_arrival: arrival,
                     }
                 });
+                trace.last_arrival = trace.last_arrival.max(arrival);
                 trace.spans.reserve(run.len());
                 for &(_, position) in run {
                     trace.digest.add_span(&spans[position as usize]);
@@ -308,6 +318,20 @@ impl TenantHead {
                 decode_stored_span(bytes, resource, scope, &what)
             })
             .collect()
+    }
+
+    /// Every trace with when its latest span arrived and its estimated share of the
+    /// head's bytes.
+    pub fn arrivals(&self) -> Vec<(TraceId, Instant, u64)> {
+        let bytes_per_span = self.bytes() / self.span_total().max(1);
+        let mut found = Vec::new();
+        for shard in &self.shards {
+            for (trace_id, trace) in read(shard).iter() {
+                let bytes = trace.spans.len() as u64 * bytes_per_span;
+                found.push((*trace_id, trace.last_arrival, bytes));
+            }
+        }
+        found
     }
 
     /// Every trace id in the head, ascending (block order).
@@ -391,7 +415,8 @@ impl Head {
         read(&self.tenants).get(tenant).cloned()
     }
 
-    /// Adds a record of `tenant`; see [`TenantHead::insert`].
+    /// Adds a record of `tenant` whose spans arrived now; see
+    /// [`TenantHead::insert_arrived`].
     pub fn insert(
         &self,
         tenant: &TenantId,
@@ -399,6 +424,27 @@ impl Head {
         record: Arc<LocatedSpans>,
         indexed_attribute_keys: &[String],
         catalog_limits: CatalogLimits,
+    ) -> Result<InsertStats, InsertError> {
+        self.insert_arrived(
+            tenant,
+            spans,
+            record,
+            indexed_attribute_keys,
+            catalog_limits,
+            None,
+        )
+    }
+
+    /// Adds a record of `tenant` whose traces in `arrivals` arrived earlier; see
+    /// [`TenantHead::insert_arrived`].
+    pub fn insert_arrived(
+        &self,
+        tenant: &TenantId,
+        spans: &[Span],
+        record: Arc<LocatedSpans>,
+        indexed_attribute_keys: &[String],
+        catalog_limits: CatalogLimits,
+        arrivals: Option<&HashMap<TraceId, Instant>>,
     ) -> Result<InsertStats, InsertError> {
         if spans.is_empty() {
             return Ok(InsertStats::default());
@@ -413,7 +459,13 @@ impl Head {
                 .or_default()
                 .clone(),
         };
-        let stats = tenant_head.insert(spans, record, indexed_attribute_keys, catalog_limits)?;
+        let stats = tenant_head.insert_arrived(
+            spans,
+            record,
+            indexed_attribute_keys,
+            catalog_limits,
+            arrivals,
+        )?;
         self.bytes.fetch_add(stats.bytes, Ordering::Relaxed);
         self.first_insert.get_or_init(Instant::now);
         Ok(stats)
