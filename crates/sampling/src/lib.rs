@@ -16,9 +16,35 @@
 //!   file), the same policy types, and the same rules for combining their decisions,
 //!   with each policy's outcome returned for per-policy counters.
 //!
+//! # Example
+//!
+//! ```
+//! use std::time::Instant;
+//!
+//! use weft_model::{Span, SpanId, StatusCode, TraceId};
+//! use weft_sampling::{HeadConfig, HeadSampler, TailConfig, TailSampler};
+//!
+//! let mut span = Span::new(TraceId::from_halves(1, 2), SpanId::from_u64(3), "GET /cart");
+//! span.status.code = StatusCode::Error;
+//!
+//! let head = HeadSampler::new(&HeadConfig::from_yaml_str("head: {default_ratio: 1.0}", "weft.yaml")?)?;
+//! assert!(head.decide(&span, "tenant-1").is_keep());
+//!
+//! let yaml = "policies: [{name: errors, type: status_code, status_code: {status_codes: [ERROR]}}]";
+//! let tail = TailSampler::new(&TailConfig::from_yaml_str(yaml, "tail.yaml")?);
+//! let decision = tail.decide(&[span], Instant::now());
+//! assert!(decision.is_sampled());
+//! assert_eq!(decision.deciding_policy.as_deref(), Some("errors"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # Differences from the Collector's tail sampling
 //!
 //! - `ottl_condition` is refused with an error: weft does not implement OTTL.
+//! - Only the decision is here: buffering spans for `decision_wait`, `num_traces` and the
+//!   decision caches are settings the caller acts on.
+//! - Drop policies are evaluated before the others, so a drop also beats
+//!   `sample_on_first_match` (see [`tail`]).
 //! - `latency` measures the whole trace (earliest start to latest end), as the
 //!   Collector's README states; the Collector's code stops at the first prefix of spans
 //!   that satisfies the bounds, which differs only with `upper_threshold_ms`.
@@ -31,9 +57,11 @@
 //!   cached.
 //! - The Collector fails on keys a policy's settings block does not define, even in the
 //!   block of another policy type; here blocks of other types are ignored with a warning
-//!   ([`tail::TailConfig::warnings`]), so every example in the Collector's README loads
-//!   (its "practical example" puts a `string_attribute` block under a
-//!   `boolean_attribute` policy).
+//!   ([`tail::TailConfig::warnings`]), so the Collector README's "practical example"
+//!   loads (it puts a `string_attribute` block under a `boolean_attribute` policy). The
+//!   README's first example loads except for its `ottl_condition` policy.
+//! - Every policy needs a non-empty `name`, and top-level names must be unique (they
+//!   label the per-policy outcomes).
 //! - The deprecated inverted decisions are on, as they are by default upstream (the
 //!   `disableinvertdecisions` feature gate is not modelled); the `usetracestate` gate's
 //!   predictive limiter is not implemented.

@@ -235,3 +235,17 @@ fn decisions_are_consistent_by_trace_id_across_services() {
         "{kept_payments} of 20000 at 0.1"
     );
 }
+
+#[test]
+fn config_deserializes_for_embedding_and_the_sampler_checks_ratios() {
+    let config: HeadConfig = serde_saphyr::from_str("services: {checkout: 0.1}\n").expect("valid");
+    assert_eq!(config.default_ratio, 1.0, "defaults apply to missing keys");
+    assert_eq!(config.services.get("checkout"), Some(&0.1));
+    assert!(
+        serde_saphyr::from_str::<HeadConfig>("ratio: 0.1\n").is_err(),
+        "unknown key"
+    );
+    let invalid: HeadConfig = serde_saphyr::from_str("services: {checkout: 2}\n").expect("parses");
+    let error = HeadSampler::new(&invalid).expect_err("2 is not a probability");
+    assert_eq!(error.key, "services.checkout");
+}

@@ -404,3 +404,28 @@ fn empty_and_malformed_yaml_are_errors() {
     let syntax = load_error("policies: [\n");
     assert!(syntax.line.is_some(), "{syntax}");
 }
+
+/// Every prefix of a real configuration, and the same with each line's first character
+/// dropped, loads or fails with an error: nothing panics on malformed input.
+#[test]
+fn truncated_and_damaged_configs_never_panic() {
+    let text = fixture("readme_example_practical.yaml");
+    for end in (0..=text.len()).filter(|end| text.is_char_boundary(*end)) {
+        let _ = load(&text[..end]);
+    }
+    let lines: Vec<&str> = text.lines().collect();
+    for damaged_line in 0..lines.len() {
+        let damaged: Vec<&str> = lines
+            .iter()
+            .enumerate()
+            .map(|(index, line)| {
+                if index == damaged_line {
+                    line.get(1..).unwrap_or_default()
+                } else {
+                    line
+                }
+            })
+            .collect();
+        let _ = load(&damaged.join("\n"));
+    }
+}

@@ -48,7 +48,10 @@ use crate::tracestate::ot_value;
 /// ```
 ///
 /// Ratios are probabilities in `[2^-56, 1]`, or 0 to keep nothing (except debug spans).
-#[derive(Debug, Clone, PartialEq)]
+/// It also deserializes with serde (unknown keys refused) for embedding in a larger
+/// configuration; [`HeadSampler::new`] then checks the ratios.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct HeadConfig {
     /// The ratio for spans no tenant or service entry matches.
     pub default_ratio: f64,

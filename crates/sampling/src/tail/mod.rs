@@ -8,9 +8,12 @@
 //!
 //! # Combining policy decisions
 //!
-//! As the Collector does: drop policies are evaluated first, then the others in the
-//! order written. A `Dropped` decision ends evaluation; with `sample_on_first_match` so
-//! does the first `Sampled`. Then:
+//! Drop policies are evaluated first, then the others in the order written. A `Dropped`
+//! decision ends evaluation (as in the Collector); with `sample_on_first_match` so does
+//! the first `Sampled`. Putting drops first does not change which decision wins, since
+//! `Dropped` beats everything; it means a drop also beats `sample_on_first_match`, and a
+//! dropped trace takes no tokens from rate limiters written after the drop policy. Then,
+//! as the Collector combines them:
 //!
 //! 1. any `Dropped`: not sampled;
 //! 2. else any `InvertNotSampled`: not sampled;
