@@ -71,6 +71,7 @@ pub mod tail;
 
 mod error;
 mod tracestate;
+mod yaml;
 
 pub use error::ConfigError;
 pub use head::{HeadConfig, HeadDecision, HeadSampler};

@@ -44,6 +44,12 @@ fn config_loads_under_head_or_bare_with_defaults() {
             ..HeadConfig::default()
         }
     );
+    let in_a_larger_file = HeadConfig::from_yaml_str(
+        "storage: {path: /data}\nhead:\n  default_ratio: 0.5\ndistributor: {}\n",
+        "weft.yaml",
+    )
+    .unwrap_or_else(|error| panic!("{error}"));
+    assert_eq!(in_a_larger_file.default_ratio, 0.5);
 }
 
 #[test]

@@ -37,6 +37,7 @@ pub use threshold::{
 
 use crate::error::ConfigError;
 use crate::tracestate::ot_value;
+use crate::yaml::{PickKey, from_str_seed, typed};
 
 /// Head sampling ratios. YAML shape (the section may stand alone or sit under `head:`):
 ///
@@ -71,7 +72,7 @@ impl Default for HeadConfig {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawHeadConfig {
     default_ratio: Option<Spanned<f64>>,
@@ -81,22 +82,20 @@ struct RawHeadConfig {
     services: BTreeMap<String, Spanned<f64>>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct HeadDocument {
-    head: RawHeadConfig,
-}
-
 impl HeadConfig {
-    /// Parses a head sampling section from YAML: either a document with a top-level
-    /// `head:` key (other top-level keys are an error) or the section itself. Errors name
+    /// Parses a head sampling section from YAML: the `head:` key of a larger document
+    /// (its other top-level keys are not read), or the section itself. Errors name
     /// `source_name`, the line and the offending key.
     pub fn from_yaml_str(text: &str, source_name: &str) -> Result<HeadConfig, ConfigError> {
         let has_head_key = serde_saphyr::from_str::<BTreeMap<String, serde::de::IgnoredAny>>(text)
             .map(|keys| keys.contains_key("head"))
             .unwrap_or(false);
         let raw = if has_head_key {
-            serde_saphyr::from_str::<HeadDocument>(text).map(|document| document.head)
+            let seed = PickKey {
+                key: "head",
+                inner: typed::<RawHeadConfig>(),
+            };
+            from_str_seed(text, seed).map(|head| head.unwrap_or_default())
         } else {
             serde_saphyr::from_str::<RawHeadConfig>(text)
         }

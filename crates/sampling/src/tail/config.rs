@@ -9,8 +9,9 @@ use serde_saphyr::Spanned;
 use weft_model::StatusCode;
 
 use super::check::convert_block;
-use super::raw::{PickKey, RawTailBlock, from_str_seed, typed};
+use super::raw::RawTailBlock;
 use crate::error::ConfigError;
+use crate::yaml::{PickKey, from_str_seed, typed};
 
 /// The Collector's default `decision_wait`.
 pub const DEFAULT_DECISION_WAIT: Duration = Duration::from_secs(30);
