@@ -384,7 +384,7 @@ with_shared_fields! {
         #[serde(default)]
         convert_classic_histograms_to_nhcb: Option<bool>,
         #[serde(default)]
-        static_configs: Option<Vec<TargetGroup>>,
+        static_configs: Option<Vec<Option<TargetGroup>>>,
         #[serde(default)]
         file_sd_configs: Option<Vec<FileSdConfig>>,
         #[serde(default)]
@@ -443,7 +443,15 @@ impl RawScrapeConfig {
         http_client.validate().map_err(at_job)?;
         let mut limits = self.limits();
         limits.inherit_from(&global.limits);
-        let static_configs = self.static_configs.unwrap_or_default();
+        let mut static_configs = Vec::new();
+        for (index, group) in self.static_configs.take().into_iter().flatten().enumerate() {
+            let Some(group) = group else {
+                return Err(at_job(format!(
+                    "static_configs[{index}]: empty or null section in static_configs"
+                )));
+            };
+            static_configs.push(group);
+        }
         let relabel_configs = self.relabel_configs.unwrap_or_default();
         if relabel_configs.is_empty() {
             for group in &static_configs {
@@ -471,20 +479,24 @@ impl RawScrapeConfig {
         } else {
             written_timeout
         };
+        // Like Prometheus, any scheme is accepted here: relabeling can change
+        // `__scheme__` anyway, so the scraper checks it per target.
         let scheme = self.scheme.unwrap_or_else(|| String::from("http"));
-        if scheme != "http" && scheme != "https" {
-            return Err(at_job(format!(
-                "scheme must be \"http\" or \"https\", not {scheme:?}"
-            )));
-        }
         let name_scheme = self
             .metric_name_validation_scheme
             .unwrap_or(global.metric_name_validation_scheme);
         let validate_rules = |rules: Vec<Option<Spanned<RelabelConfig>>>, field: &str| {
+            let kind = if field == "relabel_configs" {
+                "target"
+            } else {
+                "metric"
+            };
             let mut validated = Vec::with_capacity(rules.len());
             for (index, rule) in rules.into_iter().enumerate() {
                 let Some(mut rule) = rule else {
-                    return Err(at_job(format!("empty or null rule in {field}[{index}]")));
+                    return Err(at_job(format!(
+                        "{field}[{index}]: empty or null {kind} relabeling rule in scrape config"
+                    )));
                 };
                 rule.value.validate(name_scheme).map_err(|error| JobError {
                     line: Some(rule.referenced.line()),

@@ -257,11 +257,6 @@ fn errors_name_the_line_and_the_field() {
         "scrape_config_files is not supported",
     );
     assert_invalid(
-        "scrape_configs:\n  - job_name: a\n    scheme: ftp\n",
-        Some(2),
-        "scheme must be \"http\" or \"https\"",
-    );
-    assert_invalid(
         "scrape_configs:\n  - job_name: a\n    consul_sd_configs: []\n",
         Some(3),
         "consul_sd_configs",
