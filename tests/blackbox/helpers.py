@@ -119,6 +119,7 @@ JAEGER_LISTEN_FLAGS = {
     "--jaeger.http.listen": socket.SOCK_STREAM,
     "--jaeger.grpc.listen": socket.SOCK_STREAM,
     "--jaeger.query.listen": socket.SOCK_STREAM,
+    "--jaeger.sampling.listen": socket.SOCK_STREAM,
 }
 
 

@@ -126,6 +126,9 @@ pub struct JaegerSection {
     pub agent: weft_receiver::JaegerAgentConfig,
     /// Query API for jaeger-ui and Grafana's Jaeger data source (default 16686).
     pub query: JaegerQuerySection,
+    /// Remote sampling, `GET /sampling?service=` as jaeger-agent serves it (default
+    /// 5778): what Jaeger clients and OpenTelemetry's `jaeger_remote` sampler poll.
+    pub sampling: ListenerConfig,
 }
 
 /// The Jaeger query port: `jaeger.query.listen` and the API's settings under
@@ -164,6 +167,7 @@ impl Default for JaegerSection {
             grpc: ListenerConfig::on("0.0.0.0:14250"),
             agent: weft_receiver::JaegerAgentConfig::default(),
             query: JaegerQuerySection::default(),
+            sampling: ListenerConfig::on("0.0.0.0:5778"),
         }
     }
 }
@@ -285,6 +289,8 @@ pub struct Config {
     pub query: weft_api::QueryConfig,
     /// RED and service-graph metrics of every span on `/metrics`, before sampling.
     pub span_metrics: weft_spanmetrics::SpanMetricsConfig,
+    /// Head, tail, remote and adaptive sampling.
+    pub sampling: crate::sampling::SamplingSection,
     /// Process logs.
     pub log: LogSection,
     /// Graceful shutdown.

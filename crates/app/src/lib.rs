@@ -9,6 +9,7 @@
 pub mod config;
 mod lifecycle;
 mod observability;
+pub mod sampling;
 pub mod settings;
 
 pub use config::{Config, ConfigError};

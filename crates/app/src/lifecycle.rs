@@ -70,6 +70,7 @@ pub async fn run(config: Config, target: Target) -> anyhow::Result<()> {
         },
     )
     .await?;
+    let jaeger_sampling_listener = bind("jaeger.sampling.listen", &config.jaeger.sampling).await?;
     let jaeger_compact_socket = bind_udp("jaeger.compact.listen", &config.jaeger.compact).await?;
     let jaeger_binary_socket = bind_udp("jaeger.binary.listen", &config.jaeger.binary).await?;
 
@@ -81,12 +82,21 @@ pub async fn run(config: Config, target: Target) -> anyhow::Result<()> {
         weft_compactor::Compactor::new(store.clone(), config.compactor.clone())
             .context("invalid compactor configuration")?,
     );
-    let ingester = weft_ingester::Ingester::open(config.ingester.clone(), store)
-        .await
-        .context("cannot open storage")?;
+    let sampling = crate::sampling::build(&config.sampling, &config.storage.path)?;
+    let ingester =
+        weft_ingester::Ingester::open_sampled(config.ingester.clone(), store, sampling.tail)
+            .await
+            .context("cannot open storage")?;
     // Span metrics see every accepted span before anything behind them samples.
     let mut metrics_sources: Vec<weft_api::MetricsSource> = Vec::new();
     let mut stored: Arc<dyn SpanSink> = ingester.clone();
+    if sampling.head.is_some() || sampling.adaptive.is_some() {
+        stored = Arc::new(weft_distributor::SamplingSink::new(
+            sampling.head,
+            sampling.adaptive.clone(),
+            stored,
+        ));
+    }
     if config.span_metrics.enabled {
         let span_metrics = Arc::new(
             weft_spanmetrics::SpanMetrics::new(config.span_metrics.clone())
@@ -173,6 +183,22 @@ pub async fn run(config: Config, target: Target) -> anyhow::Result<()> {
             stop_receiver.clone(),
         ));
     }
+    if let Some(listener) = jaeger_sampling_listener {
+        let router = weft_remote_sampling::http::router(sampling.provider.clone());
+        servers.spawn(serve_http(
+            "jaeger_sampling",
+            listener,
+            router,
+            stop_receiver.clone(),
+        ));
+    }
+    let maintenance = tokio::spawn(crate::sampling::maintain(
+        config.sampling.clone(),
+        config.storage.path.clone(),
+        sampling.provider.clone(),
+        sampling.adaptive.clone(),
+        stop_receiver.clone(),
+    ));
     if let Some(listener) = jaeger_grpc_listener {
         let service = weft_receiver::jaeger_grpc_service(&receivers);
         servers.spawn(serve_grpc(
@@ -254,6 +280,7 @@ pub async fn run(config: Config, target: Target) -> anyhow::Result<()> {
         );
         servers.abort_all();
     }
+    let _ = maintenance.await;
     // A merge in progress is abandoned at its next batch (its partial output removed).
     let _ = compactor_stop.send(true);
     if let Err(error) = compactor_task.await {

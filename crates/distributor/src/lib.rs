@@ -16,6 +16,8 @@
 pub mod config;
 pub mod distributor;
 mod limits;
+pub mod sampling;
 
 pub use config::{ConfigError, DistributorConfig};
 pub use distributor::Distributor;
+pub use sampling::SamplingSink;

@@ -26,7 +26,7 @@ mod threshold;
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
 use weft_model::Span;
 
@@ -51,7 +51,7 @@ use crate::yaml::{PickKey, from_str_seed, typed};
 /// Ratios are probabilities in `[2^-56, 1]`, or 0 to keep nothing (except debug spans).
 /// It also deserializes with serde (unknown keys refused) for embedding in a larger
 /// configuration; [`HeadSampler::new`] then checks the ratios.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HeadConfig {
     /// The ratio for spans no tenant or service entry matches.
