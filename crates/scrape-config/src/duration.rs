@@ -234,6 +234,20 @@ mod tests {
     }
 
     #[test]
+    fn printing_then_parsing_gives_the_same_duration() {
+        // A deterministic spread over 0 ms .. ~300 years, dense near small values.
+        let mut millis: u64 = 0;
+        let mut step: u64 = 1;
+        while millis < 292 * 365 * 86_400_000 {
+            let duration = PrometheusDuration::new(Duration::from_millis(millis));
+            let text = duration.to_string();
+            assert_eq!(PrometheusDuration::parse(&text), Ok(duration), "{text}");
+            millis += step;
+            step = step * 3 / 2 + 7;
+        }
+    }
+
+    #[test]
     fn prints_like_prometheus_common() {
         let cases: [(u64, &str); 9] = [
             (0, "0s"),

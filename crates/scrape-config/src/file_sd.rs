@@ -204,20 +204,8 @@ pub fn parse_target_groups(content: &str, file: &str) -> Result<Vec<TargetGroup>
         }
         _ => return Err(FileSdError::UnknownExtension(file.to_owned())),
     };
-    groups
-        .unwrap_or_default()
-        .into_iter()
-        .enumerate()
-        .map(|(index, group)| {
-            let mut group =
-                group.ok_or_else(|| parse_error(String::from("nil target group item found")))?;
-            group.source = format!("{file}:{index}");
-            group
-                .labels
-                .insert(String::from(FILEPATH_LABEL), file.to_owned());
-            Ok(group)
-        })
-        .collect()
+    crate::target::finish_groups(groups.unwrap_or_default(), file, FILEPATH_LABEL)
+        .map_err(parse_error)
 }
 
 /// Reads and parses one file SD file (see [`parse_target_groups`]).

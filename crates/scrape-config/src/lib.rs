@@ -13,7 +13,7 @@
 //! * [`target`]: Prometheus's `PopulateLabels`: discovered target + job config ->
 //!   final labels, scrape URL, or the reason the target is dropped or invalid.
 //! * [`file_sd`]: file service discovery target group files (YAML and JSON) and
-//!   their glob patterns.
+//!   their glob patterns; [`http_sd`]: HTTP service discovery responses.
 //! * [`offset`]: how Prometheus spreads a target's scrapes over its interval.
 //!
 //! Nothing here does I/O except [`config::load_file`] and [`file_sd`]'s file
@@ -24,6 +24,7 @@ pub mod config;
 pub mod duration;
 pub mod file_sd;
 pub mod go_regex;
+pub mod http_sd;
 pub mod labels;
 pub mod offset;
 pub mod relabel;

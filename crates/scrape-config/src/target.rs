@@ -91,6 +91,28 @@ impl TargetGroup {
     }
 }
 
+/// Gives each discovered group its source `<origin>:<index>` and the label
+/// `meta_label = origin` (`__meta_filepath`, `__meta_url`); a `null` group is an
+/// error, as in Prometheus's file and HTTP discovery.
+pub(crate) fn finish_groups(
+    groups: Vec<Option<TargetGroup>>,
+    origin: &str,
+    meta_label: &str,
+) -> Result<Vec<TargetGroup>, String> {
+    groups
+        .into_iter()
+        .enumerate()
+        .map(|(index, group)| {
+            let mut group = group.ok_or_else(|| String::from("nil target group item found"))?;
+            group.source = format!("{origin}:{index}");
+            group
+                .labels
+                .insert(meta_label.to_owned(), origin.to_owned());
+            Ok(group)
+        })
+        .collect()
+}
+
 /// Why a discovered target cannot be scraped. Messages are Prometheus's.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum TargetError {

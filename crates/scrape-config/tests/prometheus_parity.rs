@@ -1,5 +1,5 @@
-//! Black-box parity with a real Prometheus: the same configuration and file SD
-//! file are given to the `prometheus` binary and to this crate, and the targets
+//! Black-box parity with a real Prometheus: the same configuration, file SD file
+//! and HTTP SD response are given to the `prometheus` binary and to this crate, and the targets
 //! Prometheus lists on `/api/v1/targets` (labels, scrape URL, interval, timeout,
 //! discovered labels, dropped targets) must equal the ones computed here.
 //!
@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use weft_scrape_config::file_sd::{expand_pattern, read_target_groups};
+use weft_scrape_config::http_sd::parse_response;
 use weft_scrape_config::target::{
     ALWAYS_SCRAPE_CLASSIC_HISTOGRAMS_LABEL, CONVERT_CLASSIC_HISTOGRAMS_TO_NHCB_LABEL,
     SCRAPE_NATIVE_HISTOGRAMS_LABEL, targets_from_group,
@@ -71,6 +72,12 @@ scrape_configs:
       - {source_labels: [env], action: dropequal, target_label: team}
       - {source_labels: [__tmp_port], regex: '19003', target_label: __scrape_timeout__, replacement: 1m}
       - {regex: '(env|team|job|__.*)', action: labelkeep}
+  - job_name: http-sd
+    http_sd_configs:
+      - url: http://127.0.0.1:HTTP_SD_PORT/targets
+    relabel_configs:
+      - {source_labels: [__meta_url], regex: '.*/(\w+)', target_label: sd_path}
+      - {source_labels: [rack], regex: 'r2', action: drop}
   - job_name: static
     static_configs:
       - targets: ['127.0.0.1:19010', 'localhost:19011']
@@ -87,6 +94,31 @@ const SD_FILE: &str = r#"[
   {"targets": ["localhost:19004", "127.0.0.1:19005", "[::1]:19006"],
    "labels": {"env": "dev", "digits": "42", "word": "abc_1", "boundary": "a x", "space": "a b"}}
 ]"#;
+
+const HTTP_SD_BODY: &str = r#"[
+  {"targets": ["127.0.0.1:19020", "127.0.0.1:19021"], "labels": {"rack": "r1"}},
+  {"targets": ["127.0.0.1:19022"], "labels": {"rack": "r2"}}
+]"#;
+
+/// Serves `HTTP_SD_BODY` as JSON to every request, forever (the thread ends with
+/// the test process).
+fn serve_http_sd() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{HTTP_SD_BODY}",
+                HTTP_SD_BODY.len()
+            );
+        }
+    });
+    port
+}
 
 fn prometheus_binary() -> Option<PathBuf> {
     if let Some(path) = std::env::var_os("WEFT_PROMETHEUS") {
@@ -142,6 +174,17 @@ fn computed_targets(config_file: &Path) -> (BTreeSet<String>, BTreeSet<String>) 
     let mut dropped = BTreeSet::new();
     for job in &config.scrape_configs {
         let mut groups = job.static_configs.clone();
+        for http_sd in &job.http_sd_configs {
+            groups.extend(
+                parse_response(
+                    &http_sd.url,
+                    200,
+                    "application/json",
+                    HTTP_SD_BODY.as_bytes(),
+                )
+                .expect("valid response"),
+            );
+        }
         for file_sd in &job.file_sd_configs {
             for pattern in &file_sd.files {
                 for file in expand_pattern(pattern).expect("pattern expands") {
@@ -234,12 +277,17 @@ fn targets_match_a_real_prometheus() {
     std::fs::create_dir_all(directory.join("sd")).expect("temp dir");
     std::fs::write(directory.join("sd/targets.json"), SD_FILE).expect("write sd file");
     let config_file = directory.join("prometheus.yml");
-    std::fs::write(&config_file, CONFIG).expect("write config");
+    let http_sd_port = serve_http_sd();
+    std::fs::write(
+        &config_file,
+        CONFIG.replace("HTTP_SD_PORT", &http_sd_port.to_string()),
+    )
+    .expect("write config");
 
     let (expected_active, expected_dropped) = computed_targets(&config_file);
     assert_eq!(
         (expected_active.len(), expected_dropped.len()),
-        (8, 6),
+        (10, 7),
         "the scenario itself changed: {expected_active:#?} {expected_dropped:#?}"
     );
 
