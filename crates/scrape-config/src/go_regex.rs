@@ -11,10 +11,13 @@
 //!   `~~`, nested brackets, `\b{start}`, `\<`, `\>`, the `x` and `R` flags) is
 //!   rejected, as Prometheus would reject it.
 //!
+//! * Go's repetition limit (counts above 1000 are errors) is enforced.
+//!
 //! Known gaps: Go's `\Q...\E` literal quoting and octal escapes `\12` are
 //! accepted by Prometheus but rejected here with an error, never silently
-//! misread; `(?i)` with `\w`/`\s` folds the ASCII set in Rust (adding `ſ` and
-//! the Kelvin sign), which Go does not.
+//! misread; so are `[a&&b]` and `\b{start}`, which Go reads as literal
+//! characters. `tests/go_vectors.rs` compares matching and expansion with Go's
+//! own `regexp` on a table of patterns and inputs.
 
 use regex::Regex;
 use regex_syntax::ast::{
@@ -47,6 +50,9 @@ pub fn compile_go(pattern: &str) -> Result<Regex, String> {
         .map_err(|error| error.to_string())
 }
 
+/// Go rejects repetition counts above 1000 (`a{1001}`).
+const MAX_GO_REPEAT: u32 = 1000;
+
 fn to_go_semantics(node: &mut Ast) -> Result<(), String> {
     match node {
         Ast::Empty(_) | Ast::Literal(_) | Ast::Dot(_) | Ast::ClassUnicode(_) => Ok(()),
@@ -76,7 +82,19 @@ fn to_go_semantics(node: &mut Ast) -> Result<(), String> {
             Ok(())
         }
         Ast::ClassBracketed(bracketed) => class_set_to_go(&mut bracketed.kind),
-        Ast::Repetition(repetition) => to_go_semantics(&mut repetition.ast),
+        Ast::Repetition(repetition) => {
+            if let ast::RepetitionKind::Range(range) = &repetition.op.kind {
+                let (ast::RepetitionRange::Exactly(count)
+                | ast::RepetitionRange::AtLeast(count)
+                | ast::RepetitionRange::Bounded(_, count)) = range;
+                if *count > MAX_GO_REPEAT {
+                    return Err(format!(
+                        "invalid repeat count: {count} is above Go's {MAX_GO_REPEAT}"
+                    ));
+                }
+            }
+            to_go_semantics(&mut repetition.ast)
+        }
         Ast::Group(group) => {
             if let GroupKind::NonCapturing(flags) = &group.kind {
                 check_flags(flags)?;

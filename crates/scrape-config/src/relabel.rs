@@ -450,18 +450,34 @@ fn go_lowercase(text: &str) -> String {
         .collect()
 }
 
-/// Go's `strings.ToUpper`: per-character simple case mapping; characters whose
-/// upper case is several characters (`ß` -> `SS`) have no simple mapping and stay.
+/// Go's `strings.ToUpper`: per-character simple case mapping. Characters whose
+/// full upper case is several characters (`ß` -> `SS`) have no simple mapping
+/// and stay, except the Greek letters with ypogegrammeni, whose simple upper
+/// case is the prosgegrammeni form (`ᾀ` -> `ᾈ`).
 fn go_uppercase(text: &str) -> String {
     text.chars()
         .map(|character| {
             let mut upper = character.to_uppercase();
             match (upper.next(), upper.next()) {
                 (Some(single), None) => single,
-                _ => character,
+                _ => simple_uppercase_of_multi(character),
             }
         })
         .collect()
+}
+
+/// The simple upper case of a character whose full upper case is several
+/// characters (UnicodeData.txt field 12).
+fn simple_uppercase_of_multi(character: char) -> char {
+    let code = u32::from(character);
+    let mapped = match code {
+        0x1F80..=0x1F87 | 0x1F90..=0x1F97 | 0x1FA0..=0x1FA7 => code + 8,
+        0x1FB3 => 0x1FBC,
+        0x1FC3 => 0x1FCC,
+        0x1FF3 => 0x1FFC,
+        _ => code,
+    };
+    char::from_u32(mapped).unwrap_or(character)
 }
 
 // --- Deserialization ---------------------------------------------------------
