@@ -5,6 +5,11 @@
 //! separator `;`, regex `(.*)`, replacement `$1`), then checked with
 //! [`RelabelConfig::validate`] against the scrape config's label name scheme.
 //! [`relabel`] applies rules in order; the first rule that drops ends processing.
+//!
+//! One ordering detail differs: when two label names that `labelmap` maps to
+//! the same new name both match, Prometheus sets them in "original labels, then
+//! labels added by earlier rules" order, this crate in name order; the last one
+//! set wins in both, so only that rare collision can differ.
 
 use std::fmt;
 

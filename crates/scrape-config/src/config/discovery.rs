@@ -252,7 +252,9 @@ pub struct KubernetesNamespaces {
     pub names: Vec<String>,
 }
 
-/// One `selectors` entry of a Kubernetes SD config.
+/// One `selectors` entry of a Kubernetes SD config. The label and field
+/// selector syntax is not checked here (Prometheus parses it with the Kubernetes
+/// client library at load); the API server rejects bad selectors.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KubernetesSelector {

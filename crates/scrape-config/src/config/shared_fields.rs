@@ -9,9 +9,9 @@
 /// `http_client` -> `take_http_client(&mut self) -> HttpClientConfig`,
 /// `limits` -> `limits(&self) -> ScrapeLimits`.
 macro_rules! with_shared_fields {
-    ([$($group:ident),*] $(#[$meta:meta])* struct $name:ident { $($field:tt)* }) => {
+    ([$($group:ident),*] $(#[$meta:meta])* $visibility:vis struct $name:ident { $($field:tt)* }) => {
         $crate::config::shared_fields::with_shared_fields!(
-            @build [$($group),*] [$(#[$meta])*] $name [$($field)*]
+            @build [$($group),*] [$(#[$meta])* $visibility] $name [$($field)*]
         );
         $( $crate::config::shared_fields::with_shared_fields!(@impl $group $name); )*
     };
@@ -61,9 +61,9 @@ macro_rules! with_shared_fields {
             keep_dropped_targets: u64,
         ]);
     };
-    (@build [] [$(#[$meta:meta])*] $name:ident [$($field:tt)*]) => {
+    (@build [] [$(#[$meta:meta])* $visibility:vis] $name:ident [$($field:tt)*]) => {
         $(#[$meta])*
-        struct $name {
+        $visibility struct $name {
             $($field)*
         }
     };
