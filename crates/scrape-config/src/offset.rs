@@ -51,6 +51,17 @@ pub fn offset(
     Duration::from_nanos(next.max(0) as u64)
 }
 
+/// [`offset`] from the current wall-clock time (what Prometheus's
+/// `Target.offset` does); a clock before 1970 counts as the epoch.
+pub fn offset_from_now(interval: Duration, target_hash: u64, offset_seed: u64) -> Duration {
+    let now_unix_nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since_epoch| {
+            i64::try_from(since_epoch.as_nanos()).unwrap_or(i64::MAX)
+        });
+    offset(interval, target_hash, offset_seed, now_unix_nanos)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,6 +107,8 @@ mod tests {
             Duration::from_millis(250)
         );
         assert_eq!(offset(Duration::ZERO, 1, 2, 3), Duration::ZERO);
+        let from_now = offset_from_now(second, phase, 0);
+        assert!(from_now > Duration::ZERO && from_now <= second);
     }
 
     #[test]
