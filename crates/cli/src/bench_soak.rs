@@ -24,6 +24,7 @@ pub fn command() -> Command {
         .arg(Arg::new("giant-trace-spans").long("giant-trace-spans").default_value("0").value_parser(value_parser!(u64)).help("Also send one trace of this many spans, spread over the run"))
         .arg(Arg::new("giant-spans-per-request").long("giant-spans-per-request").default_value("1000").value_parser(value_parser!(usize)).help("Spans of the giant trace per request"))
         .arg(Arg::new("seed").long("seed").default_value("42").value_parser(value_parser!(u64)).help("Corpus seed (shapes; trace ids are also salted per run so they never repeat)"))
+        .arg(Arg::new("max-spans-per-trace").long("max-spans-per-trace").default_value("500").value_parser(value_parser!(usize)).help("Most spans in one trace (the corpus averages ~18; 2 gives many small traces, as a tail-sampling memory test wants)"))
         .arg(Arg::new("sample-interval").long("sample-interval").default_value("5s").help("Time between RSS samples"))
         .arg(Arg::new("max-attempts").long("max-attempts").default_value("10").value_parser(value_parser!(u32)).help("Attempts per refused request (retried after the server's hint) before its spans count as lost"))
         .arg(Arg::new("drain-timeout").long("drain-timeout").default_value("60s").help("How long requests still in flight at the end may take"))
@@ -104,6 +105,10 @@ pub async fn run(arguments: &ArgMatches) -> anyhow::Result<()> {
         concurrency: (*arguments.get_one::<usize>("concurrency").unwrap_or(&8)).max(1),
         generator: GeneratorSettings {
             seed: *arguments.get_one::<u64>("seed").unwrap_or(&42),
+            max_spans_per_trace: (*arguments
+                .get_one::<usize>("max-spans-per-trace")
+                .unwrap_or(&500))
+            .max(1),
             ..GeneratorSettings::default()
         },
         // A fresh salt per run: repeated runs against one server never reuse a trace id.
