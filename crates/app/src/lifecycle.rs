@@ -83,16 +83,19 @@ pub async fn run(config: Config, target: Target) -> anyhow::Result<()> {
             .context("invalid compactor configuration")?,
     );
     let sampling = crate::sampling::build(&config.sampling, &config.storage.path)?;
-    let ingester =
-        weft_ingester::Ingester::open_sampled(config.ingester.clone(), store, sampling.tail)
-            .await
-            .context("cannot open storage")?;
+    let ingester = weft_ingester::Ingester::open_sampled(
+        config.ingester.clone(),
+        store,
+        sampling.tail.clone(),
+    )
+    .await
+    .context("cannot open storage")?;
     // Span metrics see every accepted span before anything behind them samples.
     let mut metrics_sources: Vec<weft_api::MetricsSource> = Vec::new();
     let mut stored: Arc<dyn SpanSink> = ingester.clone();
     if sampling.head.is_some() || sampling.adaptive.is_some() {
         stored = Arc::new(weft_distributor::SamplingSink::new(
-            sampling.head,
+            sampling.head.clone(),
             sampling.adaptive.clone(),
             stored,
         ));
@@ -129,8 +132,9 @@ pub async fn run(config: Config, target: Target) -> anyhow::Result<()> {
     let (stop_sender, stop_receiver) = watch::channel(false);
     let mut servers = JoinSet::new();
     if let Some(listener) = http_listener {
-        let router =
-            weft_api::admin_router(metrics, metrics_sources, ready).merge(weft_api::tempo_router(
+        let router = weft_api::admin_router(metrics, metrics_sources, ready)
+            .merge(crate::sampling::status_router(&config.sampling, &sampling))
+            .merge(weft_api::tempo_router(
                 reader.clone(),
                 config.zipkin.query.clone(),
                 config.query.clone(),

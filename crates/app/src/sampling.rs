@@ -67,6 +67,8 @@ pub(crate) struct Sampling {
     pub tail: Option<TailSampling>,
     pub provider: Arc<SamplingProvider>,
     pub adaptive: Option<Arc<Mutex<AdaptiveCalculator>>>,
+    /// The tail policies' names and wait, for the status answer.
+    pub tail_summary: Option<(Vec<String>, Duration)>,
 }
 
 /// Builds the samplers; every error names the setting or file and what is wrong.
@@ -77,6 +79,7 @@ pub(crate) fn build(section: &SamplingSection, storage_path: &Path) -> anyhow::R
     } else {
         None
     };
+    let mut tail_summary = None;
     let tail = if section.tail_policies.is_empty() {
         None
     } else {
@@ -102,8 +105,13 @@ pub(crate) fn build(section: &SamplingSection, storage_path: &Path) -> anyhow::R
             decision_wait = ?config.decision_wait,
             "tail sampling on"
         );
+        let sampler = TailSampler::new(&config);
+        tail_summary = Some((
+            sampler.policy_names().map(str::to_owned).collect(),
+            config.decision_wait,
+        ));
         Some(TailSampling {
-            decider: Arc::new(PolicyDecider(TailSampler::new(&config))),
+            decider: Arc::new(PolicyDecider(sampler)),
             decision_wait: config.decision_wait,
             decision_cache_size: usize::try_from(cache).unwrap_or(usize::MAX),
         })
@@ -135,7 +143,71 @@ pub(crate) fn build(section: &SamplingSection, storage_path: &Path) -> anyhow::R
         tail,
         provider,
         adaptive,
+        tail_summary,
     })
+}
+
+/// `GET /api/sampling` on the main HTTP port: the sampling settings in force, the
+/// strategies served to each known service, and adaptive sampling's per-operation
+/// probabilities with the sampled rates they came from (what `weft sampling` prints).
+pub(crate) fn status_router(section: &SamplingSection, sampling: &Sampling) -> axum::Router {
+    let tail = sampling.tail_summary.as_ref().map(|(policies, wait)| {
+        serde_json::json!({
+            "policiesFile": section.tail_policies,
+            "decisionWait": humantime::format_duration(*wait).to_string(),
+            "policies": policies,
+        })
+    });
+    let fixed = serde_json::json!({
+        "head": section.head,
+        "tail": tail,
+        "strategiesFile": section.strategies_file,
+        "adaptiveEnabled": section.adaptive_enabled,
+    });
+    let provider = sampling.provider.clone();
+    let adaptive = sampling.adaptive.clone();
+    axum::Router::new().route(
+        "/api/sampling",
+        axum::routing::get(move || {
+            let mut answer = fixed.clone();
+            let operations = adaptive.as_ref().map(|adaptive| {
+                adaptive
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .state()
+                    .operations
+                    .clone()
+            });
+            let strategies = provider.strategies();
+            let mut services: Vec<String> = strategies
+                .services()
+                .into_iter()
+                .map(str::to_owned)
+                .collect();
+            services.extend(
+                operations
+                    .iter()
+                    .flat_map(|operations| operations.keys().cloned()),
+            );
+            services.sort_unstable();
+            services.dedup();
+            let served: serde_json::Map<String, serde_json::Value> = services
+                .into_iter()
+                .map(|service| {
+                    let json = provider.strategy_for(&service).to_json();
+                    let value = serde_json::from_str(&json).unwrap_or(serde_json::Value::Null);
+                    (service, value)
+                })
+                .collect();
+            let default = serde_json::from_str(&strategies.default_response().to_json())
+                .unwrap_or(serde_json::Value::Null);
+            answer["defaultStrategy"] = default;
+            answer["services"] = serde_json::Value::Object(served);
+            answer["adaptiveOperations"] =
+                serde_json::to_value(operations).unwrap_or(serde_json::Value::Null);
+            async move { axum::Json(answer) }
+        }),
+    )
 }
 
 /// The tail-sampling policies as the ingester's decider.

@@ -1,4 +1,4 @@
-//! The weft command tree: `serve`, `search`, `query`, `tags`, `trace`, `bench`.
+//! The weft command tree: `serve`, `search`, `query`, `tags`, `trace`, `sampling`, `bench`.
 //!
 //! `main` parses the command line, builds a Tokio runtime and hands off to one module per
 //! command. `serve`'s flags are generated from the configuration (see
@@ -11,6 +11,7 @@ mod bench_soak;
 mod bench_storage;
 mod inspect;
 mod query;
+mod sampling;
 mod serve;
 mod waterfall;
 
@@ -29,6 +30,7 @@ fn command() -> Command {
         .subcommand(query::query_command())
         .subcommand(query::tags_command())
         .subcommand(inspect::trace_command())
+        .subcommand(sampling::command())
         .subcommand(bench::command())
 }
 
@@ -71,6 +73,7 @@ pub fn main() -> ExitCode {
             Some(("query", arguments)) => query::query(arguments).await,
             Some(("tags", arguments)) => query::tags(arguments).await,
             Some(("trace", arguments)) => inspect::trace(arguments).await,
+            Some(("sampling", arguments)) => sampling::run(arguments).await,
             Some(("bench", arguments)) => bench::run(arguments).await,
             _ => Err(anyhow::anyhow!("unknown command")),
         }

@@ -79,7 +79,7 @@ pub fn tags_command() -> Command {
 
 /// `GET url?query` and the body of a 2xx answer; other statuses become the error,
 /// carrying the server's message.
-async fn get_text(
+pub(crate) async fn get_text(
     arguments: &ArgMatches,
     url: &str,
     query: &[(&str, String)],

@@ -190,6 +190,13 @@ impl Strategies {
         self.service_responses.contains_key(service)
     }
 
+    /// The services with their own entry, in name order.
+    pub fn services(&self) -> Vec<&str> {
+        let mut services: Vec<&str> = self.service_responses.keys().map(String::as_str).collect();
+        services.sort_unstable();
+        services
+    }
+
     /// Things in the file that were accepted but changed or left out (rate-limiting
     /// operation strategies, fractional rate limits), one sentence each, for the log.
     pub fn warnings(&self) -> &[String] {
