@@ -1,0 +1,237 @@
+//! Durable per-target cursors: one JSON file, `cursors.json`, in a directory.
+//!
+//! Format (version 1): `{"version":1,"cursors":[{"scrape_pool":"job",
+//! "target_hash":"00000000000000ff","client_instance":"abc","next_cursor":42}]}`. A
+//! cursor is keyed by scrape pool and target hash ([`weft_scrape_config::target::Target::hash`])
+//! and is only meaningful for the client buffer instance it names.
+//!
+//! Every [`CursorStore::set`] rewrites the whole file atomically: written to
+//! `cursors.json.tmp`, fsynced, renamed over `cursors.json`, then the directory is
+//! fsynced. A crash leaves either the old or the new file, never a torn one.
+//! Cursors of targets that disappear are kept, so a target that comes back resumes.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+/// The file name inside the cursor directory.
+pub const CURSOR_FILE_NAME: &str = "cursors.json";
+const FORMAT_VERSION: u32 = 1;
+
+/// Why the cursor store cannot be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum CursorStoreError {
+    /// A file system operation failed.
+    #[error("cursor store {}: {source}", path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file exists but is not a cursor file this version understands.
+    #[error("cursor store {}: {message}", path.display())]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Where a scraper is in one client buffer's sequence.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredCursor {
+    /// The client buffer's `Weft-Instance`.
+    pub client_instance: String,
+    /// The next sequence number wanted (the last `Weft-Cursor-Next` whose spans were stored).
+    pub next_cursor: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CursorFile {
+    version: u32,
+    cursors: Vec<CursorEntry>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CursorEntry {
+    scrape_pool: String,
+    target_hash: String,
+    client_instance: String,
+    next_cursor: u64,
+}
+
+/// The cursors of every target, shared by all scrape loops. Thread-safe; writes are
+/// serialised and blocking (call [`CursorStore::set`] from a blocking context).
+#[derive(Debug)]
+pub struct CursorStore {
+    directory: PathBuf,
+    cursors: Mutex<BTreeMap<(String, u64), StoredCursor>>,
+}
+
+impl CursorStore {
+    /// Opens (creating the directory if needed) and reads the store in `directory`. A
+    /// missing file is an empty store; a file that does not parse is an error, not
+    /// silently reset (resetting would re-scrape everything the clients still hold).
+    pub fn open(directory: &Path) -> Result<Self, CursorStoreError> {
+        std::fs::create_dir_all(directory).map_err(|source| CursorStoreError::Io {
+            path: directory.to_owned(),
+            source,
+        })?;
+        let path = directory.join(CURSOR_FILE_NAME);
+        let mut cursors = BTreeMap::new();
+        match std::fs::read(&path) {
+            Ok(bytes) => {
+                let corrupt = |message: String| CursorStoreError::Corrupt {
+                    path: path.clone(),
+                    message,
+                };
+                let file: CursorFile =
+                    serde_json::from_slice(&bytes).map_err(|error| corrupt(error.to_string()))?;
+                if file.version != FORMAT_VERSION {
+                    return Err(corrupt(format!(
+                        "unsupported version {} (expected {FORMAT_VERSION})",
+                        file.version
+                    )));
+                }
+                for entry in file.cursors {
+                    let target_hash =
+                        u64::from_str_radix(&entry.target_hash, 16).map_err(|_| {
+                            corrupt(format!(
+                                "target_hash {:?} is not hexadecimal",
+                                entry.target_hash
+                            ))
+                        })?;
+                    cursors.insert(
+                        (entry.scrape_pool, target_hash),
+                        StoredCursor {
+                            client_instance: entry.client_instance,
+                            next_cursor: entry.next_cursor,
+                        },
+                    );
+                }
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => return Err(CursorStoreError::Io { path, source }),
+        }
+        Ok(Self {
+            directory: directory.to_owned(),
+            cursors: Mutex::new(cursors),
+        })
+    }
+
+    /// The cursor of a target, if one was stored.
+    pub fn get(&self, scrape_pool: &str, target_hash: u64) -> Option<StoredCursor> {
+        self.lock()
+            .get(&(scrape_pool.to_owned(), target_hash))
+            .cloned()
+    }
+
+    /// Records a target's cursor and returns once it is durable on disk. On error the
+    /// in-memory value is updated anyway (the next successful write persists it).
+    pub fn set(
+        &self,
+        scrape_pool: &str,
+        target_hash: u64,
+        cursor: StoredCursor,
+    ) -> Result<(), CursorStoreError> {
+        let mut cursors = self.lock();
+        cursors.insert((scrape_pool.to_owned(), target_hash), cursor);
+        let file = CursorFile {
+            version: FORMAT_VERSION,
+            cursors: cursors
+                .iter()
+                .map(|((scrape_pool, target_hash), cursor)| CursorEntry {
+                    scrape_pool: scrape_pool.clone(),
+                    target_hash: format!("{target_hash:016x}"),
+                    client_instance: cursor.client_instance.clone(),
+                    next_cursor: cursor.next_cursor,
+                })
+                .collect(),
+        };
+        // Serialising a struct of strings and integers cannot fail.
+        let bytes = serde_json::to_vec(&file).unwrap_or_default();
+        // The lock stays held while writing so two writers cannot rename an older
+        // snapshot over a newer one.
+        self.write_atomically(&bytes)
+    }
+
+    fn write_atomically(&self, bytes: &[u8]) -> Result<(), CursorStoreError> {
+        let path = self.directory.join(CURSOR_FILE_NAME);
+        let temporary = self.directory.join(format!("{CURSOR_FILE_NAME}.tmp"));
+        let io_error = |path: &Path| {
+            let path = path.to_owned();
+            move |source| CursorStoreError::Io { path, source }
+        };
+        let mut file = File::create(&temporary).map_err(io_error(&temporary))?;
+        file.write_all(bytes).map_err(io_error(&temporary))?;
+        file.sync_all().map_err(io_error(&temporary))?;
+        drop(file);
+        std::fs::rename(&temporary, &path).map_err(io_error(&path))?;
+        File::open(&self.directory)
+            .and_then(|directory| directory.sync_all())
+            .map_err(io_error(&self.directory))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<(String, u64), StoredCursor>> {
+        // A panic while holding the lock cannot leave the map half-updated (one insert).
+        self.cursors
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_survive_reopening_and_corruption_is_an_error() {
+        let directory = tempfile::tempdir().expect("tempdir");
+        let store = CursorStore::open(directory.path()).expect("open");
+        assert_eq!(store.get("job", 7), None);
+        let cursor = StoredCursor {
+            client_instance: String::from("a1"),
+            next_cursor: 42,
+        };
+        store.set("job", 7, cursor.clone()).expect("set");
+        store
+            .set(
+                "other",
+                u64::MAX,
+                StoredCursor {
+                    client_instance: String::from("b"),
+                    next_cursor: 1,
+                },
+            )
+            .expect("set");
+        let reopened = CursorStore::open(directory.path()).expect("reopen");
+        assert_eq!(reopened.get("job", 7), Some(cursor));
+        assert_eq!(
+            reopened.get("other", u64::MAX).map(|c| c.next_cursor),
+            Some(1)
+        );
+        assert_eq!(reopened.get("job", 8), None);
+        assert!(!directory.path().join("cursors.json.tmp").exists());
+
+        std::fs::write(
+            directory.path().join(CURSOR_FILE_NAME),
+            b"{\"version\":2,\"cursors\":[]}",
+        )
+        .expect("write");
+        let error = CursorStore::open(directory.path()).expect_err("version 2");
+        assert!(
+            error.to_string().contains("unsupported version 2"),
+            "{error}"
+        );
+        std::fs::write(directory.path().join(CURSOR_FILE_NAME), b"not json").expect("write");
+        assert!(CursorStore::open(directory.path()).is_err());
+    }
+}
