@@ -9,7 +9,9 @@
 //!   SDKs) but the sampled bit is not. Older SDKs leave the flags 0, and Zipkin and
 //!   Jaeger senders only report sampled spans, so a 0 means nothing there.
 //!   Sampled-out spans are acknowledged (the sender must not retry them) and counted in
-//!   `weft_head_sampling_spans_total{decision="dropped"}`.
+//!   `weft_head_sampling_spans_total{decision="dropped"}`. A span kept by weft's own
+//!   ratio records it as OpenTelemetry does, as the `th` of the `ot` entry of its
+//!   `tracestate` (its adjusted count is 1 / the probability that threshold means).
 //! - **Adaptive sampling**: root spans carrying Jaeger's `sampler.type` and
 //!   `sampler.param` tags are counted per service and operation, before head sampling, in
 //!   the calculator that sets the probabilities served to Jaeger and OpenTelemetry
@@ -21,7 +23,8 @@ use async_trait::async_trait;
 use weft_model::{AttributeValue, PushError, PushOutcome, Span, SpanBatch, SpanSink, TenantId};
 use weft_remote_sampling::adaptive::parse_sampler_param;
 use weft_remote_sampling::{AdaptiveCalculator, SamplerType};
-use weft_sampling::HeadSampler;
+use weft_sampling::head::KeepReason;
+use weft_sampling::{HeadDecision, HeadSampler, with_ot_threshold};
 
 /// OTLP span flags bit 8: the flags carry the W3C trace flags and the remote bit.
 const FLAGS_CONTEXT_HAS_IS_REMOTE: u32 = 0x100;
@@ -99,13 +102,28 @@ impl SpanSink for SamplingSink {
     ) -> Result<PushOutcome, PushError> {
         self.observe_roots(&batch.spans);
         let before = batch.spans.len();
-        batch.spans.retain(|span| {
+        batch.spans.retain_mut(|span| {
             if explicitly_unsampled(span) {
                 return false;
             }
-            self.head
-                .as_ref()
-                .is_none_or(|head| head.decide(span, tenant.as_str()).is_keep())
+            let Some(head) = &self.head else {
+                return true;
+            };
+            match head.decide(span, tenant.as_str()) {
+                HeadDecision::Drop => false,
+                HeadDecision::Keep {
+                    threshold, reason, ..
+                } => {
+                    // The adjusted count goes with the span, as OpenTelemetry records it.
+                    if reason == KeepReason::Ratio
+                        && threshold.unsigned() > 0
+                        && let Some(th) = threshold.to_th()
+                    {
+                        span.trace_state = with_ot_threshold(&span.trace_state, &th);
+                    }
+                    true
+                }
+            }
         });
         let dropped = (before - batch.spans.len()) as u64;
         if dropped > 0 {
@@ -193,6 +211,14 @@ mod tests {
             *per_trace.entry(span.trace_id).or_insert(0) += 1;
         }
         assert!(per_trace.values().all(|&count| count == 2), "whole traces");
+        assert!(
+            stored
+                .iter()
+                .filter(|span| !span.debug)
+                .all(|span| span.trace_state == "ot=th:e666"),
+            "the 10% threshold is recorded: {:?}",
+            stored.first().map(|span| &span.trace_state)
+        );
         let kept = per_trace.len();
         assert!(
             (850..=1150).contains(&kept),

@@ -76,4 +76,4 @@ mod yaml;
 pub use error::ConfigError;
 pub use head::{HeadConfig, HeadDecision, HeadSampler};
 pub use tail::{TailConfig, TailDecision, TailSampler};
-pub use tracestate::{ot_value, tracestate_value};
+pub use tracestate::{ot_value, tracestate_value, with_ot_threshold};

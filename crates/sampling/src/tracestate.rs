@@ -73,9 +73,75 @@ pub fn ot_value<'a>(tracestate: &'a str, sub_key: &str) -> Option<&'a str> {
     })
 }
 
+/// `tracestate` with the `ot` entry's `th` set to `th` (other `ot` sub-keys such as `rv`
+/// kept), the `ot` entry moved to the front as W3C asks of a modified member. A malformed
+/// `tracestate` is replaced by the `ot` entry alone, as OpenTelemetry treats it as empty.
+pub fn with_ot_threshold(tracestate: &str, th: &str) -> String {
+    let malformed = tracestate
+        .split(',')
+        .map(|member| member.trim_matches([' ', '\t']))
+        .filter(|member| !member.is_empty())
+        .any(|member| {
+            member
+                .split_once('=')
+                .is_none_or(|(key, value)| !valid_key(key) || !valid_value(value))
+        });
+    let mut sub_keys = vec![format!("th:{th}")];
+    let mut others = Vec::new();
+    if !malformed && tracestate_value(tracestate, "ot").is_some() || tracestate.trim().is_empty() {
+        for member in tracestate
+            .split(',')
+            .map(|member| member.trim_matches([' ', '\t']))
+        {
+            match member.split_once('=') {
+                Some(("ot", entry)) => sub_keys.extend(
+                    entry
+                        .split(';')
+                        .filter(|pair| !pair.is_empty() && !pair.starts_with("th:"))
+                        .map(str::to_owned),
+                ),
+                Some(_) => others.push(member),
+                None => {}
+            }
+        }
+    } else if !malformed {
+        others.extend(
+            tracestate
+                .split(',')
+                .map(|member| member.trim_matches([' ', '\t']))
+                .filter(|member| !member.is_empty()),
+        );
+    }
+    let mut out = format!("ot={}", sub_keys.join(";"));
+    for member in others.into_iter().take(MAX_MEMBERS - 1) {
+        out.push(',');
+        out.push_str(member);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_ot_threshold_is_set_in_front_keeping_everything_else() {
+        assert_eq!(with_ot_threshold("", "e"), "ot=th:e");
+        assert_eq!(
+            with_ot_threshold("rojo=00f0,ot=th:8;rv:00000000000001", "e"),
+            "ot=th:e;rv:00000000000001,rojo=00f0"
+        );
+        assert_eq!(with_ot_threshold("congo=t61", "c"), "ot=th:c,congo=t61");
+        assert_eq!(
+            with_ot_threshold("A=1", "c"),
+            "ot=th:c",
+            "malformed replaced"
+        );
+        assert_eq!(
+            ot_value(&with_ot_threshold("congo=t61", "c"), "th"),
+            Some("c")
+        );
+    }
 
     #[test]
     fn finds_keys_and_skips_blank_members() {
