@@ -43,6 +43,9 @@ struct RunningTarget {
 #[derive(Default)]
 struct PoolState {
     running: BTreeMap<u64, RunningTarget>,
+    /// Loops told to stop that may still be finishing a scrape, by target hash: a
+    /// target that comes back waits for its old loop, so it is never scraped twice.
+    stopping: BTreeMap<u64, JoinHandle<()>>,
     dropped: Vec<Labels>,
 }
 
@@ -94,12 +97,21 @@ impl ScrapePool {
     /// Stops discovery and every loop, waiting for scrapes in progress to finish.
     pub(crate) async fn stop(self) {
         self.sync_task.abort();
-        let running = std::mem::take(&mut lock(&self.state).running);
+        let (running, stopping) = {
+            let mut state = lock(&self.state);
+            (
+                std::mem::take(&mut state.running),
+                std::mem::take(&mut state.stopping),
+            )
+        };
         for target in running.values() {
             let _ = target.stop.send(true);
         }
         for (_, target) in running {
             let _ = target.handle.await;
+        }
+        for (_, handle) in stopping {
+            let _ = handle.await;
         }
     }
 
@@ -172,13 +184,19 @@ fn sync(settings: &Arc<PoolSettings>, state: &Mutex<PoolState>, groups: &[Vec<Ta
     }
     let mut state = lock(state);
     state.dropped = dropped;
-    state.running.retain(|hash, running| {
-        let keep = active.contains_key(hash);
-        if !keep {
+    state.stopping.retain(|_, handle| !handle.is_finished());
+    let vanished: Vec<u64> = state
+        .running
+        .keys()
+        .filter(|hash| !active.contains_key(hash))
+        .copied()
+        .collect();
+    for hash in vanished {
+        if let Some(running) = state.running.remove(&hash) {
             let _ = running.stop.send(true);
+            state.stopping.insert(hash, running.handle);
         }
-        keep
-    });
+    }
     for (hash, target) in active {
         if state.running.contains_key(&hash) {
             continue;
@@ -199,7 +217,13 @@ fn sync(settings: &Arc<PoolSettings>, state: &Mutex<PoolState>, groups: &[Vec<Ta
             status: Arc::clone(&status),
             offset_seed: settings.offset_seed,
         };
-        let handle = tokio::spawn(scrape_loop::run(context, stop_receiver));
+        let previous_loop = state.stopping.remove(&hash);
+        let handle = tokio::spawn(async move {
+            if let Some(previous_loop) = previous_loop {
+                let _ = previous_loop.await;
+            }
+            scrape_loop::run(context, stop_receiver).await;
+        });
         state.running.insert(
             hash,
             RunningTarget {

@@ -176,22 +176,30 @@ impl Scraper {
     async fn apply(&self, config: Config, mut clients: BTreeMap<String, Arc<HttpClient>>) {
         let mut current = self.inner.reload_lock.lock().await;
         let seed = offset_seed(&self.inner.options.hostname, &config.global.external_labels);
-        let mut old_pools = std::mem::take(&mut *self.lock_pools());
-        let mut kept = BTreeMap::new();
-        for job in &config.scrape_configs {
-            let unchanged = old_pools
-                .get(&job.job_name)
-                .is_some_and(|pool| pool.config() == job && pool.offset_seed() == seed);
-            if unchanged && let Some(pool) = old_pools.remove(&job.job_name) {
-                kept.insert(job.job_name.clone(), pool);
-            }
-        }
-        // Stop before starting: two loops on one target would scrape it twice.
-        for (_, pool) in old_pools {
+        // Unchanged pools stay in the map (and in the targets API) throughout; changed
+        // and removed ones leave it, and are stopped before their successors start:
+        // two loops on one target would scrape it twice.
+        let retired: Vec<ScrapePool> = {
+            let mut pools = self.lock_pools();
+            let changed: Vec<String> = pools
+                .iter()
+                .filter(|(name, pool)| {
+                    config
+                        .job(name)
+                        .is_none_or(|job| pool.config() != job || pool.offset_seed() != seed)
+                })
+                .map(|(name, _)| name.clone())
+                .collect();
+            changed
+                .iter()
+                .filter_map(|name| pools.remove(name))
+                .collect()
+        };
+        for pool in retired {
             pool.stop().await;
         }
         for job in &config.scrape_configs {
-            if kept.contains_key(&job.job_name) {
+            if self.lock_pools().contains_key(&job.job_name) {
                 continue;
             }
             let Some(client) = clients.remove(&job.job_name) else {
@@ -210,12 +218,9 @@ impl Scraper {
                 offset_seed: seed,
                 body_size_limit_bytes: limit,
             };
-            kept.insert(
-                job.job_name.clone(),
-                ScrapePool::start(settings, &self.inner.options.discovery),
-            );
+            let pool = ScrapePool::start(settings, &self.inner.options.discovery);
+            self.lock_pools().insert(job.job_name.clone(), pool);
         }
-        *self.lock_pools() = kept;
         *current = config;
     }
 

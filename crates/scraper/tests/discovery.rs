@@ -208,6 +208,12 @@ async fn targets_api_has_prometheus_shape_and_weft_fields() {
     let sink = RecordingSink::new();
     let (scraper, _directory) = start_scraper(config, &sink).await;
     eventually("2 spans", || sink.span_ids().len() == 2).await;
+    // The status is recorded just after the sink's answer.
+    eventually("target up", || {
+        support::status_of(&scraper, &client.target())
+            .is_some_and(|status| status.health == weft_scraper::TargetHealth::Up)
+    })
+    .await;
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

@@ -193,14 +193,22 @@ async fn spans_the_client_dropped_are_counted() {
     client.record_evicting_before([4, 5, 6, 7, 8, 9, 10], 7);
     eventually("the spans still held", || sink.span_ids().len() == 6).await;
     assert_eq!(sink.span_ids(), vec![1, 2, 3, 8, 9, 10]);
-    let status = status_of(&scraper, &client.target()).expect("listed");
-    assert_eq!(status.dropped_spans, 4);
-    let rendered = handle.render();
+    // The status and the counter are updated just after the sink's answer.
+    eventually("4 dropped spans in the status", || {
+        status_of(&scraper, &client.target()).is_some_and(|status| status.dropped_spans == 4)
+    })
+    .await;
     let line = format!(
         "weft_scrape_spans_dropped_by_client_total{{job=\"dropping\",instance=\"{}\"}} 4",
         client.target()
     );
-    assert!(rendered.contains(&line), "{line} in\n{rendered}");
+    eventually("the dropped counter", || handle.render().contains(&line)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let rendered = handle.render();
+    assert!(
+        rendered.contains(&line),
+        "counted once: {line} in\n{rendered}"
+    );
     assert!(
         rendered.contains("weft_scrape_spans_total{job=\"dropping\""),
         "{rendered}"
@@ -252,9 +260,12 @@ async fn garbage_oversize_and_slow_answers_mark_only_their_target_down() {
         "only the healthy target's spans"
     );
     // The failing targets are retried from the same place once they answer properly.
+    assert!(
+        garbage.requests().iter().all(Option::is_none),
+        "cursor never advanced"
+    );
     garbage.set_mode(Mode::Normal);
     eventually("garbage target recovered", || sink.span_ids().len() == 4).await;
-    assert!(garbage.requests().iter().all(Option::is_none));
     scraper.shutdown().await;
 }
 
@@ -342,4 +353,44 @@ async fn reload_keeps_unchanged_pools_and_refuses_a_bad_file() {
     assert_eq!(cursorless, 1, "the unchanged target was never restarted");
     scraper.shutdown().await;
     let _ = Arc::clone(&sink);
+}
+
+#[tokio::test]
+async fn credentials_are_sent_and_credential_files_reread() {
+    let basic = TestClient::start("b", &[]).await;
+    let bearer = TestClient::start("t", &[]).await;
+    let secrets = tempfile::tempdir().expect("tempdir");
+    let password_file = secrets.path().join("password");
+    let token_file = secrets.path().join("token");
+    std::fs::write(&password_file, "s3cret\n").expect("write");
+    std::fs::write(&token_file, "first-token").expect("write");
+    let text = format!(
+        "scrape_configs:\n  - job_name: basic\n    scrape_interval: 100ms\n    scrape_timeout: 100ms\n    metrics_path: /traces\n    basic_auth: {{username: weft, password_file: {}}}\n    static_configs: [{{targets: [\"{}\"]}}]\n  - job_name: bearer\n    scrape_interval: 100ms\n    scrape_timeout: 100ms\n    metrics_path: /traces\n    bearer_token_file: {}\n    static_configs: [{{targets: [\"{}\"]}}]\n",
+        password_file.display(),
+        basic.target(),
+        token_file.display(),
+        bearer.target()
+    );
+    let config = weft_scrape_config::Config::parse(&text, "auth.yml").expect("config");
+    let sink = RecordingSink::new();
+    let (scraper, _directory) = start_scraper(config, &sink).await;
+    eventually("both scraped", || {
+        !basic.authorizations().is_empty() && !bearer.authorizations().is_empty()
+    })
+    .await;
+    // base64("weft:s3cret"): the file's trailing newline is trimmed.
+    assert_eq!(
+        basic.authorizations()[0].as_deref(),
+        Some("Basic d2VmdDpzM2NyZXQ=")
+    );
+    assert_eq!(
+        bearer.authorizations()[0].as_deref(),
+        Some("Bearer first-token")
+    );
+    std::fs::write(&token_file, "rotated-token").expect("write");
+    eventually("the rotated token", || {
+        bearer.authorizations().last().cloned().flatten().as_deref() == Some("Bearer rotated-token")
+    })
+    .await;
+    scraper.shutdown().await;
 }

@@ -44,6 +44,8 @@ struct BufferState {
     mode: Mode,
     /// The `cursor` parameter of every request (None when absent).
     requests: Vec<Option<u64>>,
+    /// The `Authorization` header of every request.
+    authorizations: Vec<Option<String>>,
     resource_attributes: Vec<(String, String)>,
 }
 
@@ -64,6 +66,7 @@ impl TestClient {
             evicted_total: 0,
             mode: Mode::Normal,
             requests: Vec::new(),
+            authorizations: Vec::new(),
             resource_attributes: resource_attributes
                 .iter()
                 .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
@@ -129,11 +132,16 @@ impl TestClient {
     pub fn requests(&self) -> Vec<Option<u64>> {
         self.lock().requests.clone()
     }
+
+    pub fn authorizations(&self) -> Vec<Option<String>> {
+        self.lock().authorizations.clone()
+    }
 }
 
 async fn scrape(
     State(state): State<Arc<Mutex<BufferState>>>,
     Query(parameters): Query<HashMap<String, String>>,
+    request_headers: HeaderMap,
 ) -> Response {
     let cursor = parameters
         .get("cursor")
@@ -147,6 +155,12 @@ async fn scrape(
     let mode = {
         let mut state = state.lock().expect("lock");
         state.requests.push(cursor);
+        state.authorizations.push(
+            request_headers
+                .get("authorization")
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_owned),
+        );
         state.mode.clone()
     };
     if let Mode::Slow(delay) = &mode {
