@@ -19,6 +19,8 @@
 //!   proto3) and `POST /api/v1/spans` (v1 JSON and Thrift).
 //! - [`jaeger_collector_http_router`] serves `POST /api/traces` (binary Thrift `Batch`).
 //! - [`jaeger_grpc_service`] serves `jaeger.api_v2.CollectorService/PostSpans`.
+//! - [`jaeger_sampling_grpc_service`] serves `jaeger.api_v2.SamplingManager/GetSamplingStrategy`
+//!   with a method body the caller gives (it is not ingest: no budget, tenant or sink).
 //! - [`serve_jaeger_agent_udp`] serves one agent UDP socket (compact or binary Thrift
 //!   `emitBatch`); a datagram has no answer, so drops are only counted.
 //!
@@ -43,6 +45,7 @@ mod ingest;
 pub mod jaeger_agent;
 pub mod jaeger_grpc;
 pub mod jaeger_http;
+pub mod jaeger_sampling_grpc;
 pub mod otlp_grpc;
 pub mod otlp_http;
 pub mod raw_codec;
@@ -59,6 +62,7 @@ pub use inflight::{InflightBudget, Reservation};
 pub use jaeger_agent::{AgentProtocol, serve_jaeger_agent_udp};
 pub use jaeger_grpc::jaeger_grpc_service;
 pub use jaeger_http::jaeger_collector_http_router;
+pub use jaeger_sampling_grpc::jaeger_sampling_grpc_service;
 pub use otlp_grpc::otlp_grpc_service;
 pub use otlp_http::otlp_http_router;
 pub use zipkin_http::zipkin_ingest_router;
