@@ -52,7 +52,7 @@ pub struct ListenerConfig {
 }
 
 impl ListenerConfig {
-    fn on(address: &str) -> Self {
+    pub(crate) fn on(address: &str) -> Self {
         ListenerConfig {
             listen: address.to_owned(),
         }
@@ -319,25 +319,7 @@ impl Config {
         file: Option<&Path>,
         overrides: &[(Setting, String)],
     ) -> Result<Config, ConfigError> {
-        let mut tree = match file {
-            Some(path) => read_yaml(path)?,
-            None => Value::Object(serde_json::Map::new()),
-        };
-        for (setting, raw) in overrides {
-            settings::set_path(&mut tree, &setting.path, setting.typed_value(raw));
-        }
-        let config: Config = serde_path_to_error::deserialize(tree).map_err(|error| {
-            let key = error.path().to_string();
-            ConfigError::Invalid {
-                key: if key == "." {
-                    String::from("(top level)")
-                } else {
-                    key
-                },
-                message: error.into_inner().to_string(),
-            }
-        })?;
-        Ok(config.composed())
+        load_tree::<Config>(file, overrides).map(Config::composed)
     }
 
     /// Copies the settings that several sections share from where the user sets them.
@@ -350,6 +332,33 @@ impl Config {
         self.ingester.indexed_attribute_keys = self.zipkin.query.autocomplete_keys.clone();
         self
     }
+}
+
+/// Defaults of `T`, then the YAML file (if any), then `overrides` (environment variables
+/// and flags, already in precedence order). Unknown keys and wrongly typed values are
+/// errors naming the key.
+pub(crate) fn load_tree<T: serde::de::DeserializeOwned>(
+    file: Option<&Path>,
+    overrides: &[(Setting, String)],
+) -> Result<T, ConfigError> {
+    let mut tree = match file {
+        Some(path) => read_yaml(path)?,
+        None => Value::Object(serde_json::Map::new()),
+    };
+    for (setting, raw) in overrides {
+        settings::set_path(&mut tree, &setting.path, setting.typed_value(raw));
+    }
+    serde_path_to_error::deserialize(tree).map_err(|error| {
+        let key = error.path().to_string();
+        ConfigError::Invalid {
+            key: if key == "." {
+                String::from("(top level)")
+            } else {
+                key
+            },
+            message: error.into_inner().to_string(),
+        }
+    })
 }
 
 fn read_yaml(path: &Path) -> Result<Value, ConfigError> {

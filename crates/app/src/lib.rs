@@ -6,12 +6,14 @@
 //! [`weft_model::TraceReader`]; scaled-out roles will swap in network implementations of
 //! the same traits here, and nowhere else.
 
+pub mod agent;
 pub mod config;
 mod lifecycle;
 mod observability;
 pub mod sampling;
 pub mod settings;
 
+pub use agent::{AgentConfig, run_agent};
 pub use config::{Config, ConfigError};
 pub use lifecycle::run;
 

@@ -204,23 +204,13 @@ pub async fn run(config: Config, target: Target) -> anyhow::Result<()> {
         stop_receiver.clone(),
     ));
     if let Some(listener) = jaeger_grpc_listener {
-        // SamplingManager beside CollectorService on one port, as Jaeger's collector has them.
-        let provider = sampling.provider.clone();
-        let sampling_service =
-            weft_receiver::jaeger_sampling_grpc_service(move |request: &[u8]| {
-                weft_remote_sampling::proto::get_sampling_strategy(&provider, request)
-            });
-        let routes = tonic::service::Routes::new(weft_receiver::jaeger_grpc_service(&receivers))
-            .add_service(sampling_service);
-        let incoming = tonic::transport::server::TcpIncoming::from(listener);
-        let stop = stopped(stop_receiver.clone());
-        servers.spawn(async move {
-            tonic::transport::Server::builder()
-                .add_routes(routes)
-                .serve_with_incoming_shutdown(incoming, stop)
-                .await
-                .context("jaeger_grpc server failed")
-        });
+        let service = weft_receiver::jaeger_grpc_service(&receivers);
+        servers.spawn(serve_grpc(
+            "jaeger_grpc",
+            listener,
+            service,
+            stop_receiver.clone(),
+        ));
     }
     for (socket, protocol) in [
         (jaeger_compact_socket, AgentProtocol::Compact),
@@ -311,7 +301,10 @@ pub async fn run(config: Config, target: Target) -> anyhow::Result<()> {
     }
 }
 
-async fn bind(flag: &str, listener: &ListenerConfig) -> anyhow::Result<Option<TcpListener>> {
+pub(crate) async fn bind(
+    flag: &str,
+    listener: &ListenerConfig,
+) -> anyhow::Result<Option<TcpListener>> {
     let Some(address) = listener.address() else {
         return Ok(None);
     };
@@ -322,7 +315,10 @@ async fn bind(flag: &str, listener: &ListenerConfig) -> anyhow::Result<Option<Tc
     Ok(Some(bound))
 }
 
-async fn bind_udp(flag: &str, listener: &ListenerConfig) -> anyhow::Result<Option<UdpSocket>> {
+pub(crate) async fn bind_udp(
+    flag: &str,
+    listener: &ListenerConfig,
+) -> anyhow::Result<Option<UdpSocket>> {
     let Some(address) = listener.address() else {
         return Ok(None);
     };
@@ -333,12 +329,12 @@ async fn bind_udp(flag: &str, listener: &ListenerConfig) -> anyhow::Result<Optio
     Ok(Some(bound))
 }
 
-async fn stopped(mut receiver: watch::Receiver<bool>) {
+pub(crate) async fn stopped(mut receiver: watch::Receiver<bool>) {
     // An error means the sender is gone, which also means stop.
     let _ = receiver.wait_for(|stop| *stop).await;
 }
 
-async fn serve_http(
+pub(crate) async fn serve_http(
     name: &'static str,
     listener: TcpListener,
     router: axum::Router,
@@ -350,7 +346,7 @@ async fn serve_http(
         .with_context(|| format!("{name} server failed"))
 }
 
-async fn serve_grpc<S>(
+pub(crate) async fn serve_grpc<S>(
     name: &'static str,
     listener: TcpListener,
     service: S,
@@ -376,7 +372,7 @@ where
         .with_context(|| format!("{name} server failed"))
 }
 
-async fn shutdown_signal() -> &'static str {
+pub(crate) async fn shutdown_signal() -> &'static str {
     let terminate = async {
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             Ok(mut stream) => {

@@ -1,9 +1,10 @@
-//! The weft command tree: `serve`, `search`, `query`, `tags`, `trace`, `sampling`, `bench`.
+//! The weft command tree: `serve`, `agent`, `search`, `query`, `tags`, `trace`, `sampling`, `bench`.
 //!
 //! `main` parses the command line, builds a Tokio runtime and hands off to one module per
 //! command. `serve`'s flags are generated from the configuration (see
 //! `weft_app::settings`), so every config key is a flag and a `WEFT_*` variable.
 
+mod agent;
 mod bench;
 mod bench_export;
 mod bench_query;
@@ -26,6 +27,7 @@ fn command() -> Command {
         .subcommand_required(true)
         .arg_required_else_help(true)
         .subcommand(serve::command())
+        .subcommand(agent::command())
         .subcommand(inspect::search_command())
         .subcommand(query::query_command())
         .subcommand(query::tags_command())
@@ -69,6 +71,7 @@ pub fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match matches.subcommand() {
             Some(("serve", arguments)) => serve::run(arguments).await,
+            Some(("agent", arguments)) => agent::run(arguments).await,
             Some(("search", arguments)) => inspect::search(arguments).await,
             Some(("query", arguments)) => query::query(arguments).await,
             Some(("tags", arguments)) => query::tags(arguments).await,

@@ -7,16 +7,22 @@ use weft_app::settings::Setting;
 use weft_app::{Config, Target};
 
 pub fn command() -> Command {
-    let mut command = Command::new("serve")
-        .about("Run weft: all listeners, embedded local storage")
-        .arg(
-            Arg::new("config")
-                .long("config")
-                .env("WEFT_CONFIG")
-                .value_name("FILE")
-                .help("YAML configuration file; flags and WEFT_* variables override it"),
-        );
-    for setting in Config::settings() {
+    with_settings(
+        Command::new("serve").about("Run weft: all listeners, embedded local storage"),
+        Config::settings(),
+    )
+}
+
+/// `command` with `--config` and one flag per setting.
+pub(crate) fn with_settings(command: Command, settings: Vec<Setting>) -> Command {
+    let mut command = command.arg(
+        Arg::new("config")
+            .long("config")
+            .env("WEFT_CONFIG")
+            .value_name("FILE")
+            .help("YAML configuration file; flags and WEFT_* variables override it"),
+    );
+    for setting in settings {
         command = command.arg(
             Arg::new(setting.flag.clone())
                 .long(setting.flag.clone())
@@ -33,8 +39,7 @@ pub fn command() -> Command {
 }
 
 /// Environment variables first, then flags, so flags win.
-fn overrides(arguments: &ArgMatches) -> Vec<(Setting, String)> {
-    let settings = Config::settings();
+pub(crate) fn overrides(settings: Vec<Setting>, arguments: &ArgMatches) -> Vec<(Setting, String)> {
     let mut out = Vec::new();
     for setting in &settings {
         if let Ok(value) = std::env::var(&setting.env) {
@@ -52,6 +57,6 @@ fn overrides(arguments: &ArgMatches) -> Vec<(Setting, String)> {
 
 pub async fn run(arguments: &ArgMatches) -> anyhow::Result<()> {
     let file = arguments.get_one::<String>("config").map(PathBuf::from);
-    let config = Config::load(file.as_deref(), &overrides(arguments))?;
+    let config = Config::load(file.as_deref(), &overrides(Config::settings(), arguments))?;
     weft_app::run(config, Target::All).await
 }
