@@ -204,13 +204,23 @@ pub async fn run(config: Config, target: Target) -> anyhow::Result<()> {
         stop_receiver.clone(),
     ));
     if let Some(listener) = jaeger_grpc_listener {
-        let service = weft_receiver::jaeger_grpc_service(&receivers);
-        servers.spawn(serve_grpc(
-            "jaeger_grpc",
-            listener,
-            service,
-            stop_receiver.clone(),
-        ));
+        // SamplingManager beside CollectorService on one port, as Jaeger's collector has them.
+        let provider = sampling.provider.clone();
+        let sampling_service =
+            weft_receiver::jaeger_sampling_grpc_service(move |request: &[u8]| {
+                weft_remote_sampling::proto::get_sampling_strategy(&provider, request)
+            });
+        let routes = tonic::service::Routes::new(weft_receiver::jaeger_grpc_service(&receivers))
+            .add_service(sampling_service);
+        let incoming = tonic::transport::server::TcpIncoming::from(listener);
+        let stop = stopped(stop_receiver.clone());
+        servers.spawn(async move {
+            tonic::transport::Server::builder()
+                .add_routes(routes)
+                .serve_with_incoming_shutdown(incoming, stop)
+                .await
+                .context("jaeger_grpc server failed")
+        });
     }
     for (socket, protocol) in [
         (jaeger_compact_socket, AgentProtocol::Compact),
