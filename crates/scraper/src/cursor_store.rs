@@ -1,9 +1,14 @@
 //! Durable per-target cursors: one JSON file, `cursors.json`, in a directory.
 //!
 //! Format (version 1): `{"version":1,"cursors":[{"scrape_pool":"job",
-//! "target_hash":"00000000000000ff","client_instance":"abc","next_cursor":42}]}`. A
-//! cursor is keyed by scrape pool and target hash ([`weft_scrape_config::target::Target::hash`])
-//! and is only meaningful for the client buffer instance it names.
+//! "target_hash":"00000000000000ff","target_identity":"0123456789abcdef",
+//! "client_instance":"abc","next_cursor":42}]}`. A cursor is keyed by scrape pool and
+//! target hash ([`weft_scrape_config::target::Target::hash`]: all labels, `__` ones
+//! included, and the scrape URL) and is only meaningful for the client buffer instance
+//! it names. `target_identity` ([`target_identity`]: public labels and scrape URL)
+//! lets a target whose hash changed only through `__scrape_interval__`,
+//! `__scrape_timeout__` or other `__` labels (a reload changing the interval) resume
+//! where it was instead of re-reading everything the client holds.
 //!
 //! Every [`CursorStore::set`] rewrites the whole file atomically: written to
 //! `cursors.json.tmp`, fsynced, renamed over `cursors.json`, then the directory is
@@ -46,6 +51,8 @@ pub enum CursorStoreError {
 /// Where a scraper is in one client buffer's sequence.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredCursor {
+    /// The target's [`target_identity`].
+    pub target_identity: u64,
     /// The client buffer's `Weft-Instance`.
     pub client_instance: String,
     /// The next sequence number wanted (the last `Weft-Cursor-Next` whose spans were stored).
@@ -64,6 +71,7 @@ struct CursorFile {
 struct CursorEntry {
     scrape_pool: String,
     target_hash: String,
+    target_identity: String,
     client_instance: String,
     next_cursor: u64,
 }
@@ -102,16 +110,16 @@ impl CursorStore {
                     )));
                 }
                 for entry in file.cursors {
-                    let target_hash =
-                        u64::from_str_radix(&entry.target_hash, 16).map_err(|_| {
-                            corrupt(format!(
-                                "target_hash {:?} is not hexadecimal",
-                                entry.target_hash
-                            ))
-                        })?;
+                    let hexadecimal = |field: &str, text: &str| {
+                        u64::from_str_radix(text, 16)
+                            .map_err(|_| corrupt(format!("{field} {text:?} is not hexadecimal")))
+                    };
+                    let target_hash = hexadecimal("target_hash", &entry.target_hash)?;
+                    let target_identity = hexadecimal("target_identity", &entry.target_identity)?;
                     cursors.insert(
                         (entry.scrape_pool, target_hash),
                         StoredCursor {
+                            target_identity,
                             client_instance: entry.client_instance,
                             next_cursor: entry.next_cursor,
                         },
@@ -134,6 +142,19 @@ impl CursorStore {
             .cloned()
     }
 
+    /// The cursor of any target of `scrape_pool` with `target_identity` (the most
+    /// advanced one when several match), for a target whose hash has no cursor yet.
+    pub fn get_by_identity(&self, scrape_pool: &str, target_identity: u64) -> Option<StoredCursor> {
+        self.lock()
+            .iter()
+            .filter(|((pool, _), cursor)| {
+                pool == scrape_pool && cursor.target_identity == target_identity
+            })
+            .map(|(_, cursor)| cursor)
+            .max_by_key(|cursor| cursor.next_cursor)
+            .cloned()
+    }
+
     /// Records a target's cursor and returns once it is durable on disk. On error the
     /// in-memory value is updated anyway (the next successful write persists it).
     pub fn set(
@@ -151,6 +172,7 @@ impl CursorStore {
                 .map(|((scrape_pool, target_hash), cursor)| CursorEntry {
                     scrape_pool: scrape_pool.clone(),
                     target_hash: format!("{target_hash:016x}"),
+                    target_identity: format!("{:016x}", cursor.target_identity),
                     client_instance: cursor.client_instance.clone(),
                     next_cursor: cursor.next_cursor,
                 })
@@ -188,6 +210,14 @@ impl CursorStore {
     }
 }
 
+/// A target's identity across changes of its `__` labels: FNV-1a 64 of its public
+/// labels (`{a="1", b="2"}`) followed by its scrape URL.
+pub fn target_identity(public_labels: &weft_scrape_config::Labels, scrape_url: &str) -> u64 {
+    let mut text = public_labels.to_prometheus_string();
+    text.push_str(scrape_url);
+    weft_scrape_config::offset::fnv1a_64(text.as_bytes())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,6 +228,7 @@ mod tests {
         let store = CursorStore::open(directory.path()).expect("open");
         assert_eq!(store.get("job", 7), None);
         let cursor = StoredCursor {
+            target_identity: 99,
             client_instance: String::from("a1"),
             next_cursor: 42,
         };
@@ -207,6 +238,7 @@ mod tests {
                 "other",
                 u64::MAX,
                 StoredCursor {
+                    target_identity: 99,
                     client_instance: String::from("b"),
                     next_cursor: 1,
                 },
@@ -219,6 +251,12 @@ mod tests {
             Some(1)
         );
         assert_eq!(reopened.get("job", 8), None);
+        assert_eq!(
+            reopened.get_by_identity("job", 99).map(|c| c.next_cursor),
+            Some(42)
+        );
+        assert_eq!(reopened.get_by_identity("job", 98), None);
+        assert_eq!(reopened.get_by_identity("third", 99), None);
         assert!(!directory.path().join("cursors.json.tmp").exists());
 
         std::fs::write(

@@ -15,7 +15,7 @@ use weft_model::{SpanSink, TenantId};
 use weft_scrape_config::target::{Target, TargetOutcome, targets_from_group};
 use weft_scrape_config::{Labels, ScrapeConfig, TargetGroup};
 
-use crate::cursor_store::CursorStore;
+use crate::cursor_store::{CursorStore, target_identity};
 use crate::discovery::{self, Discovery, DiscoveryOptions};
 use crate::http_client::HttpClient;
 use crate::scrape_loop::{self, LoopContext};
@@ -208,6 +208,7 @@ fn sync(settings: &Arc<PoolSettings>, state: &Mutex<PoolState>, groups: &[Vec<Ta
             scrape_pool: config.job_name.clone(),
             target: target.clone(),
             target_hash: hash,
+            target_identity: target_identity(&target.public_labels(), &scrape_url),
             scrape_url: scrape_url.clone(),
             client: Arc::clone(&settings.client),
             body_size_limit_bytes: settings.body_size_limit_bytes,

@@ -9,6 +9,10 @@
 //! are asked for again next time: nothing is lost, and nothing is stored twice unless
 //! the sink stored a batch and then answered an error.
 //!
+//! The loop starts from the cursor stored for its pool and target hash, or else from
+//! the most advanced one stored for its pool and target identity (public labels and
+//! URL), so a reload changing only the interval or timeout does not re-read anything.
+//!
 //! When the client's `Weft-Instance` differs from the one the cursor belongs to, its
 //! sequence numbers restarted: the answer is discarded and the target is scraped again
 //! at once without a cursor (from the oldest span it holds).
@@ -37,6 +41,7 @@ pub(crate) struct LoopContext {
     pub(crate) scrape_pool: String,
     pub(crate) target: Target,
     pub(crate) target_hash: u64,
+    pub(crate) target_identity: u64,
     pub(crate) scrape_url: String,
     pub(crate) client: Arc<HttpClient>,
     pub(crate) body_size_limit_bytes: u64,
@@ -74,7 +79,14 @@ pub(crate) async fn run(context: LoopContext, mut stop: watch::Receiver<bool>) {
     if stopped_during(first_wait, &mut stop).await {
         return;
     }
-    let mut cursor = context.store.get(&context.scrape_pool, context.target_hash);
+    let mut cursor = context
+        .store
+        .get(&context.scrape_pool, context.target_hash)
+        .or_else(|| {
+            context
+                .store
+                .get_by_identity(&context.scrape_pool, context.target_identity)
+        });
     let mut previous_start: Option<Instant> = None;
     let mut next_start = Instant::now();
     loop {
@@ -187,6 +199,7 @@ async fn scrape_and_store(
             .increment(fetched.dropped_spans);
     }
     let advanced = StoredCursor {
+        target_identity: context.target_identity,
         client_instance: fetched.client_instance,
         next_cursor: fetched.next_cursor,
     };

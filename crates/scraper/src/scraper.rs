@@ -128,8 +128,9 @@ impl Scraper {
 
     /// Swaps in `config`: jobs whose scrape config (and offset seed) is unchanged keep
     /// running untouched; changed and removed jobs are stopped (scrapes in progress
-    /// finish first) before changed and new ones start. Cursors are kept for every
-    /// target whose pool and hash (labels and URL) are unchanged. Refused, with the
+    /// finish first) before changed and new ones start. Every target resumes from its
+    /// cursor when its pool, public labels and scrape URL are unchanged (a changed
+    /// interval or timeout included; see [`crate::cursor_store`]). Refused, with the
     /// running configuration kept, when a job's HTTP client cannot be built.
     pub async fn reload(&self, config: Config) -> Result<(), ScraperError> {
         let clients = build_clients(&config)?;

@@ -3,7 +3,6 @@
 
 mod support;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use support::{
@@ -351,8 +350,42 @@ async fn reload_keeps_unchanged_pools_and_refuses_a_bad_file() {
         .filter(|cursor| cursor.is_none())
         .count();
     assert_eq!(cursorless, 1, "the unchanged target was never restarted");
+
+    // A new interval changes the target's hash (`__scrape_interval__` is one of its
+    // labels) and restarts its pool; it resumes by its public labels and URL.
+    let requests_before = client.requests().len();
+    let slower = std::fs::read_to_string(&good).expect("read").replacen(
+        "scrape_interval: 100ms",
+        "scrape_interval: 150ms",
+        1,
+    );
+    std::fs::write(&good, slower).expect("write");
+    scraper.reload_from_file(&good).await.expect("reload");
+    assert_eq!(
+        scraper.config().await.scrape_configs[0]
+            .scrape_interval
+            .to_string(),
+        "150ms"
+    );
+    client.record([4]);
+    eventually("the restarted job's next span", || {
+        sink.span_ids().len() == 5
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut ids = sink.span_ids();
+    ids.sort_unstable();
+    assert_eq!(
+        ids,
+        vec![1, 2, 3, 4, 21],
+        "no duplicate across the interval change"
+    );
+    assert_eq!(
+        client.requests()[requests_before],
+        Some(3),
+        "resumed at its cursor"
+    );
     scraper.shutdown().await;
-    let _ = Arc::clone(&sink);
 }
 
 #[tokio::test]
