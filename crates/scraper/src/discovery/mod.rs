@@ -3,7 +3,7 @@
 //! union.
 //!
 //! * `static_configs`: published once.
-//! * `file_sd_configs` ([`file`]): files re-read every `refresh_interval` and whenever
+//! * `file_sd_configs` ([`file`](mod@file)): files re-read every `refresh_interval` and whenever
 //!   a matched file's size or modification time changes, or the set of files matching
 //!   a pattern changes (checked every [`DiscoveryOptions::file_poll_interval`]).
 //! * `http_sd_configs` ([`http`]): polled every `refresh_interval`.
