@@ -291,6 +291,8 @@ pub struct Config {
     pub span_metrics: weft_spanmetrics::SpanMetricsConfig,
     /// Head, tail, remote and adaptive sampling.
     pub sampling: crate::sampling::SamplingSection,
+    /// Pull collection: the scraper and its Prometheus scrape configs.
+    pub scrape: crate::scrape::ScrapeSection,
     /// Process logs.
     pub log: LogSection,
     /// Graceful shutdown.

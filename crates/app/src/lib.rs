@@ -11,6 +11,7 @@ pub mod config;
 mod lifecycle;
 mod observability;
 pub mod sampling;
+pub mod scrape;
 pub mod settings;
 
 pub use agent::{AgentConfig, run_agent};

@@ -115,6 +115,8 @@ pub async fn run(config: Config, target: Target) -> anyhow::Result<()> {
         weft_distributor::Distributor::new(config.distributor.clone(), stored)
             .context("invalid distributor configuration")?,
     );
+    // Scraped spans go through the same validation, metrics and sampling as pushed ones.
+    let scraper = crate::scrape::start(&config.scrape, &config.storage.path, sink.clone()).await?;
     // One context, so every HTTP and gRPC listener shares one in-flight budget.
     let receivers = weft_receiver::ReceiverContext::new(
         sink,
@@ -134,6 +136,10 @@ pub async fn run(config: Config, target: Target) -> anyhow::Result<()> {
     if let Some(listener) = http_listener {
         let router = weft_api::admin_router(metrics, metrics_sources, ready)
             .merge(crate::sampling::status_router(&config.sampling, &sampling))
+            .merge(crate::scrape::router(
+                scraper.clone(),
+                config.scrape.config_file.clone(),
+            ))
             .merge(weft_api::tempo_router(
                 reader.clone(),
                 config.zipkin.query.clone(),
@@ -193,6 +199,13 @@ pub async fn run(config: Config, target: Target) -> anyhow::Result<()> {
             "jaeger_sampling",
             listener,
             router,
+            stop_receiver.clone(),
+        ));
+    }
+    if let Some(scraper) = &scraper {
+        tokio::spawn(crate::scrape::reload_on_hangup(
+            scraper.clone(),
+            config.scrape.config_file.clone(),
             stop_receiver.clone(),
         ));
     }
@@ -295,6 +308,10 @@ pub async fn run(config: Config, target: Target) -> anyhow::Result<()> {
         servers.abort_all();
     }
     let _ = maintenance.await;
+    if let Some(scraper) = &scraper {
+        // A scrape in progress finishes its push and cursor write first.
+        scraper.shutdown().await;
+    }
     // A merge in progress is abandoned at its next batch (its partial output removed).
     let _ = compactor_stop.send(true);
     if let Err(error) = compactor_task.await {

@@ -1,4 +1,4 @@
-//! The weft command tree: `serve`, `agent`, `search`, `query`, `tags`, `trace`, `sampling`, `bench`.
+//! The weft command tree: `serve`, `agent`, `search`, `query`, `tags`, `trace`, `sampling`, `targets`, `bench`.
 //!
 //! `main` parses the command line, builds a Tokio runtime and hands off to one module per
 //! command. `serve`'s flags are generated from the configuration (see
@@ -14,6 +14,7 @@ mod inspect;
 mod query;
 mod sampling;
 mod serve;
+mod targets;
 mod waterfall;
 
 use std::process::ExitCode;
@@ -33,6 +34,7 @@ fn command() -> Command {
         .subcommand(query::tags_command())
         .subcommand(inspect::trace_command())
         .subcommand(sampling::command())
+        .subcommand(targets::command())
         .subcommand(bench::command())
 }
 
@@ -77,6 +79,7 @@ pub fn main() -> ExitCode {
             Some(("tags", arguments)) => query::tags(arguments).await,
             Some(("trace", arguments)) => inspect::trace(arguments).await,
             Some(("sampling", arguments)) => sampling::run(arguments).await,
+            Some(("targets", arguments)) => targets::run(arguments).await,
             Some(("bench", arguments)) => bench::run(arguments).await,
             _ => Err(anyhow::anyhow!("unknown command")),
         }
