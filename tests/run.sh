@@ -109,13 +109,15 @@ ensure_node_modules() {
 # What tests/blackbox/test_zipkin_lens_ui.py drives: Debian's Chromium and a JRE (apt,
 # when missing; not in --quick, where the test then skips), and the pinned zipkin-lens and
 # zipkin-server jars from Maven Central (tests/ui/fetch_zipkin_ui_deps.sh, cached in
-# target/ui-deps).
+# target/ui-deps). Also Debian's prometheus, for the relabeling parity test.
 ensure_ui_tools() {
   local missing=()
   [ -x /usr/bin/chromium ] || missing+=(chromium)
   command -v java >/dev/null 2>&1 || missing+=(default-jre-headless)
   command -v mvn >/dev/null 2>&1 || missing+=(maven)
   command -v unzip >/dev/null 2>&1 || missing+=(unzip)
+  # Debian's Prometheus: the relabeling parity test (crates/scrape-config/tests/prometheus_parity.rs)
+  [ -x /usr/bin/prometheus ] || missing+=(prometheus)
   if [ ${#missing[@]} -gt 0 ]; then
     if [ "$quick" = 1 ]; then
       echo "not installing ${missing[*]} in --quick: the zipkin-lens UI test may skip"
@@ -214,6 +216,11 @@ await "$ui_tools_pid" "chromium, JRE and Zipkin jars" "$logs/ui-tools.log" || fa
 background=()
 # The full run has everything the zipkin-lens UI test needs: a missing piece fails it.
 [ "$quick" = 1 ] || export WEFT_TEST_UI_REQUIRED=1
+if [ "$quick" = 0 ]; then
+  step "relabeling parity with Debian's prometheus"
+  WEFT_PROMETHEUS_REQUIRED=1 cargo test --profile "$profile" --locked -p weft-scrape-config \
+    --test prometheus_parity || failed+=("prometheus parity")
+fi
 
 export WEFT_CLASSIC_PYTHON="${WEFT_CLASSIC_PYTHON:-$PWD/.venv-classic/bin/python}"
 workers=${WEFT_TEST_WORKERS:-3}
