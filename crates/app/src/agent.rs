@@ -10,10 +10,11 @@ use serde_json::Value;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use weft_model::SpanSink;
-use weft_receiver::AgentProtocol;
 
 use crate::config::{ConfigError, ListenerConfig, LogSection};
-use crate::lifecycle::{bind, bind_udp, serve_grpc, serve_http, shutdown_signal, stopped};
+use crate::lifecycle::{
+    PushListeners, bind, bind_udp, serve_grpc, serve_http, shutdown_signal, spawn_push_listeners,
+};
 use crate::settings::{self, Setting};
 use crate::{config, observability};
 
@@ -132,15 +133,6 @@ pub async fn run_agent(config: AgentConfig) -> anyhow::Result<()> {
             stop_receiver.clone(),
         ));
     }
-    if let Some(listener) = otlp_http {
-        let router = weft_receiver::otlp_http_router(&receivers);
-        servers.spawn(serve_http(
-            "otlp_http",
-            listener,
-            router,
-            stop_receiver.clone(),
-        ));
-    }
     if let Some(listener) = zipkin {
         let router = weft_receiver::zipkin_ingest_router(&receivers);
         servers.spawn(serve_http(
@@ -150,53 +142,28 @@ pub async fn run_agent(config: AgentConfig) -> anyhow::Result<()> {
             stop_receiver.clone(),
         ));
     }
-    if let Some(listener) = jaeger_http {
-        let router = weft_receiver::jaeger_collector_http_router(&receivers);
-        servers.spawn(serve_http(
-            "jaeger_http",
-            listener,
-            router,
-            stop_receiver.clone(),
-        ));
-    }
-    if let Some(listener) = otlp_grpc {
-        let service = weft_receiver::otlp_grpc_service(&receivers);
-        servers.spawn(serve_grpc(
-            "otlp_grpc",
-            listener,
-            service,
-            stop_receiver.clone(),
-        ));
-    }
     if let Some(listener) = jaeger_grpc {
         let service = weft_receiver::jaeger_grpc_service(&receivers);
         servers.spawn(serve_grpc(
             "jaeger_grpc",
             listener,
-            service,
+            tonic::service::Routes::new(service),
             stop_receiver.clone(),
         ));
     }
-    for (socket, protocol) in [
-        (jaeger_compact, AgentProtocol::Compact),
-        (jaeger_binary, AgentProtocol::Binary),
-    ] {
-        let Some(socket) = socket else {
-            continue;
-        };
-        let served = weft_receiver::serve_jaeger_agent_udp(
-            socket,
-            protocol,
-            receivers.clone(),
-            config.jaeger_agent.clone(),
-            stopped(stop_receiver.clone()),
-        );
-        servers.spawn(async move {
-            served
-                .await
-                .with_context(|| format!("{} listener failed", protocol.listener_name()))
-        });
-    }
+    spawn_push_listeners(
+        &mut servers,
+        PushListeners {
+            otlp_http,
+            otlp_grpc,
+            jaeger_http,
+            jaeger_compact,
+            jaeger_binary,
+        },
+        &receivers,
+        &config.jaeger_agent,
+        &stop_receiver,
+    );
     tracing::info!(
         buffer_bytes = config.buffer.max_bytes,
         path = %config.buffer.path,

@@ -166,33 +166,19 @@ pub async fn run(config: Config, target: Target) -> anyhow::Result<()> {
             stop_receiver.clone(),
         ));
     }
-    if let Some(listener) = otlp_http_listener {
-        let router = weft_receiver::otlp_http_router(&receivers);
-        servers.spawn(serve_http(
-            "otlp_http",
-            listener,
-            router,
-            stop_receiver.clone(),
-        ));
-    }
-    if let Some(listener) = otlp_grpc_listener {
-        let service = weft_receiver::otlp_grpc_service(&receivers);
-        servers.spawn(serve_grpc(
-            "otlp_grpc",
-            listener,
-            service,
-            stop_receiver.clone(),
-        ));
-    }
-    if let Some(listener) = jaeger_http_listener {
-        let router = weft_receiver::jaeger_collector_http_router(&receivers);
-        servers.spawn(serve_http(
-            "jaeger_http",
-            listener,
-            router,
-            stop_receiver.clone(),
-        ));
-    }
+    spawn_push_listeners(
+        &mut servers,
+        PushListeners {
+            otlp_http: otlp_http_listener,
+            otlp_grpc: otlp_grpc_listener,
+            jaeger_http: jaeger_http_listener,
+            jaeger_compact: jaeger_compact_socket,
+            jaeger_binary: jaeger_binary_socket,
+        },
+        &receivers,
+        &config.jaeger.agent,
+        &stop_receiver,
+    );
     if let Some(listener) = jaeger_sampling_listener {
         let router = weft_remote_sampling::http::router(sampling.provider.clone());
         servers.spawn(serve_http(
@@ -225,35 +211,12 @@ pub async fn run(config: Config, target: Target) -> anyhow::Result<()> {
             });
         let routes = tonic::service::Routes::new(weft_receiver::jaeger_grpc_service(&receivers))
             .add_service(sampling_service);
-        let incoming = tonic::transport::server::TcpIncoming::from(listener);
-        let stop = stopped(stop_receiver.clone());
-        servers.spawn(async move {
-            tonic::transport::Server::builder()
-                .add_routes(routes)
-                .serve_with_incoming_shutdown(incoming, stop)
-                .await
-                .context("jaeger_grpc server failed")
-        });
-    }
-    for (socket, protocol) in [
-        (jaeger_compact_socket, AgentProtocol::Compact),
-        (jaeger_binary_socket, AgentProtocol::Binary),
-    ] {
-        let Some(socket) = socket else {
-            continue;
-        };
-        let served = weft_receiver::serve_jaeger_agent_udp(
-            socket,
-            protocol,
-            receivers.clone(),
-            config.jaeger.agent.clone(),
-            stopped(stop_receiver.clone()),
-        );
-        servers.spawn(async move {
-            served
-                .await
-                .with_context(|| format!("{} listener failed", protocol.listener_name()))
-        });
+        servers.spawn(serve_grpc(
+            "jaeger_grpc",
+            listener,
+            routes,
+            stop_receiver.clone(),
+        ));
     }
     // The compactor runs beside the listeners; after a pass that changed blocks the
     // ingester re-reads the block list so reads move to the merged blocks at once.
@@ -373,30 +336,76 @@ pub(crate) async fn serve_http(
         .with_context(|| format!("{name} server failed"))
 }
 
-pub(crate) async fn serve_grpc<S>(
+/// Serves `routes` (one gRPC service, or several on one port) on `listener`.
+pub(crate) async fn serve_grpc(
     name: &'static str,
     listener: TcpListener,
-    service: S,
+    routes: impl Into<tonic::service::Routes>,
     stop_receiver: watch::Receiver<bool>,
-) -> anyhow::Result<()>
-where
-    S: tonic::codegen::Service<
-            tonic::codegen::http::Request<tonic::body::Body>,
-            Response = tonic::codegen::http::Response<tonic::body::Body>,
-            Error = std::convert::Infallible,
-        > + tonic::server::NamedService
-        + Clone
-        + Send
-        + Sync
-        + 'static,
-    S::Future: Send + 'static,
-{
+) -> anyhow::Result<()> {
     let incoming = tonic::transport::server::TcpIncoming::from(listener);
     tonic::transport::Server::builder()
-        .add_service(service)
+        .add_routes(routes.into())
         .serve_with_incoming_shutdown(incoming, stopped(stop_receiver))
         .await
         .with_context(|| format!("{name} server failed"))
+}
+
+/// The push listeners `weft serve` and `weft agent` run alike.
+pub(crate) struct PushListeners {
+    pub otlp_http: Option<TcpListener>,
+    pub otlp_grpc: Option<TcpListener>,
+    pub jaeger_http: Option<TcpListener>,
+    pub jaeger_compact: Option<UdpSocket>,
+    pub jaeger_binary: Option<UdpSocket>,
+}
+
+/// Serves OTLP/HTTP, OTLP/gRPC, Jaeger collector HTTP and both Jaeger agent UDP
+/// listeners into `receivers`, each as a task of `servers`.
+pub(crate) fn spawn_push_listeners(
+    servers: &mut JoinSet<anyhow::Result<()>>,
+    listeners: PushListeners,
+    receivers: &weft_receiver::ReceiverContext,
+    jaeger_agent: &weft_receiver::JaegerAgentConfig,
+    stop: &watch::Receiver<bool>,
+) {
+    if let Some(listener) = listeners.otlp_http {
+        let router = weft_receiver::otlp_http_router(receivers);
+        servers.spawn(serve_http("otlp_http", listener, router, stop.clone()));
+    }
+    if let Some(listener) = listeners.otlp_grpc {
+        let service = weft_receiver::otlp_grpc_service(receivers);
+        servers.spawn(serve_grpc(
+            "otlp_grpc",
+            listener,
+            tonic::service::Routes::new(service),
+            stop.clone(),
+        ));
+    }
+    if let Some(listener) = listeners.jaeger_http {
+        let router = weft_receiver::jaeger_collector_http_router(receivers);
+        servers.spawn(serve_http("jaeger_http", listener, router, stop.clone()));
+    }
+    for (socket, protocol) in [
+        (listeners.jaeger_compact, AgentProtocol::Compact),
+        (listeners.jaeger_binary, AgentProtocol::Binary),
+    ] {
+        let Some(socket) = socket else {
+            continue;
+        };
+        let served = weft_receiver::serve_jaeger_agent_udp(
+            socket,
+            protocol,
+            receivers.clone(),
+            jaeger_agent.clone(),
+            stopped(stop.clone()),
+        );
+        servers.spawn(async move {
+            served
+                .await
+                .with_context(|| format!("{} listener failed", protocol.listener_name()))
+        });
+    }
 }
 
 pub(crate) async fn shutdown_signal() -> &'static str {
