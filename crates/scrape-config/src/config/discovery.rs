@@ -289,8 +289,9 @@ pub struct KubernetesAttachMetadata {
     pub cronjob: bool,
 }
 
-/// `kubernetes_sd_configs` entry (`discovery/kubernetes/kubernetes.go`):
-/// parsed and validated; weft does not watch the Kubernetes API yet.
+/// `kubernetes_sd_configs` entry (`discovery/kubernetes/kubernetes.go`), parsed
+/// and validated here; weft-scraper's `discovery::kubernetes` runs it (roles `pod`,
+/// `service` and `endpoints`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "RawKubernetesSdConfig")]
 pub struct KubernetesSdConfig {

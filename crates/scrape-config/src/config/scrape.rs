@@ -61,7 +61,8 @@ pub struct ScrapeConfig {
     pub http_sd_configs: Vec<HttpSdConfig>,
     /// DNS service discovery.
     pub dns_sd_configs: Vec<DnsSdConfig>,
-    /// Kubernetes service discovery (parsed and validated only).
+    /// Kubernetes service discovery (run by weft-scraper for the roles `pod`,
+    /// `service` and `endpoints`).
     pub kubernetes_sd_configs: Vec<KubernetesSdConfig>,
     /// Target relabeling, validated with `metric_name_validation_scheme`.
     pub relabel_configs: Vec<RelabelConfig>,

@@ -9,14 +9,17 @@
 //! * `http_sd_configs` ([`http`]): polled every `refresh_interval`.
 //! * `dns_sd_configs` ([`dns`]): SRV, A, AAAA, MX and NS queries every
 //!   `refresh_interval`.
+//! * `kubernetes_sd_configs` ([`kubernetes`]): the roles `pod`, `service` and
+//!   `endpoints`, listed then watched on the API server (`api_server`, or in-cluster).
+//!   The roles `node`, `endpointslice` and `ingress`, `kubeconfig_file` and most of
+//!   `attach_metadata` are refused at load ([`kubernetes::check_supported`]).
 //!
 //! A refresh that fails keeps the provider's previous groups, as in Prometheus.
-//! `kubernetes_sd_configs` is parsed by weft-scrape-config but not run: such a job
-//! discovers no Kubernetes targets and a warning is logged.
 
 pub mod dns;
 pub mod file;
 pub mod http;
+pub mod kubernetes;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -34,6 +37,8 @@ pub struct DiscoveryOptions {
     /// Name servers DNS SD queries (UDP), or `None` for the system's
     /// (`/etc/resolv.conf`). Default `None`.
     pub dns_name_servers: Option<Vec<SocketAddr>>,
+    /// Kubernetes SD limits, retry backoff and service account directory.
+    pub kubernetes: kubernetes::KubernetesOptions,
 }
 
 impl Default for DiscoveryOptions {
@@ -41,6 +46,7 @@ impl Default for DiscoveryOptions {
         Self {
             file_poll_interval: Duration::from_secs(1),
             dns_name_servers: None,
+            kubernetes: kubernetes::KubernetesOptions::default(),
         }
     }
 }
@@ -86,7 +92,8 @@ pub(crate) fn start(config: &ScrapeConfig, options: &DiscoveryOptions) -> Discov
     let provider_count = 1
         + config.file_sd_configs.len()
         + config.http_sd_configs.len()
-        + config.dns_sd_configs.len();
+        + config.dns_sd_configs.len()
+        + config.kubernetes_sd_configs.len();
     let mut initial = vec![Vec::new(); provider_count];
     initial[0] = config.static_configs.clone();
     let (sender, groups) = watch::channel(initial);
@@ -117,11 +124,12 @@ pub(crate) fn start(config: &ScrapeConfig, options: &DiscoveryOptions) -> Discov
             publisher(),
         )));
     }
-    if !config.kubernetes_sd_configs.is_empty() {
-        tracing::warn!(
-            job = %config.job_name,
-            "kubernetes_sd_configs is not supported by weft's scraper yet; no Kubernetes targets are discovered"
-        );
+    for kubernetes_sd in &config.kubernetes_sd_configs {
+        tasks.push(tokio::spawn(kubernetes::run(
+            kubernetes_sd.clone(),
+            options.kubernetes.clone(),
+            publisher(),
+        )));
     }
     Discovery { tasks, groups }
 }

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod dns_server;
+pub mod kube_api;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

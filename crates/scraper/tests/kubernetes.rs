@@ -1,0 +1,601 @@
+//! Kubernetes SD against a fake API server on loopback that serves list and watch
+//! responses recorded from a real kube-apiserver (v1.37), with the labels compared
+//! against what Prometheus discovered from that same server
+//! (`tests/fixtures/kubernetes/prometheus-targets.json`). A last test, skipped
+//! unless `WEFT_KUBE_APISERVER_URL` is set, runs against a live API server (and,
+//! with `WEFT_PROMETHEUS_URL`, compares with a live Prometheus); see
+//! `tests/fixtures/kubernetes/README.md`.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use support::eventually;
+use support::kube_api::{FakeKubeApi, fixture};
+use weft_scrape_config::config::KubernetesSdConfig;
+use weft_scrape_config::{Config, TargetGroup};
+use weft_scraper::discovery::kubernetes::{KubernetesDiscovery, KubernetesOptions};
+
+type LabelSet = BTreeMap<String, String>;
+
+const TOKEN: &str = "weft-test-token";
+const SHOP_PODS: &str = "/api/v1/namespaces/shop/pods";
+
+/// The `kubernetes_sd_configs` entry of a one-job config whose entry lines
+/// (after `- `) are `entry`, indented by 8 spaces.
+fn sd_config(entry: &str) -> KubernetesSdConfig {
+    let text =
+        format!("scrape_configs:\n  - job_name: k\n    kubernetes_sd_configs:\n      - {entry}");
+    let config = Config::parse(&text, "test.yml").expect("config parses");
+    config.scrape_configs[0].kubernetes_sd_configs[0].clone()
+}
+
+fn fast_options() -> KubernetesOptions {
+    KubernetesOptions {
+        retry_backoff_initial: Duration::from_millis(20),
+        retry_backoff_max: Duration::from_millis(100),
+        ..KubernetesOptions::default()
+    }
+}
+
+/// Each target's labels merged over its group's, as Prometheus builds a target:
+/// only `__address__` and `__meta_kubernetes_*`, and without empty values
+/// (Prometheus's label builder drops those).
+fn flatten(groups: &[TargetGroup]) -> Vec<LabelSet> {
+    let mut targets: Vec<LabelSet> = groups
+        .iter()
+        .flat_map(|group| {
+            group.targets.iter().map(|target| {
+                let mut labels = group.labels.clone();
+                labels.extend(target.clone());
+                labels.retain(|name, value| {
+                    !value.is_empty()
+                        && (name == "__address__" || name.starts_with("__meta_kubernetes_"))
+                });
+                labels
+            })
+        })
+        .collect();
+    targets.sort();
+    targets
+}
+
+/// What Prometheus discovered per job from the real API server the fixtures were
+/// recorded from.
+fn prometheus_targets(job: &str) -> Vec<LabelSet> {
+    let all: BTreeMap<String, Vec<LabelSet>> =
+        serde_json::from_str(&fixture("prometheus-targets.json")).expect("fixture");
+    let mut targets = all.get(job).cloned().unwrap_or_default();
+    targets.sort();
+    targets
+}
+
+async fn wait_for(
+    discovery: &KubernetesDiscovery,
+    what: &str,
+    condition: impl Fn(&[TargetGroup]) -> bool,
+) {
+    eventually(what, || condition(&discovery.groups())).await;
+}
+
+fn sources(groups: &[TargetGroup]) -> Vec<String> {
+    groups.iter().map(|group| group.source.clone()).collect()
+}
+
+fn group<'a>(groups: &'a [TargetGroup], source: &str) -> Option<&'a TargetGroup> {
+    groups.iter().find(|group| group.source == source)
+}
+
+/// The recorded watch event lines of `shop` pods (`web-2` added, given an IP,
+/// relabelled, deleted; then bookmarks).
+fn recorded_watch_lines() -> Vec<String> {
+    fixture("shop-pods-watch.jsonl")
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test]
+async fn pod_role_labels_match_prometheus() {
+    let api = FakeKubeApi::start(None).await;
+    api.set_list("/api/v1/pods", fixture("pods-list.json"));
+    let discovery = KubernetesDiscovery::start(
+        sd_config(&format!("role: pod\n        api_server: {}\n", api.url())),
+        fast_options(),
+    );
+    wait_for(&discovery, "pod groups", |groups| !groups.is_empty()).await;
+    let groups = discovery.groups();
+    assert_eq!(
+        sources(&groups),
+        [
+            "pod/other/api-0",
+            "pod/shop/batch-0",
+            "pod/shop/web-0",
+            "pod/shop/web-1"
+        ]
+    );
+    // Pending without an IP: a group with no targets, as Prometheus sends.
+    let pending = group(&groups, "pod/shop/web-1").expect("web-1");
+    assert!(pending.targets.is_empty() && pending.labels.is_empty());
+    // Two ports, a container without ports, an init container: four targets.
+    let web = group(&groups, "pod/shop/web-0").expect("web-0");
+    let addresses: Vec<&str> = web
+        .targets
+        .iter()
+        .map(|target| target["__address__"].as_str())
+        .collect();
+    assert_eq!(
+        addresses,
+        [
+            "10.1.0.5:8080",
+            "10.1.0.5:9090",
+            "10.1.0.5",
+            "10.1.0.5:7070"
+        ]
+    );
+    assert_eq!(
+        web.labels["__meta_kubernetes_pod_label_app_kubernetes_io_name"],
+        "web-frontend"
+    );
+    let batch = group(&groups, "pod/shop/batch-0").expect("batch-0");
+    assert_eq!(batch.targets[0]["__address__"], "[fd00::7]:8081");
+    assert_eq!(batch.labels["__meta_kubernetes_pod_controller_kind"], "Job");
+    assert_eq!(flatten(&groups), prometheus_targets("k8s-pods"));
+    let list = &api.requests_for("/api/v1/pods", false)[0];
+    assert_eq!(list.query.get("limit").map(String::as_str), Some("500"));
+    assert!(!list.query.contains_key("labelSelector"));
+}
+
+#[tokio::test]
+async fn service_role_labels_match_prometheus() {
+    let api = FakeKubeApi::start(None).await;
+    api.set_list("/api/v1/services", fixture("services-list.json"));
+    let discovery = KubernetesDiscovery::start(
+        sd_config(&format!(
+            "role: service\n        api_server: {}\n",
+            api.url()
+        )),
+        fast_options(),
+    );
+    wait_for(&discovery, "service groups", |groups| !groups.is_empty()).await;
+    let groups = discovery.groups();
+    assert_eq!(
+        sources(&groups),
+        [
+            "svc/default/kubernetes",
+            "svc/other/api",
+            "svc/shop/ext",
+            "svc/shop/web"
+        ]
+    );
+    let web = group(&groups, "svc/shop/web").expect("web");
+    assert_eq!(web.targets[0]["__address__"], "web.shop.svc:80");
+    assert_eq!(
+        web.labels["__meta_kubernetes_service_label_team_example_com_owner"],
+        "payments"
+    );
+    let external = group(&groups, "svc/shop/ext").expect("ext");
+    assert_eq!(
+        external.targets[0]["__meta_kubernetes_service_external_name"],
+        "db.example.com"
+    );
+    assert!(!external.targets[0].contains_key("__meta_kubernetes_service_cluster_ip"));
+    assert_eq!(flatten(&groups), prometheus_targets("k8s-services"));
+}
+
+#[tokio::test]
+async fn endpoints_role_labels_match_prometheus() {
+    let api = FakeKubeApi::start(None).await;
+    api.set_list("/api/v1/endpoints", fixture("endpoints-list.json"));
+    api.set_list("/api/v1/services", fixture("services-list.json"));
+    api.set_list("/api/v1/pods", fixture("pods-list.json"));
+    let discovery = KubernetesDiscovery::start(
+        sd_config(&format!(
+            "role: endpoints\n        api_server: {}\n",
+            api.url()
+        )),
+        fast_options(),
+    );
+    wait_for(&discovery, "endpoints groups", |groups| !groups.is_empty()).await;
+    let groups = discovery.groups();
+    assert_eq!(
+        sources(&groups),
+        ["endpoints/other/api", "endpoints/shop/web"]
+    );
+    let web = group(&groups, "endpoints/shop/web").expect("web");
+    // The Service's labels on the group, the pod's on its targets.
+    assert_eq!(web.labels["__meta_kubernetes_service_name"], "web");
+    let backed = web
+        .targets
+        .iter()
+        .find(|target| target["__address__"] == "10.1.0.5:8080")
+        .expect("web-0's endpoint");
+    assert_eq!(backed["__meta_kubernetes_pod_name"], "web-0");
+    assert_eq!(backed["__meta_kubernetes_pod_container_name"], "app");
+    assert_eq!(backed["__meta_kubernetes_endpoint_ready"], "true");
+    // web-0's container ports no endpoint port covers are targets too.
+    assert!(
+        web.targets
+            .iter()
+            .any(|target| target["__address__"] == "10.1.0.5:9090")
+    );
+    assert_eq!(flatten(&groups), prometheus_targets("k8s-endpoints"));
+}
+
+#[tokio::test]
+async fn namespaces_and_selectors_are_query_parameters() {
+    let api = FakeKubeApi::start(None).await;
+    for namespace in ["shop", "other"] {
+        for (resource, fixture_name) in [
+            ("endpoints", "endpoints-list.json"),
+            ("services", "services-list.json"),
+            ("pods", "pods-list.json"),
+        ] {
+            api.set_list(
+                &format!("/api/v1/namespaces/{namespace}/{resource}"),
+                fixture(fixture_name),
+            );
+        }
+    }
+    let entry = format!(
+        "role: endpoints\n        api_server: {}\n        namespaces:\n          names: [shop, other]\n        selectors:\n          - role: endpoints\n            label: app=web\n          - role: service\n            field: metadata.name=web\n          - role: pod\n            label: tier in (front)\n            field: spec.nodeName=node-1\n",
+        api.url()
+    );
+    let discovery = KubernetesDiscovery::start(sd_config(&entry), fast_options());
+    wait_for(&discovery, "groups", |groups| !groups.is_empty()).await;
+    for namespace in ["shop", "other"] {
+        let expectations = [
+            ("endpoints", Some("app=web"), None),
+            ("services", None, Some("metadata.name=web")),
+            (
+                "pods",
+                Some("tier in (front)"),
+                Some("spec.nodeName=node-1"),
+            ),
+        ];
+        for (resource, label, field) in expectations {
+            let path = format!("/api/v1/namespaces/{namespace}/{resource}");
+            let list = api.requests_for(&path, false);
+            assert_eq!(list.len(), 1, "one list of {path}");
+            let query = &list[0].query;
+            assert_eq!(
+                query.get("labelSelector").map(String::as_str),
+                label,
+                "{path}"
+            );
+            assert_eq!(
+                query.get("fieldSelector").map(String::as_str),
+                field,
+                "{path}"
+            );
+        }
+    }
+    eventually("six watches", || {
+        api.requests()
+            .iter()
+            .filter(|request| request.is_watch())
+            .count()
+            == 6
+    })
+    .await;
+    for watch in api.requests().iter().filter(|request| request.is_watch()) {
+        assert_eq!(
+            watch.query.get("allowWatchBookmarks").map(String::as_str),
+            Some("true")
+        );
+        assert_eq!(
+            watch.query.get("resourceVersion").map(String::as_str),
+            Some("98")
+        );
+        if watch.path.ends_with("/pods") {
+            assert_eq!(
+                watch.query.get("fieldSelector").map(String::as_str),
+                Some("spec.nodeName=node-1")
+            );
+        }
+    }
+    assert!(
+        api.requests()
+            .iter()
+            .all(|request| !request.path.starts_with("/api/v1/pods")),
+        "no cluster-wide request with namespaces set"
+    );
+}
+
+#[tokio::test]
+async fn watch_events_update_the_groups_and_410_lists_again() {
+    let api = FakeKubeApi::start(None).await;
+    let list = fixture("shop-pods-app-web-list.json");
+    api.set_list(SHOP_PODS, list.clone());
+    let entry = format!(
+        "role: pod\n        api_server: {}\n        namespaces:\n          names: [shop]\n        selectors:\n          - role: pod\n            label: app=web\n",
+        api.url()
+    );
+    let discovery = KubernetesDiscovery::start(sd_config(&entry), fast_options());
+    wait_for(&discovery, "listed pods", |groups| groups.len() == 2).await;
+    assert_eq!(
+        flatten(&discovery.groups()),
+        prometheus_targets("k8s-shop-web-pods")
+    );
+    let listed = api.requests_for(SHOP_PODS, false);
+    assert_eq!(
+        listed[0].query.get("labelSelector").map(String::as_str),
+        Some("app=web")
+    );
+    eventually("a watch", || api.open_watch_count(SHOP_PODS) == 1).await;
+    let watch = &api.requests_for(SHOP_PODS, true)[0];
+    assert_eq!(
+        watch.query.get("resourceVersion").map(String::as_str),
+        Some("98")
+    );
+    assert_eq!(
+        watch.query.get("labelSelector").map(String::as_str),
+        Some("app=web")
+    );
+
+    let lines = recorded_watch_lines();
+    assert_eq!(api.send_watch_line(SHOP_PODS, &lines[0]), 1);
+    wait_for(&discovery, "web-2 added, pending", |groups| {
+        group(groups, "pod/shop/web-2").is_some_and(|group| group.targets.is_empty())
+    })
+    .await;
+    api.send_watch_line(SHOP_PODS, &lines[1]);
+    wait_for(&discovery, "web-2 with its IP", |groups| {
+        group(groups, "pod/shop/web-2").is_some_and(|group| {
+            group.targets.len() == 1 && group.targets[0]["__address__"] == "10.1.0.7:8080"
+        })
+    })
+    .await;
+    api.send_watch_line(SHOP_PODS, &lines[2]);
+    wait_for(&discovery, "web-2 relabelled", |groups| {
+        group(groups, "pod/shop/web-2").is_some_and(|group| {
+            group
+                .labels
+                .get("__meta_kubernetes_pod_label_canary")
+                .map(String::as_str)
+                == Some("yes")
+        })
+    })
+    .await;
+    api.send_watch_line(SHOP_PODS, &lines[3]);
+    api.send_watch_line(SHOP_PODS, &lines[4]);
+    wait_for(&discovery, "web-2 deleted", |groups| {
+        group(groups, "pod/shop/web-2").is_none() && groups.len() == 2
+    })
+    .await;
+    // A bookmark moves the resource version; a watch the server ends resumes from
+    // it without listing again.
+    api.send_watch_line(SHOP_PODS, &lines[5]);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    api.end_watches(SHOP_PODS);
+    eventually("a second watch", || {
+        api.requests_for(SHOP_PODS, true).len() == 2
+    })
+    .await;
+    let rewatch = &api.requests_for(SHOP_PODS, true)[1];
+    assert_eq!(
+        rewatch.query.get("resourceVersion").map(String::as_str),
+        Some("106")
+    );
+    assert_eq!(api.requests_for(SHOP_PODS, false).len(), 1);
+
+    // An expired resource version in the stream: list again (now without web-1).
+    let mut relisted: serde_json::Value = serde_json::from_str(&list).expect("list");
+    relisted["items"]
+        .as_array_mut()
+        .expect("items")
+        .retain(|item| item["metadata"]["name"] != "web-1");
+    api.set_list(SHOP_PODS, relisted.to_string());
+    eventually("the second watch open", || {
+        api.open_watch_count(SHOP_PODS) == 1
+    })
+    .await;
+    api.send_watch_line(SHOP_PODS, &fixture("watch-expired-event.json"));
+    eventually("a second list", || {
+        api.requests_for(SHOP_PODS, false).len() == 2
+    })
+    .await;
+    wait_for(&discovery, "web-1 gone after the list", |groups| {
+        sources(groups) == ["pod/shop/web-0"]
+    })
+    .await;
+
+    // 410 Gone as the HTTP status of a watch: list again too.
+    eventually("a third watch open", || {
+        api.open_watch_count(SHOP_PODS) == 1
+    })
+    .await;
+    let event: serde_json::Value =
+        serde_json::from_str(&fixture("watch-expired-event.json")).expect("event");
+    api.fail_next_watch(SHOP_PODS, 410, &event["object"].to_string());
+    api.end_watches(SHOP_PODS);
+    eventually("a third list", || {
+        api.requests_for(SHOP_PODS, false).len() == 3
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn bearer_token_file_is_sent_and_a_refused_token_is_counted() {
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
+    metrics::set_global_recorder(recorder).expect("only this test installs a recorder");
+
+    let api = FakeKubeApi::start(Some(&format!("Bearer {TOKEN}"))).await;
+    api.set_list("/api/v1/services", fixture("services-list.json"));
+    let directory = tempfile::tempdir().expect("tempdir");
+    let token_file = directory.path().join("token");
+    std::fs::write(&token_file, format!("{TOKEN}\n")).expect("token");
+    let discovery = KubernetesDiscovery::start(
+        sd_config(&format!(
+            "role: service\n        api_server: {}\n        bearer_token_file: {}\n",
+            api.url(),
+            token_file.display()
+        )),
+        fast_options(),
+    );
+    wait_for(&discovery, "services", |groups| groups.len() == 4).await;
+    assert!(
+        api.requests()
+            .iter()
+            .all(|request| request.authorization.as_deref() == Some("Bearer weft-test-token"))
+    );
+    drop(discovery);
+
+    let refused = FakeKubeApi::start(Some(&format!("Bearer {TOKEN}"))).await;
+    refused.set_list("/api/v1/services", fixture("services-list.json"));
+    let discovery = KubernetesDiscovery::start(
+        sd_config(&format!(
+            "role: service\n        api_server: {}\n        authorization:\n          credentials: wrong\n",
+            refused.url()
+        )),
+        fast_options(),
+    );
+    eventually("lists retried after 401", || {
+        refused.requests_for("/api/v1/services", false).len() >= 2
+    })
+    .await;
+    assert!(discovery.groups().is_empty());
+    eventually("the failure counter", || {
+        handle
+            .render()
+            .contains("weft_scrape_sd_refresh_failures_total{mechanism=\"kubernetes\"}")
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn bad_json_and_oversized_lists_are_errors_not_panics() {
+    let api = FakeKubeApi::start(None).await;
+    api.set_list(
+        "/api/v1/pods",
+        String::from("{\"items\": [{\"metadata\": 7}"),
+    );
+    let discovery = KubernetesDiscovery::start(
+        sd_config(&format!("role: pod\n        api_server: {}\n", api.url())),
+        fast_options(),
+    );
+    eventually("lists retried", || {
+        api.requests_for("/api/v1/pods", false).len() >= 2
+    })
+    .await;
+    assert!(discovery.groups().is_empty());
+    // Fixed: the next retry lists the pods.
+    api.set_list("/api/v1/pods", fixture("pods-list.json"));
+    wait_for(&discovery, "pods after the fix", |groups| groups.len() == 4).await;
+
+    let small = KubernetesOptions {
+        max_response_bytes: 4096,
+        ..fast_options()
+    };
+    let limited = KubernetesDiscovery::start(
+        sd_config(&format!("role: pod\n        api_server: {}\n", api.url())),
+        small,
+    );
+    let lists_before = api.requests_for("/api/v1/pods", false).len();
+    eventually("oversized lists retried", || {
+        api.requests_for("/api/v1/pods", false).len() >= lists_before + 2
+    })
+    .await;
+    assert!(limited.groups().is_empty());
+
+    let few = KubernetesOptions {
+        max_objects: 3,
+        ..fast_options()
+    };
+    let capped = KubernetesDiscovery::start(
+        sd_config(&format!("role: pod\n        api_server: {}\n", api.url())),
+        few,
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(capped.groups().is_empty(), "4 pods exceed a limit of 3");
+}
+
+#[tokio::test]
+async fn unsupported_roles_are_refused_at_load() {
+    let text = "scrape_configs:\n  - job_name: nodes\n    kubernetes_sd_configs:\n      - role: node\n        api_server: https://127.0.0.1:1\n";
+    let config = Config::parse(text, "test.yml").expect("config parses");
+    let directory = tempfile::tempdir().expect("tempdir");
+    let error = weft_scraper::Scraper::start(
+        config,
+        support::RecordingSink::new(),
+        support::options(directory.path()),
+    )
+    .await
+    .err()
+    .expect("refused");
+    let message = error.to_string();
+    assert!(
+        message.contains("nodes") && message.contains("role \"node\" is not supported"),
+        "{message}"
+    );
+}
+
+/// Against a live API server (development check): set `WEFT_KUBE_APISERVER_URL`,
+/// `WEFT_KUBE_TOKEN` and `WEFT_KUBE_CA_FILE`, and `WEFT_PROMETHEUS_URL` to compare
+/// every job with what a Prometheus running `tests/fixtures/kubernetes/prometheus.yml`
+/// against the same server discovered. Skipped otherwise.
+#[tokio::test]
+async fn live_api_server_matches_prometheus() {
+    let Ok(api_server) = std::env::var("WEFT_KUBE_APISERVER_URL") else {
+        eprintln!("skipped: WEFT_KUBE_APISERVER_URL is not set");
+        return;
+    };
+    let token = std::env::var("WEFT_KUBE_TOKEN").expect("WEFT_KUBE_TOKEN");
+    let ca_file = std::env::var("WEFT_KUBE_CA_FILE").expect("WEFT_KUBE_CA_FILE");
+    let client = format!(
+        "        api_server: {api_server}\n        authorization:\n          credentials: {token}\n        tls_config:\n          ca_file: {ca_file}\n"
+    );
+    let jobs = [
+        ("k8s-pods", format!("role: pod\n{client}")),
+        ("k8s-services", format!("role: service\n{client}")),
+        ("k8s-endpoints", format!("role: endpoints\n{client}")),
+        (
+            "k8s-shop-web-pods",
+            format!(
+                "role: pod\n{client}        namespaces:\n          names: [shop]\n        selectors:\n          - role: pod\n            label: app=web\n"
+            ),
+        ),
+    ];
+    let prometheus = match std::env::var("WEFT_PROMETHEUS_URL") {
+        Ok(url) => {
+            let body: serde_json::Value =
+                reqwest::get(format!("{url}/api/v1/targets?state=active"))
+                    .await
+                    .expect("Prometheus targets")
+                    .json()
+                    .await
+                    .expect("JSON");
+            let mut by_job: BTreeMap<String, Vec<LabelSet>> = BTreeMap::new();
+            for target in body["data"]["activeTargets"].as_array().expect("targets") {
+                let job = target["scrapePool"].as_str().expect("pool").to_owned();
+                let mut labels: LabelSet =
+                    serde_json::from_value(target["discoveredLabels"].clone()).expect("labels");
+                labels.retain(|name, value| {
+                    !value.is_empty()
+                        && (name == "__address__" || name.starts_with("__meta_kubernetes_"))
+                });
+                by_job.entry(job).or_default().push(labels);
+            }
+            Some(by_job)
+        }
+        Err(_) => None,
+    };
+    for (job, entry) in jobs {
+        let mut discovery =
+            KubernetesDiscovery::start(sd_config(&entry), KubernetesOptions::default());
+        tokio::time::timeout(Duration::from_secs(20), discovery.changed())
+            .await
+            .expect("published within 20s");
+        let weft = flatten(&discovery.groups());
+        eprintln!("{job}: weft discovered {} targets", weft.len());
+        assert!(!weft.is_empty(), "{job}: no targets");
+        if let Some(prometheus) = &prometheus {
+            let mut expected = prometheus.get(job).cloned().unwrap_or_default();
+            expected.sort();
+            assert_eq!(weft, expected, "{job}: weft and Prometheus differ");
+            eprintln!("{job}: equal to Prometheus's {} targets", expected.len());
+        }
+    }
+}
