@@ -201,7 +201,14 @@ impl ApiClient {
             let status = response.status();
             let body = read_bounded(response, self.max_response_bytes, &what).await?;
             if !status.is_success() {
-                return Err(status_error(&what, status.as_u16(), &body));
+                // 410 here is an expired `continue` token: list again, after the
+                // backoff like any other error, so it cannot loop hot.
+                return Err(match status_error(&what, status.as_u16(), &body) {
+                    ApiError::Gone(what) => {
+                        ApiError::Other(format!("{what}: continue token expired (410 Gone)"))
+                    }
+                    other => other,
+                });
             }
             let page: ListResponse<T> = serde_json::from_slice(&body)
                 .map_err(|error| ApiError::Other(format!("{what}: invalid JSON: {error}")))?;

@@ -36,26 +36,26 @@
 //! previous objects are kept).
 
 mod client;
+mod connection;
 mod objects;
 mod targets;
+mod watcher;
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{Notify, watch};
 use tokio::task::{JoinHandle, JoinSet};
 use weft_scrape_config::TargetGroup;
-use weft_scrape_config::config::{
-    Authorization, HttpClientConfig, KubernetesRole, KubernetesSdConfig,
-};
+use weft_scrape_config::config::{KubernetesRole, KubernetesSdConfig};
 
-use self::client::{ApiClient, ApiError, Resource, Selectors, WatchEvent};
-use self::objects::{Endpoints, Object, Pod, Service};
+use self::client::{Resource, Selectors};
+use self::connection::connect;
+use self::objects::{Endpoints, Pod, Service};
 use self::targets::PodMetadataOptions;
+use self::watcher::{SharedStore, WatchContext, lock, new_store, watch_collection};
 use super::{Publisher, count_refresh_failure};
-use crate::http_client::HttpClient;
 
 /// Where a pod's service account credentials are mounted.
 pub const DEFAULT_SERVICE_ACCOUNT_DIRECTORY: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
@@ -168,38 +168,12 @@ impl Drop for KubernetesDiscovery {
     }
 }
 
-/// One collection's objects by `<namespace>/<name>`, and whether it was listed.
-struct Store<T> {
-    listed: bool,
-    objects: BTreeMap<String, T>,
-}
-
-type SharedStore<T> = Arc<Mutex<Store<T>>>;
-
-fn new_store<T>() -> SharedStore<T> {
-    Arc::new(Mutex::new(Store {
-        listed: false,
-        objects: BTreeMap::new(),
-    }))
-}
-
-fn lock<T>(store: &SharedStore<T>) -> MutexGuard<'_, Store<T>> {
-    store.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
 /// Every collection of one config, one store per namespace.
 #[derive(Default)]
 struct Stores {
     pods: Vec<SharedStore<Pod>>,
     services: Vec<SharedStore<Service>>,
     endpoints: Vec<SharedStore<Endpoints>>,
-}
-
-/// What the watchers share.
-struct WatchContext {
-    client: ApiClient,
-    options: KubernetesOptions,
-    changed: Notify,
 }
 
 /// Runs the provider until aborted.
@@ -287,211 +261,6 @@ pub(crate) async fn run(
     }
 }
 
-/// The API client and the namespaces to watch (`""` for all).
-fn connect(
-    config: &KubernetesSdConfig,
-    options: &KubernetesOptions,
-) -> Result<(ApiClient, Vec<String>), String> {
-    let mut own_namespace = None;
-    let (http_client_config, base_url) = if config.api_server.is_empty() {
-        let host = std::env::var("KUBERNETES_SERVICE_HOST").unwrap_or_default();
-        let port = std::env::var("KUBERNETES_SERVICE_PORT").unwrap_or_default();
-        if config.namespaces.own_namespace {
-            own_namespace = Some(read_own_namespace(&options.service_account_directory)?);
-        }
-        in_cluster(&host, &port, &options.service_account_directory)?
-    } else {
-        (
-            config.http_client.clone(),
-            config.api_server.trim_end_matches('/').to_owned(),
-        )
-    };
-    let http = HttpClient::new(&http_client_config)?;
-    let mut namespaces = config.namespaces.names.clone();
-    if let Some(own) = own_namespace {
-        namespaces.push(own);
-    }
-    if namespaces.is_empty() {
-        namespaces.push(String::new());
-    }
-    Ok((
-        ApiClient {
-            http,
-            base_url,
-            max_response_bytes: options.max_response_bytes,
-            watch_timeout: options.watch_timeout,
-        },
-        namespaces,
-    ))
-}
-
-/// The in-cluster client settings and API server URL (client-go's
-/// `rest.InClusterConfig`).
-fn in_cluster(
-    host: &str,
-    port: &str,
-    service_account_directory: &Path,
-) -> Result<(HttpClientConfig, String), String> {
-    if host.is_empty() || port.is_empty() {
-        return Err(String::from(
-            "no api_server and not in a cluster: KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT must be defined",
-        ));
-    }
-    let token_file = service_account_directory.join("token");
-    // Checked once here so a missing mount fails clearly; the token itself is read
-    // on every request, since the kubelet rotates it.
-    std::fs::metadata(&token_file)
-        .map_err(|error| format!("cannot read {}: {error}", token_file.display()))?;
-    let mut http_client = HttpClientConfig {
-        authorization: Some(Authorization {
-            kind: String::from("Bearer"),
-            credentials: String::new(),
-            credentials_file: token_file.display().to_string(),
-        }),
-        ..HttpClientConfig::default()
-    };
-    http_client.tls_config.ca_file = service_account_directory
-        .join("ca.crt")
-        .display()
-        .to_string();
-    let host = if host.contains(':') {
-        format!("[{host}]")
-    } else {
-        host.to_owned()
-    };
-    Ok((http_client, format!("https://{host}:{port}")))
-}
-
-fn read_own_namespace(service_account_directory: &Path) -> Result<String, String> {
-    let path = service_account_directory.join("namespace");
-    let namespace = std::fs::read_to_string(&path).map_err(|error| {
-        format!(
-            "could not determine the pod's namespace from {}: {error}",
-            path.display()
-        )
-    })?;
-    if namespace.is_empty() {
-        return Err(format!(
-            "could not read own namespace name ({} is empty)",
-            path.display()
-        ));
-    }
-    Ok(namespace)
-}
-
-/// Lists and watches one collection into `store` until aborted.
-async fn watch_collection<T: Object>(
-    context: Arc<WatchContext>,
-    resource: Resource,
-    namespace: String,
-    selectors: Selectors,
-    store: SharedStore<T>,
-) {
-    let options = &context.options;
-    let mut backoff = options.retry_backoff_initial;
-    loop {
-        let error = list_and_watch(
-            &context,
-            resource,
-            &namespace,
-            &selectors,
-            &store,
-            &mut backoff,
-        )
-        .await;
-        match error {
-            ApiError::Gone(what) => {
-                tracing::debug!(%what, "Kubernetes SD: resource version expired, listing again");
-            }
-            ApiError::Other(error) => {
-                count_refresh_failure("kubernetes");
-                tracing::warn!(%error, retry_in = ?backoff, "Kubernetes SD: keeping the last known objects");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(options.retry_backoff_max);
-            }
-        }
-    }
-}
-
-/// One list, then watches from its resource version until an error, which is
-/// returned.
-async fn list_and_watch<T: Object>(
-    context: &WatchContext,
-    resource: Resource,
-    namespace: &str,
-    selectors: &Selectors,
-    store: &SharedStore<T>,
-    backoff: &mut Duration,
-) -> ApiError {
-    let client = &context.client;
-    let max_objects = context.options.max_objects;
-    let listed = match client
-        .list::<T>(resource, namespace, selectors, max_objects)
-        .await
-    {
-        Ok(listed) => listed,
-        Err(error) => return error,
-    };
-    {
-        let mut store = lock(store);
-        store.objects = listed
-            .items
-            .into_iter()
-            .map(|object| (object.metadata().key(), object))
-            .collect();
-        store.listed = true;
-    }
-    context.changed.notify_one();
-    *backoff = context.options.retry_backoff_initial;
-    let mut resource_version = listed.resource_version;
-    loop {
-        let mut stream = match client
-            .watch::<T>(resource, namespace, selectors, &resource_version)
-            .await
-        {
-            Ok(stream) => stream,
-            Err(error) => return error,
-        };
-        loop {
-            let event = match stream.next().await {
-                Ok(Some(event)) => event,
-                Ok(None) => break,
-                Err(error) => return error,
-            };
-            match event {
-                WatchEvent::Upsert(object) => {
-                    let metadata = object.metadata();
-                    resource_version = metadata.resource_version.clone();
-                    let key = metadata.key();
-                    let mut store = lock(store);
-                    if !store.objects.contains_key(&key) && store.objects.len() >= max_objects {
-                        return ApiError::Other(format!(
-                            "watch {}: more than {max_objects} objects (the limit of weft's Kubernetes discovery)",
-                            resource.path()
-                        ));
-                    }
-                    store.objects.insert(key, object);
-                }
-                WatchEvent::Deleted(object) => {
-                    let metadata = object.metadata();
-                    resource_version = metadata.resource_version.clone();
-                    lock(store).objects.remove(&metadata.key());
-                }
-                WatchEvent::Bookmark(version) => {
-                    if !version.is_empty() {
-                        resource_version = version;
-                    }
-                    continue;
-                }
-            }
-            context.changed.notify_one();
-        }
-        // The server ended the watch (its timeout): watch again from where it was,
-        // after a pause so a server that ends watches at once is not hammered.
-        tokio::time::sleep(context.options.retry_backoff_initial).await;
-    }
-}
-
 /// Every object's group, sorted by source; `None` until every collection was
 /// listed once.
 fn build_groups(
@@ -537,38 +306,4 @@ fn build_groups(
     };
     groups.sort_by(|left, right| left.source.cmp(&right.source));
     Some(groups)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn in_cluster_uses_the_service_account() {
-        let directory = tempfile::tempdir().expect("tempdir");
-        let missing = in_cluster("10.0.0.1", "443", directory.path()).expect_err("no token");
-        assert!(missing.contains("token"), "{missing}");
-        std::fs::write(directory.path().join("token"), "abc\n").expect("token");
-        let (http_client, url) = in_cluster("fd00::1", "6443", directory.path()).expect("config");
-        assert_eq!(url, "https://[fd00::1]:6443");
-        let authorization = http_client.authorization.expect("authorization");
-        assert_eq!(authorization.kind, "Bearer");
-        assert!(authorization.credentials_file.ends_with("/token"));
-        assert!(http_client.tls_config.ca_file.ends_with("/ca.crt"));
-        let outside = in_cluster("", "", directory.path()).expect_err("not in cluster");
-        assert!(outside.contains("KUBERNETES_SERVICE_HOST"), "{outside}");
-    }
-
-    #[test]
-    fn own_namespace_must_not_be_empty() {
-        let directory = tempfile::tempdir().expect("tempdir");
-        assert!(read_own_namespace(directory.path()).is_err());
-        std::fs::write(directory.path().join("namespace"), "").expect("write");
-        assert!(read_own_namespace(directory.path()).is_err());
-        std::fs::write(directory.path().join("namespace"), "monitoring").expect("write");
-        assert_eq!(
-            read_own_namespace(directory.path()).expect("namespace"),
-            "monitoring"
-        );
-    }
 }
