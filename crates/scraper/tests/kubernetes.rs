@@ -221,6 +221,49 @@ async fn endpoints_role_labels_match_prometheus() {
             .any(|target| target["__address__"] == "10.1.0.5:9090")
     );
     assert_eq!(flatten(&groups), prometheus_targets("k8s-endpoints"));
+
+    // A pod changes: the endpoints targets it backs follow. The Service goes: so do
+    // its labels on the group.
+    eventually("three watches", || {
+        api.open_watch_count("/api/v1/pods") == 1
+            && api.open_watch_count("/api/v1/services") == 1
+            && api.open_watch_count("/api/v1/endpoints") == 1
+    })
+    .await;
+    let item = |list: &str, name: &str| {
+        let list: serde_json::Value = serde_json::from_str(&fixture(list)).expect("list");
+        list["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .find(|item| item["metadata"]["name"] == name)
+            .expect("item")
+            .clone()
+    };
+    let mut pod = item("pods-list.json", "web-0");
+    pod["metadata"]["labels"]["version"] = serde_json::json!("v2");
+    pod["metadata"]["resourceVersion"] = serde_json::json!("120");
+    let modified = serde_json::json!({"type": "MODIFIED", "object": pod});
+    api.send_watch_line("/api/v1/pods", &modified.to_string());
+    wait_for(&discovery, "web-0's new label on its endpoint", |groups| {
+        group(groups, "endpoints/shop/web").is_some_and(|group| {
+            group.targets.iter().any(|target| {
+                target
+                    .get("__meta_kubernetes_pod_label_version")
+                    .map(String::as_str)
+                    == Some("v2")
+            })
+        })
+    })
+    .await;
+    let deleted =
+        serde_json::json!({"type": "DELETED", "object": item("services-list.json", "web")});
+    api.send_watch_line("/api/v1/services", &deleted.to_string());
+    wait_for(&discovery, "the Service's labels gone", |groups| {
+        group(groups, "endpoints/shop/web")
+            .is_some_and(|group| !group.labels.contains_key("__meta_kubernetes_service_name"))
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -598,4 +641,52 @@ async fn live_api_server_matches_prometheus() {
             eprintln!("{job}: equal to Prometheus's {} targets", expected.len());
         }
     }
+}
+
+#[tokio::test]
+async fn a_scraper_scrapes_the_pods_it_discovers() {
+    let client = support::TestClient::start("k8s", &[]).await;
+    client.record([41]);
+    let port: u16 = client
+        .target()
+        .rsplit(':')
+        .next()
+        .and_then(|port| port.parse().ok())
+        .expect("port");
+    // The recorded web-0, moved to the test client's address.
+    let mut list: serde_json::Value =
+        serde_json::from_str(&fixture("pods-list.json")).expect("list");
+    let items = list["items"].as_array_mut().expect("items");
+    items.retain(|item| item["metadata"]["name"] == "web-0");
+    items[0]["status"]["podIP"] = serde_json::json!("127.0.0.1");
+    items[0]["spec"]["initContainers"] = serde_json::json!([]);
+    items[0]["spec"]["containers"] = serde_json::json!([{
+        "name": "app",
+        "image": "nginx:1.27",
+        "ports": [{"name": "spans", "containerPort": port, "protocol": "TCP"}]
+    }]);
+    let api = FakeKubeApi::start(None).await;
+    api.set_list("/api/v1/pods", list.to_string());
+    let text = format!(
+        "scrape_configs:\n  - job_name: pods\n    scrape_interval: 100ms\n    scrape_timeout: 100ms\n    metrics_path: /traces\n    kubernetes_sd_configs:\n      - role: pod\n        api_server: {}\n    relabel_configs:\n      - source_labels: [__meta_kubernetes_pod_label_app]\n        target_label: app\n",
+        api.url()
+    );
+    let config = Config::parse(&text, "test.yml").expect("config");
+    let sink = support::RecordingSink::new();
+    let directory = tempfile::tempdir().expect("tempdir");
+    let scraper =
+        weft_scraper::Scraper::start(config, sink.clone(), support::options(directory.path()))
+            .await
+            .expect("start");
+    eventually("the pod's span", || sink.span_ids() == vec![41]).await;
+    let view = scraper.active_targets().pop().expect("one target");
+    assert_eq!(view.target.labels.get("app"), "web");
+    assert_eq!(view.target.labels.get("instance"), client.target());
+    assert_eq!(
+        view.target
+            .discovered_labels
+            .get("__meta_kubernetes_pod_container_port_name"),
+        "spans"
+    );
+    scraper.shutdown().await;
 }
