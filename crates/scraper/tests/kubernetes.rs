@@ -625,6 +625,7 @@ async fn live_api_server_matches_prometheus() {
         }
         Err(_) => None,
     };
+    let mut watched = None;
     for (job, entry) in jobs {
         let mut discovery =
             KubernetesDiscovery::start(sd_config(&entry), KubernetesOptions::default());
@@ -640,7 +641,57 @@ async fn live_api_server_matches_prometheus() {
             assert_eq!(weft, expected, "{job}: weft and Prometheus differ");
             eprintln!("{job}: equal to Prometheus's {} targets", expected.len());
         }
+        watched = Some(discovery);
     }
+
+    // The watch of the last job (shop pods with app=web) sees a pod created and
+    // deleted on the live server.
+    let discovery = watched.expect("a discovery");
+    let ca = std::fs::read(&ca_file).expect("CA file");
+    let http = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&ca).expect("CA"))
+        .build()
+        .expect("client");
+    let pods = format!("{api_server}/api/v1/namespaces/shop/pods");
+    let probe = serde_json::json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "weft-live-probe", "labels": {"app": "web"}},
+        "spec": {"containers": [{"name": "probe", "image": "probe:1"}]}
+    });
+    let created = http
+        .post(&pods)
+        .bearer_auth(&token)
+        .json(&probe)
+        .send()
+        .await
+        .expect("create the probe pod");
+    assert!(
+        created.status().is_success(),
+        "create: {}",
+        created.status()
+    );
+    wait_for(&discovery, "the probe pod through the watch", |groups| {
+        group(groups, "pod/shop/weft-live-probe").is_some()
+    })
+    .await;
+    let deleted = http
+        .delete(format!("{pods}/weft-live-probe?gracePeriodSeconds=0"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("delete the probe pod");
+    assert!(
+        deleted.status().is_success(),
+        "delete: {}",
+        deleted.status()
+    );
+    wait_for(
+        &discovery,
+        "the probe pod gone through the watch",
+        |groups| group(groups, "pod/shop/weft-live-probe").is_none(),
+    )
+    .await;
+    eprintln!("watch: the probe pod was added and deleted");
 }
 
 #[tokio::test]
