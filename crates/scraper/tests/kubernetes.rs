@@ -40,7 +40,8 @@ fn fast_options() -> KubernetesOptions {
 }
 
 /// Each target's labels merged over its group's, as Prometheus builds a target:
-/// only `__address__` and `__meta_kubernetes_*`, and without empty values
+/// only `__address__`, `instance` (set by the node role) and
+/// `__meta_kubernetes_*`, and without empty values
 /// (Prometheus's label builder drops those).
 fn flatten(groups: &[TargetGroup]) -> Vec<LabelSet> {
     let mut targets: Vec<LabelSet> = groups
@@ -51,7 +52,9 @@ fn flatten(groups: &[TargetGroup]) -> Vec<LabelSet> {
                 labels.extend(target.clone());
                 labels.retain(|name, value| {
                     !value.is_empty()
-                        && (name == "__address__" || name.starts_with("__meta_kubernetes_"))
+                        && (name == "__address__"
+                            || name == "instance"
+                            || name.starts_with("__meta_kubernetes_"))
                 });
                 labels
             })
@@ -264,6 +267,37 @@ async fn endpoints_role_labels_match_prometheus() {
             .is_some_and(|group| !group.labels.contains_key("__meta_kubernetes_service_name"))
     })
     .await;
+}
+
+#[tokio::test]
+async fn node_role_labels_match_prometheus() {
+    let api = FakeKubeApi::start(None).await;
+    api.set_list("/api/v1/nodes", fixture("nodes-list.json"));
+    // Nodes are cluster-scoped: namespaces do not apply; the node selector does.
+    let discovery = KubernetesDiscovery::start(
+        sd_config(&format!(
+            "role: node\n        api_server: {}\n        namespaces:\n          names: [shop]\n        selectors:\n          - role: node\n            label: kubernetes.io/hostname\n",
+            api.url()
+        )),
+        fast_options(),
+    );
+    wait_for(&discovery, "node groups", |groups| !groups.is_empty()).await;
+    let groups = discovery.groups();
+    // node-3 has no address: no group.
+    assert_eq!(sources(&groups), ["node/node-1", "node/node-2"]);
+    let first = &group(&groups, "node/node-1").expect("node-1").targets[0];
+    assert_eq!(first["__address__"], "192.168.50.10:10250");
+    assert_eq!(first["instance"], "node-1");
+    assert_eq!(
+        first["__meta_kubernetes_node_address_InternalIP"],
+        "192.168.50.10"
+    );
+    assert_eq!(flatten(&groups), prometheus_targets("k8s-nodes"));
+    let list = &api.requests_for("/api/v1/nodes", false)[0];
+    assert_eq!(
+        list.query.get("labelSelector").map(String::as_str),
+        Some("kubernetes.io/hostname")
+    );
 }
 
 #[tokio::test]
@@ -557,7 +591,7 @@ async fn bad_json_and_oversized_lists_are_errors_not_panics() {
 
 #[tokio::test]
 async fn unsupported_roles_are_refused_at_load() {
-    let text = "scrape_configs:\n  - job_name: nodes\n    kubernetes_sd_configs:\n      - role: node\n        api_server: https://127.0.0.1:1\n";
+    let text = "scrape_configs:\n  - job_name: slices\n    kubernetes_sd_configs:\n      - role: endpointslice\n        api_server: https://127.0.0.1:1\n";
     let config = Config::parse(text, "test.yml").expect("config parses");
     let directory = tempfile::tempdir().expect("tempdir");
     let error = weft_scraper::Scraper::start(
@@ -570,7 +604,7 @@ async fn unsupported_roles_are_refused_at_load() {
     .expect("refused");
     let message = error.to_string();
     assert!(
-        message.contains("nodes") && message.contains("role \"node\" is not supported"),
+        message.contains("slices") && message.contains("role \"endpointslice\" is not supported"),
         "{message}"
     );
 }
@@ -595,6 +629,10 @@ async fn live_api_server_matches_prometheus() {
         ("k8s-services", format!("role: service\n{client}")),
         ("k8s-endpoints", format!("role: endpoints\n{client}")),
         (
+            "k8s-nodes",
+            format!("role: node\n{client}        namespaces:\n          names: [shop]\n"),
+        ),
+        (
             "k8s-shop-web-pods",
             format!(
                 "role: pod\n{client}        namespaces:\n          names: [shop]\n        selectors:\n          - role: pod\n            label: app=web\n"
@@ -617,7 +655,9 @@ async fn live_api_server_matches_prometheus() {
                     serde_json::from_value(target["discoveredLabels"].clone()).expect("labels");
                 labels.retain(|name, value| {
                     !value.is_empty()
-                        && (name == "__address__" || name.starts_with("__meta_kubernetes_"))
+                        && (name == "__address__"
+                            || name == "instance"
+                            || name.starts_with("__meta_kubernetes_"))
                 });
                 by_job.entry(job).or_default().push(labels);
             }

@@ -34,6 +34,8 @@ pub(crate) enum Resource {
     Pods,
     Services,
     Endpoints,
+    /// Cluster-scoped: always listed across the cluster.
+    Nodes,
 }
 
 impl Resource {
@@ -42,6 +44,7 @@ impl Resource {
             Resource::Pods => "pods",
             Resource::Services => "services",
             Resource::Endpoints => "endpoints",
+            Resource::Nodes => "nodes",
         }
     }
 }
@@ -130,7 +133,7 @@ pub(crate) struct Listed<T> {
 
 impl ApiClient {
     fn collection_url(&self, resource: Resource, namespace: &str) -> String {
-        if namespace.is_empty() {
+        if namespace.is_empty() || resource == Resource::Nodes {
             format!("{}/api/v1/{}", self.base_url, resource.path())
         } else {
             format!(

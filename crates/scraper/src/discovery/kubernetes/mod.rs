@@ -1,12 +1,13 @@
 //! Kubernetes service discovery (`kubernetes_sd_configs`), Prometheus's
-//! `discovery/kubernetes` for the roles `pod`, `service` and `endpoints`.
+//! `discovery/kubernetes` for the roles `pod`, `service`, `endpoints` and `node`.
 //!
 //! For each namespace (`namespaces.names`, plus the pod's own with
 //! `namespaces.own_namespace` in-cluster; all namespaces when neither is set) every
 //! collection the role needs is listed, then watched from the list's resource
-//! version with bookmarks: `pods` for `pod`, `services` for `service`, and
+//! version with bookmarks: `pods` for `pod`, `services` for `service`,
 //! `endpoints`, `services` and `pods` for `endpoints` (whose targets carry the
-//! labels of the Service of the same name and of the backing pods). Each
+//! labels of the Service of the same name and of the backing pods), and `nodes`
+//! (cluster-scoped, so `namespaces` does not apply) for `node`. Each
 //! collection uses the `selectors` entry of its role as `labelSelector` and
 //! `fieldSelector`. A watch the server ends is resumed from the last resource
 //! version seen; `410 Gone` lists again at once; any other error (transport, HTTP
@@ -27,8 +28,10 @@
 //! configuration: `https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT` with
 //! the service account's `token` (re-read on every request) and `ca.crt`.
 //!
-//! Refused at load (see [`check_supported`]): the roles `node`, `endpointslice`
-//! and `ingress`, `kubeconfig_file`, and `attach_metadata` other than `job`.
+//! Refused at load (see [`check_supported`]): the roles `endpointslice` and
+//! `ingress`, `kubeconfig_file`, and `attach_metadata` other than `job`. A node
+//! without an address has no group (Prometheus sends nothing for it, so it keeps
+//! whatever it had for that node).
 //!
 //! Memory is bounded: a list page or a single watch event larger than
 //! [`KubernetesOptions::max_response_bytes`], or more than
@@ -52,7 +55,7 @@ use weft_scrape_config::config::{KubernetesRole, KubernetesSdConfig};
 
 use self::client::{Resource, Selectors};
 use self::connection::connect;
-use self::objects::{Endpoints, Pod, Service};
+use self::objects::{Endpoints, Node, Pod, Service};
 use self::targets::PodMetadataOptions;
 use self::watcher::{SharedStore, WatchContext, lock, new_store, watch_collection};
 use super::{Publisher, count_refresh_failure};
@@ -94,10 +97,13 @@ impl Default for KubernetesOptions {
 /// Refuses, with a message naming the setting, what this provider cannot run.
 pub fn check_supported(config: &KubernetesSdConfig) -> Result<(), String> {
     match config.role {
-        KubernetesRole::Pod | KubernetesRole::Service | KubernetesRole::Endpoints => {}
-        KubernetesRole::Node | KubernetesRole::EndpointSlice | KubernetesRole::Ingress => {
+        KubernetesRole::Pod
+        | KubernetesRole::Service
+        | KubernetesRole::Endpoints
+        | KubernetesRole::Node => {}
+        KubernetesRole::EndpointSlice | KubernetesRole::Ingress => {
             return Err(format!(
-                "kubernetes_sd_configs role {:?} is not supported by weft's scraper (supported: pod, service, endpoints)",
+                "kubernetes_sd_configs role {:?} is not supported by weft's scraper (supported: pod, service, endpoints, node)",
                 role_name(config.role)
             ));
         }
@@ -174,6 +180,7 @@ struct Stores {
     pods: Vec<SharedStore<Pod>>,
     services: Vec<SharedStore<Service>>,
     endpoints: Vec<SharedStore<Endpoints>>,
+    nodes: Vec<SharedStore<Node>>,
 }
 
 /// Runs the provider until aborted.
@@ -210,7 +217,24 @@ pub(crate) async fn run(
     // Dropped (aborting every watcher) when this task is aborted.
     let mut watchers = JoinSet::new();
     let mut stores = Stores::default();
-    for namespace in &namespaces {
+    if config.role == KubernetesRole::Node {
+        // Nodes are cluster-scoped: `namespaces` does not apply.
+        let store = new_store();
+        stores.nodes.push(store.clone());
+        watchers.spawn(watch_collection(
+            context.clone(),
+            Resource::Nodes,
+            String::new(),
+            selectors(KubernetesRole::Node),
+            store,
+        ));
+    }
+    let namespaced = if config.role == KubernetesRole::Node {
+        &[][..]
+    } else {
+        &namespaces[..]
+    };
+    for namespace in namespaced {
         let needs_pods = matches!(config.role, KubernetesRole::Pod | KubernetesRole::Endpoints);
         let needs_services = matches!(
             config.role,
@@ -271,9 +295,11 @@ fn build_groups(
     let pods: Vec<_> = stores.pods.iter().map(lock).collect();
     let services: Vec<_> = stores.services.iter().map(lock).collect();
     let endpoints: Vec<_> = stores.endpoints.iter().map(lock).collect();
+    let nodes: Vec<_> = stores.nodes.iter().map(lock).collect();
     let all_listed = pods.iter().all(|store| store.listed)
         && services.iter().all(|store| store.listed)
-        && endpoints.iter().all(|store| store.listed);
+        && endpoints.iter().all(|store| store.listed)
+        && nodes.iter().all(|store| store.listed);
     if !all_listed {
         return None;
     }
@@ -300,9 +326,12 @@ fn build_groups(
                 })
                 .collect()
         }
-        KubernetesRole::Node | KubernetesRole::EndpointSlice | KubernetesRole::Ingress => {
-            Vec::new()
-        }
+        KubernetesRole::Node => nodes
+            .iter()
+            .flat_map(|store| store.objects.values())
+            .filter_map(targets::node_group)
+            .collect(),
+        KubernetesRole::EndpointSlice | KubernetesRole::Ingress => Vec::new(),
     };
     groups.sort_by(|left, right| left.source.cmp(&right.source));
     Some(groups)

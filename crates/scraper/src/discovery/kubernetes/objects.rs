@@ -1,4 +1,4 @@
-//! The few fields of Kubernetes `v1` Pods, Services and Endpoints that discovery
+//! The few fields of Kubernetes `v1` Pods, Services, Endpoints and Nodes that discovery
 //! reads, as the API server serialises them to JSON. Every field is optional and
 //! `null` reads as absent, so an object missing fields still decodes; unknown fields
 //! are ignored.
@@ -69,7 +69,7 @@ macro_rules! impl_object {
     };
 }
 
-impl_object!(Pod, Service, Endpoints);
+impl_object!(Pod, Service, Endpoints, Node);
 
 /// A `v1` Pod.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
@@ -255,4 +255,55 @@ pub(crate) struct EndpointPort {
     pub port: i64,
     #[serde(default, deserialize_with = "nullable")]
     pub protocol: String,
+}
+
+/// A `v1` Node.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+pub(crate) struct Node {
+    #[serde(default, deserialize_with = "nullable")]
+    pub metadata: ObjectMeta,
+    #[serde(default, deserialize_with = "nullable")]
+    pub spec: NodeSpec,
+    #[serde(default, deserialize_with = "nullable")]
+    pub status: NodeStatus,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+pub(crate) struct NodeSpec {
+    #[serde(default, rename = "providerID", deserialize_with = "nullable")]
+    pub provider_id: String,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct NodeStatus {
+    #[serde(default, deserialize_with = "nullable")]
+    pub addresses: Vec<NodeAddress>,
+    /// Same shape as a pod condition (`type`, `status`).
+    #[serde(default, deserialize_with = "nullable")]
+    pub conditions: Vec<PodCondition>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub daemon_endpoints: NodeDaemonEndpoints,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+pub(crate) struct NodeAddress {
+    #[serde(default, rename = "type", deserialize_with = "nullable")]
+    pub kind: String,
+    #[serde(default, deserialize_with = "nullable")]
+    pub address: String,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct NodeDaemonEndpoints {
+    #[serde(default, deserialize_with = "nullable")]
+    pub kubelet_endpoint: DaemonEndpoint,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+pub(crate) struct DaemonEndpoint {
+    /// Capitalised in the API (`"Port"`).
+    #[serde(default, rename = "Port", deserialize_with = "nullable")]
+    pub port: i64,
 }
