@@ -301,6 +301,48 @@ async fn node_role_labels_match_prometheus() {
 }
 
 #[tokio::test]
+async fn ingress_role_labels_match_prometheus() {
+    let api = FakeKubeApi::start(None).await;
+    api.set_list(
+        "/apis/networking.k8s.io/v1/ingresses",
+        fixture("ingresses-list.json"),
+    );
+    let discovery = KubernetesDiscovery::start(
+        sd_config(&format!(
+            "role: ingress\n        api_server: {}\n",
+            api.url()
+        )),
+        fast_options(),
+    );
+    wait_for(&discovery, "ingress groups", |groups| !groups.is_empty()).await;
+    let groups = discovery.groups();
+    assert_eq!(sources(&groups), ["ingress/other/bare", "ingress/shop/web"]);
+    let web = group(&groups, "ingress/shop/web").expect("web");
+    // Two paths of shop.example.com, a rule without http (path /), an empty path (/).
+    let targets: Vec<(&str, &str, &str)> = web
+        .targets
+        .iter()
+        .map(|target| {
+            (
+                target["__address__"].as_str(),
+                target["__meta_kubernetes_ingress_path"].as_str(),
+                target["__meta_kubernetes_ingress_scheme"].as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        targets,
+        [
+            ("shop.example.com", "/", "https"),
+            ("shop.example.com", "/api", "https"),
+            ("admin.example.com", "/", "https"),
+            ("legacy.example.org", "/", "http"),
+        ]
+    );
+    assert_eq!(flatten(&groups), prometheus_targets("k8s-ingresses"));
+}
+
+#[tokio::test]
 async fn namespaces_and_selectors_are_query_parameters() {
     let api = FakeKubeApi::start(None).await;
     for namespace in ["shop", "other"] {
@@ -628,6 +670,7 @@ async fn live_api_server_matches_prometheus() {
         ("k8s-pods", format!("role: pod\n{client}")),
         ("k8s-services", format!("role: service\n{client}")),
         ("k8s-endpoints", format!("role: endpoints\n{client}")),
+        ("k8s-ingresses", format!("role: ingress\n{client}")),
         (
             "k8s-nodes",
             format!("role: node\n{client}        namespaces:\n          names: [shop]\n"),

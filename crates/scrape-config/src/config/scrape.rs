@@ -62,7 +62,7 @@ pub struct ScrapeConfig {
     /// DNS service discovery.
     pub dns_sd_configs: Vec<DnsSdConfig>,
     /// Kubernetes service discovery (run by weft-scraper for the roles `pod`,
-    /// `service`, `endpoints` and `node`).
+    /// `service`, `endpoints`, `node` and `ingress`).
     pub kubernetes_sd_configs: Vec<KubernetesSdConfig>,
     /// Target relabeling, validated with `metric_name_validation_scheme`.
     pub relabel_configs: Vec<RelabelConfig>,

@@ -10,8 +10,8 @@
 //! * `dns_sd_configs` ([`dns`]): SRV, A, AAAA, MX and NS queries every
 //!   `refresh_interval`.
 //! * `kubernetes_sd_configs` ([`kubernetes`]): the roles `pod`, `service`,
-//!   `endpoints` and `node`, listed then watched on the API server (`api_server`, or
-//!   in-cluster). The roles `endpointslice` and `ingress`, `kubeconfig_file` and
+//!   `endpoints`, `node` and `ingress`, listed then watched on the API server
+//!   (`api_server`, or in-cluster). The role `endpointslice`, `kubeconfig_file` and
 //!   most of `attach_metadata` are refused at load ([`kubernetes::check_supported`]).
 //!
 //! A refresh that fails keeps the provider's previous groups, as in Prometheus.

@@ -1,4 +1,5 @@
-//! List and watch of core `v1` collections over the Kubernetes REST API, with the
+//! List and watch of Kubernetes collections (core `v1`, and `networking.k8s.io/v1`
+//! ingresses) over the REST API, with the
 //! size of every response bounded.
 //!
 //! A list is paged (`limit`, `continue`); a watch is a chunked stream of one JSON
@@ -28,7 +29,7 @@ pub(crate) enum ApiError {
     Other(String),
 }
 
-/// A core `v1` collection.
+/// A collection discovery watches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Resource {
     Pods,
@@ -36,6 +37,8 @@ pub(crate) enum Resource {
     Endpoints,
     /// Cluster-scoped: always listed across the cluster.
     Nodes,
+    /// `networking.k8s.io/v1`.
+    Ingresses,
 }
 
 impl Resource {
@@ -45,6 +48,17 @@ impl Resource {
             Resource::Services => "services",
             Resource::Endpoints => "endpoints",
             Resource::Nodes => "nodes",
+            Resource::Ingresses => "ingresses",
+        }
+    }
+
+    /// The path of the API group and version the resource is served under.
+    pub(crate) fn group_version_path(self) -> &'static str {
+        match self {
+            Resource::Ingresses => "/apis/networking.k8s.io/v1",
+            Resource::Pods | Resource::Services | Resource::Endpoints | Resource::Nodes => {
+                "/api/v1"
+            }
         }
     }
 }
@@ -133,11 +147,12 @@ pub(crate) struct Listed<T> {
 
 impl ApiClient {
     fn collection_url(&self, resource: Resource, namespace: &str) -> String {
+        let group_version = resource.group_version_path();
         if namespace.is_empty() || resource == Resource::Nodes {
-            format!("{}/api/v1/{}", self.base_url, resource.path())
+            format!("{}{group_version}/{}", self.base_url, resource.path())
         } else {
             format!(
-                "{}/api/v1/namespaces/{namespace}/{}",
+                "{}{group_version}/namespaces/{namespace}/{}",
                 self.base_url,
                 resource.path()
             )

@@ -1,13 +1,15 @@
 //! Kubernetes service discovery (`kubernetes_sd_configs`), Prometheus's
-//! `discovery/kubernetes` for the roles `pod`, `service`, `endpoints` and `node`.
+//! `discovery/kubernetes` for the roles `pod`, `service`, `endpoints`, `node` and
+//! `ingress`.
 //!
 //! For each namespace (`namespaces.names`, plus the pod's own with
 //! `namespaces.own_namespace` in-cluster; all namespaces when neither is set) every
 //! collection the role needs is listed, then watched from the list's resource
 //! version with bookmarks: `pods` for `pod`, `services` for `service`,
 //! `endpoints`, `services` and `pods` for `endpoints` (whose targets carry the
-//! labels of the Service of the same name and of the backing pods), and `nodes`
-//! (cluster-scoped, so `namespaces` does not apply) for `node`. Each
+//! labels of the Service of the same name and of the backing pods), `nodes`
+//! (cluster-scoped, so `namespaces` does not apply) for `node`, and
+//! `networking.k8s.io/v1` `ingresses` for `ingress`. Each
 //! collection uses the `selectors` entry of its role as `labelSelector` and
 //! `fieldSelector`. A watch the server ends is resumed from the last resource
 //! version seen; `410 Gone` lists again at once; any other error (transport, HTTP
@@ -28,8 +30,8 @@
 //! configuration: `https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT` with
 //! the service account's `token` (re-read on every request) and `ca.crt`.
 //!
-//! Refused at load (see [`check_supported`]): the roles `endpointslice` and
-//! `ingress`, `kubeconfig_file`, and `attach_metadata` other than `job`. A node
+//! Refused at load (see [`check_supported`]): the role `endpointslice`,
+//! `kubeconfig_file`, and `attach_metadata` other than `job`. A node
 //! without an address has no group (Prometheus sends nothing for it, so it keeps
 //! whatever it had for that node).
 //!
@@ -55,7 +57,7 @@ use weft_scrape_config::config::{KubernetesRole, KubernetesSdConfig};
 
 use self::client::{Resource, Selectors};
 use self::connection::connect;
-use self::objects::{Endpoints, Node, Pod, Service};
+use self::objects::{Endpoints, Ingress, Node, Pod, Service};
 use self::targets::PodMetadataOptions;
 use self::watcher::{SharedStore, WatchContext, lock, new_store, watch_collection};
 use super::{Publisher, count_refresh_failure};
@@ -100,10 +102,11 @@ pub fn check_supported(config: &KubernetesSdConfig) -> Result<(), String> {
         KubernetesRole::Pod
         | KubernetesRole::Service
         | KubernetesRole::Endpoints
-        | KubernetesRole::Node => {}
-        KubernetesRole::EndpointSlice | KubernetesRole::Ingress => {
+        | KubernetesRole::Node
+        | KubernetesRole::Ingress => {}
+        KubernetesRole::EndpointSlice => {
             return Err(format!(
-                "kubernetes_sd_configs role {:?} is not supported by weft's scraper (supported: pod, service, endpoints, node)",
+                "kubernetes_sd_configs role {:?} is not supported by weft's scraper (supported: pod, service, endpoints, node, ingress)",
                 role_name(config.role)
             ));
         }
@@ -181,6 +184,7 @@ struct Stores {
     services: Vec<SharedStore<Service>>,
     endpoints: Vec<SharedStore<Endpoints>>,
     nodes: Vec<SharedStore<Node>>,
+    ingresses: Vec<SharedStore<Ingress>>,
 }
 
 /// Runs the provider until aborted.
@@ -240,6 +244,17 @@ pub(crate) async fn run(
             config.role,
             KubernetesRole::Service | KubernetesRole::Endpoints
         );
+        if config.role == KubernetesRole::Ingress {
+            let store = new_store();
+            stores.ingresses.push(store.clone());
+            watchers.spawn(watch_collection(
+                context.clone(),
+                Resource::Ingresses,
+                namespace.clone(),
+                selectors(KubernetesRole::Ingress),
+                store,
+            ));
+        }
         if config.role == KubernetesRole::Endpoints {
             let store = new_store();
             stores.endpoints.push(store.clone());
@@ -296,10 +311,12 @@ fn build_groups(
     let services: Vec<_> = stores.services.iter().map(lock).collect();
     let endpoints: Vec<_> = stores.endpoints.iter().map(lock).collect();
     let nodes: Vec<_> = stores.nodes.iter().map(lock).collect();
+    let ingresses: Vec<_> = stores.ingresses.iter().map(lock).collect();
     let all_listed = pods.iter().all(|store| store.listed)
         && services.iter().all(|store| store.listed)
         && endpoints.iter().all(|store| store.listed)
-        && nodes.iter().all(|store| store.listed);
+        && nodes.iter().all(|store| store.listed)
+        && ingresses.iter().all(|store| store.listed);
     if !all_listed {
         return None;
     }
@@ -331,7 +348,12 @@ fn build_groups(
             .flat_map(|store| store.objects.values())
             .filter_map(targets::node_group)
             .collect(),
-        KubernetesRole::EndpointSlice | KubernetesRole::Ingress => Vec::new(),
+        KubernetesRole::Ingress => ingresses
+            .iter()
+            .flat_map(|store| store.objects.values())
+            .map(targets::ingress_group)
+            .collect(),
+        KubernetesRole::EndpointSlice => Vec::new(),
     };
     groups.sort_by(|left, right| left.source.cmp(&right.source));
     Some(groups)

@@ -1,4 +1,4 @@
-//! The few fields of Kubernetes `v1` Pods, Services, Endpoints and Nodes that discovery
+//! The few fields of Kubernetes Pods, Services, Endpoints, Nodes and Ingresses that discovery
 //! reads, as the API server serialises them to JSON. Every field is optional and
 //! `null` reads as absent, so an object missing fields still decodes; unknown fields
 //! are ignored.
@@ -69,7 +69,7 @@ macro_rules! impl_object {
     };
 }
 
-impl_object!(Pod, Service, Endpoints, Node);
+impl_object!(Pod, Service, Endpoints, Node, Ingress);
 
 /// A `v1` Pod.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
@@ -306,4 +306,52 @@ pub(crate) struct DaemonEndpoint {
     /// Capitalised in the API (`"Port"`).
     #[serde(default, rename = "Port", deserialize_with = "nullable")]
     pub port: i64,
+}
+
+/// A `networking.k8s.io/v1` Ingress.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+pub(crate) struct Ingress {
+    #[serde(default, deserialize_with = "nullable")]
+    pub metadata: ObjectMeta,
+    #[serde(default, deserialize_with = "nullable")]
+    pub spec: IngressSpec,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct IngressSpec {
+    /// `None` when absent (no label), unlike an empty name.
+    #[serde(default)]
+    pub ingress_class_name: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub rules: Vec<IngressRule>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub tls: Vec<IngressTls>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+pub(crate) struct IngressRule {
+    #[serde(default, deserialize_with = "nullable")]
+    pub host: String,
+    /// `None` without an `http` section (the rule then stands for path `/`).
+    #[serde(default)]
+    pub http: Option<HttpIngressRuleValue>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+pub(crate) struct HttpIngressRuleValue {
+    #[serde(default, deserialize_with = "nullable")]
+    pub paths: Vec<HttpIngressPath>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+pub(crate) struct HttpIngressPath {
+    #[serde(default, deserialize_with = "nullable")]
+    pub path: String,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+pub(crate) struct IngressTls {
+    #[serde(default, deserialize_with = "nullable")]
+    pub hosts: Vec<String>,
 }
