@@ -9,9 +9,8 @@
 //!   [`ScraperOptions`]; [`Scraper::reload`] / [`Scraper::reload_from_file`] swap the
 //!   configuration (a bad one is refused and the running one kept);
 //!   [`Scraper::shutdown`] stops after scrapes in progress.
-//! * [`discovery`]: static, file, HTTP, DNS and Kubernetes (roles `pod`, `service`,
-//!   `endpoints`, `node`, `ingress`; list and watch, Prometheus's
-//!   `__meta_kubernetes_*` labels)
+//! * [`discovery`]: static, file, HTTP, DNS and Kubernetes (every role; list and
+//!   watch, Prometheus's `__meta_kubernetes_*` labels)
 //!   service discovery at run time.
 //! * [`protocol`]: the scrape protocol's query parameters and headers.
 //! * `scrape_loop` (internal): per-target loop — first scrape at Prometheus's offset,

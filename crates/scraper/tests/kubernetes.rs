@@ -343,6 +343,51 @@ async fn ingress_role_labels_match_prometheus() {
 }
 
 #[tokio::test]
+async fn endpointslice_role_labels_match_prometheus() {
+    let api = FakeKubeApi::start(None).await;
+    // A later snapshot: web-0 relabelled, Service `dual` and the slices added.
+    api.set_list(
+        "/apis/discovery.k8s.io/v1/endpointslices",
+        fixture("later/endpointslices-list.json"),
+    );
+    api.set_list("/api/v1/services", fixture("later/services-list.json"));
+    api.set_list("/api/v1/pods", fixture("later/pods-list.json"));
+    let discovery = KubernetesDiscovery::start(
+        sd_config(&format!(
+            "role: endpointslice\n        api_server: {}\n",
+            api.url()
+        )),
+        fast_options(),
+    );
+    wait_for(&discovery, "endpoint slice groups", |groups| {
+        !groups.is_empty()
+    })
+    .await;
+    let groups = discovery.groups();
+    assert_eq!(
+        sources(&groups),
+        [
+            "endpointslice/other/api-xyz",
+            "endpointslice/shop/dual-v6",
+            "endpointslice/shop/headless-all",
+            "endpointslice/shop/web-abc12"
+        ]
+    );
+    // The IPv6 slice of a Service whose primary family is IPv4: no targets.
+    let secondary = group(&groups, "endpointslice/shop/dual-v6").expect("dual-v6");
+    assert!(secondary.targets.is_empty());
+    assert_eq!(secondary.labels["__meta_kubernetes_service_name"], "dual");
+    // A port without a number: the bare address.
+    let headless = group(&groups, "endpointslice/shop/headless-all").expect("headless");
+    assert_eq!(headless.targets[0]["__address__"], "10.1.0.8");
+    let expected: BTreeMap<String, Vec<LabelSet>> =
+        serde_json::from_str(&fixture("later/prometheus-targets.json")).expect("fixture");
+    let mut expected = expected["k8s-endpointslices"].clone();
+    expected.sort();
+    assert_eq!(flatten(&groups), expected);
+}
+
+#[tokio::test]
 async fn namespaces_and_selectors_are_query_parameters() {
     let api = FakeKubeApi::start(None).await;
     for namespace in ["shop", "other"] {
@@ -632,8 +677,8 @@ async fn bad_json_and_oversized_lists_are_errors_not_panics() {
 }
 
 #[tokio::test]
-async fn unsupported_roles_are_refused_at_load() {
-    let text = "scrape_configs:\n  - job_name: slices\n    kubernetes_sd_configs:\n      - role: endpointslice\n        api_server: https://127.0.0.1:1\n";
+async fn unsupported_settings_are_refused_at_load() {
+    let text = "scrape_configs:\n  - job_name: slices\n    kubernetes_sd_configs:\n      - role: pod\n        attach_metadata:\n          node: true\n        api_server: https://127.0.0.1:1\n";
     let config = Config::parse(text, "test.yml").expect("config parses");
     let directory = tempfile::tempdir().expect("tempdir");
     let error = weft_scraper::Scraper::start(
@@ -646,7 +691,7 @@ async fn unsupported_roles_are_refused_at_load() {
     .expect("refused");
     let message = error.to_string();
     assert!(
-        message.contains("slices") && message.contains("role \"endpointslice\" is not supported"),
+        message.contains("slices") && message.contains("attach_metadata.node is not supported"),
         "{message}"
     );
 }
@@ -671,6 +716,10 @@ async fn live_api_server_matches_prometheus() {
         ("k8s-services", format!("role: service\n{client}")),
         ("k8s-endpoints", format!("role: endpoints\n{client}")),
         ("k8s-ingresses", format!("role: ingress\n{client}")),
+        (
+            "k8s-endpointslices",
+            format!("role: endpointslice\n{client}"),
+        ),
         (
             "k8s-nodes",
             format!("role: node\n{client}        namespaces:\n          names: [shop]\n"),

@@ -290,8 +290,7 @@ pub struct KubernetesAttachMetadata {
 }
 
 /// `kubernetes_sd_configs` entry (`discovery/kubernetes/kubernetes.go`), parsed
-/// and validated here; weft-scraper's `discovery::kubernetes` runs it (roles `pod`,
-/// `service`, `endpoints`, `node` and `ingress`).
+/// and validated here; weft-scraper's `discovery::kubernetes` runs it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "RawKubernetesSdConfig")]
 pub struct KubernetesSdConfig {

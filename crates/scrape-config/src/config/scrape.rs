@@ -61,8 +61,7 @@ pub struct ScrapeConfig {
     pub http_sd_configs: Vec<HttpSdConfig>,
     /// DNS service discovery.
     pub dns_sd_configs: Vec<DnsSdConfig>,
-    /// Kubernetes service discovery (run by weft-scraper for the roles `pod`,
-    /// `service`, `endpoints`, `node` and `ingress`).
+    /// Kubernetes service discovery (run by weft-scraper's `discovery::kubernetes`).
     pub kubernetes_sd_configs: Vec<KubernetesSdConfig>,
     /// Target relabeling, validated with `metric_name_validation_scheme`.
     pub relabel_configs: Vec<RelabelConfig>,

@@ -9,10 +9,10 @@
 //! * `http_sd_configs` ([`http`]): polled every `refresh_interval`.
 //! * `dns_sd_configs` ([`dns`]): SRV, A, AAAA, MX and NS queries every
 //!   `refresh_interval`.
-//! * `kubernetes_sd_configs` ([`kubernetes`]): the roles `pod`, `service`,
-//!   `endpoints`, `node` and `ingress`, listed then watched on the API server
-//!   (`api_server`, or in-cluster). The role `endpointslice`, `kubeconfig_file` and
-//!   most of `attach_metadata` are refused at load ([`kubernetes::check_supported`]).
+//! * `kubernetes_sd_configs` ([`kubernetes`]): every role (`pod`, `service`,
+//!   `endpoints`, `endpointslice`, `node`, `ingress`), listed then watched on the API
+//!   server (`api_server`, or in-cluster). `kubeconfig_file` and most of
+//!   `attach_metadata` are refused at load ([`kubernetes::check_supported`]).
 //!
 //! A refresh that fails keeps the provider's previous groups, as in Prometheus.
 

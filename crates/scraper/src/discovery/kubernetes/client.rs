@@ -1,5 +1,5 @@
-//! List and watch of Kubernetes collections (core `v1`, and `networking.k8s.io/v1`
-//! ingresses) over the REST API, with the
+//! List and watch of Kubernetes collections (core `v1`, `discovery.k8s.io/v1`
+//! endpoint slices and `networking.k8s.io/v1` ingresses) over the REST API, with the
 //! size of every response bounded.
 //!
 //! A list is paged (`limit`, `continue`); a watch is a chunked stream of one JSON
@@ -39,6 +39,8 @@ pub(crate) enum Resource {
     Nodes,
     /// `networking.k8s.io/v1`.
     Ingresses,
+    /// `discovery.k8s.io/v1`.
+    EndpointSlices,
 }
 
 impl Resource {
@@ -49,6 +51,7 @@ impl Resource {
             Resource::Endpoints => "endpoints",
             Resource::Nodes => "nodes",
             Resource::Ingresses => "ingresses",
+            Resource::EndpointSlices => "endpointslices",
         }
     }
 
@@ -56,6 +59,7 @@ impl Resource {
     pub(crate) fn group_version_path(self) -> &'static str {
         match self {
             Resource::Ingresses => "/apis/networking.k8s.io/v1",
+            Resource::EndpointSlices => "/apis/discovery.k8s.io/v1",
             Resource::Pods | Resource::Services | Resource::Endpoints | Resource::Nodes => {
                 "/api/v1"
             }

@@ -1,13 +1,15 @@
 //! Kubernetes service discovery (`kubernetes_sd_configs`), Prometheus's
-//! `discovery/kubernetes` for the roles `pod`, `service`, `endpoints`, `node` and
-//! `ingress`.
+//! `discovery/kubernetes` for every role: `pod`, `service`, `endpoints`,
+//! `endpointslice`, `node` and `ingress`.
 //!
 //! For each namespace (`namespaces.names`, plus the pod's own with
 //! `namespaces.own_namespace` in-cluster; all namespaces when neither is set) every
 //! collection the role needs is listed, then watched from the list's resource
 //! version with bookmarks: `pods` for `pod`, `services` for `service`,
 //! `endpoints`, `services` and `pods` for `endpoints` (whose targets carry the
-//! labels of the Service of the same name and of the backing pods), `nodes`
+//! labels of the Service of the same name and of the backing pods),
+//! `discovery.k8s.io/v1` `endpointslices`, `services` and `pods` for
+//! `endpointslice` (the Service named by `kubernetes.io/service-name`), `nodes`
 //! (cluster-scoped, so `namespaces` does not apply) for `node`, and
 //! `networking.k8s.io/v1` `ingresses` for `ingress`. Each
 //! collection uses the `selectors` entry of its role as `labelSelector` and
@@ -21,19 +23,18 @@
 //!
 //! Nothing is published before every collection has been listed once; after that,
 //! every change rebuilds the groups (one per object, labelled as Prometheus does,
-//! as in `targets.rs`) and publishes them when they differ. Prometheus rebuilds
-//! an endpoints group only on some pod and service events; weft rebuilds on all,
-//! so it never shows older labels than Prometheus.
+//! as in `targets/`) and publishes them when they differ. Prometheus rebuilds
+//! an endpoints or endpoint slice group only on some pod and service events; weft
+//! rebuilds on all, so it never shows older labels than Prometheus.
 //!
 //! The API server is `api_server` with the config's `basic_auth`, `authorization`
 //! (`bearer_token(_file)`) and `tls_config`; without `api_server`, the in-cluster
 //! configuration: `https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT` with
 //! the service account's `token` (re-read on every request) and `ca.crt`.
 //!
-//! Refused at load (see [`check_supported`]): the role `endpointslice`,
-//! `kubeconfig_file`, and `attach_metadata` other than `job`. A node
-//! without an address has no group (Prometheus sends nothing for it, so it keeps
-//! whatever it had for that node).
+//! Refused at load (see [`check_supported`]): `kubeconfig_file`, and
+//! `attach_metadata` other than `job`. A node without an address has no group
+//! (Prometheus sends nothing for it, so it keeps whatever it had for that node).
 //!
 //! Memory is bounded: a list page or a single watch event larger than
 //! [`KubernetesOptions::max_response_bytes`], or more than
@@ -57,7 +58,7 @@ use weft_scrape_config::config::{KubernetesRole, KubernetesSdConfig};
 
 use self::client::{Resource, Selectors};
 use self::connection::connect;
-use self::objects::{Endpoints, Ingress, Node, Pod, Service};
+use self::objects::{EndpointSlice, Endpoints, Ingress, Node, Pod, Service};
 use self::targets::PodMetadataOptions;
 use self::watcher::{SharedStore, WatchContext, lock, new_store, watch_collection};
 use super::{Publisher, count_refresh_failure};
@@ -98,19 +99,6 @@ impl Default for KubernetesOptions {
 
 /// Refuses, with a message naming the setting, what this provider cannot run.
 pub fn check_supported(config: &KubernetesSdConfig) -> Result<(), String> {
-    match config.role {
-        KubernetesRole::Pod
-        | KubernetesRole::Service
-        | KubernetesRole::Endpoints
-        | KubernetesRole::Node
-        | KubernetesRole::Ingress => {}
-        KubernetesRole::EndpointSlice => {
-            return Err(format!(
-                "kubernetes_sd_configs role {:?} is not supported by weft's scraper (supported: pod, service, endpoints, node, ingress)",
-                role_name(config.role)
-            ));
-        }
-    }
     if !config.kubeconfig_file.is_empty() {
         return Err(String::from(
             "kubernetes_sd_configs kubeconfig_file is not supported by weft's scraper; set api_server and its http client settings",
@@ -130,17 +118,6 @@ pub fn check_supported(config: &KubernetesSdConfig) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-fn role_name(role: KubernetesRole) -> &'static str {
-    match role {
-        KubernetesRole::Node => "node",
-        KubernetesRole::Pod => "pod",
-        KubernetesRole::Service => "service",
-        KubernetesRole::Endpoints => "endpoints",
-        KubernetesRole::EndpointSlice => "endpointslice",
-        KubernetesRole::Ingress => "ingress",
-    }
 }
 
 /// Kubernetes discovery of one config, outside a scrape pool (for tests and tools).
@@ -185,6 +162,7 @@ struct Stores {
     endpoints: Vec<SharedStore<Endpoints>>,
     nodes: Vec<SharedStore<Node>>,
     ingresses: Vec<SharedStore<Ingress>>,
+    endpoint_slices: Vec<SharedStore<EndpointSlice>>,
 }
 
 /// Runs the provider until aborted.
@@ -239,10 +217,13 @@ pub(crate) async fn run(
         &namespaces[..]
     };
     for namespace in namespaced {
-        let needs_pods = matches!(config.role, KubernetesRole::Pod | KubernetesRole::Endpoints);
+        let needs_pods = matches!(
+            config.role,
+            KubernetesRole::Pod | KubernetesRole::Endpoints | KubernetesRole::EndpointSlice
+        );
         let needs_services = matches!(
             config.role,
-            KubernetesRole::Service | KubernetesRole::Endpoints
+            KubernetesRole::Service | KubernetesRole::Endpoints | KubernetesRole::EndpointSlice
         );
         if config.role == KubernetesRole::Ingress {
             let store = new_store();
@@ -252,6 +233,17 @@ pub(crate) async fn run(
                 Resource::Ingresses,
                 namespace.clone(),
                 selectors(KubernetesRole::Ingress),
+                store,
+            ));
+        }
+        if config.role == KubernetesRole::EndpointSlice {
+            let store = new_store();
+            stores.endpoint_slices.push(store.clone());
+            watchers.spawn(watch_collection(
+                context.clone(),
+                Resource::EndpointSlices,
+                namespace.clone(),
+                selectors(KubernetesRole::EndpointSlice),
                 store,
             ));
         }
@@ -312,11 +304,13 @@ fn build_groups(
     let endpoints: Vec<_> = stores.endpoints.iter().map(lock).collect();
     let nodes: Vec<_> = stores.nodes.iter().map(lock).collect();
     let ingresses: Vec<_> = stores.ingresses.iter().map(lock).collect();
+    let endpoint_slices: Vec<_> = stores.endpoint_slices.iter().map(lock).collect();
     let all_listed = pods.iter().all(|store| store.listed)
         && services.iter().all(|store| store.listed)
         && endpoints.iter().all(|store| store.listed)
         && nodes.iter().all(|store| store.listed)
-        && ingresses.iter().all(|store| store.listed);
+        && ingresses.iter().all(|store| store.listed)
+        && endpoint_slices.iter().all(|store| store.listed);
     if !all_listed {
         return None;
     }
@@ -353,7 +347,24 @@ fn build_groups(
             .flat_map(|store| store.objects.values())
             .map(targets::ingress_group)
             .collect(),
-        KubernetesRole::EndpointSlice => Vec::new(),
+        KubernetesRole::EndpointSlice => {
+            let find_pod = |key: &str| pods.iter().find_map(|store| store.objects.get(key));
+            endpoint_slices
+                .iter()
+                .flat_map(|store| store.objects.values())
+                .map(|slice| {
+                    let service = slice
+                        .metadata
+                        .labels
+                        .get(targets::SERVICE_NAME_LABEL)
+                        .and_then(|name| {
+                            let key = format!("{}/{name}", slice.metadata.namespace);
+                            services.iter().find_map(|store| store.objects.get(&key))
+                        });
+                    targets::endpoint_slice_group(slice, service, find_pod, pod_options)
+                })
+                .collect()
+        }
     };
     groups.sort_by(|left, right| left.source.cmp(&right.source));
     Some(groups)

@@ -1,4 +1,5 @@
-//! The few fields of Kubernetes Pods, Services, Endpoints, Nodes and Ingresses that discovery
+//! The few fields of Kubernetes Pods, Services, Endpoints, EndpointSlices, Nodes and
+//! Ingresses that discovery
 //! reads, as the API server serialises them to JSON. Every field is optional and
 //! `null` reads as absent, so an object missing fields still decodes; unknown fields
 //! are ignored.
@@ -69,7 +70,7 @@ macro_rules! impl_object {
     };
 }
 
-impl_object!(Pod, Service, Endpoints, Node, Ingress);
+impl_object!(Pod, Service, Endpoints, Node, Ingress, EndpointSlice);
 
 /// A `v1` Pod.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
@@ -172,6 +173,11 @@ pub(crate) struct ServiceSpec {
     pub load_balancer_ip: String,
     #[serde(default, deserialize_with = "nullable")]
     pub ports: Vec<ServicePort>,
+    /// `None` when absent.
+    #[serde(default)]
+    pub ip_family_policy: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub ip_families: Vec<String>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
@@ -354,4 +360,61 @@ pub(crate) struct HttpIngressPath {
 pub(crate) struct IngressTls {
     #[serde(default, deserialize_with = "nullable")]
     pub hosts: Vec<String>,
+}
+
+/// A `discovery.k8s.io/v1` EndpointSlice. Optional fields stay `Option`: Prometheus
+/// sets a label only for a field that is present.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct EndpointSlice {
+    #[serde(default, deserialize_with = "nullable")]
+    pub metadata: ObjectMeta,
+    #[serde(default, deserialize_with = "nullable")]
+    pub address_type: String,
+    #[serde(default, deserialize_with = "nullable")]
+    pub endpoints: Vec<SliceEndpoint>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub ports: Vec<SlicePort>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct SliceEndpoint {
+    #[serde(default, deserialize_with = "nullable")]
+    pub addresses: Vec<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub conditions: SliceEndpointConditions,
+    #[serde(default)]
+    pub hostname: Option<String>,
+    #[serde(default)]
+    pub target_ref: Option<ObjectReference>,
+    #[serde(default)]
+    pub node_name: Option<String>,
+    #[serde(default)]
+    pub zone: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub deprecated_topology: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+pub(crate) struct SliceEndpointConditions {
+    #[serde(default)]
+    pub ready: Option<bool>,
+    #[serde(default)]
+    pub serving: Option<bool>,
+    #[serde(default)]
+    pub terminating: Option<bool>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct SlicePort {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub protocol: Option<String>,
+    #[serde(default)]
+    pub port: Option<i64>,
+    #[serde(default)]
+    pub app_protocol: Option<String>,
 }
