@@ -17,7 +17,13 @@
 //! the corpus, [`soak`] sends at a paced rate ([`pacing`]) through an [`exporter`] that
 //! tells refusals from failures, with a [`giant`] trace beside and the server's memory
 //! read by [`rss`], and [`stats`] has the percentiles and trend fits.
+//!
+//! For `weft bench pull`: [`pull`] simulates many scrape targets (weft-client rings fed
+//! by the generator) or pushes the same spans over OTLP, [`pull_config`] writes the
+//! scrape configuration and reads the server's counters, and [`cpu`] reads a process's
+//! CPU time.
 
+pub mod cpu;
 pub mod driver;
 pub mod exporter;
 pub mod generator;
@@ -26,6 +32,8 @@ pub mod id_file;
 pub mod jaeger_encode;
 pub mod layout;
 pub mod pacing;
+pub mod pull;
+pub mod pull_config;
 pub mod random;
 pub mod rss;
 pub mod search_cases;

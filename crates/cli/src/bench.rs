@@ -10,7 +10,9 @@
 //! (`bench_storage`), `weft bench query` times lookups and searches against a server
 //! reading them (`bench_query`), `weft bench soak` sends at a fixed rate for a long
 //! time while sampling the server's memory (`bench_soak`), and `weft bench export` sends
-//! the storage corpus to another backend over OTLP gRPC (`bench_export`).
+//! the storage corpus to another backend over OTLP gRPC (`bench_export`), and `weft bench
+//! pull` has a started server scrape many simulated targets and compares it with OTLP
+//! push of the same spans (`bench_pull`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
@@ -28,6 +30,7 @@ pub fn command() -> Command {
         .subcommand(crate::bench_query::command())
         .subcommand(crate::bench_soak::command())
         .subcommand(crate::bench_export::command())
+        .subcommand(crate::bench_pull::command())
         .arg(
             Arg::new("protocol")
                 .long("protocol")
@@ -75,6 +78,7 @@ pub async fn run(arguments: &ArgMatches) -> anyhow::Result<()> {
         Some(("query", arguments)) => return crate::bench_query::run(arguments).await,
         Some(("soak", arguments)) => return crate::bench_soak::run(arguments).await,
         Some(("export", arguments)) => return crate::bench_export::run(arguments).await,
+        Some(("pull", arguments)) => return crate::bench_pull::run(arguments).await,
         _ => {}
     }
     let protocol_text = arguments
