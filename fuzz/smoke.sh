@@ -39,6 +39,8 @@ seed zipkin_v2_proto ../crates/codec/testdata/zipkin-yelp.pb \
   ../crates/codec/testdata/zipkin-py_zipkin.v2.pb
 seed zipkin_v1_json ../crates/codec/testdata/zipkin-py_zipkin.v1.json
 seed zipkin_v1_thrift ../crates/codec/testdata/zipkin-py_zipkin.v1.thrift
+seed pull_scrape_response && printf 'Weft-Instance: 0a1b2c\nWeft-Cursor-First: 3\nWeft-Cursor-Next: 5\nWeft-Dropped: 1\nWeft-Dropped-Total: 4\n\n' \
+  >corpus/pull_scrape_response/seed-headers
 seed traceql_parse && grep -hv -e "^#" -e "^===" -e "^$" ../crates/query/testdata/traceql/*.txt | split -l 1 - corpus/traceql_parse/seed-
 for target in $(ls fuzz_targets | sed 's/\.rs$//'); do
   echo "fuzzing $target for ${seconds}s"

@@ -13,12 +13,15 @@
 //! - [`zipkin_v1`]: `decode_json`, `decode_thrift` (Zipkin's v1 to v2 conversion).
 //! - [`jaeger`]: `decode_agent_compact`, `decode_agent_binary`, `decode_batch_binary`,
 //!   `decode_post_spans_request`.
+//! - [`pull`]: `decode_response`, the answer to a pull scrape (`Weft-*` headers and an
+//!   OTLP protobuf body).
 //! - [`thrift`]: the bounded Thrift protocol reader the decoders share.
 
 pub mod error;
 pub mod jaeger;
 mod json_write;
 pub mod otlp;
+pub mod pull;
 pub mod thrift;
 pub mod zipkin;
 pub mod zipkin_v1;
