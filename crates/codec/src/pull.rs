@@ -143,7 +143,7 @@ mod tests {
             ("Weft-Dropped", "3"),
             ("Weft-Dropped-Total", " 7 "),
         ];
-        let response = decode_response(lookup(&headers), &[]).unwrap();
+        let response = decode_response(lookup(&headers), &[]).expect("a valid answer");
         assert_eq!(
             response.head,
             ScrapeResponseHead {
@@ -160,7 +160,7 @@ mod tests {
     #[test]
     fn optional_headers_may_be_absent() {
         let headers = [("Weft-Instance", "a"), ("Weft-Cursor-Next", "0")];
-        let head = decode_response_head(lookup(&headers)).unwrap();
+        let head = decode_response_head(lookup(&headers)).expect("a valid head");
         assert_eq!(head.first_cursor, None);
         assert_eq!(head.dropped_spans, 0);
         assert_eq!(head.dropped_total, None);
@@ -204,7 +204,7 @@ mod tests {
             ),
         ];
         for (headers, expected) in cases {
-            let error = decode_response_head(lookup(headers)).unwrap_err();
+            let error = decode_response_head(lookup(headers)).expect_err("refused");
             assert!(error.message.contains(expected), "{headers:?}: {error}");
         }
     }
@@ -212,7 +212,7 @@ mod tests {
     #[test]
     fn a_body_that_is_not_otlp_is_refused() {
         let headers = [("Weft-Instance", "a"), ("Weft-Cursor-Next", "1")];
-        let error = decode_response(lookup(&headers), &[0xff, 0xff, 0xff]).unwrap_err();
+        let error = decode_response(lookup(&headers), &[0xff, 0xff, 0xff]).expect_err("refused");
         assert!(
             error.message.starts_with("cannot decode the OTLP body: "),
             "{error}"
