@@ -194,9 +194,9 @@ if [ "$skip_s3" != 1 ]; then
   background+=("$s3s_install_pid")
 fi
 
-step "cargo build --profile $profile --locked (weft and every test binary)"
+step "cargo build --profile $profile --locked (weft, every test binary, the client crate's example service)"
 # One invocation for the binaries and every test target keeps both cores busy to the end.
-cargo build --profile "$profile" --locked --workspace --bins --tests
+cargo build --profile "$profile" --locked --workspace --bins --tests --example checkout_service
 
 if [ "$skip_s3" != 1 ]; then
   step "s3s-fs (S3-compatible test server)"

@@ -2,15 +2,18 @@
 `weft agent`; `weft serve` scrapes the agent from a Prometheus scrape config, so every
 span carries the target's labels; /api/scrape/targets has Prometheus's shape; a scraper
 killed with SIGKILL resumes from its cursor with no gap and no duplicate; a bad reload
-keeps the running configuration."""
+keeps the running configuration. A Rust service using the weft-client crate is scraped
+the same way."""
 
 from __future__ import annotations
 
+import subprocess
 import textwrap
 
+import pytest
 import requests
 
-from helpers import WeftServer, native_trace, wait_until
+from helpers import WeftServer, native_trace, wait_until, weft_binary
 from test_agent import Agent, agent_factory, emit  # noqa: F401  (fixture re-export)
 
 
@@ -122,3 +125,107 @@ def test_a_killed_scraper_resumes_from_its_cursor_and_a_bad_reload_is_refused(
     assert response.status_code == 500 and "banana" in response.text, response.text
     third = emit_traces(agent, 5, "after-bad-reload")
     wait_until(lambda: len(trace_ids_with_spans(server, third)) == 5, timeout=20, message="still scraping")
+
+
+def client_example_binary():
+    """The Rust service of crates/client/examples/checkout_service.rs, built by
+    tests/run.sh beside the weft binary."""
+    path = weft_binary().parent / "examples" / "checkout_service"
+    if not path.exists():
+        pytest.fail(f"{path} not found: build it with cargo build --profile ci -p weft-client --features axum --example checkout_service")
+    return path
+
+
+def test_a_rust_service_using_the_client_crate_is_scraped_with_its_target_labels(weft_factory, tmp_path):
+    log = tmp_path / "checkout_service.log"
+    service = subprocess.Popen(
+        [str(client_example_binary()), "127.0.0.1:0"], stdout=subprocess.PIPE, stderr=log.open("w"), text=True
+    )
+    try:
+        first_line = service.stdout.readline()
+        assert first_line.startswith("listening on "), first_line + log.read_text()
+        address = first_line.split()[-1]
+        config = tmp_path / "prometheus.yml"
+        config.write_text(
+            textwrap.dedent(
+                f"""\
+                scrape_configs:
+                  - job_name: rust-shop
+                    scrape_interval: 1s
+                    metrics_path: /weft/spans
+                    static_configs:
+                      - targets: ['{address}']
+                        labels: {{team: payments}}
+                """
+            )
+        )
+        server = weft_factory(["--scrape.config-file", str(config)])
+        trace_ids = [
+            requests.get(f"http://{address}/checkout", params={"items": items}, timeout=10).text for items in range(1, 6)
+        ]
+        expected = {trace_id: items + 2 for trace_id, items in zip(trace_ids, range(1, 6))}  # server, items, charge
+        wait_until(
+            lambda: trace_ids_with_spans(server, expected) == expected, timeout=20, message="5 traces scraped whole"
+        )
+        status, trace = native_trace(server.http_url, trace_ids[2])
+        assert status == 200
+        (resource_spans,) = trace["resourceSpans"]
+        resource = {
+            attribute["key"]: attribute["value"].get("stringValue")
+            for attribute in resource_spans["resource"]["attributes"]
+        }
+        assert resource["service.name"] == "rust-checkout"
+        assert resource["job"] == "rust-shop" and resource["instance"] == address and resource["team"] == "payments"
+        spans = [span for scope in resource_spans["scopeSpans"] for span in scope["spans"]]
+        (root,) = [span for span in spans if not span.get("parentSpanId")]
+        assert root["name"] == "GET /checkout"
+        assert sorted(span["name"] for span in spans if span is not root) == ["POST /charge"] + ["reserve stock"] * 3
+        assert all(span["parentSpanId"] == root["spanId"] for span in spans if span is not root)
+    finally:
+        service.terminate()
+        service.wait(timeout=10)
+
+
+def test_two_scrapers_shard_the_targets_by_hashmod(weft_factory, agent_factory, tmp_path):
+    agents = [agent_factory() for _ in range(4)]
+    addresses = [f"127.0.0.1:{agent.scrape_port}" for agent in agents]
+    servers = []
+    for shard in (0, 1):
+        config = tmp_path / f"shard-{shard}.yml"
+        config.write_text(
+            textwrap.dedent(
+                f"""\
+                scrape_configs:
+                  - job_name: sharded
+                    scrape_interval: 1s
+                    metrics_path: /weft/spans
+                    static_configs:
+                      - targets: {addresses}
+                    relabel_configs:
+                      - source_labels: [__address__]
+                        modulus: 2
+                        target_label: __tmp_shard
+                        action: hashmod
+                      - source_labels: [__tmp_shard]
+                        regex: '{shard}'
+                        action: keep
+                """
+            )
+        )
+        servers.append(weft_factory(["--scrape.config-file", str(config)]))
+    emitted = [emit_traces(agent, 5, f"agent-{index}") for index, agent in enumerate(agents)]
+
+    def active_instances(server: WeftServer) -> set[str]:
+        targets = requests.get(f"{server.http_url}/api/scrape/targets", timeout=10).json()["data"]
+        return {target["labels"]["instance"] for target in targets["activeTargets"]}
+
+    shards = [active_instances(server) for server in servers]
+    assert shards[0] | shards[1] == set(addresses) and not shards[0] & shards[1], shards
+    for agent_index, traces in enumerate(emitted):
+        owner = 0 if addresses[agent_index] in shards[0] else 1
+        wait_until(
+            lambda: len(trace_ids_with_spans(servers[owner], traces)) == 5,
+            timeout=20,
+            message=f"agent {agent_index} scraped by shard {owner}",
+        )
+        assert trace_ids_with_spans(servers[1 - owner], traces) == {}, "only one shard scrapes a target"

@@ -26,6 +26,10 @@ pub struct ScrapeSection {
     pub config_file: String,
     /// Where scrape cursors are kept; empty: `<storage.path>/scrape`.
     pub cursor_directory: String,
+    /// Spreads each wait between two scrapes of a target uniformly over
+    /// `scrape_interval x (1 ± interval_jitter)`, in `[0, 1)`; 0 (the default) scrapes
+    /// at exactly the interval, as Prometheus does.
+    pub interval_jitter: f64,
 }
 
 /// Starts the scraper when a config file is given; its spans go to `sink`.
@@ -37,6 +41,12 @@ pub(crate) async fn start(
     if section.config_file.is_empty() {
         return Ok(None);
     }
+    if !(0.0..1.0).contains(&section.interval_jitter) {
+        anyhow::bail!(
+            "invalid scrape.interval_jitter {}: must be at least 0 and below 1",
+            section.interval_jitter
+        );
+    }
     let file = PathBuf::from(&section.config_file);
     let config = weft_scrape_config::Config::load_file(&file)
         .with_context(|| format!("invalid --scrape.config-file {}", file.display()))?;
@@ -45,7 +55,9 @@ pub(crate) async fn start(
     } else {
         PathBuf::from(&section.cursor_directory)
     };
-    let scraper = Scraper::start(config, sink, ScraperOptions::new(cursors))
+    let mut options = ScraperOptions::new(cursors);
+    options.interval_jitter = section.interval_jitter;
+    let scraper = Scraper::start(config, sink, options)
         .await
         .with_context(|| format!("cannot start scraping from {}", file.display()))?;
     tracing::info!(file = %file.display(), "scraping spans");

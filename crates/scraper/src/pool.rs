@@ -30,6 +30,7 @@ pub(crate) struct PoolSettings {
     pub(crate) store: Arc<CursorStore>,
     pub(crate) offset_seed: u64,
     pub(crate) body_size_limit_bytes: u64,
+    pub(crate) interval_jitter: f64,
 }
 
 struct RunningTarget {
@@ -217,6 +218,7 @@ fn sync(settings: &Arc<PoolSettings>, state: &Mutex<PoolState>, groups: &[Vec<Ta
             store: Arc::clone(&settings.store),
             status: Arc::clone(&status),
             offset_seed: settings.offset_seed,
+            interval_jitter: settings.interval_jitter,
         };
         let previous_loop = state.stopping.remove(&hash);
         let handle = tokio::spawn(async move {

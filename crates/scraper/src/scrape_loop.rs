@@ -20,7 +20,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use reqwest::header::{ACCEPT, HeaderMap};
+use reqwest::header::ACCEPT;
 use tokio::sync::watch;
 use weft_model::{SpanSink, TenantId};
 use weft_scrape_config::labels::{INSTANCE_LABEL, JOB_LABEL};
@@ -30,10 +30,7 @@ use weft_scrape_config::target::Target;
 use crate::cursor_store::{CursorStore, StoredCursor};
 use crate::enrich::add_target_labels;
 use crate::http_client::HttpClient;
-use crate::protocol::{
-    ACCEPT_PROTOBUF, CURSOR_FIRST_HEADER, CURSOR_NEXT_HEADER, CURSOR_PARAMETER, DROPPED_HEADER,
-    DROPPED_TOTAL_HEADER, INSTANCE_HEADER, MAX_BYTES_PARAMETER,
-};
+use crate::protocol::{ACCEPT_PROTOBUF, CURSOR_PARAMETER, MAX_BYTES_PARAMETER};
 use crate::status::{TargetHealth, TargetStatus};
 
 /// Everything one loop needs.
@@ -50,15 +47,12 @@ pub(crate) struct LoopContext {
     pub(crate) store: Arc<CursorStore>,
     pub(crate) status: Arc<Mutex<TargetStatus>>,
     pub(crate) offset_seed: u64,
+    /// [`crate::ScraperOptions::interval_jitter`].
+    pub(crate) interval_jitter: f64,
 }
 
-/// The parts of a scrape answer the loop uses.
-struct Fetched {
-    client_instance: String,
-    next_cursor: u64,
-    dropped_spans: u64,
-    body: Vec<u8>,
-}
+/// A scrape answer, decoded.
+type Fetched = weft_codec::pull::ScrapeResponse;
 
 /// Waits `duration`; true when stopped meanwhile (or the stop sender is gone).
 async fn stopped_during(duration: Duration, stop: &mut watch::Receiver<bool>) -> bool {
@@ -89,6 +83,7 @@ pub(crate) async fn run(context: LoopContext, mut stop: watch::Receiver<bool>) {
         });
     let mut previous_start: Option<Instant> = None;
     let mut next_start = Instant::now();
+    let mut jitter = IntervalJitter::new(context.interval_jitter, context.target_hash);
     loop {
         let started = Instant::now();
         let started_wall = SystemTime::now();
@@ -97,14 +92,46 @@ pub(crate) async fn run(context: LoopContext, mut stop: watch::Receiver<bool>) {
         let since_previous = previous_start.map_or(interval, |previous| started - previous);
         previous_start = Some(started);
         record(&context, started_wall, duration, since_previous, result);
-        next_start += interval;
+        let wait = jitter.next_wait(interval);
+        next_start += wait;
         let now = Instant::now();
         while next_start <= now {
-            next_start += interval;
+            next_start += wait;
         }
         if stopped_during(next_start - now, &mut stop).await {
             return;
         }
+    }
+}
+
+/// Draws the waits between scrapes: `interval x (1 ± fraction)`, uniformly, from a
+/// SplitMix64 sequence seeded by the target (so each target jitters differently).
+struct IntervalJitter {
+    fraction: f64,
+    state: u64,
+}
+
+impl IntervalJitter {
+    fn new(fraction: f64, seed: u64) -> Self {
+        Self {
+            fraction: fraction.clamp(0.0, 0.99),
+            state: seed,
+        }
+    }
+
+    fn next_wait(&mut self, interval: Duration) -> Duration {
+        if self.fraction == 0.0 {
+            return interval;
+        }
+        self.state = self.state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut mixed = self.state;
+        mixed = (mixed ^ (mixed >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        mixed = (mixed ^ (mixed >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        mixed ^= mixed >> 31;
+        // 53 random bits as a fraction in [0, 1), then into [-1, 1).
+        let unit = (mixed >> 11) as f64 / (1u64 << 53) as f64;
+        let factor = 1.0 + self.fraction * (2.0 * unit - 1.0);
+        interval.mul_f64(factor).max(Duration::from_millis(1))
     }
 }
 
@@ -156,12 +183,12 @@ async fn scrape_and_store(
     .await
     .map_err(timed_out)??;
     if let Some(expected) = cursor.as_ref()
-        && expected.client_instance != fetched.client_instance
+        && expected.client_instance != fetched.head.client_instance
     {
         tracing::info!(
             url = %context.scrape_url,
             previous = %expected.client_instance,
-            current = %fetched.client_instance,
+            current = %fetched.head.client_instance,
             "client buffer restarted; scraping it from its oldest span"
         );
         *cursor = None;
@@ -169,8 +196,10 @@ async fn scrape_and_store(
             .await
             .map_err(timed_out)??;
     }
-    let decoded = weft_codec::otlp::decode_proto(&fetched.body)
-        .map_err(|error| format!("cannot decode the OTLP body: {error}"))?;
+    let Fetched {
+        head,
+        spans: decoded,
+    } = fetched;
     let labels = context.target.public_labels();
     let job = labels.get(JOB_LABEL).to_owned();
     let instance = labels.get(INSTANCE_LABEL).to_owned();
@@ -194,14 +223,14 @@ async fn scrape_and_store(
     }
     metrics::counter!("weft_scrape_spans_total", "job" => job.clone(), "instance" => instance.clone())
         .increment(spans);
-    if fetched.dropped_spans > 0 {
+    if head.dropped_spans > 0 {
         metrics::counter!("weft_scrape_spans_dropped_by_client_total", "job" => job, "instance" => instance)
-            .increment(fetched.dropped_spans);
+            .increment(head.dropped_spans);
     }
     let advanced = StoredCursor {
         target_identity: context.target_identity,
-        client_instance: fetched.client_instance,
-        next_cursor: fetched.next_cursor,
+        client_instance: head.client_instance,
+        next_cursor: head.next_cursor,
     };
     *cursor = Some(advanced.clone());
     let store = Arc::clone(&context.store);
@@ -213,7 +242,7 @@ async fn scrape_and_store(
         .map_err(|error| format!("spans stored but the cursor was not persisted: {error}"))?;
     Ok(Stored {
         spans,
-        dropped_spans: fetched.dropped_spans,
+        dropped_spans: head.dropped_spans,
     })
 }
 
@@ -235,19 +264,6 @@ async fn fetch(context: &LoopContext, cursor: Option<u64>) -> Result<Fetched, St
     if response.status() != reqwest::StatusCode::OK {
         return Err(format!("server returned HTTP status {}", response.status()));
     }
-    let headers = response.headers();
-    let client_instance = headers
-        .get(INSTANCE_HEADER)
-        .and_then(|value| value.to_str().ok())
-        .filter(|value| !value.is_empty())
-        .ok_or_else(|| format!("missing or empty {INSTANCE_HEADER} header"))?
-        .to_owned();
-    let next_cursor = header_u64(headers, CURSOR_NEXT_HEADER)?
-        .ok_or_else(|| format!("missing {CURSOR_NEXT_HEADER} header"))?;
-    // Informational headers: checked when present.
-    header_u64(headers, CURSOR_FIRST_HEADER)?;
-    header_u64(headers, DROPPED_TOTAL_HEADER)?;
-    let dropped_spans = header_u64(headers, DROPPED_HEADER)?.unwrap_or(0);
     if response
         .content_length()
         .is_some_and(|length| length > limit)
@@ -265,28 +281,16 @@ async fn fetch(context: &LoopContext, cursor: Option<u64>) -> Result<Fetched, St
         }
         body.extend_from_slice(&chunk);
     }
-    Ok(Fetched {
-        client_instance,
-        next_cursor,
-        dropped_spans,
-        body,
-    })
+    let headers = response.headers();
+    weft_codec::pull::decode_response(
+        |name| headers.get(name).map(|value| value.as_bytes()),
+        &body,
+    )
+    .map_err(|error| error.to_string())
 }
 
 fn body_too_large(limit: u64) -> String {
     format!("body size limit exceeded: the answer is larger than {limit} bytes")
-}
-
-fn header_u64(headers: &HeaderMap, name: &str) -> Result<Option<u64>, String> {
-    let Some(value) = headers.get(name) else {
-        return Ok(None);
-    };
-    value
-        .to_str()
-        .ok()
-        .and_then(|text| text.trim().parse::<u64>().ok())
-        .map(Some)
-        .ok_or_else(|| format!("{name} header {value:?} is not an unsigned integer"))
 }
 
 /// The error and its sources, `a: b: c` (reqwest's top-level message alone hides
@@ -300,4 +304,36 @@ fn error_chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jittered_waits_stay_within_the_fraction_and_spread_over_it() {
+        let interval = Duration::from_secs(2);
+        let mut jitter = IntervalJitter::new(0.5, 42);
+        let waits: Vec<Duration> = (0..10_000).map(|_| jitter.next_wait(interval)).collect();
+        let shortest = waits.iter().min().expect("10,000 waits");
+        let longest = waits.iter().max().expect("10,000 waits");
+        assert!(*shortest >= Duration::from_secs(1), "{shortest:?}");
+        assert!(*longest < Duration::from_secs(3), "{longest:?}");
+        assert!(*shortest < Duration::from_millis(1_050), "{shortest:?}");
+        assert!(*longest > Duration::from_millis(2_950), "{longest:?}");
+        let mean = waits.iter().sum::<Duration>() / waits.len() as u32;
+        assert!(
+            mean.abs_diff(interval) < Duration::from_millis(40),
+            "{mean:?}"
+        );
+    }
+
+    #[test]
+    fn no_jitter_waits_the_interval() {
+        let mut jitter = IntervalJitter::new(0.0, 7);
+        assert_eq!(
+            jitter.next_wait(Duration::from_secs(1)),
+            Duration::from_secs(1)
+        );
+    }
 }

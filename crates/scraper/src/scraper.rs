@@ -29,6 +29,12 @@ pub struct ScraperOptions {
     pub hostname: String,
     /// Discovery settings (file poll interval, DNS name servers).
     pub discovery: DiscoveryOptions,
+    /// Each wait between two scrapes of a target is drawn uniformly from
+    /// `scrape_interval x (1 ± interval_jitter)` instead of being exactly the interval
+    /// (the first scrape still waits Prometheus's offset). In `[0, 1)`; default 0.
+    /// For testing that irregular pulls lose nothing, and for clients that must not be
+    /// scraped in lockstep.
+    pub interval_jitter: f64,
 }
 
 impl ScraperOptions {
@@ -39,6 +45,7 @@ impl ScraperOptions {
             tenant: TenantId::single(),
             hostname: std::env::var("HOSTNAME").unwrap_or_default(),
             discovery: DiscoveryOptions::default(),
+            interval_jitter: 0.0,
         }
     }
 }
@@ -228,6 +235,7 @@ impl Scraper {
                 store: Arc::clone(&self.inner.store),
                 offset_seed: seed,
                 body_size_limit_bytes: limit,
+                interval_jitter: self.inner.options.interval_jitter,
             };
             let pool = ScrapePool::start(settings, &self.inner.options.discovery);
             self.lock_pools().insert(job.job_name.clone(), pool);
