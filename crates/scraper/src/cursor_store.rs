@@ -10,16 +10,19 @@
 //! `__scrape_timeout__` or other `__` labels (a reload changing the interval) resume
 //! where it was instead of re-reading everything the client holds.
 //!
-//! Every [`CursorStore::set`] rewrites the whole file atomically: written to
-//! `cursors.json.tmp`, fsynced, renamed over `cursors.json`, then the directory is
-//! fsynced. A crash leaves either the old or the new file, never a torn one.
+//! Every [`CursorStore::set`] returns once a rewrite of the whole file that includes its
+//! cursor is durable: written to `cursors.json.tmp`, fsynced, renamed over
+//! `cursors.json`, then the directory is fsynced. A crash leaves either the old or the
+//! new file, never a torn one. Writes are group commits: while one rewrite is in
+//! progress, the cursors set meanwhile wait and go together into the next one, so a
+//! thousand targets scraped every second cost a few rewrites per second, not a thousand.
 //! Cursors of targets that disappear are kept, so a target that comes back resumes.
 
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Condvar, Mutex};
 
 use serde::{Deserialize, Serialize};
 
@@ -77,11 +80,26 @@ struct CursorEntry {
 }
 
 /// The cursors of every target, shared by all scrape loops. Thread-safe; writes are
-/// serialised and blocking (call [`CursorStore::set`] from a blocking context).
+/// group-committed and blocking (call [`CursorStore::set`] from a blocking context).
 #[derive(Debug)]
 pub struct CursorStore {
     directory: PathBuf,
-    cursors: Mutex<BTreeMap<(String, u64), StoredCursor>>,
+    state: Mutex<StoreState>,
+    /// Signalled when a rewrite finishes.
+    written: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct StoreState {
+    cursors: BTreeMap<(String, u64), StoredCursor>,
+    /// Incremented by every `set`.
+    version: u64,
+    /// Every `set` up to this version is on disk.
+    durable_version: u64,
+    /// A rewrite is in progress (by one of the callers of `set`).
+    writing: bool,
+    /// The last rewrite that failed: the version it covered and why.
+    last_failure: Option<(u64, String)>,
 }
 
 impl CursorStore {
@@ -131,13 +149,18 @@ impl CursorStore {
         }
         Ok(Self {
             directory: directory.to_owned(),
-            cursors: Mutex::new(cursors),
+            state: Mutex::new(StoreState {
+                cursors,
+                ..StoreState::default()
+            }),
+            written: Condvar::new(),
         })
     }
 
     /// The cursor of a target, if one was stored.
     pub fn get(&self, scrape_pool: &str, target_hash: u64) -> Option<StoredCursor> {
         self.lock()
+            .cursors
             .get(&(scrape_pool.to_owned(), target_hash))
             .cloned()
     }
@@ -146,6 +169,7 @@ impl CursorStore {
     /// advanced one when several match), for a target whose hash has no cursor yet.
     pub fn get_by_identity(&self, scrape_pool: &str, target_identity: u64) -> Option<StoredCursor> {
         self.lock()
+            .cursors
             .iter()
             .filter(|((pool, _), cursor)| {
                 pool == scrape_pool && cursor.target_identity == target_identity
@@ -163,26 +187,47 @@ impl CursorStore {
         target_hash: u64,
         cursor: StoredCursor,
     ) -> Result<(), CursorStoreError> {
-        let mut cursors = self.lock();
-        cursors.insert((scrape_pool.to_owned(), target_hash), cursor);
-        let file = CursorFile {
-            version: FORMAT_VERSION,
-            cursors: cursors
-                .iter()
-                .map(|((scrape_pool, target_hash), cursor)| CursorEntry {
-                    scrape_pool: scrape_pool.clone(),
-                    target_hash: format!("{target_hash:016x}"),
-                    target_identity: format!("{:016x}", cursor.target_identity),
-                    client_instance: cursor.client_instance.clone(),
-                    next_cursor: cursor.next_cursor,
-                })
-                .collect(),
-        };
-        // Serialising a struct of strings and integers cannot fail.
-        let bytes = serde_json::to_vec(&file).unwrap_or_default();
-        // The lock stays held while writing so two writers cannot rename an older
-        // snapshot over a newer one.
-        self.write_atomically(&bytes)
+        let mut state = self.lock();
+        state
+            .cursors
+            .insert((scrape_pool.to_owned(), target_hash), cursor);
+        state.version += 1;
+        let wanted = state.version;
+        loop {
+            if state.durable_version >= wanted {
+                return Ok(());
+            }
+            if let Some((covered, message)) = &state.last_failure
+                && *covered >= wanted
+            {
+                return Err(CursorStoreError::Io {
+                    path: self.directory.join(CURSOR_FILE_NAME),
+                    source: std::io::Error::other(message.clone()),
+                });
+            }
+            if state.writing {
+                state = self
+                    .written
+                    .wait(state)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                continue;
+            }
+            // This caller writes everything set so far, its own cursor included; only
+            // one rewrite runs at a time, so an older snapshot never replaces a newer one.
+            state.writing = true;
+            let covered = state.version;
+            let bytes = serialise(&state.cursors);
+            drop(state);
+            let result = self.write_atomically(&bytes);
+            state = self.lock();
+            state.writing = false;
+            match &result {
+                Ok(()) => state.durable_version = covered,
+                Err(error) => state.last_failure = Some((covered, error.to_string())),
+            }
+            self.written.notify_all();
+            return result;
+        }
     }
 
     fn write_atomically(&self, bytes: &[u8]) -> Result<(), CursorStoreError> {
@@ -202,12 +247,32 @@ impl CursorStore {
             .map_err(io_error(&self.directory))
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<(String, u64), StoredCursor>> {
-        // A panic while holding the lock cannot leave the map half-updated (one insert).
-        self.cursors
+    fn lock(&self) -> std::sync::MutexGuard<'_, StoreState> {
+        // A panic while holding the lock cannot leave the state half-updated: each
+        // update is one insert or one field assignment.
+        self.state
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
+}
+
+/// The file's bytes for `cursors`.
+fn serialise(cursors: &BTreeMap<(String, u64), StoredCursor>) -> Vec<u8> {
+    let file = CursorFile {
+        version: FORMAT_VERSION,
+        cursors: cursors
+            .iter()
+            .map(|((scrape_pool, target_hash), cursor)| CursorEntry {
+                scrape_pool: scrape_pool.clone(),
+                target_hash: format!("{target_hash:016x}"),
+                target_identity: format!("{:016x}", cursor.target_identity),
+                client_instance: cursor.client_instance.clone(),
+                next_cursor: cursor.next_cursor,
+            })
+            .collect(),
+    };
+    // Serialising a struct of strings and integers cannot fail.
+    serde_json::to_vec(&file).unwrap_or_default()
 }
 
 /// A target's identity across changes of its `__` labels: FNV-1a 64 of its public
@@ -271,5 +336,41 @@ mod tests {
         );
         std::fs::write(directory.path().join(CURSOR_FILE_NAME), b"not json").expect("write");
         assert!(CursorStore::open(directory.path()).is_err());
+    }
+
+    #[test]
+    fn concurrent_sets_are_all_durable_when_they_return() {
+        let directory = tempfile::tempdir().expect("tempdir");
+        let store = std::sync::Arc::new(CursorStore::open(directory.path()).expect("open"));
+        let threads: Vec<_> = (0..16u64)
+            .map(|thread| {
+                let store = std::sync::Arc::clone(&store);
+                std::thread::spawn(move || {
+                    for round in 0..50u64 {
+                        let cursor = StoredCursor {
+                            target_identity: thread,
+                            client_instance: String::from("i"),
+                            next_cursor: round,
+                        };
+                        store.set("job", thread, cursor).expect("set");
+                        // What this set wrote is on disk now, whatever the others do.
+                        let reopened =
+                            CursorStore::open(store.directory.as_path()).expect("reopen");
+                        let stored = reopened.get("job", thread).map(|c| c.next_cursor);
+                        assert!(
+                            stored >= Some(round),
+                            "thread {thread} round {round}: {stored:?}"
+                        );
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().expect("no panic");
+        }
+        let reopened = CursorStore::open(directory.path()).expect("reopen");
+        for thread in 0..16 {
+            assert_eq!(reopened.get("job", thread).map(|c| c.next_cursor), Some(49));
+        }
     }
 }
