@@ -5,18 +5,20 @@
 //! [`RingBuffer`] (byte-bounded, its own instance id) and, in pull mode, its own
 //! loopback listener answering `GET /weft/spans` with the client library's
 //! [`ScrapeHandler`]. One generating thread ([`spawn_feeder`]) makes traces at the total
-//! rate and deals their spans to the targets in turn ([`RoundRobin`]), so every target
-//! gets an equal share of the rate, within one span.
+//! rate and deals them to the targets in turn ([`RoundRobin`]), so every target gets an
+//! equal share of the rate: by default each service's part of a trace (one resource) goes
+//! to one target, as one instance of that service would record it ([`Dealing`]).
 //!
 //! In push mode ([`run_pusher`]) each target instead exports its own ring once per
 //! interval over OTLP, reading it with a cursor exactly as a scraper does, so both modes
 //! carry byte-identical bodies of the same size at the same frequency and only the
 //! transport (and who starts the request) differs.
 //!
-//! Either way a target knows how far the server has stored its spans: a scraper sends
-//! `cursor=N` only after it stored everything before `N`, and a pusher advances its
-//! cursor only on an acknowledgement. [`TargetSet::unacknowledged_spans`] is therefore
-//! an exact client-side count of what the server has not confirmed.
+//! Either way a target knows how far the server has got: a scraper sends `cursor=N`
+//! only after it stored everything before `N` that was not evicted first (the gap is
+//! reported as `Weft-Dropped`), and a pusher advances its cursor only on an
+//! acknowledgement. [`TargetSet::unacknowledged_spans`] is therefore an exact
+//! client-side count of what the server has neither stored nor been told it lost.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -60,7 +62,8 @@ pub struct SimulatedTarget {
     /// Requests answered (pull: scrapes; push: exports acknowledged).
     requests: AtomicU64,
     /// Spans the server never got because the ring evicted them first (pull: the
-    /// `Weft-Dropped` values sent; push: the gaps the pusher's reads reported).
+    /// `Weft-Dropped` values sent, so a scrape the server failed to store and repeated
+    /// counts its gap again; push: the gaps the pusher's reads reported).
     spans_lost_to_eviction: AtomicU64,
     /// Spans the server acknowledged but rejected (push partial success).
     spans_rejected: AtomicU64,
@@ -93,7 +96,8 @@ impl SimulatedTarget {
 pub struct TargetTotals {
     /// Spans accepted by the rings.
     pub spans_buffered: u64,
-    /// Spans the server confirmed (scraper cursors, or push acknowledgements).
+    /// Spans the server's cursors are past (scraper cursors, or push acknowledgements):
+    /// stored, or evicted before it read them (a cursor moves beyond both).
     pub spans_acknowledged: u64,
     /// Spans evicted before the server read them.
     pub spans_lost_to_eviction: u64,
@@ -154,13 +158,13 @@ impl TargetSet {
         totals
     }
 
-    /// Spans in the rings the server has not confirmed yet (evicted ones excluded: they
-    /// are counted as lost instead).
+    /// Spans the server's cursors have not passed yet: neither confirmed stored nor
+    /// known to be evicted unread.
     pub fn unacknowledged_spans(&self) -> u64 {
         let totals = self.totals();
         totals
             .spans_buffered
-            .saturating_sub(totals.spans_acknowledged + totals.spans_lost_to_eviction)
+            .saturating_sub(totals.spans_acknowledged)
     }
 
     /// Binds one loopback listener per target (ephemeral ports) and serves each
@@ -250,6 +254,19 @@ impl RoundRobin {
         self.next = (self.next + 1) % self.targets;
         target
     }
+}
+
+/// What [`spawn_feeder`] deals to the targets in turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Dealing {
+    /// Each trace's spans of one service (one resource) go to one target, as one
+    /// instance of the service records them; targets get equal shares on average.
+    #[default]
+    ServiceGroups,
+    /// Single spans: equal shares within one span, but a trace's spans spread over as
+    /// many targets as it has spans (each a distinct resource once the scraper adds the
+    /// target's labels).
+    Spans,
 }
 
 /// Spans per second each of `targets` targets gets of `total_spans_per_second`.
@@ -347,7 +364,7 @@ fn unix_nanos_now() -> u64 {
 }
 
 /// Starts the thread that generates traces at `spans_per_second` for `duration` (start
-/// times are the wall clock) and deals their spans to the targets' rings in turn. The
+/// times are the wall clock) and deals them to the targets' rings in turn per `dealing`. The
 /// schedule is a [`Pacer`]: a trace goes in once its spans have accrued, and a feeder
 /// that fell behind catches up; nothing is fed after `duration`.
 pub fn spawn_feeder(
@@ -355,6 +372,7 @@ pub fn spawn_feeder(
     generator: GeneratorSettings,
     spans_per_second: f64,
     duration: Duration,
+    dealing: Dealing,
 ) -> anyhow::Result<std::thread::JoinHandle<FeedReport>> {
     let rings: Vec<Arc<RingBuffer>> = targets
         .targets
@@ -386,13 +404,18 @@ pub fn spawn_feeder(
                 }
                 pacer.reserve(span_count);
                 pacer.record_send(due, started.elapsed());
-                encoded.clear();
                 for resource_spans in weft_codec::otlp::to_resource_spans(&trace) {
                     scopes.encode(resource_spans, &mut encoded);
-                }
-                for span in encoded.drain(..) {
-                    // A refusal (a span larger than a whole ring) is counted by the ring.
-                    let _ = rings[dealer.next_target()].push(span);
+                    let group_target = dealer.next_target();
+                    for span in encoded.drain(..) {
+                        let target = match dealing {
+                            Dealing::ServiceGroups => group_target,
+                            Dealing::Spans => dealer.next_target(),
+                        };
+                        // A refusal (a span larger than a whole ring) is counted by the
+                        // ring.
+                        let _ = rings[target].push(span);
+                    }
                 }
                 report.spans_generated += span_count;
                 report.traces_generated += 1;
@@ -512,12 +535,19 @@ mod tests {
 
     #[test]
     fn fed_spans_share_scopes_and_decode_from_a_scrape() {
+        for dealing in [Dealing::ServiceGroups, Dealing::Spans] {
+            fed_spans_decode_from_a_scrape(dealing);
+        }
+    }
+
+    fn fed_spans_decode_from_a_scrape(dealing: Dealing) {
         let targets = TargetSet::new(3, 1024 * 1024);
         let feeder = spawn_feeder(
             &targets,
             GeneratorSettings::default(),
             20_000.0,
             Duration::from_millis(100),
+            dealing,
         )
         .expect("thread");
         let report = feeder.join().expect("feeder");

@@ -14,7 +14,8 @@ use clap::{Arg, ArgAction, ArgMatches, Command, value_parser};
 use weft_bench::cpu::{CpuTime, process_cpu_time};
 use weft_bench::exporter::Exporter;
 use weft_bench::pull::{
-    FeedReport, TargetSet, TargetTotals, per_target_rate, run_pusher, spawn_feeder, spread_offsets,
+    Dealing, FeedReport, TargetSet, TargetTotals, per_target_rate, run_pusher, spawn_feeder,
+    spread_offsets,
 };
 use weft_bench::pull_config::{file_sd_json, metric_sum, scrape_config_yaml};
 use weft_bench::soak::process_memory_bytes;
@@ -32,6 +33,7 @@ pub fn command() -> Command {
         .arg(Arg::new("interval").long("interval").default_value("1s").help("Scrape interval (push mode: export interval)"))
         .arg(Arg::new("ring-bytes").long("ring-bytes").default_value("1048576").value_parser(value_parser!(usize)).help("Ring buffer capacity per target, bytes (rings keep read spans until evicted, so the simulator holds up to targets x this)"))
         .arg(Arg::new("seed").long("seed").default_value("42").value_parser(value_parser!(u64)).help("Corpus seed"))
+        .arg(Arg::new("deal").long("deal").default_value("services").help("What goes to the targets in turn: services (each trace's spans of one service to one target, as a service instance records them) or spans (single spans)"))
         .arg(Arg::new("compare-push").long("compare-push").action(ArgAction::SetTrue).help("After each pull round, push the same spans at the same rate over OTLP to a fresh server"))
         .arg(Arg::new("push-protocol").long("push-protocol").default_value("otlp-grpc").help("otlp-grpc or otlp-http"))
         .arg(Arg::new("rounds").long("rounds").default_value("1").value_parser(value_parser!(usize)).help("Rounds (with --compare-push each is pull then push); medians are reported"))
@@ -68,6 +70,7 @@ struct Settings {
     interval: Duration,
     ring_capacity_bytes: usize,
     generator: GeneratorSettings,
+    dealing: Dealing,
     drain_timeout: Duration,
     warmup_timeout: Duration,
     extra_server_arguments: Vec<String>,
@@ -138,6 +141,11 @@ pub async fn run(arguments: &ArgMatches) -> anyhow::Result<()> {
         generator: GeneratorSettings {
             seed: *arguments.get_one::<u64>("seed").unwrap_or(&42),
             ..GeneratorSettings::default()
+        },
+        dealing: match arguments.get_one::<String>("deal").map(String::as_str) {
+            Some("services") | None => Dealing::ServiceGroups,
+            Some("spans") => Dealing::Spans,
+            Some(other) => bail!("invalid --deal {other:?}: expected services or spans"),
         },
         drain_timeout: duration_arg(arguments, "drain-timeout")?,
         warmup_timeout: duration_arg(arguments, "warmup-timeout")?,
@@ -284,6 +292,7 @@ async fn run_round(mode: Mode, settings: &Settings, round: usize) -> anyhow::Res
         settings.generator.clone(),
         settings.spans_per_second,
         settings.duration,
+        settings.dealing,
     )?;
     let feed = tokio::task::spawn_blocking(move || feeder.join())
         .await
@@ -458,14 +467,18 @@ fn print_round(report: &RoundReport) {
         }
     );
     println!(
-        "  confirmed    clients: {} confirmed by the server ({}), {} unconfirmed at the end, {} evicted unread, {} refused by rings; server: {} rejected or invalid, {} reported evicted by clients",
-        thousands(totals.spans_acknowledged),
+        "  confirmed    clients: {} confirmed stored ({}), {} evicted unread, {} unconfirmed at the end, {} refused by rings; server: {} rejected or invalid, {} reported evicted by clients",
+        thousands(
+            totals
+                .spans_acknowledged
+                .saturating_sub(totals.spans_lost_to_eviction)
+        ),
         match report.mode {
             Mode::Pull => "cursors the scraper sent",
             Mode::Push(_) => "acknowledged exports",
         },
-        thousands(report.unacknowledged_at_end),
         thousands(totals.spans_lost_to_eviction),
+        thousands(report.unacknowledged_at_end),
         thousands(totals.spans_refused),
         thousands(report.server_rejected),
         thousands(report.server_dropped_by_client)
