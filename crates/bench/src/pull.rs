@@ -32,6 +32,8 @@ use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans};
 use prost::Message;
 use tokio::sync::watch;
@@ -363,17 +365,60 @@ fn unix_nanos_now() -> u64 {
         .unwrap_or(0)
 }
 
+/// Labels to add to every resource fed to each target (index = target), as resource
+/// attributes the resource does not have yet.
+pub type TargetResourceLabels = Vec<Vec<(String, String)>>;
+
+/// Adds `labels` to `resource_spans`' resource as string attributes, leaving any
+/// attribute the resource already has (what the scraper's enrichment does).
+pub fn add_resource_labels(resource_spans: &mut ResourceSpans, labels: &[(String, String)]) {
+    let resource = resource_spans
+        .resource
+        .get_or_insert_with(Resource::default);
+    for (key, value) in labels {
+        if resource
+            .attributes
+            .iter()
+            .any(|attribute| &attribute.key == key)
+        {
+            continue;
+        }
+        resource.attributes.push(KeyValue {
+            key: key.clone(),
+            value: Some(AnyValue {
+                value: Some(any_value::Value::StringValue(value.clone())),
+            }),
+            ..KeyValue::default()
+        });
+    }
+}
+
 /// Starts the thread that generates traces at `spans_per_second` for `duration` (start
 /// times are the wall clock) and deals them to the targets' rings in turn per `dealing`. The
 /// schedule is a [`Pacer`]: a trace goes in once its spans have accrued, and a feeder
-/// that fell behind catches up; nothing is fed after `duration`.
+/// that fell behind catches up; nothing is fed after `duration`. With `resource_labels`
+/// (only with [`Dealing::ServiceGroups`]), each group's resource carries its target's
+/// labels, as a push pipeline that labels resources would send them.
 pub fn spawn_feeder(
     targets: &TargetSet,
     generator: GeneratorSettings,
     spans_per_second: f64,
     duration: Duration,
     dealing: Dealing,
+    resource_labels: Option<TargetResourceLabels>,
 ) -> anyhow::Result<std::thread::JoinHandle<FeedReport>> {
+    if let Some(labels) = &resource_labels {
+        anyhow::ensure!(
+            dealing == Dealing::ServiceGroups,
+            "resource labels per target need service-group dealing"
+        );
+        anyhow::ensure!(
+            labels.len() == targets.targets.len(),
+            "{} label sets for {} targets",
+            labels.len(),
+            targets.targets.len()
+        );
+    }
     let rings: Vec<Arc<RingBuffer>> = targets
         .targets
         .iter()
@@ -404,9 +449,12 @@ pub fn spawn_feeder(
                 }
                 pacer.reserve(span_count);
                 pacer.record_send(due, started.elapsed());
-                for resource_spans in weft_codec::otlp::to_resource_spans(&trace) {
-                    scopes.encode(resource_spans, &mut encoded);
+                for mut resource_spans in weft_codec::otlp::to_resource_spans(&trace) {
                     let group_target = dealer.next_target();
+                    if let Some(labels) = &resource_labels {
+                        add_resource_labels(&mut resource_spans, &labels[group_target]);
+                    }
+                    scopes.encode(resource_spans, &mut encoded);
                     for span in encoded.drain(..) {
                         let target = match dealing {
                             Dealing::ServiceGroups => group_target,
@@ -540,6 +588,61 @@ mod tests {
         }
     }
 
+    #[test]
+    fn resource_labels_reach_every_resource_of_their_target_only() {
+        let targets = TargetSet::new(2, 1024 * 1024);
+        let labels: TargetResourceLabels = (0..2)
+            .map(|index| {
+                vec![
+                    (String::from("job"), String::from("bench")),
+                    (String::from("instance"), format!("target-{index}")),
+                    (String::from("service.name"), String::from("never-used")),
+                ]
+            })
+            .collect();
+        let feeder = spawn_feeder(
+            &targets,
+            GeneratorSettings::default(),
+            20_000.0,
+            Duration::from_millis(100),
+            Dealing::ServiceGroups,
+            Some(labels),
+        )
+        .expect("thread");
+        feeder.join().expect("feeder");
+        for (index, target) in targets.targets().iter().enumerate() {
+            let response = target.handler.scrape("cursor=0");
+            let request = opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest::decode(response.body)
+                .expect("decodes");
+            assert!(!request.resource_spans.is_empty());
+            for resource_spans in &request.resource_spans {
+                let attributes: std::collections::HashMap<&str, String> = resource_spans
+                    .resource
+                    .as_ref()
+                    .expect("resource")
+                    .attributes
+                    .iter()
+                    .map(|attribute| (attribute.key.as_str(), format!("{:?}", attribute.value)))
+                    .collect();
+                assert!(attributes["instance"].contains(&format!("target-{index}")));
+                assert!(attributes["job"].contains("bench"));
+                assert!(
+                    !attributes["service.name"].contains("never-used"),
+                    "the resource's own wins"
+                );
+            }
+        }
+        let spans_mode = spawn_feeder(
+            &targets,
+            GeneratorSettings::default(),
+            1.0,
+            Duration::from_millis(1),
+            Dealing::Spans,
+            Some(vec![Vec::new(), Vec::new()]),
+        );
+        assert!(spans_mode.is_err(), "labels need service-group dealing");
+    }
+
     fn fed_spans_decode_from_a_scrape(dealing: Dealing) {
         let targets = TargetSet::new(3, 1024 * 1024);
         let feeder = spawn_feeder(
@@ -548,6 +651,7 @@ mod tests {
             20_000.0,
             Duration::from_millis(100),
             dealing,
+            None,
         )
         .expect("thread");
         let report = feeder.join().expect("feeder");

@@ -17,7 +17,7 @@ use weft_bench::pull::{
     Dealing, FeedReport, TargetSet, TargetTotals, per_target_rate, run_pusher, spawn_feeder,
     spread_offsets,
 };
-use weft_bench::pull_config::{file_sd_json, metric_sum, scrape_config_yaml};
+use weft_bench::pull_config::{JOB_NAME, file_sd_json, metric_sum, scrape_config_yaml};
 use weft_bench::soak::process_memory_bytes;
 use weft_bench::stats::nearest_rank;
 use weft_bench::{GeneratorSettings, Protocol};
@@ -35,6 +35,7 @@ pub fn command() -> Command {
         .arg(Arg::new("seed").long("seed").default_value("42").value_parser(value_parser!(u64)).help("Corpus seed"))
         .arg(Arg::new("deal").long("deal").default_value("services").help("What goes to the targets in turn: services (each trace's spans of one service to one target, as a service instance records them) or spans (single spans)"))
         .arg(Arg::new("compare-push").long("compare-push").action(ArgAction::SetTrue).help("After each pull round, push the same spans at the same rate over OTLP to a fresh server"))
+        .arg(Arg::new("push-without-target-labels").long("push-without-target-labels").action(ArgAction::SetTrue).help("Push rounds send the spans as generated; by default each resource carries the labels the scraper would add (job, instance, bench), so both modes store the same data"))
         .arg(Arg::new("push-protocol").long("push-protocol").default_value("otlp-grpc").help("otlp-grpc or otlp-http"))
         .arg(Arg::new("rounds").long("rounds").default_value("1").value_parser(value_parser!(usize)).help("Rounds (with --compare-push each is pull then push); medians are reported"))
         .arg(Arg::new("drain-timeout").long("drain-timeout").default_value("60s").help("How long after generating the server may take to confirm every span"))
@@ -74,6 +75,8 @@ struct Settings {
     drain_timeout: Duration,
     warmup_timeout: Duration,
     extra_server_arguments: Vec<String>,
+    /// Push rounds add the scraper's target labels to every resource.
+    push_target_labels: bool,
 }
 
 /// Resident set statistics of one process over a round.
@@ -153,7 +156,16 @@ pub async fn run(arguments: &ArgMatches) -> anyhow::Result<()> {
             .get_many::<String>("server-arg")
             .map(|values| values.cloned().collect())
             .unwrap_or_default(),
+        push_target_labels: !arguments.get_flag("push-without-target-labels"),
     };
+    if settings.push_target_labels
+        && settings.dealing == Dealing::Spans
+        && arguments.get_flag("compare-push")
+    {
+        bail!(
+            "--deal spans gives one group's spans to many targets, so push rounds cannot label them per target: add --push-without-target-labels"
+        );
+    }
     if !(settings.spans_per_second.is_finite() && settings.spans_per_second >= 1.0) {
         bail!(
             "invalid --rate {}: expected at least 1 span per second",
@@ -202,6 +214,24 @@ pub async fn run(arguments: &ArgMatches) -> anyhow::Result<()> {
     }
     print_summary(&reports);
     Ok(())
+}
+
+/// What the scraper adds to the resources of target `index` (`job`, `instance` and the
+/// file SD group's `bench` label), with made-up loopback addresses of the same shape:
+/// push rounds send them so that both modes store the same attributes.
+fn push_target_labels(targets: usize) -> weft_bench::pull::TargetResourceLabels {
+    (0..targets)
+        .map(|index| {
+            vec![
+                (String::from("job"), String::from(JOB_NAME)),
+                (
+                    String::from("instance"),
+                    format!("127.0.0.1:{}", 20_000 + index),
+                ),
+                (String::from("bench"), String::from("pull")),
+            ]
+        })
+        .collect()
 }
 
 /// Raises the soft open-file limit to at least `wanted` (up to the hard limit); the
@@ -287,12 +317,17 @@ async fn run_round(mode: Mode, settings: &Settings, round: usize) -> anyhow::Res
         process_cpu_time(server_pid).context("cannot read the server's CPU time")?;
     let bench_cpu_before = process_cpu_time(own_pid).context("cannot read own CPU time")?;
     let started = Instant::now();
+    let resource_labels = match mode {
+        Mode::Push(_) if settings.push_target_labels => Some(push_target_labels(settings.targets)),
+        _ => None,
+    };
     let feeder = spawn_feeder(
         &targets,
         settings.generator.clone(),
         settings.spans_per_second,
         settings.duration,
         settings.dealing,
+        resource_labels,
     )?;
     let feed = tokio::task::spawn_blocking(move || feeder.join())
         .await
