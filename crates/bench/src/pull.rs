@@ -51,8 +51,10 @@ const MAX_RETRY_WAIT: Duration = Duration::from_secs(5);
 /// The feeder sleeps only when at least this far ahead of schedule (shorter sleeps cost
 /// more in wake-ups than they smooth; the uncapped pacer catches up either way).
 const MIN_FEEDER_SLEEP: Duration = Duration::from_millis(1);
-/// Distinct resource encodings the feeder keeps before starting its cache afresh.
-const MAX_CACHED_RESOURCES: usize = 10_000;
+/// Distinct resource encodings the feeder keeps before starting its cache afresh: room
+/// for every service on every one of 1,000 targets when push rounds label resources per
+/// target (~20,000 variants of a few hundred bytes each).
+const MAX_CACHED_RESOURCES: usize = 50_000;
 
 /// One simulated application instance.
 #[derive(Debug)]
