@@ -28,12 +28,12 @@ SOAK_SECONDS = float(os.environ.get("WEFT_PULL_SOAK_SECONDS", "15"))
 CHILDREN_PER_TRACE = 3
 
 
-def jittered_config(agent: Agent) -> str:
+def jittered_config(agent: Agent, interval_seconds: int = 1) -> str:
     return textwrap.dedent(
         f"""\
         scrape_configs:
           - job_name: jittered
-            scrape_interval: 1s
+            scrape_interval: {interval_seconds}s
             scrape_timeout: 1s
             metrics_path: /weft/spans
             static_configs:
@@ -115,10 +115,11 @@ def test_jittered_scrapes_leave_no_trace_incomplete(weft_factory, agent_factory,
 def test_with_a_ring_too_small_the_spans_missing_from_storage_equal_the_drops_counted(
     weft_factory, agent_factory, tmp_path
 ):
-    # 64 KiB holds a few hundred spans: far less than what arrives between two scrapes.
-    agent = agent_factory("--buffer.max-bytes", str(64 * 1024))
+    # 16 KiB holds well under a hundred spans, and scrapes come 2 to 6 s apart: far more
+    # arrives between two scrapes, even from a producer slowed by a busy machine.
+    agent = agent_factory("--buffer.max-bytes", str(16 * 1024))
     config = tmp_path / "prometheus.yml"
-    config.write_text(jittered_config(agent))
+    config.write_text(jittered_config(agent, interval_seconds=4))
     server = weft_factory(["--scrape.config-file", str(config), "--scrape.interval-jitter", "0.5"])
     wait_first_scrape(server)
     stop = threading.Event()
@@ -130,13 +131,13 @@ def test_with_a_ring_too_small_the_spans_missing_from_storage_equal_the_drops_co
 
     producer = threading.Thread(target=produce)
     producer.start()
-    time.sleep(min(SOAK_SECONDS, 10))
+    time.sleep(max(min(SOAK_SECONDS, 20), 12))
     stop.set()
     producer.join()
     expected_spans = sum(traces.values())
     wait_until(
         lambda: sum(scraped_totals(server)) >= expected_spans,
-        timeout=30,
+        timeout=40,
         message=f"every one of {expected_spans} spans scraped or counted as dropped",
     )
     scraped, dropped = scraped_totals(server)
