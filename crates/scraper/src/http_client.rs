@@ -158,3 +158,16 @@ fn tls_version(name: &str) -> Option<reqwest::tls::Version> {
         _ => None,
     }
 }
+
+/// The error and its sources, `a: b: c` (reqwest's top-level message alone hides
+/// whether the connection was refused or TLS failed).
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

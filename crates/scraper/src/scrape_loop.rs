@@ -29,7 +29,7 @@ use weft_scrape_config::target::Target;
 
 use crate::cursor_store::{CursorStore, StoredCursor};
 use crate::enrich::add_target_labels;
-use crate::http_client::HttpClient;
+use crate::http_client::{HttpClient, error_chain};
 use crate::protocol::{ACCEPT_PROTOBUF, CURSOR_PARAMETER, MAX_BYTES_PARAMETER};
 use crate::status::{TargetHealth, TargetStatus};
 
@@ -291,19 +291,6 @@ async fn fetch(context: &LoopContext, cursor: Option<u64>) -> Result<Fetched, St
 
 fn body_too_large(limit: u64) -> String {
     format!("body size limit exceeded: the answer is larger than {limit} bytes")
-}
-
-/// The error and its sources, `a: b: c` (reqwest's top-level message alone hides
-/// whether the connection was refused or TLS failed).
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use super::objects::Object;
-use crate::http_client::HttpClient;
+use crate::http_client::{HttpClient, error_chain};
 
 /// Objects asked for per list page.
 const LIST_PAGE_SIZE: &str = "500";
@@ -411,18 +411,6 @@ async fn read_bounded(
         body.extend_from_slice(&chunk);
     }
     Ok(body)
-}
-
-/// An error with its causes (`reqwest` hides them from `Display`).
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 fn too_large(what: &str, limit: usize) -> ApiError {
