@@ -418,8 +418,32 @@ impl SpanSink for Ingester {
         if spans.is_empty() {
             return Ok(outcome);
         }
-        let record = wal::encode_record(tenant, &spans)
-            .map_err(|error| PushError::TooLarge(format!("spans cannot be encoded: {error}")))?;
+        let encode = |spans: &[Span]| {
+            wal::encode_record(tenant, spans)
+                .map_err(|error| PushError::TooLarge(format!("spans cannot be encoded: {error}")))
+        };
+        let mut record = encode(&spans)?;
+        // Copies of spans the head has (another scraper of the same target, a client's
+        // retry) are acknowledged without being written again.
+        if let Some(tenant_head) = head.tenant(tenant) {
+            let copies = tenant_head.duplicates(&spans, &record);
+            if !copies.is_empty() {
+                metrics::counter!("weft_ingester_duplicate_spans_total")
+                    .increment(copies.len() as u64);
+                outcome.accepted_spans += copies.len() as u64;
+                let mut position = 0;
+                let mut copies = copies.into_iter().peekable();
+                spans.retain(|_| {
+                    let copy = copies.next_if_eq(&position).is_some();
+                    position += 1;
+                    !copy
+                });
+                if spans.is_empty() {
+                    return Ok(outcome);
+                }
+                record = encode(&spans)?;
+            }
+        }
         let record = Arc::new(record);
         match self.wal.append(record.clone(), WAL_QUEUE_TIMEOUT).await {
             Ok(_segment) => {}
@@ -454,11 +478,14 @@ impl SpanSink for Ingester {
         // The head keeps the encoded record; the decoded spans are freed here, on the
         // thread that most likely decoded them.
         drop(spans);
+        if stats.duplicates > 0 {
+            metrics::counter!("weft_ingester_duplicate_spans_total").increment(stats.duplicates);
+        }
         self.memory.add(stats);
         if head.bytes() > self.config.max_head_bytes {
             self.cut_requested.notify_one();
         }
-        outcome.accepted_spans = accepted;
+        outcome.accepted_spans += accepted;
         Ok(outcome)
     }
 }
@@ -568,6 +595,40 @@ mod tests {
             ..IngesterConfig::default()
         };
         Ingester::open_local(config).await.expect("opens")
+    }
+
+    #[tokio::test]
+    async fn copies_of_stored_spans_are_acknowledged_without_being_written_again() {
+        let directory = TempDir::new("copies");
+        let config = IngesterConfig {
+            storage_path: directory.path().to_owned(),
+            ..IngesterConfig::default()
+        };
+        let ingester = Ingester::open_local(config).await.expect("opens");
+        let tenant = TenantId::single();
+        let first = ingester.push(&tenant, batch(1)).await.expect("stored");
+        assert_eq!(first.accepted_spans, 10);
+        let head = ingester.state().head.clone();
+        let bytes = head.bytes();
+        let again = ingester
+            .push(&tenant, batch(1))
+            .await
+            .expect("acknowledged");
+        assert_eq!((again.accepted_spans, again.rejected_spans), (10, 0));
+        assert_eq!(head.bytes(), bytes, "nothing written for a batch of copies");
+        // Half copies, half new spans of the same trace.
+        let mut mixed = batch(1).spans;
+        for span in &mut mixed[5..] {
+            span.span_id = SpanId::from_u64(u64::from_be_bytes(span.span_id.0) + 100);
+        }
+        let mixed = ingester
+            .push(&tenant, SpanBatch::from(mixed))
+            .await
+            .expect("stored");
+        assert_eq!(mixed.accepted_spans, 10);
+        let tenant_head = head.tenant(&tenant).expect("tenant");
+        assert_eq!(tenant_head.span_count(TraceId::from_halves(0, 1)), 15);
+        ingester.shutdown().await.expect("shuts down");
     }
 
     #[tokio::test]

@@ -15,6 +15,14 @@
 //! ([`TenantHead::with_stored_block`]). Reading a trace from the head decodes its spans.
 //!
 //! Memory is counted as the allocator sees it ([`crate::memory`]).
+//!
+//! A span equal to one the head already has under its trace (same stored bytes, same
+//! resource and scope) is not added again: scrapers that pull the same targets for high
+//! availability, and clients that retry a push the server had stored, send such copies.
+//! Each span reference carries a 32-bit fingerprint of the span's bytes so that the check
+//! compares bytes only on a fingerprint match. Traces with more than
+//! [`DEDUPE_MAX_TRACE_SPANS`] spans are not checked (reads and compaction remove their
+//! copies), which keeps an insert linear in the spans it adds.
 
 use std::mem::size_of;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -31,6 +39,10 @@ use crate::values::{HeadValues, RecordValueIds};
 
 /// Number of trace shards per tenant.
 pub const HEAD_SHARDS: usize = 16;
+
+/// Traces with more spans than this in the head are not checked for copies of spans
+/// at insert.
+pub const DEDUPE_MAX_TRACE_SPANS: usize = 4096;
 
 fn shard_of(trace_id: &TraceId) -> usize {
     ((trace_id.low_u64() ^ trace_id.high_u64()) % HEAD_SHARDS as u64) as usize
@@ -69,11 +81,66 @@ impl HeadRecord {
     }
 }
 
-/// Where a span of the head is: its record and its position in the record.
+/// Where a span of the head is: its record and its position in the record, with the
+/// fingerprint of its bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct SpanRef {
     record: u32,
     span: u32,
+    fingerprint: u32,
+}
+
+/// A hash of span `span` of `record` without its resource and scope indexes (those
+/// differ between records for equal values); 0 when the location is damaged.
+fn fingerprint(record: &LocatedSpans, span: usize) -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    let Some((before, after)) = record
+        .spans
+        .get(span)
+        .and_then(|location| location.content(&record.bytes))
+    else {
+        return 0;
+    };
+    let mut hasher = foldhash::fast::FixedState::with_seed(0x7765_6674).build_hasher();
+    hasher.write(before);
+    hasher.write(after);
+    hasher.finish() as u32
+}
+
+/// True when span `a_span` of `a` and span `b_span` of `b` are equal: same bytes, same
+/// resource, same scope.
+fn same_span(a: &LocatedSpans, a_span: usize, b: &LocatedSpans, b_span: usize) -> bool {
+    let (Some(a_location), Some(b_location)) = (a.spans.get(a_span), b.spans.get(b_span)) else {
+        return false;
+    };
+    let a_content = a_location.content(&a.bytes);
+    a_content.is_some()
+        && a_content == b_location.content(&b.bytes)
+        && a.resource_bytes(a_location.resource) == b.resource_bytes(b_location.resource)
+        && a.scope_bytes(a_location.scope) == b.scope_bytes(b_location.scope)
+}
+
+/// True when a span of `existing` with fingerprint `fingerprint` equals span `span` of
+/// `incoming`; `records` is read-locked on the first fingerprint match only.
+fn has_copy<'a>(
+    existing: &[SpanRef],
+    fingerprint: u32,
+    incoming: &LocatedSpans,
+    span: usize,
+    records_lock: &'a RwLock<Vec<HeadRecord>>,
+    records: &mut Option<RwLockReadGuard<'a, Vec<HeadRecord>>>,
+) -> bool {
+    existing
+        .iter()
+        .filter(|reference| reference.fingerprint == fingerprint)
+        .any(|reference| {
+            let records = records.get_or_insert_with(|| read(records_lock));
+            records
+                .get(reference.record as usize)
+                .is_some_and(|record| {
+                    same_span(&record.encoded, reference.span as usize, incoming, span)
+                })
+        })
 }
 
 /// The spans of one trace in the head.
@@ -107,6 +174,8 @@ pub struct InsertStats {
     pub new_traces: u64,
     /// Estimated memory added, in bytes (see [`crate::memory`]).
     pub bytes: u64,
+    /// Spans not added because the head already had them.
+    pub duplicates: u64,
 }
 
 impl InsertStats {
@@ -115,6 +184,7 @@ impl InsertStats {
         self.spans += other.spans;
         self.new_traces += other.new_traces;
         self.bytes += other.bytes;
+        self.duplicates += other.duplicates;
     }
 }
 
@@ -177,6 +247,8 @@ impl TenantHead {
     /// one trace that arrive together are filed together, with one lookup and one
     /// reservation. Traces in `arrivals` count as arrived then (carried from an older
     /// head), or later if spans of theirs arrived here since; the rest arrived now.
+    /// Spans equal to one the head has under their trace (or to an earlier one of the
+    /// record) are left out, and counted in [`InsertStats::duplicates`].
     pub fn insert_arrived(
         &self,
         spans: &[Span],
@@ -186,6 +258,10 @@ impl TenantHead {
         arrivals: Option<&HashMap<TraceId, Instant>>,
     ) -> Result<InsertStats, InsertError> {
         let now = Instant::now();
+        let fingerprints: Vec<u32> = (0..spans.len())
+            .map(|position| fingerprint(&record, position))
+            .collect();
+        let incoming = record.clone();
         let (value_ids, value_bytes) = self
             .values
             .write()
@@ -222,6 +298,7 @@ impl TenantHead {
             .collect();
         by_shard.sort_by_key(|&(shard, _)| shard);
         let mut largest = 0u64;
+        let mut records_guard = None;
         for shard_positions in by_shard.chunk_by(|a, b| a.0 == b.0) {
             let shard = &self.shards[shard_positions[0].0 as usize];
             let mut traces = shard.write().unwrap_or_else(PoisonError::into_inner);
@@ -244,12 +321,30 @@ impl TenantHead {
                 });
                 trace.last_arrival = trace.last_arrival.max(arrival);
                 trace.spans.reserve(run.len());
+                let check = trace.spans.len() + run.len() <= DEDUPE_MAX_TRACE_SPANS;
+                let mut added = 0u64;
                 for &(_, position) in run {
+                    let fingerprint = fingerprints[position as usize];
+                    if check
+                        && has_copy(
+                            &trace.spans,
+                            fingerprint,
+                            &incoming,
+                            position as usize,
+                            &self.records,
+                            &mut records_guard,
+                        )
+                    {
+                        stats.duplicates += 1;
+                        continue;
+                    }
                     trace.digest.add_span(&spans[position as usize]);
                     trace.spans.push(SpanRef {
                         record: record_index,
                         span: position,
+                        fingerprint,
                     });
+                    added += 1;
                 }
                 // Capacity and digest strings only grow (a better root may shorten a
                 // name; the old count stands then), so the count never goes down.
@@ -258,11 +353,13 @@ impl TenantHead {
                     stats.bytes += (owned - trace.counted_bytes) as u64;
                     trace.counted_bytes = owned;
                 }
-                stats.spans += run.len() as u64;
+                stats.spans += added;
                 largest = largest.max(trace.spans.len() as u64);
             }
             let table_after = memory::hash_table_bytes(traces.capacity(), TRACE_ENTRY_BYTES);
             stats.bytes += table_after.saturating_sub(table_before) as u64;
+            // Not held while the next shard is locked.
+            records_guard = None;
         }
         self.largest_trace_spans
             .fetch_max(largest, Ordering::Relaxed);
@@ -270,6 +367,36 @@ impl TenantHead {
         self.traces.fetch_add(stats.new_traces, Ordering::Relaxed);
         self.bytes.fetch_add(stats.bytes, Ordering::Relaxed);
         Ok(stats)
+    }
+
+    /// Positions of the spans of `record` (encoded from `spans`, same order) that equal a
+    /// span this head already has under their trace, ascending. A push drops them before
+    /// writing the WAL; the insert checks again, as another push may add copies between.
+    pub fn duplicates(&self, spans: &[Span], record: &LocatedSpans) -> Vec<usize> {
+        let mut found = Vec::new();
+        let mut records_guard = None;
+        for (position, span) in spans.iter().enumerate() {
+            let shard = read(&self.shards[shard_of(&span.trace_id)]);
+            let Some(trace) = shard.get(&span.trace_id) else {
+                continue;
+            };
+            if trace.spans.len() > DEDUPE_MAX_TRACE_SPANS {
+                continue;
+            }
+            if has_copy(
+                &trace.spans,
+                fingerprint(record, position),
+                record,
+                position,
+                &self.records,
+                &mut records_guard,
+            ) {
+                found.push(position);
+            }
+            // Released with the shard, so no record lock outlives a shard lock.
+            records_guard = None;
+        }
+        found
     }
 
     /// Merges the names of `spans` into the tenant's index; returns the bytes it grew by.

@@ -137,3 +137,72 @@ fn a_record_that_does_not_match_its_spans_is_refused() {
         Err(InsertError::RecordMismatch(2))
     );
 }
+
+#[test]
+fn copies_of_spans_already_in_the_head_are_not_added_again() {
+    let head = Head::new(0);
+    let tenant = TenantId::single();
+    let first = [span(1, 1, None, 100), span(1, 2, Some(1), 110)];
+    assert_eq!(insert(&head, &tenant, &first).spans, 2);
+
+    // Another scraper's copy of the same spans, in a record with other spans first (so
+    // the resource and scope indexes and positions differ), plus a span that differs
+    // from span 2 only in its start.
+    let moved = span(1, 2, Some(1), 111);
+    let second = [
+        span(7, 1, None, 5),
+        span(1, 2, Some(1), 110),
+        span(1, 1, None, 100),
+        moved,
+    ];
+    let tenant_head = head.tenant(&tenant).expect("tenant");
+    let record = encode_record(&tenant, &second).expect("encodes");
+    assert_eq!(tenant_head.duplicates(&second, &record), vec![1, 2]);
+    let stats = insert(&head, &tenant, &second);
+    assert_eq!(stats.duplicates, 2);
+    assert_eq!(stats.spans, 2);
+    assert_eq!(tenant_head.span_count(TraceId::from_halves(0, 1)), 3);
+    assert_eq!(tenant_head.span_total(), 4);
+    let starts: Vec<u64> = tenant_head
+        .trace(TraceId::from_halves(0, 1))
+        .expect("reads")
+        .iter()
+        .map(|span| span.start_unix_nanos)
+        .collect();
+    assert_eq!(starts, vec![100, 110, 111]);
+}
+
+#[test]
+fn a_span_with_another_resource_or_a_copy_within_one_record_is_told_apart() {
+    let head = Head::new(0);
+    let tenant = TenantId::single();
+    insert(&head, &tenant, &[span(1, 1, None, 100)]);
+    let mut elsewhere = span(1, 1, None, 100);
+    elsewhere.resource = Arc::new(Resource::for_service("other"));
+    let tenant_head = head.tenant(&tenant).expect("tenant");
+    let record = encode_record(&tenant, &[elsewhere.clone()]).expect("encodes");
+    assert!(
+        tenant_head
+            .duplicates(std::slice::from_ref(&elsewhere), &record)
+            .is_empty(),
+        "same bytes under another resource are another span"
+    );
+    let stats = insert(&head, &tenant, &[elsewhere.clone(), elsewhere]);
+    assert_eq!((stats.spans, stats.duplicates), (1, 1));
+    assert_eq!(tenant_head.span_count(TraceId::from_halves(0, 1)), 2);
+}
+
+#[test]
+fn traces_past_the_dedupe_bound_are_not_checked() {
+    let head = Head::new(0);
+    let tenant = TenantId::single();
+    let spans: Vec<Span> = (1..=DEDUPE_MAX_TRACE_SPANS as u64 + 1)
+        .map(|id| span(1, id, None, id))
+        .collect();
+    insert(&head, &tenant, &spans);
+    let again = [span(1, 1, None, 1)];
+    let tenant_head = head.tenant(&tenant).expect("tenant");
+    let record = encode_record(&tenant, &again).expect("encodes");
+    assert!(tenant_head.duplicates(&again, &record).is_empty());
+    assert_eq!(insert(&head, &tenant, &again).duplicates, 0);
+}

@@ -374,6 +374,17 @@ impl SpanLocation {
     pub fn span_bytes<'a>(&self, bytes: &'a [u8]) -> Option<&'a [u8]> {
         bytes.get(self.start as usize..self.end as usize)
     }
+
+    /// The stored span's bytes within `bytes` without its resource and scope index
+    /// fields: what is before them and what is after them. Two spans of any two tables
+    /// are equal when these parts are equal and their resources and scopes are.
+    pub fn content<'a>(&self, bytes: &'a [u8]) -> Option<(&'a [u8], &'a [u8])> {
+        let span = self.span_bytes(bytes)?;
+        let (before, indexes) = span.split_at_checked(self.indexes_at as usize)?;
+        let resource_length = super::encode::u32_varint_length(indexes)?;
+        let scope_length = super::encode::u32_varint_length(indexes.get(resource_length..)?)?;
+        Some((before, indexes.get(resource_length + scope_length..)?))
+    }
 }
 
 /// A span table of one group (the form [`super::encode_spans`] writes) after a caller's
