@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import subprocess
 import textwrap
+from pathlib import Path
 
 import pytest
 import requests
 
-from helpers import WeftServer, native_trace, wait_until, weft_binary
+from helpers import WeftServer, free_ports, metric_sum, native_trace, wait_until, weft_binary
 from test_agent import Agent, agent_factory, emit  # noqa: F401  (fixture re-export)
 
 
@@ -229,3 +230,97 @@ def test_two_scrapers_shard_the_targets_by_hashmod(weft_factory, agent_factory, 
             message=f"agent {agent_index} scraped by shard {owner}",
         )
         assert trace_ids_with_spans(servers[1 - owner], traces) == {}, "only one shard scrapes a target"
+
+
+class Scraper:
+    """One `weft scraper` process forwarding to `server`'s OTLP/gRPC port; its cursors
+    live in `path`, so a restart resumes."""
+
+    def __init__(self, config: Path, server: WeftServer, path: Path):
+        self.config, self.server, self.path = config, server, path
+        self.log = path.with_suffix(".log")
+        self.process: subprocess.Popen | None = None
+        self.start()
+
+    def start(self) -> None:
+        (self.http_port,) = free_ports(1)
+        command = [
+            str(weft_binary()), "scraper",
+            "--scrape.config-file", str(self.config),
+            "--forward.endpoint", f"http://{self.server.otlp_grpc_endpoint}",
+            "--http.listen", f"127.0.0.1:{self.http_port}",
+            "--path", str(self.path),
+        ]  # fmt: skip
+        self.process = subprocess.Popen(command, stdout=self.log.open("a"), stderr=subprocess.STDOUT)
+        wait_until(
+            lambda: requests.get(f"{self.url}/ready", timeout=2).status_code == 200, timeout=20, message="scraper up"
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    def forwarded_spans(self) -> float:
+        return metric_sum(requests.get(f"{self.url}/metrics", timeout=10).text, "weft_forward_spans_total")
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(timeout=15)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            assert self.process.wait(timeout=15) == 0, self.log.read_text()[-3000:]
+
+
+def test_two_scrapers_of_the_same_targets_store_each_span_once_and_one_can_die(weft_factory, agent_factory, tmp_path):
+    """High availability: two `weft scraper`s pull the same agent and forward to one weft
+    serve; each forwards every span, the server keeps one copy of each at ingest (its
+    duplicate counter counts the other), and with one scraper killed the other goes on
+    alone; the restarted one resumes from its cursor and its late copies are dropped too."""
+    agent = agent_factory()
+    config = tmp_path / "prometheus.yml"
+    config.write_text(scrape_config(agent))
+    # One head for the whole test: copies are dropped at ingest while the trace is in it.
+    server = weft_factory(["--ingester.max-block-duration", "10m"])
+    scrapers = [Scraper(config, server, tmp_path / f"scraper-{index}") for index in range(2)]
+    try:
+        first = emit_traces(agent, 30, "ha")
+        wait_until(
+            lambda: all(scraper.forwarded_spans() == 30 for scraper in scrapers),
+            timeout=30,
+            message="both scrapers forwarded all 30 spans",
+        )
+        assert trace_ids_with_spans(server, first) == first, "every trace stored with its one span"
+        wait_until(
+            lambda: metric_sum(server.metrics_text(), "weft_ingester_duplicate_spans_total") == 30,
+            timeout=10,
+            message="the second copy of each of the 30 spans dropped at ingest",
+        )
+        targets = requests.get(f"{scrapers[0].url}/api/scrape/targets", timeout=10).json()["data"]
+        assert [target["health"] for target in targets["activeTargets"]] == ["up"]
+
+        scrapers[1].kill()
+        second = emit_traces(agent, 20, "one-scraper")
+        everything = {**first, **second}
+        wait_until(
+            lambda: trace_ids_with_spans(server, everything) == everything,
+            timeout=30,
+            message="the surviving scraper stores the next 20 alone",
+        )
+        scrapers[1].start()
+        wait_until(
+            lambda: scrapers[1].forwarded_spans() == 20,
+            timeout=30,
+            message="the restarted scraper resumes from its cursor: the 20 it missed, nothing before",
+        )
+        wait_until(
+            lambda: metric_sum(server.metrics_text(), "weft_ingester_duplicate_spans_total") == 50,
+            timeout=10,
+            message="its 20 late copies dropped at ingest",
+        )
+        assert trace_ids_with_spans(server, everything) == everything
+    finally:
+        for scraper in scrapers:
+            scraper.stop()

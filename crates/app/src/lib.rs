@@ -12,11 +12,13 @@ mod lifecycle;
 mod observability;
 pub mod sampling;
 pub mod scrape;
+pub mod scraper_role;
 pub mod settings;
 
 pub use agent::{AgentConfig, run_agent};
 pub use config::{Config, ConfigError};
 pub use lifecycle::run;
+pub use scraper_role::{ScraperConfig, run_scraper};
 
 /// What a weft process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -1,4 +1,4 @@
-//! The weft command tree: `serve`, `agent`, `search`, `query`, `tags`, `trace`, `sampling`, `targets`, `bench`.
+//! The weft command tree: `serve`, `agent`, `scraper`, `search`, `query`, `tags`, `trace`, `sampling`, `targets`, `bench`.
 //!
 //! `main` parses the command line, builds a Tokio runtime and hands off to one module per
 //! command. `serve`'s flags are generated from the configuration (see
@@ -14,6 +14,7 @@ mod bench_storage;
 mod inspect;
 mod query;
 mod sampling;
+mod scraper;
 mod serve;
 mod targets;
 mod waterfall;
@@ -30,6 +31,7 @@ fn command() -> Command {
         .arg_required_else_help(true)
         .subcommand(serve::command())
         .subcommand(agent::command())
+        .subcommand(scraper::command())
         .subcommand(inspect::search_command())
         .subcommand(query::query_command())
         .subcommand(query::tags_command())
@@ -75,6 +77,7 @@ pub fn main() -> ExitCode {
         match matches.subcommand() {
             Some(("serve", arguments)) => serve::run(arguments).await,
             Some(("agent", arguments)) => agent::run(arguments).await,
+            Some(("scraper", arguments)) => scraper::run(arguments).await,
             Some(("search", arguments)) => inspect::search(arguments).await,
             Some(("query", arguments)) => query::query(arguments).await,
             Some(("tags", arguments)) => query::tags(arguments).await,

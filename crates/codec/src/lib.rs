@@ -22,6 +22,7 @@ pub mod jaeger;
 mod json_write;
 pub mod otlp;
 pub mod pull;
+pub mod rpc_status;
 pub mod thrift;
 pub mod zipkin;
 pub mod zipkin_v1;

@@ -49,7 +49,7 @@ pub mod jaeger_sampling_grpc;
 pub mod otlp_grpc;
 pub mod otlp_http;
 pub mod raw_codec;
-mod rpc_status;
+use weft_codec::rpc_status;
 mod span_count;
 mod text_http;
 mod udp_kernel_stats;
