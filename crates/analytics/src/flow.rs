@@ -11,8 +11,8 @@
 //! The *common path* is the most frequent critical path: each trace's critical path
 //! (see [`crate::critical_path`]) as the sequence of nodes it passes through, repeats of
 //! one node in a row collapsed; the sequence shared by most traces wins (ties: the
-//! smallest sequence of node ids). Its nodes, and the edges between consecutive nodes of
-//! it, are marked `on_common_path`.
+//! smallest sequence of node ids). Its nodes are marked `on_common_path`, and so are the
+//! edges its spans were called through (in the first trace that took that path).
 
 use std::collections::HashMap;
 
@@ -148,7 +148,7 @@ pub struct FlowEdge {
     pub trace_count: u64,
     /// `trace_count` over the graph's `trace_count`.
     pub frequency: f64,
-    /// True when the call joins two consecutive nodes of the common path.
+    /// True when a span on the common path was called through this edge.
     pub on_common_path: bool,
 }
 
@@ -184,13 +184,22 @@ struct EdgeAccumulator {
     traces: u64,
 }
 
+/// The traces whose critical path is one node sequence.
+#[derive(Debug)]
+struct PathTally {
+    traces: u64,
+    /// (caller, callee) of each span on the path, in the first such trace.
+    steps: Vec<(u32, u32)>,
+}
+
 struct FlowBuilder {
     key: FlowNodeKey,
     names: Names,
     node_ids: HashMap<(u32, u32, u32), u32>,
     nodes: Vec<NodeAccumulator>,
     edges: HashMap<(u32, u32), EdgeAccumulator>,
-    paths: HashMap<Vec<u32>, u64>,
+    /// Critical paths as node sequences: traces, and the calls the first trace made on it.
+    paths: HashMap<Vec<u32>, PathTally>,
     max_nodes: usize,
 }
 
@@ -279,14 +288,31 @@ impl FlowBuilder {
         }
         if let Ok(segments) = path_segments(tree) {
             let mut path: Vec<u32> = Vec::new();
+            let mut steps: Vec<(u32, u32)> = Vec::new();
             for (index, _, _) in segments {
                 let id = node_of[index as usize];
-                if id != NONE && path.last() != Some(&id) {
+                if id == NONE {
+                    continue;
+                }
+                if path.last() != Some(&id) {
                     path.push(id);
+                }
+                let span = &tree.nodes[index as usize];
+                if let Some(parent) = span.parent
+                    && index != tree.primary_root()
+                    && node_of[parent as usize] != NONE
+                {
+                    steps.push((node_of[parent as usize], id));
                 }
             }
             if !path.is_empty() {
-                *self.paths.entry(path).or_default() += 1;
+                steps.sort_unstable();
+                steps.dedup();
+                let tally = self
+                    .paths
+                    .entry(path)
+                    .or_insert(PathTally { traces: 0, steps });
+                tally.traces += 1;
             }
         }
         (taken, dropped)
@@ -386,14 +412,24 @@ fn finish(
         start = end;
     }
     let remap = |id: u32| new_id[id as usize];
-    let total_paths: u64 = paths.values().sum();
+    let total_paths: u64 = paths.values().map(|tally| tally.traces).sum();
     let common = paths
         .into_iter()
-        .map(|(path, count)| (path.into_iter().map(remap).collect::<Vec<u32>>(), count))
-        .max_by(|(left_path, left), (right_path, right)| {
+        .map(|(path, tally)| {
+            (
+                path.into_iter().map(remap).collect::<Vec<u32>>(),
+                tally.traces,
+                tally.steps,
+            )
+        })
+        .max_by(|(left_path, left, _), (right_path, right, _)| {
             left.cmp(right).then_with(|| right_path.cmp(left_path))
         });
-    let common_path = common.map(|(path, count)| CommonPath {
+    let path_steps: std::collections::HashSet<(u32, u32)> = common
+        .iter()
+        .flat_map(|(_, _, steps)| steps.iter().map(|&(from, to)| (remap(from), remap(to))))
+        .collect();
+    let common_path = common.map(|(path, count, _)| CommonPath {
         nodes: path,
         trace_count: count,
         fraction: fraction(count, total_paths),
@@ -401,10 +437,6 @@ fn finish(
     let on_path: std::collections::HashSet<u32> = common_path
         .iter()
         .flat_map(|path| path.nodes.iter().copied())
-        .collect();
-    let path_steps: std::collections::HashSet<(u32, u32)> = common_path
-        .iter()
-        .flat_map(|path| path.nodes.windows(2).map(|pair| (pair[0], pair[1])))
         .collect();
     let mut flow_nodes: Vec<FlowNode> = nodes
         .iter_mut()

@@ -36,6 +36,9 @@ mod service_map;
 mod stats;
 pub mod tree;
 
+#[cfg(test)]
+mod tests;
+
 pub use cct::{CallingContextTree, CctNode, calling_context_tree};
 pub use compare::{
     Frame, Presence, SetComparison, SetComparisonNode, SetNodeStats, SetSummary, TraceComparison,

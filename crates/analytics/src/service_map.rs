@@ -1,30 +1,30 @@
 //! The service map: services and the calls between them over a set of traces.
 //!
-//! Edges come from the trace trees (after clock-skew correction), one per call:
-//! - a parent and child in different services: [`Connection::Rpc`] when the parent is a
-//!   client and the child a server (Zipkin's shared halves included), latency the
-//!   client's duration (what the caller waited); [`Connection::Messaging`] when the parent
-//!   is a producer or the child a consumer, latency from the producer's start to the
-//!   consumer's start (delivery); otherwise [`Connection::Inferred`] (kinds missing or
-//!   unusual), latency the client's duration when the parent is a client, else the
-//!   child's duration. The call failed when the child failed or a client parent did.
-//! - a client or producer span with no child in another service but a remote service
-//!   name (`peer.service`, or a host name, as [`Span::remote_service_name`] reads it):
-//!   an [`Connection::Rpc`] or [`Connection::Messaging`] edge to that uninstrumented
-//!   service, latency the span's duration.
-//! - a root server or consumer span with `peer.service`: an edge from that
-//!   uninstrumented caller, latency the span's duration.
+//! Edges come from the trace trees (after clock-skew correction), one per call. A call is
+//! a parent and child in different services, or a server or consumer span under any
+//! parent (a service calling another instance of itself, or itself):
+//! - [`Connection::Rpc`] when the parent is a client and the child a server (Zipkin's
+//!   shared halves included); latency is the client's duration (what the caller waited);
+//! - [`Connection::Messaging`] when the parent is a producer or the child a consumer;
+//!   latency is from the producer's start to the consumer's start (delivery);
+//! - otherwise [`Connection::Inferred`] (kinds missing or unusual); latency is the
+//!   client's duration when the parent is a client, else the child's duration.
 //!
-//! Orphans attached to a root make no edges (their caller is unknown). Spans without a
-//! service name make no edges. Per service, the *server* statistics cover its server and
-//! consumer spans and, when kinds are missing, its entry spans (roots, and spans whose
-//! parent is in another service).
+//! The call failed when the child failed or a client parent did. Besides, a client or
+//! producer span with no child in another service but a remote service name
+//! (`peer.service`, or a host name, as [`Span::remote_service_name`] reads it) is a call
+//! to that uninstrumented service, and a root server or consumer span with
+//! `peer.service` a call from that uninstrumented caller; latency is the span's duration.
+//! Orphans attached to a root make no edges (their caller is unknown); spans without a
+//! service name make none either. Per service, the *server* statistics cover its server
+//! and consumer spans and, when kinds are missing, its entry spans (roots, and spans
+//! whose parent is in another service).
 //!
-//! This counts the same calls as Zipkin's dependency linker
-//! ([`weft_model::dependency_links`], which the Zipkin API serves) on instrumented RPCs,
-//! and adds latency, messaging delivery times and kind-less cross-service calls; it does
-//! not lower-case service names and does not backfill hops the linker infers from
-//! mislabelled clients.
+//! Added up over connections, the calls per (caller, callee) equal those of Zipkin's
+//! dependency linker ([`weft_model::dependency_links`], which the Zipkin API serves) on
+//! instrumented traces (the fixture tests check it on real traces); the map adds latency,
+//! delivery times and kind-less calls, keeps the case of service names, and does not
+//! re-attribute calls the way the linker does for clients labelled with the wrong service.
 
 use std::collections::HashMap;
 
@@ -217,7 +217,7 @@ impl MapBuilder {
             }
             if let Some(parent) = parent
                 && !parent.service.is_empty()
-                && parent.service != node.service
+                && (parent.service != node.service || is_explicit_call(node))
             {
                 self.add_call(parent, node);
             }
@@ -254,9 +254,6 @@ impl MapBuilder {
         let Some(remote) = node.span.remote_service_name() else {
             return;
         };
-        if remote == node.service {
-            return;
-        }
         match node.kind {
             SpanKind::Client | SpanKind::Producer => {
                 let has_remote_child = tree.children(index).iter().any(|&child| {
@@ -289,6 +286,12 @@ impl MapBuilder {
             _ => {}
         }
     }
+}
+
+/// A call even within one service (a service calling another instance of itself, or
+/// itself): every server or consumer span with a parent was called.
+fn is_explicit_call(child: &Node<'_>) -> bool {
+    matches!(child.kind, SpanKind::Server | SpanKind::Consumer)
 }
 
 fn timed_duration(node: &Node<'_>) -> Option<u64> {

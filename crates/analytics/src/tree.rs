@@ -1,16 +1,18 @@
 //! How the spans of one trace become a tree, the shape every analysis walks.
 //!
-//! 1. **Fragments.** Spans with the same id, the same `shared` flag, the same service and
-//!    compatible kinds (equal, or one unspecified) are fragments of one span (Zipkin sends
-//!    late data that way) and merge into one node: the earliest timed start, the latest
-//!    end, the first parent id and name given, error if any fragment failed.
+//! 1. **Fragments.** Spans with the same id, the same `shared` flag, the same clock
+//!    domain (service and host, see 6) and compatible kinds (equal, or one unspecified)
+//!    are fragments of one span (Zipkin sends late data that way, and one host may report
+//!    a consumer several times) and merge into one node: the earliest timed start, the
+//!    latest end, the first parent id and name given, error if any fragment failed.
 //! 2. **Shared halves.** Several nodes with one span id are the client and server halves
 //!    of one RPC (Zipkin's `shared`): the first client-side node (not shared, not a
 //!    server) is the parent of the others.
 //! 3. **Parents.** A node hangs under the node with its parent id, preferring among the
-//!    halves with that id the one of its own service, then the server half. A node
-//!    without a parent id but with a link to a span of the same trace (Jaeger's
-//!    `FOLLOWS_FROM`, an OpenTelemetry link) hangs under that span as an *async* child.
+//!    halves with that id the one of its own domain, then of its own service, then the
+//!    server half. A node without a parent id but with a link to a span of the same
+//!    trace (Jaeger's `FOLLOWS_FROM`, an OpenTelemetry link) hangs under that span as an
+//!    *async* child.
 //!    A child is also async when it is a consumer, when its parent is a producer, or when
 //!    it links its parent with `opentracing.ref_type = follows_from`. Async children do
 //!    not hold their parent up: critical paths and self times ignore them.
@@ -24,13 +26,17 @@
 //! 6. **Clock skew** ([`TreeOptions::correct_clock_skew`], on by default), in the spirit
 //!    of Zipkin's and Jaeger's UIs: spans belong to a *clock domain* (service name plus
 //!    host: `net.host.ip`, `net.host.ipv6`, or resource `host.name`, `host.id`,
-//!    `host.ip`, `ip`, `hostname`). A synchronous child of another domain that does not
-//!    lie within its (already corrected) parent is shifted so that it is centred in the
-//!    parent, assuming equal network latency both ways; its descendants in its domain
-//!    move with it. A child longer than its parent cannot fit and is not shifted by its
-//!    own measure (it is reported as uncorrectable). Async children and orphans of another
-//!    domain take the shift first found for their domain, else none. Spans without a
-//!    timestamp are never shifted.
+//!    `host.ip`, `ip`, `hostname`). A synchronous child of another domain whose parent
+//!    is a client span (or has no kind) and which does not lie within that (already
+//!    corrected) parent is shifted so that it is centred in the parent, assuming equal
+//!    network latency both ways; its descendants in its domain move with it. Under a
+//!    parent without duration (a one-way call: a redirect, a message) only a child that
+//!    starts before the parent is known to be skewed, and it moves to the parent's start.
+//!    A child longer than its parent cannot fit and is not shifted by its own measure
+//!    (it is reported as uncorrectable). Other children of another domain (under a server
+//!    or internal span of another host there is no call to measure: a browser redirect,
+//!    say), async children and orphans take the shift first found for their domain, else
+//!    none. Spans without a timestamp are never shifted.
 //!
 //! Building is O(n log n) in the spans and uses no recursion.
 
@@ -260,11 +266,31 @@ impl<'a> TraceTree<'a> {
                 Some(parent) if current.domain.is_none() || current.domain == parent.domain => {
                     shifts[current.parent.map_or(0, |parent| parent as usize)]
                 }
-                Some(parent) if current.relation == Relation::Child && parent.timed => {
+                Some(parent)
+                    if current.relation == Relation::Child
+                        && parent.timed
+                        && matches!(parent.kind, SpanKind::Client | SpanKind::Unspecified) =>
+                {
                     let (parent_start, parent_end) = (parent.start, parent.end);
                     let (start, end) = (current.start, current.end);
                     let shift = if start >= parent_start && end <= parent_end {
                         0
+                    } else if parent_end == parent_start {
+                        // A one-way call (the parent did not wait): only a child that
+                        // starts before its parent is known to be skewed; it moves to
+                        // the parent's start.
+                        if start < parent_start {
+                            let shift = i64::try_from(parent_start - start).unwrap_or(0);
+                            self.skew.corrected_span_count += 1;
+                            corrections.push(ClockSkewCorrection {
+                                span_id: current.span.span_id.to_hex(),
+                                service: current.service.to_owned(),
+                                shift_nanos: shift,
+                            });
+                            shift
+                        } else {
+                            0
+                        }
                     } else if end - start > parent_end - parent_start {
                         self.skew.uncorrectable_span_count += 1;
                         remembered(current.domain)
@@ -350,26 +376,30 @@ fn kinds_compatible(left: SpanKind, right: SpanKind) -> bool {
 
 /// Step 1: one node per span, fragments merged; nodes come out sorted by span id.
 fn merge_fragments<'a>(spans: &'a [Span], domains: &mut Names) -> Vec<Node<'a>> {
+    let span_domains: Vec<Option<u32>> =
+        spans.iter().map(|span| domain_of(span, domains)).collect();
     let mut order: Vec<u32> = (0..spans.len() as u32).collect();
     order.sort_by(|&left, &right| {
         let (a, b) = (&spans[left as usize], &spans[right as usize]);
         a.span_id
             .cmp(&b.span_id)
             .then(a.shared.cmp(&b.shared))
-            .then_with(|| a.service_name().cmp(&b.service_name()))
+            .then(span_domains[left as usize].cmp(&span_domains[right as usize]))
             .then(left.cmp(&right))
     });
     let mut nodes: Vec<Node<'a>> = Vec::with_capacity(spans.len());
-    // Nodes of the current (id, shared, service) group start here.
+    // Nodes of the current (id, shared, domain) group start here.
     let mut group_start = 0;
     for (position, &index) in order.iter().enumerate() {
         let span = &spans[index as usize];
         let service = span.service_name().unwrap_or("");
+        let domain = span_domains[index as usize];
         let same_group = position > 0 && {
-            let previous = &spans[order[position - 1] as usize];
+            let previous_index = order[position - 1] as usize;
+            let previous = &spans[previous_index];
             previous.span_id == span.span_id
                 && previous.shared == span.shared
-                && previous.service_name().unwrap_or("") == service
+                && span_domains[previous_index] == domain
         };
         if !same_group {
             group_start = nodes.len();
@@ -414,7 +444,7 @@ fn merge_fragments<'a>(spans: &'a [Span], domains: &mut Names) -> Vec<Node<'a>> 
                 error: span_failed(span),
                 parent: None,
                 relation: Relation::Root,
-                domain: domain_of(span, domains),
+                domain,
                 parent_span_id: span.parent_span_id,
                 shared: span.shared,
             }),
@@ -448,15 +478,20 @@ fn primary_of(nodes: &[Node<'_>], from: u32, to: u32) -> u32 {
         .unwrap_or(from)
 }
 
-/// The node a child of `service` with parent id in `from..to` hangs under.
-fn parent_among(nodes: &[Node<'_>], from: u32, to: u32, service: &str) -> u32 {
+/// The node a child of `service` in `domain` with parent id in `from..to` hangs under.
+fn parent_among(nodes: &[Node<'_>], from: u32, to: u32, service: &str, domain: Option<u32>) -> u32 {
     let range = from..to;
     if to - from == 1 {
         return from;
     }
     range
         .clone()
-        .find(|&index| !service.is_empty() && nodes[index as usize].service == service)
+        .find(|&index| domain.is_some() && nodes[index as usize].domain == domain)
+        .or_else(|| {
+            range
+                .clone()
+                .find(|&index| !service.is_empty() && nodes[index as usize].service == service)
+        })
         .or_else(|| {
             range.clone().find(|&index| {
                 let node = &nodes[index as usize];
@@ -490,7 +525,8 @@ fn assign_parents(nodes: &mut [Node<'_>], id_ranges: &HashMap<SpanId, (u32, u32)
         } else if let Some(parent_id) = node.parent_span_id {
             match id_ranges.get(&parent_id) {
                 Some(&(parent_from, parent_to)) if parent_id != span_id => {
-                    let parent = parent_among(nodes, parent_from, parent_to, node.service);
+                    let parent =
+                        parent_among(nodes, parent_from, parent_to, node.service, node.domain);
                     let parent_node = &nodes[parent as usize];
                     let asynchronous = node.kind == SpanKind::Consumer
                         || parent_node.kind == SpanKind::Producer
@@ -510,9 +546,9 @@ fn assign_parents(nodes: &mut [Node<'_>], id_ranges: &HashMap<SpanId, (u32, u32)
                 let same_trace =
                     link.trace_id == trace_id || link.trace_id.low_u64() == trace_id.low_u64();
                 match id_ranges.get(&link.span_id) {
-                    Some(&(link_from, link_to)) if same_trace && link.span_id != span_id => {
-                        Some(parent_among(nodes, link_from, link_to, node.service))
-                    }
+                    Some(&(link_from, link_to)) if same_trace && link.span_id != span_id => Some(
+                        parent_among(nodes, link_from, link_to, node.service, node.domain),
+                    ),
                     _ => None,
                 }
             });
