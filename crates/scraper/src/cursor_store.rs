@@ -16,15 +16,18 @@
 //! new file, never a torn one. Writes are group commits: while one rewrite is in
 //! progress, the cursors set meanwhile wait and go together into the next one, so a
 //! thousand targets scraped every second cost a few rewrites per second, not a thousand.
+//! One blocking task writes while there is something to write; the callers of `set`
+//! wait asynchronously, so a thousand waiting scrapes hold no thread.
 //! Cursors of targets that disappear are kept, so a target that comes back resumes.
 
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::{Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
 
 /// The file name inside the cursor directory.
 pub const CURSOR_FILE_NAME: &str = "cursors.json";
@@ -80,13 +83,13 @@ struct CursorEntry {
 }
 
 /// The cursors of every target, shared by all scrape loops. Thread-safe; writes are
-/// group-committed and blocking (call [`CursorStore::set`] from a blocking context).
+/// group-committed by one blocking task at a time.
 #[derive(Debug)]
 pub struct CursorStore {
     directory: PathBuf,
     state: Mutex<StoreState>,
     /// Signalled when a rewrite finishes.
-    written: Condvar,
+    written: Notify,
 }
 
 #[derive(Debug, Default)]
@@ -96,7 +99,7 @@ struct StoreState {
     version: u64,
     /// Every `set` up to this version is on disk.
     durable_version: u64,
-    /// A rewrite is in progress (by one of the callers of `set`).
+    /// A writer task is running (started by a caller of `set`).
     writing: bool,
     /// The last rewrite that failed: the version it covered and why.
     last_failure: Option<(u64, String)>,
@@ -153,7 +156,7 @@ impl CursorStore {
                 cursors,
                 ..StoreState::default()
             }),
-            written: Condvar::new(),
+            written: Notify::new(),
         })
     }
 
@@ -181,52 +184,77 @@ impl CursorStore {
 
     /// Records a target's cursor and returns once it is durable on disk. On error the
     /// in-memory value is updated anyway (the next successful write persists it).
-    pub fn set(
-        &self,
+    pub async fn set(
+        self: &Arc<Self>,
         scrape_pool: &str,
         target_hash: u64,
         cursor: StoredCursor,
     ) -> Result<(), CursorStoreError> {
-        let mut state = self.lock();
-        state
-            .cursors
-            .insert((scrape_pool.to_owned(), target_hash), cursor);
-        state.version += 1;
-        let wanted = state.version;
+        let wanted = {
+            let mut state = self.lock();
+            state
+                .cursors
+                .insert((scrape_pool.to_owned(), target_hash), cursor);
+            state.version += 1;
+            if !state.writing {
+                state.writing = true;
+                let store = Arc::clone(self);
+                // Not awaited: the writer outlives this call when others keep setting.
+                drop(tokio::task::spawn_blocking(move || store.write_pending()));
+            }
+            state.version
+        };
         loop {
-            if state.durable_version >= wanted {
-                return Ok(());
-            }
-            if let Some((covered, message)) = &state.last_failure
-                && *covered >= wanted
+            // Registered before the check, so a write finishing in between is not missed.
+            let written = self.written.notified();
+            tokio::pin!(written);
+            written.as_mut().enable();
             {
-                return Err(CursorStoreError::Io {
-                    path: self.directory.join(CURSOR_FILE_NAME),
-                    source: std::io::Error::other(message.clone()),
-                });
+                let state = self.lock();
+                if state.durable_version >= wanted {
+                    return Ok(());
+                }
+                if let Some((covered, message)) = &state.last_failure
+                    && *covered >= wanted
+                {
+                    return Err(CursorStoreError::Io {
+                        path: self.directory.join(CURSOR_FILE_NAME),
+                        source: std::io::Error::other(message.clone()),
+                    });
+                }
             }
-            if state.writing {
-                state = self
-                    .written
-                    .wait(state)
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                continue;
-            }
-            // This caller writes everything set so far, its own cursor included; only
-            // one rewrite runs at a time, so an older snapshot never replaces a newer one.
-            state.writing = true;
-            let covered = state.version;
-            let bytes = serialise(&state.cursors);
-            drop(state);
+            written.await;
+        }
+    }
+
+    /// Rewrites the file until every cursor set so far is covered by a write, then
+    /// clears `writing`. Only one runs at a time, so an older snapshot never replaces a
+    /// newer one.
+    fn write_pending(&self) {
+        loop {
+            let (covered, bytes) = {
+                let mut state = self.lock();
+                let done = state.durable_version.max(
+                    state
+                        .last_failure
+                        .as_ref()
+                        .map_or(0, |(covered, _)| *covered),
+                );
+                if done >= state.version {
+                    state.writing = false;
+                    return;
+                }
+                (state.version, serialise(&state.cursors))
+            };
             let result = self.write_atomically(&bytes);
-            state = self.lock();
-            state.writing = false;
-            match &result {
-                Ok(()) => state.durable_version = covered,
-                Err(error) => state.last_failure = Some((covered, error.to_string())),
+            {
+                let mut state = self.lock();
+                match result {
+                    Ok(()) => state.durable_version = covered,
+                    Err(error) => state.last_failure = Some((covered, error.to_string())),
+                }
             }
-            self.written.notify_all();
-            return result;
+            self.written.notify_waiters();
         }
     }
 
@@ -287,17 +315,17 @@ pub fn target_identity(public_labels: &weft_scrape_config::Labels, scrape_url: &
 mod tests {
     use super::*;
 
-    #[test]
-    fn cursors_survive_reopening_and_corruption_is_an_error() {
+    #[tokio::test]
+    async fn cursors_survive_reopening_and_corruption_is_an_error() {
         let directory = tempfile::tempdir().expect("tempdir");
-        let store = CursorStore::open(directory.path()).expect("open");
+        let store = Arc::new(CursorStore::open(directory.path()).expect("open"));
         assert_eq!(store.get("job", 7), None);
         let cursor = StoredCursor {
             target_identity: 99,
             client_instance: String::from("a1"),
             next_cursor: 42,
         };
-        store.set("job", 7, cursor.clone()).expect("set");
+        store.set("job", 7, cursor.clone()).await.expect("set");
         store
             .set(
                 "other",
@@ -308,6 +336,7 @@ mod tests {
                     next_cursor: 1,
                 },
             )
+            .await
             .expect("set");
         let reopened = CursorStore::open(directory.path()).expect("reopen");
         assert_eq!(reopened.get("job", 7), Some(cursor));
@@ -338,21 +367,48 @@ mod tests {
         assert!(CursorStore::open(directory.path()).is_err());
     }
 
-    #[test]
-    fn concurrent_sets_are_all_durable_when_they_return() {
+    #[tokio::test]
+    async fn a_failed_write_fails_its_sets_and_the_next_write_recovers() {
+        let parent = tempfile::tempdir().expect("tempdir");
+        let directory = parent.path().join("cursors");
+        let store = Arc::new(CursorStore::open(&directory).expect("open"));
+        let cursor = |next_cursor| StoredCursor {
+            target_identity: 1,
+            client_instance: String::from("i"),
+            next_cursor,
+        };
+        std::fs::remove_dir_all(&directory).expect("remove");
+        let failed = store.set("job", 1, cursor(5)).await;
+        assert!(
+            matches!(&failed, Err(CursorStoreError::Io { .. })),
+            "{failed:?}"
+        );
+        std::fs::create_dir_all(&directory).expect("recreate");
+        store.set("job", 2, cursor(6)).await.expect("set");
+        let reopened = CursorStore::open(&directory).expect("reopen");
+        assert_eq!(
+            reopened.get("job", 1).map(|c| c.next_cursor),
+            Some(5),
+            "the failed cursor is written with the next one"
+        );
+        assert_eq!(reopened.get("job", 2).map(|c| c.next_cursor), Some(6));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_sets_are_all_durable_when_they_return() {
         let directory = tempfile::tempdir().expect("tempdir");
-        let store = std::sync::Arc::new(CursorStore::open(directory.path()).expect("open"));
-        let threads: Vec<_> = (0..16u64)
+        let store = Arc::new(CursorStore::open(directory.path()).expect("open"));
+        let tasks: Vec<_> = (0..16u64)
             .map(|thread| {
-                let store = std::sync::Arc::clone(&store);
-                std::thread::spawn(move || {
+                let store = Arc::clone(&store);
+                tokio::spawn(async move {
                     for round in 0..50u64 {
                         let cursor = StoredCursor {
                             target_identity: thread,
                             client_instance: String::from("i"),
                             next_cursor: round,
                         };
-                        store.set("job", thread, cursor).expect("set");
+                        store.set("job", thread, cursor).await.expect("set");
                         // What this set wrote is on disk now, whatever the others do.
                         let reopened =
                             CursorStore::open(store.directory.as_path()).expect("reopen");
@@ -365,9 +421,20 @@ mod tests {
                 })
             })
             .collect();
-        for thread in threads {
-            thread.join().expect("no panic");
+        for task in tasks {
+            task.await.expect("no panic");
         }
+        // The writer notices it has nothing left to write just after its last write.
+        for _ in 0..200 {
+            if !store.lock().writing {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        assert!(
+            !store.lock().writing,
+            "the writer stops when nothing is left to write"
+        );
         let reopened = CursorStore::open(directory.path()).expect("reopen");
         for thread in 0..16 {
             assert_eq!(reopened.get("job", thread).map(|c| c.next_cursor), Some(49));

@@ -233,12 +233,10 @@ async fn scrape_and_store(
         next_cursor: head.next_cursor,
     };
     *cursor = Some(advanced.clone());
-    let store = Arc::clone(&context.store);
-    let scrape_pool = context.scrape_pool.clone();
-    let target_hash = context.target_hash;
-    tokio::task::spawn_blocking(move || store.set(&scrape_pool, target_hash, advanced))
+    context
+        .store
+        .set(&context.scrape_pool, context.target_hash, advanced)
         .await
-        .map_err(|error| format!("persisting the cursor failed: {error}"))?
         .map_err(|error| format!("spans stored but the cursor was not persisted: {error}"))?;
     Ok(Stored {
         spans,
