@@ -1,7 +1,8 @@
 //! HTTP read APIs as axum routers: Grafana Tempo's API (weft's native read API: TraceQL
 //! search, trace by id, tags), Zipkin v2 (and zipkin-lens's paths), Jaeger's query API
-//! (v1 and api_v3, [`jaeger_query_router`]), and the admin endpoints (`/metrics`,
-//! `/ready`).
+//! (v1 and api_v3, [`jaeger_query_router`]), trace analytics ([`analytics_router`]:
+//! critical path, service map, flow graph, calling-context tree, comparisons), and the
+//! admin endpoints (`/metrics`, `/ready`).
 //!
 //! Each router serves only GET routes, so the app can merge it with ingest routers on the
 //! same port (see [`zipkin_router`]). Errors follow one table ([`ApiError`]): 400 for bad
@@ -10,6 +11,7 @@
 //! 500 when stored data is corrupt.
 
 mod admin;
+mod analytics;
 mod config;
 mod error;
 mod jaeger;
@@ -22,6 +24,7 @@ mod test_support;
 mod zipkin;
 
 pub use admin::{MetricsSource, PROMETHEUS_TEXT_CONTENT_TYPE, admin_router};
+pub use analytics::analytics_router;
 pub use config::{ConfigError, ZipkinApiConfig};
 pub use error::{ApiError, TENANT_HEADER};
 pub use jaeger::{JaegerApiConfig, jaeger_query_router};

@@ -36,6 +36,12 @@ pub struct QueryConfig {
     /// Largest search answer; a search stops adding traces once it is reached and is
     /// marked partial. Default: 16 MiB.
     pub max_response_bytes: usize,
+    /// Traces an analytics request (service map, flow graph, calling-context tree, set
+    /// comparison) selects when it gives no `limit`. Default: 1000.
+    pub default_analytics_traces: usize,
+    /// Most traces one analytics request selects, whatever its `limit`; a larger `limit`
+    /// is lowered to this. Default: 10000.
+    pub max_analytics_traces: usize,
 }
 
 impl Default for QueryConfig {
@@ -49,6 +55,8 @@ impl Default for QueryConfig {
             default_spans_per_spanset: 3,
             default_search_limit: 20,
             max_response_bytes: 16 << 20,
+            default_analytics_traces: 1_000,
+            max_analytics_traces: 10_000,
         }
     }
 }
@@ -67,6 +75,8 @@ impl QueryConfig {
             ("max_spans_per_trace", self.max_spans_per_trace),
             ("default_search_limit", self.default_search_limit),
             ("max_response_bytes", self.max_response_bytes),
+            ("default_analytics_traces", self.default_analytics_traces),
+            ("max_analytics_traces", self.max_analytics_traces),
         ] {
             if value == 0 {
                 return out_of_range(key, "must be at least 1");

@@ -144,6 +144,11 @@ pub async fn run(config: Config, target: Target) -> anyhow::Result<()> {
                 reader.clone(),
                 config.zipkin.query.clone(),
                 config.query.clone(),
+            ))
+            .merge(weft_api::analytics_router(
+                reader.clone(),
+                config.zipkin.query.clone(),
+                config.query.clone(),
             ));
         servers.spawn(serve_http("http", listener, router, stop_receiver.clone()));
     }

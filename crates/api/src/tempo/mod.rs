@@ -14,10 +14,10 @@
 //! for an unknown trace, 401 without a tenant when multi-tenancy is on, 503 when
 //! storage is unavailable.
 
-mod params;
+pub(crate) mod params;
 mod search;
 mod tags;
-mod traces;
+pub(crate) mod traces;
 
 #[cfg(test)]
 mod tests;

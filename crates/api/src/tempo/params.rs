@@ -41,7 +41,7 @@ fn now_seconds() -> u64 {
 }
 
 /// An optional unsigned integer parameter, `invalid <name>: ...` when it is not one.
-pub(super) fn unsigned(params: &QueryParams, name: &str) -> Result<Option<u64>, ApiError> {
+pub(crate) fn unsigned(params: &QueryParams, name: &str) -> Result<Option<u64>, ApiError> {
     match params.get(name).filter(|text| !text.is_empty()) {
         None => Ok(None),
         Some(text) => text.trim().parse::<u64>().map(Some).map_err(|_| {
@@ -57,7 +57,7 @@ fn seconds(params: &QueryParams, name: &str) -> Result<Option<u64>, ApiError> {
 }
 
 /// An optional Go duration parameter in nanoseconds.
-pub(super) fn optional_duration(params: &QueryParams, name: &str) -> Result<Option<u64>, ApiError> {
+pub(crate) fn optional_duration(params: &QueryParams, name: &str) -> Result<Option<u64>, ApiError> {
     match params.get(name).filter(|text| !text.is_empty()) {
         None => Ok(None),
         Some(text) => parse_go_duration(text).map(Some).ok_or_else(|| {

@@ -168,7 +168,7 @@ fn bytes_response(content_type: &'static str, body: Vec<u8>) -> Response {
 }
 
 /// Tempo's trace id rule: 1 to 32 hex digits, padded on the left; Tempo's messages.
-pub(super) fn parse_trace_id(text: &str) -> Result<TraceId, ApiError> {
+pub(crate) fn parse_trace_id(text: &str) -> Result<TraceId, ApiError> {
     if let Some((position, character)) = text
         .chars()
         .enumerate()
@@ -189,7 +189,7 @@ pub(super) fn parse_trace_id(text: &str) -> Result<TraceId, ApiError> {
 }
 
 /// Cuts `spans` to the configured cap, keeping the earliest; the message when it did.
-fn cap_spans(spans: &mut Vec<Span>, config: &QueryConfig) -> Option<String> {
+pub(crate) fn cap_spans(spans: &mut Vec<Span>, config: &QueryConfig) -> Option<String> {
     let cap = config.max_spans_per_trace.max(1);
     if spans.len() <= cap {
         return None;
