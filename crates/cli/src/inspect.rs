@@ -36,10 +36,16 @@ pub fn search_command() -> Command {
 
 pub fn trace_command() -> Command {
     Command::new("trace")
-        .about("Print one trace as an indented waterfall")
+        .about("Print one trace as an indented waterfall, the critical path marked with *")
         .arg(server_arg())
         .arg(tenant_arg())
         .arg(Arg::new("trace_id").required(true).help("Trace id in hex"))
+        .arg(
+            Arg::new("no_critical_path")
+                .long("no-critical-path")
+                .action(clap::ArgAction::SetTrue)
+                .help("Do not mark the critical path (marked with * by default)"),
+        )
 }
 
 /// Tempo's search response shape, which the native API serves.
@@ -229,6 +235,60 @@ pub async fn trace(arguments: &ArgMatches) -> anyhow::Result<()> {
     // Tempo's `tempopb.Trace` is wire-identical to an OTLP export request.
     let decoded = weft_codec::otlp::decode_proto(&body)
         .with_context(|| format!("unexpected answer from {url}"))?;
-    print!("{}", waterfall::render(&decoded.batch.spans));
+    let spans = &decoded.batch.spans;
+    let marks = critical_path_marks(spans, arguments.get_flag("no_critical_path"));
+    print!("{}", waterfall::render(spans, &marks.0));
+    if let Some(legend) = marks.1 {
+        println!("{legend}");
+    }
     Ok(())
+}
+
+/// The spans on the trace's critical path (computed here with `weft_analytics`, on the
+/// spans as fetched) and a legend line; none when `off` or when the trace has no path
+/// (no timed root). Colour only when stdout is a terminal and `NO_COLOR` is unset.
+fn critical_path_marks(
+    spans: &[weft_model::Span],
+    off: bool,
+) -> (waterfall::CriticalPathMarks, Option<String>) {
+    use std::io::IsTerminal;
+    if off || spans.is_empty() {
+        return Default::default();
+    }
+    let options = weft_analytics::TreeOptions::default();
+    let limits = weft_analytics::Limits::default();
+    let Ok(path) = weft_analytics::critical_path(spans, &options, &limits) else {
+        return Default::default();
+    };
+    let span_ids = path
+        .spans
+        .iter()
+        .filter_map(|on_path| weft_model::SpanId::from_hex(&on_path.span_id).ok())
+        .collect();
+    let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let mut legend = format!(
+        "{} on the critical path ({} spans, {}",
+        waterfall::CRITICAL_MARKER,
+        path.spans.len(),
+        waterfall::format_duration(path.total_nanos)
+    );
+    if let Some(top) = path.spans.first() {
+        // Not the span's name: each span name stays on exactly one line of the output.
+        legend.push_str(&format!(
+            "; the largest share is one span's {} = {:.0}%",
+            waterfall::format_duration(top.self_time_on_path_nanos),
+            top.fraction_of_total * 100.0
+        ));
+    }
+    if path.clock_skew.corrected_span_count > 0 {
+        legend.push_str(&format!(
+            "; clock skew corrected for {} spans",
+            path.clock_skew.corrected_span_count
+        ));
+    }
+    legend.push(')');
+    (
+        waterfall::CriticalPathMarks { span_ids, colour },
+        Some(legend),
+    )
 }

@@ -1,4 +1,4 @@
-//! The weft command tree: `serve`, `agent`, `scraper`, `search`, `query`, `tags`, `trace`, `sampling`, `targets`, `bench`.
+//! The weft command tree: `serve`, `agent`, `scraper`, `search`, `query`, `tags`, `trace`, `graph`, `sampling`, `targets`, `bench`.
 //!
 //! `main` parses the command line, builds a Tokio runtime and hands off to one module per
 //! command. `serve`'s flags are generated from the configuration (see
@@ -11,6 +11,8 @@ mod bench_pull;
 mod bench_query;
 mod bench_soak;
 mod bench_storage;
+mod graph;
+mod graph_render;
 mod inspect;
 mod query;
 mod sampling;
@@ -36,6 +38,7 @@ fn command() -> Command {
         .subcommand(query::query_command())
         .subcommand(query::tags_command())
         .subcommand(inspect::trace_command())
+        .subcommand(graph::command())
         .subcommand(sampling::command())
         .subcommand(targets::command())
         .subcommand(bench::command())
@@ -82,6 +85,7 @@ pub fn main() -> ExitCode {
             Some(("query", arguments)) => query::query(arguments).await,
             Some(("tags", arguments)) => query::tags(arguments).await,
             Some(("trace", arguments)) => inspect::trace(arguments).await,
+            Some(("graph", arguments)) => graph::run(arguments).await,
             Some(("sampling", arguments)) => sampling::run(arguments).await,
             Some(("targets", arguments)) => targets::run(arguments).await,
             Some(("bench", arguments)) => bench::run(arguments).await,

@@ -52,10 +52,23 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (year, month, day)
 }
 
+/// How [`render`] marks the spans on the critical path.
+#[derive(Debug, Clone, Default)]
+pub struct CriticalPathMarks {
+    /// Ids of the spans with time on the critical path.
+    pub span_ids: HashSet<SpanId>,
+    /// Also draw their lines bold and red (ANSI), for a terminal.
+    pub colour: bool,
+}
+
+/// The marker in the first column of a span on the critical path.
+pub const CRITICAL_MARKER: char = '*';
+
 /// Renders `spans` as a tree: children under parents ordered by start, each line with
-/// a timeline bar, offset from the trace start, duration, service and name. Spans whose
-/// parent is missing are shown as roots.
-pub fn render(spans: &[Span]) -> String {
+/// a marker column ([`CRITICAL_MARKER`] for spans in `marks`), a timeline bar, offset
+/// from the trace start, duration, service and name. Spans whose parent is missing are
+/// shown as roots.
+pub fn render(spans: &[Span], marks: &CriticalPathMarks) -> String {
     let mut out = String::new();
     if spans.is_empty() {
         out.push_str("trace has no spans\n");
@@ -105,7 +118,12 @@ pub fn render(spans: &[Span]) -> String {
             continue;
         }
         let span = &spans[index];
-        write_line(&mut out, span, depth, trace_start, trace_duration);
+        let line = Line {
+            depth,
+            trace_start,
+            trace_duration,
+        };
+        write_line(&mut out, span, &line, marks);
         if let Some(kids) = children.get(&Some(span.span_id)) {
             for &kid in kids.iter().rev() {
                 stack.push((kid, depth + 1));
@@ -115,13 +133,30 @@ pub fn render(spans: &[Span]) -> String {
     // Cycles (a span whose ancestors loop) are never reached from a root: show them flat.
     for (index, span) in spans.iter().enumerate() {
         if !visited[index] {
-            write_line(&mut out, span, 0, trace_start, trace_duration);
+            let line = Line {
+                depth: 0,
+                trace_start,
+                trace_duration,
+            };
+            write_line(&mut out, span, &line, marks);
         }
     }
     out
 }
 
-fn write_line(out: &mut String, span: &Span, depth: usize, trace_start: u64, trace_duration: u64) {
+/// Where one line sits: its depth and the trace's extent.
+struct Line {
+    depth: usize,
+    trace_start: u64,
+    trace_duration: u64,
+}
+
+fn write_line(out: &mut String, span: &Span, line: &Line, marks: &CriticalPathMarks) {
+    let Line {
+        depth,
+        trace_start,
+        trace_duration,
+    } = *line;
     let offset = span.start_unix_nanos.saturating_sub(trace_start);
     let bar_start = (offset as u128 * BAR_WIDTH as u128 / trace_duration as u128) as usize;
     let bar_length = ((span.duration_nanos as u128 * BAR_WIDTH as u128 / trace_duration as u128)
@@ -136,9 +171,16 @@ fn write_line(out: &mut String, span: &Span, depth: usize, trace_start: u64, tra
         " ".repeat(BAR_WIDTH - bar_start - bar_length)
     );
     let error = if span.is_error() { "  ERROR" } else { "" };
+    let critical = marks.span_ids.contains(&span.span_id);
+    let marker = if critical { CRITICAL_MARKER } else { ' ' };
+    let (bold, reset) = if critical && marks.colour {
+        ("\x1b[1;31m", "\x1b[0m")
+    } else {
+        ("", "")
+    };
     let _ = writeln!(
         out,
-        "|{bar}| {:>9} {:>9}  {}{} {}{}",
+        "{bold}{marker}|{bar}| {:>9} {:>9}  {}{} {}{}{reset}",
         format!("+{}", format_duration(offset)),
         format_duration(span.duration_nanos),
         "  ".repeat(depth),
@@ -170,7 +212,7 @@ mod tests {
             span(1, None, 1_000_000, 2_000_000, "root"),
             span(2, Some(1), 1_100_000, 100_000, "early child"),
         ];
-        let text = render(&spans);
+        let text = render(&spans, &CriticalPathMarks::default());
         let lines: Vec<&str> = text.lines().collect();
         assert!(lines[0].contains("3 spans"));
         assert!(lines[1].ends_with("svc root"), "{}", lines[1]);
@@ -182,7 +224,44 @@ mod tests {
     #[test]
     fn a_parent_cycle_does_not_loop_forever() {
         let spans = vec![span(1, Some(2), 0, 1, "a"), span(2, Some(1), 0, 1, "b")];
-        assert_eq!(render(&spans).lines().count(), 3);
+        assert_eq!(
+            render(&spans, &CriticalPathMarks::default())
+                .lines()
+                .count(),
+            3
+        );
+    }
+
+    #[test]
+    fn spans_on_the_critical_path_carry_the_marker_and_colour_only_when_asked() {
+        let spans = vec![
+            span(1, None, 0, 100, "root"),
+            span(2, Some(1), 10, 80, "slow"),
+            span(3, Some(1), 10, 20, "fast"),
+        ];
+        let marks = CriticalPathMarks {
+            span_ids: [1, 2].into_iter().map(SpanId::from_u64).collect(),
+            colour: false,
+        };
+        let text = render(&spans, &marks);
+        let marked: Vec<&str> = text
+            .lines()
+            .filter(|line| line.starts_with(CRITICAL_MARKER))
+            .collect();
+        assert_eq!(marked.len(), 2, "{text}");
+        assert!(marked[1].ends_with("svc slow"), "{text}");
+        assert!(!text.contains('\x1b'), "no colour unless asked");
+        let coloured = render(
+            &spans,
+            &CriticalPathMarks {
+                colour: true,
+                ..marks
+            },
+        );
+        let bold_lines = coloured
+            .lines()
+            .filter(|line| line.starts_with("\x1b[1;31m*"));
+        assert_eq!(bold_lines.count(), 2, "{coloured}");
     }
 
     #[test]
