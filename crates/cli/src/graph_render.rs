@@ -219,6 +219,12 @@ pub fn to_svg(graph: &Graph) -> String {
             label.len().max(1) as f64 * LINE_HEIGHT + PADDING,
         )
     };
+    // Room between layers for the longest edge label (10px text).
+    let longest_edge_label = drawable_edges(graph)
+        .map(|edge| edge.label.chars().count())
+        .max()
+        .unwrap_or(0);
+    let layer_gap = LAYER_GAP.max(longest_edge_label as f64 * 6.0 + 30.0);
     let mut position = vec![(0f64, 0f64, 0f64, 0f64); count];
     let mut x = MARGIN;
     let mut height = 0f64;
@@ -231,9 +237,9 @@ pub fn to_svg(graph: &Graph) -> String {
             y += node_height + ROW_GAP;
         }
         height = height.max(y);
-        x += width + LAYER_GAP;
+        x += width + layer_gap;
     }
-    let width = (x - LAYER_GAP + MARGIN).max(2.0 * MARGIN);
+    let width = (x - layer_gap + MARGIN).max(2.0 * MARGIN);
     let height = height.max(2.0 * MARGIN) + MARGIN;
 
     let mut out = String::new();
@@ -245,7 +251,7 @@ pub fn to_svg(graph: &Graph) -> String {
     for (id, colour) in [("arrow", "#555"), ("arrow-hl", HIGHLIGHT)] {
         let _ = writeln!(
             out,
-            "<defs><marker id=\"{id}\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"8\" markerHeight=\"8\" orient=\"auto\"><path d=\"M0,0 L10,5 L0,10 z\" fill=\"{colour}\"/></marker></defs>"
+            "<defs><marker id=\"{id}\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerUnits=\"userSpaceOnUse\" markerWidth=\"9\" markerHeight=\"9\" orient=\"auto\"><path d=\"M0,0 L10,5 L0,10 z\" fill=\"{colour}\"/></marker></defs>"
         );
     }
     let _ = writeln!(
