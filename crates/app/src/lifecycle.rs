@@ -149,7 +149,8 @@ pub async fn run(config: Config, target: Target) -> anyhow::Result<()> {
                 reader.clone(),
                 config.zipkin.query.clone(),
                 config.query.clone(),
-            ));
+            ))
+            .merge(weft_ui::router());
         servers.spawn(serve_http("http", listener, router, stop_receiver.clone()));
     }
     if let Some(listener) = zipkin_listener {
