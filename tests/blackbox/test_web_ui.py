@@ -132,6 +132,7 @@ def test_the_web_ui_searches_draws_traces_and_maps_services(weft_factory, tmp_pa
 
     server = weft_factory()
     ids = send_checkout(server)
+    other = send_checkout(server)
     big = send_big_trace(server)
     wait_until(lambda: spans_stored(server, ids["trace"]) == 6, timeout=30, message="checkout trace stored")
     wait_until(lambda: spans_stored(server, big) == 10_001, timeout=60, message="10,001-span trace stored")
@@ -148,7 +149,7 @@ def test_the_web_ui_searches_draws_traces_and_maps_services(weft_factory, tmp_pa
             # Search, with tag and value completion.
             frontend = quote('{ resource.service.name = "frontend" }')
             page.goto(f"{server.http_url}/#/search?range=1h&q={frontend}")
-            expect(page.locator("#results tbody tr")).to_have_count(1, timeout=15_000)
+            expect(page.locator("#results tbody tr")).to_have_count(2, timeout=15_000)
             expect(page.locator("svg.histogram rect.bucket").first).to_be_attached()
             box = page.locator("#q")
             box.fill("")
@@ -162,7 +163,7 @@ def test_the_web_ui_searches_draws_traces_and_maps_services(weft_factory, tmp_pa
             page.screenshot(path=str(shots / "search.png"))
 
             # The trace page.
-            page.locator("#results tbody tr a").first.click()
+            page.locator(f'#results tbody tr[data-trace="{ids["trace"]}"] a').click()
             expect(page.locator(".span-row")).to_have_count(6, timeout=15_000)
             expect(page.locator("#span-count")).to_have_text("6 spans")
             payment = page.locator(f'.span-row[data-span="{ids["payment"]}"]')
@@ -210,6 +211,28 @@ def test_the_web_ui_searches_draws_traces_and_maps_services(weft_factory, tmp_pa
                 expect(page.locator(f'g.node[data-service="{service}"]')).to_be_attached(timeout=15_000)
             expect(page.locator('g.edge.errors[data-caller="frontend"][data-callee="payment"]')).to_be_attached()
             page.screenshot(path=str(shots / "map.png"))
+
+            # Request flow of the checkout workflow: both traces, the common path marked.
+            page.goto(f"{server.http_url}/#/flow?range=1h&root_service=frontend&root_operation={quote('GET /checkout')}")
+            expect(page.locator("#flow tbody tr")).to_have_count(6, timeout=15_000)
+            expect(page.locator("#flow tbody tr.common", has_text="payment handler")).to_have_count(1)
+            expect(page.locator("#flow tbody tr.common", has_text="cart handler")).to_have_count(0)
+            expect(page.locator("#out h2")).to_contain_text("2 traces")
+            page.screenshot(path=str(shots / "flow.png"))
+
+            # Calling contexts across workflows: checkout's six and the batch run's.
+            page.goto(f"{server.http_url}/#/cct?range=1h")
+            expect(page.locator("#cct tbody tr", has_text="nightly run")).to_have_count(1, timeout=15_000)
+            expect(page.locator("#cct tbody tr", has_text="payment handler")).to_have_count(1)
+
+            # Two traces side by side, then fast against slow traces.
+            page.goto(f"{server.http_url}/#/compare?a={ids['trace']}&b={other['trace']}")
+            expect(page.locator("#compare tbody tr")).to_have_count(6, timeout=15_000)
+            page.goto(f"{server.http_url}/#/compare?range=1h&q={quote('{ }')}&threshold=1s")
+            expect(page.locator("#out p").first).to_contain_text("A (fast): 2 traces", timeout=15_000)
+            expect(page.locator("#out p").first).to_contain_text("B (slow): 1 traces")
+            expect(page.locator("#compare tbody tr", has_text="nightly run").first).to_be_attached()
+            page.screenshot(path=str(shots / "compare.png"))
             assert errors == [], errors
         finally:
             browser.close()

@@ -3,6 +3,7 @@
 import { renderSearch } from "./search.js";
 import { renderTrace } from "./trace.js";
 import { renderMap } from "./map.js";
+import { renderFlow, renderCct, renderCompare } from "./analysis.js";
 
 const view = document.getElementById("view");
 let cleanup = null;
@@ -31,7 +32,7 @@ async function render() {
     link.classList.toggle("active", link.dataset.nav === current.page);
   }
   view.replaceChildren();
-  const pages = { search: renderSearch, trace: renderTrace, map: renderMap };
+  const pages = { search: renderSearch, trace: renderTrace, map: renderMap, flow: renderFlow, cct: renderCct, compare: renderCompare };
   const page = pages[current.page] || renderSearch;
   cleanup = (await page(view, current)) || null;
 }

@@ -74,7 +74,9 @@ export async function renderTrace(view, route) {
       <div class="facts"><span>${escapeHtml(traceId)}</span><span>${formatDuration(tree.duration)}</span>
         <span id="span-count">${spans.length} spans</span><span>${services.size} services</span>
         <span class="${errors ? "error" : ""}">${errors} errors</span>
-        <span>${critical ? `critical path ${formatDuration(critical.total)}` : "critical path unavailable"}</span></div>
+        <span>${critical ? `critical path ${formatDuration(critical.total)}` : "critical path unavailable"}</span>
+        <a href="#/flow?${new URLSearchParams({ root_service: root.service, root_operation: root.name })}">request flow of this workflow</a>
+        <a href="#/compare?${new URLSearchParams({ a: traceId })}" style="margin-left:12px">compare with…</a></div>
     </div>
     <div class="row">
       <input id="filter" data-slash placeholder="Find spans: name, service, attribute value" aria-label="find spans" style="min-width:320px">

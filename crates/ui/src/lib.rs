@@ -56,6 +56,11 @@ const ASSETS: &[Asset] = &[
         body: include_str!("../assets/waterfall.js"),
     },
     Asset {
+        path: "analysis.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../assets/analysis.js"),
+    },
+    Asset {
         path: "map.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_str!("../assets/map.js"),
