@@ -406,7 +406,31 @@ pub(crate) enum Body {
     Metrics {
         text: String,
         search: Option<Pipeline>,
+        /// The metrics stages when the query has the form weft evaluates:
+        /// `pipeline | function(...) [by(...)] [| topk(n) | bottomk(n)]...`.
+        plan: Option<MetricsPlan>,
     },
+}
+
+/// A metrics first-stage function: `quantile_over_time(duration, 0.5, 0.9) by(.a)`.
+#[derive(Debug, Clone)]
+pub(crate) struct MetricsFunction {
+    /// `rate`, `count_over_time`, `quantile_over_time`, ...
+    pub name: String,
+    /// The attribute of `*_over_time(attribute)`.
+    pub attribute: Option<Attribute>,
+    /// The quantiles of `quantile_over_time`, in query order.
+    pub quantiles: Vec<f64>,
+    /// The `by(...)` attributes.
+    pub by: Vec<Attribute>,
+}
+
+/// The metrics stages of a query weft evaluates.
+#[derive(Debug, Clone)]
+pub(crate) struct MetricsPlan {
+    pub function: MetricsFunction,
+    /// `topk(n)` (true) and `bottomk(n)` (false), in query order.
+    pub second_stages: Vec<(bool, usize)>,
 }
 
 impl Display for Body {

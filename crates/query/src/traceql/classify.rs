@@ -7,7 +7,9 @@
 //! Among alternatives the error furthest into the query wins, as in an LR parser.
 
 use super::ParseError;
-use super::ast::{Body, Element, Op, Pipeline, ScalarExpr, ScalarFilter, SpansetExpr, SpansetOp};
+use super::ast::{
+    Body, Element, MetricsPlan, Op, Pipeline, ScalarExpr, ScalarFilter, SpansetExpr, SpansetOp,
+};
 use super::lexer::Token;
 use super::parser::{Node, NodeKind};
 use super::value::{EvalFailure, Value, binary};
@@ -69,7 +71,7 @@ impl Classifier<'_> {
         if contains_metrics(node) {
             return self
                 .metrics_root(node)
-                .map(|(text, search)| Body::Metrics { text, search });
+                .map(|(text, search, plan)| Body::Metrics { text, search, plan });
         }
         let pipeline = match self.spanset_pipeline(node) {
             Ok(pipeline) => return Ok(Body::Search(pipeline)),
@@ -319,7 +321,11 @@ impl Classifier<'_> {
 
     /// The metrics query's text and, for `pipeline | metrics...`, the spanset pipeline
     /// (Tempo's search runs it and ignores the metrics stages).
-    fn metrics_root(&self, node: &Node) -> Result<(String, Option<Pipeline>), Failure> {
+    #[allow(clippy::type_complexity)]
+    fn metrics_root(
+        &self,
+        node: &Node,
+    ) -> Result<(String, Option<Pipeline>, Option<MetricsPlan>), Failure> {
         let elements = flatten_pipes(node);
         let first = elements[0];
         // `(metrics math) [op scalar] | topk(n) ...`
@@ -335,7 +341,7 @@ impl Classifier<'_> {
                 if text.contains("compare(") && (!rest.is_empty() || text.contains(' ')) {
                     return Err(compare_error(node));
                 }
-                Ok((text + &rest, None))
+                Ok((text + &rest, None, None))
             }
             Err(head_failure) => {
                 let (text, pipeline) = self
@@ -344,11 +350,11 @@ impl Classifier<'_> {
                 let compare_with_more = text.contains("compare(")
                     && elements
                         .last()
-                        .is_some_and(|last| !matches!(&last.kind, NodeKind::MetricsAggregate(_)));
+                        .is_some_and(|last| !matches!(&last.kind, NodeKind::MetricsAggregate(..)));
                 if compare_with_more {
                     return Err(compare_error(node));
                 }
-                Ok((text, Some(pipeline)))
+                Ok((text, Some(pipeline), metrics_plan(&elements)))
             }
         }
     }
@@ -388,7 +394,7 @@ impl Classifier<'_> {
     /// A metrics aggregate (first stage) or `topk`/`bottomk`, optionally compared.
     fn stage(&self, node: &Node, first_stage: bool) -> Result<String, Failure> {
         match &node.kind {
-            NodeKind::MetricsAggregate(text) if first_stage => Ok(text.clone()),
+            NodeKind::MetricsAggregate(text, _) if first_stage => Ok(text.clone()),
             NodeKind::SecondStage(text) if !first_stage => {
                 if text.ends_with("(0)") {
                     return Err((
@@ -470,9 +476,38 @@ fn compare_error(node: &Node) -> Failure {
     )
 }
 
+/// The plan of `pipeline | function [| topk(n) | bottomk(n)]...` (no comparisons, no
+/// arithmetic), else `None`.
+fn metrics_plan(elements: &[&Node]) -> Option<MetricsPlan> {
+    let position = elements
+        .iter()
+        .skip(1)
+        .position(|element| is_metrics_aggregate(element))?
+        + 1;
+    let NodeKind::MetricsAggregate(_, function) = &elements[position].kind else {
+        return None;
+    };
+    let mut second_stages = Vec::new();
+    for element in &elements[position + 1..] {
+        let NodeKind::SecondStage(text) = &element.kind else {
+            return None;
+        };
+        let (topk, rest) = match text.strip_prefix("topk(") {
+            Some(rest) => (true, rest),
+            None => (false, text.strip_prefix("bottomk(")?),
+        };
+        let limit = rest.strip_suffix(')')?.parse().ok()?;
+        second_stages.push((topk, limit));
+    }
+    Some(MetricsPlan {
+        function: function.clone(),
+        second_stages,
+    })
+}
+
 fn is_metrics_aggregate(node: &Node) -> bool {
     match &node.kind {
-        NodeKind::MetricsAggregate(_) => true,
+        NodeKind::MetricsAggregate(..) => true,
         NodeKind::Binary { op, lhs, .. } if comparison(op).is_some() => is_metrics_aggregate(lhs),
         _ => false,
     }
@@ -494,7 +529,7 @@ fn flatten_pipes(node: &Node) -> Vec<&Node> {
 
 fn contains_metrics(node: &Node) -> bool {
     match &node.kind {
-        NodeKind::MetricsAggregate(_) | NodeKind::SecondStage(_) => true,
+        NodeKind::MetricsAggregate(..) | NodeKind::SecondStage(_) => true,
         NodeKind::Paren(inner) | NodeKind::Neg(inner) => contains_metrics(inner),
         NodeKind::Binary { lhs, rhs, .. } => contains_metrics(lhs) || contains_metrics(rhs),
         _ => false,

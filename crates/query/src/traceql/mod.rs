@@ -32,6 +32,7 @@ mod fetch;
 mod field_parser;
 mod lexer;
 mod literals;
+pub mod metrics;
 mod parser;
 mod pipeline;
 mod pushdown;

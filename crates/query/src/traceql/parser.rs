@@ -6,7 +6,7 @@
 //! scalar filters and metrics the way the grammar's rules allow, with errors at the
 //! token where the grammar would have stopped.
 
-use super::ast::{Aggregate, AggregateOp, Attribute, FieldExpr};
+use super::ast::{Aggregate, AggregateOp, Attribute, FieldExpr, MetricsFunction};
 use super::lexer::{METRICS_FUNCTIONS, Tok, Token};
 use super::value::Value;
 use super::{ErrorKind, ParseError};
@@ -41,8 +41,9 @@ pub(crate) enum NodeKind {
     GroupBy(FieldExpr),
     Select(Vec<Attribute>),
     Coalesce,
-    /// A metrics first-stage function such as `rate() by (x)`, as normalised text.
-    MetricsAggregate(String),
+    /// A metrics first-stage function such as `rate() by (x)`, as normalised text and
+    /// as its parts.
+    MetricsAggregate(String, MetricsFunction),
     /// `topk(n)` / `bottomk(n)`, as normalised text.
     SecondStage(String),
     Binary {
@@ -328,7 +329,8 @@ impl Parser {
                     NodeKind::SecondStage(format!("{k}({limit})"))
                 }
                 k if METRICS_FUNCTIONS.contains(&k) => {
-                    NodeKind::MetricsAggregate(self.metrics_aggregate()?)
+                    let (text, function) = self.metrics_aggregate()?;
+                    NodeKind::MetricsAggregate(text, function)
                 }
                 _ => return Err(self.unexpected(&[])),
             },
@@ -341,9 +343,15 @@ impl Parser {
         })
     }
 
-    /// A metrics first-stage function, returned as Tempo-like text.
-    fn metrics_aggregate(&mut self) -> Result<String, ParseError> {
+    /// A metrics first-stage function, returned as Tempo-like text and as its parts.
+    fn metrics_aggregate(&mut self) -> Result<(String, MetricsFunction), ParseError> {
         let name = self.peek_keyword().unwrap_or_default();
+        let mut function = MetricsFunction {
+            name: name.to_string(),
+            attribute: None,
+            quantiles: Vec::new(),
+            by: Vec::new(),
+        };
         self.advance();
         self.expect("(", &["("])?;
         let mut text = format!("{name}(");
@@ -375,6 +383,7 @@ impl Parser {
             _ => {
                 let attribute = self.attribute()?;
                 text.push_str(&attribute.to_string());
+                function.attribute = Some(attribute);
                 if name == "quantile_over_time" {
                     loop {
                         self.expect(",", &[","])?;
@@ -384,6 +393,7 @@ impl Parser {
                             _ => return Err(self.unexpected(&["INTEGER", "FLOAT"])),
                         };
                         self.advance();
+                        function.quantiles.push(value);
                         text.push_str(&format!(",{value:.5}"));
                         if !self.peek().is(",") {
                             break;
@@ -401,8 +411,9 @@ impl Parser {
             self.expect(")", &[])?;
             let names: Vec<String> = attributes.iter().map(ToString::to_string).collect();
             text.push_str(&format!("by({})", names.join(",")));
+            function.by = attributes;
         }
-        Ok(text)
+        Ok((text, function))
     }
 
     /// `with(name=value, ...)`, repeatable.
