@@ -163,9 +163,11 @@ def test_the_web_ui_searches_draws_traces_and_maps_services(weft_factory, tmp_pa
             page.screenshot(path=str(shots / "search.png"))
 
             # The trace page.
-            page.locator(f'#results tbody tr[data-trace="{ids["trace"]}"] a').click()
+            # Tempo's search answers trace ids without leading zeros.
+            page.locator(f'#results tbody tr[data-trace="{ids["trace"].lstrip("0")}"] a').click()
             expect(page.locator(".span-row")).to_have_count(6, timeout=15_000)
             expect(page.locator("#span-count")).to_have_text("6 spans")
+            expect(page.locator(".trace-head .facts")).to_contain_text(ids["trace"])
             payment = page.locator(f'.span-row[data-span="{ids["payment"]}"]')
             expect(payment.locator(".bar.critical")).to_be_attached()
             expect(payment.locator(".bar.error")).to_be_attached()
@@ -200,10 +202,23 @@ def test_the_web_ui_searches_draws_traces_and_maps_services(weft_factory, tmp_pa
             rendered_ms = int(page.evaluate("document.body.dataset.traceRenderedMs"))
             print(f"10,000-span trace fetched and drawn in {rendered_ms} ms")
             assert rendered_ms < 5_000, rendered_ms
+            # It opens as a summary: the root's 100 children are folded under it.
+            expect(page.locator("#folded")).to_be_visible()
+            expect(page.locator(".span-row")).to_have_count(1)
+            page.locator("#expand").click()
+            expect(page.locator(".span-row", has_text="item 0.0").first).to_be_visible()
             assert page.locator(".span-row").count() < 200
             page.evaluate("document.querySelector('.waterfall .scroller').scrollTop = 1e9")
             expect(page.locator(".span-row", has_text="item 99.98")).to_be_visible()
             page.keyboard.press("Escape")
+
+            # A trace over the server's read limit says it is cut.
+            capped = weft_factory(["--query.max-spans-per-trace", "5000"])
+            capped_id = send_big_trace(capped)
+            wait_until(lambda: spans_stored(capped, capped_id) == 5_000, timeout=60, message="capped read")
+            page.goto(f"{capped.http_url}/#/trace/{capped_id}")
+            expect(page.locator("#span-count")).to_have_text("5000 spans", timeout=30_000)
+            expect(page.locator("#partial")).to_contain_text("5000")
 
             # The service map.
             page.goto(f"{server.http_url}/#/map?range=1h")

@@ -68,7 +68,8 @@ function isError(status) {
 /**
  * The trace `traceId` as a flat list of spans: {id, parentId, service, name, kind,
  * start, end (ns as Numbers, relative precision is enough for drawing), startNs (BigInt),
- * attributes, resource, scope, events, links, error, statusMessage}.
+ * attributes, resource, scope, events, links, error, statusMessage}; the list's
+ * `partial` says why spans are missing when the server cut the trace.
  */
 export async function fetchTrace(traceId) {
   const answer = await getJson(`/api/v2/traces/${encodeURIComponent(traceId)}`);
@@ -110,6 +111,8 @@ export async function fetchTrace(traceId) {
     }
   }
   if (!spans.length) throw new ApiError(404, `trace ${traceId} not found`);
+  // A trace over the server's read limit comes back cut to its earliest spans, saying so.
+  spans.partial = answer.status === "PARTIAL" ? answer.message || "only part of the trace was read" : "";
   return spans;
 }
 

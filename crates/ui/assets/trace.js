@@ -5,6 +5,10 @@ import { fetchTrace, fetchCriticalPath, formatDuration, escapeHtml } from "./api
 import { setParams } from "./app.js";
 import { buildTree, visibleRows, waterfall, flame } from "./waterfall.js";
 
+/** Traces with more spans than this open with their wide spans folded. */
+const BIG_TRACE_SPANS = 5000;
+const WIDE_SPAN_CHILDREN = 50;
+
 function table(pairs) {
   if (!pairs.length) return `<p class="muted">none</p>`;
   return `<table>${pairs.map(([k, v]) => `<tr><td>${escapeHtml(k)}</td><td>${escapeHtml(v)}</td></tr>`).join("")}</table>`;
@@ -52,7 +56,9 @@ function criticalLookups(answer, tree) {
 }
 
 export async function renderTrace(view, route) {
-  const traceId = route.rest[0] || "";
+  // Tempo's search drops leading zeros from trace ids; the full id is 32 hex digits.
+  const given = route.rest[0] || "";
+  const traceId = /^[0-9a-fA-F]{1,31}$/.test(given) ? given.toLowerCase().padStart(32, "0") : given.toLowerCase();
   const params = route.params;
   view.innerHTML = `<p class="muted">Loading trace ${escapeHtml(traceId)}…</p>`;
   const loadStarted = performance.now();
@@ -68,6 +74,8 @@ export async function renderTrace(view, route) {
   const services = new Set(spans.map((span) => span.service));
   const errors = spans.filter((span) => span.error).length;
   const root = tree.roots[0];
+  // A big trace opens as a summary: wide fan-outs folded, everything one click away.
+  const folded = new Set(spans.length > BIG_TRACE_SPANS ? spans.filter((span) => span.children.length > WIDE_SPAN_CHILDREN).map((span) => span.id) : []);
   view.innerHTML = `
     <div class="trace-head">
       <h1><span class="muted">${escapeHtml(root.service)}</span> ${escapeHtml(root.name)}</h1>
@@ -78,6 +86,8 @@ export async function renderTrace(view, route) {
         <a href="#/flow?${new URLSearchParams({ root_service: root.service, root_operation: root.name })}">request flow of this workflow</a>
         <a href="#/compare?${new URLSearchParams({ a: traceId })}" style="margin-left:12px">compare with…</a></div>
     </div>
+    ${spans.partial ? `<p class="error" id="partial">${escapeHtml(spans.partial)}</p>` : ""}
+    ${folded.size ? `<p class="muted" id="folded">${spans.length} spans: the ${folded.size} spans with more than ${WIDE_SPAN_CHILDREN} children start folded (▸); Expand all shows everything.</p>` : ""}
     <div class="row">
       <input id="filter" data-slash placeholder="Find spans: name, service, attribute value" aria-label="find spans" style="min-width:320px">
       <span id="match-count" class="muted"></span>
@@ -87,7 +97,7 @@ export async function renderTrace(view, route) {
       <span class="legend"><span><i style="background:var(--bar)"></i>span</span><span><i style="background:var(--error)"></i>error</span><span><i style="background:var(--critical)"></i>critical path</span></span>
     </div>
     <div class="split"><div class="waterfall" id="spans"></div><div class="details" id="details"></div></div>`;
-  const state = { collapsed: new Set(), selected: params.get("span") || "", matches: null, critical, version: 0 };
+  const state = { collapsed: new Set(folded), selected: params.get("span") || "", matches: null, critical, version: 0 };
   const filter = view.querySelector("#filter");
   const criticalOnly = view.querySelector("#critical-only");
   const mode = view.querySelector("#mode");
