@@ -5,6 +5,7 @@ page (waterfall, critical path, span details, keyboard, flame graph, deep links)
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -136,8 +137,11 @@ def test_the_web_ui_searches_draws_traces_and_maps_services(weft_factory, tmp_pa
     big = send_big_trace(server)
     wait_until(lambda: spans_stored(server, ids["trace"]) == 6, timeout=30, message="checkout trace stored")
     wait_until(lambda: spans_stored(server, big) == 10_001, timeout=60, message="10,001-span trace stored")
-    shots = tmp_path / "screenshots"
-    shots.mkdir()
+    # Kept after the run as the test's artefacts, like the Zipkin UI test's.
+    shots = Path(os.environ.get("WEFT_TEST_UI_SCREENSHOTS", REPO_ROOT / "target" / "ui-screenshots")) / "weft-ui"
+    shots.mkdir(parents=True, exist_ok=True)
+    for old in shots.glob("*.png"):
+        old.unlink()
 
     with sync_playwright() as playwright:
         browser = launch(playwright)
@@ -145,6 +149,8 @@ def test_the_web_ui_searches_draws_traces_and_maps_services(weft_factory, tmp_pa
             page = browser.new_page(viewport={"width": 1280, "height": 800})
             errors: list[str] = []
             page.on("pageerror", lambda error: errors.append(str(error)))
+            page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+            page.on("response", lambda response: errors.append(f"{response.status} {response.url}") if response.status >= 400 else None)
 
             # Search, with tag and value completion.
             frontend = quote('{ resource.service.name = "frontend" }')
