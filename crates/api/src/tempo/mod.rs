@@ -6,6 +6,8 @@
 //!   fields in Tempo's shape (`goVersion` names the Rust toolchain here).
 //! - `GET /api/traces/{id}`, `GET /api/v2/traces/{id}`: see [`traces`].
 //! - `GET /api/search`: see [`search`].
+//! - `GET /api/metrics/query_range`, `GET /api/metrics/query`: TraceQL metrics, see
+//!   `metrics`.
 //! - `GET /api/search/tags`, `/api/v2/search/tags`, `/api/search/tag/{tag}/values`,
 //!   `/api/v2/search/tag/{tag}/values`: see [`tags`].
 //!
@@ -14,6 +16,7 @@
 //! for an unknown trace, 401 without a tenant when multi-tenancy is on, 503 when
 //! storage is unavailable.
 
+mod metrics;
 pub(crate) mod params;
 mod search;
 mod tags;
@@ -21,6 +24,8 @@ pub(crate) mod traces;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_metrics;
 
 use std::sync::Arc;
 
@@ -95,6 +100,8 @@ pub fn tempo_router(
         .route("/api/traces/{trace_id}", get(traces::trace_v1))
         .route("/api/v2/traces/{trace_id}", get(traces::trace_v2))
         .route("/api/search", get(search::search))
+        .route("/api/metrics/query_range", get(metrics::query_range))
+        .route("/api/metrics/query", get(metrics::query_instant))
         .route("/api/search/tags", get(tags::tags_v1))
         .route("/api/v2/search/tags", get(tags::tags_v2))
         .route("/api/search/tag/{tag}/values", get(tags::values_v1))
