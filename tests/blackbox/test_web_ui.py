@@ -54,7 +54,8 @@ def send_checkout(server: WeftServer) -> dict[str, str]:
     from opentelemetry.trace import SpanKind, Status, StatusCode
 
     made = providers(server, ["frontend", "cart", "payment"])
-    t0 = time.time_ns() - 5_000 * MS
+    # A minute and a half ago: metrics queries leave out the step still in progress.
+    t0 = time.time_ns() - 90_000 * MS
     front = made["frontend"].get_tracer("shop")
     root = front.start_span("GET /checkout", kind=SpanKind.SERVER, start_time=t0)
     root_context = trace.set_span_in_context(root)
@@ -95,7 +96,8 @@ def send_big_trace(server: WeftServer, fan_out: int = 100) -> str:
 
     provider = providers(server, ["batch"])["batch"]
     tracer = provider.get_tracer("batch")
-    t0 = time.time_ns() - 60_000 * MS
+    # Older than the checkouts, so aggregates that stop at a node budget take those first.
+    t0 = time.time_ns() - 300_000 * MS
     root = tracer.start_span("nightly run", start_time=t0)
     trace_id = format(root.get_span_context().trace_id, "032x")
     for child_index in range(fan_out):
@@ -232,6 +234,17 @@ def test_the_web_ui_searches_draws_traces_and_maps_services(weft_factory, tmp_pa
                 expect(page.locator(f'g.node[data-service="{service}"]')).to_be_attached(timeout=15_000)
             expect(page.locator('g.edge.errors[data-caller="frontend"][data-callee="payment"]')).to_be_attached()
             page.screenshot(path=str(shots / "map.png"))
+
+            # RED charts from TraceQL metrics: every service has a rate line, only payment errs.
+            page.goto(f"{server.http_url}/#/red?range=1h")
+            charts = page.locator("figure.chart")
+            expect(charts).to_have_count(4, timeout=15_000)
+            page.screenshot(path=str(shots / "red.png"))
+            for service in ("frontend", "cart", "payment"):
+                expect(charts.nth(0).locator(f'path[data-series="{service}"]')).to_be_attached()
+            expect(charts.nth(1).locator("path")).to_have_count(1)
+            expect(charts.nth(1).locator('path[data-series="payment"]')).to_be_attached()
+            page.screenshot(path=str(shots / "red.png"))
 
             # Request flow of the checkout workflow: both traces, the common path marked.
             page.goto(f"{server.http_url}/#/flow?range=1h&root_service=frontend&root_operation={quote('GET /checkout')}")

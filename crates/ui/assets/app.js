@@ -4,6 +4,7 @@ import { renderSearch } from "./search.js";
 import { renderTrace } from "./trace.js";
 import { renderMap } from "./map.js";
 import { renderFlow, renderCct, renderCompare } from "./analysis.js";
+import { renderRed } from "./red.js";
 
 const view = document.getElementById("view");
 let cleanup = null;
@@ -32,7 +33,7 @@ async function render() {
     link.classList.toggle("active", link.dataset.nav === current.page);
   }
   view.replaceChildren();
-  const pages = { search: renderSearch, trace: renderTrace, map: renderMap, flow: renderFlow, cct: renderCct, compare: renderCompare };
+  const pages = { search: renderSearch, trace: renderTrace, map: renderMap, flow: renderFlow, cct: renderCct, compare: renderCompare, red: renderRed };
   const page = pages[current.page] || renderSearch;
   cleanup = (await page(view, current)) || null;
 }

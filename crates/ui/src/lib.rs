@@ -61,6 +61,11 @@ const ASSETS: &[Asset] = &[
         body: include_str!("../assets/analysis.js"),
     },
     Asset {
+        path: "red.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../assets/red.js"),
+    },
+    Asset {
         path: "map.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_str!("../assets/map.js"),
