@@ -1,33 +1,36 @@
-"""The built-in web UI, driven in Debian's Chromium through Playwright, over traces sent by
+"""The built-in web UI, driven in Debian's Chromium by Playwright from npm
+(tests/node/web_ui.mjs, playwright-core with `executablePath`), over traces sent here by
 the OpenTelemetry Python SDK: search with completion and a duration histogram, the trace
 page (waterfall, critical path, span details, keyboard, flame graph, deep links), a
 10,000-span trace that renders only the rows in view, light and dark, and the service map."""
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 
 from helpers import REPO_ROOT, WeftServer, wait_until
 
 sys.path.insert(0, str(REPO_ROOT / "tests" / "ui"))
-from chromium import CHROMIUM, launch  # noqa: E402
+from chromium import CHROMIUM  # noqa: E402
 
 MS = 1_000_000
+
+
+NODE_DIR = REPO_ROOT / "tests" / "node"
 
 
 def missing_prerequisite() -> str | None:
     if not Path(CHROMIUM).is_file():
         return f"Chromium not found at {CHROMIUM} (Debian package chromium; or set WEFT_TEST_CHROMIUM)"
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "Python package playwright not installed (tests/requirements.txt)"
+    if not (NODE_DIR / "node_modules" / "playwright-core").is_dir():
+        return "playwright-core not installed: (cd tests/node && npm ci)"
     return None
 
 
@@ -131,142 +134,43 @@ def test_the_web_ui_searches_draws_traces_and_maps_services(weft_factory, tmp_pa
     missing = missing_prerequisite()
     if missing:
         pytest.fail(missing)
-    from playwright.sync_api import expect, sync_playwright
-
     server = weft_factory()
+    capped = weft_factory(["--query.max-spans-per-trace", "5000"])
     ids = send_checkout(server)
-    other = send_checkout(server)
-    big = send_big_trace(server)
+    ids["other"] = send_checkout(server)["trace"]
+    ids["big"] = send_big_trace(server)
+    ids["capped"] = send_big_trace(capped)
     wait_until(lambda: spans_stored(server, ids["trace"]) == 6, timeout=30, message="checkout trace stored")
-    wait_until(lambda: spans_stored(server, big) == 10_001, timeout=60, message="10,001-span trace stored")
+    wait_until(lambda: spans_stored(server, ids["big"]) == 10_001, timeout=60, message="10,001-span trace stored")
+    wait_until(lambda: spans_stored(capped, ids["capped"]) == 5_000, timeout=60, message="capped read")
     # Kept after the run as the test's artefacts, like the Zipkin UI test's.
     shots = Path(os.environ.get("WEFT_TEST_UI_SCREENSHOTS", REPO_ROOT / "target" / "ui-screenshots")) / "weft-ui"
     shots.mkdir(parents=True, exist_ok=True)
     for old in shots.glob("*.png"):
         old.unlink()
 
-    with sync_playwright() as playwright:
-        browser = launch(playwright)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 800})
-            errors: list[str] = []
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
-            page.on("response", lambda response: errors.append(f"{response.status} {response.url}") if response.status >= 400 else None)
-
-            # Search, with tag and value completion.
-            frontend = quote('{ resource.service.name = "frontend" }')
-            page.goto(f"{server.http_url}/#/search?range=1h&q={frontend}")
-            expect(page.locator("#results tbody tr")).to_have_count(2, timeout=15_000)
-            expect(page.locator("svg.histogram rect.bucket").first).to_be_attached()
-            box = page.locator("#q")
-            box.fill("")
-            box.type("{ resource.serv")
-            suggestion = page.locator("#suggestions").get_by_text("resource.service.name", exact=True)
-            expect(suggestion).to_be_visible()
-            suggestion.click()
-            assert box.input_value() == "{ resource.service.name"
-            box.type(" = ")
-            expect(page.locator("#suggestions li", has_text="payment")).to_be_visible()
-            page.screenshot(path=str(shots / "search.png"))
-
-            # The trace page.
-            # Tempo's search answers trace ids without leading zeros.
-            page.locator(f'#results tbody tr[data-trace="{ids["trace"].lstrip("0")}"] a').click()
-            expect(page.locator(".span-row")).to_have_count(6, timeout=15_000)
-            expect(page.locator("#span-count")).to_have_text("6 spans")
-            expect(page.locator(".trace-head .facts")).to_contain_text(ids["trace"])
-            payment = page.locator(f'.span-row[data-span="{ids["payment"]}"]')
-            expect(payment.locator(".bar.critical")).to_be_attached()
-            expect(payment.locator(".bar.error")).to_be_attached()
-            expect(page.locator(f'.span-row[data-span="{ids["cart"]}"] .bar.critical')).to_have_count(0)
-            payment.click()
-            expect(page.locator("#details")).to_contain_text("payment.method")
-            expect(page.locator("#details")).to_contain_text("card declined")
-            expect(page.locator("#details")).to_contain_text("on the critical path")
-            assert f"span={ids['payment']}" in page.url
-            page.keyboard.press("k")
-            expect(page.locator(".span-row.selected")).not_to_have_attribute("data-span", ids["payment"])
-            page.keyboard.press("c")
-            expect(page.locator(f'.span-row[data-span="{ids["cart"]}"]')).to_have_count(0)
-            page.keyboard.press("c")
-            page.keyboard.press("f")
-            expect(page.locator("canvas.flame")).to_be_visible()
-            page.keyboard.press("f")
-            page.screenshot(path=str(shots / "trace.png"))
-
-            # A deep link selects its span; dark mode holds.
-            page.goto(f"{server.http_url}/#/trace/{ids['trace']}?span={ids['cart']}")
-            expect(page.locator(".span-row.selected")).to_have_attribute("data-span", ids["cart"], timeout=15_000)
-            expect(page.locator("#details")).to_contain_text("cart.items")
-            page.keyboard.press("t")
-            assert page.evaluate("document.documentElement.dataset.theme") == "dark"
-            page.screenshot(path=str(shots / "trace-dark.png"))
-            page.keyboard.press("t")
-
-            # 10,000 spans: drawn at once, only the rows in view are in the page.
-            page.goto(f"{server.http_url}/#/trace/{big}")
-            expect(page.locator("#span-count")).to_have_text("10001 spans", timeout=30_000)
-            rendered_ms = int(page.evaluate("document.body.dataset.traceRenderedMs"))
-            print(f"10,000-span trace fetched and drawn in {rendered_ms} ms")
-            assert rendered_ms < 5_000, rendered_ms
-            # It opens as a summary: the root's 100 children are folded under it.
-            expect(page.locator("#folded")).to_be_visible()
-            expect(page.locator(".span-row")).to_have_count(1)
-            page.locator("#expand").click()
-            expect(page.locator(".span-row", has_text="item 0.0").first).to_be_visible()
-            assert page.locator(".span-row").count() < 200
-            page.evaluate("document.querySelector('.waterfall .scroller').scrollTop = 1e9")
-            expect(page.locator(".span-row", has_text="item 99.98")).to_be_visible()
-            page.keyboard.press("Escape")
-
-            # A trace over the server's read limit says it is cut.
-            capped = weft_factory(["--query.max-spans-per-trace", "5000"])
-            capped_id = send_big_trace(capped)
-            wait_until(lambda: spans_stored(capped, capped_id) == 5_000, timeout=60, message="capped read")
-            page.goto(f"{capped.http_url}/#/trace/{capped_id}")
-            expect(page.locator("#span-count")).to_have_text("5000 spans", timeout=30_000)
-            expect(page.locator("#partial")).to_contain_text("5000")
-
-            # The service map.
-            page.goto(f"{server.http_url}/#/map?range=1h")
-            for service in ("frontend", "cart", "payment"):
-                expect(page.locator(f'g.node[data-service="{service}"]')).to_be_attached(timeout=15_000)
-            expect(page.locator('g.edge.errors[data-caller="frontend"][data-callee="payment"]')).to_be_attached()
-            page.screenshot(path=str(shots / "map.png"))
-
-            # RED charts from TraceQL metrics: every service has a rate line, only payment errs.
-            page.goto(f"{server.http_url}/#/red?range=1h")
-            charts = page.locator("figure.chart")
-            expect(charts).to_have_count(4, timeout=15_000)
-            page.screenshot(path=str(shots / "red.png"))
-            for service in ("frontend", "cart", "payment"):
-                expect(charts.nth(0).locator(f'path[data-series="{service}"]')).to_be_attached()
-            expect(charts.nth(1).locator("path")).to_have_count(1)
-            expect(charts.nth(1).locator('path[data-series="payment"]')).to_be_attached()
-            page.screenshot(path=str(shots / "red.png"))
-
-            # Request flow of the checkout workflow: both traces, the common path marked.
-            page.goto(f"{server.http_url}/#/flow?range=1h&root_service=frontend&root_operation={quote('GET /checkout')}")
-            expect(page.locator("#flow tbody tr")).to_have_count(6, timeout=15_000)
-            expect(page.locator("#flow tbody tr.common", has_text="payment handler")).to_have_count(1)
-            expect(page.locator("#flow tbody tr.common", has_text="cart handler")).to_have_count(0)
-            expect(page.locator("#out h2")).to_contain_text("2 traces")
-            page.screenshot(path=str(shots / "flow.png"))
-
-            # Calling contexts across workflows: checkout's six and the batch run's.
-            page.goto(f"{server.http_url}/#/cct?range=1h")
-            expect(page.locator("#cct tbody tr", has_text="nightly run")).to_have_count(1, timeout=15_000)
-            expect(page.locator("#cct tbody tr", has_text="payment handler")).to_have_count(1)
-
-            # Two traces side by side, then fast against slow traces.
-            page.goto(f"{server.http_url}/#/compare?a={ids['trace']}&b={other['trace']}")
-            expect(page.locator("#compare tbody tr")).to_have_count(6, timeout=15_000)
-            page.goto(f"{server.http_url}/#/compare?range=1h&q={quote('{ }')}&threshold=1s")
-            expect(page.locator("#out p").first).to_contain_text("A (fast): 2 traces", timeout=15_000)
-            expect(page.locator("#out p").first).to_contain_text("B (slow): 1 traces")
-            expect(page.locator("#compare tbody tr", has_text="nightly run").first).to_be_attached()
-            page.screenshot(path=str(shots / "compare.png"))
-            assert errors == [], errors
-        finally:
-            browser.close()
+    run = subprocess.run(
+        ["node", str(NODE_DIR / "web_ui.mjs")],
+        cwd=NODE_DIR,
+        env={
+            **os.environ,
+            "WEFT_URL": server.http_url,
+            "WEFT_CAPPED_URL": capped.http_url,
+            "WEFT_IDS": json.dumps(ids),
+            "CHROMIUM": CHROMIUM,
+            "WEFT_SHOTS": str(shots),
+        },
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert run.returncode == 0, f"{run.stderr}\n{run.stdout}"
+    measured = json.loads(run.stdout.strip().splitlines()[-1])
+    print(f"10,001-span trace fetched and drawn in {measured['bigTraceRenderedMs']} ms, expanded in "
+          f"{measured['bigTraceExpandMs']} ms, {measured['bigTraceRowsInDom']} rows in the page")
+    # Interactive in under a second on an idle machine (docs/benchmarks.md); the suite runs
+    # in parallel, so the bound here leaves room.
+    assert measured["bigTraceRenderedMs"] < 3_000, measured
+    assert sorted(path.name for path in shots.glob("*.png")) == [
+        "cct.png", "compare.png", "flow.png", "map.png", "red.png", "search.png", "trace-dark.png", "trace.png",
+    ]
