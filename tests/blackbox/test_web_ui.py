@@ -133,7 +133,10 @@ def spans_stored(server: WeftServer, trace_id: str) -> int:
 def test_the_web_ui_searches_draws_traces_and_maps_services(weft_factory, tmp_path):
     missing = missing_prerequisite()
     if missing:
-        pytest.fail(missing)
+        # The full run (tests/run.sh, CI) installs Chromium and requires the UI tests.
+        if os.environ.get("WEFT_TEST_UI_REQUIRED") == "1":
+            pytest.fail(f"WEFT_TEST_UI_REQUIRED=1 but {missing}")
+        pytest.skip(missing)
     server = weft_factory()
     capped = weft_factory(["--query.max-spans-per-trace", "5000"])
     ids = send_checkout(server)
