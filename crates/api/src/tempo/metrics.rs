@@ -5,11 +5,14 @@
 //! (a duration, default 1h) before `end` (default now); `step` as seconds or a Go
 //! duration (default: Tempo's ~240 points); `exemplars` (default and cap 100). A range
 //! query is aligned like Tempo's frontend (start down to a step and one step earlier,
-//! end up to a step, an end after now pulled back to now). Traces are scanned through
+//! end up to a step, an end after now pulled back to now). Spans count by their start
+//! time; traces that started more than 5 minutes before the range are not read (Tempo
+//! reads every block overlapping the range). Traces are scanned through
 //! the search engine within the query bounds (deadline, byte budget); a cut-short scan
 //! answers `"status": "PARTIAL"` with the reason in `message`. Answers are Tempo's
 //! protobuf JSON: zero values and empty lists left out, 64-bit integers as strings.
 
+use std::collections::HashSet;
 use std::sync::Mutex;
 
 use axum::extract::{RawQuery, State};
@@ -36,6 +39,8 @@ const MAX_EXEMPLARS: u64 = 100;
 /// Most series in an answer (Tempo's `max_response_series` default).
 const MAX_SERIES: usize = 1_000;
 const DEFAULT_SINCE_NANOS: u64 = 3_600_000_000_000;
+/// How long before a range a trace may start and still have spans counted in it.
+const TRACE_START_MARGIN_NANOS: u64 = 300_000_000_000;
 
 pub(super) async fn query_range(
     State(state): State<TempoState>,
@@ -59,7 +64,7 @@ pub(super) async fn query_instant(
             let mut object = Map::new();
             object.insert("labels".into(), labels_json(&series.labels));
             if first.value != 0.0 {
-                object.insert("value".into(), json!(first.value));
+                object.insert("value".into(), number(first.value));
             }
             Some(Value::Object(object))
         })
@@ -144,28 +149,45 @@ async fn run(
     if state.zipkin.search_enabled && request.end_unix_nanos > request.start_unix_nanos {
         let search = SearchRequest {
             tenant,
+            // The store selects traces by their own time; spans count by their start,
+            // so traces that began up to TRACE_START_MARGIN before the range are read.
             window: TimeWindow {
-                start_unix_nanos: request.start_unix_nanos,
+                start_unix_nanos: request
+                    .start_unix_nanos
+                    .saturating_sub(TRACE_START_MARGIN_NANOS),
                 end_unix_nanos: request.end_unix_nanos,
             },
             filter: query.pushdown(),
-            limit: 1,
+            limit: usize::MAX,
             limits: state.query.search_limits(),
         };
-        // Every trace of the window is judged: the matcher keeps nothing, so the scan
-        // ends at the end of the data or at a bound.
+        // Every matching trace of the window is wanted: no trace limit, the scan ends at
+        // the end of the data or at a bound (deadline, byte budget).
+        // As for /api/search: the matcher judges what the scan hands it, and the engine
+        // returns each matching trace whole (loading every part of a trace stored in
+        // parts); observations are taken from the whole traces, each trace once.
         let outcome = search_scan(&*state.reader, &search, ScanOrder::FirstFound, |spans| {
-            if let Ok(observations) = query.metrics_observations(spans)
-                && !observations.is_empty()
-            {
-                aggregator
-                    .lock()
-                    .expect("metrics aggregator lock poisoned")
-                    .observe(&observations);
-            }
-            None::<()>
+            query
+                .metrics_observations(spans)
+                .is_ok_and(|observations| !observations.is_empty())
+                .then_some(())
         })
         .await?;
+        let mut seen = HashSet::new();
+        {
+            let mut aggregator = aggregator.lock().expect("metrics aggregator lock poisoned");
+            for found in &outcome.matches {
+                let Some(first) = found.spans.first() else {
+                    continue;
+                };
+                if !seen.insert(first.trace_id) {
+                    continue;
+                }
+                if let Ok(observations) = query.metrics_observations(&found.spans) {
+                    aggregator.observe(&observations);
+                }
+            }
+        }
         partial = outcome
             .partial
             .map(|reason| reason.describe(&search.limits));
@@ -301,7 +323,7 @@ fn series_json(series: &Series) -> Value {
                 json!(sample.timestamp_millis.to_string()),
             );
             if sample.value != 0.0 {
-                point.insert("value".into(), json!(sample.value));
+                point.insert("value".into(), number(sample.value));
             }
             Value::Object(point)
         })
@@ -315,7 +337,7 @@ fn series_json(series: &Series) -> Value {
                 let mut object = Map::new();
                 object.insert("labels".into(), labels_json(&exemplar.labels));
                 if exemplar.value != 0.0 {
-                    object.insert("value".into(), json!(exemplar.value));
+                    object.insert("value".into(), number(exemplar.value));
                 }
                 object.insert(
                     "timestampMs".into(),
@@ -342,8 +364,17 @@ fn labels_json(labels: &[(String, Static)]) -> Value {
 fn any_value(value: &Static) -> Value {
     match value {
         Static::Int(i) => json!({"intValue": i.to_string()}),
-        Static::Float(f) => json!({"doubleValue": f}),
+        Static::Float(f) => json!({"doubleValue": number(*f)}),
         Static::Bool(b) => json!({"boolValue": b}),
         other => json!({"stringValue": other.to_text()}),
+    }
+}
+
+/// A double as Go's protobuf JSON writes it: integral values without a fraction.
+fn number(value: f64) -> Value {
+    if value.fract() == 0.0 && value.abs() < 1e15 {
+        json!(value as i64)
+    } else {
+        json!(value)
     }
 }

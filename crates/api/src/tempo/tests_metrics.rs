@@ -72,11 +72,11 @@ async fn query_range_answers_in_tempo_json() {
     let label = |service: &str| json!([{"key": "resource.service.name", "value": {"stringValue": service}}]);
     let expected = json!([
         {"labels": label("api"), "samples": [
-            {"timestampMs": ms(0)}, {"timestampMs": ms(10), "value": 1.0},
-            {"timestampMs": ms(20), "value": 1.0}, {"timestampMs": ms(30)}]},
+            {"timestampMs": ms(0)}, {"timestampMs": ms(10), "value": 1},
+            {"timestampMs": ms(20), "value": 1}, {"timestampMs": ms(30)}]},
         {"labels": label("db"), "samples": [
             {"timestampMs": ms(0)}, {"timestampMs": ms(10)},
-            {"timestampMs": ms(20)}, {"timestampMs": ms(30), "value": 1.0}]},
+            {"timestampMs": ms(20)}, {"timestampMs": ms(30), "value": 1}]},
     ]);
     // Exemplars default to on; compare without them.
     let mut series = answer["series"].clone();

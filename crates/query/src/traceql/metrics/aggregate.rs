@@ -450,7 +450,7 @@ type Computed = Vec<(Vec<(String, Static)>, Vec<f64>, Vec<Exemplar>)>;
 
 /// `topk(limit)` / `bottomk(limit)`: per interval, the `limit` series with the largest
 /// (smallest) values keep that point; the rest become NaN. Ties go to the series whose
-/// labels sort later for topk, earlier for bottomk.
+/// labels sort earlier for topk, later for bottomk (Tempo's order).
 fn select_k(input: Computed, intervals: usize, limit: usize, topk: bool) -> Computed {
     if input.len() <= limit {
         return input;
@@ -471,10 +471,12 @@ fn select_k(input: Computed, intervals: usize, limit: usize, topk: bool) -> Comp
         points.sort_by(|a, b| {
             let by_value = a.1.total_cmp(&b.1);
             let by_labels = compare_labels(&input[a.0].0, &input[b.0].0);
+            // Tempo ranks ties by reversed labels: the earlier labels win a topk tie,
+            // the later ones a bottomk tie.
             if topk {
-                by_value.then(by_labels).reverse()
+                by_value.then(by_labels.reverse()).reverse()
             } else {
-                by_value.then(by_labels)
+                by_value.then(by_labels.reverse())
             }
         });
         for (index, value) in points.into_iter().take(limit) {

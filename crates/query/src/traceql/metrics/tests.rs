@@ -228,19 +228,19 @@ fn log2_buckets_and_interpolation() {
 
 #[test]
 fn topk_and_bottomk_keep_points_per_interval() {
-    // Ties go to the later labels for topk, the earlier for bottomk (Tempo's order).
+    // Ties go to the earlier labels for topk, the later for bottomk (Tempo's order).
     expect(
         "{ } | count_over_time() by (resource.service.name) | topk(1)",
         &[
-            ("resource.service.name=api", &[(10, 2.0)]),
-            ("resource.service.name=db", &[(20, 2.0), (30, 0.0)]),
+            ("resource.service.name=api", &[(10, 2.0), (30, 0.0)]),
+            ("resource.service.name=db", &[(20, 2.0)]),
         ],
     );
     expect(
         "{ } | count_over_time() by (resource.service.name) | bottomk(1)",
         &[
-            ("resource.service.name=api", &[(20, 1.0), (30, 0.0)]),
-            ("resource.service.name=db", &[(10, 1.0)]),
+            ("resource.service.name=api", &[(20, 1.0)]),
+            ("resource.service.name=db", &[(10, 1.0), (30, 0.0)]),
         ],
     );
 }
