@@ -87,7 +87,7 @@ export async function renderTrace(view, route) {
         <a href="#/compare?${new URLSearchParams({ a: traceId })}" style="margin-left:12px">compare with…</a></div>
     </div>
     ${spans.partial ? `<p class="error" id="partial">${escapeHtml(spans.partial)}</p>` : ""}
-    ${folded.size ? `<p class="muted" id="folded">${spans.length} spans: the ${folded.size} spans with more than ${WIDE_SPAN_CHILDREN} children start folded (▸); Expand all shows everything.</p>` : ""}
+    ${folded.size ? `<p class="muted" id="folded">${spans.length} spans: ${folded.size === 1 ? "the span" : `the ${folded.size} spans`} with more than ${WIDE_SPAN_CHILDREN} children ${folded.size === 1 ? "starts" : "start"} folded (▸); Expand all shows everything.</p>` : ""}
     <div class="row">
       <input id="filter" data-slash placeholder="Find spans: name, service, attribute value" aria-label="find spans" style="min-width:320px">
       <span id="match-count" class="muted"></span>
