@@ -172,6 +172,29 @@ impl Default for JaegerSection {
     }
 }
 
+/// The Loki-compatible port: push and query API for logs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LokiSection {
+    /// `host:port` of the Loki API (default 3100, Loki's), or `off`.
+    pub listen: ListenAddress,
+}
+
+impl Default for LokiSection {
+    fn default() -> Self {
+        LokiSection {
+            listen: String::from("0.0.0.0:3100"),
+        }
+    }
+}
+
+impl LokiSection {
+    /// The address, or `None` when the listener is switched off (`off` or empty).
+    pub fn address(&self) -> Option<&str> {
+        ListenerConfig::address_of(&self.listen)
+    }
+}
+
 /// Where blocks and the WAL live.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -273,8 +296,12 @@ pub struct Config {
     pub otlp: OtlpSection,
     /// Jaeger listeners.
     pub jaeger: JaegerSection,
+    /// The Loki-compatible logs port.
+    pub loki: LokiSection,
     /// Storage location and retention.
     pub storage: StorageSection,
+    /// Logs: limits, chunk cutting, WAL and query bounds.
+    pub logs: weft_logs::LogsConfig,
     /// When true, every request must name its tenant in `X-Scope-OrgID`.
     pub multitenancy_enabled: bool,
     /// Request decoding limits.
@@ -327,6 +354,8 @@ impl Config {
     /// Copies the settings that several sections share from where the user sets them.
     fn composed(mut self) -> Self {
         self.ingester.storage_path = self.storage.path.clone();
+        self.logs.storage_path = self.storage.path.clone();
+        self.logs.multitenancy_enabled = self.multitenancy_enabled;
         self.compactor.retention = self.storage.retention;
         self.receiver.multitenancy_enabled = self.multitenancy_enabled;
         self.zipkin.query.multitenancy_enabled = self.multitenancy_enabled;

@@ -9,6 +9,7 @@
 pub mod agent;
 pub mod config;
 mod lifecycle;
+mod logs;
 mod observability;
 pub mod sampling;
 pub mod scrape;

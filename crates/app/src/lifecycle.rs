@@ -73,6 +73,13 @@ pub async fn run(config: Config, target: Target) -> anyhow::Result<()> {
     let jaeger_sampling_listener = bind("jaeger.sampling.listen", &config.jaeger.sampling).await?;
     let jaeger_compact_socket = bind_udp("jaeger.compact.listen", &config.jaeger.compact).await?;
     let jaeger_binary_socket = bind_udp("jaeger.binary.listen", &config.jaeger.binary).await?;
+    let loki_listener = bind(
+        "loki.listen",
+        &ListenerConfig {
+            listen: config.loki.listen.clone(),
+        },
+    )
+    .await?;
 
     let blocks_directory = config.storage.path.join("blocks");
     let store = weft_storage::open_block_store(&config.storage.backend_config(), &blocks_directory)
@@ -90,6 +97,7 @@ pub async fn run(config: Config, target: Target) -> anyhow::Result<()> {
     )
     .await
     .context("cannot open storage")?;
+    let logs = crate::logs::start(&config).await?;
     // Span metrics see every accepted span before anything behind them samples.
     let mut metrics_sources: Vec<weft_api::MetricsSource> = Vec::new();
     let mut stored: Arc<dyn SpanSink> = ingester.clone();
@@ -162,6 +170,10 @@ pub async fn run(config: Config, target: Target) -> anyhow::Result<()> {
             router,
             stop_receiver.clone(),
         ));
+    }
+    if let Some(listener) = loki_listener {
+        let router = weft_logs::http::router(logs.store.clone());
+        servers.spawn(serve_http("loki", listener, router, stop_receiver.clone()));
     }
     if let Some(listener) = jaeger_query_listener {
         let router = weft_api::jaeger_query_router(reader.clone(), config.jaeger.query.api.clone());
@@ -277,6 +289,8 @@ pub async fn run(config: Config, target: Target) -> anyhow::Result<()> {
         servers.abort_all();
     }
     let _ = maintenance.await;
+    // Every log head goes into chunks before the process ends (the WAL has them anyway).
+    logs.shutdown().await;
     if let Some(scraper) = &scraper {
         // A scrape in progress finishes its push and cursor write first.
         scraper.shutdown().await;

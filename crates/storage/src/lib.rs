@@ -36,7 +36,7 @@ pub use digest::{RootSpan, TraceDigest};
 pub use error::StorageError;
 pub use meta::{BlockMeta, FORMAT_VERSION, MAX_INPUT_WAL_SEGMENT_RANGES, WalSegmentRange};
 pub use names::{CopiedNames, NameCollector};
-pub use object::{ObjectBlockStore, RowGroupRows, open_block_store};
+pub use object::{ObjectBlockStore, RowGroupRows, open_block_store, open_object_store};
 pub use store::{
     BlockListing, BlockReader, BlockStore, BlockWriteOptions, BlockWriter, FilterMatch,
     SCAN_UNITS_PER_GROUP, ScanPlan, ScannedPart, SpanFilter, block_order,

@@ -114,6 +114,25 @@ pub async fn open_block_store(
     }
 }
 
+/// The raw object store behind the block store of `config` and the prefix blocks live
+/// under, opened exactly as [`open_block_store`] opens it (local files fsynced, S3 with
+/// the same settings and reachability check), for other data kept beside the blocks
+/// (logs keep their chunks under `<prefix>/logs/`).
+pub async fn open_object_store(
+    config: &StorageBackendConfig,
+    local_dir: &std::path::Path,
+) -> Result<(Arc<dyn ObjectStore>, Path), StorageError> {
+    let store = match config.backend {
+        BackendKind::Local => ObjectBlockStore::local(local_dir, config.cache.clone())?,
+        BackendKind::S3 => {
+            let store = ObjectBlockStore::s3(&config.s3, config.cache.clone())?;
+            store.check_reachable(&config.s3).await?;
+            store
+        }
+    };
+    Ok((store.shared.store.clone(), store.prefix.clone()))
+}
+
 impl ObjectBlockStore {
     /// Blocks under the local directory `dir` (created if missing). Every block file is
     /// fsynced with its directory before the write that made it returns.

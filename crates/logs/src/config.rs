@@ -1,0 +1,144 @@
+//! The logs configuration (`logs.*` keys and flags).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// When the logs WAL is fsynced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WalFsyncPolicy {
+    /// Every push is fsynced before it is acknowledged (survives power loss).
+    Always,
+    /// Pushes are acknowledged once written; a background task fsyncs every
+    /// `wal_fsync_interval` (survives a process crash, not a power loss).
+    Interval,
+}
+
+/// Limits, chunk cutting and WAL settings of the logs store. Defaults follow Loki's.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogsConfig {
+    /// Longest accepted log line in bytes (Loki's `max_line_size`, 256 KiB); longer
+    /// entries are rejected with 400. 0 disables the check.
+    pub max_line_size_bytes: usize,
+    /// Most labels a stream may have (Loki's `max_label_names_per_series`).
+    pub max_label_names_per_series: usize,
+    /// Largest push body, before and after decompression; larger bodies get 413.
+    pub max_request_body_bytes: usize,
+    /// Entries older than this (relative to now) are rejected (`reject_old_samples`).
+    #[serde(with = "humantime_serde")]
+    pub reject_old_samples_max_age: Duration,
+    /// Entries newer than now plus this are rejected (`creation_grace_period`).
+    #[serde(with = "humantime_serde")]
+    pub creation_grace_period: Duration,
+    /// How far behind the newest entry of its stream an entry may be (Loki's
+    /// unordered-writes window, `max_chunk_age / 2`); older ones get 400
+    /// `entry too far behind`.
+    #[serde(with = "humantime_serde")]
+    pub out_of_order_window: Duration,
+    /// Uncompressed bytes of entries at which a stream's head is cut into a chunk.
+    pub chunk_target_bytes: usize,
+    /// Uncompressed bytes per compressed block inside a chunk.
+    pub chunk_block_bytes: usize,
+    /// A head older than this (since its first entry arrived) is cut into a chunk.
+    #[serde(with = "humantime_serde")]
+    pub max_chunk_age: Duration,
+    /// A head that received nothing for this long is cut into a chunk.
+    #[serde(with = "humantime_serde")]
+    pub chunk_idle_period: Duration,
+    /// How often heads are checked for cutting.
+    #[serde(with = "humantime_serde")]
+    pub flush_check_period: Duration,
+    /// When the logs WAL is fsynced: `always` (default) or `interval`.
+    pub wal_fsync_policy: WalFsyncPolicy,
+    /// Period between fsyncs with the `interval` policy.
+    #[serde(with = "humantime_serde")]
+    pub wal_fsync_interval: Duration,
+    /// A WAL segment is closed and a new one started past this size.
+    pub wal_segment_bytes: u64,
+    /// Default `limit` of a log query.
+    pub default_query_limit: usize,
+    /// Largest `limit` a log query may ask for (Loki's `max_entries_limit_per_query`).
+    pub max_entries_limit_per_query: usize,
+    /// Most uncompressed bytes one query may scan; past it the query fails with 400.
+    pub max_query_bytes_scanned: u64,
+    /// Deadline of every query; past it the query fails with 503.
+    #[serde(with = "humantime_serde")]
+    pub query_timeout: Duration,
+    /// Copied from the top-level `multitenancy_enabled`.
+    #[serde(skip)]
+    pub multitenancy_enabled: bool,
+    /// Copied from `storage.path`: the WAL lives in `<path>/logs/wal`.
+    #[serde(skip)]
+    pub storage_path: PathBuf,
+}
+
+impl Default for LogsConfig {
+    fn default() -> Self {
+        LogsConfig {
+            max_line_size_bytes: 256 * 1024,
+            max_label_names_per_series: 15,
+            max_request_body_bytes: 64 * 1024 * 1024,
+            reject_old_samples_max_age: Duration::from_secs(7 * 24 * 3600),
+            creation_grace_period: Duration::from_secs(10 * 60),
+            out_of_order_window: Duration::from_secs(3600),
+            chunk_target_bytes: 4 * 1024 * 1024,
+            chunk_block_bytes: 256 * 1024,
+            max_chunk_age: Duration::from_secs(2 * 3600),
+            chunk_idle_period: Duration::from_secs(30 * 60),
+            flush_check_period: Duration::from_secs(30),
+            wal_fsync_policy: WalFsyncPolicy::Always,
+            wal_fsync_interval: Duration::from_millis(100),
+            wal_segment_bytes: 64 * 1024 * 1024,
+            default_query_limit: 100,
+            max_entries_limit_per_query: 5000,
+            max_query_bytes_scanned: 10 * 1024 * 1024 * 1024,
+            query_timeout: Duration::from_secs(60),
+            multitenancy_enabled: false,
+            storage_path: PathBuf::from("./weft-data"),
+        }
+    }
+}
+
+impl LogsConfig {
+    /// Checks values that serde cannot; messages name the key.
+    pub fn validate(&self) -> Result<(), String> {
+        let positive = [
+            ("logs.chunk_target_bytes", self.chunk_target_bytes as u64),
+            ("logs.chunk_block_bytes", self.chunk_block_bytes as u64),
+            (
+                "logs.max_request_body_bytes",
+                self.max_request_body_bytes as u64,
+            ),
+            ("logs.wal_segment_bytes", self.wal_segment_bytes),
+            (
+                "logs.max_entries_limit_per_query",
+                self.max_entries_limit_per_query as u64,
+            ),
+            ("logs.default_query_limit", self.default_query_limit as u64),
+        ];
+        for (key, value) in positive {
+            if value == 0 {
+                return Err(format!("{key} must be greater than 0"));
+            }
+        }
+        if self.flush_check_period.is_zero() {
+            return Err(String::from(
+                "logs.flush_check_period must be greater than 0",
+            ));
+        }
+        if self.wal_fsync_policy == WalFsyncPolicy::Interval && self.wal_fsync_interval.is_zero() {
+            return Err(String::from(
+                "logs.wal_fsync_interval must be greater than 0 with the interval policy",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The WAL directory.
+    pub fn wal_directory(&self) -> PathBuf {
+        self.storage_path.join("logs").join("wal")
+    }
+}

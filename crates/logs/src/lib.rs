@@ -1,0 +1,43 @@
+//! Loki-compatible logs beside the traces.
+//!
+//! - [`push`] decodes Loki push bodies (snappy protobuf and JSON); [`ingest`] validates
+//!   them against Loki's limits with Loki's messages.
+//! - [`wal`] is the logs write-ahead log: a push is acknowledged only after its entries
+//!   are in it; it is replayed at start.
+//! - [`store::LogStore`] keeps a head per stream (tenant + label set) and cuts heads into
+//!   compressed, checksummed [`chunk`]s in the object store ([`chunk_store`]), with an
+//!   in-memory chunk index reloaded from per-chunk meta files. `docs/format/logs-v1.md`
+//!   is the format specification.
+//! - [`logql`] parses LogQL log queries; [`query`] runs them over heads and chunks.
+//! - [`http::router`] serves the Loki HTTP API (push, query, query_range, labels, label
+//!   values, series) for the `--loki.listen` port.
+
+pub mod chunk;
+pub mod chunk_store;
+pub mod config;
+pub mod encoding;
+pub mod http;
+pub mod ingest;
+pub mod labels;
+pub mod logql;
+pub mod push;
+pub mod store;
+pub mod time;
+pub mod wal;
+
+pub use chunk_store::ChunkStore;
+pub use config::{LogsConfig, WalFsyncPolicy};
+pub use labels::LabelSet;
+pub use store::LogStore;
+
+/// One log entry: when, the line, and its structured metadata (not indexed, not part
+/// of the stream's identity).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Unix nanoseconds.
+    pub timestamp_unix_nanos: i64,
+    /// The log line.
+    pub line: String,
+    /// Name/value pairs sent with the line.
+    pub structured_metadata: Vec<(String, String)>,
+}
