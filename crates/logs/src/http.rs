@@ -7,7 +7,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use weft_model::TenantId;
 
 use crate::LogStore;
@@ -17,6 +17,20 @@ use crate::push::{DecodeError, decode_content_encoding, decode_json, decode_prot
 pub fn router(store: Arc<LogStore>) -> Router {
     Router::new()
         .route("/loki/api/v1/push", post(push))
+        .route(
+            "/loki/api/v1/query_range",
+            get(crate::http_query::query_range),
+        )
+        .route("/loki/api/v1/query", get(crate::http_query::query_instant))
+        .route("/loki/api/v1/labels", get(crate::http_query::labels))
+        .route(
+            "/loki/api/v1/label/{name}/values",
+            get(crate::http_query::label_values),
+        )
+        .route(
+            "/loki/api/v1/series",
+            get(crate::http_query::series_handler),
+        )
         .with_state(store)
         // Bodies are bounded by `logs.max_request_body_bytes` in the handler.
         .layer(axum::extract::DefaultBodyLimit::disable())

@@ -1,0 +1,400 @@
+//! The Loki read API: `query_range`, `query`, `labels`, `label/{name}/values`, `series`.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value, json};
+
+use crate::LogStore;
+use crate::http::{error_response, tenant_of};
+use crate::logql::{Query, parse, parse_selector};
+use crate::query::{
+    Bounds, Direction, QueryError, QueryStats, StreamResult, run_log_query, series,
+};
+use crate::time::{now_unix_nanos, parse_time};
+
+const HOUR_NANOS: i64 = 3_600_000_000_000;
+
+/// A status and message, turned into a response by [`error_response`].
+type Failure = (StatusCode, String);
+
+fn fail(status: StatusCode, message: impl Into<String>) -> Failure {
+    (status, message.into())
+}
+
+/// Decoded query-string parameters (repeated keys kept in order).
+struct Params(Vec<(String, String)>);
+
+impl Params {
+    fn parse(raw: Option<String>) -> Params {
+        let raw = raw.unwrap_or_default();
+        Params(
+            raw.split('&')
+                .filter(|pair| !pair.is_empty())
+                .map(|pair| {
+                    let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+                    (percent_decode(key), percent_decode(value))
+                })
+                .collect(),
+        )
+    }
+
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(candidate, _)| candidate == key)
+            .map(|(_, value)| value.as_str())
+            .filter(|value| !value.is_empty())
+    }
+
+    fn all(&self, key: &str) -> Vec<&str> {
+        self.0
+            .iter()
+            .filter(|(candidate, _)| candidate == key)
+            .map(|(_, value)| value.as_str())
+            .collect()
+    }
+
+    fn time(&self, key: &str, default: i64) -> Result<i64, Failure> {
+        match self.get(key) {
+            None => Ok(default),
+            Some(text) => parse_time(text).ok_or_else(|| {
+                fail(
+                    StatusCode::BAD_REQUEST,
+                    format!("invalid {key} parameter: cannot parse {text:?} to a valid timestamp"),
+                )
+            }),
+        }
+    }
+
+    /// `start`/`end` (or `since`), `end` defaulting to now and `start` to
+    /// `end - default_lookback`.
+    fn range(&self, default_lookback: i64) -> Result<(i64, i64), Failure> {
+        let end = self.time("end", now_unix_nanos())?;
+        let lookback = match self.get("since") {
+            None => default_lookback,
+            Some(text) => parse_duration_nanos(text).ok_or_else(|| {
+                fail(
+                    StatusCode::BAD_REQUEST,
+                    format!("invalid since parameter: {text:?}"),
+                )
+            })?,
+        };
+        let start = self.time("start", end.saturating_sub(lookback))?;
+        if end < start {
+            return Err(fail(
+                StatusCode::BAD_REQUEST,
+                "end timestamp must not be before or equal to start time",
+            ));
+        }
+        Ok((start, end))
+    }
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        match bytes[index] {
+            b'+' => out.push(b' '),
+            b'%' if index + 2 < bytes.len() => {
+                let hex = |byte: u8| (byte as char).to_digit(16);
+                match (hex(bytes[index + 1]), hex(bytes[index + 2])) {
+                    (Some(high), Some(low)) => {
+                        out.push((high * 16 + low) as u8);
+                        index += 2;
+                    }
+                    _ => out.push(b'%'),
+                }
+            }
+            byte => out.push(byte),
+        }
+        index += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `5m`, `1h30m`, `10s`, `250ms` (Prometheus duration units) in nanoseconds.
+fn parse_duration_nanos(text: &str) -> Option<i64> {
+    let mut total: i64 = 0;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit())?;
+        let value: i64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let unit_length = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let unit = match &rest[..unit_length] {
+            "ns" => 1,
+            "us" | "µs" => 1_000,
+            "ms" => 1_000_000,
+            "s" => 1_000_000_000,
+            "m" => 60_000_000_000,
+            "h" => HOUR_NANOS,
+            "d" => 24 * HOUR_NANOS,
+            "w" => 7 * 24 * HOUR_NANOS,
+            _ => return None,
+        };
+        total = total.checked_add(value.checked_mul(unit)?)?;
+        rest = &rest[unit_length..];
+    }
+    Some(total)
+}
+
+fn success(data: Value) -> Response {
+    axum::Json(json!({"status": "success", "data": data})).into_response()
+}
+
+fn labels_json(labels: &crate::LabelSet) -> Value {
+    let map: Map<String, Value> = labels
+        .pairs()
+        .iter()
+        .map(|(name, value)| (name.clone(), Value::String(value.clone())))
+        .collect();
+    Value::Object(map)
+}
+
+fn stats_json(stats: &QueryStats, returned: usize) -> Value {
+    let seconds = stats.exec_time.as_secs_f64();
+    let per_second = |amount: u64| {
+        if seconds > 0.0 {
+            (amount as f64 / seconds) as u64
+        } else {
+            0
+        }
+    };
+    json!({
+        "summary": {
+            "bytesProcessedPerSecond": per_second(stats.bytes_processed),
+            "linesProcessedPerSecond": per_second(stats.lines_processed),
+            "totalBytesProcessed": stats.bytes_processed,
+            "totalLinesProcessed": stats.lines_processed,
+            "execTime": seconds,
+            "queueTime": 0,
+            "totalEntriesReturned": returned,
+        },
+        "store": {
+            "totalChunksRef": stats.chunks_referenced,
+            "totalChunksDownloaded": stats.chunks_downloaded,
+        },
+    })
+}
+
+fn streams_json(results: &[StreamResult], stats: &QueryStats) -> Response {
+    let returned = results.iter().map(|stream| stream.entries.len()).sum();
+    let result: Vec<Value> = results
+        .iter()
+        .map(|stream| {
+            let values: Vec<Value> = stream
+                .entries
+                .iter()
+                .map(|entry| json!([entry.timestamp_unix_nanos.to_string(), entry.line]))
+                .collect();
+            json!({"stream": labels_json(&stream.labels), "values": values})
+        })
+        .collect();
+    success(
+        json!({"resultType": "streams", "result": result, "stats": stats_json(stats, returned)}),
+    )
+}
+
+async fn log_query(
+    store: &LogStore,
+    headers: &HeaderMap,
+    params: &Params,
+    start: i64,
+    end: i64,
+) -> Response {
+    let tenant = match tenant_of(store, headers) {
+        Ok(tenant) => tenant,
+        Err((status, message)) => return error_response(status, message),
+    };
+    let Some(text) = params.get("query") else {
+        return error_response(StatusCode::BAD_REQUEST, "query parameter is required");
+    };
+    let query = match parse(text) {
+        Ok(Query::Log(query)) => query,
+        Err(error) => return error_response(StatusCode::BAD_REQUEST, error.to_string()),
+    };
+    let limit = match params.get("limit").map(str::parse::<usize>) {
+        None => store.config.default_query_limit,
+        Some(Ok(limit)) => limit,
+        Some(Err(_)) => return error_response(StatusCode::BAD_REQUEST, "invalid limit parameter"),
+    };
+    let maximum = store.config.max_entries_limit_per_query;
+    if limit > maximum {
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "max entries limit per query exceeded, limit > max_entries_limit_per_query ({limit} > {maximum})"
+            ),
+        );
+    }
+    let direction = match params
+        .get("direction")
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        None | Some("backward") => Direction::Backward,
+        Some("forward") => Direction::Forward,
+        Some(other) => {
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                format!("invalid direction {other:?}"),
+            );
+        }
+    };
+    let bounds = Bounds {
+        start_unix_nanos: start,
+        end_unix_nanos: end,
+        limit,
+        direction,
+    };
+    match run_log_query(store, &tenant, &query, bounds).await {
+        Ok((results, stats)) => streams_json(&results, &stats),
+        Err(error @ QueryError::TooManyBytes { .. }) => {
+            error_response(StatusCode::BAD_REQUEST, error.to_string())
+        }
+        Err(error @ QueryError::Timeout(_)) => {
+            error_response(StatusCode::GATEWAY_TIMEOUT, error.to_string())
+        }
+        Err(error @ QueryError::Storage(_)) => {
+            error_response(StatusCode::INTERNAL_SERVER_ERROR, error.to_string())
+        }
+    }
+}
+
+/// `GET /loki/api/v1/query_range`: `[start, end)`, start defaulting to an hour before end.
+pub(crate) async fn query_range(
+    State(store): State<Arc<LogStore>>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let params = Params::parse(raw);
+    match params.range(HOUR_NANOS) {
+        Ok((start, end)) => log_query(&store, &headers, &params, start, end).await,
+        Err((status, message)) => error_response(status, message),
+    }
+}
+
+/// `GET /loki/api/v1/query`: a log query over the hour up to and including `time`.
+pub(crate) async fn query_instant(
+    State(store): State<Arc<LogStore>>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let params = Params::parse(raw);
+    match params.time("time", now_unix_nanos()) {
+        Ok(time) => {
+            log_query(
+                &store,
+                &headers,
+                &params,
+                time - HOUR_NANOS,
+                time.saturating_add(1),
+            )
+            .await
+        }
+        Err((status, message)) => error_response(status, message),
+    }
+}
+
+fn matching_series(
+    store: &LogStore,
+    headers: &HeaderMap,
+    params: &Params,
+    selectors: &[&str],
+) -> Result<BTreeSet<crate::LabelSet>, Failure> {
+    let tenant = tenant_of(store, headers)?;
+    let (start, end) = params.range(6 * HOUR_NANOS)?;
+    let mut found = BTreeSet::new();
+    if selectors.is_empty() {
+        return Ok(series(store, &tenant, &[], start, end));
+    }
+    for selector in selectors {
+        let matchers = parse_selector(selector)
+            .map_err(|error| fail(StatusCode::BAD_REQUEST, error.to_string()))?;
+        found.extend(series(store, &tenant, &matchers, start, end));
+    }
+    Ok(found)
+}
+
+/// `GET /loki/api/v1/labels` (optional `query` selector).
+pub(crate) async fn labels(
+    State(store): State<Arc<LogStore>>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let params = Params::parse(raw);
+    let selectors: Vec<&str> = params.get("query").into_iter().collect();
+    match matching_series(&store, &headers, &params, &selectors) {
+        Ok(found) => {
+            let names: BTreeSet<&str> = found
+                .iter()
+                .flat_map(|labels| labels.pairs().iter().map(|(name, _)| name.as_str()))
+                .collect();
+            success(json!(names))
+        }
+        Err((status, message)) => error_response(status, message),
+    }
+}
+
+/// `GET /loki/api/v1/label/{name}/values` (optional `query` selector).
+pub(crate) async fn label_values(
+    State(store): State<Arc<LogStore>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let params = Params::parse(raw);
+    let selectors: Vec<&str> = params.get("query").into_iter().collect();
+    match matching_series(&store, &headers, &params, &selectors) {
+        Ok(found) => {
+            let values: BTreeSet<&str> = found
+                .iter()
+                .filter_map(|labels| labels.get(&name))
+                .collect();
+            success(json!(values))
+        }
+        Err((status, message)) => error_response(status, message),
+    }
+}
+
+/// `GET /loki/api/v1/series` with one or more `match[]` selectors.
+pub(crate) async fn series_handler(
+    State(store): State<Arc<LogStore>>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let params = Params::parse(raw);
+    let selectors = params.all("match[]");
+    if selectors.is_empty() {
+        return error_response(StatusCode::BAD_REQUEST, "match[] parameter is required");
+    }
+    match matching_series(&store, &headers, &params, &selectors) {
+        Ok(found) => success(Value::Array(found.iter().map(labels_json).collect())),
+        Err((status, message)) => error_response(status, message),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parameters_decode() {
+        let params = Params::parse(Some(String::from(
+            "query=%7Bjob%3D%22a%22%7D+%7C%3D+%22x%22&match%5B%5D=1&match[]=2",
+        )));
+        assert_eq!(params.get("query"), Some(r#"{job="a"} |= "x""#));
+        assert_eq!(params.all("match[]"), vec!["1", "2"]);
+        assert_eq!(percent_decode("%zz%41%"), "%zzA%");
+        assert_eq!(parse_duration_nanos("1h30m"), Some(90 * 60_000_000_000));
+        assert_eq!(parse_duration_nanos("5x"), None);
+    }
+}

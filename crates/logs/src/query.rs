@@ -1,0 +1,290 @@
+//! Running log queries, label and series lookups over heads and chunks.
+//!
+//! Every query has a deadline (`logs.query_timeout`) and a bound on the uncompressed
+//! line bytes it may scan (`logs.max_query_bytes_scanned`). Identical entries (same
+//! stream, timestamp and line; left by a WAL replay of entries already in a chunk) are
+//! returned once, as Loki merges replicas.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use weft_model::TenantId;
+
+use crate::chunk::{ChunkMeta, decode_chunk};
+use crate::logql::{LogQuery, Matcher};
+use crate::{Entry, LabelSet, LogStore};
+
+/// Which entries a log query keeps when over the limit, and their order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Newest first (the default).
+    Backward,
+    /// Oldest first.
+    Forward,
+}
+
+/// The bounds of a log query: `[start, end)` in Unix nanoseconds, at most `limit`
+/// entries over all streams.
+#[derive(Debug, Clone, Copy)]
+pub struct Bounds {
+    /// Inclusive start.
+    pub start_unix_nanos: i64,
+    /// Exclusive end.
+    pub end_unix_nanos: i64,
+    /// Most entries returned.
+    pub limit: usize,
+    /// Order and which end of the range wins.
+    pub direction: Direction,
+}
+
+/// One stream of a result, entries in the query's direction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamResult {
+    /// The stream's labels.
+    pub labels: LabelSet,
+    /// Its entries.
+    pub entries: Vec<Entry>,
+}
+
+/// What a query cost, reported in Loki's `stats`.
+#[derive(Debug, Clone, Default)]
+pub struct QueryStats {
+    /// Uncompressed line bytes looked at.
+    pub bytes_processed: u64,
+    /// Lines looked at.
+    pub lines_processed: u64,
+    /// Chunks that met the selector and time range.
+    pub chunks_referenced: u64,
+    /// Chunks read from the object store.
+    pub chunks_downloaded: u64,
+    /// Wall time.
+    pub exec_time: Duration,
+}
+
+/// Why a query failed.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    /// Over `logs.max_query_bytes_scanned` (400).
+    #[error(
+        "the query would read too many bytes (query: {would_read} bytes, limit: {limit} bytes); consider adding more specific stream selectors or reduce the time range of the query"
+    )]
+    TooManyBytes {
+        /// Bytes the query reached.
+        would_read: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// Past `logs.query_timeout` (504).
+    #[error("query timed out after {0:?}")]
+    Timeout(Duration),
+    /// A chunk could not be read or is damaged (500).
+    #[error("{0}")]
+    Storage(String),
+}
+
+struct Budget {
+    deadline: Instant,
+    timeout: Duration,
+    limit: u64,
+    stats: QueryStats,
+}
+
+impl Budget {
+    fn charge(&mut self, bytes: u64) -> Result<(), QueryError> {
+        self.stats.bytes_processed += bytes;
+        if self.stats.bytes_processed > self.limit {
+            return Err(QueryError::TooManyBytes {
+                would_read: self.stats.bytes_processed,
+                limit: self.limit,
+            });
+        }
+        if Instant::now() > self.deadline {
+            return Err(QueryError::Timeout(self.timeout));
+        }
+        Ok(())
+    }
+}
+
+fn in_range(bounds: &Bounds, timestamp: i64) -> bool {
+    timestamp >= bounds.start_unix_nanos && timestamp < bounds.end_unix_nanos
+}
+
+/// Runs a log query for `tenant`.
+pub async fn run_log_query(
+    store: &LogStore,
+    tenant: &TenantId,
+    query: &LogQuery,
+    bounds: Bounds,
+) -> Result<(Vec<StreamResult>, QueryStats), QueryError> {
+    let started = Instant::now();
+    let mut budget = Budget {
+        deadline: started + store.config.query_timeout,
+        timeout: store.config.query_timeout,
+        limit: store.config.max_query_bytes_scanned,
+        stats: QueryStats::default(),
+    };
+    let mut found: HashMap<LabelSet, Vec<Entry>> = HashMap::new();
+    let mut chunks: Vec<Arc<ChunkMeta>> = Vec::new();
+    {
+        let state = store.read_state();
+        for ((stream_tenant, labels), head) in &state.heads {
+            if stream_tenant != tenant || head.entries.is_empty() || !query.selects(labels) {
+                continue;
+            }
+            for held in &head.entries {
+                if !in_range(&bounds, held.entry.timestamp_unix_nanos) {
+                    continue;
+                }
+                budget.stats.lines_processed += 1;
+                budget.charge(held.entry.line.len() as u64)?;
+                if query.keeps_line(&held.entry.line) {
+                    found
+                        .entry(labels.clone())
+                        .or_default()
+                        .push(held.entry.clone());
+                }
+            }
+        }
+        chunks.extend(
+            state
+                .chunks
+                .iter()
+                .filter(|meta| meta.tenant == tenant.as_str())
+                .filter(|meta| {
+                    meta.max_time_unix_nanos >= bounds.start_unix_nanos
+                        && meta.min_time_unix_nanos < bounds.end_unix_nanos
+                })
+                .filter(|meta| query.selects(&meta.labels))
+                .cloned(),
+        );
+    }
+    budget.stats.chunks_referenced = chunks.len() as u64;
+    // The end of the range the direction keeps is read first.
+    match bounds.direction {
+        Direction::Backward => {
+            chunks.sort_by_key(|meta| std::cmp::Reverse(meta.max_time_unix_nanos))
+        }
+        Direction::Forward => chunks.sort_by_key(|meta| meta.min_time_unix_nanos),
+    }
+    for meta in chunks {
+        let bytes = store
+            .chunk_store
+            .read(&meta)
+            .await
+            .map_err(|error| QueryError::Storage(error.to_string()))?;
+        budget.stats.chunks_downloaded += 1;
+        let mut failure = None;
+        let kept = found.entry(meta.labels.clone()).or_default();
+        decode_chunk(
+            &bytes,
+            bounds.start_unix_nanos,
+            bounds.end_unix_nanos,
+            |_, entries| {
+                for entry in entries {
+                    if !in_range(&bounds, entry.timestamp_unix_nanos) {
+                        continue;
+                    }
+                    budget.stats.lines_processed += 1;
+                    if let Err(error) = budget.charge(entry.line.len() as u64) {
+                        failure = Some(error);
+                        return false;
+                    }
+                    if query.keeps_line(&entry.line) {
+                        kept.push(entry);
+                    }
+                }
+                true
+            },
+        )
+        .map_err(|error| QueryError::Storage(format!("chunk {}: {error}", meta.id)))?;
+        if let Some(error) = failure {
+            return Err(error);
+        }
+    }
+    let results = select_entries(found, bounds);
+    budget.stats.exec_time = started.elapsed();
+    Ok((results, budget.stats))
+}
+
+/// Dedupes each stream, keeps the `limit` entries at the direction's end over all
+/// streams, and orders each stream's entries by the direction.
+fn select_entries(found: HashMap<LabelSet, Vec<Entry>>, bounds: Bounds) -> Vec<StreamResult> {
+    let mut all: Vec<(i64, usize, Entry)> = Vec::new();
+    let mut streams: Vec<LabelSet> = Vec::new();
+    for (labels, mut entries) in found {
+        entries.sort_by(|left, right| {
+            (left.timestamp_unix_nanos, &left.line).cmp(&(right.timestamp_unix_nanos, &right.line))
+        });
+        entries.dedup_by(|right, left| {
+            left.timestamp_unix_nanos == right.timestamp_unix_nanos && left.line == right.line
+        });
+        if entries.is_empty() {
+            continue;
+        }
+        let index = streams.len();
+        streams.push(labels);
+        all.extend(
+            entries
+                .into_iter()
+                .map(|entry| (entry.timestamp_unix_nanos, index, entry)),
+        );
+    }
+    match bounds.direction {
+        Direction::Backward => all.sort_by_key(|item| std::cmp::Reverse((item.0, item.1))),
+        Direction::Forward => all.sort_by_key(|item| (item.0, item.1)),
+    }
+    all.truncate(bounds.limit);
+    let mut grouped: BTreeMap<usize, Vec<Entry>> = BTreeMap::new();
+    for (_, index, entry) in all {
+        grouped.entry(index).or_default().push(entry);
+    }
+    let mut results: Vec<StreamResult> = grouped
+        .into_iter()
+        .map(|(index, entries)| StreamResult {
+            labels: streams[index].clone(),
+            entries,
+        })
+        .collect();
+    results.sort_by(|left, right| left.labels.cmp(&right.labels));
+    results
+}
+
+/// The label sets of `tenant`'s streams with data in `[start, end)` that meet every
+/// matcher (every stream when `matchers` is empty), sorted.
+pub fn series(
+    store: &LogStore,
+    tenant: &TenantId,
+    matchers: &[Matcher],
+    start_unix_nanos: i64,
+    end_unix_nanos: i64,
+) -> BTreeSet<LabelSet> {
+    let selects = |labels: &LabelSet| matchers.iter().all(|matcher| matcher.matches(labels));
+    let state = store.read_state();
+    let mut found = BTreeSet::new();
+    for ((stream_tenant, labels), head) in &state.heads {
+        if stream_tenant == tenant
+            && selects(labels)
+            && head.entries.iter().any(|held| {
+                held.entry.timestamp_unix_nanos >= start_unix_nanos
+                    && held.entry.timestamp_unix_nanos < end_unix_nanos
+            })
+        {
+            found.insert(labels.clone());
+        }
+    }
+    for meta in &state.chunks {
+        if meta.tenant == tenant.as_str()
+            && meta.max_time_unix_nanos >= start_unix_nanos
+            && meta.min_time_unix_nanos < end_unix_nanos
+            && selects(&meta.labels)
+        {
+            found.insert(meta.labels.clone());
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+#[path = "query_tests.rs"]
+mod tests;

@@ -1,0 +1,176 @@
+use super::*;
+use crate::logql::{Query, parse};
+use crate::push::{PushedLabels, PushedStream};
+use crate::{ChunkStore, LogsConfig};
+
+fn config(directory: &std::path::Path) -> LogsConfig {
+    LogsConfig {
+        storage_path: directory.to_owned(),
+        chunk_block_bytes: 64,
+        ..LogsConfig::default()
+    }
+}
+
+fn log_query(text: &str) -> LogQuery {
+    match parse(text).expect("parses") {
+        Query::Log(query) => query,
+    }
+}
+
+fn pushed(labels: &str, entries: &[(i64, &str)]) -> PushedStream {
+    PushedStream {
+        labels: PushedLabels::Text(labels.to_owned()),
+        entries: entries
+            .iter()
+            .map(|&(timestamp, line)| Entry {
+                timestamp_unix_nanos: timestamp,
+                line: line.to_owned(),
+                structured_metadata: Vec::new(),
+            })
+            .collect(),
+    }
+}
+
+fn lines(results: &[StreamResult]) -> Vec<(String, i64, String)> {
+    results
+        .iter()
+        .flat_map(|stream| {
+            stream.entries.iter().map(|entry| {
+                (
+                    stream.labels.get("job").unwrap_or("").to_owned(),
+                    entry.timestamp_unix_nanos,
+                    entry.line.clone(),
+                )
+            })
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn queries_see_heads_chunks_and_a_reopened_store_alike() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let objects: Arc<dyn object_store::ObjectStore> =
+        Arc::new(object_store::memory::InMemory::new());
+    let chunk_store = ChunkStore::new(objects.clone(), &object_store::path::Path::default());
+    let store = LogStore::open(config(directory.path()), chunk_store.clone())
+        .await
+        .expect("open");
+    let tenant = TenantId::single();
+    let now = crate::time::now_unix_nanos();
+    let summary = store
+        .push(
+            &tenant,
+            vec![
+                pushed(
+                    r#"{job="api", env="prod"}"#,
+                    &[(now - 30, "GET /a 200"), (now - 10, "GET /b 500 error")],
+                ),
+                pushed(
+                    r#"{job="db"}"#,
+                    &[(now - 20, "slow query error"), (now - 5, "checkpoint")],
+                ),
+            ],
+        )
+        .await
+        .expect("push");
+    assert_eq!(summary.accepted_entries, 4);
+    let everything = Bounds {
+        start_unix_nanos: now - 1000,
+        end_unix_nanos: now + 1,
+        limit: 100,
+        direction: Direction::Backward,
+    };
+    let expected_errors = vec![
+        (
+            String::from("api"),
+            now - 10,
+            String::from("GET /b 500 error"),
+        ),
+        (
+            String::from("db"),
+            now - 20,
+            String::from("slow query error"),
+        ),
+    ];
+    let query = log_query(r#"{job=~"api|db"} |= "error""#);
+    let (results, _) = run_log_query(&store, &tenant, &query, everything)
+        .await
+        .expect("query");
+    assert_eq!(lines(&results), expected_errors);
+
+    assert_eq!(store.flush(true).await.expect("flush"), 2);
+    let (results, stats) = run_log_query(&store, &tenant, &query, everything)
+        .await
+        .expect("query");
+    assert_eq!(lines(&results), expected_errors);
+    assert_eq!(stats.chunks_downloaded, 2);
+
+    // Limit and direction pick across streams.
+    let newest_two = Bounds {
+        limit: 2,
+        ..everything
+    };
+    let (results, _) = run_log_query(
+        &store,
+        &tenant,
+        &log_query(r#"{job=~".+", env=~".*"}"#),
+        newest_two,
+    )
+    .await
+    .expect("query");
+    let mut timestamps: Vec<i64> = lines(&results).into_iter().map(|(_, ts, _)| ts).collect();
+    timestamps.sort();
+    assert_eq!(timestamps, vec![now - 10, now - 5]);
+    let oldest = Bounds {
+        limit: 1,
+        direction: Direction::Forward,
+        ..everything
+    };
+    let (results, _) = run_log_query(&store, &tenant, &log_query(r#"{job="api"}"#), oldest)
+        .await
+        .expect("query");
+    assert_eq!(
+        lines(&results),
+        vec![(String::from("api"), now - 30, String::from("GET /a 200"))]
+    );
+    // End is exclusive.
+    let before = Bounds {
+        end_unix_nanos: now - 10,
+        ..everything
+    };
+    let (results, _) = run_log_query(&store, &tenant, &query, before)
+        .await
+        .expect("query");
+    assert_eq!(lines(&results), expected_errors[1..].to_vec());
+
+    // Unflushed entries survive through the WAL, flushed ones through the chunk index;
+    // a replayed copy of a flushed entry is returned once.
+    store
+        .push(
+            &tenant,
+            vec![pushed(r#"{job="db"}"#, &[(now - 1, "late error")])],
+        )
+        .await
+        .expect("push");
+    drop(store);
+    let reopened = LogStore::open(config(directory.path()), chunk_store)
+        .await
+        .expect("reopen");
+    let (results, _) = run_log_query(&reopened, &tenant, &query, everything)
+        .await
+        .expect("query");
+    assert_eq!(lines(&results).len(), 3);
+    let series = series(&reopened, &tenant, &[], now - 1000, now + 1);
+    assert_eq!(series.len(), 2);
+
+    // The bytes budget stops a query.
+    let mut tight = config(directory.path());
+    tight.max_query_bytes_scanned = 10;
+    drop(reopened);
+    let objects_again = ChunkStore::new(objects, &object_store::path::Path::default());
+    let limited = LogStore::open(tight, objects_again).await.expect("reopen");
+    let error = run_log_query(&limited, &tenant, &query, everything)
+        .await
+        .expect_err("over budget");
+    assert!(error.to_string().contains("too many bytes"), "{error}");
+}
