@@ -120,6 +120,8 @@ JAEGER_LISTEN_FLAGS = {
     "--jaeger.grpc.listen": socket.SOCK_STREAM,
     "--jaeger.query.listen": socket.SOCK_STREAM,
     "--jaeger.sampling.listen": socket.SOCK_STREAM,
+    # not Jaeger, but chosen the same way: the Loki-compatible logs port
+    "--loki.listen": socket.SOCK_STREAM,
 }
 
 
@@ -213,6 +215,10 @@ class WeftServer:
     @property
     def otlp_http_url(self) -> str:
         return f"http://127.0.0.1:{self.otlp_http_port}"
+
+    @property
+    def loki_url(self) -> str:
+        return f"http://127.0.0.1:{self.jaeger_ports['--loki.listen']}"
 
     @property
     def otlp_grpc_endpoint(self) -> str:
