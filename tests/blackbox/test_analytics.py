@@ -186,3 +186,15 @@ def test_analytics_endpoints_and_cli_on_hand_built_checkouts(weft: WeftServer):
     assert len(marked) == 5, waterfall.stdout
     assert "on the critical path" in waterfall.stdout
     assert "\x1b[" not in waterfall.stdout, "no colour when stdout is not a terminal"
+
+    # weft compare: the two traces, then fast against slow, as ranked tables.
+    pair_table = run_cli("compare", fast_id, slow_id, "--server", weft.http_url)
+    assert pair_table.returncode == 0, pair_table.stderr
+    rows = pair_table.stdout.splitlines()
+    assert rows[0].startswith(f"A {fast_id} (5 spans") and f"B {slow_id} (5 spans" in rows[0], pair_table.stdout
+    assert "charge" in rows[2] and rows[2].endswith("+100.0ms"), pair_table.stdout
+    split_table = run_cli("compare", "--threshold", "120ms", *lookback)
+    assert split_table.returncode == 0, split_table.stderr
+    assert split_table.stdout.startswith("A: 2 traces") and "B: 1 traces" in split_table.stdout, split_table.stdout
+    neither = run_cli("compare", "--server", weft.http_url)
+    assert neither.returncode != 0 and "give two trace ids" in neither.stderr, neither.stderr

@@ -1,4 +1,4 @@
-//! The weft command tree: `serve`, `agent`, `scraper`, `search`, `query`, `tags`, `trace`, `graph`, `sampling`, `targets`, `bench`.
+//! The weft command tree: `serve`, `agent`, `scraper`, `search`, `query`, `tags`, `trace`, `graph`, `compare`, `sampling`, `targets`, `bench`.
 //!
 //! `main` parses the command line, builds a Tokio runtime and hands off to one module per
 //! command. `serve`'s flags are generated from the configuration (see
@@ -11,6 +11,7 @@ mod bench_pull;
 mod bench_query;
 mod bench_soak;
 mod bench_storage;
+mod compare;
 mod graph;
 mod graph_render;
 mod inspect;
@@ -41,6 +42,7 @@ fn command() -> Command {
         .subcommand(graph::command())
         .subcommand(sampling::command())
         .subcommand(targets::command())
+        .subcommand(compare::command())
         .subcommand(bench::command())
 }
 
@@ -88,6 +90,7 @@ pub fn main() -> ExitCode {
             Some(("graph", arguments)) => graph::run(arguments).await,
             Some(("sampling", arguments)) => sampling::run(arguments).await,
             Some(("targets", arguments)) => targets::run(arguments).await,
+            Some(("compare", arguments)) => compare::run(arguments).await,
             Some(("bench", arguments)) => bench::run(arguments).await,
             _ => Err(anyhow::anyhow!("unknown command")),
         }
