@@ -13,7 +13,8 @@ use weft_model::SpanSink;
 
 use crate::config::{ConfigError, ListenerConfig, LogSection};
 use crate::lifecycle::{
-    PushListeners, bind, bind_udp, serve_grpc, serve_http, shutdown_signal, spawn_push_listeners,
+    PushListeners, bind, bind_udp, serve_grpc, serve_http, spawn_push_listeners,
+    until_stop_or_failure,
 };
 use crate::settings::{self, Setting};
 use crate::{config, observability};
@@ -170,17 +171,7 @@ pub async fn run_agent(config: AgentConfig) -> anyhow::Result<()> {
         instance = ring.instance_id(),
         "weft agent is ready"
     );
-    let failure = tokio::select! {
-        signal = shutdown_signal() => {
-            tracing::info!(signal, "shutting down");
-            None
-        }
-        Some(result) = servers.join_next() => Some(match result {
-            Ok(Ok(())) => anyhow::anyhow!("a listener stopped unexpectedly"),
-            Ok(Err(error)) => error,
-            Err(join_error) => anyhow::anyhow!("a listener task failed: {join_error}"),
-        }),
-    };
+    let failure = until_stop_or_failure(&mut servers).await;
     let _ = stop_sender.send(true);
     while servers.join_next().await.is_some() {}
     match failure {

@@ -256,19 +256,7 @@ pub async fn run(config: Config, target: Target) -> anyhow::Result<()> {
         "weft is ready"
     );
 
-    let failure = tokio::select! {
-        signal = shutdown_signal() => {
-            tracing::info!(signal, "shutting down");
-            None
-        }
-        Some(result) = servers.join_next() => {
-            Some(match result {
-                Ok(Ok(())) => anyhow::anyhow!("a listener stopped unexpectedly"),
-                Ok(Err(error)) => error,
-                Err(join_error) => anyhow::anyhow!("a listener task failed: {join_error}"),
-            })
-        }
-    };
+    let failure = until_stop_or_failure(&mut servers).await;
     accepting.store(false, Ordering::Relaxed);
     let _ = stop_sender.send(true);
     let drained = tokio::time::timeout(config.shutdown.drain_timeout, async {
@@ -425,6 +413,24 @@ pub(crate) fn spawn_push_listeners(
                 .await
                 .with_context(|| format!("{} listener failed", protocol.listener_name()))
         });
+    }
+}
+
+/// Waits for SIGTERM or Ctrl-C (`None`), or for a listener in `servers` to end, which is
+/// a failure (`Some`, with why).
+pub(crate) async fn until_stop_or_failure(
+    servers: &mut JoinSet<anyhow::Result<()>>,
+) -> Option<anyhow::Error> {
+    tokio::select! {
+        signal = shutdown_signal() => {
+            tracing::info!(signal, "shutting down");
+            None
+        }
+        Some(result) = servers.join_next() => Some(match result {
+            Ok(Ok(())) => anyhow::anyhow!("a listener stopped unexpectedly"),
+            Ok(Err(error)) => error,
+            Err(join_error) => anyhow::anyhow!("a listener task failed: {join_error}"),
+        }),
     }
 }
 

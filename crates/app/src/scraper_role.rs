@@ -17,7 +17,7 @@ use tokio::task::JoinSet;
 use weft_model::SpanSink;
 
 use crate::config::{ConfigError, ListenerConfig, LogSection};
-use crate::lifecycle::{bind, serve_http, shutdown_signal};
+use crate::lifecycle::{bind, serve_http, until_stop_or_failure};
 use crate::scrape::ScrapeSection;
 use crate::settings::{self, Setting};
 use crate::{config, observability};
@@ -104,17 +104,7 @@ pub async fn run_scraper(config: ScraperConfig) -> anyhow::Result<()> {
         config = %config.scrape.config_file,
         "weft scraper is ready"
     );
-    let failure = tokio::select! {
-        signal = shutdown_signal() => {
-            tracing::info!(signal, "shutting down");
-            None
-        }
-        Some(result) = servers.join_next() => Some(match result {
-            Ok(Ok(())) => anyhow::anyhow!("a listener stopped unexpectedly"),
-            Ok(Err(error)) => error,
-            Err(join_error) => anyhow::anyhow!("a listener task failed: {join_error}"),
-        }),
-    };
+    let failure = until_stop_or_failure(&mut servers).await;
     scraper.shutdown().await;
     let _ = stop_sender.send(true);
     while servers.join_next().await.is_some() {}
