@@ -19,57 +19,30 @@ struct Asset {
     body: &'static str,
 }
 
+/// An embedded file of `assets/` with its content type.
+macro_rules! asset {
+    ($path:literal, $content_type:expr) => {
+        Asset {
+            path: $path,
+            content_type: $content_type,
+            body: include_str!(concat!("../assets/", $path)),
+        }
+    };
+}
+
+const JAVASCRIPT: &str = "text/javascript; charset=utf-8";
+
 const ASSETS: &[Asset] = &[
-    Asset {
-        path: "index.html",
-        content_type: "text/html; charset=utf-8",
-        body: include_str!("../assets/index.html"),
-    },
-    Asset {
-        path: "style.css",
-        content_type: "text/css; charset=utf-8",
-        body: include_str!("../assets/style.css"),
-    },
-    Asset {
-        path: "app.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_str!("../assets/app.js"),
-    },
-    Asset {
-        path: "api.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_str!("../assets/api.js"),
-    },
-    Asset {
-        path: "search.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_str!("../assets/search.js"),
-    },
-    Asset {
-        path: "trace.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_str!("../assets/trace.js"),
-    },
-    Asset {
-        path: "waterfall.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_str!("../assets/waterfall.js"),
-    },
-    Asset {
-        path: "analysis.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_str!("../assets/analysis.js"),
-    },
-    Asset {
-        path: "red.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_str!("../assets/red.js"),
-    },
-    Asset {
-        path: "map.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_str!("../assets/map.js"),
-    },
+    asset!("index.html", "text/html; charset=utf-8"),
+    asset!("style.css", "text/css; charset=utf-8"),
+    asset!("app.js", JAVASCRIPT),
+    asset!("api.js", JAVASCRIPT),
+    asset!("search.js", JAVASCRIPT),
+    asset!("trace.js", JAVASCRIPT),
+    asset!("waterfall.js", JAVASCRIPT),
+    asset!("analysis.js", JAVASCRIPT),
+    asset!("red.js", JAVASCRIPT),
+    asset!("map.js", JAVASCRIPT),
 ];
 
 /// `GET /` (the shell) and `GET /ui/<file>` (its modules and style).
