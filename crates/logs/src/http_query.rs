@@ -219,6 +219,9 @@ async fn log_query(
     };
     let query = match parse(text) {
         Ok(Query::Log(query)) => query,
+        Ok(Query::Metric(_)) => {
+            return error_response(StatusCode::BAD_REQUEST, "a metric query is not a log query");
+        }
         Err(error) => return error_response(StatusCode::BAD_REQUEST, error.to_string()),
     };
     let limit = match params.get("limit").map(str::parse::<usize>) {

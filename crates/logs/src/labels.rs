@@ -99,6 +99,13 @@ impl LabelSet {
         LabelSet::from_pairs(pairs)
     }
 
+    /// A set from pairs already sorted by name with unique names, kept as given (empty
+    /// values included): the labels a LogQL pipeline produced.
+    pub(crate) fn from_sorted_unique(pairs: Vec<(String, String)>) -> Self {
+        debug_assert!(pairs.windows(2).all(|pair| pair[0].0 < pair[1].0));
+        LabelSet(pairs)
+    }
+
     /// The pairs, sorted by name.
     pub fn pairs(&self) -> &[(String, String)] {
         &self.0

@@ -14,6 +14,7 @@ fn config(directory: &std::path::Path) -> LogsConfig {
 fn log_query(text: &str) -> LogQuery {
     match parse(text).expect("parses") {
         Query::Log(query) => query,
+        Query::Metric(_) => panic!("a log query"),
     }
 }
 

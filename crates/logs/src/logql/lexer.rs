@@ -33,6 +33,30 @@ pub enum Token {
     PipeMatch,
     /// `|`
     Pipe,
+    /// `==`
+    DoubleEqual,
+    /// `>`
+    Greater,
+    /// `>=`
+    GreaterOrEqual,
+    /// `<`
+    Less,
+    /// `<=`
+    LessOrEqual,
+    /// `+`
+    Plus,
+    /// `-`
+    Minus,
+    /// `*`
+    Star,
+    /// `/`
+    Slash,
+    /// `%`
+    Percent,
+    /// `^`
+    Caret,
+    /// A flag such as `--strict`, without the dashes.
+    Flag(String),
     /// A quoted string, unescaped.
     String(String),
     /// A name or keyword.
@@ -59,6 +83,18 @@ impl Token {
             Token::PipeExact => String::from("|="),
             Token::PipeMatch => String::from("|~"),
             Token::Pipe => String::from("|"),
+            Token::DoubleEqual => String::from("=="),
+            Token::Greater => String::from(">"),
+            Token::GreaterOrEqual => String::from(">="),
+            Token::Less => String::from("<"),
+            Token::LessOrEqual => String::from("<="),
+            Token::Plus => String::from("+"),
+            Token::Minus => String::from("-"),
+            Token::Star => String::from("*"),
+            Token::Slash => String::from("/"),
+            Token::Percent => String::from("%"),
+            Token::Caret => String::from("^"),
+            Token::Flag(name) => format!("FUNCTION_FLAG --{name}"),
             Token::String(_) => String::from("STRING"),
             Token::Identifier(name) => format!("IDENTIFIER {name:?}"),
             Token::Number(_) => String::from("NUMBER"),
@@ -122,6 +158,15 @@ pub fn lex(text: &str) -> Result<(Vec<Located>, (usize, usize)), LexError> {
             "!~" => (Token::NotRegexMatch, 2),
             "|=" => (Token::PipeExact, 2),
             "|~" => (Token::PipeMatch, 2),
+            "==" => (Token::DoubleEqual, 2),
+            ">=" => (Token::GreaterOrEqual, 2),
+            "<=" => (Token::LessOrEqual, 2),
+            "--" if rest[2..].starts_with(|c: char| c.is_ascii_alphabetic()) => {
+                let length = rest[2..]
+                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+                    .map_or(rest.len(), |end| end + 2);
+                (Token::Flag(rest[2..length].to_owned()), length)
+            }
             _ => match character {
                 '{' => (Token::OpenBrace, 1),
                 '}' => (Token::CloseBrace, 1),
@@ -132,6 +177,14 @@ pub fn lex(text: &str) -> Result<(Vec<Located>, (usize, usize)), LexError> {
                 ',' => (Token::Comma, 1),
                 '=' => (Token::Equal, 1),
                 '|' => (Token::Pipe, 1),
+                '>' => (Token::Greater, 1),
+                '<' => (Token::Less, 1),
+                '+' => (Token::Plus, 1),
+                '-' => (Token::Minus, 1),
+                '*' => (Token::Star, 1),
+                '/' => (Token::Slash, 1),
+                '%' => (Token::Percent, 1),
+                '^' => (Token::Caret, 1),
                 '"' | '`' => match unquote(rest) {
                     Ok((value, consumed)) => (Token::String(value), consumed),
                     Err(_) => {
@@ -148,10 +201,10 @@ pub fn lex(text: &str) -> Result<(Vec<Located>, (usize, usize)), LexError> {
                         .unwrap_or(rest.len());
                     (Token::Identifier(rest[..length].to_owned()), length)
                 }
-                c if c.is_ascii_digit() => {
-                    let length = rest
-                        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '.'))
-                        .unwrap_or(rest.len());
+                c if c.is_ascii_digit()
+                    || (c == '.' && rest[1..].starts_with(|c: char| c.is_ascii_digit())) =>
+                {
+                    let length = number_length(rest);
                     (Token::Number(rest[..length].to_owned()), length)
                 }
                 other => {
@@ -171,4 +224,30 @@ pub fn lex(text: &str) -> Result<(Vec<Located>, (usize, usize)), LexError> {
         position += length;
     }
     Ok((tokens, (line, column_of(position, line_start))))
+}
+
+/// The length of the number, duration or byte size at the start of `text`: digits,
+/// letters (units, hex, exponents), dots and `µ`, and a sign right after an exponent `e`
+/// of a plain number (`1e-3`).
+fn number_length(text: &str) -> usize {
+    let mut length = 0;
+    let mut previous = ' ';
+    for character in text.chars() {
+        let sign_after_exponent = (character == '-' || character == '+')
+            && (previous == 'e' || previous == 'E')
+            && text[..length]
+                .chars()
+                .all(|c| c.is_ascii_digit() || c == '.' || c == 'e' || c == 'E');
+        if character.is_ascii_alphanumeric()
+            || character == '.'
+            || character == 'µ'
+            || sign_after_exponent
+        {
+            length += character.len_utf8();
+            previous = character;
+        } else {
+            break;
+        }
+    }
+    length
 }

@@ -1,3 +1,5 @@
+use std::time::Duration;
+
 use super::*;
 
 fn labels(text: &str) -> LabelSet {
@@ -7,6 +9,14 @@ fn labels(text: &str) -> LabelSet {
 fn log_query(text: &str) -> LogQuery {
     match parse(text).expect("parses") {
         Query::Log(query) => query,
+        Query::Metric(_) => panic!("{text} is a log query"),
+    }
+}
+
+fn metric(text: &str) -> MetricExpr {
+    match parse(text).unwrap_or_else(|error| panic!("{text}: {error}")) {
+        Query::Metric(expr) => expr,
+        Query::Log(_) => panic!("{text} is a metric query"),
     }
 }
 
@@ -66,11 +76,6 @@ fn parse_errors_name_the_position_as_loki_does() {
         error_of(r#"{foo=~"(unclosed"}"#)
             .starts_with("parse error at line 1, col 7: invalid regex")
     );
-    assert!(error_of(r#"{foo="bar"} | json"#).contains("| json is not supported yet"));
-    assert!(
-        error_of(r#"rate({foo="bar"}[5m])"#)
-            .contains("metric queries (rate) are not supported yet")
-    );
     assert!(error_of(r#"{foo=~".*"}"#).contains("at least one regexp or equality matcher"));
     assert!(error_of(r#"{}"#).contains("expecting IDENTIFIER"));
     assert!(error_of(r#"{foo="bar"} |= "x" extra"#).contains("unexpected IDENTIFIER \"extra\""));
@@ -83,4 +88,301 @@ fn selectors_parse_alone_for_series_and_labels() {
     assert_eq!(matchers.len(), 2);
     assert_eq!(matchers[1].op, MatchOp::Regex);
     assert!(parse_selector(r#"{job="api"} |= "x""#).is_err());
+}
+
+#[test]
+fn line_filter_or_chains_any_for_positive_none_for_negative() {
+    let query = log_query(r#"{a="b"} |= "error" or "fatal" != "debug" or "trace""#);
+    assert_eq!(query.pipeline.len(), 2);
+    assert!(query.keeps_line("fatal: x"));
+    assert!(query.keeps_line("error: y"));
+    assert!(!query.keeps_line("info: z"));
+    assert!(!query.keeps_line("error trace"));
+    let regex = log_query(r#"{a="b"} |~ "a+c" or "x\\d""#);
+    assert!(regex.keeps_line("aaac"));
+    assert!(regex.keeps_line("x9"));
+    assert!(!regex.keeps_line("x"));
+    let ip = log_query(r#"{a="b"} |= ip("10.0.0.0/8")"#);
+    assert!(ip.keeps_line("client=10.1.2.3 ok"));
+    assert!(!ip.keeps_line("client=11.1.2.3 ok"));
+}
+
+#[test]
+fn every_stage_kind_parses() {
+    let query = log_query(
+        r#"{app="api"} |= "x" | json | logfmt --strict --keep-empty | json a="b.c[0]", d | logfmt x="y", z
+        | regexp `(?P<method>\w+) (?P<path>\S+)` | pattern "<ip> - <_> <status>" | unpack
+        | status >= 400 and latency > 250ms or size < 1KiB, level="error" | (a="1" or b!~"x.*") c=~"y"
+        | line_format "{{.a}}" | label_format a="{{.b}}", c=d | drop a, b="v", c=~"re" | keep a, b!="v"
+        | decolorize | __error__="""#,
+    );
+    assert_eq!(query.pipeline.len(), 16);
+    assert!(
+        matches!(query.pipeline[1], Stage::Parser(ParserStage::Json { ref extractions }) if extractions.is_empty())
+    );
+    assert!(matches!(
+        query.pipeline[2],
+        Stage::Parser(ParserStage::Logfmt {
+            strict: true,
+            keep_empty: true,
+            ..
+        })
+    ));
+    let Stage::Parser(ParserStage::Json { extractions }) = &query.pipeline[3] else {
+        panic!("json with extractions");
+    };
+    assert_eq!(extractions[0].label, "a");
+    assert_eq!(
+        extractions[0].path,
+        vec![
+            JsonPathPart::Field("b".into()),
+            JsonPathPart::Field("c".into()),
+            JsonPathPart::Index(0)
+        ]
+    );
+    assert_eq!(extractions[1].path, vec![JsonPathPart::Field("d".into())]);
+    let Stage::LabelFilter(LabelFilter::Or(left, right)) = &query.pipeline[8] else {
+        panic!("or binds loosest: {:?}", query.pipeline[8]);
+    };
+    assert!(matches!(**left, LabelFilter::And(..)));
+    assert!(matches!(**right, LabelFilter::And(..)));
+    let LabelFilter::And(left, _) = &**left else {
+        panic!("and");
+    };
+    assert!(
+        matches!(**left, LabelFilter::Number { op: CompareOp::GreaterOrEqual, value, .. } if value == 400.0)
+    );
+}
+
+#[test]
+fn typed_label_filters_classify_their_literal() {
+    let filter = |text: &str| match &log_query(&format!("{{a=\"b\"}} | {text}")).pipeline[0] {
+        Stage::LabelFilter(filter) => filter.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert!(matches!(filter("x > 1.5"), LabelFilter::Number { value, .. } if value == 1.5));
+    assert!(matches!(filter("x == -2"), LabelFilter::Number { value, .. } if value == -2.0));
+    assert!(matches!(
+        filter("x = 3"),
+        LabelFilter::Number {
+            op: CompareOp::Equal,
+            ..
+        }
+    ));
+    assert!(
+        matches!(filter("x > 1m30s"), LabelFilter::Duration { nanos, .. } if nanos == 90_000_000_000)
+    );
+    assert!(
+        matches!(filter("x <= 250ms"), LabelFilter::Duration { nanos, .. } if nanos == 250_000_000)
+    );
+    assert!(matches!(filter("x > 20MB"), LabelFilter::Bytes { bytes, .. } if bytes == 20_000_000));
+    assert!(matches!(filter("x > 1KiB"), LabelFilter::Bytes { bytes, .. } if bytes == 1024));
+    assert!(matches!(
+        filter(r#"x = ip("10.0.0.1")"#),
+        LabelFilter::Ip { negated: false, .. }
+    ));
+    assert!(matches!(filter(r#"x != "y""#), LabelFilter::String(_)));
+}
+
+#[test]
+fn metric_queries_parse_into_the_tree() {
+    let MetricExpr::Range(range) = metric(r#"rate({app="a"} |= "x" [5m] offset 1h)"#) else {
+        panic!("range aggregation");
+    };
+    assert_eq!(range.function, RangeFunction::Rate);
+    assert_eq!(range.range.range, Duration::from_secs(300));
+    assert_eq!(range.range.offset, Duration::from_secs(3600));
+    assert_eq!(range.range.query.pipeline.len(), 1);
+    // The range may also follow the selector, with the pipeline after it.
+    let MetricExpr::Range(range) = metric(r#"count_over_time({app="a"}[1m] |= "x" | json)"#) else {
+        panic!("range");
+    };
+    assert_eq!(range.range.query.pipeline.len(), 2);
+    let MetricExpr::Range(range) = metric(
+        r#"quantile_over_time(0.99, {app="a"} | json | unwrap duration(latency) | __error__="" [5m]) by (path)"#,
+    ) else {
+        panic!("quantile");
+    };
+    assert_eq!(range.parameter, Some(0.99));
+    let unwrap = range.range.unwrap.expect("unwrap");
+    assert_eq!(unwrap.label, "latency");
+    assert_eq!(unwrap.conversion, UnwrapConversion::Duration);
+    assert_eq!(unwrap.post_filters.len(), 1);
+    assert_eq!(
+        range.grouping,
+        Some(Grouping {
+            without: false,
+            labels: vec!["path".into()]
+        })
+    );
+    let MetricExpr::Range(range) = metric(r#"sum_over_time(({app="a"} | unwrap bytes(size))[1h])"#)
+    else {
+        panic!("parenthesised range");
+    };
+    assert_eq!(
+        range.range.unwrap.expect("unwrap").conversion,
+        UnwrapConversion::Bytes
+    );
+
+    let MetricExpr::Vector(vector) =
+        metric(r#"sum by (host) (rate({job="mysql"} |= "error" | json | duration > 10s [1m]))"#)
+    else {
+        panic!("vector");
+    };
+    assert_eq!(vector.function, VectorFunction::Sum);
+    assert_eq!(
+        vector.grouping,
+        Some(Grouping {
+            without: false,
+            labels: vec!["host".into()]
+        })
+    );
+    let MetricExpr::Vector(vector) =
+        metric(r#"topk(5, count_over_time({a="b"}[1m])) without (pod)"#)
+    else {
+        panic!("topk");
+    };
+    assert_eq!(vector.parameter, Some(5));
+    assert!(vector.grouping.expect("grouping").without);
+    assert!(matches!(metric("vector(3)"), MetricExpr::VectorLiteral(value) if value == 3.0));
+    assert!(matches!(
+        metric(r#"sort_desc(count_over_time({a="b"}[1m]))"#),
+        MetricExpr::Vector(_)
+    ));
+    let MetricExpr::LabelReplace(replace) =
+        metric(r#"label_replace(rate({a="b"}[1m]), "dst", "$1", "src", "(.*)-x")"#)
+    else {
+        panic!("label_replace");
+    };
+    assert_eq!(replace.destination, "dst");
+    assert!(replace.regex.is_match("a-x"));
+    assert!(!replace.regex.is_match("a-xy"));
+}
+
+#[test]
+fn binary_operators_follow_lokis_precedence_and_fold_literals() {
+    let rate = r#"rate({a="b"}[1m])"#;
+    let MetricExpr::Binary(top) = metric(&format!("{rate} + {rate} * 2 > bool 1 or {rate}")) else {
+        panic!("binary");
+    };
+    assert_eq!(top.op, BinaryOp::Or);
+    let MetricExpr::Binary(comparison) = *top.left else {
+        panic!("comparison");
+    };
+    assert_eq!(comparison.op, BinaryOp::Greater);
+    assert!(comparison.return_bool);
+    let MetricExpr::Binary(sum) = *comparison.left else {
+        panic!("sum");
+    };
+    assert_eq!(sum.op, BinaryOp::Add);
+    assert!(matches!(
+        *sum.right,
+        MetricExpr::Binary(BinaryExpr {
+            op: BinaryOp::Mul,
+            ..
+        })
+    ));
+    // `^` is right associative; literals fold.
+    assert!(matches!(metric("2 ^ 3 ^ 2"), MetricExpr::Literal(value) if value == 512.0));
+    assert!(matches!(metric("(1 + 2) * -3"), MetricExpr::Literal(value) if value == -9.0));
+    assert!(matches!(metric("2 > 1"), MetricExpr::Literal(value) if value == 1.0));
+    let MetricExpr::Binary(matched) = metric(&format!(
+        "{rate} / on (a, b) group_left (c) sum by (a, b) ({rate})"
+    )) else {
+        panic!("matching");
+    };
+    let matching = matched.matching.expect("matching");
+    assert!(matching.on);
+    assert_eq!(matching.labels, vec!["a", "b"]);
+    assert_eq!(matching.cardinality, Cardinality::ManyToOne);
+    assert_eq!(matching.include, vec!["c"]);
+    let MetricExpr::Binary(ignoring) = metric(&format!("{rate} unless ignoring (x) {rate}")) else {
+        panic!("unless");
+    };
+    assert_eq!(ignoring.op, BinaryOp::Unless);
+    assert!(!ignoring.matching.expect("ignoring").on);
+}
+
+#[test]
+fn metric_query_errors_read_as_lokis() {
+    for (query, expected) in [
+        (
+            r#"sum_over_time({a="b"}[5m])"#,
+            "parse error : invalid aggregation sum_over_time without unwrap",
+        ),
+        (
+            r#"count_over_time({a="b"} | unwrap x [5m])"#,
+            "parse error : invalid aggregation count_over_time with unwrap",
+        ),
+        (
+            r#"rate({a="b"}[5m]) by (x)"#,
+            "parse error : grouping not allowed for rate aggregation",
+        ),
+        (
+            r#"topk(count_over_time({a="b"}[5m]))"#,
+            "parse error : parameter required for operation topk",
+        ),
+        (
+            r#"topk(0, count_over_time({a="b"}[5m]))"#,
+            "parse error : invalid parameter (must be greater than 0) topk(0",
+        ),
+        (
+            r#"sum(2, count_over_time({a="b"}[5m]))"#,
+            "parse error : unsupported parameter for operation sum(2,",
+        ),
+        (
+            r#"quantile_over_time({a="b"} | unwrap x [5m])"#,
+            "parse error : parameter required for operation quantile_over_time",
+        ),
+        (
+            r#"sort by (a) (count_over_time({a="b"}[5m]))"#,
+            "parse error : sort and sort_desc doesn't allow grouping by ",
+        ),
+        (
+            r#"1 and count_over_time({a="b"}[5m])"#,
+            "parse error : unexpected literal for left leg of logical/set binary operation (and): 1.000000",
+        ),
+        (
+            r#"rate({a="b"})"#,
+            "parse error at line 1, col 13: syntax error: unexpected ), expecting |=, !=, |~, !~ or | or [range]",
+        ),
+        (
+            r#"rate({a="b"}[5x])"#,
+            "parse error at line 1, col 14: not a valid duration string: \"5x\"",
+        ),
+        (
+            r#"sum(rate({a="b"}[5m])"#,
+            "parse error at line 1, col 22: syntax error: unexpected $end, expecting )",
+        ),
+        (
+            r#"{a="b"} | unwrap x"#,
+            "parse error at line 1, col 11: syntax error: unexpected IDENTIFIER \"unwrap\", expecting a pipeline stage (unwrap is only allowed in a range aggregation)",
+        ),
+        (
+            r#"{a="b"} | foo"#,
+            "parse error at line 1, col 14: syntax error: unexpected $end, expecting =, !=, =~, !~, ==, >, >=, < or <=",
+        ),
+        (
+            r#"{a="b"} | line_format "{{.a | nope}}""#,
+            "parse error at line 1, col 23: invalid line_format template: template: line:1: function \"nope\" not defined",
+        ),
+        (
+            r#"{a="b"} | regexp "(\\w+)""#,
+            "parse error at line 1, col 18: invalid regexp parser: at least one named capture must be supplied",
+        ),
+        (
+            r#"{a="b"} | pattern "<a><b>""#,
+            "parse error at line 1, col 19: invalid pattern parser: found consecutive capture: invalid expression",
+        ),
+        (
+            r#"{a="b"} + 1"#,
+            "parse error at line 1, col 9: syntax error: a log query cannot be an operand of +; use a range aggregation such as count_over_time({...}[5m])",
+        ),
+        (
+            r#"{a="b"} | x > 5zz"#,
+            "parse error at line 1, col 15: syntax error: \"5zz\" is not a number, duration or byte size",
+        ),
+    ] {
+        assert_eq!(error_of(query), expected, "{query}");
+    }
 }
