@@ -5,6 +5,7 @@
 //! stream, timestamp and line; left by a WAL replay of entries already in a chunk) are
 //! returned once, as Loki merges replicas.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,7 +13,7 @@ use std::time::{Duration, Instant};
 use weft_model::TenantId;
 
 use crate::chunk::{ChunkMeta, decode_chunk};
-use crate::logql::{LogQuery, Matcher};
+use crate::logql::{LogQuery, Matcher, Pipeline};
 use crate::{Entry, LabelSet, LogStore};
 
 /// Which entries a log query keeps when over the limit, and their order.
@@ -125,6 +126,7 @@ pub async fn run_log_query(
         stats: QueryStats::default(),
     };
     let mut found: HashMap<LabelSet, Vec<Entry>> = HashMap::new();
+    let pipeline = query.pipeline();
     let mut chunks: Vec<Arc<ChunkMeta>> = Vec::new();
     {
         let state = store.read_state();
@@ -138,12 +140,7 @@ pub async fn run_log_query(
                 }
                 budget.stats.lines_processed += 1;
                 budget.charge(held.entry.line.len() as u64)?;
-                if query.keeps_line(&held.entry.line) {
-                    found
-                        .entry(labels.clone())
-                        .or_default()
-                        .push(held.entry.clone());
-                }
+                keep_entry(&pipeline, labels, Cow::Borrowed(&held.entry), &mut found);
             }
         }
         chunks.extend(
@@ -175,7 +172,6 @@ pub async fn run_log_query(
             .map_err(|error| QueryError::Storage(error.to_string()))?;
         budget.stats.chunks_downloaded += 1;
         let mut failure = None;
-        let kept = found.entry(meta.labels.clone()).or_default();
         decode_chunk(
             &bytes,
             bounds.start_unix_nanos,
@@ -190,9 +186,7 @@ pub async fn run_log_query(
                         failure = Some(error);
                         return false;
                     }
-                    if query.keeps_line(&entry.line) {
-                        kept.push(entry);
-                    }
+                    keep_entry(&pipeline, &meta.labels, Cow::Owned(entry), &mut found);
                 }
                 true
             },
@@ -205,6 +199,49 @@ pub async fn run_log_query(
     let results = select_entries(found, bounds);
     budget.stats.exec_time = started.elapsed();
     Ok((results, budget.stats))
+}
+
+/// Runs the pipeline over one entry of the stream `labels` and files what it keeps
+/// under its post-pipeline labels (Loki groups a log query's result that way). Line
+/// filters alone on an entry without structured metadata take the fast path: no
+/// label work, the entry filed under its stream.
+fn keep_entry(
+    pipeline: &Pipeline<'_>,
+    labels: &LabelSet,
+    entry: Cow<'_, Entry>,
+    found: &mut HashMap<LabelSet, Vec<Entry>>,
+) {
+    if pipeline.only_line_filters() && entry.structured_metadata.is_empty() {
+        if !pipeline.keeps_line(&entry.line) {
+            return;
+        }
+        match found.get_mut(labels) {
+            Some(entries) => entries.push(entry.into_owned()),
+            None => {
+                found.insert(labels.clone(), vec![entry.into_owned()]);
+            }
+        }
+        return;
+    }
+    let Some(processed) = pipeline.process(
+        entry.timestamp_unix_nanos,
+        &entry.line,
+        labels,
+        &entry.structured_metadata,
+    ) else {
+        return;
+    };
+    let line = processed.line.into_owned();
+    let labels = processed.labels;
+    let kept = match entry {
+        Cow::Owned(entry) => Entry { line, ..entry },
+        Cow::Borrowed(entry) => Entry {
+            timestamp_unix_nanos: entry.timestamp_unix_nanos,
+            line,
+            structured_metadata: entry.structured_metadata.clone(),
+        },
+    };
+    found.entry(labels).or_default().push(kept);
 }
 
 /// Dedupes each stream, keeps the `limit` entries at the direction's end over all

@@ -175,3 +175,65 @@ async fn queries_see_heads_chunks_and_a_reopened_store_alike() {
         .expect_err("over budget");
     assert!(error.to_string().contains("too many bytes"), "{error}");
 }
+
+#[tokio::test]
+async fn log_query_results_are_grouped_by_the_labels_after_the_pipeline() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let objects: Arc<dyn object_store::ObjectStore> =
+        Arc::new(object_store::memory::InMemory::new());
+    let chunk_store = ChunkStore::new(objects, &object_store::path::Path::default());
+    let store = LogStore::open(config(directory.path()), chunk_store)
+        .await
+        .expect("open");
+    let tenant = TenantId::single();
+    let now = crate::time::now_unix_nanos();
+    let mut stream = pushed(
+        r#"{job="api"}"#,
+        &[
+            (now - 40, r#"{"level":"error","status":500,"path":"/a"}"#),
+            (now - 30, r#"{"level":"info","status":200,"path":"/b"}"#),
+            (now - 20, r#"{"level":"error","status":503,"path":"/c"}"#),
+            (now - 10, "not json"),
+        ],
+    );
+    stream.entries[0].structured_metadata = vec![(String::from("trace_id"), String::from("t1"))];
+    store.push(&tenant, vec![stream]).await.expect("push");
+    let everything = Bounds {
+        start_unix_nanos: now - 1000,
+        end_unix_nanos: now + 1,
+        limit: 100,
+        direction: Direction::Forward,
+    };
+    let query = log_query(
+        r#"{job="api"} | json | __error__="" | status >= 500 | line_format "{{.path}} {{.status}}" | drop path"#,
+    );
+    let (results, _) = run_log_query(&store, &tenant, &query, everything)
+        .await
+        .expect("query");
+    let streams: Vec<(String, Vec<String>)> = results
+        .iter()
+        .map(|stream| {
+            (
+                stream.labels.to_string(),
+                stream
+                    .entries
+                    .iter()
+                    .map(|entry| entry.line.clone())
+                    .collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        streams,
+        vec![
+            (
+                String::from(r#"{job="api", level="error", status="500", trace_id="t1"}"#),
+                vec![String::from("/a 500")]
+            ),
+            (
+                String::from(r#"{job="api", level="error", status="503"}"#),
+                vec![String::from("/c 503")]
+            ),
+        ]
+    );
+}

@@ -33,6 +33,9 @@ struct Scanner<'t> {
 
 type Result<T> = std::result::Result<T, String>;
 
+/// The callback of [`Scanner::members`]: reads one member's value.
+type OnMember<'m, 't> = dyn FnMut(&mut Scanner<'t>, Cow<'t, str>, usize) -> Result<()> + 'm;
+
 impl<'t> Scanner<'t> {
     fn error(&self, message: &str) -> String {
         format!("{message} at offset {}", self.position)
@@ -164,11 +167,7 @@ impl<'t> Scanner<'t> {
     }
 
     /// Walks an object's members: `on_member(scanner, key, depth)` must read the value.
-    fn members(
-        &mut self,
-        depth: usize,
-        on_member: &mut dyn FnMut(&mut Self, Cow<'t, str>, usize) -> Result<()>,
-    ) -> Result<()> {
+    fn members(&mut self, depth: usize, on_member: &mut OnMember<'_, 't>) -> Result<()> {
         if depth > MAX_DEPTH {
             return Err(self.error("nesting too deep"));
         }

@@ -16,6 +16,8 @@ mod lexer;
 mod parser;
 mod parsers;
 pub mod pipeline;
+#[cfg(test)]
+mod pipeline_tests;
 pub mod template;
 #[cfg(test)]
 mod tests;

@@ -342,10 +342,7 @@ impl Parser {
 
     fn expression(&mut self, minimum_precedence: u8) -> Result<Expr> {
         let mut left = self.primary()?;
-        loop {
-            let Some(op) = self.peek_binary_op() else {
-                break;
-            };
+        while let Some(op) = self.peek_binary_op() {
             let strength = precedence(op);
             if strength < minimum_precedence {
                 break;

@@ -205,8 +205,8 @@ impl<'s> Labels<'s> {
             .iter()
             .position(|(candidate, _, _)| candidate == source)
         {
-            let (_, value, category) = self.entries.remove(index);
-            self.set(category, target.to_owned(), value);
+            let (_, value, _) = self.entries.remove(index);
+            self.set_parsed(target.to_owned(), value);
         }
     }
 
@@ -724,10 +724,12 @@ impl PatternParser {
         let mut literal = String::new();
         let mut rest = text;
         while let Some(character) = rest.chars().next() {
-            if character == '<' {
-                if let Some(end) = rest.find('>') {
-                    let name = &rest[1..end];
-                    let is_capture = name == "_" || crate::labels::is_valid_label_name(name);
+            if character == '<'
+                && let Some(end) = rest.find('>')
+            {
+                let name = &rest[1..end];
+                let is_capture = name == "_" || crate::labels::is_valid_label_name(name);
+                {
                     if is_capture {
                         if !literal.is_empty() {
                             parts.push(PatternPart::Literal(std::mem::take(&mut literal)));
@@ -738,12 +740,12 @@ impl PatternParser {
                             ));
                         }
                         let capture = (name != "_").then(|| name.to_owned());
-                        if let Some(name) = &capture {
-                            if parts.contains(&PatternPart::Capture(Some(name.clone()))) {
-                                return Err(format!(
-                                    "duplicate capture name ({name}): invalid expression"
-                                ));
-                            }
+                        if let Some(name) = &capture
+                            && parts.contains(&PatternPart::Capture(Some(name.clone())))
+                        {
+                            return Err(format!(
+                                "duplicate capture name ({name}): invalid expression"
+                            ));
                         }
                         parts.push(PatternPart::Capture(capture));
                         rest = &rest[end + 1..];

@@ -378,12 +378,10 @@ impl WordParser {
             Operand::Literal(Value::Str(pattern)),
             ..,
         ] = operands.as_slice()
+            && name.starts_with("regexReplaceAll")
         {
-            if name.starts_with("regexReplaceAll") {
-                let regex =
-                    Regex::new(pattern).map_err(|error| format!("invalid regex: {error}"))?;
-                operands[1] = Operand::Regex(regex, pattern.clone());
-            }
+            let regex = Regex::new(pattern).map_err(|error| format!("invalid regex: {error}"))?;
+            operands[1] = Operand::Regex(regex, pattern.clone());
         }
         Ok(Command(operands))
     }
@@ -1552,8 +1550,8 @@ fn parse_time(layout: &str, text: &str) -> Option<i64> {
         return None;
     }
     let days = days_from_civil(year, month, day);
-    Some(
-        ((days * 86_400 + hour * 3600 + minute * 60 + second) * 1_000_000_000)
-            .checked_add(nanos)?,
-    )
+    days.checked_mul(86_400)?
+        .checked_add(hour * 3600 + minute * 60 + second)?
+        .checked_mul(1_000_000_000)?
+        .checked_add(nanos)
 }
