@@ -9,7 +9,9 @@
 #      real S3-compatible server, s3s-fs,
 #   3. runs every crate's unit and integration tests (against local disk and s3s-fs),
 #   4. runs the black-box suite (tests/blackbox) against the real binary, in parallel
-#      (pytest-xdist), twice at the same time: blocks on local disk, and blocks in s3s-fs.
+#      (pytest-xdist), twice at the same time: every test with blocks on local disk, and
+#      the tests marked `storage` (those whose subject is the block store: durability,
+#      compaction, reads of stored traces and log chunks) with blocks in s3s-fs.
 #
 #   ./tests/run.sh            everything (what CI runs)
 #   ./tests/run.sh --quick    the inner loop: incremental build, cargo tests, black-box on
@@ -232,13 +234,15 @@ if [ -n "${WEFT_TEST_S3_ENDPOINT:-}" ]; then
     WEFT_TEST_PORT_BASE=12000 .venv/bin/python -m pytest tests/blackbox "${pytest_args[@]}"
   ) >"$logs/blackbox-local.log" 2>&1 &
   local_pid=$!
-  WEFT_TEST_PORT_BASE=22000 .venv/bin/python -m pytest tests/blackbox "${pytest_args[@]}" \
+  # Decoders, clients, sampling and the UI do not depend on where blocks live: the S3
+  # pass runs the storage tests only (pytest.ini's `storage` marker).
+  WEFT_TEST_PORT_BASE=22000 .venv/bin/python -m pytest tests/blackbox -m storage "${pytest_args[@]}" \
     >"$logs/blackbox-s3.log" 2>&1 &
   s3_pass_pid=$!
   printf '\n--- black-box tests, blocks on local disk ---\n'
   await "$local_pid" "black-box tests (local disk)" "$logs/blackbox-local.log" ||
     failed+=("black-box tests (local disk)")
-  printf '\n--- black-box tests, blocks in S3 (%s) ---\n' "$WEFT_TEST_S3_ENDPOINT"
+  printf '\n--- black-box tests marked storage, blocks in S3 (%s) ---\n' "$WEFT_TEST_S3_ENDPOINT"
   await "$s3_pass_pid" "black-box tests (S3)" "$logs/blackbox-s3.log" ||
     failed+=("black-box tests (S3)")
 else

@@ -12,9 +12,13 @@ import time
 import xml.etree.ElementTree as ElementTree
 from collections import Counter
 
+import pytest
 import requests
 
 from helpers import WeftServer, clean_env, new_trace_id, wait_for_trace, weft_binary
+
+# Runs in both black-box passes, local disk and S3 (tests/run.sh: -m storage).
+pytestmark = pytest.mark.storage
 
 MS = 1_000_000  # nanoseconds per millisecond
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 import subprocess
 
+import pytest
+
 from helpers import (
     WeftServer,
     clean_env,
@@ -17,6 +19,9 @@ from helpers import (
     weft_binary,
     zspan,
 )
+
+# Runs in both black-box passes, local disk and S3 (tests/run.sh: -m storage).
+pytestmark = pytest.mark.storage
 
 
 def run_cli(*args: str, timeout: float = 30) -> subprocess.CompletedProcess:

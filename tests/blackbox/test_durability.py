@@ -18,6 +18,9 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Sp
 
 from helpers import WeftServer, fsync_args, new_span_id, new_trace_id, now_micros, wait_until
 
+# Runs in both black-box passes, local disk and S3 (tests/run.sh: -m storage).
+pytestmark = pytest.mark.storage
+
 TRACES_PER_BATCH = 5
 SPANS_PER_TRACE = 20  # 100 spans per batch
 LOAD_SECONDS_BEFORE_KILL = 2.0

@@ -13,6 +13,9 @@ import requests
 
 from helpers import FIXTURES_DIR, WeftServer, native_trace, normalize_zipkin_span, wait_for_trace, wait_until
 
+# Runs in both black-box passes, local disk and S3 (tests/run.sh: -m storage).
+pytestmark = pytest.mark.storage
+
 ZIPKIN_FIXTURES = ["zipkin-yelp.json", "zipkin-smartthings-oauth-authorization.json"]
 
 # The fixtures are from 2018-2019; keep them through retention.

@@ -19,6 +19,9 @@ from opentelemetry.proto.trace.v1.trace_pb2 import TracesData
 
 from helpers import REPO_ROOT, WeftServer, wait_until
 
+# Runs in both black-box passes, local disk and S3 (tests/run.sh: -m storage).
+pytestmark = pytest.mark.storage
+
 TRACEQL_DIR = REPO_ROOT / "tests" / "traceql"
 SAMPLES = TRACEQL_DIR / "tempo-samples"
 sys.path.insert(0, str(TRACEQL_DIR))

@@ -18,6 +18,9 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Sp
 
 from helpers import HTTP_TIMEOUT_SECONDS, WeftServer, metric_sum, serve_help, wait_until
 
+# Runs in both black-box passes, local disk and S3 (tests/run.sh: -m storage).
+pytestmark = pytest.mark.storage
+
 MS = 1_000_000  # nanoseconds per millisecond
 QUERY_FLAG = "--jaeger.query.listen"
 

@@ -24,6 +24,9 @@ from helpers import (
 )
 from test_durability import SPANS_PER_TRACE, run_load, verify_all
 
+# Runs in both black-box passes, local disk and S3 (tests/run.sh: -m storage).
+pytestmark = pytest.mark.storage
+
 S3_MODE = bool(os.environ.get("WEFT_TEST_S3_ENDPOINT"))
 local_only = pytest.mark.skipif(S3_MODE, reason="inspects block files on the local disk")
 

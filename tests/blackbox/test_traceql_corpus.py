@@ -26,6 +26,9 @@ import requests
 
 from helpers import REPO_ROOT, WeftServer, wait_until
 
+# Runs in both black-box passes, local disk and S3 (tests/run.sh: -m storage).
+pytestmark = pytest.mark.storage
+
 TRACEQL_DIR = REPO_ROOT / "tests" / "traceql"
 sys.path.insert(0, str(TRACEQL_DIR))
 

@@ -8,7 +8,12 @@ from __future__ import annotations
 import json
 import sys
 
+import pytest
+
 from helpers import REPO_ROOT, WeftServer
+
+# Runs in both black-box passes, local disk and S3 (tests/run.sh: -m storage).
+pytestmark = pytest.mark.storage
 
 sys.path.insert(0, str(REPO_ROOT / "tests" / "traceql"))
 import metrics_corpus  # noqa: E402

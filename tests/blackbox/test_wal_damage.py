@@ -9,7 +9,12 @@ import random
 import struct
 from pathlib import Path
 
+import pytest
+
 from helpers import metric_sum, new_span_id, new_trace_id, now_micros, wait_for_trace, zspan
+
+# Runs in both black-box passes, local disk and S3 (tests/run.sh: -m storage).
+pytestmark = pytest.mark.storage
 
 MAGIC = b"WEFTWAL0"
 HEADER_BYTES = 9

@@ -45,6 +45,9 @@ import requests
 
 from helpers import FIXTURES_DIR, REPO_ROOT, WeftServer, free_ports, wait_for_trace, wait_until
 
+# Runs in both black-box passes, local disk and S3 (tests/run.sh: -m storage).
+pytestmark = pytest.mark.storage
+
 sys.path.insert(0, str(REPO_ROOT / "tests" / "ui"))
 from chromium import CHROMIUM, launch  # noqa: E402
 from static_proxy import ZIPKIN_LENS_INDEX_PATHS, StaticProxyServer  # noqa: E402
