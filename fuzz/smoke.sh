@@ -42,6 +42,15 @@ seed zipkin_v1_thrift ../crates/codec/testdata/zipkin-py_zipkin.v1.thrift
 seed pull_scrape_response && printf 'Weft-Instance: 0a1b2c\nWeft-Cursor-First: 3\nWeft-Cursor-Next: 5\nWeft-Dropped: 1\nWeft-Dropped-Total: 4\n\n' \
   >corpus/pull_scrape_response/seed-headers
 seed traceql_parse && grep -hv -e "^#" -e "^===" -e "^$" ../crates/query/testdata/traceql/*.txt | split -l 1 - corpus/traceql_parse/seed-
+seed logql_parse && split -l 1 - corpus/logql_parse/seed- <<'QUERIES'
+{app="api"} |= "error" or "fatal" != "debug" |~ `code=\d+` | json | status >= 500 and latency > 250ms or size < 1KiB | __error__=""
+{app="api"} | logfmt --strict --keep-empty | line_format "{{ if eq .level \"error\" }}{{ .msg | ToUpper }}{{ else }}{{ printf \"%5.1f\" .dur }}{{ end }}"
+{app="api"} | json first="a.b[0].c", n | label_format who=user, msg="{{.user}}:{{ __timestamp__ | unixEpoch }}" | drop a, b="v" | keep who, msg
+{app="api"} | pattern `<ip> - - [<_>] "<method> <uri> <_>" <status> <size>` | regexp `(?P<x>\w+)` | unpack | decolorize
+sum by (host) (rate({job="mysql"} |= "error" | json | duration > 10s [1m])) / on (host) group_left (pod) count without (a) (count_over_time({a="b"}[5m] offset 1h))
+quantile_over_time(0.99, {a="b"} | logfmt | unwrap duration(latency) | __error__="" [5m]) by (path) > bool 2 ^ 3 ^ 2
+topk(5, label_replace(sum_over_time(({a="b"} | unwrap bytes(size))[1h]), "dst", "$1", "src", "(.*)")) or vector(0)
+QUERIES
 for target in $(ls fuzz_targets | sed 's/\.rs$//'); do
   echo "fuzzing $target for ${seconds}s"
   log="artifacts/$target/smoke.log"
