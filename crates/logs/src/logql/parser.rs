@@ -50,10 +50,15 @@ enum Expr {
     Metric(MetricExpr),
 }
 
+/// Deepest nesting of parentheses and sub-expressions (bounded recursion).
+pub const MAX_NESTING: usize = 100;
+
 struct Parser {
     tokens: Vec<Located>,
     next: usize,
     end: (usize, usize),
+    /// Current nesting of expressions, label filters and log ranges.
+    depth: usize,
 }
 
 const EXPECTING_STAGE: &str = "|=, !=, |~, !~ or |";
@@ -340,7 +345,24 @@ impl Parser {
 
     // ---- expressions -------------------------------------------------------------
 
+    fn enter(&mut self) -> Result<()> {
+        self.depth += 1;
+        if self.depth > MAX_NESTING {
+            return Err(self.error_here(format!(
+                "syntax error: nested more than {MAX_NESTING} levels deep"
+            )));
+        }
+        Ok(())
+    }
+
     fn expression(&mut self, minimum_precedence: u8) -> Result<Expr> {
+        self.enter()?;
+        let result = self.expression_inner(minimum_precedence);
+        self.depth -= 1;
+        result
+    }
+
+    fn expression_inner(&mut self, minimum_precedence: u8) -> Result<Expr> {
         let mut left = self.primary()?;
         while let Some(op) = self.peek_binary_op() {
             let strength = precedence(op);
@@ -695,6 +717,13 @@ impl Parser {
     /// `{sel} pipeline [range] offset`, the range anywhere Loki allows it, with
     /// optional parentheses around the selector and pipeline or the whole range.
     fn log_range(&mut self) -> Result<LogRange> {
+        self.enter()?;
+        let result = self.log_range_inner();
+        self.depth -= 1;
+        result
+    }
+
+    fn log_range_inner(&mut self) -> Result<LogRange> {
         if self.peek() == Some(&Token::OpenParen) {
             self.next += 1;
             if self.peek() == Some(&Token::OpenParen) {
@@ -1105,6 +1134,13 @@ impl Parser {
 
     /// `or` binds loosest; `and`, `,` and two filters side by side bind tighter.
     fn label_filter(&mut self) -> Result<LabelFilter> {
+        self.enter()?;
+        let result = self.label_filter_inner();
+        self.depth -= 1;
+        result
+    }
+
+    fn label_filter_inner(&mut self) -> Result<LabelFilter> {
         let mut left = self.label_filter_conjunction()?;
         while self.peek_identifier() == Some("or")
             && matches!(
@@ -1429,6 +1465,7 @@ pub fn parse(text: &str) -> Result<Query> {
         tokens,
         next: 0,
         end,
+        depth: 0,
     };
     let expr = parser.expression(0)?;
     if parser.peek().is_some() {

@@ -335,13 +335,29 @@ fn words(body: &str) -> Result<Vec<Word>, String> {
     }
 }
 
+/// Deepest nesting of parentheses and `if` blocks in a template.
+const MAX_TEMPLATE_NESTING: usize = 64;
+
 struct WordParser {
     words: Vec<Word>,
     next: usize,
+    depth: usize,
 }
 
 impl WordParser {
     fn pipeline(&mut self) -> Result<Pipeline, String> {
+        self.depth += 1;
+        if self.depth > MAX_TEMPLATE_NESTING {
+            return Err(format!(
+                "nested more than {MAX_TEMPLATE_NESTING} levels deep"
+            ));
+        }
+        let result = self.pipeline_inner();
+        self.depth -= 1;
+        result
+    }
+
+    fn pipeline_inner(&mut self) -> Result<Pipeline, String> {
         let mut commands = vec![self.command()?];
         while self.words.get(self.next) == Some(&Word::Pipe) {
             self.next += 1;
@@ -425,6 +441,7 @@ fn parse_pipeline(body: &str) -> Result<Pipeline, String> {
     let mut parser = WordParser {
         words: words(body)?,
         next: 0,
+        depth: 0,
     };
     let pipeline = parser.pipeline()?;
     if parser.next < parser.words.len() {
@@ -437,7 +454,16 @@ fn parse_pipeline(body: &str) -> Result<Pipeline, String> {
 }
 
 /// Builds the node tree; returns the nodes and the keyword that ended them.
-fn nodes(items: &[Item], next: &mut usize) -> Result<(Vec<Node>, Option<String>), String> {
+fn nodes(
+    items: &[Item],
+    next: &mut usize,
+    depth: usize,
+) -> Result<(Vec<Node>, Option<String>), String> {
+    if depth > MAX_TEMPLATE_NESTING {
+        return Err(format!(
+            "nested more than {MAX_TEMPLATE_NESTING} levels deep"
+        ));
+    }
     let mut list = Vec::new();
     while let Some(item) = items.get(*next) {
         *next += 1;
@@ -448,7 +474,7 @@ fn nodes(items: &[Item], next: &mut usize) -> Result<(Vec<Node>, Option<String>)
                 match keyword {
                     "" => return Err(String::from("missing value for command")),
                     "end" | "else" => return Ok((list, Some(body.clone()))),
-                    "if" => list.push(if_node(body["if".len()..].trim(), items, next)?),
+                    "if" => list.push(if_node(body["if".len()..].trim(), items, next, depth)?),
                     "range" | "with" | "define" | "template" | "block" | "break" | "continue" => {
                         return Err(format!(
                             "{keyword} is not supported in line_format/label_format"
@@ -462,13 +488,18 @@ fn nodes(items: &[Item], next: &mut usize) -> Result<(Vec<Node>, Option<String>)
     Ok((list, None))
 }
 
-fn if_node(condition: &str, items: &[Item], next: &mut usize) -> Result<Node, String> {
+fn if_node(
+    condition: &str,
+    items: &[Item],
+    next: &mut usize,
+    depth: usize,
+) -> Result<Node, String> {
     if condition.is_empty() {
         return Err(String::from("missing value for if"));
     }
     let mut branches = vec![(parse_pipeline(condition)?, Vec::new())];
     loop {
-        let (body, ended_by) = nodes(items, next)?;
+        let (body, ended_by) = nodes(items, next, depth + 1)?;
         let Some(ended_by) = ended_by else {
             return Err(String::from("unexpected EOF"));
         };
@@ -489,7 +520,7 @@ fn if_node(condition: &str, items: &[Item], next: &mut usize) -> Result<Node, St
         if !after_else.is_empty() {
             return Err(format!("unexpected {after_else:?} after else"));
         }
-        let (otherwise, ended_by) = nodes(items, next)?;
+        let (otherwise, ended_by) = nodes(items, next, depth + 1)?;
         if ended_by.as_deref() != Some("end") {
             return Err(String::from("expected end after else"));
         }
@@ -506,7 +537,7 @@ impl Template {
     pub fn parse(source: &str) -> Result<Template, String> {
         let parsed = split(source).and_then(|items| {
             let mut next = 0;
-            match nodes(&items, &mut next)? {
+            match nodes(&items, &mut next, 0)? {
                 (nodes, None) => Ok(nodes),
                 (_, Some(keyword)) => Err(format!("unexpected {{{{{keyword}}}}}")),
             }

@@ -386,3 +386,122 @@ fn metric_query_errors_read_as_lokis() {
         assert_eq!(error_of(query), expected, "{query}");
     }
 }
+
+#[test]
+fn nesting_is_bounded() {
+    let deep = format!("{}1{}", "(".repeat(5000), ")".repeat(5000));
+    assert!(error_of(&deep).contains("nested more than 100 levels deep"));
+    let filters = format!(
+        r#"{{a="b"}} | {}x="1"{}"#,
+        "(".repeat(5000),
+        ")".repeat(5000)
+    );
+    assert!(error_of(&filters).contains("nested more than 100 levels deep"));
+    let template = format!(
+        r#"{{a="b"}} | line_format "{{{{ {}1{} }}}}""#,
+        "(".repeat(500),
+        ")".repeat(500)
+    );
+    assert!(
+        error_of(&template).contains("nested more than 64 levels deep"),
+        "{}",
+        error_of(&template)
+    );
+    assert!(matches!(
+        parse(&format!("{}1{}", "(".repeat(50), ")".repeat(50))),
+        Ok(Query::Metric(_))
+    ));
+}
+
+#[test]
+fn realistic_queries_parse() {
+    for query in [
+        r##"{app="api"} |= "error" or "fatal" != "debug" |~ `code=\d+` | json | status >= 500 and latency > 250ms or size < 1KiB | __error__="""##,
+        r##"{app="api"} | logfmt --strict --keep-empty | line_format "{{ if eq .level \"error\" }}{{ .msg | ToUpper }}{{ else }}{{ printf \"%5.1f\" .dur }}{{ end }}""##,
+        r##"{app="api"} | json first="a.b[0].c", n | label_format who=user, msg="{{.user}}:{{ __timestamp__ | unixEpoch }}" | drop a, b="v" | keep who, msg"##,
+        r##"{app="api"} | pattern `<ip> - - [<_>] "<method> <uri> <_>" <status> <size>` | regexp `(?P<x>\w+)` | unpack | decolorize"##,
+        r##"sum by (host) (rate({job="mysql"} |= "error" | json | duration > 10s [1m])) / on (host) group_left (pod) count without (a) (count_over_time({a="b"}[5m] offset 1h))"##,
+        r##"quantile_over_time(0.99, {a="b"} | logfmt | unwrap duration(latency) | __error__="" [5m]) by (path) > bool 2 ^ 3 ^ 2"##,
+        r##"topk(5, label_replace(sum_over_time(({a="b"} | unwrap bytes(size))[1h]), "dst", "$1", "src", "(.*)")) or vector(0)"##,
+    ] {
+        parse(query).unwrap_or_else(|error| panic!("{query}: {error}"));
+    }
+}
+
+/// A deterministic mutation run (the fuzz target's checks, on stable, in every test run):
+/// seed queries cut, spliced and byte-flipped must parse or fail with a parse error,
+/// and whatever parses must run its pipeline without panicking.
+#[test]
+fn mutated_queries_never_panic() {
+    let seeds = [
+        r#"{app="api"} |= "error" or "fatal" |~ `\d+` | json a="b[0].c" | status >= 500 and latency > 250ms or size < 1KiB | __error__="""#,
+        r#"{app="api"} | logfmt --strict x="y" | line_format "{{ if eq .a \"b\" }}{{ .c | ToUpper }}{{ else }}{{ printf \"%5.1f|%-3s|%q\" .d .e .f }}{{ end }}""#,
+        r#"{app="api"} | pattern `<ip> - <_> "<m> <u>"` | regexp `(?P<x>\w+)` | unpack | label_format a=b, c="{{ trunc -2 .a }}{{ substr 1 3 .a }}" | drop a, b="v" | keep c | decolorize"#,
+        r#"sum by (h) (rate({j="m"} | json | d > 10s [1m])) / on (h) group_left (p) count_over_time({a="b"}[5m] offset 1h) > bool 2 ^ -3"#,
+        r#"quantile_over_time(0.99, ({a="b"} | logfmt | unwrap bytes(s) | __error__="")[5m]) by (p) or label_replace(vector(1), "d", "$1", "s", "(.*)")"#,
+    ];
+    let lines = [
+        r#"{"a":"b","c":{"d":[1,{"e":"f"}]},"_entry":"x","status":"503","latency":"1s"}"#,
+        r#"a=b c="d e" f= g s=1KiB d=1.5 e=é"#,
+        "1.2.3.4 - - \"GET /x\" \u{1b}[31m",
+    ];
+    let stream = LabelSet::parse(r#"{app="api"}"#).expect("labels");
+    let metadata = vec![(String::from("t"), String::from("v"))];
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut random = move |bound: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % bound.max(1) as u64) as usize
+    };
+    for _ in 0..3000 {
+        let mut bytes = seeds[random(seeds.len())].as_bytes().to_vec();
+        for _ in 0..=random(4) {
+            let at = random(bytes.len() + 1);
+            match random(4) {
+                0 => {
+                    let end = (at + random(12)).min(bytes.len());
+                    bytes.drain(at..end);
+                }
+                1 => {
+                    let other = seeds[random(seeds.len())].as_bytes();
+                    let from = random(other.len());
+                    let to = (from + random(20)).min(other.len());
+                    bytes.splice(at..at, other[from..to].iter().copied());
+                }
+                2 if at < bytes.len() => bytes[at] = b"(){}[]|=!~\"`,.-<> 0a_$#"[random(23)],
+                _ => bytes.insert(at.min(bytes.len()), b"\"`{}()"[random(6)]),
+            }
+        }
+        let Ok(text) = std::str::from_utf8(&bytes) else {
+            continue;
+        };
+        let run = |pipeline: Pipeline<'_>| {
+            for line in lines.iter().copied().chain([text]) {
+                let _ = pipeline.process(1, line, &stream, &metadata);
+            }
+        };
+        match parse(text) {
+            Ok(Query::Log(query)) => run(query.pipeline()),
+            Ok(Query::Metric(expr)) => {
+                let mut stack = vec![&expr];
+                while let Some(expr) = stack.pop() {
+                    match expr {
+                        MetricExpr::Range(range) => run(range.range.pipeline()),
+                        MetricExpr::Vector(vector) => stack.push(&vector.expr),
+                        MetricExpr::Binary(binary) => {
+                            stack.push(&binary.left);
+                            stack.push(&binary.right);
+                        }
+                        MetricExpr::LabelReplace(replace) => stack.push(&replace.expr),
+                        MetricExpr::Literal(_) | MetricExpr::VectorLiteral(_) => {}
+                    }
+                }
+            }
+            Err(error) => assert!(
+                error.to_string().starts_with("parse error"),
+                "{text:?}: {error}"
+            ),
+        }
+    }
+}
