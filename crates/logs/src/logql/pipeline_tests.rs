@@ -265,6 +265,38 @@ fn line_format_and_label_format_render_go_templates() {
         "2023-11-14T22:13:20.123Z"
     );
     assert_eq!(format("{{/* a comment */}}x"), "x");
+    assert_eq!(
+        format(r#"{{ replace "/" "." .path }} {{ trimSuffix "users" .path }} {{ trim "  x " }}"#),
+        ".api.v1.users /api/v1/ x"
+    );
+    assert_eq!(
+        format(
+            r#"{{ bytes "2KiB" }} {{ duration "1m30s" }} {{ int "7.0" }} {{ int "1.5" }} {{ add "2" 3 }}"#
+        ),
+        "2048 90 7 0 5"
+    );
+    assert_eq!(
+        format(r#"{{ round -2.567 1 }} {{ ceil 1.2 }} {{ floor "1.8" }} {{ max 3 9 4 }}"#),
+        "-2.6 2 1 9"
+    );
+    assert_eq!(
+        format(
+            r#"{{ unixToTime "1700000000" | unixEpochMillis }} {{ toDate "2006-01-02" "2024-02-29" | unixEpoch }}"#
+        ),
+        "1700000000000 1709164800"
+    );
+    assert_eq!(
+        format(
+            r#"{{ urlencode "a b&c" }} {{ b64enc "hi" }} {{ b64dec "aGk=" }} {{ count "a" "banana" }}"#
+        ),
+        "a+b%26c aGk= hi 3"
+    );
+    assert_eq!(
+        format(
+            r#"{{ alignLeft 4 "ab" }}|{{ alignRight 4 "ab" }}|{{ repeat 2 "x" }}|{{ print 1 2 "a" }}"#
+        ),
+        "ab  |  ab|xx|1 2a"
+    );
     // An execution error keeps the line and sets TemplateFormatErr.
     let (labels, kept_line) = run("| line_format `{{ div 1 0 }}`", "orig").expect("kept");
     assert!(

@@ -77,7 +77,15 @@ pub const FUNCTIONS: &[&str] = &[
     "urldecode",
     "b64enc",
     "b64dec",
-    "abs",
+    "toDate",
+    "replace",
+    "trim",
+    "trimPrefix",
+    "trimSuffix",
+    "bytes",
+    "duration",
+    "duration_seconds",
+    "print",
     "toDateInZone",
     "date",
     "unixToTime",
@@ -692,18 +700,21 @@ fn want(arguments: &[Value], count: usize) -> Exec<()> {
     }
 }
 
-/// Sprig's `toInt64`-style conversion: strings parse (floats truncate), bools are 0/1.
+/// Sprig's `toInt64`: integers parse, floats truncate, bools are 0/1, the rest is 0.
 fn to_int(value: &Value) -> i64 {
     match value {
         Value::Int(value) => *value,
         Value::Float(value) => *value as i64,
         Value::Bool(value) => i64::from(*value),
-        Value::Str(text) => text
-            .trim()
-            .parse::<i64>()
-            .ok()
-            .or_else(|| text.trim().parse::<f64>().ok().map(|value| value as i64))
-            .unwrap_or(0),
+        // cast.ToInt64: an integer, "1.0"-style zero decimals trimmed; else 0.
+        Value::Str(text) => {
+            let trimmed = text.trim();
+            let integer = match trimmed.split_once('.') {
+                Some((whole, decimals)) if decimals.chars().all(|c| c == '0') => whole,
+                _ => trimmed,
+            };
+            integer.parse::<i64>().unwrap_or(0)
+        }
         Value::Time(nanos) => *nanos,
         Value::Nil => 0,
     }
@@ -966,9 +977,64 @@ fn call(
                 });
             Ok(Value::Float(result))
         }
-        "abs" => {
+        "replace" => {
+            want(arguments, 3)?;
+            string(text(2).replace(&text(0), &text(1)))
+        }
+        "trim" => {
             want(arguments, 1)?;
-            Ok(Value::Float(to_float(&arguments[0]).abs()))
+            string(text(0).trim().to_owned())
+        }
+        "trimPrefix" => {
+            want(arguments, 2)?;
+            let (prefix, source) = (text(0), text(1));
+            string(
+                source
+                    .strip_prefix(prefix.as_str())
+                    .unwrap_or(&source)
+                    .to_owned(),
+            )
+        }
+        "trimSuffix" => {
+            want(arguments, 2)?;
+            let (suffix, source) = (text(0), text(1));
+            string(
+                source
+                    .strip_suffix(suffix.as_str())
+                    .unwrap_or(&source)
+                    .to_owned(),
+            )
+        }
+        "bytes" => {
+            want(arguments, 1)?;
+            let raw = text(0);
+            super::units::parse_bytes(&raw)
+                .map(|bytes| Value::Float(bytes as f64))
+                .ok_or_else(|| {
+                    format!(
+                        "strconv.ParseFloat: parsing {}: invalid syntax",
+                        go_quote(&raw)
+                    )
+                })
+        }
+        "duration" | "duration_seconds" => {
+            want(arguments, 1)?;
+            let raw = text(0);
+            super::units::parse_go_duration(&raw)
+                .map(|nanos| Value::Float(nanos as f64 / 1e9))
+                .ok_or_else(|| format!("time: invalid duration {}", go_quote(&raw)))
+        }
+        "print" => {
+            // fmt.Sprint: a space between operands when neither is a string.
+            let mut out = String::new();
+            for (index, argument) in arguments.iter().enumerate() {
+                let is_string = matches!(argument, Value::Str(_));
+                if index > 0 && !is_string && !matches!(arguments[index - 1], Value::Str(_)) {
+                    out.push(' ');
+                }
+                argument.render(&mut out);
+            }
+            string(out)
         }
         "int" => {
             want(arguments, 1)?;
@@ -983,13 +1049,14 @@ fn call(
                 want(arguments, 2)?;
             }
             let precision = to_int(&arguments[1]).clamp(-300, 300) as i32;
+            let round_on = arguments.get(2).map_or(0.5, to_float);
             let scale = 10f64.powi(precision);
-            let value = to_float(&arguments[0]) * scale;
-            // Sprig rounds half away from zero at 0.5 of the last digit.
-            let rounded = if value >= 0.0 {
-                (value + 0.5).floor()
+            let digit = to_float(&arguments[0]) * scale;
+            // Sprig: up when the fractional part reaches round_on, else down.
+            let rounded = if digit.fract() >= round_on {
+                digit.ceil()
             } else {
-                (value - 0.5).ceil()
+                digit.floor()
             };
             Ok(Value::Float(rounded / scale))
         }
@@ -1145,6 +1212,18 @@ fn call(
                 ));
             };
             string(format_time(nanos, &text(0)))
+        }
+        "toDate" => {
+            want(arguments, 2)?;
+            parse_time(&text(0), &text(1))
+                .map(Value::Time)
+                .ok_or_else(|| {
+                    format!(
+                        "cannot parse {} as {}",
+                        go_quote(&text(1)),
+                        go_quote(&text(0))
+                    )
+                })
         }
         "toDateInZone" => {
             want(arguments, 3)?;
