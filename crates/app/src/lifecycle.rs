@@ -126,11 +126,26 @@ pub async fn run(config: Config, target: Target) -> anyhow::Result<()> {
     // Scraped spans go through the same validation, metrics and sampling as pushed ones.
     let scraper = crate::scrape::start(&config.scrape, &config.storage.path, sink.clone()).await?;
     // One context, so every HTTP and gRPC listener shares one in-flight budget.
-    let receivers = weft_receiver::ReceiverContext::new(
+    let mut receivers = weft_receiver::ReceiverContext::new(
         sink,
         config.receiver.clone(),
         config.distributor.max_spans_per_request,
     );
+    // Logs are on with the Loki port; OTLP log records then go to the same store.
+    if loki_listener.is_some() {
+        receivers =
+            receivers.with_logs_sink(Arc::new(crate::logs::OtlpLogsIntoStore(logs.store.clone())));
+        if otlp_http_listener.is_none() {
+            tracing::warn!(
+                "logs are on but otlp.http.listen is off: OTLP/HTTP log records (POST /v1/logs) cannot be received"
+            );
+        }
+        if otlp_grpc_listener.is_none() {
+            tracing::warn!(
+                "logs are on but otlp.grpc.listen is off: OTLP/gRPC log records (LogsService/Export) cannot be received"
+            );
+        }
+    }
     let reader: Arc<dyn TraceReader> = ingester.clone();
     let ready_ingester = ingester.clone();
     // Cleared when shutdown starts, so load balancers stop sending before listeners close.
@@ -383,12 +398,9 @@ pub(crate) fn spawn_push_listeners(
     }
     if let Some(listener) = listeners.otlp_grpc {
         let service = weft_receiver::otlp_grpc_service(receivers);
-        servers.spawn(serve_grpc(
-            "otlp_grpc",
-            listener,
-            tonic::service::Routes::new(service),
-            stop.clone(),
-        ));
+        let routes = tonic::service::Routes::new(service)
+            .add_service(weft_receiver::otlp_logs_grpc_service(receivers));
+        servers.spawn(serve_grpc("otlp_grpc", listener, routes, stop.clone()));
     }
     if let Some(listener) = listeners.jaeger_http {
         let router = weft_receiver::jaeger_collector_http_router(receivers);

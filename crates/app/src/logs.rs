@@ -54,3 +54,59 @@ impl Logs {
         }
     }
 }
+
+/// OTLP log records (`/v1/logs`, `LogsService/Export`) into the logs store: the
+/// receiver's [`weft_receiver::LogsSink`] over [`weft_logs::LogStore`].
+pub(crate) struct OtlpLogsIntoStore(pub Arc<weft_logs::LogStore>);
+
+impl weft_receiver::LogsSink for OtlpLogsIntoStore {
+    fn push_otlp_logs(
+        &self,
+        tenant: weft_model::TenantId,
+        payload: weft_receiver::OtlpLogsPayload,
+    ) -> weft_receiver::otlp_logs::LogsPushFuture {
+        let store = self.0.clone();
+        Box::pin(async move { store_otlp_logs(&store, &tenant, payload).await })
+    }
+}
+
+/// Decodes, maps and stores one export; partial refusals become OTLP partial success,
+/// a push refused whole the status its cause calls for.
+async fn store_otlp_logs(
+    store: &weft_logs::LogStore,
+    tenant: &weft_model::TenantId,
+    payload: weft_receiver::OtlpLogsPayload,
+) -> Result<weft_receiver::LogsPushOutcome, weft_model::PushError> {
+    use weft_logs::otlp;
+    use weft_model::PushError;
+    use weft_receiver::OtlpLogsPayload;
+    let request = match payload {
+        OtlpLogsPayload::Protobuf(body) => otlp::decode_protobuf(&body),
+        OtlpLogsPayload::Json(body) => otlp::decode_json(&body),
+        OtlpLogsPayload::Decoded(request) => Ok(request),
+    }
+    .map_err(|error| PushError::InvalidInput(error.to_string()))?;
+    let streams = otlp::to_streams(request, weft_logs::time::now_unix_nanos());
+    match store.push(tenant, streams).await {
+        Ok(summary) => {
+            let rejected: usize = summary.rejections.iter().map(|r| r.entries).sum();
+            let message = weft_logs::push_rejection_message(tenant, &summary);
+            if summary.accepted_entries == 0 && summary.rate_limited() {
+                return Err(PushError::Overloaded {
+                    message,
+                    retry_after_seconds: 1,
+                });
+            }
+            Ok(weft_receiver::LogsPushOutcome {
+                accepted_records: summary.accepted_entries as u64,
+                rejected_records: rejected as u64,
+                rejection_message: if rejected > 0 { message } else { String::new() },
+            })
+        }
+        Err(weft_logs::PushFailure::RateLimited(message)) => Err(PushError::Overloaded {
+            message,
+            retry_after_seconds: 1,
+        }),
+        Err(failure) => Err(PushError::Unavailable(failure.to_string())),
+    }
+}

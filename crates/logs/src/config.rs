@@ -25,6 +25,28 @@ pub struct LogsConfig {
     pub max_line_size_bytes: usize,
     /// Most labels a stream may have (Loki's `max_label_names_per_series`).
     pub max_label_names_per_series: usize,
+    /// Longest label name in bytes (Loki's `max_label_name_length`); longer gets 400.
+    pub max_label_name_length: usize,
+    /// Longest label value in bytes (Loki's `max_label_value_length`); longer gets 400.
+    pub max_label_value_length: usize,
+    /// Per-tenant ingestion rate in MiB/s of lines plus structured metadata (Loki's
+    /// `ingestion_rate_mb`). A push over it is refused whole with 429. 0 disables it.
+    pub ingestion_rate_mb: f64,
+    /// Per-tenant burst in MiB (Loki's `ingestion_burst_size_mb`): the most one push,
+    /// or a quiet tenant's first pushes together, may carry.
+    pub ingestion_burst_size_mb: f64,
+    /// Per-stream rate in bytes/s of lines (Loki's `per_stream_rate_limit`, 3 MiB/s);
+    /// entries over it are refused with 429 naming the stream. 0 disables it.
+    pub per_stream_rate_limit_bytes: u64,
+    /// Per-stream burst in bytes (Loki's `per_stream_rate_limit_burst`, 15 MiB).
+    pub per_stream_rate_limit_burst_bytes: u64,
+    /// Most active streams (streams with unflushed entries) per tenant (Loki's
+    /// `max_global_streams_per_user`); a push creating one more gets 429. 0 disables it.
+    pub max_streams_per_user: usize,
+    /// Most bytes of lines and structured metadata held in heads across all streams.
+    /// Past it heads are cut into chunks at once; a push that still does not fit is
+    /// refused with 503 and `Retry-After` (back-pressure) instead of growing memory.
+    pub max_head_bytes: u64,
     /// Largest push body, before and after decompression; larger bodies get 413.
     pub max_request_body_bytes: usize,
     /// Entries older than this (relative to now) are rejected (`reject_old_samples`).
@@ -80,6 +102,14 @@ impl Default for LogsConfig {
         LogsConfig {
             max_line_size_bytes: 256 * 1024,
             max_label_names_per_series: 15,
+            max_label_name_length: 1024,
+            max_label_value_length: 2048,
+            ingestion_rate_mb: 4.0,
+            ingestion_burst_size_mb: 6.0,
+            per_stream_rate_limit_bytes: 3 * 1024 * 1024,
+            per_stream_rate_limit_burst_bytes: 15 * 1024 * 1024,
+            max_streams_per_user: 5000,
+            max_head_bytes: 1024 * 1024 * 1024,
             max_request_body_bytes: 64 * 1024 * 1024,
             reject_old_samples_max_age: Duration::from_secs(7 * 24 * 3600),
             creation_grace_period: Duration::from_secs(10 * 60),
@@ -118,10 +148,29 @@ impl LogsConfig {
                 self.max_entries_limit_per_query as u64,
             ),
             ("logs.default_query_limit", self.default_query_limit as u64),
+            ("logs.max_head_bytes", self.max_head_bytes),
+            (
+                "logs.max_label_name_length",
+                self.max_label_name_length as u64,
+            ),
+            (
+                "logs.max_label_value_length",
+                self.max_label_value_length as u64,
+            ),
         ];
         for (key, value) in positive {
             if value == 0 {
                 return Err(format!("{key} must be greater than 0"));
+            }
+        }
+        for (key, value) in [
+            ("logs.ingestion_rate_mb", self.ingestion_rate_mb),
+            ("logs.ingestion_burst_size_mb", self.ingestion_burst_size_mb),
+        ] {
+            if !value.is_finite() || value < 0.0 {
+                return Err(format!(
+                    "{key} must be a finite number of MiB, 0 or more, got {value}"
+                ));
             }
         }
         if self.flush_check_period.is_zero() {

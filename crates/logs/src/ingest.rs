@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use crate::labels::{LabelError, LabelSet};
+use crate::limits::DiscardReason;
 use crate::push::{PushedLabels, PushedStream};
 use crate::time::format_rfc3339;
 use crate::{Entry, LogsConfig};
@@ -16,14 +17,53 @@ pub struct AcceptedStream {
     pub entries: Vec<Entry>,
 }
 
+/// Refused entries of one stream for one reason, with Loki's message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// Why (the `reason` of the discard counters).
+    pub reason: DiscardReason,
+    /// Loki's message for it.
+    pub message: String,
+    /// Entries refused.
+    pub entries: usize,
+    /// Line bytes refused.
+    pub bytes: usize,
+}
+
+impl Rejection {
+    fn new(reason: DiscardReason, message: String, entries: &[Entry]) -> Self {
+        Rejection {
+            reason,
+            message,
+            entries: entries.len(),
+            bytes: entries.iter().map(|entry| entry.line.len()).sum(),
+        }
+    }
+
+    fn one(reason: DiscardReason, message: String, entry: &Entry) -> Self {
+        Rejection {
+            reason,
+            message,
+            entries: 1,
+            bytes: entry.line.len(),
+        }
+    }
+}
+
+impl std::fmt::Display for Rejection {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(&self.message)
+    }
+}
+
 /// The outcome of validating a push: what to store and what was rejected (Loki stores
 /// the valid entries of a request and answers 400 naming the rejected ones).
 #[derive(Debug, Default)]
 pub struct Validated {
     /// Streams to store.
     pub accepted: Vec<AcceptedStream>,
-    /// One message per rejected stream or entry.
-    pub rejections: Vec<String>,
+    /// One per rejected stream or entry.
+    pub rejections: Vec<Rejection>,
 }
 
 /// Validates `streams` pushed at `now_unix_nanos`. `newest_of` gives the newest stored
@@ -54,22 +94,24 @@ pub fn validate(
         let labels = match parsed {
             Ok(labels) => labels,
             Err((LabelError::Empty, _)) => {
-                validated.rejections.push(LabelError::Empty.to_string());
+                validated.rejections.push(Rejection::new(
+                    DiscardReason::MissingLabels,
+                    LabelError::Empty.to_string(),
+                    &stream.entries,
+                ));
                 continue;
             }
             Err((error, text)) => {
-                validated
-                    .rejections
-                    .push(format!("error parsing labels '{text}': {error}"));
+                validated.rejections.push(Rejection::new(
+                    DiscardReason::InvalidLabels,
+                    format!("error parsing labels '{text}': {error}"),
+                    &stream.entries,
+                ));
                 continue;
             }
         };
-        if labels.len() > config.max_label_names_per_series {
-            validated.rejections.push(format!(
-                "entry for stream '{labels}' has {} label names; limit {}",
-                labels.len(),
-                config.max_label_names_per_series
-            ));
+        if let Some(rejection) = check_labels(config, &labels, &stream.entries) {
+            validated.rejections.push(rejection);
             continue;
         }
         let mut newest = newest_in_request
@@ -80,36 +122,56 @@ pub fn validate(
         for entry in stream.entries {
             let timestamp = entry.timestamp_unix_nanos;
             if config.max_line_size_bytes > 0 && entry.line.len() > config.max_line_size_bytes {
-                validated.rejections.push(format!(
+                let message = format!(
                     "Max entry size '{}' bytes exceeded for stream '{labels}' while adding an entry with length '{}' bytes",
                     config.max_line_size_bytes,
                     entry.line.len()
+                );
+                validated.rejections.push(Rejection::one(
+                    DiscardReason::LineTooLong,
+                    message,
+                    &entry,
                 ));
                 continue;
             }
             if timestamp < oldest_allowed {
-                validated.rejections.push(format!(
+                let message = format!(
                     "entry for stream '{labels}' has timestamp too old: {}, oldest acceptable timestamp is: {}",
                     format_rfc3339(timestamp),
                     format_rfc3339(oldest_allowed)
+                );
+                validated.rejections.push(Rejection::one(
+                    DiscardReason::GreaterThanMaxSampleAge,
+                    message,
+                    &entry,
                 ));
                 continue;
             }
             if timestamp > newest_allowed {
-                validated.rejections.push(format!(
+                let message = format!(
                     "entry for stream '{labels}' has timestamp too new: {}",
                     format_rfc3339(timestamp)
+                );
+                validated.rejections.push(Rejection::one(
+                    DiscardReason::TooFarInFuture,
+                    message,
+                    &entry,
                 ));
                 continue;
             }
             if let Some(newest) = newest {
                 let oldest_acceptable = newest.saturating_sub(window);
                 if timestamp < oldest_acceptable {
-                    validated.rejections.push(format!(
+                    let message = format!(
                         "entry with timestamp {} ignored, reason: 'entry too far behind, entry timestamp is: {}, oldest acceptable timestamp is: {}', for stream: {labels}",
                         format_rfc3339(timestamp),
                         format_rfc3339(timestamp),
                         format_rfc3339(oldest_acceptable)
+                    );
+                    validated.rejections.push(Rejection::one(
+                        DiscardReason::TooFarBehind,
+                        message,
+                        &entry,
                     ));
                     continue;
                 }
@@ -132,6 +194,39 @@ pub fn validate(
         }
     }
     validated
+}
+
+/// The label limits of one stream: count, name and value lengths (Loki's order and
+/// messages); `None` when they pass.
+fn check_labels(config: &LogsConfig, labels: &LabelSet, entries: &[Entry]) -> Option<Rejection> {
+    if labels.len() > config.max_label_names_per_series {
+        return Some(Rejection::new(
+            DiscardReason::MaxLabelNamesPerSeries,
+            format!(
+                "entry for stream '{labels}' has {} label names; limit {}",
+                labels.len(),
+                config.max_label_names_per_series
+            ),
+            entries,
+        ));
+    }
+    for (name, value) in labels.pairs() {
+        if name.len() > config.max_label_name_length {
+            return Some(Rejection::new(
+                DiscardReason::LabelNameTooLong,
+                format!("stream '{labels}' has label name too long: '{name}'"),
+                entries,
+            ));
+        }
+        if value.len() > config.max_label_value_length {
+            return Some(Rejection::new(
+                DiscardReason::LabelValueTooLong,
+                format!("stream '{labels}' has label value too long: '{value}'"),
+                entries,
+            ));
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -178,7 +273,12 @@ mod tests {
             .collect();
         assert_eq!(kept, vec![NOW, NOW - HOUR / 2 - 10]);
         assert_eq!(validated.rejections.len(), 2);
-        assert!(validated.rejections[0].contains("entry too far behind"));
+        assert!(
+            validated.rejections[0]
+                .message
+                .contains("entry too far behind")
+        );
+        assert_eq!(validated.rejections[0].reason, DiscardReason::TooFarBehind);
         // A new stream has no mark: anything within the age limits goes in.
         let validated = validate(
             &config,
@@ -216,7 +316,12 @@ mod tests {
             |_| None,
         );
         assert!(validated.accepted.is_empty());
-        let joined = validated.rejections.join("\n");
+        let joined = validated
+            .rejections
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n");
         assert!(joined.contains("has 3 label names; limit 2"), "{joined}");
         assert!(
             joined.contains("Max entry size '27' bytes exceeded for stream '{a=\"1\"}' while adding an entry with length '28' bytes"),
@@ -226,6 +331,34 @@ mod tests {
         assert!(joined.contains("timestamp too new"), "{joined}");
         assert!(joined.contains("at least one label pair"), "{joined}");
         assert!(joined.contains("error parsing labels"), "{joined}");
+        config.max_label_value_length = 3;
+        config.max_label_name_length = 2;
+        let validated = validate(
+            &config,
+            vec![
+                stream(r#"{abc="1"}"#, &[NOW]),
+                stream(r#"{a="1234"}"#, &[NOW, NOW]),
+            ],
+            NOW,
+            |_| None,
+        );
+        assert_eq!(
+            validated.rejections,
+            vec![
+                Rejection {
+                    reason: DiscardReason::LabelNameTooLong,
+                    message: String::from("stream '{abc=\"1\"}' has label name too long: 'abc'"),
+                    entries: 1,
+                    bytes: 27,
+                },
+                Rejection {
+                    reason: DiscardReason::LabelValueTooLong,
+                    message: String::from("stream '{a=\"1234\"}' has label value too long: '1234'"),
+                    entries: 2,
+                    bytes: 54,
+                },
+            ]
+        );
         config.max_line_size_bytes = 0;
         let validated = validate(&config, vec![stream(r#"{a="1"}"#, &[NOW])], NOW, |_| None);
         assert_eq!(validated.accepted.len(), 1);

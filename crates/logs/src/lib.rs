@@ -1,7 +1,8 @@
 //! Loki-compatible logs beside the traces.
 //!
-//! - [`push`] decodes Loki push bodies (snappy protobuf and JSON); [`ingest`] validates
-//!   them against Loki's limits with Loki's messages.
+//! - [`push`] decodes Loki push bodies (snappy protobuf and JSON) and [`otlp`] OTLP log
+//!   exports (mapped to streams as Loki maps them); [`ingest`] validates them with
+//!   Loki's messages and [`limits`] holds the rate and stream limits and their counters.
 //! - [`wal`] is the logs write-ahead log: a push is acknowledged only after its entries
 //!   are in it; it is replayed at start.
 //! - [`store::LogStore`] keeps a head per stream (tenant + label set) and cuts heads into
@@ -20,8 +21,12 @@ pub mod http;
 mod http_query;
 pub mod ingest;
 pub mod labels;
+pub mod limits;
 pub mod logql;
+pub mod otlp;
+mod otlp_json;
 pub mod push;
+mod push_http;
 pub mod query;
 pub mod store;
 pub mod time;
@@ -30,7 +35,8 @@ pub mod wal;
 pub use chunk_store::ChunkStore;
 pub use config::{LogsConfig, WalFsyncPolicy};
 pub use labels::LabelSet;
-pub use store::LogStore;
+pub use push_http::rejection_message as push_rejection_message;
+pub use store::{LogStore, PushFailure, PushSummary};
 
 /// One log entry: when, the line, and its structured metadata (not indexed, not part
 /// of the stream's identity).

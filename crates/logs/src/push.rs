@@ -364,6 +364,22 @@ mod tests {
     }
 
     #[test]
+    fn the_fuzz_seeds_decode_to_the_same_streams() {
+        let protobuf = decode_protobuf(
+            include_bytes!("../testdata/push-request.snappy.pb"),
+            1 << 20,
+        )
+        .expect("protobuf seed");
+        let json = decode_json(include_bytes!("../testdata/push-request.json")).expect("json seed");
+        assert_eq!(protobuf.len(), 1);
+        assert_eq!(protobuf[0].entries, json[0].entries);
+        assert_eq!(
+            protobuf[0].labels,
+            PushedLabels::Text(String::from(r#"{job="api", env="prod"}"#))
+        );
+    }
+
+    #[test]
     fn json_timestamps_must_be_strings() {
         let error = decode_json(br#"{"streams":[{"stream":{"a":"b"},"values":[[10,"x"]]}]}"#)
             .expect_err("number timestamp");

@@ -1,16 +1,27 @@
 //! The logs store: per-stream heads in memory behind the WAL, cut into chunks in the
 //! object store, and the in-memory chunk index.
 //!
-//! A push is validated, written to the WAL (and fsynced per policy) and only then
-//! applied to the heads; pushes are serialised so the ordering check and the apply see
-//! the same state. A flush pass cuts heads into chunks by size, age and idleness; once
-//! a chunk is durable its entries leave the head, and WAL segments that hold no head
-//! entry any more are deleted.
+//! A push is validated and checked against the limits under the state lock, which also
+//! moves each stream's newest-timestamp mark forward (so concurrent pushes see each
+//! other's ordering); it is then written to the WAL (and fsynced per policy, fsyncs
+//! shared by concurrent pushes) and only then applied to the heads. A flush pass cuts
+//! heads into chunks by size, age and idleness; once a chunk is durable its entries
+//! leave the head, and WAL segments that hold no head entry any more are deleted.
+//!
+//! Memory: heads hold at most about `max_head_bytes` of lines and structured metadata
+//! (plus what pushes in flight add). A push that would pass it first cuts every head
+//! into chunks; if that does not make room it is refused with [`PushFailure::HeadMemoryFull`].
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
+
+use crate::ingest::Rejection;
+use crate::limits::{
+    DiscardReason, HEAD_MEMORY_FLUSHES_TOTAL, TenantRateLimiter, TokenBucket, rate_limited_message,
+    record_discarded, stream_limit_message, stream_rate_limited_message,
+};
 
 use weft_model::TenantId;
 
@@ -51,6 +62,12 @@ pub(crate) struct HeadEntry {
 pub(crate) struct StreamHead {
     pub(crate) entries: Vec<HeadEntry>,
     line_bytes: usize,
+    /// Bytes charged to the store's head memory for these entries.
+    memory_bytes: u64,
+    /// Counted in its tenant's active streams (has, or is about to get, entries).
+    active: bool,
+    /// The per-stream rate bucket, made on the first push.
+    rate: Option<TokenBucket>,
     /// Newest timestamp ever accepted for the stream (heads and chunks).
     newest_unix_nanos: i64,
     first_append: Option<Instant>,
@@ -62,6 +79,8 @@ pub(crate) struct StreamHead {
 pub(crate) struct State {
     pub(crate) heads: HashMap<StreamKey, StreamHead>,
     pub(crate) chunks: Vec<Arc<ChunkMeta>>,
+    /// Active streams per tenant (heads with `active` set).
+    active_streams: HashMap<TenantId, usize>,
 }
 
 /// The logs store. Share it behind an `Arc`.
@@ -71,9 +90,15 @@ pub struct LogStore {
     pub(crate) state: RwLock<State>,
     pub(crate) chunk_store: ChunkStore,
     wal: LogWal,
-    push_lock: tokio::sync::Mutex<()>,
+    /// Held (shared) by a push from its WAL append until its entries are in the heads,
+    /// and (exclusively) by a flush while it decides which WAL segments to delete, so a
+    /// segment is never deleted under entries not yet applied.
+    apply_gate: tokio::sync::RwLock<()>,
     flush_lock: tokio::sync::Mutex<()>,
     next_chunk: AtomicU64,
+    tenant_rate: TenantRateLimiter,
+    /// Bytes charged by every head (see [`entry_memory_bytes`]).
+    head_bytes: AtomicU64,
 }
 
 /// What a push stored and rejected.
@@ -81,8 +106,44 @@ pub struct LogStore {
 pub struct PushSummary {
     /// Entries written.
     pub accepted_entries: usize,
-    /// Loki-style messages for rejected streams and entries.
-    pub rejections: Vec<String>,
+    /// Rejected streams and entries with Loki's messages (already counted in the
+    /// discard counters).
+    pub rejections: Vec<Rejection>,
+}
+
+impl PushSummary {
+    /// True when a rejection is a rate or stream limit (Loki answers those 429).
+    pub fn rate_limited(&self) -> bool {
+        self.rejections
+            .iter()
+            .any(|rejection| rejection.reason.is_rate_limit())
+    }
+}
+
+/// Why nothing of a push was stored.
+#[derive(Debug, thiserror::Error)]
+pub enum PushFailure {
+    /// The tenant is over its ingestion rate (429); Loki's message.
+    #[error("{0}")]
+    RateLimited(String),
+    /// The heads are full and cutting them into chunks did not make room (503, retry).
+    #[error("{0}")]
+    HeadMemoryFull(String),
+    /// The WAL write failed (500); the push was not acknowledged.
+    #[error("cannot write the logs wal: {0}")]
+    Wal(#[from] std::io::Error),
+}
+
+/// Bytes an entry is charged against `max_head_bytes`: its line, its structured
+/// metadata and a fixed overhead for the bookkeeping around them.
+pub fn entry_memory_bytes(entry: &Entry) -> u64 {
+    const ENTRY_OVERHEAD_BYTES: usize = 64;
+    let metadata: usize = entry
+        .structured_metadata
+        .iter()
+        .map(|(name, value)| name.len() + value.len() + 48)
+        .sum();
+    (entry.line.len() + metadata + ENTRY_OVERHEAD_BYTES) as u64
 }
 
 impl StreamHead {
@@ -90,6 +151,9 @@ impl StreamHead {
         StreamHead {
             entries: Vec::new(),
             line_bytes: 0,
+            memory_bytes: 0,
+            active: false,
+            rate: None,
             newest_unix_nanos,
             first_append: None,
             last_append: Instant::now(),
@@ -99,6 +163,7 @@ impl StreamHead {
     fn push(&mut self, entry: Entry, segment: u64) {
         self.newest_unix_nanos = self.newest_unix_nanos.max(entry.timestamp_unix_nanos);
         self.line_bytes += entry.line.len();
+        self.memory_bytes += entry_memory_bytes(&entry);
         self.first_append.get_or_insert_with(Instant::now);
         self.last_append = Instant::now();
         self.entries.push(HeadEntry { entry, segment });
@@ -106,13 +171,41 @@ impl StreamHead {
 }
 
 impl State {
-    fn apply(&mut self, tenant: &TenantId, labels: &LabelSet, entries: Vec<Entry>, segment: u64) {
+    /// Puts `entries` into the stream's head; returns the bytes charged to head memory.
+    fn apply(
+        &mut self,
+        tenant: &TenantId,
+        labels: &LabelSet,
+        entries: Vec<Entry>,
+        segment: u64,
+    ) -> u64 {
         let head = self
             .heads
             .entry((tenant.clone(), labels.clone()))
             .or_insert_with(|| StreamHead::new(i64::MIN));
+        let before = head.memory_bytes;
         for entry in entries {
             head.push(entry, segment);
+        }
+        let charged = head.memory_bytes - before;
+        let newly_active = !head.active;
+        head.active = true;
+        if newly_active {
+            *self.active_streams.entry(tenant.clone()).or_default() += 1;
+        }
+        charged
+    }
+
+    /// Clears `active` of the head of `key` once it holds no entry.
+    fn deactivate_if_empty(&mut self, key: &StreamKey) {
+        let Some(head) = self.heads.get_mut(key) else {
+            return;
+        };
+        if head.active && head.entries.is_empty() {
+            head.active = false;
+            if let Some(count) = self.active_streams.get_mut(&key.0) {
+                *count = count.saturating_sub(1);
+            }
         }
     }
 }
@@ -140,6 +233,7 @@ impl LogStore {
         std::fs::create_dir_all(&directory)?;
         let mut next_segment = 0;
         let mut replayed_entries = 0usize;
+        let mut head_bytes = 0u64;
         for (sequence, path) in list_segments(&directory)? {
             let contents = read_segment(&path)?;
             if let Some((offset, reason)) = &contents.damage {
@@ -147,7 +241,7 @@ impl LogStore {
             }
             for record in contents.records {
                 replayed_entries += record.entries.len();
-                state.apply(&record.tenant, &record.labels, record.entries, sequence);
+                head_bytes += state.apply(&record.tenant, &record.labels, record.entries, sequence);
             }
             next_segment = sequence + 1;
         }
@@ -162,14 +256,18 @@ impl LogStore {
             config.wal_fsync_policy,
             config.wal_segment_bytes,
         )?;
+        let tenant_rate =
+            TenantRateLimiter::new(config.ingestion_rate_mb, config.ingestion_burst_size_mb);
         Ok(Arc::new(LogStore {
             config,
             state: RwLock::new(state),
             chunk_store,
             wal,
-            push_lock: tokio::sync::Mutex::new(()),
+            apply_gate: tokio::sync::RwLock::new(()),
             flush_lock: tokio::sync::Mutex::new(()),
             next_chunk: AtomicU64::new(0),
+            tenant_rate,
+            head_bytes: AtomicU64::new(head_bytes),
         }))
     }
 
@@ -185,27 +283,30 @@ impl LogStore {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// Bytes of lines and structured metadata (with overhead) held in heads now.
+    pub fn head_memory_bytes(&self) -> u64 {
+        self.head_bytes.load(Ordering::Relaxed)
+    }
+
     /// Validates and stores `streams` for `tenant`. Returns once the accepted entries
-    /// are in the WAL; an `Err` means nothing of this push was acknowledged.
+    /// are in the WAL (fsynced under the `always` policy); an `Err` means nothing of
+    /// this push was acknowledged. Refused entries are counted in the discard counters.
     pub async fn push(
         &self,
         tenant: &TenantId,
         streams: Vec<PushedStream>,
-    ) -> Result<PushSummary, std::io::Error> {
-        let _serialised = self.push_lock.lock().await;
-        let Validated {
-            accepted,
-            rejections,
-        } = {
-            let state = self.read_state();
-            validate(&self.config, streams, now_unix_nanos(), |labels| {
-                state
-                    .heads
-                    .get(&(tenant.clone(), labels.clone()))
-                    .map(|head| head.newest_unix_nanos)
-                    .filter(|&newest| newest != i64::MIN)
-            })
-        };
+    ) -> Result<PushSummary, PushFailure> {
+        let incoming_bytes: u64 = streams
+            .iter()
+            .flat_map(|stream| &stream.entries)
+            .map(entry_memory_bytes)
+            .sum();
+        self.make_head_room(tenant, &streams, incoming_bytes)
+            .await?;
+        let (accepted, rejections) = self.admit(tenant, streams)?;
+        for rejection in &rejections {
+            record_discarded(rejection.reason, tenant, rejection.entries, rejection.bytes);
+        }
         let mut records = Vec::new();
         let mut accepted_entries = 0;
         for stream in &accepted {
@@ -213,16 +314,177 @@ impl LogStore {
             records.extend(encode_record(tenant, &stream.labels, &stream.entries));
         }
         if !records.is_empty() {
+            let _applying = self.apply_gate.read().await;
             let segment = self.wal.append(records).await?;
             let mut state = self.write_state();
+            let mut charged = 0;
             for stream in accepted {
-                state.apply(tenant, &stream.labels, stream.entries, segment);
+                charged += state.apply(tenant, &stream.labels, stream.entries, segment);
             }
+            self.head_bytes.fetch_add(charged, Ordering::Relaxed);
         }
         Ok(PushSummary {
             accepted_entries,
             rejections,
         })
+    }
+
+    /// Makes room for `incoming_bytes` in the heads: when they would pass
+    /// `max_head_bytes`, every head is cut into chunks first; if that fails or does not
+    /// make room, the push is refused.
+    async fn make_head_room(
+        &self,
+        tenant: &TenantId,
+        streams: &[PushedStream],
+        incoming_bytes: u64,
+    ) -> Result<(), PushFailure> {
+        let limit = self.config.max_head_bytes;
+        if self.head_memory_bytes().saturating_add(incoming_bytes) <= limit {
+            return Ok(());
+        }
+        metrics::counter!(HEAD_MEMORY_FLUSHES_TOTAL).increment(1);
+        tracing::info!(
+            head_bytes = self.head_memory_bytes(),
+            limit,
+            "logs heads are at logs.max_head_bytes; cutting every head into chunks"
+        );
+        if let Err(error) = self.flush(true).await {
+            tracing::warn!(%error, "cutting heads to make room failed");
+        }
+        let held = self.head_memory_bytes();
+        if held.saturating_add(incoming_bytes) <= limit {
+            return Ok(());
+        }
+        let entries: usize = streams.iter().map(|stream| stream.entries.len()).sum();
+        let bytes: usize = streams
+            .iter()
+            .flat_map(|stream| &stream.entries)
+            .map(|entry| entry.line.len())
+            .sum();
+        record_discarded(DiscardReason::HeadMemoryFull, tenant, entries, bytes);
+        Err(PushFailure::HeadMemoryFull(format!(
+            "logs heads hold {held} bytes and this push needs {incoming_bytes} more, over logs.max_head_bytes ({limit} bytes); heads are being written to chunks, retry later"
+        )))
+    }
+
+    /// Validation and the limits, under the state lock: Loki's checks, then the tenant
+    /// rate over what passed (all or nothing), then per stream the active stream limit
+    /// and the stream rate (per entry). Moves the newest-timestamp mark of every stream
+    /// that keeps entries and marks new streams active, so pushes that run next see them.
+    fn admit(
+        &self,
+        tenant: &TenantId,
+        streams: Vec<PushedStream>,
+    ) -> Result<(Vec<crate::ingest::AcceptedStream>, Vec<Rejection>), PushFailure> {
+        let now = Instant::now();
+        let mut guard = self.write_state();
+        let state: &mut State = &mut guard;
+        let Validated {
+            accepted,
+            mut rejections,
+        } = validate(&self.config, streams, now_unix_nanos(), |labels| {
+            state
+                .heads
+                .get(&(tenant.clone(), labels.clone()))
+                .map(|head| head.newest_unix_nanos)
+                .filter(|&newest| newest != i64::MIN)
+        });
+        let (lines, bytes) = accepted.iter().flat_map(|stream| &stream.entries).fold(
+            (0usize, 0usize),
+            |(lines, bytes), entry| {
+                let metadata: usize = entry
+                    .structured_metadata
+                    .iter()
+                    .map(|(name, value)| name.len() + value.len())
+                    .sum();
+                (lines + 1, bytes + entry.line.len() + metadata)
+            },
+        );
+        if lines > 0 && !self.tenant_rate.allow(tenant, bytes, now) {
+            drop(guard);
+            for rejection in &rejections {
+                record_discarded(rejection.reason, tenant, rejection.entries, rejection.bytes);
+            }
+            let line_bytes = accepted
+                .iter()
+                .flat_map(|stream| &stream.entries)
+                .map(|entry| entry.line.len())
+                .sum();
+            record_discarded(DiscardReason::RateLimited, tenant, lines, line_bytes);
+            return Err(PushFailure::RateLimited(rate_limited_message(
+                tenant,
+                self.tenant_rate.limit_bytes_per_second(),
+                lines,
+                bytes,
+            )));
+        }
+        let stream_rate = self.config.per_stream_rate_limit_bytes as f64;
+        let stream_burst = self.config.per_stream_rate_limit_burst_bytes as f64;
+        let max_streams = self.config.max_streams_per_user;
+        let mut admitted = Vec::with_capacity(accepted.len());
+        for mut stream in accepted {
+            let key = (tenant.clone(), stream.labels.clone());
+            let is_active = state.heads.get(&key).is_some_and(|head| head.active);
+            let active_count = state.active_streams.get(tenant).copied().unwrap_or(0);
+            if !is_active && max_streams > 0 && active_count >= max_streams {
+                let entries = stream.entries.len();
+                let bytes = stream.entries.iter().map(|entry| entry.line.len()).sum();
+                rejections.push(Rejection {
+                    reason: DiscardReason::StreamLimit,
+                    message: stream_limit_message(&stream.labels.to_string(), tenant),
+                    entries,
+                    bytes,
+                });
+                continue;
+            }
+            let head = state
+                .heads
+                .entry(key)
+                .or_insert_with(|| StreamHead::new(i64::MIN));
+            if stream_rate > 0.0 {
+                let bucket = head
+                    .rate
+                    .get_or_insert_with(|| TokenBucket::full(stream_burst, now));
+                let mut limited_entries = 0;
+                let mut limited_bytes = 0;
+                stream.entries.retain(|entry| {
+                    let fits =
+                        bucket.try_take(entry.line.len() as f64, stream_rate, stream_burst, now);
+                    if !fits {
+                        limited_entries += 1;
+                        limited_bytes += entry.line.len();
+                    }
+                    fits
+                });
+                if limited_entries > 0 {
+                    rejections.push(Rejection {
+                        reason: DiscardReason::PerStreamRateLimit,
+                        message: stream_rate_limited_message(
+                            self.config.per_stream_rate_limit_bytes,
+                            &stream.labels.to_string(),
+                            limited_bytes as u64,
+                        ),
+                        entries: limited_entries,
+                        bytes: limited_bytes,
+                    });
+                }
+            }
+            let Some(newest) = stream
+                .entries
+                .iter()
+                .map(|entry| entry.timestamp_unix_nanos)
+                .max()
+            else {
+                continue;
+            };
+            head.newest_unix_nanos = head.newest_unix_nanos.max(newest);
+            if !head.active {
+                head.active = true;
+                *state.active_streams.entry(tenant.clone()).or_default() += 1;
+            }
+            admitted.push(stream);
+        }
+        Ok((admitted, rejections))
     }
 
     /// Fsyncs the WAL (the `interval` policy's task calls this).
@@ -267,17 +529,24 @@ impl LogStore {
             let meta = self.write_chunk(&key, &entries).await?;
             let mut state = self.write_state();
             if let Some(head) = state.heads.get_mut(&key) {
-                let removed_bytes: usize = head
-                    .entries
-                    .drain(..taken)
-                    .map(|held| held.entry.line.len())
-                    .sum();
-                head.line_bytes -= removed_bytes;
+                let mut removed_line_bytes = 0;
+                let mut removed_memory_bytes = 0;
+                for held in head.entries.drain(..taken) {
+                    removed_line_bytes += held.entry.line.len();
+                    removed_memory_bytes += entry_memory_bytes(&held.entry);
+                }
+                head.line_bytes -= removed_line_bytes;
+                head.memory_bytes -= removed_memory_bytes;
                 head.first_append = (!head.entries.is_empty()).then(Instant::now);
+                self.head_bytes
+                    .fetch_sub(removed_memory_bytes, Ordering::Relaxed);
             }
+            state.deactivate_if_empty(&key);
             state.chunks.push(Arc::new(meta));
             written += 1;
         }
+        // No push is between its WAL append and its apply while this decides.
+        let _no_push_applying = self.apply_gate.write().await;
         let oldest_needed = {
             let state = self.read_state();
             state
@@ -361,3 +630,7 @@ impl LogStore {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "store_tests.rs"]
+mod tests;

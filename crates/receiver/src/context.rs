@@ -6,6 +6,7 @@ use weft_model::SpanSink;
 
 use crate::config::ReceiverConfig;
 use crate::inflight::{self, InflightBudget};
+use crate::otlp_logs::LogsSink;
 
 /// The sink, settings and in-flight budget shared by the HTTP and gRPC listeners of one
 /// process. Build it once and pass it to every listener constructor
@@ -18,6 +19,7 @@ pub struct ReceiverContext {
     config: ReceiverConfig,
     max_spans_per_request: u64,
     budget: InflightBudget,
+    logs: Option<Arc<dyn LogsSink>>,
 }
 
 impl std::fmt::Debug for ReceiverContext {
@@ -27,6 +29,7 @@ impl std::fmt::Debug for ReceiverContext {
             .field("config", &self.config)
             .field("max_spans_per_request", &self.max_spans_per_request)
             .field("budget", &self.budget)
+            .field("logs", &self.logs.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -50,6 +53,7 @@ impl ReceiverContext {
             config,
             max_spans_per_request: max_spans_per_request.max(1),
             budget,
+            logs: None,
         }
     }
 
@@ -58,6 +62,18 @@ impl ReceiverContext {
     pub fn with_budget(mut self, budget: InflightBudget) -> Self {
         self.budget = budget;
         self
+    }
+
+    /// The same context sending OTLP log records (`/v1/logs`, `LogsService/Export`) to
+    /// `sink`; without one those answer that logs are off.
+    pub fn with_logs_sink(mut self, sink: Arc<dyn LogsSink>) -> Self {
+        self.logs = Some(sink);
+        self
+    }
+
+    /// Where OTLP log records go, when logs are on.
+    pub fn logs_sink(&self) -> Option<&Arc<dyn LogsSink>> {
+        self.logs.as_ref()
     }
 
     /// The sink batches go to.

@@ -34,6 +34,12 @@ pub enum Protocol {
     OtlpHttpJson,
     /// OTLP over HTTP with a content type that is neither (only on rejections).
     OtlpHttpUnknown,
+    /// OTLP logs over gRPC (`LogsService/Export`).
+    OtlpLogsGrpc,
+    /// OTLP logs over HTTP, protobuf body.
+    OtlpLogsHttpProto,
+    /// OTLP logs over HTTP, JSON body.
+    OtlpLogsHttpJson,
     /// Zipkin v2 JSON.
     ZipkinV2Json,
     /// Zipkin v2 protobuf (`zipkin.proto3.ListOfSpans`).
@@ -64,6 +70,9 @@ impl Protocol {
             Protocol::OtlpHttpProto => "otlp_http_proto",
             Protocol::OtlpHttpJson => "otlp_http_json",
             Protocol::OtlpHttpUnknown => "otlp_http",
+            Protocol::OtlpLogsGrpc => "otlp_logs_grpc",
+            Protocol::OtlpLogsHttpProto => "otlp_logs_http_proto",
+            Protocol::OtlpLogsHttpJson => "otlp_logs_http_json",
             Protocol::ZipkinV2Json => "zipkin_v2_json",
             Protocol::ZipkinV2Proto => "zipkin_v2_proto",
             Protocol::ZipkinV1Json => "zipkin_v1_json",

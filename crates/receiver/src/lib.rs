@@ -14,7 +14,9 @@
 //! success means the spans are durable.
 //!
 //! - [`otlp_grpc_service`] serves `opentelemetry.proto.collector.trace.v1.TraceService/Export`.
-//! - [`otlp_http_router`] serves `POST /v1/traces`, protobuf or JSON, optionally gzipped.
+//! - [`otlp_http_router`] serves `POST /v1/traces`, protobuf or JSON, optionally gzipped,
+//!   and `POST /v1/logs` ([`otlp_logs`]), handing log records to the context's
+//!   [`LogsSink`]; [`otlp_logs_grpc_service`] serves `LogsService/Export`.
 //! - [`zipkin_ingest_router`] serves `POST /api/v2/spans` (and `POST /`: v2 JSON and
 //!   proto3) and `POST /api/v1/spans` (v1 JSON and Thrift).
 //! - [`jaeger_collector_http_router`] serves `POST /api/traces` (binary Thrift `Batch`).
@@ -48,6 +50,7 @@ pub mod jaeger_http;
 pub mod jaeger_sampling_grpc;
 pub mod otlp_grpc;
 pub mod otlp_http;
+pub mod otlp_logs;
 pub mod raw_codec;
 use weft_codec::rpc_status;
 mod span_count;
@@ -65,4 +68,5 @@ pub use jaeger_http::jaeger_collector_http_router;
 pub use jaeger_sampling_grpc::jaeger_sampling_grpc_service;
 pub use otlp_grpc::otlp_grpc_service;
 pub use otlp_http::otlp_http_router;
+pub use otlp_logs::{LogsPushOutcome, LogsSink, OtlpLogsPayload, otlp_logs_grpc_service};
 pub use zipkin_http::zipkin_ingest_router;

@@ -16,6 +16,8 @@
 //!   the request's encoding (`{"code":3,"message":"..."}` in JSON); overload adds
 //!   `Retry-After` and a `RetryInfo` detail.
 //! - `GET /v1/traces` (any other method) is 405.
+//!
+//! `POST /v1/logs` is served beside it by [`crate::otlp_logs`].
 
 use std::sync::Arc;
 
@@ -45,8 +47,8 @@ use crate::text_http;
 /// The OTLP/HTTP traces path.
 pub const TRACES_PATH: &str = "/v1/traces";
 
-const PROTOBUF: &str = "application/x-protobuf";
-const JSON: &str = "application/json";
+pub(crate) const PROTOBUF: &str = "application/x-protobuf";
+pub(crate) const JSON: &str = "application/json";
 
 /// The body encoding of a request, and so of its answer; OTLP/gRPC takes
 /// [`Encoding::Protobuf`] too.
@@ -59,7 +61,7 @@ pub(crate) enum Encoding {
 }
 
 impl Encoding {
-    fn content_type(self) -> &'static str {
+    pub(crate) fn content_type(self) -> &'static str {
         match self {
             Encoding::Protobuf => PROTOBUF,
             Encoding::Json => JSON,
@@ -97,6 +99,10 @@ impl SpanFormat for Encoding {
 pub fn otlp_http_router(context: &ReceiverContext) -> Router {
     Router::new()
         .route(TRACES_PATH, post(export_traces))
+        .route(
+            crate::otlp_logs::LOGS_PATH,
+            post(crate::otlp_logs::export_logs_http),
+        )
         .with_state(Arc::new(context.clone()))
 }
 
@@ -142,7 +148,7 @@ fn success(encoding: Encoding, outcome: &PushOutcome) -> Response {
     with_content_type(StatusCode::OK, encoding, Body::from(body))
 }
 
-fn failure(encoding: Encoding, protocol: Protocol, error: &ReceiveError) -> Response {
+pub(crate) fn failure(encoding: Encoding, protocol: Protocol, error: &ReceiveError) -> Response {
     let class = error.class();
     counters::record_request_rejected(protocol, class.reason);
     tracing::debug!(protocol = protocol.as_str(), reason = class.reason, %error, "otlp http request rejected");
@@ -172,7 +178,7 @@ fn failure(encoding: Encoding, protocol: Protocol, error: &ReceiveError) -> Resp
     response
 }
 
-fn with_content_type(status: StatusCode, encoding: Encoding, body: Body) -> Response {
+pub(crate) fn with_content_type(status: StatusCode, encoding: Encoding, body: Body) -> Response {
     (
         status,
         [(

@@ -27,7 +27,7 @@ const TEXT_PLAIN: &str = "text/plain; charset=utf-8";
 /// charging `reservation` as it goes (see [`body::read_body_limited`] and
 /// [`body::inflate_charged`]), then counts the payload bytes under `protocol`. The
 /// payload may be empty.
-async fn read_request(
+pub(crate) async fn read_request(
     config: &ReceiverConfig,
     protocol: Protocol,
     request: Request,

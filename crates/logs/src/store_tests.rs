@@ -1,0 +1,223 @@
+use std::sync::Arc;
+
+use super::*;
+use crate::push::PushedLabels;
+
+const NOW_OFFSET_NANOS: i64 = 1_000_000;
+
+fn config(directory: &std::path::Path) -> LogsConfig {
+    LogsConfig {
+        storage_path: directory.to_owned(),
+        ..LogsConfig::default()
+    }
+}
+
+async fn open(config: LogsConfig) -> (Arc<LogStore>, ChunkStore) {
+    let objects: Arc<dyn object_store::ObjectStore> =
+        Arc::new(object_store::memory::InMemory::new());
+    let chunk_store = ChunkStore::new(objects, &object_store::path::Path::default());
+    let store = LogStore::open(config, chunk_store.clone())
+        .await
+        .expect("open");
+    (store, chunk_store)
+}
+
+fn stream(labels: &str, lines: &[&str]) -> PushedStream {
+    let now = now_unix_nanos();
+    PushedStream {
+        labels: PushedLabels::Text(labels.to_owned()),
+        entries: lines
+            .iter()
+            .enumerate()
+            .map(|(index, line)| Entry {
+                timestamp_unix_nanos: now - NOW_OFFSET_NANOS + index as i64,
+                line: (*line).to_owned(),
+                structured_metadata: Vec::new(),
+            })
+            .collect(),
+    }
+}
+
+fn tenant(name: &str) -> TenantId {
+    TenantId::parse(name).expect("tenant")
+}
+
+#[tokio::test]
+async fn a_streams_rate_refuses_only_the_entries_over_it() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let (store, _) = open(LogsConfig {
+        per_stream_rate_limit_bytes: 10,
+        per_stream_rate_limit_burst_bytes: 10,
+        ..config(directory.path())
+    })
+    .await;
+    let summary = store
+        .push(
+            &tenant("a"),
+            vec![
+                stream(r#"{app="x"}"#, &["0123456789", "more", "again"]),
+                stream(r#"{app="y"}"#, &["0123456789"]),
+            ],
+        )
+        .await
+        .expect("push");
+    assert_eq!(summary.accepted_entries, 2);
+    assert!(summary.rate_limited());
+    assert_eq!(summary.rejections.len(), 1);
+    assert_eq!(
+        summary.rejections[0].reason,
+        DiscardReason::PerStreamRateLimit
+    );
+    assert_eq!(summary.rejections[0].entries, 2);
+    assert!(
+        summary.rejections[0].message.contains(
+            "(limit: 10B/sec) while attempting to ingest for stream '{app=\"x\"}' totaling 9B"
+        ),
+        "{}",
+        summary.rejections[0].message
+    );
+}
+
+#[tokio::test]
+async fn the_tenant_rate_refuses_a_push_whole() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let (store, _) = open(LogsConfig {
+        ingestion_rate_mb: 1.0 / 1024.0,
+        ingestion_burst_size_mb: 1.0 / 1024.0,
+        ..config(directory.path())
+    })
+    .await;
+    let big = "x".repeat(600);
+    store
+        .push(&tenant("a"), vec![stream(r#"{app="x"}"#, &[&big])])
+        .await
+        .expect("within the burst");
+    let failure = store
+        .push(&tenant("a"), vec![stream(r#"{app="x"}"#, &[&big, "y"])])
+        .await
+        .expect_err("over the rate");
+    assert_eq!(
+        failure.to_string(),
+        "Ingestion rate limit exceeded for user a (limit: 1024 bytes/sec) while attempting to ingest '2' lines totaling '601' bytes, reduce log volume or contact your Loki administrator to see if the limit can be increased"
+    );
+    // Another tenant has its own bucket.
+    store
+        .push(&tenant("b"), vec![stream(r#"{app="x"}"#, &[&big])])
+        .await
+        .expect("other tenant");
+}
+
+#[tokio::test]
+async fn active_streams_are_limited_until_their_heads_are_flushed() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let (store, _) = open(LogsConfig {
+        max_streams_per_user: 1,
+        ..config(directory.path())
+    })
+    .await;
+    let summary = store
+        .push(
+            &tenant("a"),
+            vec![
+                stream(r#"{app="x"}"#, &["one"]),
+                stream(r#"{app="y"}"#, &["two"]),
+            ],
+        )
+        .await
+        .expect("push");
+    assert_eq!(summary.accepted_entries, 1);
+    assert_eq!(summary.rejections[0].reason, DiscardReason::StreamLimit);
+    assert!(summary.rejections[0].message.starts_with(
+        "Maximum active stream limit exceeded when trying to create stream {app=\"y\"}"
+    ));
+    // The active stream takes more; once flushed it no longer counts.
+    let summary = store
+        .push(&tenant("a"), vec![stream(r#"{app="x"}"#, &["three"])])
+        .await
+        .expect("push");
+    assert!(summary.rejections.is_empty());
+    store.flush(true).await.expect("flush");
+    let summary = store
+        .push(&tenant("a"), vec![stream(r#"{app="y"}"#, &["four"])])
+        .await
+        .expect("push");
+    assert!(summary.rejections.is_empty(), "{:?}", summary.rejections);
+}
+
+#[tokio::test]
+async fn full_heads_are_cut_into_chunks_and_then_refuse_what_still_does_not_fit() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let line = "l".repeat(100);
+    let one_entry = entry_memory_bytes(&Entry {
+        timestamp_unix_nanos: 0,
+        line: line.clone(),
+        structured_metadata: Vec::new(),
+    });
+    let (store, chunk_store) = open(LogsConfig {
+        max_head_bytes: one_entry * 3,
+        ..config(directory.path())
+    })
+    .await;
+    for _ in 0..3 {
+        store
+            .push(&tenant("a"), vec![stream(r#"{app="x"}"#, &[&line])])
+            .await
+            .expect("fits");
+    }
+    assert_eq!(store.head_memory_bytes(), one_entry * 3);
+    assert!(chunk_store.load_index().await.expect("index").is_empty());
+    // The fourth does not fit: every head is cut into a chunk first, then it goes in.
+    store
+        .push(&tenant("a"), vec![stream(r#"{app="x"}"#, &[&line])])
+        .await
+        .expect("room was made");
+    assert_eq!(store.head_memory_bytes(), one_entry);
+    assert_eq!(chunk_store.load_index().await.expect("index").len(), 1);
+    // A push larger than the whole budget is refused with back-pressure.
+    let failure = store
+        .push(
+            &tenant("a"),
+            vec![stream(r#"{app="x"}"#, &[&line, &line, &line, &line])],
+        )
+        .await
+        .expect_err("never fits");
+    assert!(
+        matches!(failure, PushFailure::HeadMemoryFull(_)),
+        "{failure}"
+    );
+    assert!(
+        failure.to_string().contains("logs.max_head_bytes"),
+        "{failure}"
+    );
+    assert_eq!(store.head_memory_bytes(), 0);
+}
+
+#[tokio::test]
+async fn concurrent_pushes_are_all_acknowledged_and_replayed() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let (store, chunk_store) = open(config(directory.path())).await;
+    let pushes: Vec<_> = (0..24)
+        .map(|index| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let labels = format!(r#"{{app="x", shard="{}"}}"#, index % 4);
+                let line = format!("line {index}");
+                store
+                    .push(&tenant("a"), vec![stream(&labels, &[&line])])
+                    .await
+                    .map(|summary| summary.accepted_entries)
+            })
+        })
+        .collect();
+    for push in pushes {
+        assert_eq!(push.await.expect("join").expect("push"), 1);
+    }
+    drop(store);
+    let reopened = LogStore::open(config(directory.path()), chunk_store)
+        .await
+        .expect("reopen");
+    let state = reopened.read_state();
+    let replayed: usize = state.heads.values().map(|head| head.entries.len()).sum();
+    assert_eq!(replayed, 24);
+    assert_eq!(state.active_streams.get(&tenant("a")), Some(&4));
+}
