@@ -10,6 +10,8 @@
 //!   in-memory chunk index reloaded from per-chunk meta files. `docs/format/logs-v1.md`
 //!   is the format specification.
 //! - [`logql`] parses LogQL log queries; [`query`] runs them over heads and chunks.
+//! - [`links`] ties entries to traces (trace ids in metadata or lines) and finds a
+//!   trace's entries.
 //! - [`http::router`] serves the Loki HTTP API (push, query, query_range, labels, label
 //!   values, series) for the `--loki.listen` port.
 
@@ -22,6 +24,7 @@ mod http_query;
 pub mod ingest;
 pub mod labels;
 pub mod limits;
+pub mod links;
 pub mod logql;
 pub mod otlp;
 mod otlp_json;
