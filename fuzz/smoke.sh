@@ -41,6 +41,9 @@ seed zipkin_v1_json ../crates/codec/testdata/zipkin-py_zipkin.v1.json
 seed zipkin_v1_thrift ../crates/codec/testdata/zipkin-py_zipkin.v1.thrift
 seed pull_scrape_response && printf 'Weft-Instance: 0a1b2c\nWeft-Cursor-First: 3\nWeft-Cursor-Next: 5\nWeft-Dropped: 1\nWeft-Dropped-Total: 4\n\n' \
   >corpus/pull_scrape_response/seed-headers
+seed logs_push_protobuf ../crates/logs/testdata/push-request.snappy.pb
+seed logs_push_json ../crates/logs/testdata/push-request.json
+seed otlp_logs ../crates/logs/testdata/otlp-logs.json ../crates/logs/testdata/otlp-logs.pb
 seed traceql_parse && grep -hv -e "^#" -e "^===" -e "^$" ../crates/query/testdata/traceql/*.txt | split -l 1 - corpus/traceql_parse/seed-
 seed logql_parse && split -l 1 - corpus/logql_parse/seed- <<'QUERIES'
 {app="api"} |= "error" or "fatal" != "debug" |~ `code=\d+` | json | status >= 500 and latency > 250ms or size < 1KiB | __error__=""
