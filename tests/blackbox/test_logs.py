@@ -157,3 +157,57 @@ def test_push_query_restart_and_crash(weft_factory):
     everything.append(("bb-json", str(crash_ts), "after crash needle"))
     assert lines_of(query_range(server, '{job=~"bb-.+"} |= "needle"', start)) == expected_needles
     assert lines_of(query_range(server, '{job=~"bb-.+"}', start, limit="100")) == sorted(everything)
+
+
+def test_logql_pipeline_through_the_http_api(weft_factory):
+    """json + label filter + line_format + label_format over the HTTP API: the streams
+    come back grouped by the labels after the pipeline, as Loki returns them."""
+    server = weft_factory()
+    now = time.time_ns()
+    values = [
+        [str(now - 4_000_000_000), '{"level":"error","status":500,"path":"/a","latency":"1.5s"}', {"trace_id": "t1"}],
+        [str(now - 3_000_000_000), '{"level":"info","status":200,"path":"/b","latency":"20ms"}'],
+        [str(now - 2_000_000_000), '{"level":"error","status":503,"path":"/c","latency":"300ms"}'],
+        [str(now - 1_000_000_000), "not json at all"],
+    ]
+    response = requests.post(
+        f"{server.loki_url}/loki/api/v1/push",
+        json={"streams": [{"stream": {"job": "bb-pipeline"}, "values": values}]},
+        timeout=10,
+    )
+    assert response.status_code == 204, response.text
+    start = now - 60_000_000_000
+    body = query_range(
+        server,
+        '{job="bb-pipeline"} | json | __error__="" | status >= 500 and latency > 250ms'
+        ' | line_format "{{.path}} {{ .level | ToUpper }}" | drop path, latency',
+        start,
+        direction="forward",
+    )
+    streams = sorted(
+        (tuple(sorted(stream["stream"].items())), [value[1] for value in stream["values"]])
+        for stream in body["data"]["result"]
+    )
+    assert streams == [
+        ((("job", "bb-pipeline"), ("level", "error"), ("status", "500"), ("trace_id", "t1")), ["/a ERROR"]),
+        ((("job", "bb-pipeline"), ("level", "error"), ("status", "503")), ["/c ERROR"]),
+    ]
+    # A line that is not JSON is kept with JSONParserErr unless filtered.
+    body = query_range(server, '{job="bb-pipeline"} |= "not json" | json', start)
+    [stream] = body["data"]["result"]
+    assert stream["stream"]["__error__"] == "JSONParserErr"
+    # label_format renames and templates; keep trims the labels.
+    body = query_range(
+        server,
+        '{job="bb-pipeline"} | json | level="info" | label_format code=status, route="{{ TrimPrefix .path \\"/\\" }}" | keep code, route',
+        start,
+    )
+    assert [stream["stream"] for stream in body["data"]["result"]] == [{"code": "200", "route": "b"}]
+    # Syntax errors say where and what was expected, as Loki's do.
+    response = requests.get(
+        f"{server.loki_url}/loki/api/v1/query_range",
+        params={"query": '{job="bb-pipeline"} | json | status >', "start": str(start)},
+        timeout=10,
+    )
+    assert response.status_code == 400
+    assert "parse error at line 1, col 38" in response.text, response.text
