@@ -76,15 +76,22 @@ impl<'s> Labels<'s> {
     fn new(stream: &'s LabelSet, metadata: &[(String, String)]) -> Self {
         let mut labels = Labels {
             stream,
-            entries: stream
-                .pairs()
-                .iter()
-                .map(|(name, value)| (name.clone(), value.clone(), Category::Stream))
-                .collect(),
+            entries: Vec::with_capacity(stream.len() + metadata.len()),
             extracted: Vec::new(),
             error: None,
             error_details: None,
         };
+        // A stream label named like an error label is the error itself, so the
+        // result never holds the name twice.
+        for (name, value) in stream.pairs() {
+            match name.as_str() {
+                ERROR_LABEL => labels.error = Some(value.clone()),
+                ERROR_DETAILS_LABEL => labels.error_details = Some(value.clone()),
+                _ => labels
+                    .entries
+                    .push((name.clone(), value.clone(), Category::Stream)),
+            }
+        }
         for (name, value) in metadata {
             let name = if stream.get(name).is_some() {
                 format!("{name}{DUPLICATE_SUFFIX}")

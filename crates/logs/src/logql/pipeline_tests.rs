@@ -402,3 +402,32 @@ fn only_line_filters_is_the_fast_path() {
     assert!(matches!(processed.line, std::borrow::Cow::Borrowed("a")));
     assert!(query.pipeline().process(0, "ab", &labels, &[]).is_none());
 }
+
+#[test]
+fn a_stream_label_named_like_the_error_label_is_the_error() {
+    let query = match parse(r#"{app="api"} | json"#).expect("parses") {
+        Query::Log(query) => query,
+        Query::Metric(_) => panic!("log"),
+    };
+    let labels = stream(r#"{__error__="old", app="api"}"#);
+    let processed = query
+        .pipeline()
+        .process(0, "not json", &labels, &[])
+        .expect("kept");
+    assert!(
+        processed
+            .labels
+            .to_string()
+            .starts_with(r#"{__error__="JSONParserErr", __error_details__="#),
+        "{}",
+        processed.labels
+    );
+    let processed = query
+        .pipeline()
+        .process(0, "{}", &labels, &[])
+        .expect("kept");
+    assert_eq!(
+        processed.labels.to_string(),
+        r#"{__error__="old", app="api"}"#
+    );
+}
