@@ -31,6 +31,10 @@ pub enum Token {
     PipeExact,
     /// `|~`
     PipeMatch,
+    /// `|>`
+    PipePattern,
+    /// `!>`
+    NotPipePattern,
     /// `|`
     Pipe,
     /// `==`
@@ -82,6 +86,8 @@ impl Token {
             Token::NotRegexMatch => String::from("!~"),
             Token::PipeExact => String::from("|="),
             Token::PipeMatch => String::from("|~"),
+            Token::PipePattern => String::from("|>"),
+            Token::NotPipePattern => String::from("!>"),
             Token::Pipe => String::from("|"),
             Token::DoubleEqual => String::from("=="),
             Token::Greater => String::from(">"),
@@ -158,6 +164,8 @@ pub fn lex(text: &str) -> Result<(Vec<Located>, (usize, usize)), LexError> {
             "!~" => (Token::NotRegexMatch, 2),
             "|=" => (Token::PipeExact, 2),
             "|~" => (Token::PipeMatch, 2),
+            "|>" => (Token::PipePattern, 2),
+            "!>" => (Token::NotPipePattern, 2),
             "==" => (Token::DoubleEqual, 2),
             ">=" => (Token::GreaterOrEqual, 2),
             "<=" => (Token::LessOrEqual, 2),

@@ -81,7 +81,8 @@ pub struct Matcher {
 /// One pipeline stage.
 #[derive(Debug, Clone)]
 pub enum Stage {
-    /// `|= "x"`, `!= "x"`, `|~ "re"`, `!~ "re"`, with `or` alternatives.
+    /// `|= "x"`, `!= "x"`, `|~ "re"`, `!~ "re"`, `|> "<_> x"`, `!> "..."`, with `or`
+    /// alternatives.
     LineFilter(LineFilter),
     /// `| json`, `| logfmt`, `| regexp`, `| pattern`, `| unpack`: labels from the line.
     Parser(ParserStage),
@@ -110,10 +111,14 @@ pub enum FilterOp {
     Regex,
     /// `!~` the regex matches nowhere in the line.
     NotRegex,
+    /// `|>` the line matches the pattern (`<_>` wildcards).
+    Pattern,
+    /// `!>` the line does not match the pattern.
+    NotPattern,
 }
 
-/// A line filter: `op value (or value)*`. For `|=` and `|~` the line passes when any
-/// alternative matches; for `!=` and `!~` when none does (Loki's `or` chains).
+/// A line filter: `op value (or value)*`. For `|=`, `|~` and `|>` the line passes when
+/// any alternative matches; for `!=`, `!~` and `!>` when none does (Loki's `or` chains).
 #[derive(Debug, Clone)]
 pub struct LineFilter {
     /// Operator.
@@ -134,6 +139,8 @@ pub enum LineFilterValue {
     },
     /// `ip("10.0.0.0/8")`: the line contains an IP address the pattern matches.
     Ip(pipeline::IpPattern),
+    /// A `|>`/`!>` pattern such as `"<_> error <_>"`.
+    Pattern(pipeline::LinePattern),
 }
 
 /// A parser stage.

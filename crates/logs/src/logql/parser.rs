@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use super::lexer::{Located, Token, lex};
-use super::pipeline::{IpPattern, PatternParser, RegexpParser};
+use super::pipeline::{IpPattern, LinePattern, PatternParser, RegexpParser};
 use super::template::Template;
 use super::units::{parse_bytes, parse_query_duration};
 use super::{
@@ -61,7 +61,7 @@ struct Parser {
     depth: usize,
 }
 
-const EXPECTING_STAGE: &str = "|=, !=, |~, !~ or |";
+const EXPECTING_STAGE: &str = "|=, !=, |~, !~, |>, !> or |";
 
 fn is_stage_keyword(name: &str) -> bool {
     matches!(
@@ -824,6 +824,8 @@ impl Parser {
                 Some(Token::NotEqual) => FilterOp::NotContains,
                 Some(Token::PipeMatch) => FilterOp::Regex,
                 Some(Token::NotRegexMatch) => FilterOp::NotRegex,
+                Some(Token::PipePattern) => FilterOp::Pattern,
+                Some(Token::NotPipePattern) => FilterOp::NotPattern,
                 Some(Token::Pipe) => {
                     self.next += 1;
                     if let Some(unwrap) = &mut unwrap {
@@ -878,7 +880,7 @@ impl Parser {
 
     fn line_filter_value(&mut self, op: FilterOp) -> Result<LineFilterValue> {
         if self.peek_identifier() == Some("ip") && self.peek_at(1) == Some(&Token::OpenParen) {
-            if matches!(op, FilterOp::Regex | FilterOp::NotRegex) {
+            if !matches!(op, FilterOp::Contains | FilterOp::NotContains) {
                 return Err(self.error_here("syntax error: ip() is only allowed with |= and !="));
             }
             self.next += 2;
@@ -890,13 +892,26 @@ impl Parser {
             return Ok(LineFilterValue::Ip(pattern));
         }
         let (value, (line, column)) = self.string()?;
+        if matches!(op, FilterOp::Pattern | FilterOp::NotPattern) {
+            let pattern = LinePattern::new(&value).map_err(|error| {
+                ParseError::at(
+                    line,
+                    column,
+                    format!("invalid line filter pattern: {error}"),
+                )
+            })?;
+            return Ok(LineFilterValue::Pattern(pattern));
+        }
         let regex = match op {
             FilterOp::Regex | FilterOp::NotRegex => {
                 Some(regex::Regex::new(&value).map_err(|error| {
                     ParseError::at(line, column, format!("invalid regex: {error}"))
                 })?)
             }
-            FilterOp::Contains | FilterOp::NotContains => None,
+            FilterOp::Contains
+            | FilterOp::NotContains
+            | FilterOp::Pattern
+            | FilterOp::NotPattern => None,
         };
         Ok(LineFilterValue::Text { value, regex })
     }

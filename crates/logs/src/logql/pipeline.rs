@@ -473,16 +473,16 @@ fn ansi_escape() -> &'static Regex {
 }
 
 impl LineFilter {
-    /// Whether `line` passes: any alternative matches for `|=`/`|~`, none for
-    /// `!=`/`!~`.
+    /// Whether `line` passes: any alternative matches for `|=`/`|~`/`|>`, none for
+    /// `!=`/`!~`/`!>`.
     pub fn matches(&self, line: &str) -> bool {
         let any = self
             .alternatives
             .iter()
             .any(|alternative| alternative.found_in(line));
         match self.op {
-            FilterOp::Contains | FilterOp::Regex => any,
-            FilterOp::NotContains | FilterOp::NotRegex => !any,
+            FilterOp::Contains | FilterOp::Regex | FilterOp::Pattern => any,
+            FilterOp::NotContains | FilterOp::NotRegex | FilterOp::NotPattern => !any,
         }
     }
 }
@@ -495,6 +495,7 @@ impl LineFilterValue {
             } => regex.is_match(line),
             LineFilterValue::Text { value, regex: None } => line.contains(value.as_str()),
             LineFilterValue::Ip(pattern) => pattern.found_in(line),
+            LineFilterValue::Pattern(pattern) => pattern.matches(line),
         }
     }
 }
@@ -723,57 +724,107 @@ pub struct PatternParser {
     pub(crate) parts: Vec<PatternPart>,
 }
 
+/// Splits a pattern into literals and captures (`<name>`, `<_>`); two captures may
+/// not follow each other.
+fn pattern_parts(text: &str) -> Result<Vec<PatternPart>, String> {
+    let mut parts: Vec<PatternPart> = Vec::new();
+    let mut literal = String::new();
+    let mut rest = text;
+    while let Some(character) = rest.chars().next() {
+        if character == '<'
+            && let Some(end) = rest.find('>')
+            && (&rest[1..end] == "_" || crate::labels::is_valid_label_name(&rest[1..end]))
+        {
+            let name = &rest[1..end];
+            if !literal.is_empty() {
+                parts.push(PatternPart::Literal(std::mem::take(&mut literal)));
+            }
+            if let Some(PatternPart::Capture(previous)) = parts.last() {
+                let previous = previous.as_deref().unwrap_or("_");
+                return Err(format!(
+                    "found consecutive capture '<{previous}><{name}>': invalid expression"
+                ));
+            }
+            parts.push(PatternPart::Capture((name != "_").then(|| name.to_owned())));
+            rest = &rest[end + 1..];
+            continue;
+        }
+        literal.push(character);
+        rest = &rest[character.len_utf8()..];
+    }
+    if !literal.is_empty() {
+        parts.push(PatternPart::Literal(literal));
+    }
+    Ok(parts)
+}
+
 impl PatternParser {
     /// Parses the pattern: `<name>` captures, `<_>` skips, anything else literal. At
-    /// least one named capture; two captures may not follow each other; names unique.
+    /// least one capture; two captures may not follow each other; names unique.
     pub fn new(text: &str) -> Result<Self, String> {
-        let mut parts: Vec<PatternPart> = Vec::new();
-        let mut literal = String::new();
-        let mut rest = text;
-        while let Some(character) = rest.chars().next() {
-            if character == '<'
-                && let Some(end) = rest.find('>')
-            {
-                let name = &rest[1..end];
-                let is_capture = name == "_" || crate::labels::is_valid_label_name(name);
-                {
-                    if is_capture {
-                        if !literal.is_empty() {
-                            parts.push(PatternPart::Literal(std::mem::take(&mut literal)));
-                        }
-                        if matches!(parts.last(), Some(PatternPart::Capture(_))) {
-                            return Err(String::from(
-                                "found consecutive capture: invalid expression",
-                            ));
-                        }
-                        let capture = (name != "_").then(|| name.to_owned());
-                        if let Some(name) = &capture
-                            && parts.contains(&PatternPart::Capture(Some(name.clone())))
-                        {
-                            return Err(format!(
-                                "duplicate capture name ({name}): invalid expression"
-                            ));
-                        }
-                        parts.push(PatternPart::Capture(capture));
-                        rest = &rest[end + 1..];
-                        continue;
-                    }
-                }
-            }
-            literal.push(character);
-            rest = &rest[character.len_utf8()..];
-        }
-        if !literal.is_empty() {
-            parts.push(PatternPart::Literal(literal));
-        }
+        let parts = pattern_parts(text)?;
         if !parts
             .iter()
-            .any(|part| matches!(part, PatternPart::Capture(Some(_))))
+            .any(|part| matches!(part, PatternPart::Capture(_)))
         {
-            return Err(String::from(
-                "at least one capture is required: invalid expression",
-            ));
+            return Err(String::from("at least one capture is required"));
+        }
+        let mut names: Vec<&str> = Vec::new();
+        for part in &parts {
+            if let PatternPart::Capture(Some(name)) = part {
+                if names.contains(&name.as_str()) {
+                    return Err(format!(
+                        "duplicate capture name ({name}): invalid expression"
+                    ));
+                }
+                names.push(name);
+            }
         }
         Ok(PatternParser { parts })
+    }
+}
+
+/// The pattern of a `|>`/`!>` line filter: literals and `<_>` only.
+#[derive(Debug, Clone)]
+pub struct LinePattern {
+    parts: Vec<PatternPart>,
+}
+
+impl LinePattern {
+    /// Parses a line-filter pattern; named captures are refused, as in Loki.
+    pub fn new(text: &str) -> Result<Self, String> {
+        let parts = pattern_parts(text)?;
+        if let Some(PatternPart::Capture(Some(name))) = parts
+            .iter()
+            .find(|part| matches!(part, PatternPart::Capture(Some(_))))
+        {
+            return Err(format!("named captures are not allowed: found '<{name}>'"));
+        }
+        Ok(LinePattern { parts })
+    }
+
+    /// Loki's `Matcher.Test`: each literal found after the previous one (a literal
+    /// right after another match, other than the first, fails: an empty capture); a
+    /// pattern ending in a literal must end the line, one ending in a capture must
+    /// leave text for it. An empty line matches only an empty pattern.
+    pub fn matches(&self, line: &str) -> bool {
+        if line.is_empty() || self.parts.is_empty() {
+            return line.is_empty() && self.parts.is_empty();
+        }
+        let mut offset = 0;
+        for (index, part) in self.parts.iter().enumerate() {
+            let PatternPart::Literal(literal) = part else {
+                continue;
+            };
+            let Some(found) = line[offset..].find(literal.as_str()) else {
+                return false;
+            };
+            if index != 0 && found == 0 {
+                return false;
+            }
+            offset += found + literal.len();
+        }
+        let ends_on_capture = matches!(self.parts.last(), Some(PatternPart::Capture(_)));
+        ends_on_capture == (offset != line.len())
     }
 }

@@ -344,7 +344,7 @@ fn metric_query_errors_read_as_lokis() {
         ),
         (
             r#"rate({a="b"})"#,
-            "parse error at line 1, col 13: syntax error: unexpected ), expecting |=, !=, |~, !~ or | or [range]",
+            "parse error at line 1, col 13: syntax error: unexpected ), expecting |=, !=, |~, !~, |>, !> or | or [range]",
         ),
         (
             r#"rate({a="b"}[5x])"#,
@@ -372,7 +372,7 @@ fn metric_query_errors_read_as_lokis() {
         ),
         (
             r#"{a="b"} | pattern "<a><b>""#,
-            "parse error at line 1, col 19: invalid pattern parser: found consecutive capture: invalid expression",
+            "parse error at line 1, col 19: invalid pattern parser: found consecutive capture '<a><b>': invalid expression",
         ),
         (
             r#"{a="b"} + 1"#,
@@ -504,4 +504,24 @@ fn mutated_queries_never_panic() {
             ),
         }
     }
+}
+
+#[test]
+fn pattern_line_filters_test_the_whole_line_as_loki_does() {
+    let keeps = |query: &str, line: &str| log_query(query).keeps_line(line);
+    assert!(keeps(r#"{a="b"} |> "<_> error <_>""#, "db error timeout"));
+    assert!(
+        !keeps(r#"{a="b"} |> "<_> error <_>""#, "db error "),
+        "an empty trailing capture fails"
+    );
+    assert!(!keeps(r#"{a="b"} |> "<_> bar""#, "foo bar baz"));
+    assert!(keeps(r#"{a="b"} |> "<_> baz""#, "foo bar baz"));
+    assert!(keeps(r#"{a="b"} |> "foo <_>""#, "foo bar baz"));
+    assert!(keeps(r#"{a="b"} |> "x <_>" or "<_> baz""#, "foo bar baz"));
+    assert!(!keeps(r#"{a="b"} !> "<_> baz""#, "foo bar baz"));
+    assert!(keeps(r#"{a="b"} !> "<_> qux""#, "foo bar baz"));
+    assert_eq!(
+        error_of(r#"{a="b"} |> "<x> y""#),
+        "parse error at line 1, col 12: invalid line filter pattern: named captures are not allowed: found '<x>'"
+    );
 }
