@@ -86,6 +86,9 @@ pub struct LogsConfig {
     pub max_entries_limit_per_query: usize,
     /// Most uncompressed bytes one query may scan; past it the query fails with 400.
     pub max_query_bytes_scanned: u64,
+    /// Most series a metric query may return (Loki's `max_query_series`); past it the
+    /// query fails with 400.
+    pub max_query_series: usize,
     /// Deadline of every query; past it the query fails with 503.
     #[serde(with = "humantime_serde")]
     pub query_timeout: Duration,
@@ -125,6 +128,7 @@ impl Default for LogsConfig {
             default_query_limit: 100,
             max_entries_limit_per_query: 5000,
             max_query_bytes_scanned: 10 * 1024 * 1024 * 1024,
+            max_query_series: 500,
             query_timeout: Duration::from_secs(60),
             multitenancy_enabled: false,
             storage_path: PathBuf::from("./weft-data"),
@@ -148,6 +152,7 @@ impl LogsConfig {
                 self.max_entries_limit_per_query as u64,
             ),
             ("logs.default_query_limit", self.default_query_limit as u64),
+            ("logs.max_query_series", self.max_query_series as u64),
             ("logs.max_head_bytes", self.max_head_bytes),
             (
                 "logs.max_label_name_length",

@@ -12,6 +12,7 @@
 //! - [`logql`] parses LogQL log queries; [`query`] runs them over heads and chunks.
 //! - [`links`] ties entries to traces (trace ids in metadata or lines) and finds a
 //!   trace's entries.
+//! - [`metric`] evaluates LogQL metric queries (instant and range) with Loki's semantics.
 //! - [`http::router`] serves the Loki HTTP API (push, query, query_range, labels, label
 //!   values, series) for the `--loki.listen` port.
 
@@ -26,6 +27,7 @@ pub mod labels;
 pub mod limits;
 pub mod links;
 pub mod logql;
+pub mod metric;
 pub mod otlp;
 mod otlp_json;
 pub mod push;
