@@ -50,6 +50,8 @@ pub struct AgentConfig {
     pub max_spans_per_request: u64,
     /// Process logs.
     pub log: LogSection,
+    /// Log files tailed and shipped to a Loki push API (Promtail's shape; `weft-tail`).
+    pub logs: weft_tail::TailConfig,
 }
 
 impl Default for AgentConfig {
@@ -68,6 +70,7 @@ impl Default for AgentConfig {
             receiver: weft_receiver::ReceiverConfig::default(),
             max_spans_per_request: 100_000,
             log: LogSection::default(),
+            logs: weft_tail::TailConfig::default(),
         }
     }
 }
@@ -171,7 +174,13 @@ pub async fn run_agent(config: AgentConfig) -> anyhow::Result<()> {
         instance = ring.instance_id(),
         "weft agent is ready"
     );
+    let tailing = weft_tail::TailService::start(config.logs.clone())
+        .await
+        .context("cannot start tailing log files")?;
     let failure = until_stop_or_failure(&mut servers).await;
+    if let Some(tailing) = tailing {
+        tailing.shutdown().await;
+    }
     let _ = stop_sender.send(true);
     while servers.join_next().await.is_some() {}
     match failure {

@@ -1,0 +1,348 @@
+//! The whole service against a small Loki push server: rotation by rename and by
+//! copytruncate while running, a restart with rotations while stopped, retries on
+//! 5xx and drops on 4xx.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use prost::Message;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use weft_logs::push::proto::PushRequest;
+use weft_tail::{TailConfig, TailService};
+
+#[derive(Default)]
+struct Received {
+    /// (labels, line) in arrival order.
+    lines: Vec<(String, String)>,
+    tenants: Vec<String>,
+    requests: usize,
+}
+
+struct PushServer {
+    url: String,
+    received: Arc<Mutex<Received>>,
+    /// Answers with this status while the counter is above zero (decremented).
+    failures: Arc<AtomicUsize>,
+    failure_status: Arc<AtomicUsize>,
+}
+
+async fn push_server() -> PushServer {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let address = listener.local_addr().expect("address");
+    let received = Arc::new(Mutex::new(Received::default()));
+    let failures = Arc::new(AtomicUsize::new(0));
+    let failure_status = Arc::new(AtomicUsize::new(500));
+    let (shared, failing, status) = (received.clone(), failures.clone(), failure_status.clone());
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            let (shared, failing, status) = (shared.clone(), failing.clone(), status.clone());
+            tokio::spawn(async move {
+                let mut buffer = Vec::new();
+                loop {
+                    let header_end = loop {
+                        if let Some(end) =
+                            buffer.windows(4).position(|window| window == b"\r\n\r\n")
+                        {
+                            break end + 4;
+                        }
+                        let mut chunk = [0u8; 8192];
+                        match socket.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(read) => buffer.extend_from_slice(&chunk[..read]),
+                        }
+                    };
+                    let head = String::from_utf8_lossy(&buffer[..header_end]).to_lowercase();
+                    let length: usize = head
+                        .lines()
+                        .find_map(|line| line.strip_prefix("content-length:"))
+                        .and_then(|value| value.trim().parse().ok())
+                        .unwrap_or(0);
+                    let tenant = head
+                        .lines()
+                        .find_map(|line| line.strip_prefix("x-scope-orgid:"))
+                        .map(|value| value.trim().to_owned())
+                        .unwrap_or_default();
+                    while buffer.len() < header_end + length {
+                        let mut chunk = [0u8; 65536];
+                        match socket.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(read) => buffer.extend_from_slice(&chunk[..read]),
+                        }
+                    }
+                    let body: Vec<u8> = buffer
+                        .drain(..header_end + length)
+                        .skip(header_end)
+                        .collect();
+                    let fail = failing
+                        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                            left.checked_sub(1)
+                        })
+                        .is_ok();
+                    let answer = if fail {
+                        format!(
+                            "HTTP/1.1 {} Nope\r\ncontent-length: 4\r\n\r\nnope",
+                            status.load(Ordering::SeqCst)
+                        )
+                    } else {
+                        let protobuf = snap::raw::Decoder::new()
+                            .decompress_vec(&body)
+                            .expect("snappy body");
+                        let request =
+                            PushRequest::decode(protobuf.as_slice()).expect("protobuf body");
+                        let mut received = shared.lock().expect("lock");
+                        received.requests += 1;
+                        received.tenants.push(tenant);
+                        for stream in request.streams {
+                            for entry in stream.entries {
+                                received.lines.push((stream.labels.clone(), entry.line));
+                            }
+                        }
+                        String::from("HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n")
+                    };
+                    if socket.write_all(answer.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    PushServer {
+        url: format!("http://{address}/loki/api/v1/push"),
+        received,
+        failures,
+        failure_status,
+    }
+}
+
+fn config(directory: &Path, url: &str, extra_stages: &str) -> TailConfig {
+    let yaml = format!(
+        r#"
+positions: {{filename: {positions}, sync_period: 100ms}}
+clients:
+  - url: {url}
+    tenant_id: team-a
+    batchwait: 50ms
+    batchsize: 4096
+    backoff_config: {{min_period: 20ms, max_period: 100ms}}
+    external_labels: {{host: test}}
+target_config: {{sync_period: 100ms}}
+file_watch_config: {{min_poll_frequency: 20ms, max_poll_frequency: 50ms}}
+rotated_file_idle: 300ms
+scrape_configs:
+  - job_name: app
+    static_configs:
+      - targets: [localhost]
+        labels: {{job: app, __path__: "{logs}/*.log", __path_exclude__: "{logs}/skip*.log"}}
+    relabel_configs:
+      - source_labels: [job]
+        target_label: team
+        replacement: core-$1
+    pipeline_stages: {extra_stages}
+"#,
+        positions = directory.join("positions.json").display(),
+        logs = directory.display(),
+    );
+    serde_saphyr::from_str(&yaml).expect("config parses")
+}
+
+fn append(path: &Path, lines: impl IntoIterator<Item = String>) {
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .expect("open");
+    for line in lines {
+        writeln!(file, "{line}").expect("write");
+    }
+}
+
+async fn wait_for(server: &PushServer, count: usize) -> Vec<(String, String)> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let lines = server.received.lock().expect("lock").lines.clone();
+        if lines.len() >= count || Instant::now() > deadline {
+            return lines;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn counts(lines: &[(String, String)]) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for (_, line) in lines {
+        *counts.entry(line.clone()).or_insert(0) += 1;
+    }
+    counts
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotation_by_rename_and_copytruncate_loses_and_repeats_nothing() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let server = push_server().await;
+    let service = TailService::start(config(directory.path(), &server.url, "[]"))
+        .await
+        .expect("starts")
+        .expect("enabled");
+    let renamed = directory.path().join("renamed.log");
+    let copied = directory.path().join("copied.log");
+    // A file is found within a sync period; one created and rotated away before it
+    // was ever read cannot be known (rotation here is as fast as the test allows).
+    append(&renamed, ["renamed start".to_owned()]);
+    append(&copied, ["copied start".to_owned()]);
+    let mut expected = vec!["renamed start".to_owned(), "copied start".to_owned()];
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    append(
+        &directory.path().join("skip-me.log"),
+        ["excluded".to_owned()],
+    );
+    append(
+        &directory.path().join("old.log.gz"),
+        ["compressed".to_owned()],
+    );
+    for round in 0..4 {
+        let batch: Vec<String> = (0..200)
+            .map(|index| format!("renamed {round} {index:04}"))
+            .collect();
+        append(&renamed, batch.clone());
+        expected.extend(batch);
+        let batch: Vec<String> = (0..200)
+            .map(|index| format!("copied {round} {index:04}"))
+            .collect();
+        append(&copied, batch.clone());
+        expected.extend(batch);
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        // Rename: the writer moves on to a new file at once.
+        std::fs::rename(
+            &renamed,
+            directory.path().join(format!("renamed.log.{round}")),
+        )
+        .expect("rename");
+        // copytruncate: the file is copied and truncated in place.
+        std::fs::copy(
+            &copied,
+            directory.path().join(format!("copied.log.{round}")),
+        )
+        .expect("copy");
+        std::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(&copied)
+            .expect("truncate");
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    let lines = wait_for(&server, expected.len()).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let lines_after = server.received.lock().expect("lock").lines.clone();
+    service.shutdown().await;
+    let counts = counts(&lines_after);
+    let missing: Vec<_> = expected
+        .iter()
+        .filter(|line| !counts.contains_key(*line))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} lines missing, first {:?}",
+        missing.len(),
+        missing.first()
+    );
+    let repeated: Vec<_> = counts.iter().filter(|(_, count)| **count > 1).collect();
+    assert!(repeated.is_empty(), "repeated: {:?}", repeated.first());
+    assert_eq!(
+        lines_after.len(),
+        expected.len(),
+        "{} then {}",
+        lines.len(),
+        lines_after.len()
+    );
+    let (labels, _) = &lines_after[0];
+    assert!(
+        labels.contains(r#"host="test""#) && labels.contains(r#"team="core-app""#),
+        "{labels}"
+    );
+    assert!(labels.contains("filename="), "{labels}");
+    let received = server.received.lock().expect("lock");
+    assert!(received.tenants.iter().all(|tenant| tenant == "team-a"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_resumes_from_acknowledged_positions_across_rotations() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let server = push_server().await;
+    let log = directory.path().join("app.log");
+    append(&log, (0..300).map(|index| format!("first {index}")));
+    let service = TailService::start(config(directory.path(), &server.url, "[]"))
+        .await
+        .expect("starts")
+        .expect("enabled");
+    assert_eq!(wait_for(&server, 300).await.len(), 300);
+    service.shutdown().await;
+    // While stopped: more lines, then a rename rotation, then a new file.
+    append(&log, (0..100).map(|index| format!("second {index}")));
+    std::fs::rename(&log, directory.path().join("app.log.1")).expect("rename");
+    append(&log, (0..50).map(|index| format!("third {index}")));
+    let service = TailService::start(config(directory.path(), &server.url, "[]"))
+        .await
+        .expect("starts")
+        .expect("enabled");
+    let lines = wait_for(&server, 450).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    service.shutdown().await;
+    let all = server.received.lock().expect("lock").lines.clone();
+    assert_eq!(lines.len(), 450);
+    assert_eq!(all.len(), 450, "nothing read twice");
+    assert!(counts(&all).values().all(|count| *count == 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_errors_are_retried_and_client_errors_dropped() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let server = push_server().await;
+    server.failures.store(3, Ordering::SeqCst);
+    let log = directory.path().join("app.log");
+    append(&log, (0..10).map(|index| format!("retried {index}")));
+    let service = TailService::start(config(
+        directory.path(),
+        &server.url,
+        "[{drop: {expression: '.*debug.*'}}, {regex: {expression: '^(?P<word>\\w+)'}}, {labels: {word: }}]",
+    ))
+    .await
+    .expect("starts")
+    .expect("enabled");
+    let lines = wait_for(&server, 10).await;
+    assert_eq!(lines.len(), 10, "delivered after three 500s");
+    assert!(lines[0].0.contains(r#"word="retried""#), "{}", lines[0].0);
+    // A 400 drops the batch; the next one goes through.
+    server.failure_status.store(400, Ordering::SeqCst);
+    server.failures.store(1, Ordering::SeqCst);
+    append(&log, ["refused 1".to_owned(), "a debug line".to_owned()]);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    append(&log, ["accepted 1".to_owned()]);
+    let lines = wait_for(&server, 11).await;
+    service.shutdown().await;
+    let texts: Vec<_> = lines.iter().map(|(_, line)| line.as_str()).collect();
+    assert!(texts.contains(&"accepted 1"));
+    assert!(!texts.contains(&"refused 1"));
+    assert!(!texts.contains(&"a debug line"));
+}
+
+#[tokio::test]
+async fn invalid_configs_name_the_key() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let mut bad_url = config(directory.path(), "ftp://x", "[]");
+    let error = bad_url.validate().expect_err("refused").to_string();
+    assert!(error.contains("clients[0].url"), "{error}");
+    let mut bad_stage = config(directory.path(), "http://x", "[{regex: {expression: '('}}]");
+    let error = bad_stage.validate().expect_err("refused").to_string();
+    assert!(
+        error.contains("scrape_configs[0].pipeline_stages[0]"),
+        "{error}"
+    );
+}
