@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+import requests
 
 from helpers import REPO_ROOT, WeftServer, wait_until
 
@@ -63,6 +64,7 @@ def send_checkout(server: WeftServer) -> dict[str, str]:
     root = front.start_span("GET /checkout", kind=SpanKind.SERVER, start_time=t0)
     root_context = trace.set_span_in_context(root)
     ids = {"trace": format(root.get_span_context().trace_id, "032x"), "root": format(root.get_span_context().span_id, "016x")}
+    ids["t0"] = str(t0)
 
     def call(service: str, start: int, end: int, error: bool = False) -> None:
         client = front.start_span(f"call {service}", kind=SpanKind.CLIENT, start_time=t0 + start * MS, context=root_context)
@@ -143,6 +145,16 @@ def test_the_web_ui_searches_draws_traces_and_maps_services(weft_factory, tmp_pa
     ids["other"] = send_checkout(server)["trace"]
     ids["big"] = send_big_trace(server)
     ids["capped"] = send_big_trace(capped)
+    # A log line of the payment service while its span ran, naming the trace in its
+    # structured metadata: the trace page lists it, and so do the payment span's details.
+    t0 = int(ids.pop("t0"))
+    pushed = requests.post(
+        f"{server.loki_url}/loki/api/v1/push",
+        json={"streams": [{"stream": {"service_name": "payment", "level": "error"},
+                           "values": [[str(t0 + 50 * MS), "card declined by issuer", {"trace_id": ids["trace"]}]]}]},
+        timeout=10,
+    )
+    assert pushed.status_code == 204, pushed.text
     wait_until(lambda: spans_stored(server, ids["trace"]) == 6, timeout=30, message="checkout trace stored")
     wait_until(lambda: spans_stored(server, ids["big"]) == 10_001, timeout=60, message="10,001-span trace stored")
     wait_until(lambda: spans_stored(capped, ids["capped"]) == 5_000, timeout=60, message="capped read")

@@ -92,6 +92,9 @@ try {
   await contains(page.locator("#details"), "payment.method", "span attributes");
   await contains(page.locator("#details"), "card declined", "status message");
   await contains(page.locator("#details"), "on the critical path", "time on the path");
+  await contains(page.locator("#details"), "card declined by issuer", "the payment span's log line in its details");
+  await contains(page.locator("#trace-logs"), "card declined by issuer", "the trace's logs");
+  await contains(page.locator("#log-count"), "1 entry whose", "one log entry tied to the trace");
   check(page.url().includes(`span=${ids.payment}`), "the selection is in the deep link");
   await page.keyboard.press("k");
   check((await page.locator(".span-row.selected").getAttribute("data-span")) !== ids.payment, "k moves the selection");

@@ -173,6 +173,11 @@ pub async fn run(config: Config, target: Target) -> anyhow::Result<()> {
                 config.zipkin.query.clone(),
                 config.query.clone(),
             ))
+            .merge(weft_api::logs_router(
+                reader.clone(),
+                logs.store.clone(),
+                &config.zipkin.query,
+            ))
             .merge(weft_ui::router());
         servers.spawn(serve_http("http", listener, router, stop_receiver.clone()));
     }

@@ -1,4 +1,4 @@
-//! The weft command tree: `serve`, `agent`, `scraper`, `search`, `query`, `tags`, `trace`, `graph`, `compare`, `sampling`, `targets`, `bench`.
+//! The weft command tree: `serve`, `agent`, `scraper`, `search`, `query`, `tags`, `trace`, `logs`, `graph`, `compare`, `sampling`, `targets`, `bench`.
 //!
 //! `main` parses the command line, builds a Tokio runtime and hands off to one module per
 //! command. `serve`'s flags are generated from the configuration (see
@@ -15,6 +15,7 @@ mod compare;
 mod graph;
 mod graph_render;
 mod inspect;
+mod logs;
 mod query;
 mod sampling;
 mod scraper;
@@ -39,6 +40,7 @@ fn command() -> Command {
         .subcommand(query::query_command())
         .subcommand(query::tags_command())
         .subcommand(inspect::trace_command())
+        .subcommand(logs::command())
         .subcommand(graph::command())
         .subcommand(sampling::command())
         .subcommand(targets::command())
@@ -87,6 +89,7 @@ pub fn main() -> ExitCode {
             Some(("query", arguments)) => query::query(arguments).await,
             Some(("tags", arguments)) => query::tags(arguments).await,
             Some(("trace", arguments)) => inspect::trace(arguments).await,
+            Some(("logs", arguments)) => logs::run(arguments).await,
             Some(("graph", arguments)) => graph::run(arguments).await,
             Some(("sampling", arguments)) => sampling::run(arguments).await,
             Some(("targets", arguments)) => targets::run(arguments).await,

@@ -126,6 +126,21 @@ export async function fetchCriticalPath(traceId) {
   }
 }
 
+/**
+ * The log entries of a trace (weft's /api/traces/{id}/logs: metadata naming the trace or
+ * lines containing its id, in its window), each with `offsetNs` from `startNs`; null when
+ * logs cannot be read.
+ */
+export async function fetchTraceLogs(traceId, startNs) {
+  try {
+    const answer = await getJson(`/api/traces/${encodeURIComponent(traceId)}/logs`, { limit: 1000 });
+    for (const entry of answer.entries) entry.offsetNs = Number(BigInt(entry.timestamp) - startNs);
+    return answer;
+  } catch (error) {
+    return null;
+  }
+}
+
 /** "1.23 s", "45.6 ms", "789 µs" from nanoseconds. */
 export function formatDuration(nanos) {
   const value = Number(nanos);

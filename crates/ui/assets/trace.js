@@ -1,7 +1,7 @@
 // One trace: a collapsible waterfall (or a flame graph), the critical path marked, a span
 // filter, and the selected span's details. #/trace/<id>?span=<spanId>&view=flame&critical=1
 
-import { fetchTrace, fetchCriticalPath, formatDuration, escapeHtml } from "./api.js";
+import { fetchTrace, fetchCriticalPath, fetchTraceLogs, formatDuration, escapeHtml } from "./api.js";
 import { setParams } from "./app.js";
 import { buildTree, visibleRows, waterfall, flame } from "./waterfall.js";
 
@@ -14,7 +14,28 @@ function table(pairs) {
   return `<table>${pairs.map(([k, v]) => `<tr><td>${escapeHtml(k)}</td><td>${escapeHtml(v)}</td></tr>`).join("")}</table>`;
 }
 
-function details(span, tree, critical) {
+/** Stream labels that name a service, in the order they are tried. */
+const SERVICE_LABELS = ["service_name", "service", "app", "job", "container"];
+
+function logRows(entries) {
+  if (!entries.length) return `<p class="muted">none</p>`;
+  return `<table class="logs">${entries
+    .map((entry) => {
+      const labels = Object.entries(entry.labels).map(([k, v]) => `${k}="${v}"`).join(", ");
+      const offset = entry.offsetNs < 0 ? `-${formatDuration(-entry.offsetNs)}` : `+${formatDuration(entry.offsetNs)}`;
+      return `<tr><td class="muted">${escapeHtml(offset)}</td><td class="muted">{${escapeHtml(labels)}}</td><td>${escapeHtml(entry.line)}</td></tr>`;
+    })
+    .join("")}</table>`;
+}
+
+/** The trace's entries from the span's service while the span ran. */
+function spanLogs(span, logs) {
+  return logs.entries.filter(
+    (entry) => SERVICE_LABELS.some((label) => entry.labels[label] === span.service) && entry.offsetNs >= span.start && entry.offsetNs <= span.end,
+  );
+}
+
+function details(span, tree, critical, logs) {
   if (!span) return `<p class="muted">Select a span (click, or <kbd>j</kbd>/<kbd>k</kbd>).</p>`;
   const onPath = critical && critical.selfTime.get(span.id);
   const facts = [
@@ -38,7 +59,8 @@ function details(span, tree, critical) {
     <h3>Events</h3>${events || `<p class="muted">none</p>`}
     <h3>Links</h3>${links || `<p class="muted">none</p>`}
     <h3>Resource</h3>${table(span.resource)}
-    <h3>Scope</h3><p>${escapeHtml(span.scope || "—")}</p>`;
+    <h3>Scope</h3><p>${escapeHtml(span.scope || "—")}</p>
+    <h3>Logs of ${escapeHtml(span.service)} during the span</h3>${logs ? logRows(spanLogs(span, logs)) : `<p class="muted">loading…</p>`}`;
 }
 
 /** The analytics answer as lookups: spans on the path, their segments (relative ns), self time. */
@@ -96,8 +118,9 @@ export async function renderTrace(view, route) {
       <button type="button" id="expand">Expand all</button><button type="button" id="collapse">Collapse all</button>
       <span class="legend"><span><i style="background:var(--bar)"></i>span</span><span><i style="background:var(--error)"></i>error</span><span><i style="background:var(--critical)"></i>critical path</span></span>
     </div>
-    <div class="split"><div class="waterfall" id="spans"></div><div class="details" id="details"></div></div>`;
-  const state = { collapsed: new Set(folded), selected: params.get("span") || "", matches: null, critical, version: 0 };
+    <div class="split"><div class="waterfall" id="spans"></div><div class="details" id="details"></div></div>
+    <details id="trace-logs" open><summary>Logs of this trace <span class="muted" id="log-count">loading…</span></summary><div id="log-rows"></div></details>`;
+  const state = { collapsed: new Set(folded), selected: params.get("span") || "", matches: null, critical, version: 0, logs: null };
   const filter = view.querySelector("#filter");
   const criticalOnly = view.querySelector("#critical-only");
   const mode = view.querySelector("#mode");
@@ -113,7 +136,7 @@ export async function renderTrace(view, route) {
     if (mode.value === "flame") params.set("view", "flame");
     if (criticalOnly.checked) params.set("critical", "1");
     setParams(params);
-    view.querySelector("#details").innerHTML = details(tree.byId.get(state.selected), tree, critical);
+    view.querySelector("#details").innerHTML = details(tree.byId.get(state.selected), tree, critical, state.logs);
     if (mode.value === "flame") {
       drawing = null;
       flame(container, spans, tree, state, select);
@@ -186,5 +209,19 @@ export async function renderTrace(view, route) {
   refresh();
   if (state.selected) select(state.selected, false);
   document.body.dataset.traceRenderedMs = String(Math.round(performance.now() - loadStarted));
+  // Logs come after the waterfall is drawn: they never hold it up.
+  fetchTraceLogs(traceId, tree.startNs).then((logs) => {
+    if (!view.isConnected) return;
+    state.logs = logs || { entries: [], truncated: false };
+    const count = view.querySelector("#log-count");
+    if (!logs) count.textContent = "(logs cannot be read)";
+    else {
+      const n = logs.entries.length;
+      count.textContent = `${n}${logs.truncated ? "+" : ""} ${n === 1 ? "entry" : "entries"} whose metadata or line carries the trace id`;
+    }
+    view.querySelector("#log-rows").innerHTML = logRows(state.logs.entries);
+    view.querySelector("#details").innerHTML = details(tree.byId.get(state.selected), tree, critical, state.logs);
+    document.body.dataset.traceLogs = String(state.logs.entries.length);
+  });
   return () => document.removeEventListener("keydown", onKey);
 }
