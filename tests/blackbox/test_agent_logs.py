@@ -248,6 +248,25 @@ def test_agent_kill_9_during_rotation_loses_no_line(weft_factory, tmp_path):
     for cycle, written, arrived, duplicated in report:
         print(f"  cycle {cycle:2d}: written {written:6d} delivered {arrived:6d} duplicated {duplicated:4d}")
     # At most the batch in flight at each kill is sent again: BATCH_BYTES of lines
-    # (each line is at least 50 bytes).
+    # (each line is at least 50 bytes), so every run of consecutive repeated lines of
+    # one file is at most that long, and there is at most one run per file per kill.
     per_kill_bound = BATCH_BYTES // 50 + 1
+    runs = []
+    for name in ("app", "svc"):
+        run = 0
+        for _, line in writer.written:
+            if f"file={name} " not in line:
+                continue
+            if line in duplicates:
+                if run == 0:
+                    print(f"  repeated run starts at {line[:45]}")
+                run += 1
+            elif run:
+                runs.append(run)
+                run = 0
+        if run:
+            runs.append(run)
+    print(f"  runs of repeated lines: {runs}")
+    assert all(run <= per_kill_bound for run in runs), (runs, per_kill_bound)
+    assert len(runs) <= 2 * cycles, runs
     assert sum(duplicates.values()) <= cycles * per_kill_bound, (sum(duplicates.values()), cycles * per_kill_bound)

@@ -117,6 +117,9 @@ struct Entry {
     read: u64,
     /// A tailer holds the entry.
     active: bool,
+    /// Its file was seen truncated or rewritten in place (copytruncate): the rest
+    /// of its lines are in a copy.
+    truncated: bool,
 }
 
 /// What [`Positions::claim`] found.
@@ -244,6 +247,7 @@ impl Positions {
                             acked: vec![position.offset; clients],
                             read: position.offset,
                             active: false,
+                            truncated: false,
                         },
                     );
                 }
@@ -308,25 +312,23 @@ impl Positions {
                 offset: entry.read,
             });
         }
-        // Another inode with the same first bytes, named like a rotation of the
-        // entry's file: a copy (copytruncate). If the original is still being read or
-        // still holds those bytes, wait (the copy is read once the original is found
-        // truncated); otherwise continue the entry where it stopped.
+        // Another inode named like a rotation of an entry's file, holding (or being
+        // filled with) the same first bytes: a copy (copytruncate). Wait while the
+        // copy is being written or the original not yet truncated; then continue the
+        // entry where it stopped.
         let mut copy_of: Option<(EntryId, u64)> = None;
         for (id, entry) in &inner.entries {
-            if entry.identity == identity
-                || !cross_inode_candidate(entry)
-                || !is_rotation_sibling(&entry.path, path)
-                || size < entry.read
-                || !entry.fingerprint.matches(file, size)?
-            {
+            if entry.identity == identity || !is_rotation_sibling(&entry.path, path) {
                 continue;
             }
-            if entry.active || still_at_own_inode(entry) {
-                return Ok(Claim::Busy);
-            }
-            if copy_of.is_none_or(|(_, read)| entry.read > read) {
-                copy_of = Some((*id, entry.read));
+            match copy_status(entry, file, size)? {
+                CopyStatus::NotCopy => {}
+                CopyStatus::Wait => return Ok(Claim::Busy),
+                CopyStatus::Copy => {
+                    if copy_of.is_none_or(|(_, read)| entry.read > read) {
+                        copy_of = Some((*id, entry.read));
+                    }
+                }
             }
         }
         if let Some((id, offset)) = copy_of {
@@ -336,6 +338,7 @@ impl Positions {
                 .ok_or_else(|| io::Error::other("entry vanished"))?;
             entry.identity = identity;
             entry.active = true;
+            entry.truncated = false;
             inner.dirty = true;
             return Ok(Claim::Tail { id, offset });
         }
@@ -352,6 +355,7 @@ impl Positions {
                 acked: vec![0; self.clients],
                 read: 0,
                 active: true,
+                truncated: false,
             },
         );
         inner.dirty = true;
@@ -379,6 +383,14 @@ impl Positions {
     /// The fingerprint of `id`.
     pub fn fingerprint(&self, id: EntryId) -> Option<Fingerprint> {
         self.lock().entries.get(&id).map(|entry| entry.fingerprint)
+    }
+
+    /// The file of `id` was found truncated or rewritten in place: its remaining
+    /// lines are looked for in a copy.
+    pub fn mark_truncated(&self, id: EntryId) {
+        if let Some(entry) = self.lock().entries.get_mut(&id) {
+            entry.truncated = true;
+        }
     }
 
     /// The tailer of `id` stopped reading it (its lines up to `read` were handed on).
@@ -423,7 +435,8 @@ impl Positions {
                 continue;
             }
             match find_in_directory(entry) {
-                Some((found_at, file, identity)) => {
+                Found::Pending => {}
+                Found::At(found_at, file, identity) => {
                     entry.identity = identity;
                     let size = file.metadata().map(|metadata| metadata.len()).unwrap_or(0);
                     if size > entry.read && owned(&entry.path) && !owned(&found_at) {
@@ -437,7 +450,7 @@ impl Positions {
                         });
                     }
                 }
-                None => forget.push(*id),
+                Found::Nowhere => forget.push(*id),
             }
         }
         for id in &forget {
@@ -493,11 +506,6 @@ impl Positions {
     }
 }
 
-fn cross_inode_candidate(entry: &Entry) -> bool {
-    entry.fingerprint.length >= MIN_CROSS_INODE_FINGERPRINT_BYTES
-        && (entry.fingerprint.is_complete() || u64::from(entry.fingerprint.length) >= entry.read)
-}
-
 /// Whether `candidate` is named like a rotation of `original`: the same directory
 /// and a name starting with the original's name up to its first dot (`app.log` ->
 /// `app.log.1`, `app.log-20240101`, `app-20240101.log`).
@@ -532,12 +540,27 @@ fn still_at_own_inode(entry: &Entry) -> bool {
             .unwrap_or(false)
 }
 
-/// A file in the entry's directory with its inode and fingerprint (renamed), or with
-/// its fingerprint alone (copied).
-fn find_in_directory(entry: &Entry) -> Option<(PathBuf, File, FileIdentity)> {
-    let directory = entry.path.parent()?;
+enum Found {
+    /// The entry's bytes are in this file.
+    At(PathBuf, File, FileIdentity),
+    /// A copy is being written.
+    Pending,
+    /// Nowhere.
+    Nowhere,
+}
+
+/// A file in the entry's directory with its inode and fingerprint (renamed), or a
+/// copy of it (copytruncate).
+fn find_in_directory(entry: &Entry) -> Found {
+    let Some(directory) = entry.path.parent() else {
+        return Found::Nowhere;
+    };
+    let Ok(items) = std::fs::read_dir(directory) else {
+        return Found::Nowhere;
+    };
     let mut copy: Option<(PathBuf, File, FileIdentity)> = None;
-    for item in std::fs::read_dir(directory).ok()?.flatten() {
+    let mut pending = false;
+    for item in items.flatten() {
         let path = item.path();
         if crate::glob::is_compressed(&path) || !item.file_type().is_ok_and(|kind| kind.is_file()) {
             continue;
@@ -549,23 +572,98 @@ fn find_in_directory(entry: &Entry) -> Option<(PathBuf, File, FileIdentity)> {
             continue;
         };
         let identity = FileIdentity::of(&metadata);
-        if metadata.len() < entry.read
-            || !entry
-                .fingerprint
-                .matches(&file, metadata.len())
-                .unwrap_or(false)
-        {
+        if identity == entry.identity {
+            if metadata.len() >= entry.read
+                && entry
+                    .fingerprint
+                    .matches(&file, metadata.len())
+                    .unwrap_or(false)
+            {
+                return Found::At(path, file, identity);
+            }
             continue;
         }
-        if identity == entry.identity {
-            return Some((path, file, identity));
+        if copy.is_some() || !is_rotation_sibling(&entry.path, &path) {
+            continue;
         }
-        if copy.is_none() && cross_inode_candidate(entry) && is_rotation_sibling(&entry.path, &path)
-        {
-            copy = Some((path, file, identity));
+        match copy_status(entry, &file, metadata.len()) {
+            Ok(CopyStatus::Copy) => copy = Some((path, file, identity)),
+            Ok(CopyStatus::Wait) => pending = true,
+            _ => {}
         }
     }
-    copy
+    match copy {
+        Some((path, file, identity)) => Found::At(path, file, identity),
+        None if pending => Found::Pending,
+        None => Found::Nowhere,
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum CopyStatus {
+    NotCopy,
+    /// Maybe a copy still being written, or of a file not yet truncated.
+    Wait,
+    Copy,
+}
+
+/// A copy being written is recognised by being modified within this long.
+const COPY_IN_PROGRESS: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Whether `candidate` (another inode, named like a rotation of the entry's file)
+/// is a copy of the entry's file.
+fn copy_status(entry: &Entry, candidate: &File, size: u64) -> io::Result<CopyStatus> {
+    let recently_modified = || {
+        candidate
+            .metadata()
+            .and_then(|metadata| metadata.modified())
+            .ok()
+            .and_then(|modified| modified.elapsed().ok())
+            .is_some_and(|age| age < COPY_IN_PROGRESS)
+    };
+    let prefix_matches = size >= u64::from(entry.fingerprint.length)
+        && entry.fingerprint.matches(candidate, size)?;
+    if entry.fingerprint.length >= MIN_CROSS_INODE_FINGERPRINT_BYTES
+        && prefix_matches
+        && still_at_own_inode(entry)
+    {
+        // Copied, not yet truncated (or a plain copy: it waits as long as the
+        // original holds the same bytes).
+        return Ok(CopyStatus::Wait);
+    }
+    if !(entry.truncated || lost_in_place(entry)) {
+        return Ok(CopyStatus::NotCopy);
+    }
+    if size == 0 || size < u64::from(entry.fingerprint.length) {
+        return Ok(if recently_modified() {
+            CopyStatus::Wait
+        } else {
+            CopyStatus::NotCopy
+        });
+    }
+    if !prefix_matches || entry.fingerprint.length == 0 {
+        return Ok(CopyStatus::NotCopy);
+    }
+    if entry.active || (size < entry.read && recently_modified()) {
+        return Ok(CopyStatus::Wait);
+    }
+    Ok(CopyStatus::Copy)
+}
+
+/// Whether the entry's own inode is still at its path with other bytes (truncated
+/// or rewritten in place).
+fn lost_in_place(entry: &Entry) -> bool {
+    let Ok(file) = File::open(&entry.path) else {
+        return false;
+    };
+    let Ok(metadata) = file.metadata() else {
+        return false;
+    };
+    FileIdentity::of(&metadata) == entry.identity
+        && !entry
+            .fingerprint
+            .matches(&file, metadata.len())
+            .unwrap_or(true)
 }
 
 fn write_atomically(path: &Path, positions: &PositionsFile) -> io::Result<()> {

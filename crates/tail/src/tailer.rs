@@ -126,6 +126,12 @@ impl OpenFile {
                 break;
             }
             total += read as u64;
+            // The fingerprint grows before any of these bytes can be acknowledged:
+            // a stored position never lies beyond what its fingerprint covers
+            // (below 1 KiB), so a copy of the file is always recognised.
+            if !self.fingerprint.is_complete() {
+                self.grow_fingerprint(context);
+            }
             self.splitter.push(&buffer[..read], &mut lines);
             self.ship_lines(std::mem::take(&mut lines), context).await?;
         }
@@ -135,19 +141,21 @@ impl OpenFile {
             if self.splitter.has_partial() {
                 self.partial_since.get_or_insert_with(Instant::now);
             }
-            if !self.fingerprint.is_complete()
-                && let Ok(metadata) = self.file.metadata()
-                && let Ok(fingerprint) = Fingerprint::of(&self.file, metadata.len())
-                && fingerprint.length > self.fingerprint.length
-            {
-                self.fingerprint = fingerprint;
-                context.positions.set_fingerprint(self.entry, fingerprint);
-            }
         }
         if !self.splitter.has_partial() {
             self.partial_since = None;
         }
         Ok(total)
+    }
+
+    fn grow_fingerprint(&mut self, context: &TailerContext) {
+        if let Ok(metadata) = self.file.metadata()
+            && let Ok(fingerprint) = Fingerprint::of(&self.file, metadata.len())
+            && fingerprint.length > self.fingerprint.length
+        {
+            self.fingerprint = fingerprint;
+            context.positions.set_fingerprint(self.entry, fingerprint);
+        }
     }
 
     async fn ship_lines(
@@ -368,6 +376,7 @@ pub(crate) async fn follow(
                 metrics::counter!(ROTATIONS_TOTAL, "kind" => "truncate").increment(1);
                 tracing::info!(path = %path_label, "file truncated or rewritten; reading it from the start");
                 if let Some(old) = current.take() {
+                    context.positions.mark_truncated(old.entry);
                     old.finish(true, &context).await?;
                 }
                 current = open_target(&path, &spec, &context);
