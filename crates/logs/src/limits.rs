@@ -5,6 +5,7 @@
 //! `weft_logs_discarded_samples_total{reason, tenant}` and
 //! `weft_logs_discarded_bytes_total{reason, tenant}`, with Loki's reason names
 //! (`rate_limited`, `per_stream_rate_limit`, `stream_limit`, `line_too_long`, ...).
+//! Memory: `weft_logs_head_bytes` (gauge) and `weft_logs_head_memory_flushes_total`.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -16,6 +17,8 @@ use weft_model::TenantId;
 pub const DISCARDED_SAMPLES_TOTAL: &str = "weft_logs_discarded_samples_total";
 /// Counter of the line bytes of refused entries, by `reason` and `tenant`.
 pub const DISCARDED_BYTES_TOTAL: &str = "weft_logs_discarded_bytes_total";
+/// Gauge of the bytes heads hold, as charged against `logs.max_head_bytes`.
+pub const HEAD_BYTES: &str = "weft_logs_head_bytes";
 /// Counter of head cuts forced by `logs.max_head_bytes`.
 pub const HEAD_MEMORY_FLUSHES_TOTAL: &str = "weft_logs_head_memory_flushes_total";
 

@@ -19,8 +19,8 @@ use std::time::Instant;
 
 use crate::ingest::Rejection;
 use crate::limits::{
-    DiscardReason, HEAD_MEMORY_FLUSHES_TOTAL, TenantRateLimiter, TokenBucket, rate_limited_message,
-    record_discarded, stream_limit_message, stream_rate_limited_message,
+    DiscardReason, HEAD_BYTES, HEAD_MEMORY_FLUSHES_TOTAL, TenantRateLimiter, TokenBucket,
+    rate_limited_message, record_discarded, stream_limit_message, stream_rate_limited_message,
 };
 
 use weft_model::TenantId;
@@ -321,7 +321,8 @@ impl LogStore {
             for stream in accepted {
                 charged += state.apply(tenant, &stream.labels, stream.entries, segment);
             }
-            self.head_bytes.fetch_add(charged, Ordering::Relaxed);
+            let held = self.head_bytes.fetch_add(charged, Ordering::Relaxed) + charged;
+            metrics::gauge!(HEAD_BYTES).set(held as f64);
         }
         Ok(PushSummary {
             accepted_entries,
@@ -538,8 +539,11 @@ impl LogStore {
                 head.line_bytes -= removed_line_bytes;
                 head.memory_bytes -= removed_memory_bytes;
                 head.first_append = (!head.entries.is_empty()).then(Instant::now);
-                self.head_bytes
-                    .fetch_sub(removed_memory_bytes, Ordering::Relaxed);
+                let held = self
+                    .head_bytes
+                    .fetch_sub(removed_memory_bytes, Ordering::Relaxed)
+                    - removed_memory_bytes;
+                metrics::gauge!(HEAD_BYTES).set(held as f64);
             }
             state.deactivate_if_empty(&key);
             state.chunks.push(Arc::new(meta));
