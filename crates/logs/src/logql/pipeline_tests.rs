@@ -431,3 +431,27 @@ fn a_stream_label_named_like_the_error_label_is_the_error() {
         r#"{__error__="old", app="api"}"#
     );
 }
+
+#[test]
+fn template_output_is_bounded() {
+    let nested = r#"| line_format `{{ Replace (Replace (Replace (Replace (Replace __line__ "" "xxxxxxxxxxxxxxxx" -1) "" "xxxxxxxxxxxxxxxx" -1) "" "xxxxxxxxxxxxxxxx" -1) "" "xxxxxxxxxxxxxxxx" -1) "" "xxxxxxxxxxxxxxxx" -1 }}`"#;
+    let (labels, line) = run(nested, "abcdefgh").expect("kept");
+    assert!(
+        labels.contains(r#"__error__="TemplateFormatErr""#),
+        "{labels}"
+    );
+    assert_eq!(line, "abcdefgh");
+    let (labels, _) = run(r#"| line_format `{{ regexReplaceAll "" (repeat 60000 "ab") "${0}xxxxxxxxxxxxxxxxxxxx" }}`"#, "x").expect("kept");
+    assert!(labels.contains("output longer than"), "{labels}");
+    assert_eq!(
+        line_of(
+            r#"| line_format `{{ Replace "aaa" "a" "b" 2 }} {{ Replace "ab" "" "-" -1 }}`"#,
+            "x"
+        ),
+        "bba -a-b-"
+    );
+    assert_eq!(
+        line_of(r#"| line_format `{{ indent 2 "a\nb" }}`"#, "x"),
+        "  a\n  b"
+    );
+}

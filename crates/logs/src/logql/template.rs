@@ -684,7 +684,13 @@ impl Context<'_> {
     }
 
     fn call(&self, name: &str, arguments: &[Value], regex: Option<&Regex>) -> Exec<Value> {
+        // Every string a function returns is bounded, so nested calls cannot grow
+        // without limit before an action's output is checked.
         call(name, arguments, regex, self.line, self.timestamp_unix_nanos)
+            .and_then(|value| match &value {
+                Value::Str(text) if text.len() > MAX_OUTPUT_BYTES => Err(too_long()),
+                _ => Ok(value),
+            })
             .map_err(|error| format!("error calling {name}: {error}"))
     }
 }
@@ -793,11 +799,7 @@ fn call(
             want(arguments, 4)?;
             let count = to_int(&arguments[3]);
             let (source, old, new) = (text(0), text(1), text(2));
-            if count < 0 {
-                string(source.replace(&old, &new))
-            } else {
-                string(source.replacen(&old, &new, usize::try_from(count).unwrap_or(0)))
-            }
+            bounded_replace(&source, &old, &new, usize::try_from(count).ok()).map(Value::Str)
         }
         "Trim" => {
             want(arguments, 2)?;
@@ -898,19 +900,26 @@ fn call(
                 }
             };
             let (source, replacement) = (text(1), text(2));
-            if name == "regexReplaceAllLiteral" {
-                string(
-                    regex
-                        .replace_all(&source, regex::NoExpand(&replacement))
-                        .into_owned(),
-                )
-            } else {
-                string(
-                    regex
-                        .replace_all(&source, replacement.as_str())
-                        .into_owned(),
-                )
+            let literal = name == "regexReplaceAllLiteral";
+            let mut out = String::new();
+            let mut last = 0;
+            for captures in regex.captures_iter(&source) {
+                let Some(whole) = captures.get(0) else {
+                    continue;
+                };
+                out.push_str(&source[last..whole.start()]);
+                if literal {
+                    out.push_str(&replacement);
+                } else {
+                    captures.expand(&replacement, &mut out);
+                }
+                last = whole.end();
+                if out.len() > MAX_OUTPUT_BYTES {
+                    return Err(too_long());
+                }
             }
+            out.push_str(&source[last..]);
+            string(out)
         }
         "default" => {
             if arguments.len() < 2 {
@@ -979,7 +988,7 @@ fn call(
         }
         "replace" => {
             want(arguments, 3)?;
-            string(text(2).replace(&text(0), &text(1)))
+            bounded_replace(&text(2), &text(0), &text(1), None).map(Value::Str)
         }
         "trim" => {
             want(arguments, 1)?;
@@ -1084,7 +1093,12 @@ fn call(
                     .unwrap_or(0)
                     .min(1024),
             );
-            let indented = text(1)
+            let source = text(1);
+            let lines = source.matches('\n').count() + 1;
+            if source.len() + lines.saturating_mul(pad.len()) > MAX_OUTPUT_BYTES {
+                return Err(too_long());
+            }
+            let indented = source
                 .split('\n')
                 .map(|line| format!("{pad}{line}"))
                 .collect::<Vec<_>>()
@@ -1246,6 +1260,31 @@ fn call(
         }
         _ => Err(format!("function {name:?} not defined")),
     }
+}
+
+fn too_long() -> String {
+    format!("output longer than {MAX_OUTPUT_BYTES} bytes")
+}
+
+/// Go's `strings.Replace` (`limit` replacements, all when `None`; an empty `old`
+/// matches at every character boundary), failing once the output passes
+/// [`MAX_OUTPUT_BYTES`].
+fn bounded_replace(source: &str, old: &str, new: &str, limit: Option<usize>) -> Exec<String> {
+    let mut out = String::new();
+    let mut last = 0;
+    for (count, (at, matched)) in source.match_indices(old).enumerate() {
+        if limit.is_some_and(|limit| count >= limit) {
+            break;
+        }
+        out.push_str(&source[last..at]);
+        out.push_str(new);
+        last = at + matched.len();
+        if out.len() > MAX_OUTPUT_BYTES {
+            return Err(too_long());
+        }
+    }
+    out.push_str(&source[last..]);
+    Ok(out)
 }
 
 /// The largest char boundary at or below `index`.
