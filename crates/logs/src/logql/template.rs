@@ -1331,12 +1331,17 @@ fn printf(format: &str, arguments: &[Value]) -> String {
                 digits.push(digit);
                 characters.next();
             }
-            precision = Some(digits.parse().unwrap_or(0));
+            // Go refuses precisions over 1e6 (%!(BADPREC)); so does this, bounding output.
+            precision = Some(digits.parse::<usize>().unwrap_or(usize::MAX));
         }
         let Some(verb) = characters.next() else {
             out.push_str("%!(NOVERB)");
             break;
         };
+        if precision.is_some_and(|precision| precision > 1_000_000) {
+            out.push_str("%!(BADPREC)");
+            continue;
+        }
         if verb == '%' {
             out.push('%');
             continue;
