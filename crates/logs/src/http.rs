@@ -28,6 +28,19 @@ pub fn router(store: Arc<LogStore>) -> Router {
             "/loki/api/v1/series",
             get(crate::http_query::series_handler),
         )
+        .route(
+            "/loki/api/v1/index/stats",
+            get(crate::http_index::index_stats),
+        )
+        .route(
+            "/loki/api/v1/index/volume",
+            get(crate::http_index::index_volume),
+        )
+        .route(
+            "/loki/api/v1/tail",
+            get(crate::http_tail::tail)
+                .layer(axum::Extension(crate::http_tail::TailSlots::default())),
+        )
         .with_state(store)
         // Bodies are bounded by `logs.max_request_body_bytes` in the handler.
         .layer(axum::extract::DefaultBodyLimit::disable())

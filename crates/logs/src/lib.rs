@@ -14,14 +14,18 @@
 //!   trace's entries.
 //! - [`metric`] evaluates LogQL metric queries (instant and range) with Loki's semantics.
 //! - [`http::router`] serves the Loki HTTP API (push, query, query_range, labels, label
-//!   values, series) for the `--loki.listen` port.
+//!   values, series, index stats and volume ([`index`]), tail over WebSocket) for the
+//!   `--loki.listen` port.
 
 pub mod chunk;
 pub mod chunk_store;
 pub mod config;
 pub mod encoding;
 pub mod http;
+mod http_index;
 mod http_query;
+mod http_tail;
+pub mod index;
 pub mod ingest;
 pub mod labels;
 pub mod limits;
