@@ -346,3 +346,48 @@ async fn invalid_configs_name_the_key() {
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn a_full_client_buffer_stops_the_readers_instead_of_dropping() {
+    use weft_tail::client::Clients;
+    use weft_tail::config::ClientConfig;
+    use weft_tail::positions::Positions;
+    use weft_tail::record::{Item, Record};
+
+    let directory = tempfile::tempdir().expect("tempdir");
+    let positions =
+        Arc::new(Positions::load(&directory.path().join("p.json"), 1).expect("positions"));
+    // Nothing listens there: every push fails and is retried.
+    let unused = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("address");
+    let client = ClientConfig {
+        url: format!("http://{unused}/loki/api/v1/push"),
+        batchwait: Duration::from_millis(10),
+        max_buffered_bytes: 1_000,
+        ..ClientConfig::default()
+    };
+    let (clients, shipper) = Clients::start(&[client], positions).expect("clients");
+    let item = |line: &str| {
+        let record = Record {
+            labels: Arc::new(BTreeMap::from([(String::from("job"), String::from("x"))])),
+            timestamp_unix_nanos: 1,
+            line: line.to_owned(),
+            structured_metadata: Vec::new(),
+        };
+        Item {
+            entry: 0,
+            offset: 1,
+            cost: Item::cost_of(&record),
+            record: Some(Arc::new(record)),
+        }
+    };
+    let line = "x".repeat(400);
+    shipper.send(item(&line)).await.expect("first fits");
+    shipper.send(item(&line)).await.expect("second fits");
+    let third = tokio::time::timeout(Duration::from_millis(300), shipper.send(item(&line))).await;
+    assert!(third.is_err(), "the third line waits for room");
+    drop(shipper);
+    clients.shutdown(Duration::from_millis(50)).await;
+}

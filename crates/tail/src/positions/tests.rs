@@ -154,3 +154,48 @@ fn fingerprints_cover_the_first_kibibyte() {
     write(&log, "Short\n");
     assert!(!small.matches(&file, 6).expect("read"));
 }
+
+/// Regression: a copy claimed while `cp` was still filling it (or before the
+/// original was truncated) looked like a new file and its lines were sent twice.
+#[test]
+fn a_copy_being_written_or_of_an_untruncated_file_is_waited_for() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let log = directory.path().join("svc.log");
+    let content = lines(100, "old");
+    write(&log, &content);
+    let positions = Positions::load(&directory.path().join("positions.json"), 1).expect("load");
+    let Claim::Tail { id, .. } = claim(&positions, &log) else {
+        panic!("claimed")
+    };
+    positions.set_read(id, 3_000);
+    let copy = directory.path().join("svc.log.1");
+    write(&copy, &content);
+    assert_eq!(
+        claim(&positions, &copy),
+        Claim::Busy,
+        "the original is still being read"
+    );
+    positions.release(id);
+    assert_eq!(
+        claim(&positions, &copy),
+        Claim::Busy,
+        "the original is not truncated yet"
+    );
+    write(&log, "");
+    positions.mark_truncated(id);
+    write(&copy, &content[..500]);
+    assert_eq!(
+        claim(&positions, &copy),
+        Claim::Busy,
+        "the copy is still being written"
+    );
+    write(&copy, &content);
+    assert_eq!(claim(&positions, &copy), Claim::Tail { id, offset: 3_000 });
+    // An unrelated new file beside it is not taken for a copy.
+    let other = directory.path().join("other.log");
+    write(&other, &content);
+    assert!(matches!(
+        claim(&positions, &other),
+        Claim::Tail { offset: 0, .. }
+    ));
+}
