@@ -80,13 +80,31 @@ async fn store_otlp_logs(
     use weft_logs::otlp;
     use weft_model::PushError;
     use weft_receiver::OtlpLogsPayload;
-    let request = match payload {
-        OtlpLogsPayload::Protobuf(body) => otlp::decode_protobuf(&body),
-        OtlpLogsPayload::Json(body) => otlp::decode_json(&body),
-        OtlpLogsPayload::Decoded(request) => Ok(request),
-    }
-    .map_err(|error| PushError::InvalidInput(error.to_string()))?;
-    let streams = otlp::to_streams(request, weft_logs::time::now_unix_nanos());
+    let payload_size = match &payload {
+        OtlpLogsPayload::Protobuf(body) | OtlpLogsPayload::Json(body) => Some(body.len()),
+        // tonic decoded it already; mapping is cheap next to that.
+        OtlpLogsPayload::Decoded(_) => None,
+    };
+    // Large bodies are decoded and mapped on the blocking pool, off the async workers.
+    const INLINE_DECODE_BYTES: usize = 256 * 1024;
+    let decode_and_map = move || {
+        let request = match payload {
+            OtlpLogsPayload::Protobuf(body) => otlp::decode_protobuf(&body),
+            OtlpLogsPayload::Json(body) => otlp::decode_json(&body),
+            OtlpLogsPayload::Decoded(request) => Ok(request),
+        }
+        .map_err(|error| PushError::InvalidInput(error.to_string()))?;
+        Ok::<_, PushError>(otlp::to_streams(request, weft_logs::time::now_unix_nanos()))
+    };
+    let streams = if payload_size.is_some_and(|size| size > INLINE_DECODE_BYTES) {
+        tokio::task::spawn_blocking(decode_and_map)
+            .await
+            .map_err(|error| {
+                PushError::Unavailable(format!("otlp logs decoding failed: {error}"))
+            })??
+    } else {
+        decode_and_map()?
+    };
     match store.push(tenant, streams).await {
         Ok(summary) => {
             let rejected: usize = summary.rejections.iter().map(|r| r.entries).sum();
