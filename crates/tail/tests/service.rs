@@ -391,3 +391,57 @@ async fn a_full_client_buffer_stops_the_readers_instead_of_dropping() {
     drop(shipper);
     clients.shutdown(Duration::from_millis(50)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn targets_come_from_file_sd_and_are_relabeled() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let server = push_server().await;
+    let logs = directory.path().join("logs");
+    std::fs::create_dir(&logs).expect("mkdir");
+    let targets = directory.path().join("targets.yml");
+    std::fs::write(
+        &targets,
+        format!(
+            "- targets: [localhost]\n  labels: {{__path__: '{}/*.log', service: checkout, drop_me: 'yes'}}\n- targets: [localhost]\n  labels: {{__path__: '{}/*.txt', service: ignored}}\n",
+            logs.display(),
+            logs.display()
+        ),
+    )
+    .expect("targets");
+    let yaml = format!(
+        r#"
+positions: {{filename: {positions}}}
+clients: [{{url: "{url}", batchwait: 20ms}}]
+target_config: {{sync_period: 50ms}}
+file_watch_config: {{min_poll_frequency: 20ms, max_poll_frequency: 20ms}}
+scrape_configs:
+  - job_name: sd
+    file_sd_configs: [{{files: ["{targets}"]}}]
+    relabel_configs:
+      - {{source_labels: [service], regex: ignored, action: drop}}
+      - {{regex: drop_me, action: labeldrop}}
+"#,
+        positions = directory.path().join("positions.json").display(),
+        url = server.url,
+        targets = targets.display(),
+    );
+    let config: TailConfig = serde_saphyr::from_str(&yaml).expect("config");
+    append(&logs.join("a.log"), ["from sd".to_owned()]);
+    append(&logs.join("b.txt"), ["dropped by relabeling".to_owned()]);
+    let service = TailService::start(config)
+        .await
+        .expect("starts")
+        .expect("enabled");
+    let lines = wait_for(&server, 1).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    service.shutdown().await;
+    let all = server.received.lock().expect("lock").lines.clone();
+    assert_eq!(all.len(), 1, "{all:?}");
+    assert_eq!(lines[0].1, "from sd");
+    assert!(
+        lines[0].0.contains(r#"service="checkout""#),
+        "{}",
+        lines[0].0
+    );
+    assert!(!lines[0].0.contains("drop_me"), "{}", lines[0].0);
+}
