@@ -8,6 +8,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
+use weft_model::TenantId;
 
 use crate::LogStore;
 use crate::http::{error_response, tenant_of};
@@ -55,8 +56,23 @@ impl Params {
     }
 }
 
-/// `query` (a stream selector), `start` and `end` (default the last hour), checked.
-fn selection(params: &Params) -> Result<(Vec<Matcher>, i64, i64), Failure> {
+/// A request's tenant, parameters, selector (`query`, default every stream) and range
+/// (`start`, `end`, default the last hour), checked.
+struct Selection {
+    tenant: TenantId,
+    params: Params,
+    matchers: Vec<Matcher>,
+    start: i64,
+    end: i64,
+}
+
+fn selection(
+    store: &LogStore,
+    headers: &HeaderMap,
+    raw: Option<&str>,
+) -> Result<Selection, Failure> {
+    let tenant = tenant_of(store, headers)?;
+    let params = Params::parse(raw);
     let text = params.get("query").unwrap_or("{}");
     let matchers =
         parse_selector(text).map_err(|error| (StatusCode::BAD_REQUEST, error.to_string()))?;
@@ -68,7 +84,13 @@ fn selection(params: &Params) -> Result<(Vec<Matcher>, i64, i64), Failure> {
             String::from("end timestamp must not be before or equal to start time"),
         ));
     }
-    Ok((matchers, start, end))
+    Ok(Selection {
+        tenant,
+        params,
+        matchers,
+        start,
+        end,
+    })
 }
 
 /// `GET /loki/api/v1/index/stats?query={...}&start=&end=`:
@@ -78,12 +100,13 @@ pub(crate) async fn index_stats(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    let tenant = match tenant_of(&store, &headers) {
-        Ok(tenant) => tenant,
-        Err((status, message)) => return error_response(status, message),
-    };
-    let params = Params::parse(raw.as_deref());
-    let (matchers, start, end) = match selection(&params) {
+    let Selection {
+        tenant,
+        matchers,
+        start,
+        end,
+        ..
+    } = match selection(&store, &headers, raw.as_deref()) {
         Ok(selection) => selection,
         Err((status, message)) => return error_response(status, message),
     };
@@ -109,12 +132,13 @@ pub(crate) async fn index_volume(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    let tenant = match tenant_of(&store, &headers) {
-        Ok(tenant) => tenant,
-        Err((status, message)) => return error_response(status, message),
-    };
-    let params = Params::parse(raw.as_deref());
-    let (matchers, start, end) = match selection(&params) {
+    let Selection {
+        tenant,
+        params,
+        matchers,
+        start,
+        end,
+    } = match selection(&store, &headers, raw.as_deref()) {
         Ok(selection) => selection,
         Err((status, message)) => return error_response(status, message),
     };
