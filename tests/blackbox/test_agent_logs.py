@@ -21,12 +21,27 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
 import requests
 
 from helpers import free_ports, metric_sum, wait_until, weft_binary
 
 # The agent's batch size in bytes; a kill can repeat at most one batch's lines.
 BATCH_BYTES = 4096
+
+
+STARTED: list["LogAgent"] = []
+
+
+@pytest.fixture(autouse=True)
+def stop_leftover_agents():
+    """An agent a failing test left running is killed at teardown."""
+    yield
+    while STARTED:
+        agent = STARTED.pop()
+        if agent.process is not None and agent.process.poll() is None:
+            agent.process.kill()
+            agent.process.wait(timeout=10)
 
 
 class LogAgent:
@@ -74,6 +89,7 @@ logs:
         for flag in ("otlp-grpc", "otlp-http", "zipkin", "jaeger-compact", "jaeger-binary", "jaeger-http", "jaeger-grpc"):
             command += [f"--{flag}.listen", "off"]
         self.process = subprocess.Popen(command, stdout=self.log.open("a"), stderr=subprocess.STDOUT)
+        STARTED.append(self)
         wait_until(lambda: requests.get(self.metrics_url, timeout=2).status_code == 200, timeout=20, message="agent up")
         return self
 
