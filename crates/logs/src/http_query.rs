@@ -281,23 +281,10 @@ pub(crate) async fn query_range(
     let params = Params::parse(raw);
     match params.range(HOUR_NANOS) {
         Ok((start, end)) => match crate::metric::http::metric_expr(params.get("query")) {
-            Some(expr) => {
-                let step = crate::metric::http::parse_step(params.get("step"), start, end)
-                    .and_then(|step| {
-                        crate::metric::http::check_range_step(start, end, step).map(|()| step)
-                    });
-                match step {
-                    Ok(step_nanos) => {
-                        let eval = crate::metric::EvalParams {
-                            start_unix_nanos: start,
-                            end_unix_nanos: end,
-                            step_nanos,
-                        };
-                        crate::metric::http::respond(&store, &headers, &expr, eval).await
-                    }
-                    Err(message) => error_response(StatusCode::BAD_REQUEST, message),
-                }
-            }
+            Some(expr) => match crate::metric::http::range_params(start, end, params.get("step")) {
+                Ok(eval) => crate::metric::http::respond(&store, &headers, &expr, eval).await,
+                Err(message) => error_response(StatusCode::BAD_REQUEST, message),
+            },
             None => log_query(&store, &headers, &params, start, end).await,
         },
         Err((status, message)) => error_response(status, message),

@@ -52,19 +52,28 @@ pub fn format_rfc3339(unix_nanos: i64) -> String {
     )
 }
 
-/// Parses a query time: an integer (Unix nanoseconds, as Loki reads any integer), a
-/// number with a fraction (Unix seconds), or RFC 3339. `None` when it is none of those.
+/// Parses a query time as Loki does: an integer of at most 10 characters is Unix
+/// seconds, a longer one Unix nanoseconds; a number with a fraction is Unix seconds
+/// with the fraction rounded to milliseconds; otherwise RFC 3339. `None` when it is
+/// none of those.
 pub fn parse_time(text: &str) -> Option<i64> {
     let text = text.trim();
-    if let Ok(nanos) = text.parse::<i64>() {
-        return Some(nanos);
-    }
-    if text
-        .bytes()
-        .all(|byte| byte.is_ascii_digit() || byte == b'.' || byte == b'-')
+    if text.contains('.')
+        && let Ok(seconds) = text.parse::<f64>()
     {
-        let seconds = text.parse::<f64>().ok()?;
-        return seconds.is_finite().then(|| (seconds * 1e9).round() as i64);
+        if !seconds.is_finite() {
+            return None;
+        }
+        let whole = seconds.trunc();
+        let millis = ((seconds - whole) * 1000.0).round();
+        let nanos = (whole as i64).checked_mul(1_000_000_000)?;
+        return nanos.checked_add(millis as i64 * 1_000_000);
+    }
+    if let Ok(number) = text.parse::<i64>() {
+        if text.len() <= 10 {
+            return number.checked_mul(1_000_000_000);
+        }
+        return Some(number);
     }
     parse_rfc3339(text)
 }
@@ -132,6 +141,17 @@ mod tests {
             Some(1_700_000_000_000_000_000)
         );
         assert_eq!(parse_time("1700000000.5"), Some(1_700_000_000_500_000_000));
+        // Ten characters or fewer: seconds (Loki's rule); a fraction rounds to ms.
+        assert_eq!(parse_time("1700000000"), Some(1_700_000_000_000_000_000));
+        assert_eq!(parse_time("17"), Some(17_000_000_000));
+        assert_eq!(
+            parse_time("1700000000.0004"),
+            Some(1_700_000_000_000_000_000)
+        );
+        assert_eq!(
+            parse_time("1700000000.0126"),
+            Some(1_700_000_000_013_000_000)
+        );
         assert_eq!(
             parse_time("2023-11-14T22:13:20Z"),
             Some(1_700_000_000_000_000_000)

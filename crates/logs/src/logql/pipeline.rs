@@ -319,7 +319,12 @@ impl<'a> Pipeline<'a> {
                 value: None,
             });
         };
+        // An entry without the label (or with it empty) gives no sample, as in Loki
+        // (grafana/loki#6713); only a value that does not convert is an error.
         let raw = labels.get(&unwrap.label).unwrap_or("");
+        if raw.is_empty() {
+            return None;
+        }
         let value = match convert(unwrap.conversion, raw) {
             Ok(value) => value,
             Err(details) => {

@@ -101,6 +101,40 @@ pub(crate) fn check_range_step(start: i64, end: i64, step_nanos: i64) -> Result<
     Ok(())
 }
 
+/// The steps of a range query as Loki's query frontend runs them: the step is checked
+/// (positive, at most 11,000 points), then `start` is rounded down and `end` up to
+/// multiples of the step (in whole milliseconds) counted from the Unix epoch, so
+/// steps fall on the same instants whatever `start` a client sends.
+pub(crate) fn range_params(
+    start_unix_nanos: i64,
+    end_unix_nanos: i64,
+    step: Option<&str>,
+) -> Result<EvalParams, String> {
+    let step_nanos = parse_step(step, start_unix_nanos, end_unix_nanos)?;
+    check_range_step(start_unix_nanos, end_unix_nanos, step_nanos)?;
+    let step_millis = step_nanos / 1_000_000;
+    if step_millis == 0 {
+        return Ok(EvalParams {
+            start_unix_nanos,
+            end_unix_nanos,
+            step_nanos,
+        });
+    }
+    let aligned_step = step_millis * 1_000_000;
+    let start = start_unix_nanos - start_unix_nanos.rem_euclid(aligned_step);
+    let remainder = end_unix_nanos.rem_euclid(aligned_step);
+    let end = if remainder == 0 {
+        end_unix_nanos
+    } else {
+        end_unix_nanos.saturating_add(aligned_step - remainder)
+    };
+    Ok(EvalParams {
+        start_unix_nanos: start,
+        end_unix_nanos: end,
+        step_nanos: aligned_step,
+    })
+}
+
 /// Runs `expr` and answers in Loki's JSON.
 pub(crate) async fn respond(
     store: &LogStore,

@@ -517,6 +517,22 @@ fn values_and_timestamps_print_as_loki_prints_them() {
     assert!(http::check_range_step(0, 11_000 * S, S).is_ok());
 }
 
+#[test]
+fn range_queries_align_start_down_and_end_up_to_the_step() {
+    // Loki's frontend: start 1000.5 s at step 37 s -> 999 s (27 * 37), end 2000 s ->
+    // 2035 s (55 * 37).
+    let params = http::range_params(1_000_500_000_000, 2_000 * S, Some("37")).expect("valid");
+    assert_eq!(params.start_unix_nanos, 999 * S);
+    assert_eq!(params.end_unix_nanos, 2_035 * S);
+    assert_eq!(params.step_nanos, 37 * S);
+    let aligned = http::range_params(3_600 * S, 7_200 * S, Some("60")).expect("valid");
+    assert_eq!(
+        (aligned.start_unix_nanos, aligned.end_unix_nanos),
+        (3_600 * S, 7_200 * S)
+    );
+    assert!(http::range_params(0, S, Some("0")).is_err());
+}
+
 // --- whole queries over a store ---
 
 async fn store_with(
@@ -708,6 +724,15 @@ async fn limits_and_pipeline_errors_fail_like_loki() {
         panic!("not a vector");
     };
     assert_eq!(samples[0].value, 19.0);
+    // Entries without the unwrapped label give no sample (and no error).
+    let missing = run(
+        &store,
+        r#"sum_over_time({job="a"} | logfmt | unwrap absent_label [1m])"#,
+        at,
+    )
+    .await
+    .expect("missing labels are skipped");
+    assert_eq!(missing, MetricValue::Vector(Vec::new()));
     let absent = matrix(
         run(
             &store,
