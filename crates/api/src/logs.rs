@@ -4,9 +4,9 @@
 //!   the tenant, in the trace's time window widened by `slack` (default `5s`): entries
 //!   whose metadata names the trace or whose line contains its id
 //!   ([`weft_logs::links::entries_of_trace`]). `limit` (default 1,000, at most 10,000).
-//! - `GET /api/logs`: a LogQL log query (`query`, `start`, `end` as Unix nanoseconds
-//!   (integers, as Loki reads them), Unix seconds with a fraction, or RFC 3339, default
-//!   the last hour; `limit` default 100; `direction`
+//! - `GET /api/logs`: a LogQL log query (`query`, `start`, `end` as Loki reads them:
+//!   integers of more than 10 digits are Unix nanoseconds, shorter ones and numbers with
+//!   a fraction Unix seconds, or RFC 3339; default the last hour; `limit` default 100; `direction`
 //!   `backward` or `forward`), each entry with the trace id found in it
 //!   ([`weft_logs::links::TraceIdFinder`]) and, with `checkTraces=true`, whether that
 //!   trace is stored (at most [`MAX_CHECKED_TRACES`] distinct ids are looked up).
@@ -229,14 +229,14 @@ fn to_i64(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
 
-/// A time parameter: Unix nanoseconds (an integer, as Loki reads them), Unix seconds with
-/// a fraction, or RFC 3339.
+/// A time parameter as Loki reads it ([`weft_logs::time::parse_time`]): Unix nanoseconds
+/// (integers of more than 10 digits), Unix seconds, or RFC 3339.
 fn time_param(params: &QueryParams, name: &str, default: i64) -> Result<i64, ApiError> {
     match params.get(name) {
         None | Some("") => Ok(default),
         Some(text) => weft_logs::time::parse_time(text).ok_or_else(|| {
             ApiError::BadRequest(format!(
-                "invalid {name} {text:?}: Unix nanoseconds, Unix seconds with a fraction or RFC 3339 expected"
+                "invalid {name} {text:?}: Unix nanoseconds, Unix seconds or RFC 3339 expected"
             ))
         }),
     }

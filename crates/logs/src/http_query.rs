@@ -378,14 +378,16 @@ pub(crate) async fn label_values(
     }
 }
 
-/// `GET /loki/api/v1/series` with one or more `match[]` selectors.
+/// `GET /loki/api/v1/series` with one or more `match[]` selectors (`match` too, as
+/// logcli sends them and Loki accepts).
 pub(crate) async fn series_handler(
     State(store): State<Arc<LogStore>>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Response {
     let params = Params::parse(raw);
-    let selectors = params.all("match[]");
+    let mut selectors = params.all("match[]");
+    selectors.extend(params.all("match"));
     if selectors.is_empty() {
         return error_response(StatusCode::BAD_REQUEST, "match[] parameter is required");
     }
