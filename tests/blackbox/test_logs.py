@@ -4,7 +4,11 @@ a kill -9 after the 204."""
 
 import time
 
+import pytest
 import requests
+
+# Runs in both black-box passes, local disk and S3 (tests/run.sh: -m storage).
+pytestmark = pytest.mark.storage
 
 
 def uvarint(value: int) -> bytes:
