@@ -416,8 +416,11 @@ impl Parser {
     }
 
     fn binary_modifiers(&mut self, op: BinaryOp) -> Result<(bool, Option<VectorMatching>)> {
-        let return_bool = self.eat_keyword("bool");
-        if return_bool && !op.is_comparison() {
+        let mut return_bool = self.eat_keyword("bool");
+        if return_bool && op.is_set_operator() {
+            // Loki accepts `bool` on and/or/unless and ignores it.
+            return_bool = false;
+        } else if return_bool && !op.is_comparison() {
             return Err(ParseError::plain(
                 "bool modifier can only be used on comparison operators",
             ));

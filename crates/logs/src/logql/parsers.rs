@@ -121,10 +121,8 @@ fn json_extract(extractions: &[JsonExtraction], line: &str, labels: &mut Labels)
         return;
     }
     if !line.starts_with(['{', '[', '"']) {
-        json_error(
-            labels,
-            String::from("Value looks like object, but can't find closing '}' symbol"),
-        );
+        // Loki's expression parser sets the error without details.
+        labels.set_error("JSONParserErr", None);
         return;
     }
     for extraction in extractions {
@@ -134,8 +132,8 @@ fn json_extract(extractions: &[JsonExtraction], line: &str, labels: &mut Labels)
             Ok(Some(JsonValue::Bool(value))) => value.to_string(),
             Ok(Some(JsonValue::Object(raw) | JsonValue::Array(raw))) => raw.to_owned(),
             Ok(Some(JsonValue::Null)) | Ok(None) => String::new(),
-            Err(error) => {
-                json_error(labels, error);
+            Err(_) => {
+                labels.set_error("JSONParserErr", None);
                 String::new()
             }
         };

@@ -375,6 +375,10 @@ fn metric_query_errors_read_as_lokis() {
             "parse error at line 1, col 19: invalid pattern parser: found consecutive capture '<a><b>': invalid expression",
         ),
         (
+            r#"count_over_time({a="b"}[5m]) + bool count_over_time({a="b"}[5m])"#,
+            "parse error : bool modifier can only be used on comparison operators",
+        ),
+        (
             r#"{a="b"} + 1"#,
             "parse error at line 1, col 9: syntax error: a log query cannot be an operand of +; use a range aggregation such as count_over_time({...}[5m])",
         ),
@@ -524,4 +528,15 @@ fn pattern_line_filters_test_the_whole_line_as_loki_does() {
         error_of(r#"{a="b"} |> "<x> y""#),
         "parse error at line 1, col 12: invalid line filter pattern: named captures are not allowed: found '<x>'"
     );
+}
+
+#[test]
+fn bool_on_a_set_operator_is_accepted_and_ignored_as_loki_does() {
+    let with_bool =
+        parse(r#"sum(count_over_time({a="b"}[5m])) and bool sum(count_over_time({a="b"}[5m]))"#)
+            .expect("Loki accepts bool on and");
+    let without =
+        parse(r#"sum(count_over_time({a="b"}[5m])) and sum(count_over_time({a="b"}[5m]))"#)
+            .expect("parses");
+    assert_eq!(format!("{with_bool:?}"), format!("{without:?}"));
 }
