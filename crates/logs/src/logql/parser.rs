@@ -854,7 +854,7 @@ impl Parser {
                     stages.push(self.stage()?);
                     continue;
                 }
-                _ => return Ok((stages, unwrap)),
+                _ => return Ok((reorder_stages(stages), unwrap)),
             };
             if unwrap.is_some() {
                 return Err(self.unexpected("| and a label filter after unwrap"));
@@ -1497,4 +1497,35 @@ pub fn parse(text: &str) -> Result<Query> {
         Expr::Log(query) => Query::Log(query),
         Expr::Metric(expr) => Query::Metric(expr),
     })
+}
+
+/// Loki's stage order (its `reorderStages`): within each run of stages that ends at a
+/// label filter, a `line_format` or an `unpack`, the line filters run first, in their
+/// order, then the other stages in theirs. A line filter written after `decolorize`, a
+/// parser, `drop`/`keep` or `label_format` therefore sees the line those stages saw (only
+/// `decolorize` changes it), and lines are filtered before they are parsed.
+fn reorder_stages(stages: Vec<Stage>) -> Vec<Stage> {
+    let mut result = Vec::with_capacity(stages.len());
+    let mut filters: Vec<Stage> = Vec::new();
+    let mut others: Vec<Stage> = Vec::new();
+    let flush = |result: &mut Vec<Stage>, filters: &mut Vec<Stage>, others: &mut Vec<Stage>| {
+        result.append(filters);
+        result.append(others);
+    };
+    for stage in stages {
+        match stage {
+            Stage::LabelFilter(_) => {
+                flush(&mut result, &mut filters, &mut others);
+                result.push(stage);
+            }
+            Stage::LineFilter(_) => filters.push(stage),
+            Stage::LineFormat(_) | Stage::Parser(ParserStage::Unpack) => {
+                others.push(stage);
+                flush(&mut result, &mut filters, &mut others);
+            }
+            _ => others.push(stage),
+        }
+    }
+    flush(&mut result, &mut filters, &mut others);
+    result
 }

@@ -540,3 +540,38 @@ fn bool_on_a_set_operator_is_accepted_and_ignored_as_loki_does() {
             .expect("parses");
     assert_eq!(format!("{with_bool:?}"), format!("{without:?}"));
 }
+
+#[test]
+fn line_filters_run_first_within_each_run_of_stages_as_loki_orders_them() {
+    let Query::Log(query) = parse(
+        r#"{a="b"} | json | decolorize |= "x" | level="error" | logfmt |~ "y" | line_format "{{.a}}" != "z""#,
+    )
+    .expect("parses") else {
+        panic!("a log query");
+    };
+    let kinds: Vec<&str> = query
+        .pipeline
+        .iter()
+        .map(|stage| match stage {
+            Stage::LineFilter(_) => "line filter",
+            Stage::Parser(_) => "parser",
+            Stage::Decolorize => "decolorize",
+            Stage::LabelFilter(_) => "label filter",
+            Stage::LineFormat(_) => "line_format",
+            _ => "other",
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "line filter",
+            "parser",
+            "decolorize",
+            "label filter",
+            "line filter",
+            "parser",
+            "line_format",
+            "line filter"
+        ]
+    );
+}
