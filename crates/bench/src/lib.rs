@@ -22,6 +22,9 @@
 //! by the generator) or pushes the same spans over OTLP, [`pull_config`] writes the
 //! scrape configuration and reads the server's counters, and [`cpu`] reads a process's
 //! CPU time.
+//!
+//! For `weft bench logs`: [`logs`] generates a realistic log corpus (nginx, JSON, CRI,
+//! logfmt) and pushes it as Loki push requests.
 
 pub mod cpu;
 pub mod driver;
@@ -31,6 +34,7 @@ pub mod giant;
 pub mod id_file;
 pub mod jaeger_encode;
 pub mod layout;
+pub mod logs;
 pub mod pacing;
 pub mod pull;
 pub mod pull_config;

@@ -12,7 +12,8 @@
 //! time while sampling the server's memory (`bench_soak`), and `weft bench export` sends
 //! the storage corpus to another backend over OTLP gRPC (`bench_export`), and `weft bench
 //! pull` has a started server scrape many simulated targets and compares it with OTLP
-//! push of the same spans (`bench_pull`).
+//! push of the same spans (`bench_pull`), and `weft bench logs` pushes a realistic log
+//! corpus to a Loki push URL (`bench_logs`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
@@ -31,6 +32,7 @@ pub fn command() -> Command {
         .subcommand(crate::bench_soak::command())
         .subcommand(crate::bench_export::command())
         .subcommand(crate::bench_pull::command())
+        .subcommand(crate::bench_logs::command())
         .arg(
             Arg::new("protocol")
                 .long("protocol")
@@ -79,6 +81,7 @@ pub async fn run(arguments: &ArgMatches) -> anyhow::Result<()> {
         Some(("soak", arguments)) => return crate::bench_soak::run(arguments).await,
         Some(("export", arguments)) => return crate::bench_export::run(arguments).await,
         Some(("pull", arguments)) => return crate::bench_pull::run(arguments).await,
+        Some(("logs", arguments)) => return crate::bench_logs::run(arguments).await,
         _ => {}
     }
     let protocol_text = arguments

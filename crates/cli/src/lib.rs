@@ -7,6 +7,7 @@
 mod agent;
 mod bench;
 mod bench_export;
+mod bench_logs;
 mod bench_pull;
 mod bench_query;
 mod bench_soak;
