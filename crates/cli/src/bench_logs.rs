@@ -115,7 +115,12 @@ pub async fn run(arguments: &ArgMatches) -> anyhow::Result<()> {
         concurrency,
         timeout,
     };
+    let client_before = process_cpu_time(std::process::id());
     let report = push_corpus(Arc::new(corpus.batches), &push).await?;
+    let client_used = match (process_cpu_time(std::process::id()), client_before) {
+        (Some(after), Some(before)) => Some(after.since(&before).total().as_secs_f64()),
+        _ => None,
+    };
     let cpu_used = match (pid.and_then(process_cpu_time), cpu_before) {
         (Some(after), Some(before)) => Some(after.since(&before)),
         _ => None,
@@ -135,6 +140,9 @@ pub async fn run(arguments: &ArgMatches) -> anyhow::Result<()> {
     );
     for sample in &report.error_samples {
         println!("  error: {sample}");
+    }
+    if let Some(seconds) = client_used {
+        println!("client (this process): {seconds:.2} CPU s while pushing");
     }
     let cpu_seconds = cpu_used.map(|cpu| cpu.total().as_secs_f64());
     if let Some(cpu) = cpu_used {
@@ -171,6 +179,7 @@ pub async fn run(arguments: &ArgMatches) -> anyhow::Result<()> {
         "mb_per_second": report.megabytes_per_second(),
         "server_cpu_seconds": cpu_seconds,
         "server_peak_rss_bytes": peak_rss,
+        "client_cpu_seconds": client_used,
     });
     println!("json: {json}");
     if report.errors > 0 {
