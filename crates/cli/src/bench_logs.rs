@@ -14,7 +14,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, bail};
 use clap::{Arg, ArgMatches, Command, value_parser};
 use weft_bench::cpu::process_cpu_time;
-use weft_bench::logs::{LogCorpusSettings, PushSettings, encode_corpus, push_corpus};
+use weft_bench::logs::{LogCorpusSettings, PushSettings, encode_corpus, parse_bytes, push_corpus};
 use weft_bench::soak::process_memory_bytes;
 
 use crate::bench::{mebibytes, thousands};
@@ -186,48 +186,4 @@ pub async fn run(arguments: &ArgMatches) -> anyhow::Result<()> {
         bail!("{} of {} requests failed", report.errors, report.requests);
     }
     Ok(())
-}
-
-/// `256MB`, `1MiB`, `3GB`, `4096`: decimal (KB, MB, GB) or binary (KiB, MiB, GiB) units.
-fn parse_bytes(text: &str) -> anyhow::Result<u64> {
-    let text = text.trim();
-    let split = text
-        .find(|character: char| !character.is_ascii_digit() && character != '.')
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: f64 = number
-        .parse()
-        .with_context(|| format!("{text:?} does not start with a number"))?;
-    let multiplier: f64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1.0,
-        "kb" => 1e3,
-        "mb" => 1e6,
-        "gb" => 1e9,
-        "kib" => 1024.0,
-        "mib" => 1024.0 * 1024.0,
-        "gib" => 1024.0 * 1024.0 * 1024.0,
-        other => bail!("unknown unit {other:?} in {text:?} (use B, KB, MB, GB, KiB, MiB or GiB)"),
-    };
-    let bytes = number * multiplier;
-    if !(1.0..1e15).contains(&bytes) {
-        bail!("{text:?} is out of range (1 byte to 1 PB)");
-    }
-    Ok(bytes as u64)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn byte_sizes_take_decimal_and_binary_units() {
-        assert_eq!(parse_bytes("4096").expect("plain"), 4096);
-        assert_eq!(parse_bytes("256MB").expect("mb"), 256_000_000);
-        assert_eq!(parse_bytes("1MiB").expect("mib"), 1 << 20);
-        assert_eq!(parse_bytes("1.5GB").expect("fraction"), 1_500_000_000);
-        assert_eq!(parse_bytes("2 GiB").expect("space"), 2 << 30);
-        assert!(parse_bytes("MB").is_err());
-        assert!(parse_bytes("12XB").is_err());
-        assert!(parse_bytes("0").is_err());
-    }
 }
