@@ -214,6 +214,10 @@ impl LogGenerator {
         let needle =
             self.settings.needle_one_in > 0 && self.random.below(self.settings.needle_one_in) == 0;
         self.line.clear();
+        let format_index = LogFormat::ALL
+            .iter()
+            .position(|candidate| *candidate == format)
+            .unwrap_or(0);
         let mut random = std::mem::replace(&mut self.random, SplitMix64::new(0));
         let level = match format {
             LogFormat::Nginx => write_nginx(&mut self.line, &mut random, timestamp, needle),
@@ -222,16 +226,12 @@ impl LogGenerator {
                 &mut self.line,
                 &mut random,
                 timestamp,
-                &self.pod_names[pod],
+                &self.pod_names[format_index * pods + pod],
                 needle,
             ),
             LogFormat::Logfmt => write_logfmt(&mut self.line, &mut random, timestamp, needle),
         };
         self.random = random;
-        let format_index = LogFormat::ALL
-            .iter()
-            .position(|candidate| *candidate == format)
-            .unwrap_or(0);
         let stream = (format_index * pods + pod) * LEVELS.len() + level;
         self.bytes_written += self.line.len() as u64;
         self.lines_written += 1;
@@ -952,11 +952,15 @@ mod tests {
                     assert!(value["http"]["status"].is_u64());
                 }
                 "nginx" => assert!(record.line.contains(" HTTP/1.1\" "), "{}", record.line),
-                "cri" => assert!(
-                    record.line.contains(" stdout F ") || record.line.contains(" stderr F "),
-                    "{}",
-                    record.line
-                ),
+                "cri" => {
+                    assert!(
+                        record.line.contains(" stdout F ") || record.line.contains(" stderr F "),
+                        "{}",
+                        record.line
+                    );
+                    let pod = format!("pod=\"{}\"", record.labels["pod"]);
+                    assert!(record.line.contains(&pod), "{}", record.line);
+                }
                 "logfmt" => {
                     let level = format!(" level={} ", record.labels["level"]);
                     assert!(record.line.starts_with("time=2026-12-0"), "{}", record.line);

@@ -100,6 +100,17 @@ pub async fn run(arguments: &ArgMatches) -> anyhow::Result<()> {
         corpus.line_bytes as f64 / corpus.body_bytes.max(1) as f64,
         generating.elapsed().as_secs_f64(),
     );
+    // Concurrent requests arrive out of order; a stream's entries may be at most the
+    // server's out-of-order window (Loki: max_chunk_age / 2, 1 h by default) behind its
+    // newest entry, so warn when batches in flight together span more than half of that.
+    let in_flight_span =
+        span.as_secs_f64() * concurrency as f64 / corpus.batches.len().max(1) as f64;
+    if concurrency > 1 && in_flight_span > 1800.0 {
+        eprintln!(
+            "warning: {concurrency} requests in flight cover {:.0} minutes of timestamps; servers may refuse entries as too far behind (use more --bytes, smaller --batch-bytes or a shorter --span)",
+            in_flight_span / 60.0
+        );
+    }
     let Some(url) = arguments.get_one::<String>("url") else {
         return Ok(());
     };
