@@ -20,36 +20,10 @@ pub fn format_duration(nanos: u64) -> String {
 
 /// `2026-11-21 19:26:19.123` (UTC) from nanoseconds since the epoch.
 pub fn format_timestamp(unix_nanos: u64) -> String {
-    let seconds = unix_nanos / 1_000_000_000;
-    let millis = (unix_nanos / 1_000_000) % 1_000;
-    let days = seconds / 86_400;
-    let (year, month, day) = civil_from_days(days as i64);
-    let second_of_day = seconds % 86_400;
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}.{millis:03}",
-        second_of_day / 3600,
-        (second_of_day / 60) % 60,
-        second_of_day % 60
-    )
-}
-
-/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day = (day_of_year - (153 * month_index + 2) / 5 + 1) as u32;
-    let month = if month_index < 10 {
-        month_index + 3
-    } else {
-        month_index - 9
-    } as u32;
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    (year, month, day)
+    let time = std::time::UNIX_EPOCH + std::time::Duration::from_nanos(unix_nanos);
+    // humantime prints `2026-11-21T19:26:19.123Z`.
+    let text = humantime::format_rfc3339_millis(time).to_string();
+    text.trim_end_matches('Z').replacen('T', " ", 1)
 }
 
 /// How [`render`] marks the spans on the critical path.

@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 use regex::Regex;
 
 use super::pipeline::go_quote;
+use crate::time::{civil_from_days, days_from_civil};
 
 /// The functions a template may call.
 pub const FUNCTIONS: &[&str] = &[
@@ -1525,36 +1526,6 @@ fn base64_decode(text: &str) -> Option<String> {
 
 /// Go's `time.Time.String()` layout.
 const GO_TIME_STRING: &str = "2006-01-02 15:04:05.999999999 -0700 MST";
-
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    // Howard Hinnant's days-to-civil algorithm.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day = (day_of_year - (153 * month_index + 2) / 5 + 1) as u32;
-    let month = if month_index < 10 {
-        month_index + 3
-    } else {
-        month_index - 9
-    } as u32;
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
-
-fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let year_of_era = year.rem_euclid(400);
-    let month = i64::from(month);
-    let day_of_year =
-        (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + i64::from(day) - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
-}
 
 const MONTHS: [&str; 12] = [
     "January",
