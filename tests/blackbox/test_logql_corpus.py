@@ -7,14 +7,21 @@ the test, so the list only shrinks."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sys
 import time
 
 from helpers import REPO_ROOT, WeftServer
 
-sys.path.insert(0, str(REPO_ROOT / "tests" / "logql"))
-import corpus  # noqa: E402
+LOGQL_DIR = REPO_ROOT / "tests" / "logql"
+# tests/logql/corpus.py imports its siblings (dataset, queries) by name.
+sys.path.insert(0, str(LOGQL_DIR))
+# Loaded under its own name: tests/traceql/corpus.py is `corpus` in the same pytest worker.
+_spec = importlib.util.spec_from_file_location("logql_corpus", LOGQL_DIR / "corpus.py")
+corpus = importlib.util.module_from_spec(_spec)
+sys.modules["logql_corpus"] = corpus
+_spec.loader.exec_module(corpus)
 
 
 def test_logql_answers_equal_lokis(weft: WeftServer):
