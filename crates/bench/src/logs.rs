@@ -27,6 +27,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use weft_logs::time::civil_from_days;
 use weft_tail::record::{Record, encode_push_request};
 
 use crate::random::SplitMix64;
@@ -801,26 +802,6 @@ fn write_logfmt(line: &mut String, random: &mut SplitMix64, timestamp: i64, need
 }
 
 // ---- time formatting ---------------------------------------------------------------
-
-/// Year, month (1-12) and day (1-31) of a count of days since 1970-01-01 (proleptic
-/// Gregorian calendar, the civil-from-days algorithm).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day = (day_of_year - (153 * month_index + 2) / 5 + 1) as u32;
-    let month = if month_index < 10 {
-        month_index + 3
-    } else {
-        month_index - 9
-    } as u32;
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
 
 struct Civil {
     year: i64,
