@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use regex::Regex;
 
 use super::pipeline::go_quote;
-use crate::time::{civil_from_days, days_from_civil};
+use crate::time::{MONTHS, civil_from_days, days_from_civil};
 
 /// The functions a template may call.
 pub const FUNCTIONS: &[&str] = &[
@@ -1527,20 +1527,6 @@ fn base64_decode(text: &str) -> Option<String> {
 /// Go's `time.Time.String()` layout.
 const GO_TIME_STRING: &str = "2006-01-02 15:04:05.999999999 -0700 MST";
 
-const MONTHS: [&str; 12] = [
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-];
 const WEEKDAYS: [&str; 7] = [
     "Thursday",
     "Friday",

@@ -6,6 +6,7 @@
 
 use jiff::civil::DateTime;
 use jiff::tz::{Offset, TimeZone};
+use weft_logs::time::MONTHS;
 
 /// The layout of a Go named format, or `None` for a layout written out.
 pub(crate) fn named_layout(name: &str) -> Option<&'static str> {
@@ -180,20 +181,6 @@ fn tokenize(layout: &str) -> Vec<Result<Element, String>> {
     chunks
 }
 
-const MONTHS: [&str; 12] = [
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-];
 const DAYS: [&str; 7] = [
     "Sunday",
     "Monday",
