@@ -150,7 +150,8 @@ fn success(data: Value) -> Response {
     axum::Json(json!({"status": "success", "data": data})).into_response()
 }
 
-fn labels_json(labels: &crate::LabelSet) -> Value {
+/// A label set as a JSON object (Loki's `stream` and `metric`).
+pub(crate) fn labels_json(labels: &crate::LabelSet) -> Value {
     let map: Map<String, Value> = labels
         .pairs()
         .iter()
@@ -159,7 +160,8 @@ fn labels_json(labels: &crate::LabelSet) -> Value {
     Value::Object(map)
 }
 
-fn stats_json(stats: &QueryStats, returned: usize) -> Value {
+/// Loki's `stats` block of a query answer.
+pub(crate) fn stats_json(stats: &QueryStats, returned: usize) -> Value {
     let seconds = stats.exec_time.as_secs_f64();
     let per_second = |amount: u64| {
         if seconds > 0.0 {

@@ -5,10 +5,11 @@
 
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Map, Number, Value, json};
+use serde_json::{Number, Value, json};
 
 use crate::LogStore;
 use crate::http::{error_response, tenant_of};
+use crate::http_query::{labels_json, stats_json};
 use crate::logql::{MetricExpr, Query, parse};
 use crate::query::{QueryError, QueryStats};
 
@@ -199,15 +200,6 @@ pub(crate) fn value_json(value: f64) -> Value {
     Value::String(text)
 }
 
-fn labels_json(labels: &crate::LabelSet) -> Value {
-    let map: Map<String, Value> = labels
-        .pairs()
-        .iter()
-        .map(|(name, value)| (name.clone(), Value::String(value.clone())))
-        .collect();
-    Value::Object(map)
-}
-
 /// The `data` object of a metric answer.
 pub(crate) fn data_json(value: &MetricValue, stats: &QueryStats) -> Value {
     let (result_type, result, returned) = match value {
@@ -253,32 +245,6 @@ pub(crate) fn data_json(value: &MetricValue, stats: &QueryStats) -> Value {
         ),
     };
     json!({"resultType": result_type, "result": result, "stats": stats_json(stats, returned)})
-}
-
-fn stats_json(stats: &QueryStats, returned: usize) -> Value {
-    let seconds = stats.exec_time.as_secs_f64();
-    let per_second = |amount: u64| {
-        if seconds > 0.0 {
-            (amount as f64 / seconds) as u64
-        } else {
-            0
-        }
-    };
-    json!({
-        "summary": {
-            "bytesProcessedPerSecond": per_second(stats.bytes_processed),
-            "linesProcessedPerSecond": per_second(stats.lines_processed),
-            "totalBytesProcessed": stats.bytes_processed,
-            "totalLinesProcessed": stats.lines_processed,
-            "execTime": seconds,
-            "queueTime": 0,
-            "totalEntriesReturned": returned,
-        },
-        "store": {
-            "totalChunksRef": stats.chunks_referenced,
-            "totalChunksDownloaded": stats.chunks_downloaded,
-        },
-    })
 }
 
 fn success(value: &MetricValue, stats: &QueryStats) -> Response {
