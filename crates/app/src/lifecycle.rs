@@ -238,6 +238,7 @@ pub async fn run(config: Config, target: Target) -> anyhow::Result<()> {
         config.storage.path.clone(),
         sampling.provider.clone(),
         sampling.adaptive.clone(),
+        sampling.strategies_stamp,
         stop_receiver.clone(),
     ));
     if let Some(listener) = jaeger_grpc_listener {

@@ -69,6 +69,9 @@ pub(crate) struct Sampling {
     pub adaptive: Option<Arc<Mutex<AdaptiveCalculator>>>,
     /// The tail policies' names and wait, for the status answer.
     pub tail_summary: Option<(Vec<String>, Duration)>,
+    /// The strategies file as it was just before it was read, so a rewrite between the
+    /// start and the first poll is still seen as a change.
+    pub strategies_stamp: Option<FileStamp>,
 }
 
 /// Builds the samplers; every error names the setting or file and what is wrong.
@@ -116,6 +119,7 @@ pub(crate) fn build(section: &SamplingSection, storage_path: &Path) -> anyhow::R
             decision_cache_size: usize::try_from(cache).unwrap_or(usize::MAX),
         })
     };
+    let strategies_stamp = file_stamp(&section.strategies_file);
     let provider = if section.strategies_file.is_empty() {
         SamplingProvider::without_file(section.default_probability)
     } else {
@@ -144,6 +148,7 @@ pub(crate) fn build(section: &SamplingSection, storage_path: &Path) -> anyhow::R
         provider,
         adaptive,
         tail_summary,
+        strategies_stamp,
     })
 }
 
@@ -253,9 +258,10 @@ pub(crate) async fn maintain(
     storage_path: PathBuf,
     provider: Arc<SamplingProvider>,
     adaptive: Option<Arc<Mutex<AdaptiveCalculator>>>,
+    loaded: Option<FileStamp>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let mut modified = file_modified(&section.strategies_file);
+    let mut loaded = loaded;
     let tick = section
         .adaptive
         .calculation_interval
@@ -267,9 +273,9 @@ pub(crate) async fn maintain(
             _ = stop.changed() => return,
         }
         if !section.strategies_file.is_empty() {
-            let now_modified = file_modified(&section.strategies_file);
-            if now_modified != modified {
-                modified = now_modified;
+            let now = file_stamp(&section.strategies_file);
+            if now != loaded {
+                loaded = now;
                 reload_strategies(&section.strategies_file, &provider);
             }
         }
@@ -312,13 +318,27 @@ fn reload_strategies(path: &str, provider: &SamplingProvider) {
     }
 }
 
-fn file_modified(path: &str) -> Option<SystemTime> {
+/// What tells one version of a file from the next: its modification time alone misses
+/// a rewrite within the file system's timestamp granularity, so the inode (a rename
+/// over the file gives a new one) and the length count too.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct FileStamp {
+    modified: Option<SystemTime>,
+    inode: u64,
+    len: u64,
+}
+
+fn file_stamp(path: &str) -> Option<FileStamp> {
+    use std::os::unix::fs::MetadataExt;
     if path.is_empty() {
         return None;
     }
-    std::fs::metadata(path)
-        .and_then(|meta| meta.modified())
-        .ok()
+    let meta = std::fs::metadata(path).ok()?;
+    Some(FileStamp {
+        modified: meta.modified().ok(),
+        inode: meta.ino(),
+        len: meta.len(),
+    })
 }
 
 /// Writes `bytes` to `path` through a temporary file, so a crash leaves the old state.
