@@ -60,7 +60,8 @@ pub struct LogsConfig {
     /// `entry too far behind`.
     #[serde(with = "humantime_serde")]
     pub out_of_order_window: Duration,
-    /// Uncompressed bytes of entries at which a stream's head is cut into a chunk.
+    /// Uncompressed bytes of entries at which a stream's head is cut into a chunk (as
+    /// soon as a push takes it there).
     pub chunk_target_bytes: usize,
     /// Uncompressed bytes per compressed block inside a chunk.
     pub chunk_block_bytes: usize,
@@ -70,7 +71,7 @@ pub struct LogsConfig {
     /// A head that received nothing for this long is cut into a chunk.
     #[serde(with = "humantime_serde")]
     pub chunk_idle_period: Duration,
-    /// How often heads are checked for cutting.
+    /// How often heads are checked for cutting by age and idleness.
     #[serde(with = "humantime_serde")]
     pub flush_check_period: Duration,
     /// When the logs WAL is fsynced: `always` (default) or `interval`.

@@ -5,7 +5,8 @@
 //! moves each stream's newest-timestamp mark forward (so concurrent pushes see each
 //! other's ordering); it is then written to the WAL (and fsynced per policy, fsyncs
 //! shared by concurrent pushes) and only then applied to the heads. A flush pass cuts
-//! heads into chunks by size, age and idleness; once a chunk is durable its entries
+//! heads into chunks by size, age and idleness (periodically, and at once when a push
+//! takes a head to `chunk_target_bytes`); once a chunk is durable its entries
 //! leave the head, and WAL segments that hold no head entry any more are deleted.
 //!
 //! Memory: heads hold at most about `max_head_bytes` of lines and structured metadata
@@ -32,6 +33,9 @@ use crate::push::PushedStream;
 use crate::time::now_unix_nanos;
 use crate::wal::{LogWal, encode_record, list_segments, read_segment};
 use crate::{Entry, LabelSet, LogsConfig};
+
+/// How long a cut for heads that reached their target size waits for others to fill.
+const SIZE_CUT_GATHER: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// A stream's identity.
 pub type StreamKey = (TenantId, LabelSet);
@@ -99,6 +103,9 @@ pub struct LogStore {
     tenant_rate: TenantRateLimiter,
     /// Bytes charged by every head (see [`entry_memory_bytes`]).
     head_bytes: AtomicU64,
+    /// Woken by a push that took a stream's head to `chunk_target_bytes`, so the head is
+    /// cut now rather than at the next periodic check.
+    cut_wanted: tokio::sync::Notify,
 }
 
 /// What a push stored and rejected.
@@ -171,14 +178,15 @@ impl StreamHead {
 }
 
 impl State {
-    /// Puts `entries` into the stream's head; returns the bytes charged to head memory.
+    /// Puts `entries` into the stream's head; returns the bytes charged to head memory
+    /// and the head's line bytes after them.
     fn apply(
         &mut self,
         tenant: &TenantId,
         labels: &LabelSet,
         entries: Vec<Entry>,
         segment: u64,
-    ) -> u64 {
+    ) -> (u64, usize) {
         let head = self
             .heads
             .entry((tenant.clone(), labels.clone()))
@@ -190,10 +198,11 @@ impl State {
         let charged = head.memory_bytes - before;
         let newly_active = !head.active;
         head.active = true;
+        let line_bytes = head.line_bytes;
         if newly_active {
             *self.active_streams.entry(tenant.clone()).or_default() += 1;
         }
-        charged
+        (charged, line_bytes)
     }
 
     /// Clears `active` of the head of `key` once it holds no entry.
@@ -241,7 +250,9 @@ impl LogStore {
             }
             for record in contents.records {
                 replayed_entries += record.entries.len();
-                head_bytes += state.apply(&record.tenant, &record.labels, record.entries, sequence);
+                head_bytes += state
+                    .apply(&record.tenant, &record.labels, record.entries, sequence)
+                    .0;
             }
             next_segment = sequence + 1;
         }
@@ -268,6 +279,7 @@ impl LogStore {
             next_chunk: AtomicU64::new(0),
             tenant_rate,
             head_bytes: AtomicU64::new(head_bytes),
+            cut_wanted: tokio::sync::Notify::new(),
         }))
     }
 
@@ -318,11 +330,19 @@ impl LogStore {
             let segment = self.wal.append(records).await?;
             let mut state = self.write_state();
             let mut charged = 0;
+            let mut head_full = false;
             for stream in accepted {
-                charged += state.apply(tenant, &stream.labels, stream.entries, segment);
+                let (bytes, line_bytes) =
+                    state.apply(tenant, &stream.labels, stream.entries, segment);
+                charged += bytes;
+                head_full |= line_bytes >= self.config.chunk_target_bytes;
             }
+            drop(state);
             let held = self.head_bytes.fetch_add(charged, Ordering::Relaxed) + charged;
             metrics::gauge!(HEAD_BYTES).set(held as f64);
+            if head_full {
+                self.cut_wanted.notify_one();
+            }
         }
         Ok(PushSummary {
             accepted_entries,
@@ -497,6 +517,14 @@ impl LogStore {
     /// idle longer than the idle period, or every non-empty head when `everything`.
     /// Then deletes WAL segments no head entry needs. Returns the chunks written.
     pub async fn flush(&self, everything: bool) -> Result<usize, StoreError> {
+        self.cut(everything, true).await
+    }
+
+    /// A flush pass. With `rotate`, the WAL moves to a new segment first, so the
+    /// segment holding the cut entries can be deleted at once; cuts for heads that reached
+    /// their target size skip that (they come often under load, and a segment per cut
+    /// would pile up files) and leave the segment to be deleted after its size rotation.
+    async fn cut(&self, everything: bool, rotate: bool) -> Result<usize, StoreError> {
         let _single = self.flush_lock.lock().await;
         let due: Vec<(StreamKey, Vec<Entry>)> = {
             let state = self.read_state();
@@ -522,7 +550,11 @@ impl LogStore {
             return Ok(0);
         }
         // Entries pushed from here on go to a new segment, which the cut cannot empty.
-        let closed_segment = self.wal.rotate().await?;
+        let closed_segment = if rotate {
+            Some(self.wal.rotate().await?)
+        } else {
+            None
+        };
         let mut written = 0;
         for (key, mut entries) in due {
             let taken = entries.len();
@@ -558,7 +590,8 @@ impl LogStore {
                 .values()
                 .filter_map(|head| head.entries.first().map(|held| held.segment))
                 .min()
-                .unwrap_or(closed_segment + 1)
+                // With no head entry left, every segment but the current one can go.
+                .unwrap_or(closed_segment.map_or(u64::MAX, |closed| closed + 1))
         };
         let deleted = self.wal.delete_before(oldest_needed)?;
         tracing::debug!(written, deleted_segments = deleted, "logs flush");
@@ -614,6 +647,13 @@ impl LogStore {
                 _ = flush_tick.tick() => {
                     if let Err(error) = self.flush(false).await {
                         tracing::warn!(%error, "logs flush failed; entries stay in the head and the wal");
+                    }
+                }
+                _ = self.cut_wanted.notified() => {
+                    // Gather the heads that fill at about the same time into one pass.
+                    tokio::time::sleep(SIZE_CUT_GATHER).await;
+                    if let Err(error) = self.cut(false, false).await {
+                        tracing::warn!(%error, "cutting full logs heads failed; entries stay in the head and the wal");
                     }
                 }
                 _ = sync_tick.tick() => {

@@ -221,3 +221,53 @@ async fn concurrent_pushes_are_all_acknowledged_and_replayed() {
     assert_eq!(replayed, 24);
     assert_eq!(state.active_streams.get(&tenant("a")), Some(&4));
 }
+
+#[tokio::test]
+async fn a_head_is_cut_as_soon_as_it_reaches_the_target_size() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let (store, chunk_store) = open(LogsConfig {
+        chunk_target_bytes: 1_000,
+        // Far away: only the size of the head can cause the cut.
+        flush_check_period: std::time::Duration::from_secs(3600),
+        ..config(directory.path())
+    })
+    .await;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    // The periodic pass runs once at start; let it pass before the pushes.
+    let maintenance = tokio::spawn(store.clone().run_maintenance(stopped));
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let line = "l".repeat(300);
+    store
+        .push(
+            &tenant("a"),
+            vec![stream(r#"{app="small"}"#, &["one line"])],
+        )
+        .await
+        .expect("push");
+    for _ in 0..2 {
+        store
+            .push(&tenant("a"), vec![stream(r#"{app="x"}"#, &[&line, &line])])
+            .await
+            .expect("push");
+    }
+    let deadline = Instant::now() + std::time::Duration::from_secs(10);
+    let chunks = loop {
+        let chunks = chunk_store.load_index().await.expect("index");
+        if !chunks.is_empty() || Instant::now() > deadline {
+            break chunks;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert_eq!(chunks.len(), 1, "the full head and only it is cut");
+    assert_eq!(chunks[0].entries, 4);
+    assert_eq!(chunks[0].labels.to_string(), r#"{app="x"}"#);
+    let small = entry_memory_bytes(&Entry {
+        timestamp_unix_nanos: 0,
+        line: String::from("one line"),
+        structured_metadata: Vec::new(),
+    });
+    assert_eq!(store.head_memory_bytes(), small);
+    stop.send(true).expect("stop");
+    maintenance.await.expect("maintenance");
+    assert_eq!(chunk_store.load_index().await.expect("index").len(), 2);
+}
