@@ -26,7 +26,7 @@ use crate::limits::{
 
 use weft_model::TenantId;
 
-use crate::chunk::{CHUNK_FORMAT_VERSION, ChunkMeta, Compression, encode_chunk};
+use crate::chunk::{CHUNK_FORMAT_VERSION, ChunkMeta, Compression, decode_chunk, encode_chunk};
 use crate::chunk_store::{ChunkStore, ChunkStoreError};
 use crate::ingest::{Validated, validate};
 use crate::push::PushedStream;
@@ -241,24 +241,49 @@ impl LogStore {
         let directory = config.wal_directory();
         std::fs::create_dir_all(&directory)?;
         let mut next_segment = 0;
-        let mut replayed_entries = 0usize;
-        let mut head_bytes = 0u64;
+        let mut records = Vec::new();
         for (sequence, path) in list_segments(&directory)? {
             let contents = read_segment(&path)?;
             if let Some((offset, reason)) = &contents.damage {
                 tracing::warn!(path = %path.display(), offset, reason, "logs wal segment damaged; replayed what came before");
             }
-            for record in contents.records {
-                replayed_entries += record.entries.len();
-                head_bytes += state
-                    .apply(&record.tenant, &record.labels, record.entries, sequence)
-                    .0;
-            }
+            records.extend(
+                contents
+                    .records
+                    .into_iter()
+                    .map(|record| (sequence, record)),
+            );
             next_segment = sequence + 1;
+        }
+        let already_in_chunks =
+            entries_already_in_chunks(&state.chunks, &chunk_store, &records).await;
+        let mut replayed_entries = 0usize;
+        let mut skipped_entries = 0usize;
+        let mut head_bytes = 0u64;
+        for (sequence, mut record) in records {
+            if let Some(written) =
+                already_in_chunks.get(&(record.tenant.clone(), record.labels.clone()))
+            {
+                let before = record.entries.len();
+                record.entries.retain(|entry| {
+                    !written
+                        .get(&entry.timestamp_unix_nanos)
+                        .is_some_and(|lines| lines.contains(&entry.line))
+                });
+                skipped_entries += before - record.entries.len();
+            }
+            if record.entries.is_empty() {
+                continue;
+            }
+            replayed_entries += record.entries.len();
+            head_bytes += state
+                .apply(&record.tenant, &record.labels, record.entries, sequence)
+                .0;
         }
         tracing::info!(
             chunks = state.chunks.len(),
             replayed_entries,
+            skipped_entries,
             "logs store opened"
         );
         let wal = LogWal::open(
@@ -673,6 +698,64 @@ impl LogStore {
             tracing::warn!(%error, "logs flush at shutdown failed; the wal keeps the entries");
         }
     }
+}
+
+/// The entries (time, line) of the WAL records `records` that a chunk already holds: a
+/// crash after a cut but before the WAL segment was deleted leaves them in both, and
+/// replaying them would store them twice. Reads only the chunks of replayed streams
+/// that overlap the replayed times. A chunk that cannot be read only costs the check
+/// (queries drop duplicates too).
+async fn entries_already_in_chunks(
+    chunks: &[Arc<ChunkMeta>],
+    chunk_store: &ChunkStore,
+    records: &[(u64, crate::wal::WalRecord)],
+) -> HashMap<StreamKey, HashMap<i64, Vec<String>>> {
+    let mut replayed: HashMap<StreamKey, (i64, i64)> = HashMap::new();
+    for (_, record) in records {
+        for entry in &record.entries {
+            let span = replayed
+                .entry((record.tenant.clone(), record.labels.clone()))
+                .or_insert((i64::MAX, i64::MIN));
+            span.0 = span.0.min(entry.timestamp_unix_nanos);
+            span.1 = span.1.max(entry.timestamp_unix_nanos);
+        }
+    }
+    let mut written: HashMap<StreamKey, HashMap<i64, Vec<String>>> = HashMap::new();
+    for meta in chunks {
+        let Ok(tenant) = TenantId::parse(&meta.tenant) else {
+            continue;
+        };
+        let key = (tenant, meta.labels.clone());
+        let Some(&(oldest, newest)) = replayed.get(&key) else {
+            continue;
+        };
+        if meta.max_time_unix_nanos < oldest || meta.min_time_unix_nanos > newest {
+            continue;
+        }
+        let bytes = match chunk_store.read(meta).await {
+            Ok(bytes) => bytes,
+            Err(error) => {
+                tracing::warn!(%error, chunk = %meta.id, "cannot read a chunk to check the wal replay against it");
+                continue;
+            }
+        };
+        let found = written.entry(key).or_default();
+        let decoded = decode_chunk(&bytes, oldest, newest.saturating_add(1), |_, entries| {
+            for entry in entries {
+                if (oldest..=newest).contains(&entry.timestamp_unix_nanos) {
+                    found
+                        .entry(entry.timestamp_unix_nanos)
+                        .or_default()
+                        .push(entry.line);
+                }
+            }
+            true
+        });
+        if let Err(error) = decoded {
+            tracing::warn!(%error, chunk = %meta.id, "cannot decode a chunk to check the wal replay against it");
+        }
+    }
+    written
 }
 
 #[cfg(test)]

@@ -271,3 +271,47 @@ async fn a_head_is_cut_as_soon_as_it_reaches_the_target_size() {
     maintenance.await.expect("maintenance");
     assert_eq!(chunk_store.load_index().await.expect("index").len(), 2);
 }
+
+#[tokio::test]
+async fn a_replay_after_a_crash_skips_the_entries_a_chunk_already_holds() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let settings = LogsConfig {
+        chunk_target_bytes: 1_000,
+        ..config(directory.path())
+    };
+    let (store, chunk_store) = open(settings.clone()).await;
+    let line = "l".repeat(600);
+    store
+        .push(
+            &tenant("a"),
+            vec![
+                stream(r#"{app="x"}"#, &[&line, &line]),
+                stream(r#"{app="small"}"#, &["one line"]),
+            ],
+        )
+        .await
+        .expect("push");
+    // The size cut: {app="x"} goes into a chunk, its entries stay in the WAL segment.
+    assert_eq!(store.cut(false, false).await.expect("cut"), 1);
+    store
+        .push(&tenant("a"), vec![stream(r#"{app="x"}"#, &[&line])])
+        .await
+        .expect("push after the cut");
+    // A crash: no shutdown flush.
+    drop(store);
+    let reopened = LogStore::open(settings, chunk_store).await.expect("reopen");
+    let state = reopened.read_state();
+    let held = |labels: &str| {
+        state
+            .heads
+            .iter()
+            .find(|((_, set), _)| set.to_string() == labels)
+            .map_or(0, |(_, head)| head.entries.len())
+    };
+    assert_eq!(
+        held(r#"{app="x"}"#),
+        1,
+        "only the entry pushed after the cut"
+    );
+    assert_eq!(held(r#"{app="small"}"#), 1);
+}
