@@ -90,6 +90,62 @@ impl ChunkStore {
             .map_err(failed)
     }
 
+    /// Deletes a chunk's meta file: the chunk is no longer listed by
+    /// [`ChunkStore::load_index`]. Deleting one already gone is not an error.
+    pub async fn delete_meta(&self, meta: &ChunkMeta) -> Result<(), ChunkStoreError> {
+        self.delete(&self.path(&meta.tenant, &format!("{}{META_SUFFIX}", meta.id)))
+            .await
+    }
+
+    /// Deletes a chunk file. Deleting one already gone is not an error.
+    pub async fn delete_chunk(&self, meta: &ChunkMeta) -> Result<(), ChunkStoreError> {
+        self.delete(&self.path(&meta.tenant, &format!("{}.chunk", meta.id)))
+            .await
+    }
+
+    async fn delete(&self, path: &Path) -> Result<(), ChunkStoreError> {
+        match self.store.delete(path).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(error) => Err(ChunkStoreError {
+                action: "delete",
+                path: path.to_string(),
+                reason: error.to_string(),
+            }),
+        }
+    }
+
+    /// Deletes chunk files that have no meta file: left by a crash between writing a
+    /// chunk and its meta (its entries are still in the WAL), or by a restart between
+    /// retention deleting a meta and its chunk. Call only while no chunk is being
+    /// written. Returns how many were deleted.
+    pub async fn delete_orphan_chunks(&self) -> Result<usize, ChunkStoreError> {
+        let objects: Vec<object_store::ObjectMeta> = self
+            .store
+            .list(Some(&self.prefix))
+            .try_collect()
+            .await
+            .map_err(|error| ChunkStoreError {
+                action: "list",
+                path: self.prefix.to_string(),
+                reason: error.to_string(),
+            })?;
+        let metas: std::collections::HashSet<&str> = objects
+            .iter()
+            .filter_map(|object| object.location.as_ref().strip_suffix(META_SUFFIX))
+            .collect();
+        let mut deleted = 0;
+        for object in &objects {
+            let Some(stem) = object.location.as_ref().strip_suffix(".chunk") else {
+                continue;
+            };
+            if !metas.contains(stem) {
+                self.delete(&object.location).await?;
+                deleted += 1;
+            }
+        }
+        Ok(deleted)
+    }
+
     /// Reads every meta file. A meta that does not parse is skipped with a warning.
     pub async fn load_index(&self) -> Result<Vec<ChunkMeta>, ChunkStoreError> {
         let objects: Vec<object_store::ObjectMeta> = self

@@ -1,5 +1,6 @@
 //! The logs configuration (`logs.*` keys and flags).
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -93,6 +94,18 @@ pub struct LogsConfig {
     /// Deadline of every query; past it the query fails with 503.
     #[serde(with = "humantime_serde")]
     pub query_timeout: Duration,
+    /// How long streams are kept (Loki's `retention_period`): a chunk whose newest entry
+    /// is older is deleted. 0 keeps logs forever.
+    #[serde(with = "humantime_serde")]
+    pub retention_period: Duration,
+    /// Per-stream retention (Loki's `retention_stream`): `selector`, `priority`,
+    /// `period`; of the matching rules the highest priority, then the shortest period.
+    pub retention_stream: Vec<crate::retention::StreamRetention>,
+    /// Per-tenant `retention_period` and `retention_stream`, replacing the global ones.
+    pub retention_overrides: BTreeMap<String, crate::retention::TenantRetention>,
+    /// How often expired chunks are looked for and deleted.
+    #[serde(with = "humantime_serde")]
+    pub retention_check_period: Duration,
     /// Copied from the top-level `multitenancy_enabled`.
     #[serde(skip)]
     pub multitenancy_enabled: bool,
@@ -131,6 +144,10 @@ impl Default for LogsConfig {
             max_query_bytes_scanned: 10 * 1024 * 1024 * 1024,
             max_query_series: 500,
             query_timeout: Duration::from_secs(60),
+            retention_period: Duration::from_secs(7 * 24 * 3600),
+            retention_stream: Vec::new(),
+            retention_overrides: BTreeMap::new(),
+            retention_check_period: Duration::from_secs(10 * 60),
             multitenancy_enabled: false,
             storage_path: PathBuf::from("./weft-data"),
         }
@@ -179,6 +196,12 @@ impl LogsConfig {
                 ));
             }
         }
+        self.retention_rules()?;
+        if self.retention_check_period.is_zero() {
+            return Err(String::from(
+                "logs.retention_check_period must be greater than 0",
+            ));
+        }
         if self.flush_check_period.is_zero() {
             return Err(String::from(
                 "logs.flush_check_period must be greater than 0",
@@ -190,6 +213,15 @@ impl LogsConfig {
             ));
         }
         Ok(())
+    }
+
+    /// The parsed retention rules; the error names the key and the selector.
+    pub fn retention_rules(&self) -> Result<crate::retention::RetentionRules, String> {
+        crate::retention::RetentionRules::new(
+            self.retention_period,
+            &self.retention_stream,
+            &self.retention_overrides,
+        )
     }
 
     /// The WAL directory.

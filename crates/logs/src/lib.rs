@@ -37,6 +37,7 @@ mod otlp_json;
 pub mod push;
 mod push_http;
 pub mod query;
+pub mod retention;
 pub mod store;
 pub mod time;
 pub mod wal;

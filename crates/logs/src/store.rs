@@ -30,6 +30,9 @@ use crate::chunk::{CHUNK_FORMAT_VERSION, ChunkMeta, Compression, decode_chunk, e
 use crate::chunk_store::{ChunkStore, ChunkStoreError};
 use crate::ingest::{Validated, validate};
 use crate::push::PushedStream;
+use crate::retention::{
+    RETENTION_DELETED_CHUNKS_TOTAL, RETENTION_DELETED_LINE_BYTES_TOTAL, RetentionRules,
+};
 use crate::time::now_unix_nanos;
 use crate::wal::{LogWal, encode_record, list_segments, read_segment};
 use crate::{Entry, LabelSet, LogsConfig};
@@ -52,6 +55,9 @@ pub enum StoreError {
     /// A chunk could not be encoded.
     #[error(transparent)]
     Encode(#[from] crate::chunk::ChunkError),
+    /// A setting is invalid (the message names it).
+    #[error("{0}")]
+    Config(String),
 }
 
 /// An entry in a head with the WAL segment that holds it.
@@ -106,6 +112,19 @@ pub struct LogStore {
     /// Woken by a push that took a stream's head to `chunk_target_bytes`, so the head is
     /// cut now rather than at the next periodic check.
     cut_wanted: tokio::sync::Notify,
+    retention: RetentionRules,
+    /// Chunks retention took out of the index, with when: their files are deleted once
+    /// queries that listed them before have timed out.
+    retired: std::sync::Mutex<Vec<(Instant, Arc<ChunkMeta>)>>,
+}
+
+/// What one retention pass did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RetentionPass {
+    /// Chunks taken out of the index (their meta files deleted).
+    pub expired_chunks: usize,
+    /// Chunk files of earlier passes deleted.
+    pub deleted_chunk_files: usize,
 }
 
 /// What a push stored and rejected.
@@ -226,6 +245,14 @@ impl LogStore {
         config: LogsConfig,
         chunk_store: ChunkStore,
     ) -> Result<Arc<Self>, StoreError> {
+        let retention = config.retention_rules().map_err(StoreError::Config)?;
+        let orphans = chunk_store.delete_orphan_chunks().await?;
+        if orphans > 0 {
+            tracing::info!(
+                orphans,
+                "deleted chunk files without a meta (a crash while writing, or retention)"
+            );
+        }
         let mut state = State::default();
         for meta in chunk_store.load_index().await? {
             let Ok(tenant) = TenantId::parse(&meta.tenant) else {
@@ -305,6 +332,8 @@ impl LogStore {
             tenant_rate,
             head_bytes: AtomicU64::new(head_bytes),
             cut_wanted: tokio::sync::Notify::new(),
+            retention,
+            retired: std::sync::Mutex::new(Vec::new()),
         }))
     }
 
@@ -662,11 +691,89 @@ impl LogStore {
         Ok(meta)
     }
 
+    /// Deletes chunks past their retention (see [`crate::retention`]): takes them out of
+    /// the index and deletes their meta files, and deletes the chunk files of chunks
+    /// taken out by earlier passes at least `query_timeout` ago.
+    pub async fn apply_retention(&self, now_unix_nanos: i64) -> Result<RetentionPass, StoreError> {
+        let mut pass = RetentionPass::default();
+        let due: Vec<Arc<ChunkMeta>> = {
+            let mut retired = self
+                .retired
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let grace = self.config.query_timeout;
+            let (due, waiting) = std::mem::take(&mut *retired)
+                .into_iter()
+                .partition(|(when, _)| when.elapsed() >= grace);
+            *retired = waiting;
+            due.into_iter().map(|(_, meta)| meta).collect()
+        };
+        for (index, meta) in due.iter().enumerate() {
+            if let Err(error) = self.chunk_store.delete_chunk(meta).await {
+                // Try again on the next pass (or as an orphan at the next start).
+                let mut retired = self
+                    .retired
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                retired.extend(
+                    due[index..]
+                        .iter()
+                        .map(|meta| (Instant::now(), meta.clone())),
+                );
+                return Err(error.into());
+            }
+            pass.deleted_chunk_files += 1;
+        }
+        let expired: Vec<Arc<ChunkMeta>> = {
+            let mut state = self.write_state();
+            let (expired, kept) =
+                std::mem::take(&mut state.chunks)
+                    .into_iter()
+                    .partition(|meta: &Arc<ChunkMeta>| {
+                        self.retention.expired(
+                            &meta.tenant,
+                            &meta.labels,
+                            meta.max_time_unix_nanos,
+                            now_unix_nanos,
+                        )
+                    });
+            state.chunks = kept;
+            expired
+        };
+        let mut failure = None;
+        for meta in expired {
+            if failure.is_none() {
+                match self.chunk_store.delete_meta(&meta).await {
+                    Ok(()) => {
+                        metrics::counter!(RETENTION_DELETED_CHUNKS_TOTAL, "tenant" => meta.tenant.clone())
+                            .increment(1);
+                        metrics::counter!(RETENTION_DELETED_LINE_BYTES_TOTAL, "tenant" => meta.tenant.clone())
+                            .increment(meta.line_bytes);
+                        pass.expired_chunks += 1;
+                        self.retired
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .push((Instant::now(), meta));
+                        continue;
+                    }
+                    Err(error) => failure = Some(error),
+                }
+            }
+            // Not deleted: back into the index, for the next pass.
+            self.write_state().chunks.push(meta);
+        }
+        if let Some(error) = failure {
+            return Err(error.into());
+        }
+        Ok(pass)
+    }
+
     /// Runs flush passes every `flush_check_period` (and WAL fsyncs under the
     /// `interval` policy) until `stop` turns true, then flushes every head.
     pub async fn run_maintenance(self: Arc<Self>, mut stop: tokio::sync::watch::Receiver<bool>) {
         let mut flush_tick = tokio::time::interval(self.config.flush_check_period);
         let mut sync_tick = tokio::time::interval(self.config.wal_fsync_interval);
+        let mut retention_tick = tokio::time::interval(self.config.retention_check_period);
         loop {
             tokio::select! {
                 _ = flush_tick.tick() => {
@@ -679,6 +786,15 @@ impl LogStore {
                     tokio::time::sleep(SIZE_CUT_GATHER).await;
                     if let Err(error) = self.cut(false, false).await {
                         tracing::warn!(%error, "cutting full logs heads failed; entries stay in the head and the wal");
+                    }
+                }
+                _ = retention_tick.tick() => {
+                    match self.apply_retention(now_unix_nanos()).await {
+                        Ok(pass) if pass != RetentionPass::default() => {
+                            tracing::info!(expired_chunks = pass.expired_chunks, deleted_chunk_files = pass.deleted_chunk_files, "logs retention");
+                        }
+                        Ok(_) => {}
+                        Err(error) => tracing::warn!(%error, "logs retention pass failed; it is tried again at the next one"),
                     }
                 }
                 _ = sync_tick.tick() => {
