@@ -114,11 +114,16 @@ impl ChunkStore {
         }
     }
 
-    /// Deletes chunk files that have no meta file: left by a crash between writing a
-    /// chunk and its meta (its entries are still in the WAL), or by a restart between
-    /// retention deleting a meta and its chunk. Call only while no chunk is being
-    /// written. Returns how many were deleted.
-    pub async fn delete_orphan_chunks(&self) -> Result<usize, ChunkStoreError> {
+    /// Deletes chunk files that have no meta file and were last written more than
+    /// `older_than` ago: left by a crash between writing a chunk and its meta (its
+    /// entries are still in the WAL), or by a restart between retention deleting a meta
+    /// and its chunk. The age keeps it off a chunk another process sharing the bucket is
+    /// writing right now. Returns how many were deleted.
+    pub async fn delete_orphan_chunks(
+        &self,
+        older_than: std::time::Duration,
+    ) -> Result<usize, ChunkStoreError> {
+        let cutoff = cutoff_unix_millis(older_than);
         let objects: Vec<object_store::ObjectMeta> = self
             .store
             .list(Some(&self.prefix))
@@ -138,7 +143,7 @@ impl ChunkStore {
             let Some(stem) = object.location.as_ref().strip_suffix(".chunk") else {
                 continue;
             };
-            if !metas.contains(stem) {
+            if !metas.contains(stem) && object.last_modified.timestamp_millis() < cutoff {
                 self.delete(&object.location).await?;
                 deleted += 1;
             }
@@ -188,4 +193,10 @@ impl ChunkStore {
         }
         Ok(metas)
     }
+}
+
+/// Unix milliseconds `older_than` before now.
+fn cutoff_unix_millis(older_than: std::time::Duration) -> i64 {
+    let now = crate::time::now_unix_nanos() / 1_000_000;
+    now.saturating_sub(i64::try_from(older_than.as_millis()).unwrap_or(i64::MAX))
 }

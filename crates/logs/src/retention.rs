@@ -12,7 +12,7 @@
 //! (queries started after that do not see it, a restart does not load it); the chunk file
 //! itself is deleted on a later pass, once queries that may still read it have had
 //! `query_timeout` to finish. A chunk file left without its meta by a restart is deleted
-//! when the store opens.
+//! when the store opens, once it is an hour old.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;

@@ -40,6 +40,9 @@ use crate::{Entry, LabelSet, LogsConfig};
 /// How long a cut for heads that reached their target size waits for others to fill.
 const SIZE_CUT_GATHER: std::time::Duration = std::time::Duration::from_millis(50);
 
+/// How old a chunk file without a meta must be before the store deletes it at start.
+const ORPHAN_MIN_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// A stream's identity.
 pub type StreamKey = (TenantId, LabelSet);
 
@@ -246,7 +249,7 @@ impl LogStore {
         chunk_store: ChunkStore,
     ) -> Result<Arc<Self>, StoreError> {
         let retention = config.retention_rules().map_err(StoreError::Config)?;
-        let orphans = chunk_store.delete_orphan_chunks().await?;
+        let orphans = chunk_store.delete_orphan_chunks(ORPHAN_MIN_AGE).await?;
         if orphans > 0 {
             tracing::info!(
                 orphans,

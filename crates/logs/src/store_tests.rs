@@ -384,19 +384,30 @@ async fn retention_deletes_expired_chunks_by_stream_rule_then_their_files() {
             deleted_chunk_files: 1
         }
     );
-    // A chunk file without its meta (a crash between the two) goes at the next start.
+    // A chunk file without its meta (a crash between the two) is deleted once it is
+    // old enough not to be one another process is writing right now.
     let kept = chunk_store.load_index().await.expect("index");
     chunk_store
         .delete_meta(&kept[0])
         .await
         .expect("delete meta");
+    let hour = std::time::Duration::from_secs(3600);
+    let orphans = |age| {
+        let chunk_store = chunk_store.clone();
+        async move {
+            chunk_store
+                .delete_orphan_chunks(age)
+                .await
+                .expect("orphans")
+        }
+    };
+    assert_eq!(orphans(hour).await, 0, "too young");
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    assert_eq!(orphans(std::time::Duration::ZERO).await, 1);
+    assert_eq!(orphans(std::time::Duration::ZERO).await, 0);
     drop(store);
     let reopened = LogStore::open(settings, chunk_store.clone())
         .await
         .expect("reopen");
     assert_eq!(reopened.read_state().chunks.len(), 1);
-    assert_eq!(
-        chunk_store.delete_orphan_chunks().await.expect("orphans"),
-        0
-    );
 }
