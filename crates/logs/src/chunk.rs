@@ -1,21 +1,35 @@
-//! The chunk file format (logs v1, `docs/format/logs-v1.md`) and the per-chunk meta.
+//! The chunk file format (logs v2, `docs/format/logs-v2.md`; v1 is still read) and the
+//! per-chunk meta.
 //!
 //! A chunk holds entries of one stream sorted by timestamp, in blocks of about
-//! `chunk_block_bytes` uncompressed, each block compressed on its own and checksummed,
-//! so a damaged block is detected and named.
+//! `chunk_block_bytes` of lines, each block compressed on its own and checksummed, so a
+//! damaged block is detected and named. In v2 a block's entry times and line lengths
+//! are a section of their own, stored together with every block header at the front of
+//! the chunk (the block index), so counting entries reads and decompresses only that.
 
 use serde::{Deserialize, Serialize};
 
-use crate::encoding::{Reader, put_entry};
+use crate::chunk_block::{
+    DecodedBlock, attach_lines, decode_times, encode_lines, encode_times, repeat_flags,
+};
+use crate::encoding::Reader;
 use crate::{Entry, LabelSet};
 
 /// First bytes of every chunk file.
 pub const CHUNK_MAGIC: &[u8; 8] = b"WEFTLOGC";
-/// The chunk format version written and read.
-pub const CHUNK_FORMAT_VERSION: u8 = 1;
-/// Bytes of a block header: entries, min and max time, uncompressed and compressed
+/// The chunk format version written (versions 1 and 2 are read).
+pub const CHUNK_FORMAT_VERSION: u8 = 2;
+/// Bytes of a v1 block header: entries, min and max time, uncompressed and compressed
 /// length, crc32.
-const BLOCK_HEADER_BYTES: usize = 4 + 8 + 8 + 4 + 4 + 4;
+const V1_BLOCK_HEADER_BYTES: usize = 4 + 8 + 8 + 4 + 4 + 4;
+/// Bytes of a v2 block header: entries, min and max time, flags, raw and stored length
+/// of the times section, raw and stored length of the lines section, two crc32s.
+const V2_BLOCK_HEADER_BYTES: usize = 4 + 8 + 8 + 1 + 4 * 4 + 4 + 4;
+/// Bytes of a v2 chunk before its block index: magic, version, compression, index
+/// length. Reading this many bytes tells how many more the block index needs.
+pub const CHUNK_PREFIX_BYTES: usize = 8 + 1 + 1 + 4;
+/// v2 block flag: some entry has structured metadata.
+const FLAG_METADATA: u8 = 1;
 
 /// How the blocks of a chunk are compressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,54 +88,107 @@ pub struct ChunkMeta {
     pub compression: Compression,
 }
 
-/// Encodes `entries` (sorted by timestamp) into a chunk file with blocks of about
-/// `block_bytes` uncompressed bytes.
+/// Encodes `entries` (sorted by timestamp) into a v2 chunk file with blocks of about
+/// `block_bytes` bytes of lines.
 pub fn encode_chunk(
     entries: &[Entry],
     block_bytes: usize,
     compression: Compression,
 ) -> Result<Vec<u8>, ChunkError> {
-    let mut out = Vec::with_capacity(64 + entries.len() * 16);
+    let as_u32 = |value: usize, what: &str| {
+        u32::try_from(value).map_err(|_| ChunkError(format!("{what} over 4 GiB")))
+    };
+    let repeats = repeat_flags(entries);
+    let mut index = Vec::with_capacity(64 + entries.len() * 4);
+    let mut lines_region = Vec::new();
+    let mut start = 0;
+    while start < entries.len() {
+        let mut end = start;
+        let mut size = 0usize;
+        while end < entries.len() && (end == start || size < block_bytes) {
+            size += entries[end].line.len();
+            end += 1;
+        }
+        let block = &entries[start..end];
+        let has_metadata = block
+            .iter()
+            .any(|entry| !entry.structured_metadata.is_empty());
+        let min_time = block.iter().map(|entry| entry.timestamp_unix_nanos).min();
+        let max_time = block.iter().map(|entry| entry.timestamp_unix_nanos).max();
+        let (min_time, max_time) = (min_time.unwrap_or(0), max_time.unwrap_or(0));
+        let times_raw = encode_times(block, &repeats[start..end], min_time);
+        let lines_raw = encode_lines(block, has_metadata);
+        let times_stored = compress(compression, &times_raw)?;
+        let lines_stored = compress(compression, &lines_raw)?;
+        let header_start = index.len();
+        index.extend_from_slice(&as_u32(block.len(), "entry count")?.to_le_bytes());
+        index.extend_from_slice(&min_time.to_le_bytes());
+        index.extend_from_slice(&max_time.to_le_bytes());
+        index.push(if has_metadata { FLAG_METADATA } else { 0 });
+        for length in [
+            times_raw.len(),
+            times_stored.len(),
+            lines_raw.len(),
+            lines_stored.len(),
+        ] {
+            index.extend_from_slice(&as_u32(length, "block section")?.to_le_bytes());
+        }
+        let times_crc = checksum(&[&index[header_start..], &times_stored]);
+        index.extend_from_slice(&times_crc.to_le_bytes());
+        index.extend_from_slice(&checksum(&[&lines_stored]).to_le_bytes());
+        index.extend_from_slice(&times_stored);
+        lines_region.extend_from_slice(&lines_stored);
+        start = end;
+    }
+    let mut out = Vec::with_capacity(CHUNK_PREFIX_BYTES + index.len() + lines_region.len());
     out.extend_from_slice(CHUNK_MAGIC);
     out.push(CHUNK_FORMAT_VERSION);
     out.push(compression.code());
-    let mut start = 0;
-    while start < entries.len() {
-        let mut raw = Vec::with_capacity(block_bytes.min(1 << 22) + 1024);
-        let mut end = start;
-        while end < entries.len() && (end == start || raw.len() < block_bytes) {
-            put_entry(&mut raw, &entries[end]);
-            end += 1;
-        }
-        let compressed = match compression {
-            Compression::Zstd => zstd::bulk::compress(&raw, 3)
-                .map_err(|error| ChunkError(format!("zstd: {error}")))?,
-            Compression::Snappy => snap::raw::Encoder::new()
-                .compress_vec(&raw)
-                .map_err(|error| ChunkError(format!("snappy: {error}")))?,
-        };
-        let as_u32 = |value: usize, what: &str| {
-            u32::try_from(value).map_err(|_| ChunkError(format!("{what} over 4 GiB")))
-        };
-        out.extend_from_slice(&as_u32(end - start, "entry count")?.to_le_bytes());
-        out.extend_from_slice(&entries[start].timestamp_unix_nanos.to_le_bytes());
-        out.extend_from_slice(&entries[end - 1].timestamp_unix_nanos.to_le_bytes());
-        out.extend_from_slice(&as_u32(raw.len(), "block")?.to_le_bytes());
-        out.extend_from_slice(&as_u32(compressed.len(), "block")?.to_le_bytes());
-        let header_start = out.len() - (BLOCK_HEADER_BYTES - 4);
-        out.extend_from_slice(&block_checksum(&out[header_start..], &compressed).to_le_bytes());
-        out.extend_from_slice(&compressed);
-        start = end;
-    }
+    out.extend_from_slice(&as_u32(index.len(), "block index")?.to_le_bytes());
+    out.extend_from_slice(&index);
+    out.extend_from_slice(&lines_region);
     Ok(out)
 }
 
-/// crc32 (IEEE) over a block's header fields before the checksum and its compressed
-/// bytes.
-fn block_checksum(header: &[u8], compressed: &[u8]) -> u32 {
+fn compress(compression: Compression, raw: &[u8]) -> Result<Vec<u8>, ChunkError> {
+    match compression {
+        Compression::Zstd => {
+            zstd::bulk::compress(raw, 3).map_err(|error| ChunkError(format!("zstd: {error}")))
+        }
+        Compression::Snappy => snap::raw::Encoder::new()
+            .compress_vec(raw)
+            .map_err(|error| ChunkError(format!("snappy: {error}"))),
+    }
+}
+
+fn decompress(
+    compression: Compression,
+    stored: &[u8],
+    raw_length: usize,
+) -> Result<Vec<u8>, String> {
+    let raw = match compression {
+        Compression::Zstd => {
+            zstd::bulk::decompress(stored, raw_length).map_err(|error| error.to_string())?
+        }
+        Compression::Snappy => snap::raw::Decoder::new()
+            .decompress_vec(stored)
+            .map_err(|error| error.to_string())?,
+    };
+    if raw.len() != raw_length {
+        return Err(format!(
+            "decompressed to {} bytes instead of {raw_length}",
+            raw.len()
+        ));
+    }
+    Ok(raw)
+}
+
+/// crc32 (IEEE) over `parts` one after another.
+fn checksum(parts: &[&[u8]]) -> u32 {
     let mut hasher = crc32fast::Hasher::new();
-    hasher.update(header);
-    hasher.update(compressed);
+    for part in parts {
+        hasher.update(part);
+    }
     hasher.finalize()
 }
 
@@ -134,85 +201,269 @@ pub struct BlockHeader {
     pub min_time_unix_nanos: i64,
     /// Newest entry (inclusive).
     pub max_time_unix_nanos: i64,
-    /// Uncompressed bytes.
+    /// Uncompressed bytes (v1: of the entries; v2: of the lines section).
     pub raw_bytes: u32,
 }
 
+impl BlockHeader {
+    /// Whether the block may hold entries in `[start, end)` (Unix nanoseconds).
+    pub fn overlaps(&self, start_unix_nanos: i64, end_unix_nanos: i64) -> bool {
+        self.max_time_unix_nanos >= start_unix_nanos && self.min_time_unix_nanos < end_unix_nanos
+    }
+}
+
+/// One block of a chunk, located but not yet decompressed.
+#[derive(Debug, Clone)]
+pub struct Block<'a> {
+    /// Position of the block in its chunk, from 0 (named in errors).
+    pub number: usize,
+    /// Its header.
+    pub header: BlockHeader,
+    compression: Compression,
+    body: BlockBody<'a>,
+}
+
+#[derive(Debug, Clone)]
+enum BlockBody<'a> {
+    /// The whole block is one compressed run of entries.
+    V1 {
+        checked: &'a [u8],
+        compressed: &'a [u8],
+        crc: u32,
+    },
+    /// Separate times and lines sections; `lines` is `None` when only the block index
+    /// was read.
+    V2 {
+        checked: &'a [u8],
+        times: &'a [u8],
+        times_raw_bytes: usize,
+        times_crc: u32,
+        lines: Option<&'a [u8]>,
+        lines_crc: u32,
+        has_metadata: bool,
+    },
+}
+
+impl Block<'_> {
+    fn error(&self, reason: impl std::fmt::Display) -> ChunkError {
+        ChunkError(format!("block {}: {reason}", self.number))
+    }
+
+    /// Decodes the block: times and line lengths always, lines and metadata when
+    /// `with_lines` (v1 blocks always decode everything). Checks the checksum of every
+    /// section it decompresses.
+    pub fn decode(&self, with_lines: bool) -> Result<DecodedBlock, ChunkError> {
+        let entries = self.header.entries as usize;
+        match self.body {
+            BlockBody::V1 {
+                checked,
+                compressed,
+                crc,
+            } => {
+                if checksum(&[checked, compressed]) != crc {
+                    return Err(self.error("checksum mismatch"));
+                }
+                let raw = decompress(self.compression, compressed, self.header.raw_bytes as usize)
+                    .map_err(|error| self.error(error))?;
+                let mut reader = Reader::new(&raw);
+                let mut decoded = Vec::with_capacity(entries.min(raw.len()));
+                for _ in 0..entries {
+                    decoded.push(reader.entry().map_err(|reason| self.error(reason))?);
+                }
+                DecodedBlock::from_entries(decoded).map_err(|reason| self.error(reason))
+            }
+            BlockBody::V2 {
+                checked,
+                times,
+                times_raw_bytes,
+                times_crc,
+                lines,
+                lines_crc,
+                has_metadata,
+            } => {
+                if checksum(&[checked, times]) != times_crc {
+                    return Err(self.error("checksum mismatch in the times section"));
+                }
+                let raw = decompress(self.compression, times, times_raw_bytes)
+                    .map_err(|error| self.error(format!("times section: {error}")))?;
+                let mut block =
+                    decode_times(&raw, entries, self.header.min_time_unix_nanos, has_metadata)
+                        .map_err(|reason| self.error(reason))?;
+                if with_lines {
+                    let lines = lines.ok_or_else(|| self.error("lines section not read"))?;
+                    if checksum(&[lines]) != lines_crc {
+                        return Err(self.error("checksum mismatch in the lines section"));
+                    }
+                    let raw = decompress(self.compression, lines, self.header.raw_bytes as usize)
+                        .map_err(|error| self.error(format!("lines section: {error}")))?;
+                    attach_lines(&mut block, raw).map_err(|reason| self.error(reason))?;
+                }
+                Ok(block)
+            }
+        }
+    }
+}
+
+/// The format version of a chunk from its first bytes.
+pub fn chunk_version(bytes: &[u8]) -> Result<u8, ChunkError> {
+    if bytes.len() < 10 || &bytes[..8] != CHUNK_MAGIC {
+        return Err(ChunkError(String::from("missing magic")));
+    }
+    match bytes[8] {
+        1 | 2 => Ok(bytes[8]),
+        other => Err(ChunkError(format!("unknown format version {other}"))),
+    }
+}
+
+/// How many bytes from the start of a chunk hold its block index, given at least its
+/// first [`CHUNK_PREFIX_BYTES`]: `None` for a v1 chunk (it has no index; read it
+/// whole).
+pub fn index_bytes(prefix: &[u8]) -> Result<Option<usize>, ChunkError> {
+    if chunk_version(prefix)? == 1 {
+        return Ok(None);
+    }
+    let length = prefix
+        .get(10..14)
+        .ok_or_else(|| ChunkError(String::from("truncated block index length")))?;
+    let length = u32::from_le_bytes([length[0], length[1], length[2], length[3]]);
+    Ok(Some(CHUNK_PREFIX_BYTES + length as usize))
+}
+
+/// The blocks of a whole chunk file (v1 or v2), in order.
+pub fn read_blocks(bytes: &[u8]) -> Result<Vec<Block<'_>>, ChunkError> {
+    parse_blocks(bytes, true)
+}
+
+/// The blocks of a v2 chunk from its first [`index_bytes`] bytes (or more): their
+/// lines sections are not available ([`Block::decode`] with lines fails).
+pub fn read_block_index(prefix: &[u8]) -> Result<Vec<Block<'_>>, ChunkError> {
+    parse_blocks(prefix, false)
+}
+
+fn u32_at(bytes: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+}
+
+fn i64_at(bytes: &[u8], at: usize) -> i64 {
+    let mut raw = [0u8; 8];
+    raw.copy_from_slice(&bytes[at..at + 8]);
+    i64::from_le_bytes(raw)
+}
+
+fn parse_blocks(bytes: &[u8], whole: bool) -> Result<Vec<Block<'_>>, ChunkError> {
+    let version = chunk_version(bytes)?;
+    let compression = Compression::from_code(bytes[9])
+        .ok_or_else(|| ChunkError(format!("unknown compression {}", bytes[9])))?;
+    let mut blocks = Vec::new();
+    if version == 1 {
+        let mut position = 10;
+        while position < bytes.len() {
+            let number = blocks.len();
+            let header = bytes
+                .get(position..position + V1_BLOCK_HEADER_BYTES)
+                .ok_or_else(|| ChunkError(format!("block {number}: truncated header")))?;
+            let compressed_length = u32_at(header, 24) as usize;
+            let body_start = position + V1_BLOCK_HEADER_BYTES;
+            let compressed = bytes
+                .get(body_start..body_start + compressed_length)
+                .ok_or_else(|| ChunkError(format!("block {number}: truncated body")))?;
+            blocks.push(Block {
+                number,
+                header: BlockHeader {
+                    entries: u32_at(header, 0),
+                    min_time_unix_nanos: i64_at(header, 4),
+                    max_time_unix_nanos: i64_at(header, 12),
+                    raw_bytes: u32_at(header, 20),
+                },
+                compression,
+                body: BlockBody::V1 {
+                    checked: &header[..V1_BLOCK_HEADER_BYTES - 4],
+                    compressed,
+                    crc: u32_at(header, 28),
+                },
+            });
+            position = body_start + compressed_length;
+        }
+        return Ok(blocks);
+    }
+    let index_end = index_bytes(bytes)?.unwrap_or(CHUNK_PREFIX_BYTES);
+    let index = bytes
+        .get(CHUNK_PREFIX_BYTES..index_end)
+        .ok_or_else(|| ChunkError(String::from("truncated block index")))?;
+    let mut position = 0;
+    let mut lines_position = index_end;
+    while position < index.len() {
+        let number = blocks.len();
+        let header = index
+            .get(position..position + V2_BLOCK_HEADER_BYTES)
+            .ok_or_else(|| ChunkError(format!("block {number}: truncated header")))?;
+        let times_stored = u32_at(header, 25) as usize;
+        let lines_stored = u32_at(header, 33) as usize;
+        let times_start = position + V2_BLOCK_HEADER_BYTES;
+        let times = index
+            .get(times_start..times_start + times_stored)
+            .ok_or_else(|| ChunkError(format!("block {number}: truncated times section")))?;
+        let lines_end = lines_position + lines_stored;
+        let lines =
+            if whole {
+                Some(bytes.get(lines_position..lines_end).ok_or_else(|| {
+                    ChunkError(format!("block {number}: truncated lines section"))
+                })?)
+            } else {
+                None
+            };
+        let flags = header[20];
+        blocks.push(Block {
+            number,
+            header: BlockHeader {
+                entries: u32_at(header, 0),
+                min_time_unix_nanos: i64_at(header, 4),
+                max_time_unix_nanos: i64_at(header, 12),
+                raw_bytes: u32_at(header, 29),
+            },
+            compression,
+            body: BlockBody::V2 {
+                checked: &header[..V2_BLOCK_HEADER_BYTES - 8],
+                times,
+                times_raw_bytes: u32_at(header, 21) as usize,
+                times_crc: u32_at(header, 37),
+                lines,
+                lines_crc: u32_at(header, 41),
+                has_metadata: flags & FLAG_METADATA != 0,
+            },
+        });
+        position = times_start + times_stored;
+        lines_position = lines_end;
+    }
+    if whole && lines_position != bytes.len() {
+        return Err(ChunkError(String::from(
+            "bytes after the last lines section",
+        )));
+    }
+    Ok(blocks)
+}
+
 /// Decodes the blocks of a chunk whose time range meets `[start, end)` (Unix
-/// nanoseconds), calling `visit` with each block's entries. Checksums are checked for
-/// every block decoded; blocks outside the range are skipped without decompression.
+/// nanoseconds), calling `visit` with each block's entries until it returns false.
+/// Checksums are checked for every block decoded; blocks outside the range are skipped
+/// without decompression.
 pub fn decode_chunk(
     bytes: &[u8],
     start_unix_nanos: i64,
     end_unix_nanos: i64,
     mut visit: impl FnMut(BlockHeader, Vec<Entry>) -> bool,
 ) -> Result<(), ChunkError> {
-    if bytes.len() < 10 || &bytes[..8] != CHUNK_MAGIC {
-        return Err(ChunkError(String::from("missing magic")));
-    }
-    if bytes[8] != CHUNK_FORMAT_VERSION {
-        return Err(ChunkError(format!("unknown format version {}", bytes[8])));
-    }
-    let compression = Compression::from_code(bytes[9])
-        .ok_or_else(|| ChunkError(format!("unknown compression {}", bytes[9])))?;
-    let mut position = 10;
-    let mut block = 0;
-    while position < bytes.len() {
-        let header = bytes
-            .get(position..position + BLOCK_HEADER_BYTES)
-            .ok_or_else(|| ChunkError(format!("block {block}: truncated header")))?;
-        let u32_at = |at: usize| {
-            u32::from_le_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]])
-        };
-        let i64_at = |at: usize| {
-            let mut raw = [0u8; 8];
-            raw.copy_from_slice(&header[at..at + 8]);
-            i64::from_le_bytes(raw)
-        };
-        let block_header = BlockHeader {
-            entries: u32_at(0),
-            min_time_unix_nanos: i64_at(4),
-            max_time_unix_nanos: i64_at(12),
-            raw_bytes: u32_at(20),
-        };
-        let compressed_length = u32_at(24) as usize;
-        let crc = u32_at(28);
-        let body_start = position + BLOCK_HEADER_BYTES;
-        let compressed = bytes
-            .get(body_start..body_start + compressed_length)
-            .ok_or_else(|| ChunkError(format!("block {block}: truncated body")))?;
-        position = body_start + compressed_length;
-        if block_header.max_time_unix_nanos < start_unix_nanos
-            || block_header.min_time_unix_nanos >= end_unix_nanos
-        {
-            block += 1;
+    for block in read_blocks(bytes)? {
+        if !block.header.overlaps(start_unix_nanos, end_unix_nanos) {
             continue;
         }
-        if block_checksum(&header[..BLOCK_HEADER_BYTES - 4], compressed) != crc {
-            return Err(ChunkError(format!("block {block}: checksum mismatch")));
+        let entries = block
+            .decode(true)?
+            .into_entries()
+            .ok_or_else(|| block.error("lines not decoded"))?;
+        if !visit(block.header, entries) {
+            break;
         }
-        let raw = match compression {
-            Compression::Zstd => {
-                zstd::bulk::decompress(compressed, block_header.raw_bytes as usize)
-            }
-            Compression::Snappy => snap::raw::Decoder::new()
-                .decompress_vec(compressed)
-                .map_err(std::io::Error::other),
-        }
-        .map_err(|error| ChunkError(format!("block {block}: {error}")))?;
-        let mut reader = Reader::new(&raw);
-        let mut entries = Vec::with_capacity(block_header.entries as usize);
-        for _ in 0..block_header.entries {
-            entries.push(
-                reader
-                    .entry()
-                    .map_err(|reason| ChunkError(format!("block {block}: {reason}")))?,
-            );
-        }
-        if !visit(block_header, entries) {
-            return Ok(());
-        }
-        block += 1;
     }
     Ok(())
 }
@@ -262,6 +513,83 @@ mod tests {
             assert!(blocks < 5, "only the blocks in range are decoded: {blocks}");
             assert!(seen.iter().any(|entry| entry.timestamp_unix_nanos == 1_550));
         }
+    }
+
+    /// A v1 chunk as weft wrote it before v2 (test-only writer, from the v1 spec).
+    fn encode_v1(entries: &[Entry], block_bytes: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(CHUNK_MAGIC);
+        out.push(1);
+        out.push(Compression::Zstd.code());
+        for block in entries.chunks(block_bytes / 40 + 1) {
+            let mut raw = Vec::new();
+            for entry in block {
+                crate::encoding::put_entry(&mut raw, entry);
+            }
+            let compressed = zstd::bulk::compress(&raw, 3).expect("zstd");
+            let header_start = out.len();
+            out.extend_from_slice(&(block.len() as u32).to_le_bytes());
+            out.extend_from_slice(&block[0].timestamp_unix_nanos.to_le_bytes());
+            out.extend_from_slice(&block[block.len() - 1].timestamp_unix_nanos.to_le_bytes());
+            out.extend_from_slice(&(raw.len() as u32).to_le_bytes());
+            out.extend_from_slice(&(compressed.len() as u32).to_le_bytes());
+            let crc = checksum(&[&out[header_start..], &compressed]);
+            out.extend_from_slice(&crc.to_le_bytes());
+            out.extend_from_slice(&compressed);
+        }
+        out
+    }
+
+    #[test]
+    fn v1_chunks_are_still_read() {
+        let written = entries(1000);
+        let bytes = encode_v1(&written, 4096);
+        assert_eq!(chunk_version(&bytes).expect("version"), 1);
+        assert_eq!(index_bytes(&bytes).expect("prefix"), None);
+        assert_eq!(decode_all(&bytes).expect("decode v1"), written);
+        let mut damaged = bytes.clone();
+        let middle = damaged.len() / 2;
+        damaged[middle] ^= 0x01;
+        assert!(decode_all(&damaged).is_err());
+    }
+
+    #[test]
+    fn the_block_index_alone_gives_times_and_lengths() {
+        let mut written = entries(1000);
+        written[10].timestamp_unix_nanos = written[9].timestamp_unix_nanos;
+        written[10].line = written[9].line.clone();
+        let bytes = encode_chunk(&written, 4096, Compression::Zstd).expect("encode");
+        let index_end = index_bytes(&bytes).expect("prefix").expect("v2");
+        assert!(
+            index_end < bytes.len() / 4,
+            "{index_end} of {}",
+            bytes.len()
+        );
+        let blocks = read_block_index(&bytes[..index_end]).expect("index");
+        let mut times = Vec::new();
+        let mut lengths = Vec::new();
+        let mut repeats = Vec::new();
+        for block in &blocks {
+            let decoded = block.decode(false).expect("times");
+            assert_eq!(decoded.line(0), None);
+            times.extend(decoded.timestamps_unix_nanos);
+            lengths.extend(decoded.line_lengths);
+            repeats.extend(decoded.repeats);
+            assert!(block.decode(true).is_err(), "lines were not read");
+        }
+        let expected: Vec<i64> = written
+            .iter()
+            .map(|entry| entry.timestamp_unix_nanos)
+            .collect();
+        assert_eq!(times, expected);
+        let expected: Vec<u32> = written
+            .iter()
+            .map(|entry| entry.line.len() as u32)
+            .collect();
+        assert_eq!(lengths, expected);
+        assert_eq!(repeats.iter().filter(|&&repeat| repeat).count(), 1);
+        assert!(repeats[10]);
+        assert!(read_block_index(&bytes[..index_end - 1]).is_err());
     }
 
     #[test]

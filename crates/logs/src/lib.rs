@@ -18,6 +18,7 @@
 //!   `--loki.listen` port.
 
 pub mod chunk;
+pub mod chunk_block;
 pub mod chunk_store;
 pub mod config;
 pub mod encoding;
