@@ -151,6 +151,24 @@ impl ChunkStore {
         Ok(deleted)
     }
 
+    /// Reads bytes `range` (start inclusive, end exclusive) of a chunk file; the range
+    /// must lie inside the file.
+    pub async fn read_range(
+        &self,
+        meta: &ChunkMeta,
+        range: std::ops::Range<u64>,
+    ) -> Result<Bytes, ChunkStoreError> {
+        let path = self.path(&meta.tenant, &format!("{}.chunk", meta.id));
+        self.store
+            .get_range(&path, range)
+            .await
+            .map_err(|error| ChunkStoreError {
+                action: "read",
+                path: path.to_string(),
+                reason: error.to_string(),
+            })
+    }
+
     /// Reads every meta file. A meta that does not parse is skipped with a warning.
     pub async fn load_index(&self) -> Result<Vec<ChunkMeta>, ChunkStoreError> {
         let objects: Vec<object_store::ObjectMeta> = self

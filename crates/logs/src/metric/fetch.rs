@@ -5,6 +5,13 @@
 //! up to one chunk per core at a time; heads are read under the store's lock. The line
 //! bytes looked at are charged against `logs.max_query_bytes_scanned` and the deadline
 //! is checked as each stream head and each chunk is done.
+//!
+//! A range whose answer needs only entry times and line lengths (see
+//! [`counts_from_times`]) reads just the block index of a v2 chunk and adds its entries
+//! up per window edge: the leaf's points are then weights (entries, or line bytes)
+//! at window edges, not one point per entry. A chunk whose time range meets another
+//! source of the same stream (duplicates must be dropped by line), a v1 chunk, and a
+//! chunk with structured metadata when labels are kept, take the per-entry path.
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -14,10 +21,11 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use weft_model::TenantId;
 
-use crate::chunk::{ChunkMeta, decode_chunk};
+use crate::chunk::{CHUNK_PREFIX_BYTES, ChunkMeta, index_bytes, read_block_index, read_blocks};
+use crate::chunk_store::ChunkStore;
 use crate::logql::{Grouping, LogRange, RangeFunction};
 use crate::query::{QueryError, QueryStats};
-use crate::{Entry, LabelSet, LogStore};
+use crate::{LabelSet, LogStore};
 
 use super::range::Point;
 use super::vector::group_labels;
@@ -47,6 +55,28 @@ pub(crate) struct LeafRequest {
     pub(crate) after_unix_nanos: i64,
     /// Inclusive upper bound, Unix nanoseconds.
     pub(crate) until_unix_nanos: i64,
+    /// Every window start and end of the query's steps, ascending and distinct: no
+    /// window boundary falls strictly between two neighbours, so entries between them
+    /// can be counted together.
+    pub(crate) window_edges: Arc<[i64]>,
+}
+
+/// Whether `function` over `range` needs only entry times and line lengths: a stream
+/// selector without pipeline stages or unwrap under `count_over_time`, `rate`,
+/// `bytes_over_time`, `bytes_rate` or `absent_over_time`. Its leaf's points carry a
+/// weight (entries for the counting functions, line bytes for the bytes functions), so
+/// the evaluator sums values where it would count points.
+pub(crate) fn counts_from_times(function: RangeFunction, range: &LogRange) -> bool {
+    range.query.pipeline.is_empty()
+        && range.unwrap.is_none()
+        && matches!(
+            function,
+            RangeFunction::CountOverTime
+                | RangeFunction::Rate
+                | RangeFunction::BytesOverTime
+                | RangeFunction::BytesRate
+                | RangeFunction::AbsentOverTime
+        )
 }
 
 /// The series of one log range: labels and points sorted by time.
@@ -105,17 +135,20 @@ fn line_hash(line: &str) -> u64 {
 }
 
 /// Runs the pipeline over one entry of `stream`; `None` when dropped or out of span.
-fn extract(request: &LeafRequest, stream: &LabelSet, entry: &Entry) -> Option<Extracted> {
-    let timestamp = entry.timestamp_unix_nanos;
+fn extract(
+    request: &LeafRequest,
+    stream: &LabelSet,
+    timestamp: i64,
+    line: &str,
+    metadata: &[(String, String)],
+) -> Option<Extracted> {
     if timestamp <= request.after_unix_nanos || timestamp > request.until_unix_nanos {
         return None;
     }
-    let processed = request.range.pipeline().process(
-        timestamp,
-        &entry.line,
-        stream,
-        &entry.structured_metadata,
-    )?;
+    let processed = request
+        .range
+        .pipeline()
+        .process(timestamp, line, stream, metadata)?;
     let value = match processed.value {
         Some(value) => value,
         None => match request.function {
@@ -126,50 +159,224 @@ fn extract(request: &LeafRequest, stream: &LabelSet, entry: &Entry) -> Option<Ex
     let labels = if processed.labels.get("__error__").is_some() {
         processed.labels
     } else {
-        match &request.grouping {
-            SourceGrouping::Keep => processed.labels,
-            SourceGrouping::Nothing => LabelSet::default(),
-            SourceGrouping::Group(grouping) => group_labels(&processed.labels, Some(grouping)),
-        }
+        series_labels(&request.grouping, processed.labels)
     };
     Some(Extracted {
         labels,
         timestamp_unix_nanos: timestamp,
-        line_hash: line_hash(&entry.line),
+        line_hash: line_hash(line),
         value,
     })
+}
+
+fn series_labels(grouping: &SourceGrouping, labels: LabelSet) -> LabelSet {
+    match grouping {
+        SourceGrouping::Keep => labels,
+        SourceGrouping::Nothing => LabelSet::default(),
+        SourceGrouping::Group(grouping) => group_labels(&labels, Some(grouping)),
+    }
 }
 
 /// Samples per stream (stream labels, extracted samples).
 type StreamSamples = Vec<(LabelSet, Vec<Extracted>)>;
 
+/// Every sample of one chunk, entry by entry: (samples, lines, line bytes).
 fn decode_and_extract(
     request: &LeafRequest,
     meta: &ChunkMeta,
     bytes: &[u8],
 ) -> Result<(Vec<Extracted>, u64, u64), QueryError> {
+    let failed = |error: crate::chunk::ChunkError| {
+        QueryError::Storage(format!("chunk {}: {error}", meta.id))
+    };
+    let pipeline = request.range.pipeline();
     let mut out = Vec::new();
     let mut lines = 0u64;
     let mut line_bytes = 0u64;
-    decode_chunk(
-        bytes,
-        request.after_unix_nanos.saturating_add(1),
-        request.until_unix_nanos.saturating_add(1),
-        |_, entries| {
-            for entry in &entries {
-                let timestamp = entry.timestamp_unix_nanos;
-                if timestamp <= request.after_unix_nanos || timestamp > request.until_unix_nanos {
-                    continue;
-                }
-                lines += 1;
-                line_bytes += entry.line.len() as u64;
-                out.extend(extract(request, &meta.labels, entry));
+    for block in read_blocks(bytes).map_err(failed)? {
+        if !block.header.overlaps(
+            request.after_unix_nanos.saturating_add(1),
+            request.until_unix_nanos.saturating_add(1),
+        ) {
+            continue;
+        }
+        let decoded = block.decode(true).map_err(failed)?;
+        for (index, &timestamp) in decoded.timestamps_unix_nanos.iter().enumerate() {
+            if timestamp <= request.after_unix_nanos || timestamp > request.until_unix_nanos {
+                continue;
             }
-            true
-        },
-    )
-    .map_err(|error| QueryError::Storage(format!("chunk {}: {error}", meta.id)))?;
+            let line = decoded.line(index).unwrap_or_default();
+            lines += 1;
+            line_bytes += line.len() as u64;
+            // The leading line filters drop most entries of a filtered range before any
+            // label work.
+            if !pipeline.keeps_line(line) {
+                continue;
+            }
+            out.extend(extract(
+                request,
+                &meta.labels,
+                timestamp,
+                line,
+                decoded.metadata(index),
+            ));
+        }
+    }
     Ok((out, lines, line_bytes))
+}
+
+/// What one chunk gave: samples entry by entry, or weights at window edges.
+enum ChunkSamples {
+    Extracted(Vec<Extracted>),
+    Counted(Vec<Point>),
+}
+
+/// Adds up the entries of a chunk's block index per window edge: `None` when the
+/// chunk needs the per-entry path (an entry has structured metadata and labels are
+/// kept). Returns (points at window edges, lines, line bytes).
+fn count_from_index(
+    request: &LeafRequest,
+    meta: &ChunkMeta,
+    index: &[u8],
+) -> Result<Option<(Vec<Point>, u64, u64)>, QueryError> {
+    let failed = |error: crate::chunk::ChunkError| {
+        QueryError::Storage(format!("chunk {}: {error}", meta.id))
+    };
+    let edges = &request.window_edges;
+    let mut counts = vec![0u64; edges.len()];
+    let mut sums = vec![0u64; edges.len()];
+    let mut lines = 0u64;
+    let mut line_bytes = 0u64;
+    // `edge` is the index of the first edge >= the last timestamp seen; entries mostly
+    // come in time order, so it rarely moves back.
+    let mut edge = 0usize;
+    for block in read_block_index(index).map_err(failed)? {
+        if !block.header.overlaps(
+            request.after_unix_nanos.saturating_add(1),
+            request.until_unix_nanos.saturating_add(1),
+        ) {
+            continue;
+        }
+        let decoded = block.decode(false).map_err(failed)?;
+        if decoded.has_metadata && !matches!(request.grouping, SourceGrouping::Nothing) {
+            return Ok(None);
+        }
+        for (index, &timestamp) in decoded.timestamps_unix_nanos.iter().enumerate() {
+            if timestamp <= request.after_unix_nanos || timestamp > request.until_unix_nanos {
+                continue;
+            }
+            let length = u64::from(decoded.line_lengths[index]);
+            lines += 1;
+            line_bytes += length;
+            if decoded.repeats[index] {
+                continue;
+            }
+            if edge >= edges.len()
+                || edges[edge] < timestamp
+                || (edge > 0 && edges[edge - 1] >= timestamp)
+            {
+                edge = edges.partition_point(|&end| end < timestamp);
+            }
+            // Outside every window: at or before the first start, after the last end.
+            if edge == 0 || edge == edges.len() {
+                continue;
+            }
+            counts[edge] += 1;
+            sums[edge] += length;
+        }
+    }
+    let bytes_function = matches!(
+        request.function,
+        RangeFunction::BytesOverTime | RangeFunction::BytesRate
+    );
+    let points = counts
+        .iter()
+        .zip(&sums)
+        .zip(edges.iter())
+        .filter(|((count, _), _)| **count > 0)
+        .map(|((&count, &sum), &end)| {
+            (
+                end,
+                if bytes_function {
+                    sum as f64
+                } else {
+                    count as f64
+                },
+            )
+        })
+        .collect();
+    Ok(Some((points, lines, line_bytes)))
+}
+
+/// Reads what a chunk needs and extracts or counts its samples on a blocking thread:
+/// (samples, lines, line bytes).
+async fn read_chunk(
+    request: LeafRequest,
+    meta: Arc<ChunkMeta>,
+    chunk_store: ChunkStore,
+    count: bool,
+) -> Result<(ChunkSamples, u64, u64), QueryError> {
+    let storage =
+        |error: crate::chunk_store::ChunkStoreError| QueryError::Storage(error.to_string());
+    let joined = |error: tokio::task::JoinError| {
+        QueryError::Storage(format!("chunk worker failed: {error}"))
+    };
+    if count {
+        let want = meta
+            .chunk_bytes
+            .min(64 * 1024)
+            .max(CHUNK_PREFIX_BYTES as u64);
+        let mut prefix = chunk_store
+            .read_range(&meta, 0..want)
+            .await
+            .map_err(storage)?;
+        let needed = index_bytes(&prefix)
+            .map_err(|error| QueryError::Storage(format!("chunk {}: {error}", meta.id)))?;
+        if let Some(needed) = needed {
+            if needed as u64 > prefix.len() as u64 {
+                prefix = chunk_store
+                    .read_range(&meta, 0..needed as u64)
+                    .await
+                    .map_err(storage)?;
+            }
+            let (request_for_task, meta_for_task) = (request.clone(), meta.clone());
+            let counted = tokio::task::spawn_blocking(move || {
+                count_from_index(&request_for_task, &meta_for_task, &prefix)
+            })
+            .await
+            .map_err(joined)??;
+            if let Some((points, lines, line_bytes)) = counted {
+                return Ok((ChunkSamples::Counted(points), lines, line_bytes));
+            }
+        }
+    }
+    let bytes = chunk_store.read(&meta).await.map_err(storage)?;
+    let (samples, lines, line_bytes) =
+        tokio::task::spawn_blocking(move || decode_and_extract(&request, &meta, &bytes))
+            .await
+            .map_err(joined)??;
+    Ok((ChunkSamples::Extracted(samples), lines, line_bytes))
+}
+
+/// For each source of one stream, given as inclusive time ranges, whether its range
+/// meets another's (its duplicates can only be found by comparing lines).
+fn overlapping(ranges: &[(i64, i64)]) -> Vec<bool> {
+    let mut order: Vec<usize> = (0..ranges.len()).collect();
+    order.sort_by_key(|&index| ranges[index]);
+    let mut overlaps = vec![false; ranges.len()];
+    // Sorted by start, a range meets another exactly when an earlier one ends at or
+    // after its start, or the next one starts at or before its end.
+    let mut latest_end = i64::MIN;
+    for (position, &index) in order.iter().enumerate() {
+        let (start, end) = ranges[index];
+        let earlier = position > 0 && latest_end >= start;
+        let later = order
+            .get(position + 1)
+            .is_some_and(|&next| ranges[next].0 <= end);
+        overlaps[index] = earlier || later;
+        latest_end = latest_end.max(end);
+    }
+    overlaps
 }
 
 /// Reads and extracts every sample of `request` for `tenant`.
@@ -184,7 +391,10 @@ pub(crate) async fn fetch(
         meta.max_time_unix_nanos > request.after_unix_nanos
             && meta.min_time_unix_nanos <= request.until_unix_nanos
     };
+    let counting = counts_from_times(request.function, &request.range);
     let mut per_stream: StreamSamples = Vec::new();
+    // The time range of each selected stream's head (all its entries).
+    let mut head_ranges: HashMap<LabelSet, (i64, i64)> = HashMap::new();
     let chunks: Vec<Arc<ChunkMeta>> = {
         let state = store.read_state();
         for ((stream_tenant, labels), head) in &state.heads {
@@ -194,16 +404,25 @@ pub(crate) async fn fetch(
             let mut samples = Vec::new();
             let mut bytes = 0u64;
             let mut lines = 0u64;
+            let mut range = (i64::MAX, i64::MIN);
             for held in &head.entries {
                 let timestamp = held.entry.timestamp_unix_nanos;
+                range = (range.0.min(timestamp), range.1.max(timestamp));
                 if timestamp <= request.after_unix_nanos || timestamp > request.until_unix_nanos {
                     continue;
                 }
                 bytes += held.entry.line.len() as u64;
                 lines += 1;
-                samples.extend(extract(request, labels, &held.entry));
+                samples.extend(extract(
+                    request,
+                    labels,
+                    timestamp,
+                    &held.entry.line,
+                    &held.entry.structured_metadata,
+                ));
             }
             budget.charge(bytes, lines)?;
+            head_ranges.insert(labels.clone(), range);
             per_stream.push((labels.clone(), samples));
         }
         state
@@ -216,39 +435,71 @@ pub(crate) async fn fetch(
             .collect()
     };
     budget.stats.chunks_referenced += chunks.len() as u64;
+    let countable = if counting {
+        countable_chunks(&chunks, &head_ranges)
+    } else {
+        vec![false; chunks.len()]
+    };
     let parallelism = std::thread::available_parallelism().map_or(1, usize::from);
-    let mut decoded = futures::stream::iter(chunks.into_iter().map(|meta| {
-        let request = request.clone();
-        let chunk_store = store.chunk_store.clone();
-        async move {
-            let bytes = chunk_store
-                .read(&meta)
-                .await
-                .map_err(|error| QueryError::Storage(error.to_string()))?;
+    let mut decoded =
+        futures::stream::iter(chunks.into_iter().zip(countable).map(|(meta, count)| {
             let labels = meta.labels.clone();
-            let (samples, lines, line_bytes) =
-                tokio::task::spawn_blocking(move || decode_and_extract(&request, &meta, &bytes))
-                    .await
-                    .map_err(|error| {
-                        QueryError::Storage(format!("chunk worker failed: {error}"))
-                    })??;
-            Ok::<_, QueryError>((labels, samples, line_bytes, lines))
-        }
-    }))
-    .buffer_unordered(parallelism);
+            let read = read_chunk(request.clone(), meta, store.chunk_store.clone(), count);
+            async move {
+                let (samples, lines, line_bytes) = read.await?;
+                Ok::<_, QueryError>((labels, samples, line_bytes, lines))
+            }
+        }))
+        .buffer_unordered(parallelism);
+    let mut counted: Vec<(LabelSet, Vec<Point>)> = Vec::new();
     while let Some(result) = decoded.next().await {
         let (labels, samples, line_bytes, lines) = result?;
         budget.stats.chunks_downloaded += 1;
         budget.charge(line_bytes, lines)?;
-        per_stream.push((labels, samples));
+        match samples {
+            ChunkSamples::Extracted(samples) => per_stream.push((labels, samples)),
+            ChunkSamples::Counted(points) => {
+                counted.push((series_labels(&request.grouping, labels), points))
+            }
+        }
     }
-    Ok(into_series(per_stream))
+    Ok(into_series(per_stream, counted))
+}
+
+/// Which chunks may be counted from their block index: those whose time range meets
+/// no other chunk of the same stream nor its head.
+fn countable_chunks(
+    chunks: &[Arc<ChunkMeta>],
+    head_ranges: &HashMap<LabelSet, (i64, i64)>,
+) -> Vec<bool> {
+    let mut by_stream: HashMap<&LabelSet, Vec<usize>> = HashMap::new();
+    for (index, meta) in chunks.iter().enumerate() {
+        by_stream.entry(&meta.labels).or_default().push(index);
+    }
+    let mut countable = vec![false; chunks.len()];
+    for (labels, indexes) in by_stream {
+        let mut ranges: Vec<(i64, i64)> = indexes
+            .iter()
+            .map(|&index| {
+                (
+                    chunks[index].min_time_unix_nanos,
+                    chunks[index].max_time_unix_nanos,
+                )
+            })
+            .collect();
+        ranges.extend(head_ranges.get(labels));
+        let overlaps = overlapping(&ranges);
+        for (position, &index) in indexes.iter().enumerate() {
+            countable[index] = !overlaps[position];
+        }
+    }
+    countable
 }
 
 /// Drops duplicate entries of a stream (same time and line: a WAL replay of entries
 /// already in a chunk) and groups samples into series sorted by labels, points by
-/// time.
-fn into_series(per_stream: StreamSamples) -> LeafSeries {
+/// time; `counted` adds weighted points of series already grouped.
+fn into_series(per_stream: StreamSamples, counted: Vec<(LabelSet, Vec<Point>)>) -> LeafSeries {
     let mut by_stream: HashMap<LabelSet, Vec<Extracted>> = HashMap::new();
     for (labels, samples) in per_stream {
         by_stream.entry(labels).or_default().extend(samples);
@@ -275,6 +526,15 @@ fn into_series(per_stream: StreamSamples) -> LeafSeries {
             series[index]
                 .1
                 .push((sample.timestamp_unix_nanos, sample.value));
+        }
+    }
+    for (labels, points) in counted {
+        match series_index.get(&labels) {
+            Some(&index) => series[index].1.extend(points),
+            None => {
+                series_index.insert(labels.clone(), series.len());
+                series.push((labels, points));
+            }
         }
     }
     series

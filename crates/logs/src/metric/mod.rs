@@ -27,6 +27,9 @@ mod vector;
 #[cfg(test)]
 mod tests;
 
+#[cfg(test)]
+mod count_tests;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
@@ -227,6 +230,7 @@ fn collect_leaves(
                         .saturating_sub(range_nanos)
                         .saturating_sub(offset_nanos),
                     until_unix_nanos: params.end_unix_nanos.saturating_sub(offset_nanos),
+                    window_edges: window_edges(params, range_nanos, offset_nanos),
                 },
             ));
         }
@@ -246,6 +250,19 @@ fn collect_leaves(
         MetricExpr::LabelReplace(replace) => collect_leaves(&replace.expr, None, params, out),
         MetricExpr::Literal(_) | MetricExpr::VectorLiteral(_) => {}
     }
+}
+
+/// The start and end of every step's window, ascending and distinct.
+fn window_edges(params: &EvalParams, range_nanos: i64, offset_nanos: i64) -> Arc<[i64]> {
+    let mut edges = Vec::with_capacity(params.step_count() * 2);
+    for step in 0..params.step_count() {
+        let end = params.step_time(step).saturating_sub(offset_nanos);
+        edges.push(end.saturating_sub(range_nanos));
+        edges.push(end);
+    }
+    edges.sort_unstable();
+    edges.dedup();
+    edges.into()
 }
 
 fn duration_nanos(duration: std::time::Duration) -> i64 {
@@ -473,6 +490,19 @@ impl Evaluator<'_> {
         let range_nanos = duration_nanos(range.range.range);
         let offset_nanos = duration_nanos(range.range.offset);
         let has_unwrap = range.range.unwrap.is_some();
+        // Such a leaf's points are weights: count by adding them up (one point per
+        // entry, as the per-entry path gives, has weight 1).
+        let function = match range.function {
+            RangeFunction::CountOverTime
+                if fetch::counts_from_times(range.function, &range.range) =>
+            {
+                RangeFunction::SumOverTime
+            }
+            RangeFunction::Rate if fetch::counts_from_times(range.function, &range.range) => {
+                RangeFunction::BytesRate
+            }
+            other => other,
+        };
         let empty = Vec::new();
         let series = self.leaves.get(&leaf_key(range)).unwrap_or(&empty);
         for (labels, points) in series {
@@ -483,7 +513,7 @@ impl Evaluator<'_> {
                 }
                 let window_end = self.params.step_time(step) - offset_nanos;
                 let value = range::aggregate(
-                    range.function,
+                    function,
                     &points[window],
                     range_nanos,
                     window_end,
