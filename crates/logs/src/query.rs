@@ -4,16 +4,23 @@
 //! line bytes it may scan (`logs.max_query_bytes_scanned`). Identical entries (same
 //! stream, timestamp and line; left by a WAL replay of entries already in a chunk) are
 //! returned once, as Loki merges replicas.
+//!
+//! Chunks are read and decoded on blocking threads, one per core at a time, and their
+//! results merged in the order the direction reads them. A query whose line filters
+//! require a literal (`|= "x"`, the first such filter of the leading chain) searches
+//! each block's lines at once for it and builds entries only for the lines holding it.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
+use memchr::memmem;
 use weft_model::TenantId;
 
-use crate::chunk::{ChunkMeta, decode_chunk};
-use crate::logql::{LogQuery, Matcher, Pipeline};
+use crate::chunk::{ChunkMeta, read_blocks};
+use crate::logql::{FilterOp, LineFilterValue, LogQuery, Matcher, Pipeline, Stage};
 use crate::{Entry, LabelSet, LogStore};
 
 /// Which entries a log query keeps when over the limit, and their order.
@@ -164,41 +171,123 @@ pub async fn run_log_query(
         }
         Direction::Forward => chunks.sort_by_key(|meta| meta.min_time_unix_nanos),
     }
-    for meta in chunks {
-        let bytes = store
-            .chunk_store
-            .read(&meta)
-            .await
-            .map_err(|error| QueryError::Storage(error.to_string()))?;
+    let shared_query = Arc::new(query.clone());
+    let parallelism = std::thread::available_parallelism().map_or(1, usize::from);
+    let mut scanned = futures::stream::iter(chunks.into_iter().map(|meta| {
+        let chunk_store = store.chunk_store.clone();
+        let query = shared_query.clone();
+        async move {
+            let bytes = chunk_store
+                .read(&meta)
+                .await
+                .map_err(|error| QueryError::Storage(error.to_string()))?;
+            tokio::task::spawn_blocking(move || scan_chunk(&query, bounds, &meta, &bytes))
+                .await
+                .map_err(|error| QueryError::Storage(format!("chunk worker failed: {error}")))?
+        }
+    }))
+    .buffered(parallelism);
+    while let Some(scan) = scanned.next().await {
+        let scan = scan?;
         budget.stats.chunks_downloaded += 1;
-        let mut failure = None;
-        decode_chunk(
-            &bytes,
-            bounds.start_unix_nanos,
-            bounds.end_unix_nanos,
-            |_, entries| {
-                for entry in entries {
-                    if !in_range(&bounds, entry.timestamp_unix_nanos) {
-                        continue;
-                    }
-                    budget.stats.lines_processed += 1;
-                    if let Err(error) = budget.charge(entry.line.len() as u64) {
-                        failure = Some(error);
-                        return false;
-                    }
-                    keep_entry(&pipeline, &meta.labels, Cow::Owned(entry), &mut found);
-                }
-                true
-            },
-        )
-        .map_err(|error| QueryError::Storage(format!("chunk {}: {error}", meta.id)))?;
-        if let Some(error) = failure {
-            return Err(error);
+        budget.stats.lines_processed += scan.lines;
+        budget.charge(scan.line_bytes)?;
+        for (labels, entries) in scan.found {
+            found.entry(labels).or_default().extend(entries);
         }
     }
     let results = select_entries(found, bounds);
     budget.stats.exec_time = started.elapsed();
     Ok((results, budget.stats))
+}
+
+/// What one chunk gave a log query.
+struct ChunkScan {
+    /// Kept entries by post-pipeline labels.
+    found: HashMap<LabelSet, Vec<Entry>>,
+    /// Lines in the query's range.
+    lines: u64,
+    /// Their bytes.
+    line_bytes: u64,
+}
+
+/// The literal every line a query keeps contains: the first `|= "x"` (one non-empty
+/// alternative) among the line filters before any other stage (later stages may
+/// rewrite the line).
+fn required_literal(query: &LogQuery) -> Option<&str> {
+    query
+        .pipeline
+        .iter()
+        .map_while(|stage| match stage {
+            Stage::LineFilter(filter) => Some(filter),
+            _ => None,
+        })
+        .find_map(|filter| match (filter.op, filter.alternatives.as_slice()) {
+            (FilterOp::Contains, [LineFilterValue::Text { value, regex: None }])
+                if !value.is_empty() =>
+            {
+                Some(value.as_str())
+            }
+            _ => None,
+        })
+}
+
+/// Decodes the blocks of one chunk in the query's range and runs the pipeline over
+/// their entries (only those holding the required literal, when there is one).
+fn scan_chunk(
+    query: &LogQuery,
+    bounds: Bounds,
+    meta: &ChunkMeta,
+    bytes: &[u8],
+) -> Result<ChunkScan, QueryError> {
+    let failed = |error: crate::chunk::ChunkError| {
+        QueryError::Storage(format!("chunk {}: {error}", meta.id))
+    };
+    let pipeline = query.pipeline();
+    let finder = required_literal(query).map(memmem::Finder::new);
+    let mut scan = ChunkScan {
+        found: HashMap::new(),
+        lines: 0,
+        line_bytes: 0,
+    };
+    for block in read_blocks(bytes).map_err(failed)? {
+        if !block
+            .header
+            .overlaps(bounds.start_unix_nanos, bounds.end_unix_nanos)
+        {
+            continue;
+        }
+        let decoded = block.decode(true).map_err(failed)?;
+        for (&timestamp, &length) in decoded
+            .timestamps_unix_nanos
+            .iter()
+            .zip(&decoded.line_lengths)
+        {
+            if in_range(&bounds, timestamp) {
+                scan.lines += 1;
+                scan.line_bytes += u64::from(length);
+            }
+        }
+        let candidates: Vec<usize> = match &finder {
+            Some(finder) => decoded.entries_containing(finder),
+            None => (0..decoded.len()).collect(),
+        };
+        for index in candidates {
+            if !in_range(&bounds, decoded.timestamps_unix_nanos[index]) {
+                continue;
+            }
+            let Some(line) = decoded.line(index) else {
+                continue;
+            };
+            if !pipeline.keeps_line(line) {
+                continue;
+            }
+            if let Some(entry) = decoded.entry(index) {
+                keep_entry(&pipeline, &meta.labels, Cow::Owned(entry), &mut scan.found);
+            }
+        }
+    }
+    Ok(scan)
 }
 
 /// Runs the pipeline over one entry of the stream `labels` and files what it keeps

@@ -237,3 +237,91 @@ async fn log_query_results_are_grouped_by_the_labels_after_the_pipeline() {
         ]
     );
 }
+
+#[test]
+fn the_required_literal_is_the_first_plain_contains_of_the_leading_filters() {
+    let literal = |text: &str| required_literal(&log_query(text)).map(str::to_owned);
+    assert_eq!(literal(r#"{a="b"} |= "x""#).as_deref(), Some("x"));
+    assert_eq!(
+        literal(r#"{a="b"} != "y" |~ "z" |= "x" |= "w""#).as_deref(),
+        Some("x")
+    );
+    assert_eq!(literal(r#"{a="b"} |= "x" or "y""#), None);
+    assert_eq!(literal(r#"{a="b"} |= """#), None);
+    assert_eq!(literal(r#"{a="b"} |~ "x""#), None);
+    // After a stage that may rewrite the line, a filter says nothing of the stored line.
+    assert_eq!(literal(r#"{a="b"} | line_format "x" |= "x""#), None);
+    assert_eq!(literal(r#"{a="b"}"#), None);
+}
+
+/// The needle search over a block's lines against a regex filter (which reads every
+/// line) on random lines, in chunks and heads, both directions, with limits.
+#[tokio::test]
+async fn needle_search_finds_what_a_regex_filter_finds() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let objects: Arc<dyn object_store::ObjectStore> =
+        Arc::new(object_store::memory::InMemory::new());
+    let chunk_store = ChunkStore::new(objects, &object_store::path::Path::default());
+    let store = LogStore::open(config(directory.path()), chunk_store)
+        .await
+        .expect("open");
+    let tenant = TenantId::single();
+    let now = crate::time::now_unix_nanos();
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut next = |bound: u64| {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        state.wrapping_mul(0x2545_f491_4f6c_dd1d) % bound
+    };
+    let pieces = ["ne", "ed", "le", "need", "needle", "x", "", "é"];
+    for round in 0..4 {
+        let mut streams = Vec::new();
+        for job in ["a", "b"] {
+            let mut entries = Vec::new();
+            for index in 0..200 {
+                let line: String = (0..next(6)).map(|_| pieces[next(8) as usize]).collect();
+                entries.push((now - 100_000 + round * 20_000 + index * 50, line));
+            }
+            let borrowed: Vec<(i64, &str)> = entries
+                .iter()
+                .map(|(time, line)| (*time, line.as_str()))
+                .collect();
+            streams.push(pushed(&format!(r#"{{job="{job}"}}"#), &borrowed));
+        }
+        store.push(&tenant, streams).await.expect("push");
+        if round < 3 {
+            store.flush(true).await.expect("flush");
+        }
+    }
+    for (direction, limit) in [
+        (Direction::Backward, 1000),
+        (Direction::Forward, 1000),
+        (Direction::Backward, 7),
+        (Direction::Forward, 7),
+    ] {
+        let bounds = Bounds {
+            start_unix_nanos: now - 90_000,
+            end_unix_nanos: now - 25_000,
+            limit,
+            direction,
+        };
+        for (needle, regex) in [
+            (r#"{job=~"a|b"} |= "needle""#, r#"{job=~"a|b"} |~ "needle""#),
+            (
+                r#"{job="a"} |= "eed" != "x""#,
+                r#"{job="a"} |~ "eed" != "x""#,
+            ),
+            (r#"{job="b"} |= "é""#, r#"{job="b"} |~ "é""#),
+        ] {
+            let (found, _) = run_log_query(&store, &tenant, &log_query(needle), bounds)
+                .await
+                .expect("needle query");
+            let (expected, _) = run_log_query(&store, &tenant, &log_query(regex), bounds)
+                .await
+                .expect("regex query");
+            assert!(!expected.is_empty(), "{regex}");
+            assert_eq!(lines(&found), lines(&expected), "{needle}");
+        }
+    }
+}
