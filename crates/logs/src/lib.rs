@@ -7,7 +7,7 @@
 //!   are in it; it is replayed at start.
 //! - [`store::LogStore`] keeps a head per stream (tenant + label set) and cuts heads into
 //!   compressed, checksummed [`chunk`]s in the object store ([`chunk_store`]), with an
-//!   in-memory chunk index reloaded from per-chunk meta files. `docs/format/logs-v1.md`
+//!   in-memory chunk index reloaded from per-chunk meta files. `docs/format/logs-v2.md`
 //!   is the format specification.
 //! - [`logql`] parses LogQL log queries; [`query`] runs them over heads and chunks.
 //! - [`links`] ties entries to traces (trace ids in metadata or lines) and finds a
