@@ -37,6 +37,22 @@ pub fn router(store: Arc<LogStore>) -> Router {
             get(crate::http_index::index_volume),
         )
         .route(
+            "/loki/api/v1/index/volume_range",
+            get(crate::http_index::index_volume_range),
+        )
+        .route(
+            "/loki/api/v1/detected_labels",
+            get(crate::http_detected::detected_labels),
+        )
+        .route(
+            "/loki/api/v1/detected_fields",
+            get(crate::http_detected::detected_fields),
+        )
+        .route(
+            "/loki/api/v1/detected_field/{name}/values",
+            get(crate::http_detected::detected_field_values),
+        )
+        .route(
             "/loki/api/v1/tail",
             get(crate::http_tail::tail)
                 .layer(axum::Extension(crate::http_tail::TailSlots::default())),

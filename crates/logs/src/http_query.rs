@@ -262,16 +262,22 @@ async fn log_query(
     };
     match run_log_query(store, &tenant, &query, bounds).await {
         Ok((results, stats)) => streams_json(&results, &stats),
-        Err(error @ QueryError::TooManyBytes { .. }) => {
-            error_response(StatusCode::BAD_REQUEST, error.to_string())
-        }
-        Err(error @ QueryError::Timeout(_)) => {
-            error_response(StatusCode::GATEWAY_TIMEOUT, error.to_string())
-        }
-        Err(error @ QueryError::Storage(_)) => {
-            error_response(StatusCode::INTERNAL_SERVER_ERROR, error.to_string())
+        Err(error) => {
+            let (status, message) = query_failure(&error);
+            error_response(status, message)
         }
     }
+}
+
+/// A failed log query's status and message: 400 over the bytes limit, 504 past the
+/// deadline, 500 for a chunk that cannot be read.
+pub(crate) fn query_failure(error: &QueryError) -> Failure {
+    let status = match error {
+        QueryError::TooManyBytes { .. } => StatusCode::BAD_REQUEST,
+        QueryError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+        QueryError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    (status, error.to_string())
 }
 
 /// `GET /loki/api/v1/query_range`: `[start, end)`, start defaulting to an hour before end.

@@ -23,6 +23,7 @@ pub mod chunk_store;
 pub mod config;
 pub mod encoding;
 pub mod http;
+mod http_detected;
 mod http_index;
 mod http_query;
 mod http_tail;

@@ -11,6 +11,7 @@
 //! metric query gets its samples from a [`LogRange`] through [`LogRange::pipeline`],
 //! whose [`Processed::value`] is the unwrapped value.
 
+pub mod detect;
 mod json;
 mod lexer;
 mod parser;

@@ -72,6 +72,31 @@ fn json_error(labels: &mut Labels, details: String) {
     labels.set_error("JSONParserErr", Some(details));
 }
 
+/// The label a JSON member at `path` gets: the sanitised non-blank parts joined with
+/// `_` (empty when every part is blank).
+pub(crate) fn json_label_name(path: &[Cow<'_, str>]) -> String {
+    let mut name = String::new();
+    for part in path {
+        let part = part.trim();
+        if part.is_empty() {
+            continue;
+        }
+        if name.is_empty() {
+            name = sanitize_label_key(part);
+        } else {
+            name.push('_');
+            name.extend(part.chars().map(|c| {
+                if c.is_ascii_alphanumeric() || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            }));
+        }
+    }
+    name
+}
+
 fn json_all(line: &str, labels: &mut Labels) {
     let mut found: Vec<(String, String)> = Vec::new();
     let result = json::for_each_leaf(line, &mut |path: &[Cow<'_, str>], value: JsonValue<'_>| {
@@ -82,26 +107,7 @@ fn json_all(line: &str, labels: &mut Labels) {
             JsonValue::Bool(false) => String::from("false"),
             JsonValue::Null | JsonValue::Array(_) | JsonValue::Object(_) => return,
         };
-        // Nested names: the sanitised non-blank parts joined with `_`.
-        let mut name = String::new();
-        for part in path {
-            let part = part.trim();
-            if part.is_empty() {
-                continue;
-            }
-            if name.is_empty() {
-                name = sanitize_label_key(part);
-            } else {
-                name.push('_');
-                name.extend(part.chars().map(|c| {
-                    if c.is_ascii_alphanumeric() || c == '_' {
-                        c
-                    } else {
-                        '_'
-                    }
-                }));
-            }
-        }
+        let name = json_label_name(path);
         if !name.is_empty() {
             found.push((name, text));
         }

@@ -73,7 +73,7 @@ pub(crate) struct Labels<'s> {
 }
 
 impl<'s> Labels<'s> {
-    fn new(stream: &'s LabelSet, metadata: &[(String, String)]) -> Self {
+    pub(crate) fn new(stream: &'s LabelSet, metadata: &[(String, String)]) -> Self {
         let mut labels = Labels {
             stream,
             entries: Vec::with_capacity(stream.len() + metadata.len()),
@@ -120,7 +120,7 @@ impl<'s> Labels<'s> {
         }
     }
 
-    fn has_error(&self) -> bool {
+    pub(crate) fn has_error(&self) -> bool {
         self.error.is_some()
     }
 
@@ -215,6 +215,14 @@ impl<'s> Labels<'s> {
             let (_, value, _) = self.entries.remove(index);
             self.set_parsed(target.to_owned(), value);
         }
+    }
+
+    /// The labels parsers set, in the order they were first set.
+    pub(crate) fn parsed(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.entries
+            .iter()
+            .filter(|(_, _, category)| *category == Category::Parsed)
+            .map(|(name, value, _)| (name.as_str(), value.as_str()))
     }
 
     /// Name/value pairs for templates (error labels included), sorted by name.
