@@ -311,7 +311,7 @@ pub struct Unwrap {
 pub struct LogRange {
     /// Selector and pipeline (without the unwrap).
     pub query: LogQuery,
-    /// The range (`[5m]`), more than zero.
+    /// The range (`[5m]`); `[0s]` is allowed, as in Loki, and selects nothing.
     pub range: Duration,
     /// `offset 1h` (zero when absent).
     pub offset: Duration,

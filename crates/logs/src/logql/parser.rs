@@ -687,9 +687,9 @@ impl Parser {
         };
         self.next += 1;
         self.expect(&Token::CloseBracket, "]")?;
+        // Loki accepts `[0s]`: its windows `(t, t]` hold nothing.
         match parse_query_duration(&text) {
-            Some(duration) if !duration.is_zero() => Ok(duration),
-            Some(_) => Err(ParseError::at(line, column, "range must be more than zero")),
+            Some(duration) => Ok(duration),
             None => Err(ParseError::at(
                 line,
                 column,
