@@ -593,16 +593,18 @@ fn typed<T>(
     convert: impl Fn(&str) -> Result<T, String>,
     holds: impl Fn(T) -> bool,
 ) -> bool {
-    if labels.has_error() {
-        return true;
-    }
+    // Loki's typed filters: a missing label drops the entry, even one with a parser
+    // error; a value that does not convert keeps it with `LabelFilterErr` (unless an
+    // error is already set, the more useful one).
     let Some(raw) = labels.get(name) else {
         return false;
     };
     match convert(raw) {
         Ok(value) => holds(value),
         Err(details) => {
-            labels.set_error("LabelFilterErr", Some(details));
+            if !labels.has_error() {
+                labels.set_error("LabelFilterErr", Some(details));
+            }
             true
         }
     }

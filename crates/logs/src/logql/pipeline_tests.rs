@@ -455,3 +455,19 @@ fn template_output_is_bounded() {
         "  a\n  b"
     );
 }
+
+#[test]
+fn typed_label_filters_drop_a_missing_label_even_after_a_parser_error() {
+    // Loki 3's typed filters: no early pass for entries with an error.
+    assert_eq!(run("| json | took < 20", "not json"), None);
+    assert_eq!(run("| json | took > 1s", "not json"), None);
+    assert_eq!(run("| json | size > 1KB", "not json"), None);
+    // A present value is compared although the parser failed later in the line.
+    assert!(run("| json | took < 20", r#"{"took":5, broken"#).is_some());
+    assert_eq!(run("| json | took < 20", r#"{"took":50, broken"#), None);
+    // A value that does not convert keeps the entry, and the first error stays.
+    let (labels, _) = run("| json | took < 20", r#"{"took":"soon"}"#).expect("kept");
+    assert!(labels.contains(r#"__error__="LabelFilterErr""#), "{labels}");
+    let (labels, _) = run("| json | took < 20", r#"{"took":"soon", broken"#).expect("kept");
+    assert!(labels.contains(r#"__error__="JSONParserErr""#), "{labels}");
+}
