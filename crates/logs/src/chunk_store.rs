@@ -1,8 +1,12 @@
-//! Chunk files and their meta files in the object store, under `<root>/logs/chunks/`.
+//! Chunk files and their meta files in the object store, under `<root>/logs/chunks/`,
+//! and the day index files under `<root>/logs/index/`.
 //!
 //! Layout: `logs/chunks/<tenant>/<chunk id>.chunk` and `<chunk id>.meta.json`. The meta
 //! is written after the chunk, so a chunk is visible (listed by [`ChunkStore::load_index`])
-//! only once both are durable.
+//! only once both are durable. Index compaction gathers the metas of a tenant's day
+//! (by the chunk's first entry) into `logs/index/<tenant>/<YYYY-MM-DD>.json.zst`
+//! (zstd-compressed JSON: `{"format_version":1,"tenant","day","chunks":[meta...]}`)
+//! and then deletes the single meta files; a chunk listed in both is loaded once.
 
 use std::sync::Arc;
 
@@ -30,9 +34,35 @@ pub struct ChunkStoreError {
 pub struct ChunkStore {
     store: Arc<dyn ObjectStore>,
     prefix: Path,
+    index_prefix: Path,
 }
 
 const META_SUFFIX: &str = ".meta.json";
+const DAY_INDEX_SUFFIX: &str = ".json.zst";
+/// The day index format written and read.
+const DAY_INDEX_FORMAT_VERSION: u8 = 1;
+/// Meta and index files read at once when the index is loaded.
+const LOAD_CONCURRENCY: usize = 16;
+
+/// A tenant's day index file.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct DayIndex {
+    format_version: u8,
+    tenant: String,
+    day: String,
+    chunks: Vec<ChunkMeta>,
+}
+
+/// What [`ChunkStore::load`] found.
+#[derive(Debug, Default)]
+pub struct LoadedIndex {
+    /// Every chunk, once.
+    pub chunks: Vec<ChunkMeta>,
+    /// Ids of the chunks that have a meta file of their own (not yet compacted).
+    pub loose: std::collections::HashSet<String>,
+    /// The (tenant, day) of every day index file.
+    pub days: std::collections::HashSet<(String, String)>,
+}
 
 impl ChunkStore {
     /// Chunks under `<root>/logs/chunks` of `store`.
@@ -40,7 +70,47 @@ impl ChunkStore {
         ChunkStore {
             store,
             prefix: root.clone().join("logs").join("chunks"),
+            index_prefix: root.clone().join("logs").join("index"),
         }
+    }
+
+    fn day_index_path(&self, tenant: &str, day: &str) -> Path {
+        self.index_prefix
+            .clone()
+            .join(tenant)
+            .join(format!("{day}{DAY_INDEX_SUFFIX}"))
+    }
+
+    /// Writes the day index of `tenant` and `day` (`YYYY-MM-DD`) listing `chunks`,
+    /// replacing the one there.
+    pub async fn write_day_index(
+        &self,
+        tenant: &str,
+        day: &str,
+        chunks: Vec<ChunkMeta>,
+    ) -> Result<(), ChunkStoreError> {
+        let path = self.day_index_path(tenant, day);
+        let failed = |reason: String| ChunkStoreError {
+            action: "encode",
+            path: path.to_string(),
+            reason,
+        };
+        let index = DayIndex {
+            format_version: DAY_INDEX_FORMAT_VERSION,
+            tenant: tenant.to_owned(),
+            day: day.to_owned(),
+            chunks,
+        };
+        let json = serde_json::to_vec(&index).map_err(|error| failed(error.to_string()))?;
+        let compressed =
+            zstd::bulk::compress(&json, 3).map_err(|error| failed(error.to_string()))?;
+        self.put(&path, compressed).await
+    }
+
+    /// Deletes the day index of `tenant` and `day`. Deleting one already gone is not an
+    /// error.
+    pub async fn delete_day_index(&self, tenant: &str, day: &str) -> Result<(), ChunkStoreError> {
+        self.delete(&self.day_index_path(tenant, day)).await
     }
 
     fn path(&self, tenant: &str, file: &str) -> Path {
@@ -75,19 +145,8 @@ impl ChunkStore {
 
     /// Reads a chunk file.
     pub async fn read(&self, meta: &ChunkMeta) -> Result<Bytes, ChunkStoreError> {
-        let path = self.path(&meta.tenant, &format!("{}.chunk", meta.id));
-        let failed = |error: object_store::Error| ChunkStoreError {
-            action: "read",
-            path: path.to_string(),
-            reason: error.to_string(),
-        };
-        self.store
-            .get(&path)
+        self.get(&self.path(&meta.tenant, &format!("{}.chunk", meta.id)))
             .await
-            .map_err(failed)?
-            .bytes()
-            .await
-            .map_err(failed)
     }
 
     /// Deletes a chunk's meta file: the chunk is no longer listed by
@@ -169,47 +228,108 @@ impl ChunkStore {
             })
     }
 
-    /// Reads every meta file. A meta that does not parse is skipped with a warning.
+    /// Every chunk (day index files and meta files), each once.
     pub async fn load_index(&self) -> Result<Vec<ChunkMeta>, ChunkStoreError> {
-        let objects: Vec<object_store::ObjectMeta> = self
-            .store
-            .list(Some(&self.prefix))
+        Ok(self.load().await?.chunks)
+    }
+
+    async fn list(&self, prefix: &Path) -> Result<Vec<object_store::ObjectMeta>, ChunkStoreError> {
+        self.store
+            .list(Some(prefix))
             .try_collect()
             .await
             .map_err(|error| ChunkStoreError {
                 action: "list",
-                path: self.prefix.to_string(),
+                path: prefix.to_string(),
                 reason: error.to_string(),
-            })?;
-        let mut metas = Vec::new();
-        for object in objects {
-            if !object.location.as_ref().ends_with(META_SUFFIX) {
-                continue;
-            }
-            let bytes = self
-                .store
-                .get(&object.location)
-                .await
-                .map_err(|error| ChunkStoreError {
-                    action: "read",
-                    path: object.location.to_string(),
-                    reason: error.to_string(),
-                })?
-                .bytes()
-                .await
-                .map_err(|error| ChunkStoreError {
-                    action: "read",
-                    path: object.location.to_string(),
-                    reason: error.to_string(),
-                })?;
-            match serde_json::from_slice::<ChunkMeta>(&bytes) {
-                Ok(meta) => metas.push(meta),
+            })
+    }
+
+    async fn get(&self, path: &Path) -> Result<Bytes, ChunkStoreError> {
+        let failed = |error: object_store::Error| ChunkStoreError {
+            action: "read",
+            path: path.to_string(),
+            reason: error.to_string(),
+        };
+        self.store
+            .get(path)
+            .await
+            .map_err(failed)?
+            .bytes()
+            .await
+            .map_err(failed)
+    }
+
+    /// Reads the day index files and the meta files (several at a time). A file that
+    /// does not parse is skipped with a warning; a chunk in a day index and in a meta
+    /// file of its own is loaded once and counted loose.
+    pub async fn load(&self) -> Result<LoadedIndex, ChunkStoreError> {
+        use futures::StreamExt;
+        let mut loaded = LoadedIndex::default();
+        let mut seen = std::collections::HashSet::new();
+        let day_files: Vec<Path> = self
+            .list(&self.index_prefix)
+            .await?
+            .into_iter()
+            .map(|object| object.location)
+            .filter(|path| path.as_ref().ends_with(DAY_INDEX_SUFFIX))
+            .collect();
+        let mut days = futures::stream::iter(day_files.into_iter().map(|path| async move {
+            let bytes = self.get(&path).await;
+            (path, bytes)
+        }))
+        .buffer_unordered(LOAD_CONCURRENCY);
+        while let Some((path, bytes)) = days.next().await {
+            let decoded = zstd::stream::decode_all(&bytes?[..])
+                .map_err(|error| error.to_string())
+                .and_then(|json| {
+                    serde_json::from_slice::<DayIndex>(&json).map_err(|error| error.to_string())
+                });
+            match decoded {
+                Ok(index) if index.format_version == DAY_INDEX_FORMAT_VERSION => {
+                    loaded
+                        .days
+                        .insert((index.tenant.clone(), index.day.clone()));
+                    for meta in index.chunks {
+                        if seen.insert(meta.id.clone()) {
+                            loaded.chunks.push(meta);
+                        }
+                    }
+                }
+                Ok(index) => {
+                    tracing::warn!(path = %path, version = index.format_version, "skipping a day index of an unknown format version")
+                }
                 Err(error) => {
-                    tracing::warn!(path = %object.location, %error, "skipping an unreadable chunk meta");
+                    tracing::warn!(path = %path, %error, "skipping an unreadable day index")
                 }
             }
         }
-        Ok(metas)
+        let meta_files: Vec<Path> = self
+            .list(&self.prefix)
+            .await?
+            .into_iter()
+            .map(|object| object.location)
+            .filter(|path| path.as_ref().ends_with(META_SUFFIX))
+            .collect();
+        let mut metas = futures::stream::iter(meta_files.into_iter().map(|path| async move {
+            let bytes = self.get(&path).await;
+            (path, bytes)
+        }))
+        .buffer_unordered(LOAD_CONCURRENCY);
+        while let Some((path, bytes)) = metas.next().await {
+            match serde_json::from_slice::<ChunkMeta>(&bytes?) {
+                Ok(meta) => {
+                    loaded.loose.insert(meta.id.clone());
+                    if seen.insert(meta.id.clone()) {
+                        loaded.chunks.push(meta);
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(path = %path, %error, "skipping an unreadable chunk meta");
+                }
+            }
+        }
+        Ok(loaded)
     }
 }
 

@@ -13,7 +13,7 @@
 //! (plus what pushes in flight add). A push that would pass it first cuts every head
 //! into chunks; if that does not make room it is refused with [`PushFailure::HeadMemoryFull`].
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
@@ -36,6 +36,13 @@ use crate::retention::{
 use crate::time::now_unix_nanos;
 use crate::wal::{LogWal, encode_record, list_segments, read_segment};
 use crate::{Entry, LabelSet, LogsConfig};
+
+/// `YYYY-MM-DD` (UTC) of a Unix time in nanoseconds: the day index a chunk belongs to.
+fn day_of(unix_nanos: i64) -> String {
+    const DAY_NANOS: i64 = 86_400_000_000_000;
+    let (year, month, day) = crate::time::civil_from_days(unix_nanos.div_euclid(DAY_NANOS));
+    format!("{year:04}-{month:02}-{day:02}")
+}
 
 /// How long a cut for heads that reached their target size waits for others to fill.
 const SIZE_CUT_GATHER: std::time::Duration = std::time::Duration::from_millis(50);
@@ -92,6 +99,10 @@ pub(crate) struct StreamHead {
 pub(crate) struct State {
     pub(crate) heads: HashMap<StreamKey, StreamHead>,
     pub(crate) chunks: Vec<Arc<ChunkMeta>>,
+    /// Ids of the chunks with a meta file of their own (not yet in a day index).
+    loose: HashSet<String>,
+    /// The (tenant, day) of every day index file.
+    indexed_days: HashSet<(String, String)>,
     /// Active streams per tenant (heads with `active` set).
     active_streams: HashMap<TenantId, usize>,
 }
@@ -257,7 +268,10 @@ impl LogStore {
             );
         }
         let mut state = State::default();
-        for meta in chunk_store.load_index().await? {
+        let loaded = chunk_store.load().await?;
+        state.loose = loaded.loose;
+        state.indexed_days = loaded.days;
+        for meta in loaded.chunks {
             let Ok(tenant) = TenantId::parse(&meta.tenant) else {
                 continue;
             };
@@ -635,6 +649,7 @@ impl LogStore {
                 metrics::gauge!(HEAD_BYTES).set(held as f64);
             }
             state.deactivate_if_empty(&key);
+            state.loose.insert(meta.id.clone());
             state.chunks.push(Arc::new(meta));
             written += 1;
         }
@@ -744,19 +759,28 @@ impl LogStore {
             expired
         };
         let mut failure = None;
+        let mut days_to_rewrite: BTreeMap<(String, String), Vec<Arc<ChunkMeta>>> = BTreeMap::new();
         for meta in expired {
             if failure.is_none() {
-                match self.chunk_store.delete_meta(&meta).await {
+                let (loose, day) = {
+                    let state = self.read_state();
+                    let day = (meta.tenant.clone(), day_of(meta.min_time_unix_nanos));
+                    let indexed = state.indexed_days.contains(&day);
+                    (state.loose.contains(&meta.id), indexed.then_some(day))
+                };
+                let deleted = if loose {
+                    self.chunk_store.delete_meta(&meta).await
+                } else {
+                    Ok(())
+                };
+                match deleted {
                     Ok(()) => {
-                        metrics::counter!(RETENTION_DELETED_CHUNKS_TOTAL, "tenant" => meta.tenant.clone())
-                            .increment(1);
-                        metrics::counter!(RETENTION_DELETED_LINE_BYTES_TOTAL, "tenant" => meta.tenant.clone())
-                            .increment(meta.line_bytes);
-                        pass.expired_chunks += 1;
-                        self.retired
-                            .lock()
-                            .unwrap_or_else(std::sync::PoisonError::into_inner)
-                            .push((Instant::now(), meta));
+                        self.write_state().loose.remove(&meta.id);
+                        match day {
+                            // Out of the index once its day index is rewritten.
+                            Some(day) => days_to_rewrite.entry(day).or_default().push(meta),
+                            None => self.retire(meta, &mut pass),
+                        }
                         continue;
                     }
                     Err(error) => failure = Some(error),
@@ -765,10 +789,92 @@ impl LogStore {
             // Not deleted: back into the index, for the next pass.
             self.write_state().chunks.push(meta);
         }
+        for ((tenant, day), expired) in days_to_rewrite {
+            match self.rewrite_day_index(&tenant, &day).await {
+                Ok(()) => {
+                    for meta in expired {
+                        self.retire(meta, &mut pass);
+                    }
+                }
+                Err(error) => {
+                    self.write_state().chunks.extend(expired);
+                    failure.get_or_insert(error);
+                }
+            }
+        }
         if let Some(error) = failure {
             return Err(error.into());
         }
         Ok(pass)
+    }
+
+    /// Counts a chunk retention took out of the index and queues its file for deletion.
+    fn retire(&self, meta: Arc<ChunkMeta>, pass: &mut RetentionPass) {
+        metrics::counter!(RETENTION_DELETED_CHUNKS_TOTAL, "tenant" => meta.tenant.clone())
+            .increment(1);
+        metrics::counter!(RETENTION_DELETED_LINE_BYTES_TOTAL, "tenant" => meta.tenant.clone())
+            .increment(meta.line_bytes);
+        pass.expired_chunks += 1;
+        self.retired
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push((Instant::now(), meta));
+    }
+
+    /// Writes the day index of `tenant`'s `day` from the chunks in the index now (every
+    /// chunk whose first entry is on that day), or deletes it when none is left.
+    async fn rewrite_day_index(&self, tenant: &str, day: &str) -> Result<(), ChunkStoreError> {
+        let members: Vec<ChunkMeta> = self
+            .read_state()
+            .chunks
+            .iter()
+            .filter(|meta| meta.tenant == tenant && day_of(meta.min_time_unix_nanos) == day)
+            .map(|meta| ChunkMeta::clone(meta))
+            .collect();
+        let key = (tenant.to_owned(), day.to_owned());
+        if members.is_empty() {
+            self.chunk_store.delete_day_index(tenant, day).await?;
+            self.write_state().indexed_days.remove(&key);
+        } else {
+            self.chunk_store
+                .write_day_index(tenant, day, members)
+                .await?;
+            self.write_state().indexed_days.insert(key);
+        }
+        Ok(())
+    }
+
+    /// Index compaction: the chunks with a meta file of their own whose first entry is
+    /// on a day before today (UTC) go into their tenant's day index, then their meta
+    /// files are deleted; a restart then reads one file per tenant and day instead of
+    /// one per chunk. Chunks that arrive later for a compacted day are folded in by a
+    /// later pass. Returns how many meta files were folded.
+    pub async fn compact_index(&self, now_unix_nanos: i64) -> Result<usize, StoreError> {
+        let today = day_of(now_unix_nanos);
+        let groups: BTreeMap<(String, String), Vec<Arc<ChunkMeta>>> = {
+            let state = self.read_state();
+            let mut groups: BTreeMap<(String, String), Vec<Arc<ChunkMeta>>> = BTreeMap::new();
+            for meta in &state.chunks {
+                let day = day_of(meta.min_time_unix_nanos);
+                if state.loose.contains(&meta.id) && day < today {
+                    groups
+                        .entry((meta.tenant.clone(), day))
+                        .or_default()
+                        .push(meta.clone());
+                }
+            }
+            groups
+        };
+        let mut folded = 0;
+        for ((tenant, day), loose) in groups {
+            self.rewrite_day_index(&tenant, &day).await?;
+            for meta in loose {
+                self.chunk_store.delete_meta(&meta).await?;
+                self.write_state().loose.remove(&meta.id);
+                folded += 1;
+            }
+        }
+        Ok(folded)
     }
 
     /// Runs flush passes every `flush_check_period` (and WAL fsyncs under the
@@ -798,6 +904,11 @@ impl LogStore {
                         }
                         Ok(_) => {}
                         Err(error) => tracing::warn!(%error, "logs retention pass failed; it is tried again at the next one"),
+                    }
+                    match self.compact_index(now_unix_nanos()).await {
+                        Ok(0) => {}
+                        Ok(folded) => tracing::info!(folded, "logs chunk metas folded into day indexes"),
+                        Err(error) => tracing::warn!(%error, "logs index compaction failed; it is tried again at the next pass"),
                     }
                 }
                 _ = sync_tick.tick() => {

@@ -411,3 +411,82 @@ async fn retention_deletes_expired_chunks_by_stream_rule_then_their_files() {
         .expect("reopen");
     assert_eq!(reopened.read_state().chunks.len(), 1);
 }
+
+#[tokio::test]
+async fn past_days_are_compacted_into_day_indexes_that_retention_rewrites() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let hour = std::time::Duration::from_secs(3600);
+    let settings = LogsConfig {
+        retention_period: hour * 30,
+        query_timeout: std::time::Duration::ZERO,
+        ..config(directory.path())
+    };
+    let (store, chunk_store) = open(settings.clone()).await;
+    let now = now_unix_nanos();
+    let hour_nanos = 3_600_000_000_000;
+    let day_nanos = 24 * hour_nanos;
+    // Two days back (one of them past retention), yesterday, and today.
+    let today_start = now - now.rem_euclid(day_nanos);
+    let pushed = [
+        ("two-days", today_start - day_nanos - hour_nanos),
+        ("yesterday-a", today_start - 2 * hour_nanos),
+        ("yesterday-b", today_start - hour_nanos),
+        ("today", now - 1_000),
+    ];
+    for (app, at) in pushed {
+        store
+            .push(
+                &tenant("a"),
+                vec![stream_at(&format!(r#"{{app="{app}"}}"#), at, app)],
+            )
+            .await
+            .expect("push");
+    }
+    assert_eq!(store.flush(true).await.expect("flush"), 4);
+    assert_eq!(store.compact_index(now).await.expect("compact"), 3);
+    let loaded = chunk_store.load().await.expect("load");
+    assert_eq!(loaded.chunks.len(), 4);
+    assert_eq!(loaded.loose.len(), 1, "today's chunk keeps its meta file");
+    assert_eq!(loaded.days.len(), 2, "{:?}", loaded.days);
+    assert_eq!(store.compact_index(now).await.expect("compact again"), 0);
+    // A reopened store sees every chunk, from the day indexes and the meta file.
+    drop(store);
+    let store = LogStore::open(settings.clone(), chunk_store.clone())
+        .await
+        .expect("reopen");
+    assert_eq!(store.read_state().chunks.len(), 4);
+    // Retention (30 h) takes the chunk of two days back: its day index goes too.
+    let pass = store.apply_retention(now).await.expect("retention");
+    assert_eq!(pass.expired_chunks, 1);
+    let loaded = chunk_store.load().await.expect("load");
+    let mut apps: Vec<String> = loaded
+        .chunks
+        .iter()
+        .map(|meta| meta.labels.to_string())
+        .collect();
+    apps.sort();
+    assert_eq!(
+        apps,
+        [
+            r#"{app="today"}"#,
+            r#"{app="yesterday-a"}"#,
+            r#"{app="yesterday-b"}"#
+        ]
+    );
+    assert_eq!(loaded.days.len(), 1);
+    // With a shorter retention, yesterday's first chunk goes: its day index is rewritten.
+    drop(store);
+    let shorter = LogsConfig {
+        retention_period: std::time::Duration::from_nanos(
+            (now - (today_start - 2 * hour_nanos) - 1) as u64,
+        ),
+        ..settings
+    };
+    let store = LogStore::open(shorter, chunk_store.clone())
+        .await
+        .expect("reopen");
+    assert_eq!(store.apply_retention(now).await.expect("retention").expired_chunks, 1);
+    let loaded = chunk_store.load().await.expect("load");
+    assert_eq!(loaded.chunks.len(), 2, "{:?}", loaded.chunks);
+    assert_eq!(loaded.days.len(), 1);
+}
