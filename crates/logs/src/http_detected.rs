@@ -15,7 +15,8 @@ use serde_json::{Value, json};
 
 use crate::LogStore;
 use crate::http::{error_response, tenant_of};
-use crate::http_index::{Failure, Params, Selection, selection};
+use crate::http_index::{Selection, selection};
+use crate::http_params::{Failure, Params};
 use crate::index::stream_stats;
 use crate::logql::detect::{line_fields, value_type};
 use crate::logql::{Query, parse};

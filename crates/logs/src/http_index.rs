@@ -13,49 +13,13 @@ use weft_model::TenantId;
 
 use crate::LogStore;
 use crate::http::{error_response, tenant_of};
+use crate::http_params::{Failure, Params};
 use crate::index::{VolumeGrouping, stream_stats, volume};
 use crate::logql::{MatchOp, Matcher, parse_selector};
-use crate::time::{now_unix_nanos, parse_time};
+use crate::time::now_unix_nanos;
 
 const HOUR_NANOS: i64 = 3_600_000_000_000;
 const MAX_VOLUME_LIMIT: usize = 10_000;
-
-/// A status and message, answered by [`error_response`].
-pub(crate) type Failure = (StatusCode, String);
-
-/// Query-string parameters, decoded.
-pub(crate) struct Params(Vec<(String, String)>);
-
-impl Params {
-    pub(crate) fn parse(raw: Option<&str>) -> Params {
-        Params(
-            form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
-                .map(|(key, value)| (key.into_owned(), value.into_owned()))
-                .collect(),
-        )
-    }
-
-    pub(crate) fn get(&self, key: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(candidate, value)| candidate == key && !value.is_empty())
-            .map(|(_, value)| value.as_str())
-    }
-
-    /// A time parameter (Loki's forms: integer nanoseconds, seconds with a fraction,
-    /// RFC 3339), `default` when absent; 400 naming it when invalid.
-    pub(crate) fn time(&self, key: &str, default: i64) -> Result<i64, Failure> {
-        match self.get(key) {
-            None => Ok(default),
-            Some(text) => parse_time(text).ok_or_else(|| {
-                (
-                    StatusCode::BAD_REQUEST,
-                    format!("invalid {key} parameter {text:?}: cannot parse as a time"),
-                )
-            }),
-        }
-    }
-}
 
 /// A request's tenant, parameters, selector (`query`, default every stream) and range
 /// (`start`, `end`, default the last hour), checked.

@@ -10,140 +10,19 @@ use serde_json::{Map, Value, json};
 
 use crate::LogStore;
 use crate::http::{error_response, tenant_of};
+use crate::http_params::Params;
 use crate::logql::{Query, parse, parse_selector};
 use crate::query::{
     Bounds, Direction, QueryError, QueryStats, StreamResult, run_log_query, series,
 };
-use crate::time::{now_unix_nanos, parse_time};
+use crate::time::now_unix_nanos;
 
 const HOUR_NANOS: i64 = 3_600_000_000_000;
 
-/// A status and message, turned into a response by [`error_response`].
-type Failure = (StatusCode, String);
+use crate::http_params::Failure;
 
 fn fail(status: StatusCode, message: impl Into<String>) -> Failure {
     (status, message.into())
-}
-
-/// Decoded query-string parameters (repeated keys kept in order).
-struct Params(Vec<(String, String)>);
-
-impl Params {
-    fn parse(raw: Option<String>) -> Params {
-        let raw = raw.unwrap_or_default();
-        Params(
-            raw.split('&')
-                .filter(|pair| !pair.is_empty())
-                .map(|pair| {
-                    let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-                    (percent_decode(key), percent_decode(value))
-                })
-                .collect(),
-        )
-    }
-
-    fn get(&self, key: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(candidate, _)| candidate == key)
-            .map(|(_, value)| value.as_str())
-            .filter(|value| !value.is_empty())
-    }
-
-    fn all(&self, key: &str) -> Vec<&str> {
-        self.0
-            .iter()
-            .filter(|(candidate, _)| candidate == key)
-            .map(|(_, value)| value.as_str())
-            .collect()
-    }
-
-    fn time(&self, key: &str, default: i64) -> Result<i64, Failure> {
-        match self.get(key) {
-            None => Ok(default),
-            Some(text) => parse_time(text).ok_or_else(|| {
-                fail(
-                    StatusCode::BAD_REQUEST,
-                    format!("invalid {key} parameter: cannot parse {text:?} to a valid timestamp"),
-                )
-            }),
-        }
-    }
-
-    /// `start`/`end` (or `since`), `end` defaulting to now and `start` to
-    /// `end - default_lookback`.
-    fn range(&self, default_lookback: i64) -> Result<(i64, i64), Failure> {
-        let end = self.time("end", now_unix_nanos())?;
-        let lookback = match self.get("since") {
-            None => default_lookback,
-            Some(text) => parse_duration_nanos(text).ok_or_else(|| {
-                fail(
-                    StatusCode::BAD_REQUEST,
-                    format!("invalid since parameter: {text:?}"),
-                )
-            })?,
-        };
-        let start = self.time("start", end.saturating_sub(lookback))?;
-        if end < start {
-            return Err(fail(
-                StatusCode::BAD_REQUEST,
-                "end timestamp must not be before or equal to start time",
-            ));
-        }
-        Ok((start, end))
-    }
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut index = 0;
-    while index < bytes.len() {
-        match bytes[index] {
-            b'+' => out.push(b' '),
-            b'%' if index + 2 < bytes.len() => {
-                let hex = |byte: u8| (byte as char).to_digit(16);
-                match (hex(bytes[index + 1]), hex(bytes[index + 2])) {
-                    (Some(high), Some(low)) => {
-                        out.push((high * 16 + low) as u8);
-                        index += 2;
-                    }
-                    _ => out.push(b'%'),
-                }
-            }
-            byte => out.push(byte),
-        }
-        index += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// `5m`, `1h30m`, `10s`, `250ms` (Prometheus duration units) in nanoseconds.
-fn parse_duration_nanos(text: &str) -> Option<i64> {
-    let mut total: i64 = 0;
-    let mut rest = text;
-    while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit())?;
-        let value: i64 = rest[..digits].parse().ok()?;
-        rest = &rest[digits..];
-        let unit_length = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let unit = match &rest[..unit_length] {
-            "ns" => 1,
-            "us" | "µs" => 1_000,
-            "ms" => 1_000_000,
-            "s" => 1_000_000_000,
-            "m" => 60_000_000_000,
-            "h" => HOUR_NANOS,
-            "d" => 24 * HOUR_NANOS,
-            "w" => 7 * 24 * HOUR_NANOS,
-            _ => return None,
-        };
-        total = total.checked_add(value.checked_mul(unit)?)?;
-        rest = &rest[unit_length..];
-    }
-    Some(total)
 }
 
 fn success(data: Value) -> Response {
@@ -286,7 +165,7 @@ pub(crate) async fn query_range(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    let params = Params::parse(raw);
+    let params = Params::parse(raw.as_deref());
     match params.range(HOUR_NANOS) {
         Ok((start, end)) => match crate::metric::http::metric_expr(params.get("query")) {
             Some(expr) => match crate::metric::http::range_params(start, end, params.get("step")) {
@@ -305,7 +184,7 @@ pub(crate) async fn query_instant(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    let params = Params::parse(raw);
+    let params = Params::parse(raw.as_deref());
     match params.time("time", now_unix_nanos()) {
         Ok(time) => {
             if let Some(expr) = crate::metric::http::metric_expr(params.get("query")) {
@@ -351,7 +230,7 @@ pub(crate) async fn labels(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    let params = Params::parse(raw);
+    let params = Params::parse(raw.as_deref());
     let selectors: Vec<&str> = params.get("query").into_iter().collect();
     match matching_series(&store, &headers, &params, &selectors) {
         Ok(found) => {
@@ -372,7 +251,7 @@ pub(crate) async fn label_values(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    let params = Params::parse(raw);
+    let params = Params::parse(raw.as_deref());
     let selectors: Vec<&str> = params.get("query").into_iter().collect();
     match matching_series(&store, &headers, &params, &selectors) {
         Ok(found) => {
@@ -393,7 +272,7 @@ pub(crate) async fn series_handler(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    let params = Params::parse(raw);
+    let params = Params::parse(raw.as_deref());
     let mut selectors = params.all("match[]");
     selectors.extend(params.all("match"));
     if selectors.is_empty() {
@@ -402,22 +281,5 @@ pub(crate) async fn series_handler(
     match matching_series(&store, &headers, &params, &selectors) {
         Ok(found) => success(Value::Array(found.iter().map(labels_json).collect())),
         Err((status, message)) => error_response(status, message),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parameters_decode() {
-        let params = Params::parse(Some(String::from(
-            "query=%7Bjob%3D%22a%22%7D+%7C%3D+%22x%22&match%5B%5D=1&match[]=2",
-        )));
-        assert_eq!(params.get("query"), Some(r#"{job="a"} |= "x""#));
-        assert_eq!(params.all("match[]"), vec!["1", "2"]);
-        assert_eq!(percent_decode("%zz%41%"), "%zzA%");
-        assert_eq!(parse_duration_nanos("1h30m"), Some(90 * 60_000_000_000));
-        assert_eq!(parse_duration_nanos("5x"), None);
     }
 }

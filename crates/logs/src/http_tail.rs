@@ -25,7 +25,7 @@ use weft_model::TenantId;
 
 use crate::LogStore;
 use crate::http::{error_response, tenant_of};
-use crate::http_index::Params;
+use crate::http_params::Params;
 use crate::logql::{LogQuery, Query, parse};
 use crate::query::{Bounds, Direction, StreamResult, run_log_query};
 use crate::time::now_unix_nanos;

@@ -25,6 +25,7 @@ pub mod encoding;
 pub mod http;
 mod http_detected;
 mod http_index;
+mod http_params;
 mod http_query;
 mod http_tail;
 pub mod index;

@@ -22,7 +22,7 @@ mod pipeline_tests;
 pub mod template;
 #[cfg(test)]
 mod tests;
-mod units;
+pub(crate) mod units;
 
 use std::time::Duration;
 
