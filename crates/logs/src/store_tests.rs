@@ -485,7 +485,14 @@ async fn past_days_are_compacted_into_day_indexes_that_retention_rewrites() {
     let store = LogStore::open(shorter, chunk_store.clone())
         .await
         .expect("reopen");
-    assert_eq!(store.apply_retention(now).await.expect("retention").expired_chunks, 1);
+    assert_eq!(
+        store
+            .apply_retention(now)
+            .await
+            .expect("retention")
+            .expired_chunks,
+        1
+    );
     let loaded = chunk_store.load().await.expect("load");
     assert_eq!(loaded.chunks.len(), 2, "{:?}", loaded.chunks);
     assert_eq!(loaded.days.len(), 1);
