@@ -152,9 +152,16 @@ pub fn encode_chunk(
 
 fn compress(compression: Compression, raw: &[u8]) -> Result<Vec<u8>, ChunkError> {
     match compression {
-        Compression::Zstd => {
-            zstd::bulk::compress(raw, 3).map_err(|error| ChunkError(format!("zstd: {error}")))
-        }
+        Compression::Zstd => ZSTD_COMPRESSOR
+            .with(|cell| {
+                let mut slot = cell.borrow_mut();
+                let compressor = match slot.as_mut() {
+                    Some(compressor) => compressor,
+                    None => slot.insert(zstd::bulk::Compressor::new(3)?),
+                };
+                compressor.compress(raw)
+            })
+            .map_err(|error| ChunkError(format!("zstd: {error}"))),
         Compression::Snappy => snap::raw::Encoder::new()
             .compress_vec(raw)
             .map_err(|error| ChunkError(format!("snappy: {error}"))),
@@ -167,9 +174,7 @@ fn decompress(
     raw_length: usize,
 ) -> Result<Vec<u8>, String> {
     let raw = match compression {
-        Compression::Zstd => {
-            zstd::bulk::decompress(stored, raw_length).map_err(|error| error.to_string())?
-        }
+        Compression::Zstd => zstd_decompress(stored, raw_length)?,
         Compression::Snappy => snap::raw::Decoder::new()
             .decompress_vec(stored)
             .map_err(|error| error.to_string())?,
@@ -181,6 +186,31 @@ fn decompress(
         ));
     }
     Ok(raw)
+}
+
+thread_local! {
+    /// One zstd level-3 compression context per thread, reused for every section.
+    static ZSTD_COMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+    /// One zstd decompression context per thread: creating one per block cost more
+    /// than decompressing a small times section.
+    static ZSTD_DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+fn zstd_decompress(stored: &[u8], raw_length: usize) -> Result<Vec<u8>, String> {
+    ZSTD_DECOMPRESSOR.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        let decompressor = match slot.as_mut() {
+            Some(decompressor) => decompressor,
+            None => {
+                slot.insert(zstd::bulk::Decompressor::new().map_err(|error| error.to_string())?)
+            }
+        };
+        decompressor
+            .decompress(stored, raw_length)
+            .map_err(|error| error.to_string())
+    })
 }
 
 /// crc32 (IEEE) over `parts` one after another.

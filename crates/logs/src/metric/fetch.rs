@@ -322,9 +322,10 @@ async fn read_chunk(
         QueryError::Storage(format!("chunk worker failed: {error}"))
     };
     if count {
+        // Enough for the block index of a 4 MiB chunk in one read most of the time.
         let want = meta
             .chunk_bytes
-            .min(64 * 1024)
+            .min(256 * 1024)
             .max(CHUNK_PREFIX_BYTES as u64);
         let mut prefix = chunk_store
             .read_range(&meta, 0..want)
