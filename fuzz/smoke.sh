@@ -44,6 +44,7 @@ seed pull_scrape_response && printf 'Weft-Instance: 0a1b2c\nWeft-Cursor-First: 3
 seed logs_push_protobuf ../crates/logs/testdata/push-request.snappy.pb
 seed logs_push_json ../crates/logs/testdata/push-request.json
 seed otlp_logs ../crates/logs/testdata/otlp-logs.json ../crates/logs/testdata/otlp-logs.pb
+seed logs_chunk ../crates/logs/testdata/chunk-v2.chunk
 seed traceql_parse && grep -hv -e "^#" -e "^===" -e "^$" ../crates/query/testdata/traceql/*.txt | split -l 1 - corpus/traceql_parse/seed-
 seed logql_parse && split -l 1 - corpus/logql_parse/seed- <<'QUERIES'
 {app="api"} |= "error" or "fatal" != "debug" |~ `code=\d+` | json | status >= 500 and latency > 250ms or size < 1KiB | __error__=""
