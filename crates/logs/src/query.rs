@@ -171,6 +171,13 @@ pub async fn run_log_query(
         }
         Direction::Forward => chunks.sort_by_key(|meta| meta.min_time_unix_nanos),
     }
+    // Chunks come back in this order; once `limit` entries are held, a chunk that can
+    // only hold entries past the limit's edge ends the scan (Loki stops there too).
+    let spans: Vec<(i64, i64)> = chunks
+        .iter()
+        .map(|meta| (meta.min_time_unix_nanos, meta.max_time_unix_nanos))
+        .collect();
+    let mut edge = prune_to_limit(&mut found, bounds);
     let shared_query = Arc::new(query.clone());
     let parallelism = std::thread::available_parallelism().map_or(1, usize::from);
     let mut scanned = futures::stream::iter(chunks.into_iter().map(|meta| {
@@ -187,7 +194,13 @@ pub async fn run_log_query(
         }
     }))
     .buffered(parallelism);
-    while let Some(scan) = scanned.next().await {
+    for &(min_time, max_time) in &spans {
+        if edge.is_some_and(|edge| beyond_edge(bounds.direction, edge, min_time, max_time)) {
+            break;
+        }
+        let Some(scan) = scanned.next().await else {
+            break;
+        };
         let scan = scan?;
         budget.stats.chunks_downloaded += 1;
         budget.stats.lines_processed += scan.lines;
@@ -195,10 +208,53 @@ pub async fn run_log_query(
         for (labels, entries) in scan.found {
             found.entry(labels).or_default().extend(entries);
         }
+        edge = prune_to_limit(&mut found, bounds);
     }
     let results = select_entries(found, bounds);
     budget.stats.exec_time = started.elapsed();
     Ok((results, budget.stats))
+}
+
+/// With at least `limit` entries held, the time of the `limit`-th at the direction's
+/// end (the newest for `backward`), after dropping every entry past it; entries at that
+/// very time are all kept (a duplicate or a tie may still be chosen). `None` while
+/// fewer are held. Keeps a query's memory to about `limit` entries plus one chunk per
+/// core, whatever the range.
+fn prune_to_limit(found: &mut HashMap<LabelSet, Vec<Entry>>, bounds: Bounds) -> Option<i64> {
+    let held: usize = found.values().map(Vec::len).sum();
+    if bounds.limit == 0 || held < bounds.limit {
+        return None;
+    }
+    let mut times: Vec<i64> = found
+        .values()
+        .flatten()
+        .map(|entry| entry.timestamp_unix_nanos)
+        .collect();
+    let nth = bounds.limit - 1;
+    let edge = match bounds.direction {
+        Direction::Backward => {
+            *times
+                .select_nth_unstable_by(nth, |left, right| right.cmp(left))
+                .1
+        }
+        Direction::Forward => *times.select_nth_unstable(nth).1,
+    };
+    for entries in found.values_mut() {
+        entries.retain(|entry| match bounds.direction {
+            Direction::Backward => entry.timestamp_unix_nanos >= edge,
+            Direction::Forward => entry.timestamp_unix_nanos <= edge,
+        });
+    }
+    found.retain(|_, entries| !entries.is_empty());
+    Some(edge)
+}
+
+/// True when a chunk spanning `[min_time, max_time]` holds only entries past `edge`.
+fn beyond_edge(direction: Direction, edge: i64, min_time: i64, max_time: i64) -> bool {
+    match direction {
+        Direction::Backward => max_time < edge,
+        Direction::Forward => min_time > edge,
+    }
 }
 
 /// What one chunk gave a log query.

@@ -325,3 +325,71 @@ async fn needle_search_finds_what_a_regex_filter_finds() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_limited_query_stops_reading_chunks_past_the_limit() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let objects: Arc<dyn object_store::ObjectStore> =
+        Arc::new(object_store::memory::InMemory::new());
+    let chunk_store = ChunkStore::new(objects, &object_store::path::Path::default());
+    let store = LogStore::open(config(directory.path()), chunk_store)
+        .await
+        .expect("open");
+    let tenant = TenantId::single();
+    let now = crate::time::now_unix_nanos();
+    // Twenty chunks of ten entries each, oldest first, on two streams.
+    for chunk in 0..20i64 {
+        let base = now - 1_000_000 + chunk * 1_000;
+        let entries: Vec<(i64, String)> = (0..10)
+            .map(|index| (base + index * 10, format!("line {chunk}-{index}")))
+            .collect();
+        let borrowed: Vec<(i64, &str)> = entries
+            .iter()
+            .map(|(at, line)| (*at, line.as_str()))
+            .collect();
+        let labels = if chunk % 2 == 0 {
+            r#"{job="even"}"#
+        } else {
+            r#"{job="odd"}"#
+        };
+        store
+            .push(&tenant, vec![pushed(labels, &borrowed)])
+            .await
+            .expect("push");
+        store.flush(true).await.expect("flush");
+    }
+    let query = log_query(r#"{job=~"even|odd"}"#);
+    for direction in [Direction::Backward, Direction::Forward] {
+        let bounds = Bounds {
+            start_unix_nanos: now - 2_000_000,
+            end_unix_nanos: now,
+            limit: 15,
+            direction,
+        };
+        let (results, stats) = run_log_query(&store, &tenant, &query, bounds)
+            .await
+            .expect("query");
+        let mut found: Vec<String> = lines(&results)
+            .into_iter()
+            .map(|(_, _, line)| line)
+            .collect();
+        found.sort();
+        let mut wanted: Vec<String> = match direction {
+            Direction::Backward => (18..20)
+                .flat_map(|chunk| (0..10).map(move |index| format!("line {chunk}-{index}")))
+                .skip(5)
+                .collect(),
+            Direction::Forward => (0..2)
+                .flat_map(|chunk| (0..10).map(move |index| format!("line {chunk}-{index}")))
+                .take(15)
+                .collect(),
+        };
+        wanted.sort();
+        assert_eq!(found, wanted, "{direction:?}");
+        assert!(
+            stats.chunks_downloaded < 20,
+            "{direction:?}: read {} of 20 chunks",
+            stats.chunks_downloaded
+        );
+    }
+}
