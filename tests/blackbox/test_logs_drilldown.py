@@ -137,3 +137,33 @@ def test_volume_range_gives_bytes_per_step_bucket(weft_factory):
     assert instant.json()["data"]["resultType"] == "vector", instant.text
     assert instant.json()["data"]["result"][0]["value"][1] == str(len("one line")), instant.text
     assert get(server, "index/volume_range", query='{service_name="api"}', step="0").status_code == 400
+
+
+def test_patterns_cluster_lines_and_work_as_pattern_filters(weft_factory):
+    server = weft_factory()
+    now = time.time_ns()
+    values = [[str(now - (60 - i) * SECOND_NS), f"request {i} served in {i * 3}ms from 10.0.{i}.1"] for i in range(40)]
+    values += [[str(now - (30 - i) * SECOND_NS), f"cache miss for key k{i}"] for i in range(5)]
+    push(server, [{"stream": {"service_name": "api", "level": "info"}, "values": values}])
+    response = get(server, "patterns", query='{service_name="api"}', start=str(now - 120 * SECOND_NS), end=str(now + 1), step="60s")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["status"] == "success"
+    by_pattern = {series["pattern"]: series for series in body["data"]}
+    served = by_pattern["request <_> served in <_> from <_>"]
+    assert served["level"] == "info"
+    assert sum(count for _, count in served["samples"]) == 40
+    assert all(at % 60 == 0 for at, _ in served["samples"]), served["samples"]
+    assert body["data"][0]["pattern"] == "request <_> served in <_> from <_>", "most lines first"
+    # A pattern is a LogQL pattern filter that selects its lines.
+    matched = get(
+        server,
+        "query_range",
+        query='{service_name="api"} |> "request <_> served in <_> from <_>"',
+        start=str(now - 120 * SECOND_NS),
+        end=str(now + 1),
+        limit="1000",
+    ).json()
+    assert sum(len(stream["values"]) for stream in matched["data"]["result"]) == 40
+    assert get(server, "patterns").status_code == 400
+    assert get(server, "patterns", query='{service_name="api"}', step="0").status_code == 400

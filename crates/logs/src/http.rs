@@ -40,6 +40,7 @@ pub fn router(store: Arc<LogStore>) -> Router {
             "/loki/api/v1/index/volume_range",
             get(crate::http_index::index_volume_range),
         )
+        .route("/loki/api/v1/patterns", get(crate::http_patterns::patterns))
         .route(
             "/loki/api/v1/detected_labels",
             get(crate::http_detected::detected_labels),
