@@ -11,7 +11,8 @@
 //!   [`Scraper::shutdown`] stops after scrapes in progress.
 //! * [`discovery`]: static, file, HTTP, DNS and Kubernetes (every role; list and
 //!   watch, Prometheus's `__meta_kubernetes_*` labels)
-//!   service discovery at run time.
+//!   service discovery at run time; [`Discovery`] runs it for any
+//!   [`DiscoveryConfig`], not only a scrape pool's (`weft agent`'s log tailer uses it).
 //! * [`protocol`]: the scrape protocol's query parameters and headers.
 //! * `scrape_loop` (internal): per-target loop — first scrape at Prometheus's offset,
 //!   then every `scrape_interval`, bounded by `scrape_timeout` and the body size
@@ -57,7 +58,7 @@ mod scraper;
 mod status;
 pub mod targets_api;
 
-pub use discovery::DiscoveryOptions;
+pub use discovery::{Discovery, DiscoveryConfig, DiscoveryOptions, DiscoveryWatcher};
 pub use pool::ActiveTargetView;
 pub use scraper::{DEFAULT_BODY_SIZE_LIMIT_BYTES, Scraper, ScraperError, ScraperOptions};
 pub use status::{TargetHealth, TargetStatus};

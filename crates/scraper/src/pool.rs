@@ -16,7 +16,7 @@ use weft_scrape_config::target::{Target, TargetOutcome, targets_from_group};
 use weft_scrape_config::{Labels, ScrapeConfig, TargetGroup};
 
 use crate::cursor_store::{CursorStore, target_identity};
-use crate::discovery::{self, Discovery, DiscoveryOptions};
+use crate::discovery::{self, Discovery, DiscoveryConfig, DiscoveryOptions};
 use crate::http_client::HttpClient;
 use crate::scrape_loop::{self, LoopContext};
 use crate::status::TargetStatus;
@@ -74,7 +74,10 @@ impl ScrapePool {
     pub(crate) fn start(settings: PoolSettings, discovery_options: &DiscoveryOptions) -> Self {
         let settings = Arc::new(settings);
         let state = Arc::new(Mutex::new(PoolState::default()));
-        let discovery = discovery::start(&settings.config, discovery_options);
+        let discovery = discovery::start(
+            &DiscoveryConfig::of_scrape_config(&settings.config),
+            discovery_options,
+        );
         let sync_task = tokio::spawn(sync_loop(
             Arc::clone(&settings),
             Arc::clone(&state),
@@ -151,9 +154,9 @@ async fn sync_loop(
     mut discovery: Discovery,
 ) {
     loop {
-        let groups = discovery.groups.borrow_and_update().clone();
+        let groups = discovery.receiver().borrow_and_update().clone();
         sync(&settings, &state, &groups);
-        if discovery.groups.changed().await.is_err() {
+        if discovery.receiver().changed().await.is_err() {
             // Only static targets (or every provider gave up): nothing will change, but
             // `discovery` must live until the pool stops.
             std::future::pending::<()>().await;

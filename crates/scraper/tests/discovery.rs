@@ -315,3 +315,76 @@ async fn targets_api_has_prometheus_shape_and_weft_fields() {
     assert_eq!(other_pool["data"]["droppedTargets"], serde_json::json!([]));
     scraper.shutdown().await;
 }
+
+/// The standalone discovery API (what `weft agent`'s log tailer runs): the union of
+/// static, HTTP and DNS groups without a scrape config, a watcher woken by changes,
+/// and providers stopped when the `Discovery` is dropped.
+#[tokio::test]
+async fn discovery_runs_without_a_scrape_config() {
+    use weft_scraper::{Discovery, DiscoveryConfig, DiscoveryOptions};
+
+    let body = std::sync::Arc::new(std::sync::Mutex::new(String::from(
+        r#"[{"targets":["a:1"],"labels":{"__meta_app":"a"}}]"#,
+    )));
+    let served = std::sync::Arc::clone(&body);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address");
+    let router = axum::Router::new().route(
+        "/sd",
+        axum::routing::get(move || {
+            let served = std::sync::Arc::clone(&served);
+            async move {
+                (
+                    [(axum::http::header::CONTENT_TYPE, "application/json")],
+                    served.lock().expect("lock").clone(),
+                )
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, router).await.expect("serve") });
+    let dns = DnsServer::start().await;
+    dns.add("logs.weft.test.", RData::A(A(Ipv4Addr::LOCALHOST)));
+    let text = format!(
+        "scrape_configs:\n  - job_name: sd\n    static_configs: [{{targets: ['static:1']}}]\n    http_sd_configs: [{{url: 'http://{address}/sd', refresh_interval: 50ms}}]\n    dns_sd_configs: [{{names: [logs.weft.test], type: A, port: 80, refresh_interval: 50ms}}]\n"
+    );
+    let config = Config::parse(&text, "test.yml").expect("config");
+    let discovery_config = DiscoveryConfig::of_scrape_config(&config.scrape_configs[0]);
+    assert_eq!(discovery_config.check_supported(), Ok(()));
+    let options = DiscoveryOptions {
+        dns_name_servers: Some(vec![dns.address]),
+        ..DiscoveryOptions::default()
+    };
+    let discovery = Discovery::start(&discovery_config, &options);
+    let addresses = |discovery: &Discovery| -> Vec<String> {
+        discovery
+            .groups()
+            .iter()
+            .flat_map(|group| &group.targets)
+            .map(|target| target["__address__"].clone())
+            .collect()
+    };
+    eventually("static, HTTP and DNS groups", || {
+        addresses(&discovery) == ["static:1", "a:1", "127.0.0.1:80"]
+    })
+    .await;
+    let http_group = &discovery.groups()[1];
+    assert_eq!(http_group.labels["__meta_app"], "a");
+    assert_eq!(
+        http_group.labels["__meta_url"],
+        format!("http://{address}/sd")
+    );
+
+    let mut watcher = discovery.watcher();
+    *body.lock().expect("lock") = String::from("[]");
+    let woken = tokio::time::timeout(Duration::from_secs(5), watcher.changed()).await;
+    assert_eq!(woken, Ok(true), "the watcher sees the HTTP group go");
+    eventually("HTTP group gone", || {
+        addresses(&discovery) == ["static:1", "127.0.0.1:80"]
+    })
+    .await;
+    drop(discovery);
+    let ended = tokio::time::timeout(Duration::from_secs(5), watcher.changed()).await;
+    assert_eq!(ended, Ok(false), "providers stop with the Discovery");
+}

@@ -15,6 +15,10 @@
 //!   `attach_metadata` are refused at load ([`kubernetes::check_supported`]).
 //!
 //! A refresh that fails keeps the provider's previous groups, as in Prometheus.
+//!
+//! [`Discovery::start`] runs the providers of a [`DiscoveryConfig`]: a scrape pool's,
+//! or the log tailer's of `weft agent`, which relabels the same groups into files to
+//! tail.
 
 pub mod dns;
 pub mod file;
@@ -26,6 +30,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use weft_scrape_config::config::{DnsSdConfig, FileSdConfig, HttpSdConfig, KubernetesSdConfig};
 use weft_scrape_config::{ScrapeConfig, TargetGroup};
 
 /// Settings of discovery that are not in the Prometheus configuration.
@@ -51,6 +56,46 @@ impl Default for DiscoveryOptions {
     }
 }
 
+/// The service discovery sections of one job, all [`Discovery::start`] needs: a
+/// scrape config's ([`DiscoveryConfig::of_scrape_config`]) or any other user's (the
+/// log tailer of `weft agent` builds one from its own `scrape_configs`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DiscoveryConfig {
+    /// Groups published once, as written.
+    pub static_configs: Vec<TargetGroup>,
+    /// Target group files.
+    pub file_sd_configs: Vec<FileSdConfig>,
+    /// HTTP endpoints serving target groups.
+    pub http_sd_configs: Vec<HttpSdConfig>,
+    /// DNS names.
+    pub dns_sd_configs: Vec<DnsSdConfig>,
+    /// Kubernetes API servers and roles.
+    pub kubernetes_sd_configs: Vec<KubernetesSdConfig>,
+}
+
+impl DiscoveryConfig {
+    /// The discovery sections of a scrape config.
+    pub fn of_scrape_config(config: &ScrapeConfig) -> Self {
+        Self {
+            static_configs: config.static_configs.clone(),
+            file_sd_configs: config.file_sd_configs.clone(),
+            http_sd_configs: config.http_sd_configs.clone(),
+            dns_sd_configs: config.dns_sd_configs.clone(),
+            kubernetes_sd_configs: config.kubernetes_sd_configs.clone(),
+        }
+    }
+
+    /// Refuses what the providers cannot run, as the scraper does at load: the
+    /// `Err` holds the index of the `kubernetes_sd_configs` entry and a message naming
+    /// the setting (see [`kubernetes::check_supported`]).
+    pub fn check_supported(&self) -> Result<(), (usize, String)> {
+        for (index, kubernetes_sd) in self.kubernetes_sd_configs.iter().enumerate() {
+            kubernetes::check_supported(kubernetes_sd).map_err(|message| (index, message))?;
+        }
+        Ok(())
+    }
+}
+
 /// Publishes one provider's groups into the pool's slot for it.
 #[derive(Clone)]
 pub(crate) struct Publisher {
@@ -71,11 +116,12 @@ impl Publisher {
     }
 }
 
-/// The running providers of one scrape config. Dropping it stops them.
-pub(crate) struct Discovery {
+/// The running providers of one job. Dropping it stops them.
+pub struct Discovery {
     tasks: Vec<JoinHandle<()>>,
-    /// Every provider's current groups, one slot per provider.
-    pub(crate) groups: watch::Receiver<Vec<Vec<TargetGroup>>>,
+    /// Every provider's current groups, one slot per provider (static groups first,
+    /// then file, HTTP, DNS and Kubernetes providers in configuration order).
+    groups: watch::Receiver<Vec<Vec<TargetGroup>>>,
 }
 
 impl Drop for Discovery {
@@ -87,8 +133,52 @@ impl Drop for Discovery {
     }
 }
 
+impl Discovery {
+    /// Starts one provider per entry of `config`; the static groups are published at
+    /// once, the others when their first refresh succeeds. Must be called within a
+    /// Tokio runtime. Settings [`DiscoveryConfig::check_supported`] refuses make their
+    /// provider log a warning and publish nothing.
+    pub fn start(config: &DiscoveryConfig, options: &DiscoveryOptions) -> Discovery {
+        start(config, options)
+    }
+
+    /// The union of every provider's current groups, in provider order (static
+    /// groups first); a group may appear under two providers.
+    pub fn groups(&self) -> Vec<TargetGroup> {
+        self.groups.borrow().iter().flatten().cloned().collect()
+    }
+
+    /// A handle woken by every publication after this call (read the groups with
+    /// [`Discovery::groups`]); once this `Discovery` is dropped its `changed` ends.
+    pub fn watcher(&self) -> DiscoveryWatcher {
+        let mut groups = self.groups.clone();
+        groups.mark_unchanged();
+        DiscoveryWatcher { groups }
+    }
+
+    /// The receiver of the per-provider slots, marking the current value seen.
+    pub(crate) fn receiver(&mut self) -> &mut watch::Receiver<Vec<Vec<TargetGroup>>> {
+        &mut self.groups
+    }
+}
+
+/// Waits for publications of a [`Discovery`] (see [`Discovery::watcher`]).
+#[derive(Clone)]
+pub struct DiscoveryWatcher {
+    groups: watch::Receiver<Vec<Vec<TargetGroup>>>,
+}
+
+impl DiscoveryWatcher {
+    /// Waits until a provider publishes groups that differ from its previous ones
+    /// (seen since the last call); `false` once no provider can publish any more
+    /// (only static groups, every provider stopped, or the `Discovery` dropped).
+    pub async fn changed(&mut self) -> bool {
+        self.groups.changed().await.is_ok()
+    }
+}
+
 /// Starts the providers of `config`. Must be called within a Tokio runtime.
-pub(crate) fn start(config: &ScrapeConfig, options: &DiscoveryOptions) -> Discovery {
+pub(crate) fn start(config: &DiscoveryConfig, options: &DiscoveryOptions) -> Discovery {
     let provider_count = 1
         + config.file_sd_configs.len()
         + config.http_sd_configs.len()
