@@ -1,15 +1,19 @@
 //! The agent's `logs` section, in Promtail's shape: `positions`, `clients`,
-//! `scrape_configs` (with `static_configs`, `file_sd_configs`, `relabel_configs` and
-//! `pipeline_stages`), `target_config` and `file_watch_config`, plus weft's
-//! `max_line_size` and per-client `max_buffered_bytes`. Unknown keys are refused;
-//! [`TailConfig::validate`] checks what serde cannot and names the key.
+//! `scrape_configs` (with `static_configs`, the service discovery sections of the span
+//! scraper (`file_sd_configs`, `http_sd_configs`, `dns_sd_configs`,
+//! `kubernetes_sd_configs`, in Prometheus's shape and checked as the scraper checks
+//! them), `relabel_configs` and `pipeline_stages`), `target_config` and
+//! `file_watch_config`, plus weft's `max_line_size` and per-client
+//! `max_buffered_bytes`. Unknown keys are refused; [`TailConfig::validate`] checks
+//! what serde cannot and names the key.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use weft_scrape_config::config::FileSdConfig;
+use weft_scrape_config::config::{DnsSdConfig, FileSdConfig, HttpSdConfig, KubernetesSdConfig};
 use weft_scrape_config::{NameValidationScheme, RelabelConfig, TargetGroup};
+use weft_scraper::DiscoveryConfig;
 
 use crate::pipeline::StageConfig;
 
@@ -24,7 +28,8 @@ pub struct TailConfig {
     pub clients: Vec<ClientConfig>,
     /// Which files to tail, their labels and their pipelines.
     pub scrape_configs: Vec<LogScrapeConfig>,
-    /// How often targets are recomputed (globs re-expanded, file SD files re-read).
+    /// How often targets are recomputed (globs re-expanded) and file SD files checked
+    /// for changes; targets are also recomputed whenever discovery finds a change.
     pub target_config: TargetSyncConfig,
     /// How often tailed files are polled for new bytes and rotation.
     pub file_watch_config: FileWatchConfig,
@@ -169,7 +174,8 @@ impl Default for BackoffConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TargetSyncConfig {
-    /// How often globs are re-expanded and file SD files re-read (default 10s).
+    /// How often globs are re-expanded and file SD files checked for changes
+    /// (default 10s).
     #[serde(with = "humantime_serde")]
     pub sync_period: Duration,
 }
@@ -214,15 +220,43 @@ pub struct LogScrapeConfig {
     /// `__path__` (a glob) after relabeling.
     #[serde(default)]
     pub static_configs: Vec<TargetGroup>,
-    /// Target group files, as Prometheus's `file_sd_configs`.
+    /// Target group files, as Prometheus's `file_sd_configs`; a file that cannot be
+    /// read or parsed keeps its last good groups.
     #[serde(default)]
     pub file_sd_configs: Vec<FileSdConfig>,
+    /// Target groups polled from HTTP endpoints, as Prometheus's `http_sd_configs`;
+    /// a failed poll keeps the last good groups.
+    #[serde(default)]
+    pub http_sd_configs: Vec<HttpSdConfig>,
+    /// Targets from DNS records (SRV, A, AAAA, MX, NS), as Prometheus's
+    /// `dns_sd_configs`, with `__meta_dns_*` labels.
+    #[serde(default)]
+    pub dns_sd_configs: Vec<DnsSdConfig>,
+    /// Kubernetes objects (every role) listed and watched on the API server, as
+    /// Prometheus's `kubernetes_sd_configs`, with `__meta_kubernetes_*` labels;
+    /// settings the span scraper refuses at load are refused here too
+    /// ([`weft_scraper::discovery::kubernetes::check_supported`]).
+    #[serde(default)]
+    pub kubernetes_sd_configs: Vec<KubernetesSdConfig>,
     /// Prometheus relabeling of each target's labels; a dropped target is not tailed.
     #[serde(default)]
     pub relabel_configs: Vec<RelabelConfig>,
     /// Stages every line goes through.
     #[serde(default)]
     pub pipeline_stages: Vec<StageConfig>,
+}
+
+impl LogScrapeConfig {
+    /// The service discovery sections, as the span scraper's discovery runs them.
+    pub fn discovery_config(&self) -> DiscoveryConfig {
+        DiscoveryConfig {
+            static_configs: self.static_configs.clone(),
+            file_sd_configs: self.file_sd_configs.clone(),
+            http_sd_configs: self.http_sd_configs.clone(),
+            dns_sd_configs: self.dns_sd_configs.clone(),
+            kubernetes_sd_configs: self.kubernetes_sd_configs.clone(),
+        }
+    }
 }
 
 /// Why the `logs` section is not usable; the message names the key.
@@ -248,8 +282,9 @@ impl TailConfig {
         !self.scrape_configs.is_empty()
     }
 
-    /// Checks what deserialisation cannot: URLs, sizes, durations, relabel rules and
-    /// stage settings (regular expressions compile, formats are known).
+    /// Checks what deserialisation cannot: URLs, sizes, durations, service discovery
+    /// settings the span scraper refuses too, relabel rules and stage settings
+    /// (regular expressions compile, formats are known).
     pub fn validate(&mut self) -> Result<(), TailConfigError> {
         if !self.is_enabled() {
             return Ok(());
@@ -329,6 +364,12 @@ impl TailConfig {
                     format!("{:?} is used by two scrape configs", scrape.job_name),
                 ));
             }
+            scrape
+                .discovery_config()
+                .check_supported()
+                .map_err(|(sd_index, message)| {
+                    invalid(key(&format!("kubernetes_sd_configs[{sd_index}]")), message)
+                })?;
             for (rule_index, rule) in scrape.relabel_configs.iter_mut().enumerate() {
                 rule.validate(NameValidationScheme::default())
                     .map_err(|error| {
@@ -348,5 +389,119 @@ impl TailConfig {
             )?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TailConfig;
+
+    fn parse(scrape_yaml: &str) -> Result<TailConfig, String> {
+        let yaml = format!(
+            "clients: [{{url: 'http://localhost:3100/loki/api/v1/push'}}]\nscrape_configs:\n  - job_name: pods\n{scrape_yaml}"
+        );
+        let mut config: TailConfig =
+            serde_saphyr::from_str(&yaml).map_err(|error| error.to_string())?;
+        config.validate().map_err(|error| error.to_string())?;
+        Ok(config)
+    }
+
+    #[test]
+    fn every_discovery_mechanism_of_the_span_scraper_is_accepted() {
+        let config = parse(
+            r#"
+    http_sd_configs: [{url: "http://sd.example.org/targets", refresh_interval: 15s}]
+    dns_sd_configs: [{names: [_logs._tcp.example.org]}, {names: [db.example.org], type: a, port: 9100}]
+    kubernetes_sd_configs:
+      - role: pod
+        namespaces: {names: [shop]}
+        selectors: [{role: pod, label: "app=api"}]
+        attach_metadata: {job: true}
+"#,
+        )
+        .expect("valid");
+        let discovery = config.scrape_configs[0].discovery_config();
+        assert_eq!(discovery.http_sd_configs.len(), 1);
+        assert_eq!(
+            discovery.http_sd_configs[0].refresh_interval.as_std(),
+            std::time::Duration::from_secs(15)
+        );
+        assert_eq!(discovery.dns_sd_configs.len(), 2);
+        assert_eq!(discovery.dns_sd_configs[1].port, 9100);
+        assert_eq!(discovery.kubernetes_sd_configs.len(), 1);
+        assert_eq!(
+            discovery.kubernetes_sd_configs[0].namespaces.names,
+            vec![String::from("shop")]
+        );
+    }
+
+    /// Whatever the span scraper refuses at load is refused, with its message and the
+    /// key; what it runs is accepted.
+    #[test]
+    fn kubernetes_settings_are_refused_exactly_as_the_scraper_refuses_them() {
+        let entries = [
+            "{role: pod, attach_metadata: {node: true}}",
+            "{role: endpoints, attach_metadata: {namespace: true}}",
+            "{role: pod, attach_metadata: {job: true}}",
+            "{role: pod, kubeconfig_file: /etc/kube.yml}",
+        ];
+        let mut refused = 0;
+        for entry in entries {
+            let sd_config: weft_scrape_config::config::KubernetesSdConfig =
+                serde_saphyr::from_str(entry).expect(entry);
+            let scraper_verdict = weft_scraper::discovery::kubernetes::check_supported(&sd_config);
+            let tail_verdict = parse(&format!(
+                "    kubernetes_sd_configs: [{{role: node}}, {entry}]\n"
+            ));
+            match scraper_verdict {
+                Ok(()) => assert!(tail_verdict.is_ok(), "{entry}: {tail_verdict:?}"),
+                Err(message) => {
+                    refused += 1;
+                    assert_eq!(
+                        tail_verdict.expect_err(entry),
+                        format!("logs.scrape_configs[0].kubernetes_sd_configs[1]: {message}")
+                    );
+                }
+            }
+        }
+        assert!(
+            refused >= 1,
+            "attach_metadata.node is refused by the scraper"
+        );
+    }
+
+    #[test]
+    fn discovery_sections_are_checked_as_the_span_scraper_checks_them() {
+        for (section, message) in [
+            (
+                "http_sd_configs: [{url: 'ftp://sd.example.org'}]",
+                "URL scheme must be 'http' or 'https'",
+            ),
+            ("http_sd_configs: [{}]", "URL is missing"),
+            (
+                "http_sd_configs: [{url: 'http://x', refresh: 1s}]",
+                "unknown field",
+            ),
+            (
+                "dns_sd_configs: [{names: [db.example.org], type: A}]",
+                "a port is required in DNS-SD configs for all record types except SRV",
+            ),
+            (
+                "dns_sd_configs: [{names: []}]",
+                "DNS-SD config must contain at least one SRV record name",
+            ),
+            ("kubernetes_sd_configs: [{}]", "role missing"),
+            (
+                "kubernetes_sd_configs: [{role: pod, selectors: [{role: service}]}]",
+                "pod role supports only pod, node selectors",
+            ),
+            (
+                "kubernetes_sd_configs: [{role: pod, api_server: 'https://k', namespaces: {own_namespace: true}}]",
+                "cannot use 'api_server' and 'namespaces.own_namespace' simultaneously",
+            ),
+        ] {
+            let error = parse(&format!("    {section}\n")).expect_err(section);
+            assert!(error.contains(message), "{section}: {error}");
+        }
     }
 }

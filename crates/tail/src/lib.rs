@@ -1,12 +1,16 @@
-//! Log tailing for `weft agent`: files found by glob (and file service discovery),
+//! Log tailing for `weft agent`: files found by glob from targets of the span
+//! scraper's service discovery (static, file, HTTP, DNS and Kubernetes, run by
+//! weft-scraper's `Discovery`),
 //! read as they grow and across rotations, run through Promtail's pipeline stages
 //! and shipped to Loki push APIs (weft's `--loki.listen` or a real Loki), with each
 //! file's position committed only after every client acknowledged its lines.
 //!
 //! - [`config`]: the `logs` section in Promtail's shape (`positions`, `clients`,
-//!   `scrape_configs` with `static_configs`, `file_sd_configs`, `relabel_configs`
-//!   and `pipeline_stages`). Relabeling is weft-scrape-config's Prometheus
-//!   implementation, as for the span scraper.
+//!   `scrape_configs` with `static_configs`, `file_sd_configs`, `http_sd_configs`,
+//!   `dns_sd_configs`, `kubernetes_sd_configs`, `relabel_configs` and
+//!   `pipeline_stages`). Relabeling is weft-scrape-config's Prometheus
+//!   implementation, as for the span scraper, and sees the discovered `__meta_*`
+//!   labels.
 //! - [`glob`]: `__path__` globs with `**`; compressed rotated files never match.
 //! - [`lines`]: bytes to lines (`\n`, CRLF trimmed, UTF-8 repaired, long lines cut,
 //!   partial last lines held).

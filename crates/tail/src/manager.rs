@@ -1,23 +1,25 @@
-//! Targets and their tailers: every `target_config.sync_period` the scrape configs'
-//! target groups (static and file SD) are relabeled, `__path__` globs expanded, a
-//! follower started for each new path and stopped for each path gone, and rotated
-//! files holding unread lines of a known position (after a restart, or a
-//! copytruncate) are drained.
+//! Targets and their tailers: each scrape config's service discovery runs as the span
+//! scraper's does (weft-scraper's [`Discovery`]: static, file, HTTP, DNS and
+//! Kubernetes providers). Every `target_config.sync_period`, and whenever a provider
+//! publishes a change, the union of the discovered groups is relabeled, `__path__`
+//! globs expanded, a follower started for each new path and stopped for each path
+//! gone, and rotated files holding unread lines of a known position (after a restart,
+//! or a copytruncate) are drained.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
-use weft_scrape_config::file_sd::{expand_pattern, read_target_groups};
 use weft_scrape_config::{Labels, TargetGroup, relabel};
+use weft_scraper::{Discovery, DiscoveryOptions};
 
 use crate::client::Clients;
 use crate::config::{LogScrapeConfig, TailConfig, TailConfigError};
 use crate::glob;
-use crate::metrics::{POSITIONS_WRITE_ERRORS_TOTAL, SD_FILE_ERRORS_TOTAL, TARGETS_INVALID_TOTAL};
+use crate::metrics::{POSITIONS_WRITE_ERRORS_TOTAL, TARGETS_INVALID_TOTAL};
 use crate::pipeline::Pipeline;
 use crate::positions::{Positions, PositionsError};
 use crate::tailer::{self, TailerContext, TargetSpec};
@@ -44,8 +46,8 @@ pub enum TailError {
 struct Job {
     config: LogScrapeConfig,
     pipeline: Pipeline,
-    /// Last good groups per target group file (kept when a re-read fails).
-    file_groups: HashMap<PathBuf, Vec<TargetGroup>>,
+    /// The job's providers; dropped (stopped) with the job.
+    discovery: Discovery,
 }
 
 struct Running {
@@ -74,6 +76,10 @@ impl TailService {
             config.clients.len(),
         )?);
         let (clients, shipper) = Clients::start(&config.clients, positions.clone())?;
+        let discovery_options = DiscoveryOptions {
+            file_poll_interval: config.target_config.sync_period,
+            ..DiscoveryOptions::default()
+        };
         let mut jobs = Vec::new();
         for scrape in &config.scrape_configs {
             let pipeline =
@@ -86,7 +92,7 @@ impl TailService {
             jobs.push(Job {
                 config: scrape.clone(),
                 pipeline,
-                file_groups: HashMap::new(),
+                discovery: Discovery::start(&scrape.discovery_config(), &discovery_options),
             });
         }
         let context = TailerContext {
@@ -125,7 +131,7 @@ impl TailService {
 }
 
 async fn run(
-    mut jobs: Vec<Job>,
+    jobs: Vec<Job>,
     context: TailerContext,
     clients: Clients,
     sync_period: Duration,
@@ -136,8 +142,20 @@ async fn run(
     let mut tasks = JoinSet::new();
     let (drain_stop, drain_stop_receiver) = watch::channel(false);
     let mut last_persist = tokio::time::Instant::now();
+    // A permit is stored while a sync runs, so a burst of publications costs one sync.
+    let discovery_changed = Arc::new(Notify::new());
+    let mut discovery_watchers = JoinSet::new();
+    for job in &jobs {
+        let mut watcher = job.discovery.watcher();
+        let discovery_changed = Arc::clone(&discovery_changed);
+        discovery_watchers.spawn(async move {
+            while watcher.changed().await {
+                discovery_changed.notify_one();
+            }
+        });
+    }
     loop {
-        let desired = desired_targets(&mut jobs);
+        let desired = desired_targets(&jobs);
         running.retain(|path, target| {
             let keep = desired
                 .get(path)
@@ -195,9 +213,12 @@ async fn run(
         }
         tokio::select! {
             _ = tokio::time::sleep(sync_period) => {}
+            _ = discovery_changed.notified() => {}
             _ = stop.changed() => break,
         }
     }
+    discovery_watchers.abort_all();
+    drop(jobs);
     for target in running.values() {
         let _ = target.stop.send(true);
     }
@@ -224,84 +245,56 @@ async fn persist(positions: &Positions) {
 
 /// Every path to follow, with its job and spec; a path claimed by two targets goes
 /// to the first.
-fn desired_targets(jobs: &mut [Job]) -> BTreeMap<PathBuf, (String, TargetSpec)> {
+fn desired_targets(jobs: &[Job]) -> BTreeMap<PathBuf, (String, TargetSpec)> {
     let mut desired = BTreeMap::new();
-    for job in jobs.iter_mut() {
-        let groups = job_groups(job);
-        for group in &groups {
-            for target_labels in targets_of(group) {
-                let Some(labels) = relabel(&target_labels, &job.config.relabel_configs) else {
-                    continue;
-                };
-                let pattern = labels.get(PATH_LABEL);
-                if pattern.is_empty() {
-                    metrics::counter!(TARGETS_INVALID_TOTAL, "job" => job.config.job_name.clone())
-                        .increment(1);
-                    continue;
-                }
-                let exclude = labels.get(PATH_EXCLUDE_LABEL).to_owned();
-                let public: BTreeMap<String, String> = labels
-                    .without_reserved()
-                    .iter()
-                    .map(|(name, value)| (name.to_owned(), value.to_owned()))
-                    .collect();
-                for path in glob::expand(pattern) {
-                    if !exclude.is_empty() && glob::path_matches(&exclude, &path) {
-                        continue;
-                    }
-                    desired.entry(path).or_insert_with(|| {
-                        (
-                            job.config.job_name.clone(),
-                            TargetSpec {
-                                labels: public.clone(),
-                                pipeline: job.pipeline.clone(),
-                            },
-                        )
-                    });
-                }
-            }
-        }
+    for job in jobs {
+        let groups = job.discovery.groups();
+        add_job_targets(&mut desired, &job.config, &job.pipeline, &groups);
     }
     desired
 }
 
-/// Static groups, then the groups of every file SD file (a file that cannot be read
-/// keeps its last good groups).
-fn job_groups(job: &mut Job) -> Vec<TargetGroup> {
-    let mut groups = job.config.static_configs.clone();
-    let mut seen = Vec::new();
-    for file_sd in &job.config.file_sd_configs {
-        for pattern in &file_sd.files {
-            let files = match expand_pattern(pattern) {
-                Ok(files) => files,
-                Err(error) => {
-                    metrics::counter!(SD_FILE_ERRORS_TOTAL, "job" => job.config.job_name.clone())
-                        .increment(1);
-                    tracing::warn!(pattern, %error, "cannot list target group files");
+/// Adds the paths of one job's discovered `groups` (relabeled, `__path__` expanded,
+/// `__path_exclude__` left out) to `desired`, keeping paths already there.
+fn add_job_targets(
+    desired: &mut BTreeMap<PathBuf, (String, TargetSpec)>,
+    config: &LogScrapeConfig,
+    pipeline: &Pipeline,
+    groups: &[TargetGroup],
+) {
+    for group in groups {
+        for target_labels in targets_of(group) {
+            let Some(labels) = relabel(&target_labels, &config.relabel_configs) else {
+                continue;
+            };
+            let pattern = labels.get(PATH_LABEL);
+            if pattern.is_empty() {
+                metrics::counter!(TARGETS_INVALID_TOTAL, "job" => config.job_name.clone())
+                    .increment(1);
+                continue;
+            }
+            let exclude = labels.get(PATH_EXCLUDE_LABEL).to_owned();
+            let public: BTreeMap<String, String> = labels
+                .without_reserved()
+                .iter()
+                .map(|(name, value)| (name.to_owned(), value.to_owned()))
+                .collect();
+            for path in glob::expand(pattern) {
+                if !exclude.is_empty() && glob::path_matches(&exclude, &path) {
                     continue;
                 }
-            };
-            for file in files {
-                match read_target_groups(&file) {
-                    Ok(read) => {
-                        job.file_groups.insert(file.clone(), read);
-                    }
-                    Err(error) => {
-                        metrics::counter!(SD_FILE_ERRORS_TOTAL, "job" => job.config.job_name.clone()).increment(1);
-                        tracing::warn!(file = %file.display(), %error, "cannot read a target group file");
-                    }
-                }
-                seen.push(file);
+                desired.entry(path).or_insert_with(|| {
+                    (
+                        config.job_name.clone(),
+                        TargetSpec {
+                            labels: public.clone(),
+                            pipeline: pipeline.clone(),
+                        },
+                    )
+                });
             }
         }
     }
-    job.file_groups.retain(|file, _| seen.contains(file));
-    for file in &seen {
-        if let Some(read) = job.file_groups.get(file) {
-            groups.extend(read.iter().cloned());
-        }
-    }
-    groups
 }
 
 /// Each target's labels: the group's, then the target's own. A group without
@@ -326,4 +319,192 @@ fn targets_of(group: &TargetGroup) -> Vec<Labels> {
             labels
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::path::{Path, PathBuf};
+
+    use weft_scrape_config::TargetGroup;
+
+    use super::add_job_targets;
+    use crate::config::{LogScrapeConfig, TailConfig};
+    use crate::pipeline::Pipeline;
+    use crate::tailer::TargetSpec;
+
+    /// The first scrape config of `scrape_yaml` (one `scrape_configs` entry), validated.
+    fn scrape_config(scrape_yaml: &str) -> LogScrapeConfig {
+        let yaml = format!(
+            "clients: [{{url: 'http://localhost:3100/loki/api/v1/push'}}]\nscrape_configs:\n{scrape_yaml}"
+        );
+        let mut config: TailConfig = serde_saphyr::from_str(&yaml).expect("config parses");
+        config.validate().expect("config is valid");
+        config.scrape_configs.remove(0)
+    }
+
+    fn group(labels: &[(&str, &str)], targets: &[&str]) -> TargetGroup {
+        TargetGroup {
+            targets: targets
+                .iter()
+                .map(|address| BTreeMap::from([(String::from("__address__"), address.to_string())]))
+                .collect(),
+            labels: labels
+                .iter()
+                .map(|(name, value)| (name.to_string(), value.to_string()))
+                .collect(),
+            source: String::from("test:0"),
+        }
+    }
+
+    fn desired(
+        config: &LogScrapeConfig,
+        groups: &[TargetGroup],
+    ) -> BTreeMap<PathBuf, (String, TargetSpec)> {
+        let pipeline =
+            Pipeline::compile(&config.pipeline_stages, &config.job_name).expect("pipeline");
+        let mut desired = BTreeMap::new();
+        add_job_targets(&mut desired, config, &pipeline, groups);
+        desired
+    }
+
+    fn touch(path: &Path) {
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, "line\n").expect("write");
+    }
+
+    /// Promtail's Kubernetes pod recipe: the path comes from the pod uid and container
+    /// name, the stream labels from other `__meta_kubernetes_*` labels, and no `__meta`
+    /// label reaches the stream.
+    #[test]
+    fn kubernetes_pod_meta_labels_build_the_path_and_the_stream_labels() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let pods = root.path().join("pods");
+        let api_log = pods.join("shop_api-7d9_uid-1/api/0.log");
+        let sidecar_log = pods.join("shop_api-7d9_uid-1/sidecar/0.log");
+        let other_pod_log = pods.join("shop_web-1_uid-2/web/0.log");
+        for path in [&api_log, &sidecar_log, &other_pod_log] {
+            touch(path);
+        }
+        let config = scrape_config(&format!(
+            r#"
+  - job_name: kubernetes-pods
+    kubernetes_sd_configs: [{{role: pod, api_server: "https://127.0.0.1:6443"}}]
+    relabel_configs:
+      - source_labels: [__meta_kubernetes_pod_uid, __meta_kubernetes_pod_container_name]
+        separator: /
+        target_label: __path__
+        replacement: {pods}/*$1/*.log
+      - {{source_labels: [__meta_kubernetes_namespace], target_label: namespace}}
+      - {{source_labels: [__meta_kubernetes_pod_name], target_label: pod}}
+      - {{source_labels: [__meta_kubernetes_pod_container_name], target_label: container}}
+"#,
+            pods = pods.display()
+        ));
+        let pod = |container: &str| {
+            group(
+                &[
+                    ("__meta_kubernetes_namespace", "shop"),
+                    ("__meta_kubernetes_pod_name", "api-7d9"),
+                    ("__meta_kubernetes_pod_uid", "uid-1"),
+                    ("__meta_kubernetes_pod_container_name", container),
+                ],
+                &["10.0.0.7:8080"],
+            )
+        };
+        let desired = desired(&config, &[pod("api"), pod("sidecar")]);
+        assert_eq!(
+            desired.keys().cloned().collect::<Vec<_>>(),
+            vec![api_log.clone(), sidecar_log]
+        );
+        let (job, spec) = &desired[&api_log];
+        assert_eq!(job, "kubernetes-pods");
+        let expected: BTreeMap<String, String> = [
+            ("container", "api"),
+            ("namespace", "shop"),
+            ("pod", "api-7d9"),
+        ]
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), value.to_owned()))
+        .collect();
+        assert_eq!(spec.labels, expected);
+    }
+
+    /// Groups of several providers are one union; a path two targets match goes to the
+    /// first, `__path_exclude__` still applies, and a target without `__path__` after
+    /// relabeling is skipped.
+    #[test]
+    fn groups_of_every_provider_are_tailed_with_their_discovered_labels() {
+        let root = tempfile::tempdir().expect("tempdir");
+        for name in ["a.log", "b.log", "skip.log"] {
+            touch(&root.path().join(name));
+        }
+        let config = scrape_config(&format!(
+            r#"
+  - job_name: discovered
+    http_sd_configs: [{{url: "http://127.0.0.1:1/targets"}}]
+    dns_sd_configs: [{{names: [logs.example.org], type: A, port: 80}}]
+    relabel_configs:
+      - {{source_labels: [__meta_app], regex: "(.+)", target_label: __path__, replacement: "{root}/$1.log"}}
+      - {{source_labels: [__meta_app], target_label: app}}
+      - {{source_labels: [__meta_exclude], regex: "(.+)", target_label: __path_exclude__, replacement: "{root}/$1.log"}}
+"#,
+            root = root.path().display()
+        ));
+        let from_http = group(&[("__meta_app", "a"), ("team", "payments")], &["x:1"]);
+        let from_dns = group(&[("__meta_app", "b")], &["10.0.0.1:80"]);
+        let claims_a_again = group(&[("__meta_app", "a"), ("team", "other")], &["y:1"]);
+        let excluded = group(
+            &[("__meta_app", "skip"), ("__meta_exclude", "skip")],
+            &["z:1"],
+        );
+        let without_path = group(&[("team", "no-path")], &["w:1"]);
+        let desired = desired(
+            &config,
+            &[from_http, from_dns, claims_a_again, excluded, without_path],
+        );
+        let paths: Vec<PathBuf> = desired.keys().cloned().collect();
+        assert_eq!(
+            paths,
+            vec![root.path().join("a.log"), root.path().join("b.log")]
+        );
+        let labels_of = |name: &str| desired[&root.path().join(name)].1.labels.clone();
+        assert_eq!(
+            labels_of("a.log").get("team").map(String::as_str),
+            Some("payments")
+        );
+        assert_eq!(labels_of("a.log").get("app").map(String::as_str), Some("a"));
+        assert_eq!(labels_of("b.log").get("app").map(String::as_str), Some("b"));
+        assert!(
+            labels_of("b.log")
+                .keys()
+                .all(|name| !name.starts_with("__"))
+        );
+    }
+
+    /// A target gone from discovery is gone from the desired paths (its follower is
+    /// then stopped by the sync).
+    #[test]
+    fn a_group_gone_from_discovery_leaves_the_desired_paths() {
+        let root = tempfile::tempdir().expect("tempdir");
+        touch(&root.path().join("a.log"));
+        touch(&root.path().join("b.log"));
+        let config = scrape_config(&format!(
+            r#"
+  - job_name: discovered
+    http_sd_configs: [{{url: "http://127.0.0.1:1/targets"}}]
+    relabel_configs:
+      - {{source_labels: [__meta_app], target_label: __path__, replacement: "{root}/$1.log"}}
+"#,
+            root = root.path().display()
+        ));
+        let a = group(&[("__meta_app", "a")], &["x:1"]);
+        let b = group(&[("__meta_app", "b")], &["x:2"]);
+        assert_eq!(desired(&config, &[a.clone(), b]).len(), 2);
+        let after = desired(&config, &[a]);
+        assert_eq!(
+            after.keys().cloned().collect::<Vec<_>>(),
+            vec![root.path().join("a.log")]
+        );
+    }
 }

@@ -36,5 +36,3 @@ pub const STAGE_ERRORS_TOTAL: &str = "weft_tail_stage_errors_total";
 pub const POSITIONS_WRITE_ERRORS_TOTAL: &str = "weft_tail_positions_write_errors_total";
 /// Counter of targets refused (no `__path__`), by `job`.
 pub const TARGETS_INVALID_TOTAL: &str = "weft_tail_targets_invalid_total";
-/// Counter of target group files that could not be read, by `job`.
-pub const SD_FILE_ERRORS_TOTAL: &str = "weft_tail_sd_file_errors_total";
