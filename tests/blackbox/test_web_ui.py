@@ -187,5 +187,6 @@ def test_the_web_ui_searches_draws_traces_and_maps_services(weft_factory, tmp_pa
     # in parallel, so the bound here leaves room.
     assert measured["bigTraceRenderedMs"] < 3_000, measured
     assert sorted(path.name for path in shots.glob("*.png")) == [
-        "cct.png", "compare.png", "flow.png", "map.png", "red.png", "search.png", "trace-dark.png", "trace.png",
+        "cct.png", "compare.png", "flow.png", "logs.png", "map.png", "red.png", "search.png", "trace-dark.png",
+        "trace.png",
     ]

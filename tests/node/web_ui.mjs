@@ -106,7 +106,17 @@ try {
   await page.keyboard.press("f");
   await page.screenshot({ path: `${shots}/trace.png` });
 
-  // A deep link selects its span; dark mode.
+  // Logs: a LogQL query, the volume chart, and the entry's trace one click away.
+  await page.goto(`${base}/#/logs?range=1h&q=${encodeURIComponent('{service_name="payment"} |= "declined"')}`);
+  await count(page.locator("#entries tbody tr"), 1, "one payment log entry");
+  await contains(page.locator("#entries"), "card declined by issuer", "the log line");
+  await attached(page.locator("svg.volume rect.bucket"), "the volume chart");
+  await contains(page.locator("#status"), "1 with a stored trace", "its trace is stored");
+  await page.screenshot({ path: `${shots}/logs.png` });
+  await page.locator("#entries tbody tr a").click();
+  await count(page.locator(".span-row"), 6, "the log entry's trace opens");
+
+    // A deep link selects its span; dark mode.
   await page.goto(`${base}/#/trace/${ids.trace}?span=${ids.cart}`);
   await page.locator(`.span-row.selected[data-span="${ids.cart}"]`).waitFor({ state: "attached", timeout: TIMEOUT });
   await contains(page.locator("#details"), "cart.items", "deep-linked span's details");

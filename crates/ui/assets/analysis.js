@@ -17,16 +17,16 @@ function moreRows(rows) {
   return rows.length > MAX_ROWS ? `<p class="muted">${rows.length - MAX_ROWS} more rows not shown.</p>` : "";
 }
 
-function rangeOf(params) {
+export function rangeOf(params) {
   return RANGES[params.get("range")] ? params.get("range") : "1h";
 }
 
-function timeWindow(range) {
+export function timeWindow(range) {
   const end = Math.ceil(Date.now() / 1000);
   return { start: end - RANGES[range], end };
 }
 
-function rangeSelect(range) {
+export function rangeSelect(range) {
   return `<select name="range" aria-label="time range">${Object.keys(RANGES).map((r) => `<option ${r === range ? "selected" : ""}>${r}</option>`).join("")}</select>`;
 }
 

@@ -5,6 +5,7 @@ import { renderTrace } from "./trace.js";
 import { renderMap } from "./map.js";
 import { renderFlow, renderCct, renderCompare } from "./analysis.js";
 import { renderRed } from "./red.js";
+import { renderLogs } from "./logs.js";
 
 const view = document.getElementById("view");
 let cleanup = null;
@@ -33,7 +34,7 @@ async function render() {
     link.classList.toggle("active", link.dataset.nav === current.page);
   }
   view.replaceChildren();
-  const pages = { search: renderSearch, trace: renderTrace, map: renderMap, flow: renderFlow, cct: renderCct, compare: renderCompare, red: renderRed };
+  const pages = { search: renderSearch, trace: renderTrace, map: renderMap, flow: renderFlow, cct: renderCct, compare: renderCompare, red: renderRed, logs: renderLogs };
   const page = pages[current.page] || renderSearch;
   cleanup = (await page(view, current)) || null;
 }

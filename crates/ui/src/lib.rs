@@ -43,6 +43,7 @@ const ASSETS: &[Asset] = &[
     asset!("analysis.js", JAVASCRIPT),
     asset!("red.js", JAVASCRIPT),
     asset!("map.js", JAVASCRIPT),
+    asset!("logs.js", JAVASCRIPT),
 ];
 
 /// `GET /` (the shell) and `GET /ui/<file>` (its modules and style).
