@@ -298,8 +298,12 @@ fn add_job_targets(
 }
 
 /// Each target's labels: the group's, then the target's own. A group without
-/// targets stands for one target with the group's labels.
+/// targets stands for one target with the group's labels; one without labels either
+/// (what discovery publishes for, e.g., a Kubernetes pod without an IP yet) for none.
 fn targets_of(group: &TargetGroup) -> Vec<Labels> {
+    if group.targets.is_empty() && group.labels.is_empty() {
+        return Vec::new();
+    }
     let base: Labels = group
         .labels
         .iter()
@@ -480,6 +484,17 @@ mod tests {
                 .keys()
                 .all(|name| !name.starts_with("__"))
         );
+    }
+
+    /// A group without targets is one target with its labels, unless it has no labels
+    /// either (a Kubernetes pod without an IP yet): then it is none, not an invalid
+    /// target.
+    #[test]
+    fn a_group_without_targets_or_labels_is_no_target() {
+        assert_eq!(super::targets_of(&group(&[], &[])).len(), 0);
+        let only_labels = super::targets_of(&group(&[("__path__", "/x/*.log")], &[]));
+        assert_eq!(only_labels.len(), 1);
+        assert_eq!(only_labels[0].get("__path__"), "/x/*.log");
     }
 
     /// A target gone from discovery is gone from the desired paths (its follower is
