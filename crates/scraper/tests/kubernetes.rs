@@ -630,6 +630,48 @@ async fn bearer_token_file_is_sent_and_a_refused_token_is_counted() {
 }
 
 #[tokio::test]
+async fn kubeconfig_file_gives_the_server_and_token_of_its_current_context() {
+    let api = FakeKubeApi::start(Some(&format!("Bearer {TOKEN}"))).await;
+    api.set_list("/api/v1/services", fixture("services-list.json"));
+    let directory = tempfile::tempdir().expect("tempdir");
+    std::fs::write(directory.path().join("token"), format!("{TOKEN}\n")).expect("token");
+    let kubeconfig = directory.path().join("kubeconfig");
+    let write_kubeconfig = |current: &str| {
+        let text = format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: {current}\ncontexts:\n- name: local\n  context: {{cluster: local, user: tester}}\n- name: elsewhere\n  context: {{cluster: nowhere, user: tester}}\nclusters:\n- name: local\n  cluster: {{server: \"{}\"}}\n- name: nowhere\n  cluster: {{server: \"http://127.0.0.1:9\"}}\nusers:\n- name: tester\n  user: {{tokenFile: token}}\n",
+            api.url()
+        );
+        std::fs::write(&kubeconfig, text).expect("kubeconfig");
+    };
+    write_kubeconfig("local");
+    let discovery = KubernetesDiscovery::start(
+        sd_config(&format!(
+            "role: service\n        kubeconfig_file: {}\n",
+            kubeconfig.display()
+        )),
+        fast_options(),
+    );
+    wait_for(&discovery, "services", |groups| groups.len() == 4).await;
+    assert!(
+        api.requests()
+            .iter()
+            .all(|request| request.authorization.as_deref() == Some("Bearer weft-test-token"))
+    );
+    drop(discovery);
+    // A context without a reachable cluster: discovery retries, no groups, no panic.
+    write_kubeconfig("missing");
+    let discovery = KubernetesDiscovery::start(
+        sd_config(&format!(
+            "role: service\n        kubeconfig_file: {}\n",
+            kubeconfig.display()
+        )),
+        fast_options(),
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(discovery.groups().is_empty());
+}
+
+#[tokio::test]
 async fn bad_json_and_oversized_lists_are_errors_not_panics() {
     let api = FakeKubeApi::start(None).await;
     api.set_list(

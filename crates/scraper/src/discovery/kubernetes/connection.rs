@@ -1,6 +1,7 @@
-//! Where the API server is and how to authenticate: `api_server` with the config's
-//! HTTP client settings, or the in-cluster configuration (client-go's
-//! `rest.InClusterConfig`); and the namespaces to watch.
+//! Where the API server is and how to authenticate: the current context of
+//! `kubeconfig_file`, `api_server` with the config's HTTP client settings, or the
+//! in-cluster configuration (client-go's `rest.InClusterConfig`); and the namespaces to
+//! watch.
 
 use std::path::Path;
 
@@ -16,7 +17,11 @@ pub(super) fn connect(
     options: &KubernetesOptions,
 ) -> Result<(ApiClient, Vec<String>), String> {
     let mut own_namespace = None;
-    let (http_client_config, base_url) = if config.api_server.is_empty() {
+    let (http_client_config, base_url) = if !config.kubeconfig_file.is_empty() {
+        // Read at every connection, so rotated credentials are picked up.
+        let settings = super::kubeconfig::load(Path::new(&config.kubeconfig_file))?;
+        (settings.http_client, settings.server)
+    } else if config.api_server.is_empty() {
         let host = std::env::var("KUBERNETES_SERVICE_HOST").unwrap_or_default();
         let port = std::env::var("KUBERNETES_SERVICE_PORT").unwrap_or_default();
         if config.namespaces.own_namespace {

@@ -27,14 +27,16 @@
 //! an endpoints or endpoint slice group only on some pod and service events; weft
 //! rebuilds on all, so it never shows older labels than Prometheus.
 //!
-//! The API server is `api_server` with the config's `basic_auth`, `authorization`
-//! (`bearer_token(_file)`) and `tls_config`; without `api_server`, the in-cluster
+//! The API server is the current context of `kubeconfig_file` ([`kubeconfig`]:
+//! server, CA, client certificate, token or basic auth; credential plugins refused),
+//! or `api_server` with the config's `basic_auth`, `authorization`
+//! (`bearer_token(_file)`) and `tls_config`; without either, the in-cluster
 //! configuration: `https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT` with
 //! the service account's `token` (re-read on every request) and `ca.crt`.
 //!
-//! Refused at load (see [`check_supported`]): `kubeconfig_file`, and
-//! `attach_metadata` other than `job`. A node without an address has no group
-//! (Prometheus sends nothing for it, so it keeps whatever it had for that node).
+//! Refused at load (see [`check_supported`]): `attach_metadata` other than `job`. A
+//! node without an address has no group (Prometheus sends nothing for it, so it keeps
+//! whatever it had for that node).
 //!
 //! Memory is bounded: a list page or a single watch event larger than
 //! [`KubernetesOptions::max_response_bytes`], or more than
@@ -43,6 +45,7 @@
 
 mod client;
 mod connection;
+mod kubeconfig;
 mod objects;
 mod targets;
 mod watcher;
@@ -99,11 +102,6 @@ impl Default for KubernetesOptions {
 
 /// Refuses, with a message naming the setting, what this provider cannot run.
 pub fn check_supported(config: &KubernetesSdConfig) -> Result<(), String> {
-    if !config.kubeconfig_file.is_empty() {
-        return Err(String::from(
-            "kubernetes_sd_configs kubeconfig_file is not supported by weft's scraper; set api_server and its http client settings",
-        ));
-    }
     let attach = &config.attach_metadata;
     for (set, name) in [
         (attach.node, "node"),
