@@ -180,11 +180,22 @@ fn series_labels(grouping: &SourceGrouping, labels: LabelSet) -> LabelSet {
 /// Samples per stream (stream labels, extracted samples).
 type StreamSamples = Vec<(LabelSet, Vec<Extracted>)>;
 
-/// Every sample of one chunk, entry by entry: (samples, lines, line bytes).
+/// Inclusive time ranges of a chunk that another source of its stream also covers.
+type Zones = [(i64, i64)];
+
+fn in_zones(zones: &Zones, timestamp: i64) -> bool {
+    zones
+        .iter()
+        .any(|&(start, end)| start <= timestamp && timestamp <= end)
+}
+
+/// Every sample of one chunk, entry by entry (only entries inside `zones` when
+/// given): (samples, lines, line bytes).
 fn decode_and_extract(
     request: &LeafRequest,
     meta: &ChunkMeta,
     bytes: &[u8],
+    zones: Option<&Zones>,
 ) -> Result<(Vec<Extracted>, u64, u64), QueryError> {
     let failed = |error: crate::chunk::ChunkError| {
         QueryError::Storage(format!("chunk {}: {error}", meta.id))
@@ -200,9 +211,19 @@ fn decode_and_extract(
         ) {
             continue;
         }
+        if let Some(zones) = zones
+            && !zones
+                .iter()
+                .any(|&(start, end)| block.header.overlaps(start, end.saturating_add(1)))
+        {
+            continue;
+        }
         let decoded = block.decode(true).map_err(failed)?;
         for (index, &timestamp) in decoded.timestamps_unix_nanos.iter().enumerate() {
             if timestamp <= request.after_unix_nanos || timestamp > request.until_unix_nanos {
+                continue;
+            }
+            if zones.is_some_and(|zones| !in_zones(zones, timestamp)) {
                 continue;
             }
             let line = decoded.line(index).unwrap_or_default();
@@ -225,19 +246,21 @@ fn decode_and_extract(
     Ok((out, lines, line_bytes))
 }
 
-/// What one chunk gave: samples entry by entry, or weights at window edges.
-enum ChunkSamples {
-    Extracted(Vec<Extracted>),
-    Counted(Vec<Point>),
+/// What one chunk gave: samples entry by entry and weights at window edges.
+struct ChunkSamples {
+    extracted: Vec<Extracted>,
+    counted: Vec<Point>,
 }
 
-/// Adds up the entries of a chunk's block index per window edge: `None` when the
-/// chunk needs the per-entry path (an entry has structured metadata and labels are
-/// kept). Returns (points at window edges, lines, line bytes).
+/// Adds up the entries of a chunk's block index per window edge, except those inside
+/// `zones` (they are the per-entry path's): `None` when the whole chunk needs the
+/// per-entry path (an entry has structured metadata and labels are kept). Returns
+/// (points at window edges, lines, line bytes), lines and bytes of every entry in span.
 fn count_from_index(
     request: &LeafRequest,
     meta: &ChunkMeta,
     index: &[u8],
+    zones: &Zones,
 ) -> Result<Option<(Vec<Point>, u64, u64)>, QueryError> {
     let failed = |error: crate::chunk::ChunkError| {
         QueryError::Storage(format!("chunk {}: {error}", meta.id))
@@ -268,7 +291,7 @@ fn count_from_index(
             let length = u64::from(decoded.line_lengths[index]);
             lines += 1;
             line_bytes += length;
-            if decoded.repeats[index] {
+            if decoded.repeats[index] || (!zones.is_empty() && in_zones(zones, timestamp)) {
                 continue;
             }
             if edge >= edges.len()
@@ -308,20 +331,22 @@ fn count_from_index(
     Ok(Some((points, lines, line_bytes)))
 }
 
-/// Reads what a chunk needs and extracts or counts its samples on a blocking thread:
-/// (samples, lines, line bytes).
+/// Reads what a chunk needs and extracts or counts its samples on blocking threads:
+/// (samples, lines, line bytes). With `zones` (`None`: every entry one by one), the
+/// entries outside them are counted from the block index and those inside extracted
+/// one by one.
 async fn read_chunk(
     request: LeafRequest,
     meta: Arc<ChunkMeta>,
     chunk_store: ChunkStore,
-    count: bool,
+    zones: Option<Vec<(i64, i64)>>,
 ) -> Result<(ChunkSamples, u64, u64), QueryError> {
     let storage =
         |error: crate::chunk_store::ChunkStoreError| QueryError::Storage(error.to_string());
     let joined = |error: tokio::task::JoinError| {
         QueryError::Storage(format!("chunk worker failed: {error}"))
     };
-    if count {
+    if let Some(zones) = zones {
         // Enough for the block index of a 4 MiB chunk in one read most of the time.
         let want = meta
             .chunk_bytes
@@ -340,44 +365,45 @@ async fn read_chunk(
                     .await
                     .map_err(storage)?;
             }
-            let (request_for_task, meta_for_task) = (request.clone(), meta.clone());
+            let zones: Arc<Zones> = zones.into();
+            let (request_for_task, meta_for_task, zones_for_task) =
+                (request.clone(), meta.clone(), zones.clone());
             let counted = tokio::task::spawn_blocking(move || {
-                count_from_index(&request_for_task, &meta_for_task, &prefix)
+                count_from_index(&request_for_task, &meta_for_task, &prefix, &zones_for_task)
             })
             .await
             .map_err(joined)??;
-            if let Some((points, lines, line_bytes)) = counted {
-                return Ok((ChunkSamples::Counted(points), lines, line_bytes));
+            if let Some((counted, lines, line_bytes)) = counted {
+                let mut samples = ChunkSamples {
+                    extracted: Vec::new(),
+                    counted,
+                };
+                if !zones.is_empty() {
+                    let bytes = chunk_store.read(&meta).await.map_err(storage)?;
+                    let (extracted, _, _) = tokio::task::spawn_blocking(move || {
+                        decode_and_extract(&request, &meta, &bytes, Some(&zones))
+                    })
+                    .await
+                    .map_err(joined)??;
+                    samples.extracted = extracted;
+                }
+                return Ok((samples, lines, line_bytes));
             }
         }
     }
     let bytes = chunk_store.read(&meta).await.map_err(storage)?;
-    let (samples, lines, line_bytes) =
-        tokio::task::spawn_blocking(move || decode_and_extract(&request, &meta, &bytes))
+    let (extracted, lines, line_bytes) =
+        tokio::task::spawn_blocking(move || decode_and_extract(&request, &meta, &bytes, None))
             .await
             .map_err(joined)??;
-    Ok((ChunkSamples::Extracted(samples), lines, line_bytes))
-}
-
-/// For each source of one stream, given as inclusive time ranges, whether its range
-/// meets another's (its duplicates can only be found by comparing lines).
-fn overlapping(ranges: &[(i64, i64)]) -> Vec<bool> {
-    let mut order: Vec<usize> = (0..ranges.len()).collect();
-    order.sort_by_key(|&index| ranges[index]);
-    let mut overlaps = vec![false; ranges.len()];
-    // Sorted by start, a range meets another exactly when an earlier one ends at or
-    // after its start, or the next one starts at or before its end.
-    let mut latest_end = i64::MIN;
-    for (position, &index) in order.iter().enumerate() {
-        let (start, end) = ranges[index];
-        let earlier = position > 0 && latest_end >= start;
-        let later = order
-            .get(position + 1)
-            .is_some_and(|&next| ranges[next].0 <= end);
-        overlaps[index] = earlier || later;
-        latest_end = latest_end.max(end);
-    }
-    overlaps
+    Ok((
+        ChunkSamples {
+            extracted,
+            counted: Vec::new(),
+        },
+        lines,
+        line_bytes,
+    ))
 }
 
 /// Reads and extracts every sample of `request` for `tenant`.
@@ -436,65 +462,85 @@ pub(crate) async fn fetch(
             .collect()
     };
     budget.stats.chunks_referenced += chunks.len() as u64;
-    let countable = if counting {
-        countable_chunks(&chunks, &head_ranges)
+    let zones = if counting {
+        shared_zones(&chunks, &head_ranges)
+            .into_iter()
+            .map(Some)
+            .collect()
     } else {
-        vec![false; chunks.len()]
+        vec![None; chunks.len()]
     };
     let parallelism = std::thread::available_parallelism().map_or(1, usize::from);
-    let mut decoded =
-        futures::stream::iter(chunks.into_iter().zip(countable).map(|(meta, count)| {
-            let labels = meta.labels.clone();
-            let read = read_chunk(request.clone(), meta, store.chunk_store.clone(), count);
-            async move {
-                let (samples, lines, line_bytes) = read.await?;
-                Ok::<_, QueryError>((labels, samples, line_bytes, lines))
-            }
-        }))
-        .buffer_unordered(parallelism);
+    let mut decoded = futures::stream::iter(chunks.into_iter().zip(zones).map(|(meta, zones)| {
+        let labels = meta.labels.clone();
+        let read = read_chunk(request.clone(), meta, store.chunk_store.clone(), zones);
+        async move {
+            let (samples, lines, line_bytes) = read.await?;
+            Ok::<_, QueryError>((labels, samples, line_bytes, lines))
+        }
+    }))
+    .buffer_unordered(parallelism);
     let mut counted: Vec<(LabelSet, Vec<Point>)> = Vec::new();
     while let Some(result) = decoded.next().await {
         let (labels, samples, line_bytes, lines) = result?;
         budget.stats.chunks_downloaded += 1;
         budget.charge(line_bytes, lines)?;
-        match samples {
-            ChunkSamples::Extracted(samples) => per_stream.push((labels, samples)),
-            ChunkSamples::Counted(points) => {
-                counted.push((series_labels(&request.grouping, labels), points))
-            }
+        if !samples.counted.is_empty() {
+            counted.push((
+                series_labels(&request.grouping, labels.clone()),
+                samples.counted,
+            ));
         }
+        per_stream.push((labels, samples.extracted));
     }
     Ok(into_series(per_stream, counted))
 }
 
-/// Which chunks may be counted from their block index: those whose time range meets
-/// no other chunk of the same stream nor its head.
-fn countable_chunks(
+/// For each chunk, the time ranges (inclusive) it shares with another chunk of the
+/// same stream or with the stream's head: only there can an entry have a duplicate in
+/// another source, so only there are entries read one by one.
+fn shared_zones(
     chunks: &[Arc<ChunkMeta>],
     head_ranges: &HashMap<LabelSet, (i64, i64)>,
-) -> Vec<bool> {
+) -> Vec<Vec<(i64, i64)>> {
     let mut by_stream: HashMap<&LabelSet, Vec<usize>> = HashMap::new();
     for (index, meta) in chunks.iter().enumerate() {
         by_stream.entry(&meta.labels).or_default().push(index);
     }
-    let mut countable = vec![false; chunks.len()];
+    let mut zones = vec![Vec::new(); chunks.len()];
     for (labels, indexes) in by_stream {
-        let mut ranges: Vec<(i64, i64)> = indexes
+        // Sources of the stream: its chunks, then its head (no chunk index).
+        let mut sources: Vec<((i64, i64), Option<usize>)> = indexes
             .iter()
             .map(|&index| {
+                let meta = &chunks[index];
                 (
-                    chunks[index].min_time_unix_nanos,
-                    chunks[index].max_time_unix_nanos,
+                    (meta.min_time_unix_nanos, meta.max_time_unix_nanos),
+                    Some(index),
                 )
             })
             .collect();
-        ranges.extend(head_ranges.get(labels));
-        let overlaps = overlapping(&ranges);
-        for (position, &index) in indexes.iter().enumerate() {
-            countable[index] = !overlaps[position];
+        sources.extend(head_ranges.get(labels).map(|&range| (range, None)));
+        sources.sort_by_key(|source| source.0);
+        // Sorted by start, every source meeting source `first` later in the order
+        // starts before `first` ends.
+        for first in 0..sources.len() {
+            let ((start, end), first_chunk) = sources[first];
+            for &((other_start, other_end), other_chunk) in &sources[first + 1..] {
+                if other_start > end {
+                    break;
+                }
+                let shared = (start.max(other_start), end.min(other_end));
+                if let Some(index) = first_chunk {
+                    zones[index].push(shared);
+                }
+                if let Some(index) = other_chunk {
+                    zones[index].push(shared);
+                }
+            }
         }
     }
-    countable
+    zones
 }
 
 /// Drops duplicate entries of a stream (same time and line: a WAL replay of entries
