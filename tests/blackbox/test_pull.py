@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import subprocess
 import textwrap
+import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -232,6 +234,19 @@ def test_two_scrapers_shard_the_targets_by_hashmod(weft_factory, agent_factory, 
         assert trace_ids_with_spans(servers[1 - owner], traces) == {}, "only one shard scrapes a target"
 
 
+def scraped_since(scraper: "Scraper", moment: float) -> bool:
+    """True when every target of `scraper` was last scraped (started) after `moment`
+    (Unix seconds)."""
+    targets = requests.get(f"{scraper.url}/api/scrape/targets", timeout=10).json()["data"]["activeTargets"]
+
+    def started(text: str) -> float:
+        # RFC 3339 with up to nine fractional digits; Python reads six.
+        head, _, fraction = text.rstrip("Z").partition(".")
+        return datetime.fromisoformat(head).replace(tzinfo=timezone.utc).timestamp() + float(f"0.{fraction or 0}")
+
+    return bool(targets) and all(started(target["lastScrape"]) > moment for target in targets)
+
+
 class Scraper:
     """One `weft scraper` process forwarding to `server`'s OTLP/gRPC port; its cursors
     live in `path`, so a restart resumes."""
@@ -301,6 +316,11 @@ def test_two_scrapers_of_the_same_targets_store_each_span_once_and_one_can_die(w
         targets = requests.get(f"{scrapers[0].url}/api/scrape/targets", timeout=10).json()["data"]
         assert [target["health"] for target in targets["activeTargets"]] == ["up"]
 
+        # A scrape's cursor is persisted after its spans are forwarded (and counted): wait
+        # for a scrape that started after the count, so the one before it has persisted
+        # its cursor, before the kill; else the restart rightly reads those spans again.
+        counted = time.time()
+        wait_until(lambda: scraped_since(scrapers[1], counted), timeout=30, message="a later scrape started")
         scrapers[1].kill()
         second = emit_traces(agent, 20, "one-scraper")
         everything = {**first, **second}
