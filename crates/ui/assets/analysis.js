@@ -112,6 +112,8 @@ async function load(view, path, params) {
   status.textContent = "Loading…";
   try {
     const answer = await getJson(path, params);
+    // Left for another page meanwhile: nothing to draw.
+    if (!status.isConnected) return null;
     status.textContent = selectionNote(answer);
     return answer;
   } catch (error) {

@@ -81,6 +81,8 @@ export async function renderLogs(view, { params }) {
     status.innerHTML = `<span class="error">${escapeHtml(error.message)}</span>`;
     return null;
   }
+  // Left for another page while the query ran.
+  if (!status.isConnected) return null;
   const entries = answer.entries || [];
   const linked = entries.filter((entry) => entry.traceId && entry.traceFound !== false).length;
   const megabytes = ((answer.bytesProcessed || 0) / 1e6).toFixed(1);

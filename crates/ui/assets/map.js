@@ -61,6 +61,8 @@ export async function renderMap(view, route) {
     status.innerHTML = `<span class="error">${escapeHtml(error.message)}</span>`;
     return null;
   }
+  // Left for another page while the map was computed.
+  if (!status.isConnected) return null;
   const map = answer.service_map || answer;
   const nodes = (map.nodes || []).map((node) => node.service);
   const edges = map.edges || [];

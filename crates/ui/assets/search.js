@@ -167,6 +167,8 @@ export async function renderSearch(view, route) {
     status.innerHTML = `<span class="error">${escapeHtml(error.message)}</span>`;
     return null;
   }
+  // Left for another page while the search ran.
+  if (!status.isConnected) return null;
   const traces = (answer.traces || []).sort((a, b) => Number(BigInt(b.startTimeUnixNano || 0) - BigInt(a.startTimeUnixNano || 0)));
   const partial = answer.metrics && answer.metrics.completedJobs !== answer.metrics.totalJobs;
   status.textContent = `${traces.length} trace${traces.length === 1 ? "" : "s"} in the last ${range}${partial ? " (partial)" : ""}`;

@@ -83,16 +83,20 @@ export async function renderTrace(view, route) {
   const traceId = /^[0-9a-fA-F]{1,31}$/.test(given) ? given.toLowerCase().padStart(32, "0") : given.toLowerCase();
   const params = route.params;
   view.innerHTML = `<p class="muted">Loading trace ${escapeHtml(traceId)}…</p>`;
+  // Gone once another page is drawn: then this one draws nothing.
+  const loading = view.firstElementChild;
   const loadStarted = performance.now();
   let spans;
   try {
     spans = await fetchTrace(traceId);
   } catch (error) {
+    if (!loading.isConnected) return null;
     view.innerHTML = `<p class="error">${escapeHtml(error.status === 404 ? `Trace ${traceId} not found.` : error.message)}</p>`;
     return null;
   }
   const tree = buildTree(spans);
   const critical = criticalLookups(await fetchCriticalPath(traceId), tree);
+  if (!loading.isConnected) return null;
   const services = new Set(spans.map((span) => span.service));
   const errors = spans.filter((span) => span.error).length;
   const root = tree.roots[0];
@@ -209,9 +213,11 @@ export async function renderTrace(view, route) {
   refresh();
   if (state.selected) select(state.selected, false);
   document.body.dataset.traceRenderedMs = String(Math.round(performance.now() - loadStarted));
-  // Logs come after the waterfall is drawn: they never hold it up.
+  // Logs come after the waterfall is drawn: they never hold it up. The page may have
+  // been left (its panel replaced) by the time they come.
+  const logsPanel = view.querySelector("#trace-logs");
   fetchTraceLogs(traceId, tree.startNs).then((logs) => {
-    if (!view.isConnected) return;
+    if (!logsPanel.isConnected) return;
     state.logs = logs || { entries: [], truncated: false };
     const count = view.querySelector("#log-count");
     if (!logs) count.textContent = "(logs cannot be read)";
