@@ -19,9 +19,7 @@ use crate::http_index::{Selection, selection};
 use crate::http_params::{Failure, Params};
 use crate::index::stream_stats;
 use crate::logql::detect::{line_fields, value_type};
-use crate::logql::{Query, parse};
 use crate::query::{Bounds, Direction, StreamResult, run_log_query};
-use crate::time::now_unix_nanos;
 
 const HOUR_NANOS: i64 = 3_600_000_000_000;
 /// Loki's defaults: lines read (`line_limit`) and fields answered (`limit`).
@@ -155,27 +153,8 @@ async fn read_lines(
     let bad = |message: String| (StatusCode::BAD_REQUEST, message);
     let tenant = tenant_of(store, headers)?;
     let params = Params::parse(raw);
-    let text = params.get("query").ok_or_else(|| {
-        bad(String::from(
-            "query parameter is required: a log query, e.g. {app=\"x\"}",
-        ))
-    })?;
-    let query = match parse(text) {
-        Ok(Query::Log(query)) => query,
-        Ok(Query::Metric(_)) => {
-            return Err(bad(String::from(
-                "detected fields need a log query, not a metric query",
-            )));
-        }
-        Err(error) => return Err(bad(error.to_string())),
-    };
-    let end = params.time("end", now_unix_nanos())?;
-    let start = params.time("start", end.saturating_sub(HOUR_NANOS))?;
-    if end < start {
-        return Err(bad(String::from(
-            "end timestamp must not be before or equal to start time",
-        )));
-    }
+    let query = params.log_query("detected fields")?;
+    let (start, end) = params.range(HOUR_NANOS)?;
     let positive = |key: &str, default: usize| match params.get(key) {
         None => Ok(default),
         Some(text) => match text.parse::<usize>() {

@@ -236,15 +236,9 @@ pub(crate) async fn index_volume_range(
         Ok(request) => request,
         Err((status, message)) => return error_response(status, message),
     };
-    let step = match crate::metric::http::range_params(start, end, params.get("step")) {
-        Ok(eval) if eval.step_nanos > 0 => eval.step_nanos,
-        Ok(_) => {
-            return error_response(
-                StatusCode::BAD_REQUEST,
-                "zero or negative query resolution step widths are not accepted. Try a positive integer",
-            );
-        }
-        Err(message) => return error_response(StatusCode::BAD_REQUEST, message),
+    let step = match params.step(start, end) {
+        Ok(step) => step,
+        Err((status, message)) => return error_response(status, message),
     };
     let mut series: BTreeMap<GroupLabels, Vec<(i64, u64)>> = BTreeMap::new();
     for (from, through) in volume_buckets(start, end, step) {

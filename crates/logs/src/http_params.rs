@@ -3,6 +3,7 @@
 use axum::http::StatusCode;
 
 use crate::logql::units::parse_query_duration;
+use crate::logql::{LogQuery, Query, parse};
 use crate::time::{now_unix_nanos, parse_time};
 
 /// A status and message, answered by [`crate::http::error_response`].
@@ -50,6 +51,39 @@ impl Params {
                 )
             }),
         }
+    }
+
+    /// The required `query` as a log query; 400 when absent, not a log query (`what`
+    /// names the endpoint: "patterns need a log query, ...") or not parsed.
+    pub(crate) fn log_query(&self, what: &str) -> Result<LogQuery, Failure> {
+        let bad = |message: String| (StatusCode::BAD_REQUEST, message);
+        let text = self.get("query").ok_or_else(|| {
+            bad(String::from(
+                "query parameter is required: a log query, e.g. {app=\"x\"}",
+            ))
+        })?;
+        match parse(text) {
+            Ok(Query::Log(query)) => Ok(query),
+            Ok(Query::Metric(_)) => {
+                Err(bad(format!("{what} need a log query, not a metric query")))
+            }
+            Err(error) => Err(bad(error.to_string())),
+        }
+    }
+
+    /// The `step` of a range over `[start, end]` in nanoseconds (Loki's forms and
+    /// default); 400 when it is not positive or gives too many points.
+    pub(crate) fn step(&self, start: i64, end: i64) -> Result<i64, Failure> {
+        let bad = |message: String| (StatusCode::BAD_REQUEST, message);
+        let step = crate::metric::http::range_params(start, end, self.get("step"))
+            .map_err(bad)?
+            .step_nanos;
+        if step <= 0 {
+            return Err(bad(String::from(
+                "zero or negative query resolution step widths are not accepted. Try a positive integer",
+            )));
+        }
+        Ok(step)
     }
 
     /// `start` and `end` (or `since`): `end` defaults to now, `start` to `end` minus

@@ -11,14 +11,13 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::LogStore;
 use crate::http::{error_response, tenant_of};
 use crate::http_params::{Failure, Params};
-use crate::logql::{Query, parse};
 use crate::patterns::Drain;
 use crate::query::{Bounds, Direction, StreamResult, run_log_query};
 use crate::{Entry, LabelSet};
@@ -101,32 +100,11 @@ async fn answer(
     headers: &HeaderMap,
     raw: Option<&str>,
 ) -> Result<Value, Failure> {
-    let bad = |message: String| (StatusCode::BAD_REQUEST, message);
     let tenant = tenant_of(store, headers)?;
     let params = Params::parse(raw);
-    let text = params.get("query").ok_or_else(|| {
-        bad(String::from(
-            "query parameter is required: a log query, e.g. {app=\"x\"}",
-        ))
-    })?;
-    let query = match parse(text) {
-        Ok(Query::Log(query)) => query,
-        Ok(Query::Metric(_)) => {
-            return Err(bad(String::from(
-                "patterns need a log query, not a metric query",
-            )));
-        }
-        Err(error) => return Err(bad(error.to_string())),
-    };
+    let query = params.log_query("patterns")?;
     let (start, end) = params.range(HOUR_NANOS)?;
-    let step = crate::metric::http::range_params(start, end, params.get("step"))
-        .map_err(bad)?
-        .step_nanos;
-    if step <= 0 {
-        return Err(bad(String::from(
-            "zero or negative query resolution step widths are not accepted. Try a positive integer",
-        )));
-    }
+    let step = params.step(start, end)?;
     let bounds = Bounds {
         start_unix_nanos: start,
         end_unix_nanos: end,
