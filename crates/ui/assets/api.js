@@ -141,6 +141,33 @@ export async function fetchTraceLogs(traceId, startNs) {
   }
 }
 
+/**
+ * Keys over a table of traces or entries: `j`/`k` (or the arrows) move the selection over
+ * its body rows, Enter opens the selected row's trace (its `data-trace`, when set). Keys
+ * pressed while `typing()` is true are left alone. Returns the function that stops it.
+ */
+export function rowKeys(table, typing) {
+  let selected = -1;
+  const rows = () => table.querySelectorAll("tbody tr");
+  const select = (index) => {
+    const all = rows();
+    if (!all.length) return;
+    selected = Math.max(0, Math.min(all.length - 1, index));
+    all.forEach((row, i) => row.classList.toggle("selected", i === selected));
+    all[selected].scrollIntoView({ block: "nearest" });
+  };
+  const onKey = (event) => {
+    if (typing()) return;
+    if (event.key === "j" || event.key === "ArrowDown") select(selected + 1);
+    else if (event.key === "k" || event.key === "ArrowUp") select(selected - 1);
+    else if (event.key === "Enter" && selected >= 0 && rows()[selected].dataset.trace) location.hash = `#/trace/${rows()[selected].dataset.trace}`;
+    else return;
+    event.preventDefault();
+  };
+  document.addEventListener("keydown", onKey);
+  return () => document.removeEventListener("keydown", onKey);
+}
+
 /** "1.23 s", "45.6 ms", "789 µs" from nanoseconds. */
 export function formatDuration(nanos) {
   const value = Number(nanos);

@@ -2,7 +2,7 @@
 // and each entry's trace one click away when weft holds it (weft's /api/logs).
 // #/logs?q=...&range=1h&limit=100
 
-import { getJson, escapeHtml } from "./api.js";
+import { getJson, escapeHtml, rowKeys } from "./api.js";
 import { setParams } from "./app.js";
 import { rangeOf, rangeSelect, timeWindow } from "./analysis.js";
 
@@ -100,25 +100,8 @@ export async function renderLogs(view, { params }) {
         <td>${traceCell(entry)}</td></tr>`;
     })
     .join("");
-  let selected = -1;
-  const rows = () => table.querySelectorAll("tbody tr");
-  const select = (index) => {
-    const all = rows();
-    if (!all.length) return;
-    selected = Math.max(0, Math.min(all.length - 1, index));
-    all.forEach((row, i) => row.classList.toggle("selected", i === selected));
-    all[selected].scrollIntoView({ block: "nearest" });
-  };
-  const onKey = (event) => {
-    if (["INPUT", "SELECT"].includes(document.activeElement.tagName)) return;
-    if (event.key === "j" || event.key === "ArrowDown") select(selected + 1);
-    else if (event.key === "k" || event.key === "ArrowUp") select(selected - 1);
-    else if (event.key === "Enter" && selected >= 0 && rows()[selected].dataset.trace) location.hash = `#/trace/${rows()[selected].dataset.trace}`;
-    else return;
-    event.preventDefault();
-  };
-  document.addEventListener("keydown", onKey);
+  const stopKeys = rowKeys(table, () => ["INPUT", "SELECT"].includes(document.activeElement.tagName));
   setParams(new URLSearchParams({ q: query, range, limit }));
   document.body.dataset.logsRendered = String(entries.length);
-  return () => document.removeEventListener("keydown", onKey);
+  return stopKeys;
 }

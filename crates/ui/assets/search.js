@@ -1,7 +1,7 @@
 // Search: a TraceQL box with tag and value completion, a time range, the results with a
 // duration histogram. State lives in the route: #/search?q=...&range=1h&limit=50.
 
-import { getJson, formatDuration, escapeHtml } from "./api.js";
+import { getJson, formatDuration, escapeHtml, rowKeys } from "./api.js";
 import { setParams } from "./app.js";
 
 const RANGES = { "15m": 900, "1h": 3600, "6h": 21600, "24h": 86400, "7d": 604800 };
@@ -188,24 +188,7 @@ export async function renderSearch(view, route) {
         <td><a href="#/trace/${escapeHtml(t.traceID)}">${escapeHtml(t.traceID.slice(0, 16))}…</a></td></tr>`;
     })
     .join("");
-  let selected = -1;
-  const rows = () => table.querySelectorAll("tbody tr");
-  const select = (index) => {
-    const all = rows();
-    if (!all.length) return;
-    selected = Math.max(0, Math.min(all.length - 1, index));
-    all.forEach((row, i) => row.classList.toggle("selected", i === selected));
-    all[selected].scrollIntoView({ block: "nearest" });
-  };
-  const onKey = (event) => {
-    if (document.activeElement === input) return;
-    if (event.key === "j" || event.key === "ArrowDown") select(selected + 1);
-    else if (event.key === "k" || event.key === "ArrowUp") select(selected - 1);
-    else if (event.key === "Enter" && selected >= 0) location.hash = `#/trace/${rows()[selected].dataset.trace}`;
-    else return;
-    event.preventDefault();
-  };
-  document.addEventListener("keydown", onKey);
+  const stopKeys = rowKeys(table, () => document.activeElement === input);
   setParams(new URLSearchParams({ q: query, range, limit }));
-  return () => document.removeEventListener("keydown", onKey);
+  return stopKeys;
 }
