@@ -173,14 +173,16 @@ impl ChunkStore {
         }
     }
 
-    /// Deletes chunk files that have no meta file and were last written more than
-    /// `older_than` ago: left by a crash between writing a chunk and its meta (its
-    /// entries are still in the WAL), or by a restart between retention deleting a meta
-    /// and its chunk. The age keeps it off a chunk another process sharing the bucket is
-    /// writing right now. Returns how many were deleted.
+    /// Deletes chunk files that neither `index` (day indexes and meta files, as
+    /// [`ChunkStore::load`] read them) nor a meta file written since lists, and that
+    /// were last written more than `older_than` ago: left by a crash between writing a
+    /// chunk and its meta (its entries are still in the WAL), or by a restart between
+    /// retention deleting a meta and its chunk. The age keeps it off a chunk another
+    /// process sharing the bucket is writing right now. Returns how many were deleted.
     pub async fn delete_orphan_chunks(
         &self,
         older_than: std::time::Duration,
+        index: &LoadedIndex,
     ) -> Result<usize, ChunkStoreError> {
         let cutoff = cutoff_unix_millis(older_than);
         let objects: Vec<object_store::ObjectMeta> = self
@@ -193,16 +195,23 @@ impl ChunkStore {
                 path: self.prefix.to_string(),
                 reason: error.to_string(),
             })?;
-        let metas: std::collections::HashSet<&str> = objects
+        let mut listed: std::collections::HashSet<String> = objects
             .iter()
             .filter_map(|object| object.location.as_ref().strip_suffix(META_SUFFIX))
+            .map(str::to_owned)
             .collect();
+        listed.extend(
+            index
+                .chunks
+                .iter()
+                .map(|meta| self.path(&meta.tenant, &meta.id).to_string()),
+        );
         let mut deleted = 0;
         for object in &objects {
             let Some(stem) = object.location.as_ref().strip_suffix(".chunk") else {
                 continue;
             };
-            if !metas.contains(stem) && object.last_modified.timestamp_millis() < cutoff {
+            if !listed.contains(stem) && object.last_modified.timestamp_millis() < cutoff {
                 self.delete(&object.location).await?;
                 deleted += 1;
             }

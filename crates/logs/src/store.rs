@@ -260,15 +260,17 @@ impl LogStore {
         chunk_store: ChunkStore,
     ) -> Result<Arc<Self>, StoreError> {
         let retention = config.retention_rules().map_err(StoreError::Config)?;
-        let orphans = chunk_store.delete_orphan_chunks(ORPHAN_MIN_AGE).await?;
+        let loaded = chunk_store.load().await?;
+        let orphans = chunk_store
+            .delete_orphan_chunks(ORPHAN_MIN_AGE, &loaded)
+            .await?;
         if orphans > 0 {
             tracing::info!(
                 orphans,
-                "deleted chunk files without a meta (a crash while writing, or retention)"
+                "deleted chunk files no index lists (a crash while writing, or retention)"
             );
         }
         let mut state = State::default();
-        let loaded = chunk_store.load().await?;
         state.loose = loaded.loose;
         state.indexed_days = loaded.days;
         for meta in loaded.chunks {
