@@ -270,9 +270,11 @@ impl LogStore {
                 "deleted chunk files no index lists (a crash while writing, or retention)"
             );
         }
-        let mut state = State::default();
-        state.loose = loaded.loose;
-        state.indexed_days = loaded.days;
+        let mut state = State {
+            loose: loaded.loose,
+            indexed_days: loaded.days,
+            ..State::default()
+        };
         for meta in loaded.chunks {
             let Ok(tenant) = TenantId::parse(&meta.tenant) else {
                 continue;
