@@ -9,11 +9,14 @@
 //! A range whose answer needs only entry times and line lengths (see
 //! [`counts_from_times`]) reads just the block index of a v2 chunk and adds its entries
 //! up per window edge: the leaf's points are then weights (entries, or line bytes)
-//! at window edges, not one point per entry. A chunk whose time range meets another
-//! source of the same stream (duplicates must be dropped by line), a v1 chunk, and a
-//! chunk with structured metadata when labels are kept, take the per-entry path.
+//! at window edges, not one point per entry. Where the time ranges of two sources of a
+//! stream (chunks, head) meet, an entry may be a duplicate of another source's (same
+//! time and line, after a WAL replay or a client's retry): there the entry's key (time,
+//! line length) is looked up in the other sources' keys, and only entries whose key
+//! another source also holds are read line by line and deduplicated. A v1 chunk and a
+//! chunk with structured metadata when labels are kept take the per-entry path.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -180,7 +183,8 @@ fn series_labels(grouping: &SourceGrouping, labels: LabelSet) -> LabelSet {
 /// Samples per stream (stream labels, extracted samples).
 type StreamSamples = Vec<(LabelSet, Vec<Extracted>)>;
 
-/// Inclusive time ranges of a chunk that another source of its stream also covers.
+/// Inclusive time ranges of a source (chunk or head) that another source of its stream
+/// also covers.
 type Zones = [(i64, i64)];
 
 fn in_zones(zones: &Zones, timestamp: i64) -> bool {
@@ -189,21 +193,54 @@ fn in_zones(zones: &Zones, timestamp: i64) -> bool {
         .any(|&(start, end)| start <= timestamp && timestamp <= end)
 }
 
-/// Every sample of one chunk, entry by entry (only entries inside `zones` when
-/// given): (samples, lines, line bytes).
+/// An entry's time and line length. Two entries of a stream can only be duplicates
+/// (same time and line) when their keys are equal, so only entries whose key another
+/// source of the stream also holds are read line by line.
+type EntryKey = (i64, u32);
+
+/// Which entries of a chunk [`decode_and_extract`] extracts.
+enum Select<'a> {
+    /// Every entry; the keys of those inside the zones are returned too.
+    Every(&'a Zones),
+    /// Only the entries with one of these keys.
+    Keys(&'a HashSet<EntryKey>),
+}
+
+/// What [`decode_and_extract`] read from one chunk.
+struct ChunkEntries {
+    extracted: Vec<Extracted>,
+    /// Keys of the entries inside the zones (with [`Select::Every`]).
+    keys: Vec<EntryKey>,
+    lines: u64,
+    line_bytes: u64,
+}
+
+/// The samples of the selected entries of one chunk, entry by entry.
 fn decode_and_extract(
     request: &LeafRequest,
     meta: &ChunkMeta,
     bytes: &[u8],
-    zones: Option<&Zones>,
-) -> Result<(Vec<Extracted>, u64, u64), QueryError> {
+    select: Select<'_>,
+) -> Result<ChunkEntries, QueryError> {
     let failed = |error: crate::chunk::ChunkError| {
         QueryError::Storage(format!("chunk {}: {error}", meta.id))
     };
     let pipeline = request.range.pipeline();
-    let mut out = Vec::new();
-    let mut lines = 0u64;
-    let mut line_bytes = 0u64;
+    let mut read = ChunkEntries {
+        extracted: Vec::new(),
+        keys: Vec::new(),
+        lines: 0,
+        line_bytes: 0,
+    };
+    // With `Select::Keys`, only blocks holding one of the keys' times are decoded.
+    let key_times: Vec<i64> = match &select {
+        Select::Every(_) => Vec::new(),
+        Select::Keys(keys) => {
+            let mut times: Vec<i64> = keys.iter().map(|key| key.0).collect();
+            times.sort_unstable();
+            times
+        }
+    };
     for block in read_blocks(bytes).map_err(failed)? {
         if !block.header.overlaps(
             request.after_unix_nanos.saturating_add(1),
@@ -211,30 +248,42 @@ fn decode_and_extract(
         ) {
             continue;
         }
-        if let Some(zones) = zones
-            && !zones
-                .iter()
-                .any(|&(start, end)| block.header.overlaps(start, end.saturating_add(1)))
-        {
-            continue;
+        if let Select::Keys(_) = select {
+            let first = key_times.partition_point(|&time| time < block.header.min_time_unix_nanos);
+            if key_times
+                .get(first)
+                .is_none_or(|&time| time > block.header.max_time_unix_nanos)
+            {
+                continue;
+            }
         }
         let decoded = block.decode(true).map_err(failed)?;
         for (index, &timestamp) in decoded.timestamps_unix_nanos.iter().enumerate() {
             if timestamp <= request.after_unix_nanos || timestamp > request.until_unix_nanos {
                 continue;
             }
-            if zones.is_some_and(|zones| !in_zones(zones, timestamp)) {
-                continue;
-            }
             let line = decoded.line(index).unwrap_or_default();
-            lines += 1;
-            line_bytes += line.len() as u64;
+            let key = (timestamp, line.len() as u32);
+            match select {
+                Select::Every(zones) => {
+                    if !zones.is_empty() && in_zones(zones, timestamp) {
+                        read.keys.push(key);
+                    }
+                }
+                Select::Keys(keys) => {
+                    if !keys.contains(&key) {
+                        continue;
+                    }
+                }
+            }
+            read.lines += 1;
+            read.line_bytes += line.len() as u64;
             // The leading line filters drop most entries of a filtered range before any
             // label work.
             if !pipeline.keeps_line(line) {
                 continue;
             }
-            out.extend(extract(
+            read.extracted.extend(extract(
                 request,
                 &meta.labels,
                 timestamp,
@@ -243,36 +292,101 @@ fn decode_and_extract(
             ));
         }
     }
-    Ok((out, lines, line_bytes))
+    Ok(read)
 }
 
-/// What one chunk gave: samples entry by entry and weights at window edges.
-struct ChunkSamples {
-    extracted: Vec<Extracted>,
-    counted: Vec<Point>,
+/// Entries (or line bytes) added up per window edge of a request.
+struct EdgeCounter {
+    edges: Arc<[i64]>,
+    counts: Vec<u64>,
+    sums: Vec<u64>,
+    /// The index of the first edge >= the last timestamp added; entries mostly come
+    /// in time order, so it rarely moves back.
+    edge: usize,
+}
+
+impl EdgeCounter {
+    fn new(edges: Arc<[i64]>) -> Self {
+        EdgeCounter {
+            counts: vec![0; edges.len()],
+            sums: vec![0; edges.len()],
+            edges,
+            edge: 0,
+        }
+    }
+
+    fn add(&mut self, timestamp: i64, length: u64) {
+        let edges = &self.edges;
+        let mut edge = self.edge;
+        if edge >= edges.len()
+            || edges[edge] < timestamp
+            || (edge > 0 && edges[edge - 1] >= timestamp)
+        {
+            edge = edges.partition_point(|&end| end < timestamp);
+            self.edge = edge;
+        }
+        // Outside every window: at or before the first start, after the last end.
+        if edge == 0 || edge == edges.len() {
+            return;
+        }
+        self.counts[edge] += 1;
+        self.sums[edge] += length;
+    }
+
+    /// Points at window edges: entries, or line bytes for the bytes functions.
+    fn into_points(self, function: RangeFunction) -> Vec<Point> {
+        let bytes_function = matches!(
+            function,
+            RangeFunction::BytesOverTime | RangeFunction::BytesRate
+        );
+        self.counts
+            .iter()
+            .zip(&self.sums)
+            .zip(self.edges.iter())
+            .filter(|((count, _), _)| **count > 0)
+            .map(|((&count, &sum), &end)| {
+                (
+                    end,
+                    if bytes_function {
+                        sum as f64
+                    } else {
+                        count as f64
+                    },
+                )
+            })
+            .collect()
+    }
+}
+
+/// What the block index of one chunk gave.
+struct IndexCount {
+    /// Every entry in span outside the zones.
+    counter: EdgeCounter,
+    /// Keys of the entries in span inside the zones (not counted yet).
+    zone_keys: Vec<EntryKey>,
+    /// Lines and line bytes of every entry in span.
+    lines: u64,
+    line_bytes: u64,
 }
 
 /// Adds up the entries of a chunk's block index per window edge, except those inside
-/// `zones` (they are the per-entry path's): `None` when the whole chunk needs the
-/// per-entry path (an entry has structured metadata and labels are kept). Returns
-/// (points at window edges, lines, line bytes), lines and bytes of every entry in span.
+/// `zones`, whose keys are returned: `None` when the whole chunk needs the per-entry
+/// path (an entry has structured metadata and labels are kept).
 fn count_from_index(
     request: &LeafRequest,
     meta: &ChunkMeta,
     index: &[u8],
     zones: &Zones,
-) -> Result<Option<(Vec<Point>, u64, u64)>, QueryError> {
+) -> Result<Option<IndexCount>, QueryError> {
     let failed = |error: crate::chunk::ChunkError| {
         QueryError::Storage(format!("chunk {}: {error}", meta.id))
     };
-    let edges = &request.window_edges;
-    let mut counts = vec![0u64; edges.len()];
-    let mut sums = vec![0u64; edges.len()];
-    let mut lines = 0u64;
-    let mut line_bytes = 0u64;
-    // `edge` is the index of the first edge >= the last timestamp seen; entries mostly
-    // come in time order, so it rarely moves back.
-    let mut edge = 0usize;
+    let mut count = IndexCount {
+        counter: EdgeCounter::new(request.window_edges.clone()),
+        zone_keys: Vec::new(),
+        lines: 0,
+        line_bytes: 0,
+    };
     for block in read_block_index(index).map_err(failed)? {
         if !block.header.overlaps(
             request.after_unix_nanos.saturating_add(1),
@@ -288,65 +402,50 @@ fn count_from_index(
             if timestamp <= request.after_unix_nanos || timestamp > request.until_unix_nanos {
                 continue;
             }
-            let length = u64::from(decoded.line_lengths[index]);
-            lines += 1;
-            line_bytes += length;
-            if decoded.repeats[index] || (!zones.is_empty() && in_zones(zones, timestamp)) {
+            let length = decoded.line_lengths[index];
+            count.lines += 1;
+            count.line_bytes += u64::from(length);
+            if decoded.repeats[index] {
                 continue;
             }
-            if edge >= edges.len()
-                || edges[edge] < timestamp
-                || (edge > 0 && edges[edge - 1] >= timestamp)
-            {
-                edge = edges.partition_point(|&end| end < timestamp);
-            }
-            // Outside every window: at or before the first start, after the last end.
-            if edge == 0 || edge == edges.len() {
+            if !zones.is_empty() && in_zones(zones, timestamp) {
+                count.zone_keys.push((timestamp, length));
                 continue;
             }
-            counts[edge] += 1;
-            sums[edge] += length;
+            count.counter.add(timestamp, u64::from(length));
         }
     }
-    let bytes_function = matches!(
-        request.function,
-        RangeFunction::BytesOverTime | RangeFunction::BytesRate
-    );
-    let points = counts
-        .iter()
-        .zip(&sums)
-        .zip(edges.iter())
-        .filter(|((count, _), _)| **count > 0)
-        .map(|((&count, &sum), &end)| {
-            (
-                end,
-                if bytes_function {
-                    sum as f64
-                } else {
-                    count as f64
-                },
-            )
-        })
-        .collect();
-    Ok(Some((points, lines, line_bytes)))
+    Ok(Some(count))
 }
 
-/// Reads what a chunk needs and extracts or counts its samples on blocking threads:
-/// (samples, lines, line bytes). With `zones` (`None`: every entry one by one), the
-/// entries outside them are counted from the block index and those inside extracted
-/// one by one.
+/// What the first read of a chunk gave.
+enum ChunkRead {
+    /// Counted from the block index.
+    Counted(IndexCount),
+    /// Read entry by entry.
+    Extracted(ChunkEntries),
+}
+
+fn storage_error(error: crate::chunk_store::ChunkStoreError) -> QueryError {
+    QueryError::Storage(error.to_string())
+}
+
+fn worker_failed(error: tokio::task::JoinError) -> QueryError {
+    QueryError::Storage(format!("chunk worker failed: {error}"))
+}
+
+/// Reads what a chunk needs on blocking threads. When `counting`, the entries outside
+/// `zones` are counted from the block index; else (or when the chunk needs it) every
+/// entry is extracted one by one, with the keys of those inside `zones`.
 async fn read_chunk(
     request: LeafRequest,
     meta: Arc<ChunkMeta>,
     chunk_store: ChunkStore,
-    zones: Option<Vec<(i64, i64)>>,
-) -> Result<(ChunkSamples, u64, u64), QueryError> {
-    let storage =
-        |error: crate::chunk_store::ChunkStoreError| QueryError::Storage(error.to_string());
-    let joined = |error: tokio::task::JoinError| {
-        QueryError::Storage(format!("chunk worker failed: {error}"))
-    };
-    if let Some(zones) = zones {
+    zones: Vec<(i64, i64)>,
+    counting: bool,
+) -> Result<ChunkRead, QueryError> {
+    let zones: Arc<Zones> = zones.into();
+    if counting {
         // Enough for the block index of a 4 MiB chunk in one read most of the time.
         let want = meta
             .chunk_bytes
@@ -355,7 +454,7 @@ async fn read_chunk(
         let mut prefix = chunk_store
             .read_range(&meta, 0..want)
             .await
-            .map_err(storage)?;
+            .map_err(storage_error)?;
         let needed = index_bytes(&prefix)
             .map_err(|error| QueryError::Storage(format!("chunk {}: {error}", meta.id)))?;
         if let Some(needed) = needed {
@@ -363,47 +462,66 @@ async fn read_chunk(
                 prefix = chunk_store
                     .read_range(&meta, 0..needed as u64)
                     .await
-                    .map_err(storage)?;
+                    .map_err(storage_error)?;
             }
-            let zones: Arc<Zones> = zones.into();
             let (request_for_task, meta_for_task, zones_for_task) =
                 (request.clone(), meta.clone(), zones.clone());
             let counted = tokio::task::spawn_blocking(move || {
                 count_from_index(&request_for_task, &meta_for_task, &prefix, &zones_for_task)
             })
             .await
-            .map_err(joined)??;
-            if let Some((counted, lines, line_bytes)) = counted {
-                let mut samples = ChunkSamples {
-                    extracted: Vec::new(),
-                    counted,
-                };
-                if !zones.is_empty() {
-                    let bytes = chunk_store.read(&meta).await.map_err(storage)?;
-                    let (extracted, _, _) = tokio::task::spawn_blocking(move || {
-                        decode_and_extract(&request, &meta, &bytes, Some(&zones))
-                    })
-                    .await
-                    .map_err(joined)??;
-                    samples.extracted = extracted;
-                }
-                return Ok((samples, lines, line_bytes));
+            .map_err(worker_failed)??;
+            if let Some(counted) = counted {
+                return Ok(ChunkRead::Counted(counted));
             }
         }
     }
-    let bytes = chunk_store.read(&meta).await.map_err(storage)?;
-    let (extracted, lines, line_bytes) =
-        tokio::task::spawn_blocking(move || decode_and_extract(&request, &meta, &bytes, None))
-            .await
-            .map_err(joined)??;
-    Ok((
-        ChunkSamples {
-            extracted,
-            counted: Vec::new(),
-        },
-        lines,
-        line_bytes,
-    ))
+    let bytes = chunk_store.read(&meta).await.map_err(storage_error)?;
+    let read = tokio::task::spawn_blocking(move || {
+        decode_and_extract(&request, &meta, &bytes, Select::Every(&zones))
+    })
+    .await
+    .map_err(worker_failed)??;
+    Ok(ChunkRead::Extracted(read))
+}
+
+/// Extracts the entries of a chunk with one of `keys`.
+async fn read_chunk_keys(
+    request: LeafRequest,
+    meta: Arc<ChunkMeta>,
+    chunk_store: ChunkStore,
+    keys: HashSet<EntryKey>,
+) -> Result<Vec<Extracted>, QueryError> {
+    let bytes = chunk_store.read(&meta).await.map_err(storage_error)?;
+    let read = tokio::task::spawn_blocking(move || {
+        decode_and_extract(&request, &meta, &bytes, Select::Keys(&keys))
+    })
+    .await
+    .map_err(worker_failed)??;
+    Ok(read.extracted)
+}
+
+/// Which sources of a stream hold an entry key.
+enum Holders {
+    One(usize),
+    Several,
+}
+
+/// Entry keys of the shared zones of one stream's sources.
+type StreamKeys = HashMap<EntryKey, Holders>;
+
+fn add_keys(keys: &mut StreamKeys, source: usize, added: &[EntryKey]) {
+    for &key in added {
+        keys.entry(key)
+            .and_modify(|holders| {
+                if let Holders::One(holder) = holders
+                    && *holder != source
+                {
+                    *holders = Holders::Several;
+                }
+            })
+            .or_insert(Holders::One(source));
+    }
 }
 
 /// Reads and extracts every sample of `request` for `tenant`.
@@ -420,8 +538,9 @@ pub(crate) async fn fetch(
     };
     let counting = counts_from_times(request.function, &request.range);
     let mut per_stream: StreamSamples = Vec::new();
-    // The time range of each selected stream's head (all its entries).
-    let mut head_ranges: HashMap<LabelSet, (i64, i64)> = HashMap::new();
+    // Each selected stream's head: labels, time range of all its entries, and (when
+    // counting) the keys of its entries in span.
+    let mut heads: Vec<(LabelSet, (i64, i64), Vec<EntryKey>)> = Vec::new();
     let chunks: Vec<Arc<ChunkMeta>> = {
         let state = store.read_state();
         for ((stream_tenant, labels), head) in &state.heads {
@@ -429,6 +548,7 @@ pub(crate) async fn fetch(
                 continue;
             }
             let mut samples = Vec::new();
+            let mut keys = Vec::new();
             let mut bytes = 0u64;
             let mut lines = 0u64;
             let mut range = (i64::MAX, i64::MIN);
@@ -440,6 +560,9 @@ pub(crate) async fn fetch(
                 }
                 bytes += held.entry.line.len() as u64;
                 lines += 1;
+                if counting {
+                    keys.push((timestamp, held.entry.line.len() as u32));
+                }
                 samples.extend(extract(
                     request,
                     labels,
@@ -449,7 +572,7 @@ pub(crate) async fn fetch(
                 ));
             }
             budget.charge(bytes, lines)?;
-            head_ranges.insert(labels.clone(), range);
+            heads.push((labels.clone(), range, keys));
             per_stream.push((labels.clone(), samples));
         }
         state
@@ -462,81 +585,157 @@ pub(crate) async fn fetch(
             .collect()
     };
     budget.stats.chunks_referenced += chunks.len() as u64;
-    let zones = if counting {
-        shared_zones(&chunks, &head_ranges)
-            .into_iter()
-            .map(Some)
-            .collect()
+    // Sources: the chunks, then the heads.
+    let sources: Vec<(&LabelSet, (i64, i64))> = chunks
+        .iter()
+        .map(|meta| {
+            (
+                &meta.labels,
+                (meta.min_time_unix_nanos, meta.max_time_unix_nanos),
+            )
+        })
+        .chain(heads.iter().map(|(labels, range, _)| (labels, *range)))
+        .collect();
+    // Only counting needs them: other ranges extract every entry.
+    let mut zones = if counting {
+        shared_zones(&sources)
     } else {
-        vec![None; chunks.len()]
+        vec![Vec::new(); sources.len()]
     };
-    let parallelism = std::thread::available_parallelism().map_or(1, usize::from);
-    let mut decoded = futures::stream::iter(chunks.into_iter().zip(zones).map(|(meta, zones)| {
-        let labels = meta.labels.clone();
-        let read = read_chunk(request.clone(), meta, store.chunk_store.clone(), zones);
-        async move {
-            let (samples, lines, line_bytes) = read.await?;
-            Ok::<_, QueryError>((labels, samples, line_bytes, lines))
+    let head_zones = zones.split_off(chunks.len());
+    let mut keys: HashMap<LabelSet, StreamKeys> = HashMap::new();
+    for (offset, ((labels, _, head_keys), zones)) in heads.iter().zip(&head_zones).enumerate() {
+        if zones.is_empty() {
+            continue;
         }
-    }))
-    .buffer_unordered(parallelism);
-    let mut counted: Vec<(LabelSet, Vec<Point>)> = Vec::new();
-    while let Some(result) = decoded.next().await {
-        let (labels, samples, line_bytes, lines) = result?;
-        budget.stats.chunks_downloaded += 1;
-        budget.charge(line_bytes, lines)?;
-        if !samples.counted.is_empty() {
-            counted.push((
-                series_labels(&request.grouping, labels.clone()),
-                samples.counted,
-            ));
-        }
-        per_stream.push((labels, samples.extracted));
+        let inside: Vec<EntryKey> = head_keys
+            .iter()
+            .copied()
+            .filter(|key| in_zones(zones, key.0))
+            .collect();
+        add_keys(
+            keys.entry(labels.clone()).or_default(),
+            chunks.len() + offset,
+            &inside,
+        );
     }
+    drop(heads);
+    let parallelism = std::thread::available_parallelism().map_or(1, usize::from);
+    let reads: Vec<_> = chunks
+        .iter()
+        .zip(zones)
+        .enumerate()
+        .map(|(index, (meta, zones))| {
+            let read = read_chunk(
+                request.clone(),
+                meta.clone(),
+                store.chunk_store.clone(),
+                zones,
+                counting,
+            );
+            async move { Ok::<_, QueryError>((index, read.await?)) }
+        })
+        .collect();
+    let mut decoded = futures::stream::iter(reads).buffer_unordered(parallelism);
+    let mut counts: Vec<(usize, IndexCount)> = Vec::new();
+    while let Some(result) = decoded.next().await {
+        let (index, read) = result?;
+        budget.stats.chunks_downloaded += 1;
+        let labels = &chunks[index].labels;
+        match read {
+            ChunkRead::Counted(count) => {
+                budget.charge(count.line_bytes, count.lines)?;
+                if !count.zone_keys.is_empty() {
+                    add_keys(
+                        keys.entry(labels.clone()).or_default(),
+                        index,
+                        &count.zone_keys,
+                    );
+                }
+                counts.push((index, count));
+            }
+            ChunkRead::Extracted(read) => {
+                budget.charge(read.line_bytes, read.lines)?;
+                if !read.keys.is_empty() {
+                    add_keys(keys.entry(labels.clone()).or_default(), index, &read.keys);
+                }
+                per_stream.push((labels.clone(), read.extracted));
+            }
+        }
+    }
+    drop(decoded);
+    // A zone entry whose key no other source holds is counted; the others are read
+    // line by line and deduplicated with the rest of their stream's samples.
+    let mut counted: Vec<(LabelSet, Vec<Point>)> = Vec::new();
+    let mut by_keys: Vec<(usize, HashSet<EntryKey>)> = Vec::new();
+    for (index, mut count) in counts {
+        let labels = &chunks[index].labels;
+        let mut shared = HashSet::new();
+        let stream_keys = keys.get(labels);
+        for key in count.zone_keys.drain(..) {
+            match stream_keys.and_then(|stream_keys| stream_keys.get(&key)) {
+                Some(Holders::Several) => {
+                    shared.insert(key);
+                }
+                _ => count.counter.add(key.0, u64::from(key.1)),
+            }
+        }
+        if !shared.is_empty() {
+            by_keys.push((index, shared));
+        }
+        let points = count.counter.into_points(request.function);
+        if !points.is_empty() {
+            counted.push((series_labels(&request.grouping, labels.clone()), points));
+        }
+    }
+    drop(keys);
+    budget.check_deadline()?;
+    let reads: Vec<_> = by_keys
+        .into_iter()
+        .map(|(index, shared)| {
+            let meta = chunks[index].clone();
+            let read = read_chunk_keys(
+                request.clone(),
+                meta.clone(),
+                store.chunk_store.clone(),
+                shared,
+            );
+            async move { Ok::<_, QueryError>((meta, read.await?)) }
+        })
+        .collect();
+    let mut extracted = futures::stream::iter(reads).buffer_unordered(parallelism);
+    while let Some(result) = extracted.next().await {
+        let (meta, samples) = result?;
+        per_stream.push((meta.labels.clone(), samples));
+    }
+    drop(extracted);
+    budget.check_deadline()?;
     Ok(into_series(per_stream, counted))
 }
 
-/// For each chunk, the time ranges (inclusive) it shares with another chunk of the
-/// same stream or with the stream's head: only there can an entry have a duplicate in
-/// another source, so only there are entries read one by one.
-fn shared_zones(
-    chunks: &[Arc<ChunkMeta>],
-    head_ranges: &HashMap<LabelSet, (i64, i64)>,
-) -> Vec<Vec<(i64, i64)>> {
+/// For each source (chunk or head), the time ranges (inclusive) it shares with another
+/// source of the same stream: only there can an entry have a duplicate in another
+/// source.
+fn shared_zones(sources: &[(&LabelSet, (i64, i64))]) -> Vec<Vec<(i64, i64)>> {
     let mut by_stream: HashMap<&LabelSet, Vec<usize>> = HashMap::new();
-    for (index, meta) in chunks.iter().enumerate() {
-        by_stream.entry(&meta.labels).or_default().push(index);
+    for (index, (labels, _)) in sources.iter().enumerate() {
+        by_stream.entry(labels).or_default().push(index);
     }
-    let mut zones = vec![Vec::new(); chunks.len()];
-    for (labels, indexes) in by_stream {
-        // Sources of the stream: its chunks, then its head (no chunk index).
-        let mut sources: Vec<((i64, i64), Option<usize>)> = indexes
-            .iter()
-            .map(|&index| {
-                let meta = &chunks[index];
-                (
-                    (meta.min_time_unix_nanos, meta.max_time_unix_nanos),
-                    Some(index),
-                )
-            })
-            .collect();
-        sources.extend(head_ranges.get(labels).map(|&range| (range, None)));
-        sources.sort_by_key(|source| source.0);
+    let mut zones = vec![Vec::new(); sources.len()];
+    for (_, mut indexes) in by_stream {
+        indexes.sort_by_key(|&index| sources[index].1);
         // Sorted by start, every source meeting source `first` later in the order
         // starts before `first` ends.
-        for first in 0..sources.len() {
-            let ((start, end), first_chunk) = sources[first];
-            for &((other_start, other_end), other_chunk) in &sources[first + 1..] {
+        for (position, &first) in indexes.iter().enumerate() {
+            let (start, end) = sources[first].1;
+            for &other in &indexes[position + 1..] {
+                let (other_start, other_end) = sources[other].1;
                 if other_start > end {
                     break;
                 }
                 let shared = (start.max(other_start), end.min(other_end));
-                if let Some(index) = first_chunk {
-                    zones[index].push(shared);
-                }
-                if let Some(index) = other_chunk {
-                    zones[index].push(shared);
-                }
+                zones[first].push(shared);
+                zones[other].push(shared);
             }
         }
     }
