@@ -934,24 +934,37 @@ impl LogStore {
     }
 }
 
+/// Times of the replayed entries of one stream: oldest, newest, and each.
+struct ReplayedTimes {
+    oldest: i64,
+    newest: i64,
+    times: std::collections::HashSet<i64>,
+}
+
 /// The entries (time, line) of the WAL records `records` that a chunk already holds: a
 /// crash after a cut but before the WAL segment was deleted leaves them in both, and
 /// replaying them would store them twice. Reads only the chunks of replayed streams
-/// that overlap the replayed times. A chunk that cannot be read only costs the check
-/// (queries drop duplicates too).
+/// that overlap the replayed times, and keeps only chunk entries at a replayed entry's
+/// time, so what it holds is at most about the size of the records themselves. A chunk
+/// that cannot be read only costs the check (queries drop duplicates too).
 async fn entries_already_in_chunks(
     chunks: &[Arc<ChunkMeta>],
     chunk_store: &ChunkStore,
     records: &[(u64, crate::wal::WalRecord)],
 ) -> HashMap<StreamKey, HashMap<i64, Vec<String>>> {
-    let mut replayed: HashMap<StreamKey, (i64, i64)> = HashMap::new();
+    let mut replayed: HashMap<StreamKey, ReplayedTimes> = HashMap::new();
     for (_, record) in records {
+        let stream = replayed
+            .entry((record.tenant.clone(), record.labels.clone()))
+            .or_insert_with(|| ReplayedTimes {
+                oldest: i64::MAX,
+                newest: i64::MIN,
+                times: std::collections::HashSet::new(),
+            });
         for entry in &record.entries {
-            let span = replayed
-                .entry((record.tenant.clone(), record.labels.clone()))
-                .or_insert((i64::MAX, i64::MIN));
-            span.0 = span.0.min(entry.timestamp_unix_nanos);
-            span.1 = span.1.max(entry.timestamp_unix_nanos);
+            stream.oldest = stream.oldest.min(entry.timestamp_unix_nanos);
+            stream.newest = stream.newest.max(entry.timestamp_unix_nanos);
+            stream.times.insert(entry.timestamp_unix_nanos);
         }
     }
     let mut written: HashMap<StreamKey, HashMap<i64, Vec<String>>> = HashMap::new();
@@ -960,9 +973,10 @@ async fn entries_already_in_chunks(
             continue;
         };
         let key = (tenant, meta.labels.clone());
-        let Some(&(oldest, newest)) = replayed.get(&key) else {
+        let Some(stream) = replayed.get(&key) else {
             continue;
         };
+        let (oldest, newest) = (stream.oldest, stream.newest);
         if meta.max_time_unix_nanos < oldest || meta.min_time_unix_nanos > newest {
             continue;
         }
@@ -976,7 +990,7 @@ async fn entries_already_in_chunks(
         let found = written.entry(key).or_default();
         let decoded = decode_chunk(&bytes, oldest, newest.saturating_add(1), |_, entries| {
             for entry in entries {
-                if (oldest..=newest).contains(&entry.timestamp_unix_nanos) {
+                if stream.times.contains(&entry.timestamp_unix_nanos) {
                     found
                         .entry(entry.timestamp_unix_nanos)
                         .or_default()
