@@ -52,13 +52,32 @@ impl std::fmt::Debug for Distributor {
     }
 }
 
-#[async_trait]
-impl SpanSink for Distributor {
-    async fn push(
-        &self,
-        tenant: &TenantId,
-        mut batch: SpanBatch,
-    ) -> Result<PushOutcome, PushError> {
+/// What the distributor itself dropped from one batch.
+struct OwnRejections {
+    rejected_spans: u64,
+    message: String,
+}
+
+impl OwnRejections {
+    /// Adds the distributor's rejections to the inner sink's outcome.
+    fn add_to(self, mut outcome: PushOutcome) -> PushOutcome {
+        outcome.rejected_spans += self.rejected_spans;
+        outcome.rejection_message = match (
+            self.message.is_empty(),
+            outcome.rejection_message.is_empty(),
+        ) {
+            (true, _) => outcome.rejection_message,
+            (false, true) => self.message,
+            (false, false) => format!("{}; {}", self.message, outcome.rejection_message),
+        };
+        outcome
+    }
+}
+
+impl Distributor {
+    /// Applies the request limit to `batch` (an error refuses it whole) and drops the
+    /// spans over per-span limits from it.
+    fn admit(&self, tenant: &TenantId, batch: &mut SpanBatch) -> Result<OwnRejections, PushError> {
         let total_spans = batch.len() as u64;
         if total_spans > self.config.max_spans_per_request {
             metrics::counter!(SPANS_REJECTED_TOTAL, "reason" => "too_many_spans")
@@ -77,7 +96,7 @@ impl SpanSink for Distributor {
                     .increment(count);
             }
         }
-        let own_message = if report.rejected_spans == 0 {
+        let message = if report.rejected_spans == 0 {
             String::new()
         } else {
             tracing::debug!(
@@ -91,24 +110,59 @@ impl SpanSink for Distributor {
                 report.rejected_spans, report.first_reason
             )
         };
+        Ok(OwnRejections {
+            rejected_spans: report.rejected_spans,
+            message,
+        })
+    }
+}
 
+#[async_trait]
+impl SpanSink for Distributor {
+    async fn push(
+        &self,
+        tenant: &TenantId,
+        mut batch: SpanBatch,
+    ) -> Result<PushOutcome, PushError> {
+        let own = self.admit(tenant, &mut batch)?;
         if batch.is_empty() {
-            return Ok(PushOutcome {
-                accepted_spans: 0,
-                rejected_spans: report.rejected_spans,
-                rejection_message: own_message,
-            });
+            return Ok(own.add_to(PushOutcome::default()));
         }
+        let outcome = self.inner.push(tenant, batch).await?;
+        Ok(own.add_to(outcome))
+    }
 
-        let mut outcome = self.inner.push(tenant, batch).await?;
-        outcome.rejected_spans += report.rejected_spans;
-        outcome.rejection_message =
-            match (own_message.is_empty(), outcome.rejection_message.is_empty()) {
-                (true, _) => outcome.rejection_message,
-                (false, true) => own_message,
-                (false, false) => format!("{own_message}; {}", outcome.rejection_message),
-            };
-        Ok(outcome)
+    /// Each batch is checked and filtered as [`Distributor::push`] does (a batch over
+    /// `max_spans_per_request` is refused alone); the rest go to the inner sink's
+    /// `push_batches` together.
+    async fn push_batches(
+        &self,
+        tenant: &TenantId,
+        batches: Vec<SpanBatch>,
+    ) -> Vec<Result<PushOutcome, PushError>> {
+        let mut answers: Vec<Result<PushOutcome, PushError>> = Vec::with_capacity(batches.len());
+        let mut forwarded = Vec::with_capacity(batches.len());
+        // (index in `answers`, what the distributor dropped) of each forwarded batch.
+        let mut forwarded_from = Vec::with_capacity(batches.len());
+        for (index, mut batch) in batches.into_iter().enumerate() {
+            match self.admit(tenant, &mut batch) {
+                Err(error) => answers.push(Err(error)),
+                Ok(own) if batch.is_empty() => answers.push(Ok(own.add_to(PushOutcome::default()))),
+                Ok(own) => {
+                    answers.push(Ok(PushOutcome::default()));
+                    forwarded.push(batch);
+                    forwarded_from.push((index, own));
+                }
+            }
+        }
+        if forwarded.is_empty() {
+            return answers;
+        }
+        let inner_answers = self.inner.push_batches(tenant, forwarded).await;
+        for ((index, own), answer) in forwarded_from.into_iter().zip(inner_answers) {
+            answers[index] = answer.map(|outcome| own.add_to(outcome));
+        }
+        answers
     }
 }
 
@@ -311,6 +365,53 @@ mod tests {
             .await
             .expect_err("overloaded");
         assert_eq!(error, overloaded);
+    }
+
+    #[tokio::test]
+    async fn batches_pushed_together_are_each_judged_and_answered_alone() {
+        let sink = Arc::new(RecordingSink::default());
+        let config = DistributorConfig {
+            max_spans_per_request: 2,
+            max_span_name_bytes: 4,
+            ..DistributorConfig::default()
+        };
+        let distributor = distributor(config, &sink);
+        let long_name = Span::new(TraceId::from_halves(7, 9), SpanId::from_u64(9), "too long");
+        let answers = distributor
+            .push_batches(
+                &TenantId::single(),
+                vec![
+                    SpanBatch::from(vec![span(1), span(2), span(3)]),
+                    SpanBatch::from(vec![long_name.clone()]),
+                    SpanBatch::from(vec![span(4), long_name]),
+                    SpanBatch::from(vec![span(5), span(6)]),
+                ],
+            )
+            .await;
+        assert_eq!(answers.len(), 4);
+        assert!(
+            matches!(answers[0], Err(PushError::TooLarge(_))),
+            "{answers:?}"
+        );
+        let partly = [&answers[1], &answers[2], &answers[3]].map(|answer| {
+            let outcome = answer.as_ref().expect("stored");
+            (outcome.accepted_spans, outcome.rejected_spans)
+        });
+        assert_eq!(partly, [(0, 1), (1, 1), (2, 0)]);
+        assert!(
+            answers[2]
+                .as_ref()
+                .is_ok_and(|outcome| outcome.rejection_message.starts_with("1 of 2 spans")),
+            "{answers:?}"
+        );
+        // Only what passed reached the inner sink, batch by batch.
+        assert_eq!(
+            sink.batches(),
+            vec![
+                SpanBatch::from(vec![span(4)]),
+                SpanBatch::from(vec![span(5), span(6)])
+            ]
+        );
     }
 
     #[test]

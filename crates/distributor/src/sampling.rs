@@ -93,13 +93,9 @@ impl std::fmt::Debug for SamplingSink {
     }
 }
 
-#[async_trait]
-impl SpanSink for SamplingSink {
-    async fn push(
-        &self,
-        tenant: &TenantId,
-        mut batch: SpanBatch,
-    ) -> Result<PushOutcome, PushError> {
+impl SamplingSink {
+    /// Removes the spans head sampling drops from `batch`; returns how many it removed.
+    fn sample(&self, tenant: &TenantId, batch: &mut SpanBatch) -> u64 {
         self.observe_roots(&batch.spans);
         let before = batch.spans.len();
         batch.spans.retain_mut(|span| {
@@ -134,6 +130,18 @@ impl SpanSink for SamplingSink {
             metrics::counter!("weft_head_sampling_spans_total", "decision" => "kept")
                 .increment(batch.spans.len() as u64);
         }
+        dropped
+    }
+}
+
+#[async_trait]
+impl SpanSink for SamplingSink {
+    async fn push(
+        &self,
+        tenant: &TenantId,
+        mut batch: SpanBatch,
+    ) -> Result<PushOutcome, PushError> {
+        let dropped = self.sample(tenant, &mut batch);
         let mut outcome = if batch.spans.is_empty() {
             PushOutcome::default()
         } else {
@@ -142,6 +150,34 @@ impl SpanSink for SamplingSink {
         // Sampled-out spans are taken: the sender must not send them again.
         outcome.accepted_spans += dropped;
         Ok(outcome)
+    }
+
+    /// Each batch is sampled as [`SamplingSink::push`] does; what is kept goes to the
+    /// inner sink's `push_batches` together.
+    async fn push_batches(
+        &self,
+        tenant: &TenantId,
+        mut batches: Vec<SpanBatch>,
+    ) -> Vec<Result<PushOutcome, PushError>> {
+        let dropped: Vec<u64> = batches
+            .iter_mut()
+            .map(|batch| self.sample(tenant, batch))
+            .collect();
+        let answers = if batches.iter().all(SpanBatch::is_empty) {
+            vec![Ok(PushOutcome::default()); batches.len()]
+        } else {
+            self.inner.push_batches(tenant, batches).await
+        };
+        answers
+            .into_iter()
+            .zip(dropped)
+            .map(|(answer, dropped)| {
+                answer.map(|mut outcome| {
+                    outcome.accepted_spans += dropped;
+                    outcome
+                })
+            })
+            .collect()
     }
 }
 

@@ -1,15 +1,13 @@
 //! The ingester: WAL, head and blocks behind `SpanSink` and `TraceReader`.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
-use weft_model::{PushError, PushOutcome, Span, SpanBatch, SpanSink, TenantId, TraceId};
+use weft_model::{PushError, TenantId, TraceId};
 use weft_storage::{BlockReader, BlockStore, StorageError, WalSegmentRange};
 
 use crate::catalog::Catalog;
@@ -19,6 +17,8 @@ use crate::head::{Head, InsertStats, TenantHead};
 use crate::replay;
 use crate::tail::{CarryBatch, TailPlan, TailSampling, TailState};
 use crate::wal::{self, Wal, WalAppendError};
+
+mod push;
 
 /// How long a push waits for room in the WAL queue before it is refused as overloaded.
 const WAL_QUEUE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -296,43 +296,6 @@ impl Ingester {
         metrics::gauge!("weft_blocks").set(count as f64);
         metrics::gauge!("weft_blocks_bytes").set(bytes as f64);
     }
-
-    /// Drops spans of traces that would exceed `max_spans_per_trace` in the head.
-    /// Returns the rejected count and the first rejected trace.
-    fn apply_trace_limit(
-        &self,
-        head: &Head,
-        tenant: &TenantId,
-        spans: &mut Vec<Span>,
-    ) -> (u64, Option<TraceId>) {
-        let limit = self.config.max_spans_per_trace;
-        let tenant_head = head.tenant(tenant);
-        let largest = tenant_head
-            .as_ref()
-            .map_or(0, |head| head.largest_trace_spans());
-        if largest.saturating_add(spans.len() as u64) <= limit {
-            return (0, None);
-        }
-        let mut remaining: HashMap<TraceId, u64> = HashMap::new();
-        let mut first_rejected = None;
-        let before = spans.len();
-        spans.retain(|span| {
-            let left = remaining.entry(span.trace_id).or_insert_with(|| {
-                let existing = tenant_head
-                    .as_ref()
-                    .map_or(0, |head| head.span_count(span.trace_id));
-                limit.saturating_sub(existing)
-            });
-            if *left > 0 {
-                *left -= 1;
-                true
-            } else {
-                first_rejected.get_or_insert(span.trace_id);
-                false
-            }
-        });
-        ((before - spans.len()) as u64, first_rejected)
-    }
 }
 
 impl Ingester {
@@ -378,115 +341,6 @@ fn overloaded(message: String) -> PushError {
     PushError::Overloaded {
         message,
         retry_after_seconds: RETRY_AFTER_SECONDS,
-    }
-}
-
-#[async_trait]
-impl SpanSink for Ingester {
-    /// Appends the batch to the WAL (acknowledged only after the write, and the fsync
-    /// under the `always` policy), then adds it to the head. Spans over
-    /// `max_spans_per_trace` are rejected and counted; the rest are stored.
-    async fn push(&self, tenant: &TenantId, batch: SpanBatch) -> Result<PushOutcome, PushError> {
-        if batch.is_empty() {
-            return Ok(PushOutcome::default());
-        }
-        let shutting_down =
-            || PushError::Unavailable(String::from("the ingester is shutting down"));
-        if !self.accepting.load(Ordering::SeqCst) {
-            return Err(shutting_down());
-        }
-        self.wait_for_memory().await?;
-        let _gate = self.gate.read().await;
-        if !self.accepting.load(Ordering::SeqCst) {
-            return Err(shutting_down());
-        }
-        let head = self.state().head.clone();
-        let mut spans = batch.spans;
-        let (rejected_spans, first_rejected) = self.apply_trace_limit(&head, tenant, &mut spans);
-        let mut outcome = PushOutcome::default();
-        if rejected_spans > 0 {
-            metrics::counter!("weft_ingester_rejected_spans_total", "reason" => "trace_too_large")
-                .increment(rejected_spans);
-            outcome.rejected_spans = rejected_spans;
-            outcome.rejection_message = format!(
-                "trace_too_large: {rejected_spans} spans rejected because their trace (first: {}) reached \
-                 max_spans_per_trace {} in the head",
-                first_rejected.unwrap_or_default(),
-                self.config.max_spans_per_trace
-            );
-        }
-        if spans.is_empty() {
-            return Ok(outcome);
-        }
-        let encode = |spans: &[Span]| {
-            wal::encode_record(tenant, spans)
-                .map_err(|error| PushError::TooLarge(format!("spans cannot be encoded: {error}")))
-        };
-        let mut record = encode(&spans)?;
-        // Copies of spans the head has (another scraper of the same target, a client's
-        // retry) are acknowledged without being written again.
-        if let Some(tenant_head) = head.tenant(tenant) {
-            let copies = tenant_head.duplicates(&spans, &record);
-            if !copies.is_empty() {
-                metrics::counter!("weft_ingester_duplicate_spans_total")
-                    .increment(copies.len() as u64);
-                outcome.accepted_spans += copies.len() as u64;
-                let mut position = 0;
-                let mut copies = copies.into_iter().peekable();
-                spans.retain(|_| {
-                    let copy = copies.next_if_eq(&position).is_some();
-                    position += 1;
-                    !copy
-                });
-                if spans.is_empty() {
-                    return Ok(outcome);
-                }
-                record = encode(&spans)?;
-            }
-        }
-        let record = Arc::new(record);
-        match self.wal.append(record.clone(), WAL_QUEUE_TIMEOUT).await {
-            Ok(_segment) => {}
-            Err(WalAppendError::QueueFull) => {
-                metrics::counter!("weft_ingester_refused_pushes_total", "reason" => "wal_queue")
-                    .increment(1);
-                return Err(overloaded(String::from(
-                    "the write-ahead log queue is full; retry later",
-                )));
-            }
-            Err(WalAppendError::Stopped) => return Err(shutting_down()),
-            Err(WalAppendError::Failed(message)) => {
-                return Err(PushError::Unavailable(format!(
-                    "write-ahead log write failed: {message}"
-                )));
-            }
-        }
-        let accepted = spans.len() as u64;
-        let stats = head
-            .insert(
-                tenant,
-                &spans,
-                record,
-                &self.config.indexed_attribute_keys,
-                self.config.attribute_catalog,
-            )
-            .map_err(|error| {
-                // Not expected: the record was encoded from these very spans.
-                tracing::error!(%error, "cannot add written spans to the head");
-                PushError::Unavailable(format!("the head refused the spans: {error}"))
-            })?;
-        // The head keeps the encoded record; the decoded spans are freed here, on the
-        // thread that most likely decoded them.
-        drop(spans);
-        if stats.duplicates > 0 {
-            metrics::counter!("weft_ingester_duplicate_spans_total").increment(stats.duplicates);
-        }
-        self.memory.add(stats);
-        if head.bytes() > self.config.max_head_bytes {
-            self.cut_requested.notify_one();
-        }
-        outcome.accepted_spans += accepted;
-        Ok(outcome)
     }
 }
 
@@ -563,7 +417,7 @@ impl Ingester {
 mod tests {
     use std::sync::Arc;
 
-    use weft_model::{Resource, Span, SpanId};
+    use weft_model::{Resource, Span, SpanBatch, SpanId, SpanSink};
 
     use super::*;
     use crate::test_support::TempDir;

@@ -53,4 +53,23 @@ pub enum PushError {
 pub trait SpanSink: Send + Sync + 'static {
     /// Stores `batch` for `tenant`. Returns once it is durable, or why it was not stored.
     async fn push(&self, tenant: &TenantId, batch: SpanBatch) -> Result<PushOutcome, PushError>;
+
+    /// Stores several batches for `tenant`, each judged as if it had been pushed on its
+    /// own (request limits, per-span rejections), and answers for each one, in order:
+    /// the returned vector has one entry per batch. Returns once every batch is durable
+    /// or refused, as [`SpanSink::push`] does.
+    ///
+    /// The default makes one [`SpanSink::push`] per batch, all at once, as separate
+    /// callers would. A sink that can store them together (one write-ahead log record,
+    /// one memory check) overrides it; that is what lets a caller gathering many small
+    /// batches (the scraper) pay the per-push costs once. An error that concerns the
+    /// combined write (overload, shutdown) is then the answer of every batch in it.
+    async fn push_batches(
+        &self,
+        tenant: &TenantId,
+        batches: Vec<SpanBatch>,
+    ) -> Vec<Result<PushOutcome, PushError>> {
+        futures_util::future::join_all(batches.into_iter().map(|batch| self.push(tenant, batch)))
+            .await
+    }
 }

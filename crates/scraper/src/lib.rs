@@ -17,6 +17,8 @@
 //! * `scrape_loop` (internal): per-target loop — first scrape at Prometheus's offset,
 //!   then every `scrape_interval`, bounded by `scrape_timeout` and the body size
 //!   limit; the cursor advances only after the sink accepted the spans.
+//! * [`coalesce`]: the batches of concurrent scrapes stored through one
+//!   [`weft_model::SpanSink::push_batches`] call, each scrape answered for its own.
 //! * [`enrich`]: target labels as resource attributes, `service.name` from `job`.
 //! * [`cursor_store`]: cursors in one JSON file, written atomically.
 //! * [`targets_api`]: Prometheus's `/api/v1/targets` shape plus `spansPerSecond` and
@@ -47,6 +49,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod coalesce;
 pub mod cursor_store;
 pub mod discovery;
 pub mod enrich;

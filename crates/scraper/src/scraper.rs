@@ -8,6 +8,7 @@ use weft_model::{SpanSink, TenantId};
 use weft_scrape_config::offset::offset_seed;
 use weft_scrape_config::{Config, ConfigError, Labels};
 
+use crate::coalesce::{CoalescingLimits, CoalescingSink};
 use crate::cursor_store::{CursorStore, CursorStoreError};
 use crate::discovery::DiscoveryOptions;
 use crate::http_client::HttpClient;
@@ -35,6 +36,9 @@ pub struct ScraperOptions {
     /// For testing that irregular pulls lose nothing, and for clients that must not be
     /// scraped in lockstep.
     pub interval_jitter: f64,
+    /// How the batches of concurrent scrapes are gathered into one push into the sink
+    /// ([`CoalescingSink`]). Default: [`CoalescingLimits::default`].
+    pub coalescing: CoalescingLimits,
 }
 
 impl ScraperOptions {
@@ -46,6 +50,7 @@ impl ScraperOptions {
             hostname: std::env::var("HOSTNAME").unwrap_or_default(),
             discovery: DiscoveryOptions::default(),
             interval_jitter: 0.0,
+            coalescing: CoalescingLimits::default(),
         }
     }
 }
@@ -111,6 +116,7 @@ impl Scraper {
                 source: std::io::Error::other(error.to_string()),
             })??;
         let clients = build_clients(&config)?;
+        let sink: Arc<dyn SpanSink> = Arc::new(CoalescingSink::start(sink, options.coalescing));
         let scraper = Self {
             inner: Arc::new(ScraperInner {
                 options,

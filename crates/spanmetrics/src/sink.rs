@@ -40,4 +40,24 @@ impl SpanSink for SpanMetricsSink {
         self.metrics.commit(observation, Instant::now());
         Ok(outcome)
     }
+
+    /// Each batch is observed on its own and counted once its answer is `Ok`.
+    async fn push_batches(
+        &self,
+        tenant: &TenantId,
+        batches: Vec<SpanBatch>,
+    ) -> Vec<Result<PushOutcome, PushError>> {
+        let observations: Vec<_> = batches
+            .iter()
+            .map(|batch| self.metrics.observe(tenant, &batch.spans))
+            .collect();
+        let answers = self.inner.push_batches(tenant, batches).await;
+        let now = Instant::now();
+        for (observation, answer) in observations.into_iter().zip(&answers) {
+            if answer.is_ok() {
+                self.metrics.commit(observation, now);
+            }
+        }
+        answers
+    }
 }
