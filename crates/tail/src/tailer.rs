@@ -89,6 +89,16 @@ impl OpenFile {
         let metadata = file.metadata()?;
         let identity = FileIdentity::of(&metadata);
         let fingerprint = Fingerprint::of(&file, metadata.len())?;
+        // The entry may have been stored while the file was shorter (down to empty):
+        // its fingerprint must cover what this file holds now, or a copy of it
+        // (copytruncate) would not be recognised and would be read again from the start.
+        if context
+            .positions
+            .fingerprint(entry)
+            .is_some_and(|stored| stored.length < fingerprint.length)
+        {
+            context.positions.set_fingerprint(entry, fingerprint);
+        }
         let path_label = label_path.display().to_string();
         let mut labels = spec.labels.clone();
         labels.insert(String::from("filename"), path_label.clone());

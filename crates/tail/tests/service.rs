@@ -14,6 +14,11 @@ use support::{append, push_server, wait_for};
 use weft_tail::{TailConfig, TailService};
 
 fn config(directory: &Path, url: &str, extra_stages: &str) -> TailConfig {
+    config_for(directory, url, extra_stages, "*.log")
+}
+
+/// [`config`] tailing `glob` (in `directory`) instead of `*.log`.
+fn config_for(directory: &Path, url: &str, extra_stages: &str, glob: &str) -> TailConfig {
     let yaml = format!(
         r#"
 positions: {{filename: {positions}, sync_period: 100ms}}
@@ -31,7 +36,7 @@ scrape_configs:
   - job_name: app
     static_configs:
       - targets: [localhost]
-        labels: {{job: app, __path__: "{logs}/*.log", __path_exclude__: "{logs}/skip*.log"}}
+        labels: {{job: app, __path__: "{logs}/{glob}", __path_exclude__: "{logs}/skip*.log"}}
     relabel_configs:
       - source_labels: [job]
         target_label: team
@@ -167,6 +172,55 @@ async fn a_restart_resumes_from_acknowledged_positions_across_rotations() {
     let all = server.received.lock().expect("lock").lines.clone();
     assert_eq!(lines.len(), 450);
     assert_eq!(all.len(), 450, "nothing read twice");
+    assert!(counts(&all).values().all(|count| *count == 1));
+}
+
+/// A position stored while its file was empty has an empty fingerprint. Reopened
+/// once the file has grown, the entry must take the file's fingerprint, or the copy
+/// copytruncate makes (itself a target here) is not recognised and read again whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_position_stored_for_an_empty_file_still_recognises_its_copy() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let server = push_server().await;
+    let log = directory.path().join("svc.log");
+    std::fs::write(&log, "").expect("empty file");
+    let settings = || config_for(directory.path(), &server.url, "[]", "*.log*");
+    let service = TailService::start(settings())
+        .await
+        .expect("starts")
+        .expect("enabled");
+    let positions = directory.path().join("positions.json");
+    for _ in 0..100 {
+        if std::fs::read_to_string(&positions).is_ok_and(|text| text.contains("svc.log")) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    service.shutdown().await;
+    // While stopped the file grows; after the restart it is copied and truncated.
+    append(
+        &log,
+        (0..300).map(|index| format!("before the copy {index}")),
+    );
+    let service = TailService::start(settings())
+        .await
+        .expect("starts")
+        .expect("enabled");
+    assert_eq!(wait_for(&server, 300).await.len(), 300);
+    std::fs::copy(&log, directory.path().join("svc.log.1")).expect("copy");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&log)
+        .expect("open")
+        .set_len(0)
+        .expect("truncate");
+    append(&log, (0..10).map(|index| format!("after the copy {index}")));
+    assert_eq!(wait_for(&server, 310).await.len(), 310);
+    // Long enough for the copy to be found and, without the fix, read again.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    service.shutdown().await;
+    let all = server.received.lock().expect("lock").lines.clone();
+    assert_eq!(all.len(), 310, "nothing read twice");
     assert!(counts(&all).values().all(|count| *count == 1));
 }
 
