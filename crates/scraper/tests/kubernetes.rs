@@ -150,6 +150,119 @@ async fn pod_role_labels_match_prometheus() {
     assert!(!list.query.contains_key("labelSelector"));
 }
 
+/// `nodes-list.json` with only the nodes named in `names`.
+fn nodes_list(names: &[&str]) -> String {
+    let mut list: serde_json::Value =
+        serde_json::from_str(&fixture("nodes-list.json")).expect("nodes list");
+    list["items"]
+        .as_array_mut()
+        .expect("items")
+        .retain(|node| names.contains(&node["metadata"]["name"].as_str().unwrap_or_default()));
+    list.to_string()
+}
+
+fn node_labels_of(labels: &BTreeMap<String, String>) -> BTreeMap<&str, &str> {
+    labels
+        .iter()
+        .filter(|(name, _)| name.starts_with("__meta_kubernetes_node_"))
+        .map(|(name, value)| (name.as_str(), value.as_str()))
+        .collect()
+}
+
+#[tokio::test]
+async fn attach_metadata_node_labels_pod_and_endpoints_targets_with_their_node() {
+    let node_1 = BTreeMap::from([
+        (
+            "__meta_kubernetes_node_annotation_node_alpha_kubernetes_io_ttl",
+            "0",
+        ),
+        (
+            "__meta_kubernetes_node_annotationpresent_node_alpha_kubernetes_io_ttl",
+            "true",
+        ),
+        (
+            "__meta_kubernetes_node_label_kubernetes_io_hostname",
+            "node-1",
+        ),
+        (
+            "__meta_kubernetes_node_label_topology_kubernetes_io_zone",
+            "eu-1a",
+        ),
+        (
+            "__meta_kubernetes_node_labelpresent_kubernetes_io_hostname",
+            "true",
+        ),
+        (
+            "__meta_kubernetes_node_labelpresent_topology_kubernetes_io_zone",
+            "true",
+        ),
+        ("__meta_kubernetes_node_name", "node-1"),
+    ]);
+    let api = FakeKubeApi::start(None).await;
+    api.set_list("/api/v1/pods", fixture("pods-list.json"));
+    // node-2 is not listed (as when the node selector leaves it out).
+    api.set_list("/api/v1/nodes", nodes_list(&["node-1", "node-3"]));
+    let discovery = KubernetesDiscovery::start(
+        sd_config(&format!(
+            "role: pod\n        api_server: {}\n        attach_metadata:\n          node: true\n        selectors:\n          - role: node\n            label: kubernetes.io/hostname\n",
+            api.url()
+        )),
+        fast_options(),
+    );
+    wait_for(&discovery, "pod groups", |groups| !groups.is_empty()).await;
+    let groups = discovery.groups();
+    let web = group(&groups, "pod/shop/web-0").expect("web-0");
+    assert_eq!(node_labels_of(&web.labels), node_1);
+    assert_eq!(web.targets.len(), 4);
+    // batch-0 runs on node-2, which is not listed: no targets, as in Prometheus.
+    let batch = group(&groups, "pod/shop/batch-0").expect("batch-0");
+    assert!(batch.targets.is_empty() && batch.labels.is_empty());
+    // Nodes are watched with the node role's selectors.
+    let list = &api.requests_for("/api/v1/nodes", false)[0];
+    assert_eq!(
+        list.query.get("labelSelector").map(String::as_str),
+        Some("kubernetes.io/hostname")
+    );
+    drop(discovery);
+
+    // Endpoints: each address with a nodeName carries that node's labels.
+    api.set_list("/api/v1/endpoints", fixture("endpoints-list.json"));
+    api.set_list("/api/v1/services", fixture("services-list.json"));
+    let discovery = KubernetesDiscovery::start(
+        sd_config(&format!(
+            "role: endpoints\n        api_server: {}\n        attach_metadata:\n          node: true\n",
+            api.url()
+        )),
+        fast_options(),
+    );
+    wait_for(&discovery, "endpoints groups", |groups| !groups.is_empty()).await;
+    let groups = discovery.groups();
+    let web = group(&groups, "endpoints/shop/web").expect("web");
+    let target = |address: &str| {
+        web.targets
+            .iter()
+            .find(|target| target["__address__"] == address)
+            .unwrap_or_else(|| panic!("target {address}"))
+    };
+    assert_eq!(node_labels_of(target("10.1.0.5:8080")), node_1);
+    // No nodeName on the address: no node labels.
+    assert!(node_labels_of(target("10.1.9.9:8080")).is_empty());
+
+    // Without attach_metadata, nodes are not even listed.
+    let api = FakeKubeApi::start(None).await;
+    api.set_list("/api/v1/pods", fixture("pods-list.json"));
+    let discovery = KubernetesDiscovery::start(
+        sd_config(&format!("role: pod\n        api_server: {}\n", api.url())),
+        fast_options(),
+    );
+    wait_for(&discovery, "pod groups", |groups| !groups.is_empty()).await;
+    let web = group(&discovery.groups(), "pod/shop/web-0")
+        .expect("web-0")
+        .clone();
+    assert!(node_labels_of(&web.labels).is_empty());
+    assert!(api.requests_for("/api/v1/nodes", false).is_empty());
+}
+
 #[tokio::test]
 async fn service_role_labels_match_prometheus() {
     let api = FakeKubeApi::start(None).await;
@@ -720,7 +833,7 @@ async fn bad_json_and_oversized_lists_are_errors_not_panics() {
 
 #[tokio::test]
 async fn unsupported_settings_are_refused_at_load() {
-    let text = "scrape_configs:\n  - job_name: slices\n    kubernetes_sd_configs:\n      - role: pod\n        attach_metadata:\n          node: true\n        api_server: https://127.0.0.1:1\n";
+    let text = "scrape_configs:\n  - job_name: slices\n    kubernetes_sd_configs:\n      - role: pod\n        attach_metadata:\n          namespace: true\n        api_server: https://127.0.0.1:1\n";
     let config = Config::parse(text, "test.yml").expect("config parses");
     let directory = tempfile::tempdir().expect("tempdir");
     let error = weft_scraper::Scraper::start(
@@ -733,7 +846,8 @@ async fn unsupported_settings_are_refused_at_load() {
     .expect("refused");
     let message = error.to_string();
     assert!(
-        message.contains("slices") && message.contains("attach_metadata.node is not supported"),
+        message.contains("slices")
+            && message.contains("attach_metadata.namespace is not supported"),
         "{message}"
     );
 }

@@ -11,8 +11,9 @@
 //!   `refresh_interval`.
 //! * `kubernetes_sd_configs` ([`kubernetes`]): every role (`pod`, `service`,
 //!   `endpoints`, `endpointslice`, `node`, `ingress`), listed then watched on the API
-//!   server (`api_server`, or in-cluster). `kubeconfig_file` and most of
-//!   `attach_metadata` are refused at load ([`kubernetes::check_supported`]).
+//!   server (`api_server`, `kubeconfig_file`, or in-cluster). `attach_metadata`
+//!   `namespace`, `deployment` and `cronjob` are refused at load
+//!   ([`kubernetes::check_supported`]).
 //!
 //! A refresh that fails keeps the provider's previous groups, as in Prometheus.
 //!

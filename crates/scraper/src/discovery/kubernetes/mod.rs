@@ -34,7 +34,14 @@
 //! configuration: `https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT` with
 //! the service account's `token` (re-read on every request) and `ca.crt`.
 //!
-//! Refused at load (see [`check_supported`]): `attach_metadata` other than `job`. A
+//! `attach_metadata.node` (roles `pod`, `endpoints` and `endpointslice`) also watches
+//! `nodes`, with the `node` role's selectors, as Prometheus does: each target then
+//! carries its node's `__meta_kubernetes_node_name`, labels and annotations (with
+//! their `*present` labels), and a pod on a node not (or not yet) listed has no
+//! targets.
+//!
+//! Refused at load (see [`check_supported`]): `attach_metadata` `namespace`,
+//! `deployment` and `cronjob`. A
 //! node without an address has no group (Prometheus sends nothing for it, so it keeps
 //! whatever it had for that node).
 //!
@@ -62,7 +69,7 @@ use weft_scrape_config::config::{KubernetesRole, KubernetesSdConfig};
 use self::client::{Resource, Selectors};
 use self::connection::connect;
 use self::objects::{EndpointSlice, Endpoints, Ingress, Node, Pod, Service};
-use self::targets::PodMetadataOptions;
+use self::targets::{NodeLookup, PodMetadataOptions};
 use self::watcher::{SharedStore, WatchContext, lock, new_store, watch_collection};
 use super::{Publisher, count_refresh_failure};
 
@@ -104,7 +111,6 @@ impl Default for KubernetesOptions {
 pub fn check_supported(config: &KubernetesSdConfig) -> Result<(), String> {
     let attach = &config.attach_metadata;
     for (set, name) in [
-        (attach.node, "node"),
         (attach.namespace, "namespace"),
         (attach.deployment, "deployment"),
         (attach.cronjob, "cronjob"),
@@ -197,7 +203,12 @@ pub(crate) async fn run(
     // Dropped (aborting every watcher) when this task is aborted.
     let mut watchers = JoinSet::new();
     let mut stores = Stores::default();
-    if config.role == KubernetesRole::Node {
+    let attach_nodes = config.attach_metadata.node
+        && matches!(
+            config.role,
+            KubernetesRole::Pod | KubernetesRole::Endpoints | KubernetesRole::EndpointSlice
+        );
+    if config.role == KubernetesRole::Node || attach_nodes {
         // Nodes are cluster-scoped: `namespaces` does not apply.
         let store = new_store();
         stores.nodes.push(store.clone());
@@ -284,18 +295,19 @@ pub(crate) async fn run(
     };
     loop {
         context.changed.notified().await;
-        if let Some(groups) = build_groups(config.role, &stores, pod_options) {
+        if let Some(groups) = build_groups(config.role, &stores, pod_options, attach_nodes) {
             publisher.publish(groups);
         }
     }
 }
 
 /// Every object's group, sorted by source; `None` until every collection was
-/// listed once.
+/// listed once. With `attach_nodes`, targets carry their node's metadata.
 fn build_groups(
     role: KubernetesRole,
     stores: &Stores,
     pod_options: PodMetadataOptions,
+    attach_nodes: bool,
 ) -> Option<Vec<TargetGroup>> {
     let pods: Vec<_> = stores.pods.iter().map(lock).collect();
     let services: Vec<_> = stores.services.iter().map(lock).collect();
@@ -312,11 +324,17 @@ fn build_groups(
     if !all_listed {
         return None;
     }
+    // Nodes are cluster-scoped: their key is `/<name>`.
+    let find_node = |name: &str| {
+        let key = format!("/{name}");
+        nodes.iter().find_map(|store| store.objects.get(&key))
+    };
+    let node_lookup: NodeLookup<'_> = if attach_nodes { Some(&find_node) } else { None };
     let mut groups: Vec<TargetGroup> = match role {
         KubernetesRole::Pod => pods
             .iter()
             .flat_map(|store| store.objects.values())
-            .map(|pod| targets::pod_group(pod, pod_options))
+            .map(|pod| targets::pod_group(pod, pod_options, node_lookup))
             .collect(),
         KubernetesRole::Service => services
             .iter()
@@ -331,7 +349,7 @@ fn build_groups(
                 .map(|object| {
                     let key = object.metadata.key();
                     let service = services.iter().find_map(|store| store.objects.get(&key));
-                    targets::endpoints_group(object, service, find_pod, pod_options)
+                    targets::endpoints_group(object, service, find_pod, pod_options, node_lookup)
                 })
                 .collect()
         }
@@ -359,7 +377,13 @@ fn build_groups(
                             let key = format!("{}/{name}", slice.metadata.namespace);
                             services.iter().find_map(|store| store.objects.get(&key))
                         });
-                    targets::endpoint_slice_group(slice, service, find_pod, pod_options)
+                    targets::endpoint_slice_group(
+                        slice,
+                        service,
+                        find_pod,
+                        pod_options,
+                        node_lookup,
+                    )
                 })
                 .collect()
         }

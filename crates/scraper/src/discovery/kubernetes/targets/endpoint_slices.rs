@@ -4,8 +4,8 @@ use weft_scrape_config::TargetGroup;
 
 use super::endpoints::uncovered_container_port_targets;
 use super::{
-    ADDRESS, LabelSet, PodMetadataOptions, add_object_meta_labels, all_containers, join_host_port,
-    meta, pod_labels, sanitize_label_name, service_labels,
+    ADDRESS, LabelSet, NodeLookup, PodMetadataOptions, add_node_labels, add_object_meta_labels,
+    all_containers, join_host_port, meta, pod_labels, sanitize_label_name, service_labels,
 };
 use crate::discovery::kubernetes::objects::{EndpointSlice, Pod, Service};
 
@@ -46,6 +46,7 @@ pub(crate) fn endpoint_slice_group<'a>(
     service: Option<&Service>,
     find_pod: impl Fn(&str) -> Option<&'a Pod>,
     options: PodMetadataOptions,
+    nodes: NodeLookup<'_>,
 ) -> TargetGroup {
     let metadata = &slice.metadata;
     let mut group = TargetGroup {
@@ -137,6 +138,11 @@ pub(crate) fn endpoint_slice_group<'a>(
                         String::from("true"),
                     );
                 }
+                let node_name = match &endpoint.target_ref {
+                    Some(reference) if reference.kind == "Node" => Some(reference.name.as_str()),
+                    _ => endpoint.node_name.as_deref(),
+                };
+                add_node_labels(&mut target, nodes, node_name);
                 let pod = endpoint
                     .target_ref
                     .as_ref()

@@ -3,8 +3,8 @@
 use weft_scrape_config::TargetGroup;
 
 use super::{
-    ADDRESS, LabelSet, PodMetadataOptions, add_object_meta_labels, all_containers, join_host_port,
-    meta, pod_labels, service_labels,
+    ADDRESS, LabelSet, NodeLookup, PodMetadataOptions, add_node_labels, add_object_meta_labels,
+    all_containers, join_host_port, meta, pod_labels, service_labels,
 };
 use crate::discovery::kubernetes::objects::{Endpoints, Pod, Service};
 
@@ -25,6 +25,7 @@ pub(crate) fn endpoints_group<'a>(
     service: Option<&Service>,
     find_pod: impl Fn(&str) -> Option<&'a Pod>,
     options: PodMetadataOptions,
+    nodes: NodeLookup<'_>,
 ) -> TargetGroup {
     let metadata = &endpoints.metadata;
     let mut group = TargetGroup {
@@ -73,6 +74,14 @@ pub(crate) fn endpoints_group<'a>(
                 if !address.hostname.is_empty() {
                     target.insert(meta("endpoint_hostname"), address.hostname.clone());
                 }
+                let node_name = address.node_name.as_deref().or_else(|| {
+                    address
+                        .target_ref
+                        .as_ref()
+                        .filter(|reference| reference.kind == "Node")
+                        .map(|reference| reference.name.as_str())
+                });
+                add_node_labels(&mut target, nodes, node_name);
                 let pod = address
                     .target_ref
                     .as_ref()

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use weft_scrape_config::TargetGroup;
 
-use super::objects::{Container, ContainerStatus, ObjectMeta, Pod, Service};
+use super::objects::{Container, ContainerStatus, Node, ObjectMeta, Pod, Service};
 
 mod endpoint_slices;
 mod endpoints;
@@ -72,6 +72,19 @@ fn add_object_meta_labels(labels: &mut LabelSet, metadata: &ObjectMeta, resource
             meta(&format!("{resource}_annotationpresent_{name}")),
             String::from("true"),
         );
+    }
+}
+
+/// `attach_metadata.node`: the listed nodes by name; `None` when not asked.
+pub(crate) type NodeLookup<'a> = Option<&'a dyn Fn(&str) -> Option<&'a Node>>;
+
+/// Prometheus's `addNodeLabels`: the name, labels and annotations of node `name`
+/// (`node_*`), when node metadata is asked for and the node is listed.
+fn add_node_labels(labels: &mut LabelSet, nodes: NodeLookup<'_>, name: Option<&str>) {
+    if let (Some(nodes), Some(name)) = (nodes, name)
+        && let Some(node) = nodes(name)
+    {
+        add_object_meta_labels(labels, &node.metadata, "node");
     }
 }
 
@@ -151,9 +164,15 @@ pub(crate) fn pod_source(namespace: &str, name: &str) -> String {
     format!("pod/{namespace}/{name}")
 }
 
-/// The pod role's group: empty (source only) while the pod has no IP; otherwise one
-/// target per container port, or one at the bare pod IP per container without ports.
-pub(crate) fn pod_group(pod: &Pod, options: PodMetadataOptions) -> TargetGroup {
+/// The pod role's group: empty (source only) while the pod has no IP, or, with node
+/// metadata asked for, while its node is not listed (Prometheus's node selectors
+/// filter pods that way); otherwise one target per container port, or one at the
+/// bare pod IP per container without ports.
+pub(crate) fn pod_group(
+    pod: &Pod,
+    options: PodMetadataOptions,
+    nodes: NodeLookup<'_>,
+) -> TargetGroup {
     let mut group = TargetGroup {
         source: pod_source(&pod.metadata.namespace, &pod.metadata.name),
         ..TargetGroup::default()
@@ -162,10 +181,16 @@ pub(crate) fn pod_group(pod: &Pod, options: PodMetadataOptions) -> TargetGroup {
     if pod_ip.is_empty() {
         return group;
     }
+    if let Some(nodes) = nodes
+        && nodes(&pod.spec.node_name).is_none()
+    {
+        return group;
+    }
     group.labels = pod_labels(pod, options);
     group
         .labels
         .insert(meta("namespace"), pod.metadata.namespace.clone());
+    add_node_labels(&mut group.labels, nodes, Some(&pod.spec.node_name));
     for (container, init) in all_containers(pod) {
         let statuses = if init {
             &pod.status.init_container_statuses
@@ -296,7 +321,7 @@ mod tests {
             r#"{"metadata":{"name":"a","namespace":"n"},"spec":{"containers":[{"name":"c"}]},"status":{"phase":"Pending"}}"#,
         )
         .expect("pod");
-        let group = pod_group(&pod, PodMetadataOptions::default());
+        let group = pod_group(&pod, PodMetadataOptions::default(), None);
         assert_eq!(group.source, "pod/n/a");
         assert!(group.targets.is_empty() && group.labels.is_empty());
     }
