@@ -6,6 +6,7 @@
 //! keeps one decoded `Arc` and one encoding per number: spans read back from the head
 //! share them, and block chunks refer to them by number.
 
+use std::cell::OnceCell;
 use std::sync::Arc;
 
 use foldhash::HashMap;
@@ -85,11 +86,17 @@ impl HeadValues {
         }
         let mut added = 0;
         let mut ids = RecordValueIds::default();
+        // Found in one pass when the first new value needs it: a scan of the record per
+        // new value cost values x spans on records of many batches stored together.
+        let first_users = OnceCell::new();
+        let first_users = || first_users.get_or_init(|| FirstUsers::of(record));
         for index in 0..record.resources.len() as u32 {
             let (id, bytes) = self.resources.id_of(
                 record.resource_bytes(index)?,
                 || {
-                    first_user(record, spans, |location| location.resource == index)
+                    first_users()
+                        .resource(index)
+                        .and_then(|position| spans.get(position))
                         .map(|span| span.resource.clone())
                 },
                 memory::resource_bytes,
@@ -101,7 +108,9 @@ impl HeadValues {
             let (id, bytes) = self.scopes.id_of(
                 record.scope_bytes(index)?,
                 || {
-                    first_user(record, spans, |location| location.scope == index)
+                    first_users()
+                        .scope(index)
+                        .and_then(|position| spans.get(position))
                         .map(|span| span.scope.clone())
                 },
                 memory::scope_bytes,
@@ -127,16 +136,36 @@ impl HeadValues {
 }
 
 /// The first span whose location satisfies `uses`.
-fn first_user<'a>(
-    record: &LocatedSpans,
-    spans: &'a [Span],
-    uses: impl Fn(&weft_storage::span_table::SpanLocation) -> bool,
-) -> Option<&'a Span> {
-    record
-        .spans
-        .iter()
-        .position(uses)
-        .and_then(|position| spans.get(position))
+/// The position of the first span using each resource and each scope of a record.
+struct FirstUsers {
+    resources: Vec<Option<usize>>,
+    scopes: Vec<Option<usize>>,
+}
+
+impl FirstUsers {
+    fn of(record: &LocatedSpans) -> Self {
+        let mut resources = vec![None; record.resources.len()];
+        let mut scopes = vec![None; record.scopes.len()];
+        for (position, location) in record.spans.iter().enumerate() {
+            if let Some(first) = resources.get_mut(location.resource as usize) {
+                first.get_or_insert(position);
+            }
+            if let Some(first) = scopes.get_mut(location.scope as usize) {
+                first.get_or_insert(position);
+            }
+        }
+        Self { resources, scopes }
+    }
+
+    /// The first user of resource `index`; `None` when no span uses it.
+    fn resource(&self, index: u32) -> Option<usize> {
+        self.resources.get(index as usize).copied().flatten()
+    }
+
+    /// The first user of scope `index`; `None` when no span uses it.
+    fn scope(&self, index: u32) -> Option<usize> {
+        self.scopes.get(index as usize).copied().flatten()
+    }
 }
 
 #[cfg(test)]
@@ -186,5 +215,27 @@ mod tests {
         );
         let (_, again) = values.number(&first_record, &first).expect("numbers");
         assert_eq!(again, 0, "known values cost nothing");
+    }
+
+    #[test]
+    fn every_new_value_of_a_large_record_is_taken_from_a_span_using_it() {
+        let names: Vec<String> = (0..500).map(|index| format!("service-{index}")).collect();
+        // Interleaved and repeated, as in batches of many targets stored together.
+        let services: Vec<&str> = (0..5_000)
+            .map(|position| names[(position * 7) % names.len()].as_str())
+            .collect();
+        let spans = batch(&services);
+        let record = encode_spans_located(&spans, &[]).expect("encodes");
+        let mut values = HeadValues::default();
+        let (ids, _) = values.number(&record, &spans).expect("numbers");
+        assert_eq!(ids.resources.len(), 500);
+        for (position, location) in record.spans.iter().enumerate() {
+            let id = ids.resources[location.resource as usize];
+            assert_eq!(
+                values.resource(id).and_then(|r| r.service_name()),
+                Some(services[position]),
+                "span {position}"
+            );
+        }
     }
 }
