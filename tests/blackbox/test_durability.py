@@ -227,3 +227,19 @@ def test_sigterm_restart_keeps_everything(weft_factory):
         message="search after restart",
     )
     assert len(found) == 10 * TRACES_PER_BATCH
+
+
+def test_sigterm_while_starting_stops_gracefully(weft_factory):
+    """A SIGTERM that arrives while weft is still starting (here: as soon as it has logged
+    its first line) is kept until startup ends, then stops it gracefully (exit 0), instead
+    of killing it: orchestrators send SIGTERM whenever they like, and tests stop a server
+    as soon as /ready answers, which can be before the main loop waits for signals."""
+    server = weft_factory()
+    assert server.stop() == 0
+    server.start(wait_ready=False)
+    log_path = server.log_paths[-1]
+    wait_until(lambda: log_path.exists() and log_path.stat().st_size > 0, timeout=30, interval=0.005,
+               message="weft logged its first line")
+    code = server.stop()
+    assert code == 0, f"exit code {code} after a SIGTERM while starting\n{server.log_tail()}"
+    assert "shutting down" in log_path.read_text(errors="replace"), server.log_tail()

@@ -13,7 +13,7 @@ use weft_model::SpanSink;
 
 use crate::config::{ConfigError, ListenerConfig, LogSection};
 use crate::lifecycle::{
-    PushListeners, bind, bind_udp, serve_grpc, serve_http, spawn_push_listeners,
+    PushListeners, ShutdownSignals, bind, bind_udp, serve_grpc, serve_http, spawn_push_listeners,
     until_stop_or_failure,
 };
 use crate::settings::{self, Setting};
@@ -93,6 +93,7 @@ impl AgentConfig {
 
 /// Runs the agent until SIGTERM or Ctrl-C.
 pub async fn run_agent(config: AgentConfig) -> anyhow::Result<()> {
+    let mut signals = ShutdownSignals::install();
     observability::init_logging(&config.log)?;
     let metrics = observability::init_metrics()?;
     config
@@ -177,7 +178,7 @@ pub async fn run_agent(config: AgentConfig) -> anyhow::Result<()> {
     let tailing = weft_tail::TailService::start(config.logs.clone())
         .await
         .context("cannot start tailing log files")?;
-    let failure = until_stop_or_failure(&mut servers).await;
+    let failure = until_stop_or_failure(&mut servers, &mut signals).await;
     if let Some(tailing) = tailing {
         tailing.shutdown().await;
     }

@@ -20,6 +20,7 @@ use crate::observability;
 /// `shutdown.drain_timeout` to finish (then they are cut off, unacknowledged), and the head
 /// is flushed to blocks.
 pub async fn run(config: Config, target: Target) -> anyhow::Result<()> {
+    let mut signals = ShutdownSignals::install();
     observability::init_logging(&config.log)?;
     let metrics = observability::init_metrics()?;
     let Target::All = target;
@@ -277,7 +278,7 @@ pub async fn run(config: Config, target: Target) -> anyhow::Result<()> {
         "weft is ready"
     );
 
-    let failure = until_stop_or_failure(&mut servers).await;
+    let failure = until_stop_or_failure(&mut servers, &mut signals).await;
     accepting.store(false, Ordering::Relaxed);
     let _ = stop_sender.send(true);
     let drained = tokio::time::timeout(config.shutdown.drain_timeout, async {
@@ -438,9 +439,10 @@ pub(crate) fn spawn_push_listeners(
 /// a failure (`Some`, with why).
 pub(crate) async fn until_stop_or_failure(
     servers: &mut JoinSet<anyhow::Result<()>>,
+    signals: &mut ShutdownSignals,
 ) -> Option<anyhow::Error> {
     tokio::select! {
-        signal = shutdown_signal() => {
+        signal = signals.recv() => {
             tracing::info!(signal, "shutting down");
             None
         }
@@ -452,17 +454,37 @@ pub(crate) async fn until_stop_or_failure(
     }
 }
 
-pub(crate) async fn shutdown_signal() -> &'static str {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut stream) => {
-                stream.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// SIGTERM and SIGINT, caught from the moment a process starts: a signal that arrives
+/// while it is still starting (`/ready` may already answer) is kept until the main loop
+/// waits for it, so it stops the process gracefully instead of killing it.
+pub(crate) struct ShutdownSignals {
+    terminate: Option<tokio::signal::unix::Signal>,
+    interrupt: Option<tokio::signal::unix::Signal>,
+}
+
+impl ShutdownSignals {
+    /// Starts catching both signals. Must be called within a Tokio runtime.
+    pub(crate) fn install() -> Self {
+        use tokio::signal::unix::{SignalKind, signal};
+        Self {
+            terminate: signal(SignalKind::terminate()).ok(),
+            interrupt: signal(SignalKind::interrupt()).ok(),
         }
-    };
-    tokio::select! {
-        _ = terminate => "SIGTERM",
-        _ = tokio::signal::ctrl_c() => "SIGINT",
+    }
+
+    /// The name of the next signal received.
+    async fn recv(&mut self) -> &'static str {
+        async fn next(signal: Option<&mut tokio::signal::unix::Signal>) {
+            match signal {
+                Some(signal) => {
+                    signal.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        }
+        tokio::select! {
+            _ = next(self.terminate.as_mut()) => "SIGTERM",
+            _ = next(self.interrupt.as_mut()) => "SIGINT",
+        }
     }
 }

@@ -17,7 +17,7 @@ use tokio::task::JoinSet;
 use weft_model::SpanSink;
 
 use crate::config::{ConfigError, ListenerConfig, LogSection};
-use crate::lifecycle::{bind, serve_http, until_stop_or_failure};
+use crate::lifecycle::{ShutdownSignals, bind, serve_http, until_stop_or_failure};
 use crate::scrape::ScrapeSection;
 use crate::settings::{self, Setting};
 use crate::{config, observability};
@@ -72,6 +72,7 @@ impl ScraperConfig {
 /// Runs the scraper until SIGTERM or Ctrl-C; a scrape in progress finishes its forward
 /// and cursor write first.
 pub async fn run_scraper(config: ScraperConfig) -> anyhow::Result<()> {
+    let mut signals = ShutdownSignals::install();
     observability::init_logging(&config.log)?;
     let metrics = observability::init_metrics()?;
     if config.scrape.config_file.is_empty() {
@@ -104,7 +105,7 @@ pub async fn run_scraper(config: ScraperConfig) -> anyhow::Result<()> {
         config = %config.scrape.config_file,
         "weft scraper is ready"
     );
-    let failure = until_stop_or_failure(&mut servers).await;
+    let failure = until_stop_or_failure(&mut servers, &mut signals).await;
     scraper.shutdown().await;
     let _ = stop_sender.send(true);
     while servers.join_next().await.is_some() {}
