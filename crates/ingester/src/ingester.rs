@@ -417,23 +417,13 @@ impl Ingester {
 mod tests {
     use std::sync::Arc;
 
-    use weft_model::{Resource, Span, SpanBatch, SpanId, SpanSink};
+    use weft_model::{SpanBatch, SpanId, SpanSink};
 
     use super::*;
-    use crate::test_support::TempDir;
+    use crate::test_support::{TempDir, span_batch};
 
     fn batch(trace: u64) -> SpanBatch {
-        let resource = Arc::new(Resource::for_service("frontend"));
-        let spans = (1..=10)
-            .map(|id| {
-                let mut span =
-                    Span::new(TraceId::from_halves(0, trace), SpanId::from_u64(id), "op");
-                span.resource = resource.clone();
-                span.start_unix_nanos = 1_000;
-                span
-            })
-            .collect::<Vec<_>>();
-        SpanBatch::from(spans)
+        span_batch(trace, 1, 10)
     }
 
     /// An ingester whose memory limit any push exceeds, so the next push needs a cut.

@@ -33,3 +33,19 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// `count` spans of trace `trace` of service `frontend` (one shared resource), span
+/// ids from `first_span_id` on.
+pub fn span_batch(trace: u64, first_span_id: u64, count: u64) -> weft_model::SpanBatch {
+    use weft_model::{Resource, Span, SpanId, TraceId};
+    let resource = std::sync::Arc::new(Resource::for_service("frontend"));
+    let spans = (first_span_id..first_span_id + count)
+        .map(|id| {
+            let mut span = Span::new(TraceId::from_halves(0, trace), SpanId::from_u64(id), "op");
+            span.resource = resource.clone();
+            span.start_unix_nanos = 1_000;
+            span
+        })
+        .collect::<Vec<_>>();
+    weft_model::SpanBatch::from(spans)
+}

@@ -273,26 +273,9 @@ impl SpanSink for Ingester {
 mod tests {
     use std::time::Duration;
 
-    use weft_model::{Resource, SpanId};
-
     use super::*;
     use crate::config::IngesterConfig;
-    use crate::test_support::TempDir;
-
-    /// `count` spans of trace `trace`, span ids from `first_span_id` on.
-    fn batch(trace: u64, first_span_id: u64, count: u64) -> SpanBatch {
-        let resource = Arc::new(Resource::for_service("frontend"));
-        let spans = (first_span_id..first_span_id + count)
-            .map(|id| {
-                let mut span =
-                    Span::new(TraceId::from_halves(0, trace), SpanId::from_u64(id), "op");
-                span.resource = resource.clone();
-                span.start_unix_nanos = 1_000;
-                span
-            })
-            .collect::<Vec<_>>();
-        SpanBatch::from(spans)
-    }
+    use crate::test_support::{TempDir, span_batch};
 
     #[tokio::test]
     async fn batches_pushed_together_are_stored_as_one_record_and_answered_each() {
@@ -308,10 +291,10 @@ mod tests {
             .push_batches(
                 &tenant,
                 vec![
-                    batch(1, 1, 10),
+                    span_batch(1, 1, 10),
                     SpanBatch::default(),
-                    batch(1, 11, 10),
-                    batch(2, 1, 5),
+                    span_batch(1, 11, 10),
+                    span_batch(2, 1, 5),
                 ],
             )
             .await;
@@ -336,7 +319,7 @@ mod tests {
         assert_eq!(tenant_head.span_count(TraceId::from_halves(0, 2)), 5);
         // Copies of stored spans pushed together again are acknowledged, not rejected.
         let again = ingester
-            .push_batches(&tenant, vec![batch(2, 1, 5), batch(3, 1, 3)])
+            .push_batches(&tenant, vec![span_batch(2, 1, 5), span_batch(3, 1, 3)])
             .await;
         let outcomes: Vec<(u64, u64)> = again
             .iter()
@@ -365,11 +348,11 @@ mod tests {
         // Holding the flush lock stands in for a block write that takes forever.
         let stalled = ingester.flush_lock.lock().await;
         ingester
-            .push(&tenant, batch(1, 1, 10))
+            .push(&tenant, span_batch(1, 1, 10))
             .await
             .expect("under the limit");
         let answers = ingester
-            .push_batches(&tenant, vec![batch(2, 1, 3), batch(3, 1, 3)])
+            .push_batches(&tenant, vec![span_batch(2, 1, 3), span_batch(3, 1, 3)])
             .await;
         assert_eq!(answers.len(), 2);
         assert!(
