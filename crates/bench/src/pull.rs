@@ -45,6 +45,7 @@ use weft_client::{
 use crate::exporter::{ExportOutcome, Exporter};
 use crate::generator::{GeneratorSettings, TraceGenerator};
 use crate::pacing::Pacer;
+use crate::random::SplitMix64;
 
 /// Longest a pusher honours a refusal's retry hint.
 const MAX_RETRY_WAIT: Duration = Duration::from_secs(5);
@@ -538,11 +539,26 @@ pub async fn run_pusher(
     }
 }
 
-/// Start offsets spreading `targets` pushers evenly over `interval`, as a scraper
-/// spreads its targets' scrapes.
-pub fn spread_offsets(targets: usize, interval: Duration) -> Vec<Duration> {
-    (0..targets)
-        .map(|index| interval.mul_f64(index as f64 / targets.max(1) as f64))
+/// Start offsets spreading `targets` pushers evenly over `interval`, in an order drawn
+/// from `seed`: target `i` gets phase `interval x k / targets` for the `k` at position
+/// `i` of a random permutation.
+///
+/// The order matters: the feeder deals a trace's service groups to consecutive targets,
+/// so phases rising with the target index would make a trace's parts arrive within a
+/// few milliseconds of each other, which no fleet of independent exporters does. The
+/// scraper's phases come from a hash of each target (Prometheus's offsets), which is
+/// just as uncorrelated with the dealing order; so both modes deliver a trace's parts
+/// spread over the interval alike.
+pub fn spread_offsets(targets: usize, interval: Duration, seed: u64) -> Vec<Duration> {
+    let mut phases: Vec<usize> = (0..targets).collect();
+    let mut random = SplitMix64::new(seed);
+    for last in (1..phases.len()).rev() {
+        let other = random.below(last as u64 + 1) as usize;
+        phases.swap(last, other);
+    }
+    phases
+        .into_iter()
+        .map(|phase| interval.mul_f64(phase as f64 / targets.max(1) as f64))
         .collect()
 }
 
@@ -575,12 +591,23 @@ mod tests {
 
     #[test]
     fn offsets_spread_over_the_interval() {
-        let offsets = spread_offsets(4, Duration::from_secs(1));
+        let mut offsets = spread_offsets(4, Duration::from_secs(1), 42);
+        assert_eq!(offsets, spread_offsets(4, Duration::from_secs(1), 42));
+        offsets.sort();
         assert_eq!(
             offsets,
             [0, 250, 500, 750].map(Duration::from_millis).to_vec()
         );
-        assert!(spread_offsets(0, Duration::from_secs(1)).is_empty());
+        assert!(spread_offsets(0, Duration::from_secs(1), 42).is_empty());
+        // Not rising with the target index: neighbours (which share traces) are apart.
+        let offsets = spread_offsets(1000, Duration::from_secs(1), 42);
+        let rising = offsets.windows(2).filter(|pair| pair[0] < pair[1]).count();
+        assert!((400..600).contains(&rising), "{rising} of 999 pairs rise");
+        let close = offsets
+            .windows(2)
+            .filter(|pair| pair[0].abs_diff(pair[1]) < Duration::from_millis(10))
+            .count();
+        assert!(close < 50, "{close} of 999 neighbours within 10 ms");
     }
 
     #[test]

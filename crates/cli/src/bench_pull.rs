@@ -289,12 +289,17 @@ async fn run_round(mode: Mode, settings: &Settings, round: usize) -> anyhow::Res
         }
         Mode::Push(protocol) => {
             let server = StartedServer::start(&settings.extra_server_arguments).await?;
-            let exporter = Exporter::connect(protocol, &server.endpoint(protocol), None).await?;
-            let offsets = spread_offsets(settings.targets, settings.interval);
+            let endpoint = server.endpoint(protocol);
+            let offsets =
+                spread_offsets(settings.targets, settings.interval, settings.generator.seed);
             for (target, offset) in targets.targets().iter().zip(offsets) {
+                // Each simulated application has its own exporter and so its own
+                // connection, as the scraper has one per target: a fleet does not share
+                // one HTTP/2 connection.
+                let exporter = Exporter::connect(protocol, &endpoint, None).await?;
                 tasks.spawn(run_pusher(
                     Arc::clone(target),
-                    exporter.clone(),
+                    exporter,
                     settings.interval,
                     offset,
                     stop_receiver.clone(),

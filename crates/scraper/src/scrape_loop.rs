@@ -262,13 +262,13 @@ async fn fetch(context: &LoopContext, cursor: Option<u64>) -> Result<Fetched, St
     if response.status() != reqwest::StatusCode::OK {
         return Err(format!("server returned HTTP status {}", response.status()));
     }
-    if response
-        .content_length()
-        .is_some_and(|length| length > limit)
-    {
+    let announced = response.content_length();
+    if announced.is_some_and(|length| length > limit) {
         return Err(body_too_large(limit));
     }
-    let mut body = Vec::new();
+    // Sized once from Content-Length (at most `limit`, checked above), so a large
+    // answer is not copied again at every doubling.
+    let mut body = Vec::with_capacity(announced.map_or(0, |length| length as usize));
     while let Some(chunk) = response
         .chunk()
         .await
