@@ -522,4 +522,30 @@ mod tests {
         let _ = std::fs::remove_dir_all(&directory);
         assert!(error.to_string().contains("jaeger"), "{error}");
     }
+
+    #[test]
+    fn scrape_coalescing_has_flags_with_the_scraper_defaults() {
+        let settings = Config::settings();
+        let setting = |flag: &str| {
+            settings
+                .iter()
+                .find(|setting| setting.flag == flag)
+                .cloned()
+                .unwrap_or_else(|| panic!("no flag --{flag}"))
+        };
+        assert_eq!(setting("scrape.coalesce-max-delay").default_text(), "5ms");
+        assert_eq!(setting("scrape.coalesce-max-spans").default_text(), "10000");
+        assert_eq!(setting("scrape.coalesce-max-pushes").default_text(), "2");
+        let overrides = vec![
+            (setting("scrape.coalesce-max-delay"), String::from("20ms")),
+            (setting("scrape.coalesce-max-spans"), String::from("1")),
+        ];
+        let config = Config::load(None, &overrides).expect("valid");
+        assert_eq!(
+            config.scrape.coalesce_max_delay,
+            std::time::Duration::from_millis(20)
+        );
+        assert_eq!(config.scrape.coalesce_max_spans, 1);
+        assert_eq!(config.scrape.coalesce_max_pushes, 2);
+    }
 }

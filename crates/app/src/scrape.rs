@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use axum::Json;
@@ -15,10 +16,11 @@ use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use weft_model::SpanSink;
+use weft_scraper::coalesce::CoalescingLimits;
 use weft_scraper::{Scraper, ScraperOptions};
 
 /// The `scrape` section.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ScrapeSection {
     /// A Prometheus configuration file whose `scrape_configs` name the targets to pull
@@ -30,6 +32,30 @@ pub struct ScrapeSection {
     /// `scrape_interval x (1 ± interval_jitter)`, in `[0, 1)`; 0 (the default) scrapes
     /// at exactly the interval, as Prometheus does.
     pub interval_jitter: f64,
+    /// Longest a scraped batch waits for the batches of other scrapes to be stored with
+    /// it in one push (one write-ahead log record, one head insert); default 5ms. Every
+    /// scrape still waits for its own batch to be durable before its cursor advances.
+    #[serde(with = "humantime_serde")]
+    pub coalesce_max_delay: Duration,
+    /// A combined push takes no further batch once it holds this many spans; default
+    /// 10000. 1 stores every scrape's batch alone.
+    pub coalesce_max_spans: usize,
+    /// Combined pushes in progress at once; default 2.
+    pub coalesce_max_pushes: usize,
+}
+
+impl Default for ScrapeSection {
+    fn default() -> Self {
+        let coalescing = CoalescingLimits::default();
+        Self {
+            config_file: String::new(),
+            cursor_directory: String::new(),
+            interval_jitter: 0.0,
+            coalesce_max_delay: coalescing.max_delay,
+            coalesce_max_spans: coalescing.max_spans_per_push,
+            coalesce_max_pushes: coalescing.max_concurrent_pushes,
+        }
+    }
 }
 
 /// Starts the scraper when a config file is given; its spans go to `sink`.
@@ -47,6 +73,9 @@ pub(crate) async fn start(
             section.interval_jitter
         );
     }
+    if section.coalesce_max_pushes == 0 {
+        anyhow::bail!("invalid scrape.coalesce_max_pushes 0: must be at least 1");
+    }
     let file = PathBuf::from(&section.config_file);
     let config = weft_scrape_config::Config::load_file(&file)
         .with_context(|| format!("invalid --scrape.config-file {}", file.display()))?;
@@ -57,6 +86,11 @@ pub(crate) async fn start(
     };
     let mut options = ScraperOptions::new(cursors);
     options.interval_jitter = section.interval_jitter;
+    options.coalescing = CoalescingLimits {
+        max_delay: section.coalesce_max_delay,
+        max_spans_per_push: section.coalesce_max_spans,
+        max_concurrent_pushes: section.coalesce_max_pushes,
+    };
     let scraper = Scraper::start(config, sink, options)
         .await
         .with_context(|| format!("cannot start scraping from {}", file.display()))?;
