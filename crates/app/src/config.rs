@@ -446,16 +446,16 @@ mod tests {
         assert!(default_of("jaeger.agent.socket-receive-buffer-bytes").is_some());
     }
 
+    /// The setting behind `--<flag>`.
+    fn setting(flag: &str) -> Setting {
+        Config::settings()
+            .into_iter()
+            .find(|setting| setting.flag == flag)
+            .unwrap_or_else(|| panic!("no flag --{flag}"))
+    }
+
     #[test]
     fn jaeger_query_listener_has_a_flag_and_its_settings_are_checked() {
-        let settings = Config::settings();
-        let setting = |flag: &str| {
-            settings
-                .iter()
-                .find(|setting| setting.flag == flag)
-                .cloned()
-                .unwrap_or_else(|| panic!("no flag --{flag}"))
-        };
         assert_eq!(
             setting("jaeger.query.listen").default_text(),
             "0.0.0.0:16686"
@@ -525,14 +525,6 @@ mod tests {
 
     #[test]
     fn scrape_coalescing_has_flags_with_the_scraper_defaults() {
-        let settings = Config::settings();
-        let setting = |flag: &str| {
-            settings
-                .iter()
-                .find(|setting| setting.flag == flag)
-                .cloned()
-                .unwrap_or_else(|| panic!("no flag --{flag}"))
-        };
         assert_eq!(setting("scrape.coalesce-max-delay").default_text(), "5ms");
         assert_eq!(setting("scrape.coalesce-max-spans").default_text(), "10000");
         assert_eq!(setting("scrape.coalesce-max-pushes").default_text(), "2");
