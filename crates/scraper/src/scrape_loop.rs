@@ -51,6 +51,9 @@ pub(crate) struct LoopContext {
     pub(crate) interval_jitter: f64,
 }
 
+/// The most body bytes reserved up front from a scrape answer's `Content-Length`.
+const MAX_RESERVED_BODY_BYTES: u64 = 4 << 20;
+
 /// A scrape answer, decoded.
 type Fetched = weft_codec::pull::ScrapeResponse;
 
@@ -266,9 +269,11 @@ async fn fetch(context: &LoopContext, cursor: Option<u64>) -> Result<Fetched, St
     if announced.is_some_and(|length| length > limit) {
         return Err(body_too_large(limit));
     }
-    // Sized once from Content-Length (at most `limit`, checked above), so a large
-    // answer is not copied again at every doubling.
-    let mut body = Vec::with_capacity(announced.map_or(0, |length| length as usize));
+    // Sized once from Content-Length (at most `limit`, checked above), so an answer is
+    // not copied again at every doubling; but a header alone reserves no more than
+    // `MAX_RESERVED_BODY_BYTES`, beyond which the buffer grows as bytes arrive.
+    let reserved = announced.map_or(0, |length| length.min(MAX_RESERVED_BODY_BYTES));
+    let mut body = Vec::with_capacity(reserved as usize);
     while let Some(chunk) = response
         .chunk()
         .await
