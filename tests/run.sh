@@ -19,7 +19,10 @@
 #   ./tests/run.sh -k zipkin  extra arguments go to pytest
 #
 # WEFT_TEST_SKIP_S3=1 skips the S3 server and the S3 passes. WEFT_TEST_WORKERS sets the
-# pytest-xdist workers per pass (default 3). Exits non-zero on any failure; a failing
+# pytest-xdist workers per pass (default 3). WEFT_TEST_LINT=1 (what .ci/run sets) also
+# lints: the build compiles weft's own crates through clippy-driver with every warning an
+# error, so the one optimised build checks what `cargo clippy --workspace --all-targets --
+# -D warnings` checks, without a second, check-only build of every dependency. Exits non-zero on any failure; a failing
 # `cargo test` still lets the black-box suite run so one run shows every failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -196,9 +199,25 @@ if [ "$skip_s3" != 1 ]; then
   background+=("$s3s_install_pid")
 fi
 
-step "cargo build --profile $profile --locked (weft, every test binary, the client crate's example service)"
+# Every cargo command on the workspace goes through ws_cargo, so that with WEFT_TEST_LINT=1
+# the build and the tests share one set of artifacts (the same wrapper and flags; a change
+# in either would rebuild). `cargo install s3s-fs` does not: clippy has no business with
+# its code.
+ws_cargo_env=()
+build_targets=(--bins --tests --example checkout_service)
+build_what="weft, every test binary, the client crate's example service"
+if [ "${WEFT_TEST_LINT:-0}" = 1 ]; then
+  clippy_driver=$(command -v clippy-driver || echo "$(rustc --print sysroot)/bin/clippy-driver")
+  ws_cargo_env=(RUSTC_WORKSPACE_WRAPPER="$clippy_driver" RUSTFLAGS="${RUSTFLAGS:-} -D warnings")
+  # what `cargo clippy --all-targets` covers: libraries, binaries, tests, examples, benches
+  build_targets=(--lib --bins --tests --examples --bench '*')
+  build_what="weft and every target, linted by clippy with warnings as errors"
+fi
+ws_cargo() { env "${ws_cargo_env[@]}" cargo "$@"; }
+
+step "cargo build --profile $profile --locked ($build_what)"
 # One invocation for the binaries and every test target keeps both cores busy to the end.
-cargo build --profile "$profile" --locked --workspace --bins --tests --example checkout_service
+ws_cargo build --profile "$profile" --locked --workspace "${build_targets[@]}"
 
 if [ "$skip_s3" != 1 ]; then
   step "s3s-fs (S3-compatible test server)"
@@ -206,23 +225,26 @@ if [ "$skip_s3" != 1 ]; then
   start_s3_server
 fi
 
+step "UI test tools and Debian's prometheus"
+await "$ui_tools_pid" "chromium, JRE, prometheus and Zipkin jars" "$logs/ui-tools.log" ||
+  failed+=("UI test tools")
+# The full run has everything the zipkin-lens UI test and the relabeling parity test
+# (crates/scrape-config/tests/prometheus_parity.rs, against Debian's prometheus) need: a
+# missing piece fails them instead of skipping. The parity test runs with the other cargo
+# tests: a run of its own (`-p weft-scrape-config`) would rebuild crates with other features.
+if [ "$quick" = 0 ]; then
+  export WEFT_TEST_UI_REQUIRED=1 WEFT_PROMETHEUS_REQUIRED=1
+fi
+
 step "cargo test --profile $profile --workspace"
-cargo test --profile "$profile" --locked --workspace --no-fail-fast || failed+=("cargo test")
+ws_cargo test --profile "$profile" --locked --workspace --no-fail-fast || failed+=("cargo test")
 
 step "python and node clients"
 await "$venv_pid" ".venv" "$logs/venv.log" || failed+=(".venv")
 if [ "$quick" = 0 ]; then
   await "$classic_pid" ".venv-classic and tests/node" "$logs/classic.log" || failed+=("classic clients")
 fi
-await "$ui_tools_pid" "chromium, JRE and Zipkin jars" "$logs/ui-tools.log" || failed+=("UI test tools")
 background=()
-# The full run has everything the zipkin-lens UI test needs: a missing piece fails it.
-[ "$quick" = 1 ] || export WEFT_TEST_UI_REQUIRED=1
-if [ "$quick" = 0 ]; then
-  step "relabeling parity with Debian's prometheus"
-  WEFT_PROMETHEUS_REQUIRED=1 cargo test --profile "$profile" --locked -p weft-scrape-config \
-    --test prometheus_parity || failed+=("prometheus parity")
-fi
 
 export WEFT_CLASSIC_PYTHON="${WEFT_CLASSIC_PYTHON:-$PWD/.venv-classic/bin/python}"
 workers=${WEFT_TEST_WORKERS:-3}
