@@ -20,8 +20,12 @@ triple=$(rustc -vV | sed -n 's/^host: //p')
 export RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
 -Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
 -Cllvm-args=-sanitizer-coverage-trace-compares --cfg fuzzing -Cdebug-assertions -Coverflow-checks"
+# mold links the 16 fuzz binaries several times faster than the default linker
+if command -v mold >/dev/null 2>&1; then
+  RUSTFLAGS="$RUSTFLAGS -Clink-arg=-fuse-ld=mold"
+fi
 # --target keeps these flags off build scripts and proc macros
-cargo build --release --locked --target "$triple" --bins
+cargo build --profile smoke --locked --target "$triple" --bins
 seed() {
   local target=$1; shift
   mkdir -p "corpus/$target" "artifacts/$target"
@@ -59,7 +63,7 @@ for target in $(ls fuzz_targets | sed 's/\.rs$//'); do
   echo "fuzzing $target for ${seconds}s"
   log="artifacts/$target/smoke.log"
   status=0
-  "target/$triple/release/$target" "corpus/$target" "${seed_flag[@]}" -max_total_time="$seconds" \
+  "target/$triple/smoke/$target" "corpus/$target" "${seed_flag[@]}" -max_total_time="$seconds" \
     -max_len=131072 -rss_limit_mb=2048 -timeout=10 -artifact_prefix="artifacts/$target/" \
     -print_final_stats=1 >"$log" 2>&1 || status=$?
   grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb)' "$log" || true
