@@ -162,10 +162,6 @@ def test_discovery_settings_the_span_scraper_refuses_are_refused_at_start(tmp_pa
             'http_sd_configs: [{url: "ftp://sd.example.org/targets"}]',
             ["logs.scrape_configs[0].http_sd_configs[0]", "URL scheme must be 'http' or 'https'"],
         ),
-        (
-            "kubernetes_sd_configs: [{role: pod, attach_metadata: {namespace: true}}]",
-            ["logs.scrape_configs[0].kubernetes_sd_configs[0]", "attach_metadata.namespace is not supported"],
-        ),
     ]:
         process, _, log = start_agent(
             tmp_path,

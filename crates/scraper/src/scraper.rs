@@ -70,15 +70,6 @@ pub enum ScraperError {
         /// What is wrong.
         message: String,
     },
-    /// A job's service discovery cannot run (an unsupported Kubernetes SD role or
-    /// setting).
-    #[error("scrape_configs job {job:?}: {message}")]
-    Discovery {
-        /// The job.
-        job: String,
-        /// What is wrong.
-        message: String,
-    },
     /// The cursor store cannot be opened.
     #[error(transparent)]
     CursorStore(#[from] CursorStoreError),
@@ -153,8 +144,7 @@ impl Scraper {
     /// finish first) before changed and new ones start. Every target resumes from its
     /// cursor when its pool, public labels and scrape URL are unchanged (a changed
     /// interval or timeout included; see [`crate::cursor_store`]). Refused, with the
-    /// running configuration kept, when a job's HTTP client cannot be built or its
-    /// discovery cannot run (see [`crate::discovery::kubernetes::check_supported`]).
+    /// running configuration kept, when a job's HTTP client cannot be built.
     pub async fn reload(&self, config: Config) -> Result<(), ScraperError> {
         let clients = build_clients(&config)?;
         self.apply(config, clients).await;
@@ -258,16 +248,6 @@ impl Scraper {
 }
 
 fn build_clients(config: &Config) -> Result<BTreeMap<String, Arc<HttpClient>>, ScraperError> {
-    for job in &config.scrape_configs {
-        for kubernetes_sd in &job.kubernetes_sd_configs {
-            crate::discovery::kubernetes::check_supported(kubernetes_sd).map_err(|message| {
-                ScraperError::Discovery {
-                    job: job.job_name.clone(),
-                    message,
-                }
-            })?;
-        }
-    }
     config
         .scrape_configs
         .iter()

@@ -831,25 +831,248 @@ async fn bad_json_and_oversized_lists_are_errors_not_panics() {
     assert!(capped.groups().is_empty(), "4 pods exceed a limit of 3");
 }
 
+/// An object with only metadata: namespace (empty for cluster-scoped objects), name,
+/// labels, annotations, and the kind and name of its controller (empty kind for none).
+type MetadataItem<'a> = (
+    &'a str,
+    &'a str,
+    &'a [(&'a str, &'a str)],
+    &'a [(&'a str, &'a str)],
+    &'a str,
+    &'a str,
+);
+
+/// A list of `kind` objects with only metadata, as the API server serialises them.
+fn metadata_list(kind: &str, api_version: &str, items: &[MetadataItem<'_>]) -> String {
+    let items: Vec<serde_json::Value> = items
+        .iter()
+        .map(|(namespace, name, labels, annotations, owner_kind, owner_name)| {
+            let mut metadata = serde_json::json!({
+                "name": name,
+                "uid": format!("uid-{name}"),
+                "resourceVersion": "7",
+                "labels": labels.iter().copied().collect::<BTreeMap<_, _>>(),
+                "annotations": annotations.iter().copied().collect::<BTreeMap<_, _>>(),
+            });
+            if !namespace.is_empty() {
+                metadata["namespace"] = serde_json::json!(namespace);
+            }
+            if !owner_kind.is_empty() {
+                metadata["ownerReferences"] = serde_json::json!([
+                    {"apiVersion": "v1", "kind": "Other", "name": "not-the-controller", "uid": "u0"},
+                    {"apiVersion": "v1", "kind": owner_kind, "name": owner_name, "uid": "u1", "controller": true},
+                ]);
+            }
+            serde_json::json!({"metadata": metadata})
+        })
+        .collect();
+    serde_json::json!({
+        "kind": format!("{kind}List"),
+        "apiVersion": api_version,
+        "metadata": {"resourceVersion": "9"},
+        "items": items,
+    })
+    .to_string()
+}
+
+fn labels_with_prefix<'a>(
+    labels: &'a BTreeMap<String, String>,
+    prefix: &str,
+) -> BTreeMap<&'a str, &'a str> {
+    labels
+        .iter()
+        .filter(|(name, _)| name.starts_with(prefix))
+        .map(|(name, value)| (name.as_str(), value.as_str()))
+        .collect()
+}
+
 #[tokio::test]
-async fn unsupported_settings_are_refused_at_load() {
-    let text = "scrape_configs:\n  - job_name: slices\n    kubernetes_sd_configs:\n      - role: pod\n        attach_metadata:\n          namespace: true\n        api_server: https://127.0.0.1:1\n";
-    let config = Config::parse(text, "test.yml").expect("config parses");
-    let directory = tempfile::tempdir().expect("tempdir");
-    let error = weft_scraper::Scraper::start(
-        config,
-        support::RecordingSink::new(),
-        support::options(directory.path()),
-    )
-    .await
-    .err()
-    .expect("refused");
-    let message = error.to_string();
-    assert!(
-        message.contains("slices")
-            && message.contains("attach_metadata.namespace is not supported"),
-        "{message}"
+async fn attach_metadata_namespace_deployment_and_cronjob() {
+    const NAMESPACE_PREFIX: &str = "__meta_kubernetes_namespace_";
+    let api = FakeKubeApi::start(None).await;
+    api.set_list("/api/v1/pods", fixture("pods-list.json"));
+    api.set_list("/api/v1/services", fixture("services-list.json"));
+    // `other` is not listed: its objects get no namespace labels.
+    api.set_list(
+        "/api/v1/namespaces",
+        metadata_list(
+            "Namespace",
+            "v1",
+            &[(
+                "",
+                "shop",
+                &[
+                    ("team", "payments"),
+                    ("kubernetes.io/metadata.name", "shop"),
+                ],
+                &[("owner.example/pager", "#shop-oncall")],
+                "",
+                "",
+            )],
+        ),
     );
+    api.set_list(
+        "/apis/apps/v1/replicasets",
+        metadata_list(
+            "ReplicaSet",
+            "apps/v1",
+            &[("shop", "web-7d9f", &[], &[], "Deployment", "web")],
+        ),
+    );
+    api.set_list(
+        "/apis/batch/v1/jobs",
+        metadata_list(
+            "Job",
+            "batch/v1",
+            &[("shop", "nightly", &[], &[], "CronJob", "nightly-report")],
+        ),
+    );
+    let shop_namespace = BTreeMap::from([
+        (
+            "__meta_kubernetes_namespace_annotation_owner_example_pager",
+            "#shop-oncall",
+        ),
+        (
+            "__meta_kubernetes_namespace_annotationpresent_owner_example_pager",
+            "true",
+        ),
+        (
+            "__meta_kubernetes_namespace_label_kubernetes_io_metadata_name",
+            "shop",
+        ),
+        ("__meta_kubernetes_namespace_label_team", "payments"),
+        (
+            "__meta_kubernetes_namespace_labelpresent_kubernetes_io_metadata_name",
+            "true",
+        ),
+        ("__meta_kubernetes_namespace_labelpresent_team", "true"),
+    ]);
+    let discovery = KubernetesDiscovery::start(
+        sd_config(&format!(
+            "role: pod\n        api_server: {}\n        attach_metadata:\n          namespace: true\n          deployment: true\n          cronjob: true\n",
+            api.url()
+        )),
+        fast_options(),
+    );
+    wait_for(&discovery, "pod groups", |groups| !groups.is_empty()).await;
+    let groups = discovery.groups();
+    let web = group(&groups, "pod/shop/web-0").expect("web-0");
+    assert_eq!(
+        web.labels
+            .get("__meta_kubernetes_namespace")
+            .map(String::as_str),
+        Some("shop")
+    );
+    assert_eq!(
+        labels_with_prefix(&web.labels, NAMESPACE_PREFIX),
+        shop_namespace
+    );
+    assert_eq!(
+        web.labels
+            .get("__meta_kubernetes_pod_deployment_name")
+            .map(String::as_str),
+        Some("web")
+    );
+    assert!(
+        !web.labels
+            .contains_key("__meta_kubernetes_pod_cronjob_name")
+    );
+    let batch = group(&groups, "pod/shop/batch-0").expect("batch-0");
+    assert_eq!(
+        batch
+            .labels
+            .get("__meta_kubernetes_pod_cronjob_name")
+            .map(String::as_str),
+        Some("nightly-report")
+    );
+    // `job` is not asked for.
+    assert!(!batch.labels.contains_key("__meta_kubernetes_pod_job_name"));
+    assert!(
+        !batch
+            .labels
+            .contains_key("__meta_kubernetes_pod_deployment_name")
+    );
+    let api_0 = group(&groups, "pod/other/api-0").expect("api-0");
+    assert_eq!(
+        api_0
+            .labels
+            .get("__meta_kubernetes_namespace")
+            .map(String::as_str),
+        Some("other")
+    );
+    assert!(labels_with_prefix(&api_0.labels, NAMESPACE_PREFIX).is_empty());
+    // Namespaces are cluster-scoped and, as in Prometheus, listed without selectors;
+    // ReplicaSets and Jobs are listed in every namespace discovered (here all of them).
+    let list = &api.requests_for("/api/v1/namespaces", false)[0];
+    assert!(!list.query.contains_key("labelSelector"));
+    assert_eq!(
+        api.requests_for("/apis/apps/v1/replicasets", false).len(),
+        1
+    );
+    assert_eq!(api.requests_for("/apis/batch/v1/jobs", false).len(), 1);
+    drop(discovery);
+
+    // The service role: namespace labels on the service's group; no owners watched.
+    let api_2 = FakeKubeApi::start(None).await;
+    api_2.set_list("/api/v1/services", fixture("services-list.json"));
+    api_2.set_list(
+        "/api/v1/namespaces",
+        metadata_list(
+            "Namespace",
+            "v1",
+            &[("", "shop", &[("team", "payments")], &[], "", "")],
+        ),
+    );
+    let discovery = KubernetesDiscovery::start(
+        sd_config(&format!(
+            "role: service\n        api_server: {}\n        attach_metadata:\n          namespace: true\n          deployment: true\n",
+            api_2.url()
+        )),
+        fast_options(),
+    );
+    wait_for(&discovery, "service groups", |groups| !groups.is_empty()).await;
+    let groups = discovery.groups();
+    let shop_service = group(&groups, "svc/shop/web").expect("svc/shop/web");
+    assert_eq!(
+        shop_service
+            .labels
+            .get("__meta_kubernetes_namespace_label_team")
+            .map(String::as_str),
+        Some("payments")
+    );
+    assert!(
+        api_2
+            .requests_for("/apis/apps/v1/replicasets", false)
+            .is_empty()
+    );
+    drop(discovery);
+
+    // Without attach_metadata, none of these is listed and no target has the labels.
+    let api_3 = FakeKubeApi::start(None).await;
+    api_3.set_list("/api/v1/pods", fixture("pods-list.json"));
+    let discovery = KubernetesDiscovery::start(
+        sd_config(&format!("role: pod\n        api_server: {}\n", api_3.url())),
+        fast_options(),
+    );
+    wait_for(&discovery, "pod groups", |groups| !groups.is_empty()).await;
+    let web = group(&discovery.groups(), "pod/shop/web-0")
+        .expect("web-0")
+        .clone();
+    assert!(
+        !web.labels
+            .contains_key("__meta_kubernetes_pod_deployment_name")
+    );
+    assert!(
+        !web.labels
+            .contains_key("__meta_kubernetes_namespace_label_team")
+    );
+    for path in [
+        "/api/v1/namespaces",
+        "/apis/apps/v1/replicasets",
+        "/apis/batch/v1/jobs",
+    ] {
+        assert!(api_3.requests_for(path, false).is_empty(), "{path}");
+    }
 }
 
 /// Against a live API server (development check): set `WEFT_KUBE_APISERVER_URL`,

@@ -233,9 +233,7 @@ pub struct LogScrapeConfig {
     #[serde(default)]
     pub dns_sd_configs: Vec<DnsSdConfig>,
     /// Kubernetes objects (every role) listed and watched on the API server, as
-    /// Prometheus's `kubernetes_sd_configs`, with `__meta_kubernetes_*` labels;
-    /// settings the span scraper refuses at load are refused here too
-    /// ([`weft_scraper::discovery::kubernetes::check_supported`]).
+    /// Prometheus's `kubernetes_sd_configs`, with `__meta_kubernetes_*` labels.
     #[serde(default)]
     pub kubernetes_sd_configs: Vec<KubernetesSdConfig>,
     /// Prometheus relabeling of each target's labels; a dropped target is not tailed.
@@ -364,12 +362,6 @@ impl TailConfig {
                     format!("{:?} is used by two scrape configs", scrape.job_name),
                 ));
             }
-            scrape
-                .discovery_config()
-                .check_supported()
-                .map_err(|(sd_index, message)| {
-                    invalid(key(&format!("kubernetes_sd_configs[{sd_index}]")), message)
-                })?;
             for (rule_index, rule) in scrape.relabel_configs.iter_mut().enumerate() {
                 rule.validate(NameValidationScheme::default())
                     .map_err(|error| {

@@ -11,9 +11,8 @@
 //!   `refresh_interval`.
 //! * `kubernetes_sd_configs` ([`kubernetes`]): every role (`pod`, `service`,
 //!   `endpoints`, `endpointslice`, `node`, `ingress`), listed then watched on the API
-//!   server (`api_server`, `kubeconfig_file`, or in-cluster). `attach_metadata`
-//!   `namespace`, `deployment` and `cronjob` are refused at load
-//!   ([`kubernetes::check_supported`]).
+//!   server (`api_server`, `kubeconfig_file`, or in-cluster), with every
+//!   `attach_metadata` setting (`node`, `namespace`, `deployment`, `job`, `cronjob`).
 //!
 //! A refresh that fails keeps the provider's previous groups, as in Prometheus.
 //!
@@ -85,16 +84,6 @@ impl DiscoveryConfig {
             kubernetes_sd_configs: config.kubernetes_sd_configs.clone(),
         }
     }
-
-    /// Refuses what the providers cannot run, as the scraper does at load: the
-    /// `Err` holds the index of the `kubernetes_sd_configs` entry and a message naming
-    /// the setting (see [`kubernetes::check_supported`]).
-    pub fn check_supported(&self) -> Result<(), (usize, String)> {
-        for (index, kubernetes_sd) in self.kubernetes_sd_configs.iter().enumerate() {
-            kubernetes::check_supported(kubernetes_sd).map_err(|message| (index, message))?;
-        }
-        Ok(())
-    }
 }
 
 /// Publishes one provider's groups into the pool's slot for it.
@@ -137,8 +126,7 @@ impl Drop for Discovery {
 impl Discovery {
     /// Starts one provider per entry of `config`; the static groups are published at
     /// once, the others when their first refresh succeeds. Must be called within a
-    /// Tokio runtime. Settings [`DiscoveryConfig::check_supported`] refuses make their
-    /// provider log a warning and publish nothing.
+    /// Tokio runtime.
     pub fn start(config: &DiscoveryConfig, options: &DiscoveryOptions) -> Discovery {
         start(config, options)
     }

@@ -41,6 +41,12 @@ pub(crate) enum Resource {
     Ingresses,
     /// `discovery.k8s.io/v1`.
     EndpointSlices,
+    /// Cluster-scoped: always listed across the cluster.
+    Namespaces,
+    /// `apps/v1`.
+    ReplicaSets,
+    /// `batch/v1`.
+    Jobs,
 }
 
 impl Resource {
@@ -52,7 +58,16 @@ impl Resource {
             Resource::Nodes => "nodes",
             Resource::Ingresses => "ingresses",
             Resource::EndpointSlices => "endpointslices",
+            Resource::Namespaces => "namespaces",
+            Resource::ReplicaSets => "replicasets",
+            Resource::Jobs => "jobs",
         }
+    }
+
+    /// Whether the resource is cluster-scoped (listed across the cluster, never per
+    /// namespace).
+    pub(crate) fn cluster_scoped(self) -> bool {
+        matches!(self, Resource::Nodes | Resource::Namespaces)
     }
 
     /// The path of the API group and version the resource is served under.
@@ -60,9 +75,13 @@ impl Resource {
         match self {
             Resource::Ingresses => "/apis/networking.k8s.io/v1",
             Resource::EndpointSlices => "/apis/discovery.k8s.io/v1",
-            Resource::Pods | Resource::Services | Resource::Endpoints | Resource::Nodes => {
-                "/api/v1"
-            }
+            Resource::ReplicaSets => "/apis/apps/v1",
+            Resource::Jobs => "/apis/batch/v1",
+            Resource::Pods
+            | Resource::Services
+            | Resource::Endpoints
+            | Resource::Nodes
+            | Resource::Namespaces => "/api/v1",
         }
     }
 }
@@ -152,7 +171,7 @@ pub(crate) struct Listed<T> {
 impl ApiClient {
     fn collection_url(&self, resource: Resource, namespace: &str) -> String {
         let group_version = resource.group_version_path();
-        if namespace.is_empty() || resource == Resource::Nodes {
+        if namespace.is_empty() || resource.cluster_scoped() {
             format!("{}{group_version}/{}", self.base_url, resource.path())
         } else {
             format!(

@@ -34,16 +34,25 @@
 //! configuration: `https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT` with
 //! the service account's `token` (re-read on every request) and `ca.crt`.
 //!
-//! `attach_metadata.node` (roles `pod`, `endpoints` and `endpointslice`) also watches
-//! `nodes`, with the `node` role's selectors, as Prometheus does: each target then
-//! carries its node's `__meta_kubernetes_node_name`, labels and annotations (with
-//! their `*present` labels), and a pod on a node not (or not yet) listed has no
-//! targets.
+//! `attach_metadata`, as Prometheus:
+//! * `node` (roles `pod`, `endpoints` and `endpointslice`) also watches `nodes`, with
+//!   the `node` role's selectors: each target then carries its node's
+//!   `__meta_kubernetes_node_name`, labels and annotations (with their `*present`
+//!   labels), and a pod on a node not (or not yet) listed has no targets.
+//! * `namespace` (every role but `node`) also watches `namespaces` (cluster-scoped,
+//!   without selectors): each group carries its namespace's labels and annotations as
+//!   `__meta_kubernetes_namespace_label_*`, `..._labelpresent_*`,
+//!   `..._annotation_*` and `..._annotationpresent_*`.
+//! * `deployment` (roles `pod`, `endpoints` and `endpointslice`) also watches
+//!   `apps/v1` `replicasets` in each namespace: a pod whose controller is a
+//!   ReplicaSet controlled by a Deployment carries
+//!   `__meta_kubernetes_pod_deployment_name`.
+//! * `job` adds `__meta_kubernetes_pod_job_name` to pods a Job controls; `cronjob`
+//!   (same roles) also watches `batch/v1` `jobs` in each namespace: a pod whose Job a
+//!   CronJob controls carries `__meta_kubernetes_pod_cronjob_name`.
 //!
-//! Refused at load (see [`check_supported`]): `attach_metadata` `namespace`,
-//! `deployment` and `cronjob`. A
-//! node without an address has no group (Prometheus sends nothing for it, so it keeps
-//! whatever it had for that node).
+//! A node without an address has no group (Prometheus sends nothing for it, so it
+//! keeps whatever it had for that node).
 //!
 //! Memory is bounded: a list page or a single watch event larger than
 //! [`KubernetesOptions::max_response_bytes`], or more than
@@ -68,8 +77,8 @@ use weft_scrape_config::config::{KubernetesRole, KubernetesSdConfig};
 
 use self::client::{Resource, Selectors};
 use self::connection::connect;
-use self::objects::{EndpointSlice, Endpoints, Ingress, Node, Pod, Service};
-use self::targets::{NodeLookup, PodMetadataOptions};
+use self::objects::{EndpointSlice, Endpoints, Ingress, MetadataOnly, Node, Pod, Service};
+use self::targets::{MetadataLookup, NamespaceLookup, NodeLookup, PodMetadataOptions};
 use self::watcher::{SharedStore, WatchContext, lock, new_store, watch_collection};
 use super::{Publisher, count_refresh_failure};
 
@@ -105,23 +114,6 @@ impl Default for KubernetesOptions {
             watch_timeout: Duration::from_secs(300),
         }
     }
-}
-
-/// Refuses, with a message naming the setting, what this provider cannot run.
-pub fn check_supported(config: &KubernetesSdConfig) -> Result<(), String> {
-    let attach = &config.attach_metadata;
-    for (set, name) in [
-        (attach.namespace, "namespace"),
-        (attach.deployment, "deployment"),
-        (attach.cronjob, "cronjob"),
-    ] {
-        if set {
-            return Err(format!(
-                "kubernetes_sd_configs attach_metadata.{name} is not supported by weft's scraper"
-            ));
-        }
-    }
-    Ok(())
 }
 
 /// Kubernetes discovery of one config, outside a scrape pool (for tests and tools).
@@ -167,6 +159,36 @@ struct Stores {
     nodes: Vec<SharedStore<Node>>,
     ingresses: Vec<SharedStore<Ingress>>,
     endpoint_slices: Vec<SharedStore<EndpointSlice>>,
+    namespaces: Vec<SharedStore<MetadataOnly>>,
+    replica_sets: Vec<SharedStore<MetadataOnly>>,
+    jobs: Vec<SharedStore<MetadataOnly>>,
+}
+
+/// Which `attach_metadata` collections a config watches, given its role.
+#[derive(Clone, Copy, Debug, Default)]
+struct Attach {
+    nodes: bool,
+    namespaces: bool,
+    replica_sets: bool,
+    jobs: bool,
+    job_names: bool,
+}
+
+impl Attach {
+    fn of(config: &KubernetesSdConfig) -> Self {
+        let attach = &config.attach_metadata;
+        let pod_targets = matches!(
+            config.role,
+            KubernetesRole::Pod | KubernetesRole::Endpoints | KubernetesRole::EndpointSlice
+        );
+        Self {
+            nodes: attach.node && pod_targets,
+            namespaces: attach.namespace && config.role != KubernetesRole::Node,
+            replica_sets: attach.deployment && pod_targets,
+            jobs: attach.cronjob && pod_targets,
+            job_names: attach.job,
+        }
+    }
 }
 
 /// Runs the provider until aborted.
@@ -175,8 +197,7 @@ pub(crate) async fn run(
     options: KubernetesOptions,
     publisher: Publisher,
 ) {
-    let setup = check_supported(&config).and_then(|()| connect(&config, &options));
-    let (client, namespaces) = match setup {
+    let (client, namespaces) = match connect(&config, &options) {
         Ok(setup) => setup,
         Err(error) => {
             count_refresh_failure("kubernetes");
@@ -203,12 +224,8 @@ pub(crate) async fn run(
     // Dropped (aborting every watcher) when this task is aborted.
     let mut watchers = JoinSet::new();
     let mut stores = Stores::default();
-    let attach_nodes = config.attach_metadata.node
-        && matches!(
-            config.role,
-            KubernetesRole::Pod | KubernetesRole::Endpoints | KubernetesRole::EndpointSlice
-        );
-    if config.role == KubernetesRole::Node || attach_nodes {
+    let attach = Attach::of(&config);
+    if config.role == KubernetesRole::Node || attach.nodes {
         // Nodes are cluster-scoped: `namespaces` does not apply.
         let store = new_store();
         stores.nodes.push(store.clone());
@@ -217,6 +234,18 @@ pub(crate) async fn run(
             Resource::Nodes,
             String::new(),
             selectors(KubernetesRole::Node),
+            store,
+        ));
+    }
+    if attach.namespaces {
+        // Cluster-scoped, and, as in Prometheus, without selectors.
+        let store = new_store();
+        stores.namespaces.push(store.clone());
+        watchers.spawn(watch_collection(
+            context.clone(),
+            Resource::Namespaces,
+            String::new(),
+            Selectors::default(),
             store,
         ));
     }
@@ -289,47 +318,91 @@ pub(crate) async fn run(
                 store,
             ));
         }
+        // The owners of pods, as Prometheus watches them: without selectors.
+        if attach.replica_sets {
+            let store = new_store();
+            stores.replica_sets.push(store.clone());
+            watchers.spawn(watch_collection(
+                context.clone(),
+                Resource::ReplicaSets,
+                namespace.clone(),
+                Selectors::default(),
+                store,
+            ));
+        }
+        if attach.jobs {
+            let store = new_store();
+            stores.jobs.push(store.clone());
+            watchers.spawn(watch_collection(
+                context.clone(),
+                Resource::Jobs,
+                namespace.clone(),
+                Selectors::default(),
+                store,
+            ));
+        }
     }
-    let pod_options = PodMetadataOptions {
-        job: config.attach_metadata.job,
-    };
     loop {
         context.changed.notified().await;
-        if let Some(groups) = build_groups(config.role, &stores, pod_options, attach_nodes) {
+        if let Some(groups) = build_groups(config.role, &stores, attach) {
             publisher.publish(groups);
         }
     }
 }
 
 /// Every object's group, sorted by source; `None` until every collection was
-/// listed once. With `attach_nodes`, targets carry their node's metadata.
-fn build_groups(
-    role: KubernetesRole,
-    stores: &Stores,
-    pod_options: PodMetadataOptions,
-    attach_nodes: bool,
-) -> Option<Vec<TargetGroup>> {
+/// listed once. With `attach`, targets carry the metadata of their node, namespace
+/// and owners.
+fn build_groups(role: KubernetesRole, stores: &Stores, attach: Attach) -> Option<Vec<TargetGroup>> {
     let pods: Vec<_> = stores.pods.iter().map(lock).collect();
     let services: Vec<_> = stores.services.iter().map(lock).collect();
     let endpoints: Vec<_> = stores.endpoints.iter().map(lock).collect();
     let nodes: Vec<_> = stores.nodes.iter().map(lock).collect();
     let ingresses: Vec<_> = stores.ingresses.iter().map(lock).collect();
     let endpoint_slices: Vec<_> = stores.endpoint_slices.iter().map(lock).collect();
+    let namespaces: Vec<_> = stores.namespaces.iter().map(lock).collect();
+    let replica_sets: Vec<_> = stores.replica_sets.iter().map(lock).collect();
+    let jobs: Vec<_> = stores.jobs.iter().map(lock).collect();
     let all_listed = pods.iter().all(|store| store.listed)
         && services.iter().all(|store| store.listed)
         && endpoints.iter().all(|store| store.listed)
         && nodes.iter().all(|store| store.listed)
         && ingresses.iter().all(|store| store.listed)
-        && endpoint_slices.iter().all(|store| store.listed);
+        && endpoint_slices.iter().all(|store| store.listed)
+        && namespaces.iter().all(|store| store.listed)
+        && replica_sets.iter().all(|store| store.listed)
+        && jobs.iter().all(|store| store.listed);
     if !all_listed {
         return None;
     }
-    // Nodes are cluster-scoped: their key is `/<name>`.
+    // Nodes and namespaces are cluster-scoped: their key is `/<name>`.
     let find_node = |name: &str| {
         let key = format!("/{name}");
         nodes.iter().find_map(|store| store.objects.get(&key))
     };
-    let node_lookup: NodeLookup<'_> = if attach_nodes { Some(&find_node) } else { None };
+    let node_lookup: NodeLookup<'_> = if attach.nodes { Some(&find_node) } else { None };
+    let find_namespace = |name: &str| {
+        let key = format!("/{name}");
+        namespaces.iter().find_map(|store| store.objects.get(&key))
+    };
+    let namespace_lookup: NamespaceLookup<'_> = if attach.namespaces {
+        Some(&find_namespace)
+    } else {
+        None
+    };
+    let find_replica_set = |key: &str| replica_sets.iter().find_map(|store| store.objects.get(key));
+    let find_job = |key: &str| jobs.iter().find_map(|store| store.objects.get(key));
+    let replica_set_lookup: MetadataLookup<'_> = if attach.replica_sets {
+        Some(&find_replica_set)
+    } else {
+        None
+    };
+    let job_lookup: MetadataLookup<'_> = if attach.jobs { Some(&find_job) } else { None };
+    let pod_options = PodMetadataOptions {
+        job: attach.job_names,
+        replica_sets: replica_set_lookup,
+        jobs: job_lookup,
+    };
     let mut groups: Vec<TargetGroup> = match role {
         KubernetesRole::Pod => pods
             .iter()
@@ -388,6 +461,9 @@ fn build_groups(
                 .collect()
         }
     };
+    for group in &mut groups {
+        targets::add_namespace_labels(group, namespace_lookup);
+    }
     groups.sort_by(|left, right| left.source.cmp(&right.source));
     Some(groups)
 }

@@ -1,5 +1,5 @@
 //! The few fields of Kubernetes Pods, Services, Endpoints, EndpointSlices, Nodes and
-//! Ingresses that discovery
+//! Ingresses (and the metadata of Namespaces, ReplicaSets and Jobs) that discovery
 //! reads, as the API server serialises them to JSON. Every field is optional and
 //! `null` reads as absent, so an object missing fields still decodes; unknown fields
 //! are ignored.
@@ -70,7 +70,35 @@ macro_rules! impl_object {
     };
 }
 
-impl_object!(Pod, Service, Endpoints, Node, Ingress, EndpointSlice);
+impl_object!(
+    Pod,
+    Service,
+    Endpoints,
+    Node,
+    Ingress,
+    EndpointSlice,
+    MetadataOnly
+);
+
+/// An object of which discovery reads only `metadata`: a Namespace (its labels and
+/// annotations, for `attach_metadata.namespace`), a ReplicaSet (its controlling
+/// Deployment, for `attach_metadata.deployment`) or a Job (its controlling CronJob,
+/// for `attach_metadata.cronjob`).
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+pub(crate) struct MetadataOnly {
+    #[serde(default, deserialize_with = "nullable")]
+    pub metadata: ObjectMeta,
+}
+
+impl ObjectMeta {
+    /// The controlling owner (`ownerReferences` entry with `controller: true`), as
+    /// Kubernetes's `GetControllerOf`.
+    pub(crate) fn controller(&self) -> Option<&OwnerReference> {
+        self.owner_references
+            .iter()
+            .find(|reference| reference.controller)
+    }
+}
 
 /// A `v1` Pod.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]

@@ -45,7 +45,7 @@ pub(crate) fn endpoint_slice_group<'a>(
     slice: &EndpointSlice,
     service: Option<&Service>,
     find_pod: impl Fn(&str) -> Option<&'a Pod>,
-    options: PodMetadataOptions,
+    options: PodMetadataOptions<'_>,
     nodes: NodeLookup<'_>,
 ) -> TargetGroup {
     let metadata = &slice.metadata;

@@ -24,7 +24,7 @@ pub(crate) fn endpoints_group<'a>(
     endpoints: &Endpoints,
     service: Option<&Service>,
     find_pod: impl Fn(&str) -> Option<&'a Pod>,
-    options: PodMetadataOptions,
+    options: PodMetadataOptions<'_>,
     nodes: NodeLookup<'_>,
 ) -> TargetGroup {
     let metadata = &endpoints.metadata;
@@ -146,7 +146,7 @@ pub(crate) fn endpoints_group<'a>(
 pub(super) fn uncovered_container_port_targets(
     pod: &Pod,
     covered_ports: &[i64],
-    options: PodMetadataOptions,
+    options: PodMetadataOptions<'_>,
 ) -> Vec<LabelSet> {
     let mut targets = Vec::new();
     if pod.status.pod_ip.is_empty() {

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use weft_scrape_config::TargetGroup;
 
-use super::objects::{Container, ContainerStatus, Node, ObjectMeta, Pod, Service};
+use super::objects::{Container, ContainerStatus, MetadataOnly, Node, ObjectMeta, Pod, Service};
 
 mod endpoint_slices;
 mod endpoints;
@@ -54,6 +54,12 @@ fn join_host_port(host: &str, port: i64) -> String {
 /// `<resource>_name` and the label/annotation (and `*present`) labels of `metadata`.
 fn add_object_meta_labels(labels: &mut LabelSet, metadata: &ObjectMeta, resource: &str) {
     labels.insert(meta(&format!("{resource}_name")), metadata.name.clone());
+    add_labels_and_annotations(labels, metadata, resource);
+}
+
+/// The label/annotation (and `*present`) labels of `metadata`, as
+/// `<resource>_label_<name>` and so on.
+fn add_labels_and_annotations(labels: &mut LabelSet, metadata: &ObjectMeta, resource: &str) {
     for (key, value) in &metadata.labels {
         let name = sanitize_label_name(key);
         labels.insert(meta(&format!("{resource}_label_{name}")), value.clone());
@@ -88,16 +94,64 @@ fn add_node_labels(labels: &mut LabelSet, nodes: NodeLookup<'_>, name: Option<&s
     }
 }
 
+/// Objects of a watched namespaced collection by `<namespace>/<name>`; `None` when
+/// the collection is not watched.
+pub(crate) type MetadataLookup<'a> = Option<&'a dyn Fn(&str) -> Option<&'a MetadataOnly>>;
+
+/// `attach_metadata.namespace`: the listed namespaces by name; `None` when not asked.
+pub(crate) type NamespaceLookup<'a> = Option<&'a dyn Fn(&str) -> Option<&'a MetadataOnly>>;
+
+/// Prometheus's `addNamespaceLabels`: the labels and annotations (with their
+/// `*present` labels) of the namespace of `group`, as `namespace_label_<name>` and so
+/// on, when namespace metadata is asked for and the namespace is listed. The group's
+/// namespace is its `__meta_kubernetes_namespace`, which every role but `node` sets; a
+/// group without labels (a pod without an IP, or on a node not listed) gets none, as
+/// Prometheus returns such a group before adding them.
+pub(crate) fn add_namespace_labels(group: &mut TargetGroup, namespaces: NamespaceLookup<'_>) {
+    let Some(namespaces) = namespaces else {
+        return;
+    };
+    let Some(namespace) = group
+        .labels
+        .get(&meta("namespace"))
+        .and_then(|name| namespaces(name))
+    else {
+        return;
+    };
+    add_labels_and_annotations(&mut group.labels, &namespace.metadata, "namespace");
+}
+
 /// Pod-level metadata labels for which options ask.
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct PodMetadataOptions {
+#[derive(Clone, Copy, Default)]
+pub(crate) struct PodMetadataOptions<'a> {
     /// `attach_metadata.job`: `__meta_kubernetes_pod_job_name` for pods a Job controls.
     pub job: bool,
+    /// `attach_metadata.deployment`: the listed ReplicaSets, for
+    /// `__meta_kubernetes_pod_deployment_name` of pods a ReplicaSet controls that a
+    /// Deployment controls.
+    pub replica_sets: MetadataLookup<'a>,
+    /// `attach_metadata.cronjob`: the listed Jobs, for
+    /// `__meta_kubernetes_pod_cronjob_name` of pods a Job controls that a CronJob
+    /// controls.
+    pub jobs: MetadataLookup<'a>,
+}
+
+/// The name of the controller of kind `kind` of the object `<namespace>/<name>` that
+/// `lookup` finds.
+fn controller_of(
+    lookup: MetadataLookup<'_>,
+    namespace: &str,
+    name: &str,
+    kind: &str,
+) -> Option<String> {
+    let object = lookup?(&format!("{namespace}/{name}"))?;
+    let controller = object.metadata.controller()?;
+    (controller.kind == kind).then(|| controller.name.clone())
 }
 
 /// Prometheus's `podLabels`: the labels every target of a pod carries (no
 /// namespace, which the pod role adds to the group).
-fn pod_labels(pod: &Pod, options: PodMetadataOptions) -> LabelSet {
+fn pod_labels(pod: &Pod, options: PodMetadataOptions<'_>) -> LabelSet {
     let mut labels = LabelSet::new();
     labels.insert(meta("pod_ip"), pod.status.pod_ip.clone());
     labels.insert(meta("pod_ready"), pod_ready(pod));
@@ -106,20 +160,36 @@ fn pod_labels(pod: &Pod, options: PodMetadataOptions) -> LabelSet {
     labels.insert(meta("pod_host_ip"), pod.status.host_ip.clone());
     labels.insert(meta("pod_uid"), pod.metadata.uid.clone());
     add_object_meta_labels(&mut labels, &pod.metadata, "pod");
-    if let Some(controller) = pod
-        .metadata
-        .owner_references
-        .iter()
-        .find(|reference| reference.controller)
-    {
+    if let Some(controller) = pod.metadata.controller() {
         if !controller.kind.is_empty() {
             labels.insert(meta("pod_controller_kind"), controller.kind.clone());
         }
         if !controller.name.is_empty() {
             labels.insert(meta("pod_controller_name"), controller.name.clone());
         }
-        if controller.kind == "Job" && options.job {
-            labels.insert(meta("pod_job_name"), controller.name.clone());
+        let namespace = &pod.metadata.namespace;
+        match controller.kind.as_str() {
+            "ReplicaSet" => {
+                let deployment = controller_of(
+                    options.replica_sets,
+                    namespace,
+                    &controller.name,
+                    "Deployment",
+                );
+                if let Some(deployment) = deployment {
+                    labels.insert(meta("pod_deployment_name"), deployment);
+                }
+            }
+            "Job" => {
+                if options.job {
+                    labels.insert(meta("pod_job_name"), controller.name.clone());
+                }
+                let cron_job = controller_of(options.jobs, namespace, &controller.name, "CronJob");
+                if let Some(cron_job) = cron_job {
+                    labels.insert(meta("pod_cronjob_name"), cron_job);
+                }
+            }
+            _ => {}
         }
     }
     labels
@@ -170,7 +240,7 @@ pub(crate) fn pod_source(namespace: &str, name: &str) -> String {
 /// bare pod IP per container without ports.
 pub(crate) fn pod_group(
     pod: &Pod,
-    options: PodMetadataOptions,
+    options: PodMetadataOptions<'_>,
     nodes: NodeLookup<'_>,
 ) -> TargetGroup {
     let mut group = TargetGroup {
