@@ -167,6 +167,9 @@ struct Stores {
 /// Which `attach_metadata` collections a config watches, given its role.
 #[derive(Clone, Copy, Debug, Default)]
 struct Attach {
+    /// The role's targets are pods' (`pod`, `endpoints`, `endpointslice`): pods are
+    /// watched, and node and owner metadata apply.
+    pod_targets: bool,
     nodes: bool,
     namespaces: bool,
     replica_sets: bool,
@@ -182,6 +185,7 @@ impl Attach {
             KubernetesRole::Pod | KubernetesRole::Endpoints | KubernetesRole::EndpointSlice
         );
         Self {
+            pod_targets,
             nodes: attach.node && pod_targets,
             namespaces: attach.namespace && config.role != KubernetesRole::Node,
             replica_sets: attach.deployment && pod_targets,
@@ -189,6 +193,26 @@ impl Attach {
             job_names: attach.job,
         }
     }
+}
+
+/// Lists and watches `resource` in `namespace` (empty: across the cluster) into a new
+/// store, which it returns; the watch runs in `watchers`.
+fn spawn_watch<T: objects::Object>(
+    watchers: &mut JoinSet<()>,
+    context: &Arc<WatchContext>,
+    resource: Resource,
+    namespace: &str,
+    selectors: Selectors,
+) -> SharedStore<T> {
+    let store = new_store();
+    watchers.spawn(watch_collection(
+        context.clone(),
+        resource,
+        namespace.to_owned(),
+        selectors,
+        store.clone(),
+    ));
+    store
 }
 
 /// Runs the provider until aborted.
@@ -225,28 +249,24 @@ pub(crate) async fn run(
     let mut watchers = JoinSet::new();
     let mut stores = Stores::default();
     let attach = Attach::of(&config);
+    // Nodes and namespaces are cluster-scoped: `namespaces` does not apply.
     if config.role == KubernetesRole::Node || attach.nodes {
-        // Nodes are cluster-scoped: `namespaces` does not apply.
-        let store = new_store();
-        stores.nodes.push(store.clone());
-        watchers.spawn(watch_collection(
-            context.clone(),
+        stores.nodes.push(spawn_watch(
+            &mut watchers,
+            &context,
             Resource::Nodes,
-            String::new(),
+            "",
             selectors(KubernetesRole::Node),
-            store,
         ));
     }
     if attach.namespaces {
-        // Cluster-scoped, and, as in Prometheus, without selectors.
-        let store = new_store();
-        stores.namespaces.push(store.clone());
-        watchers.spawn(watch_collection(
-            context.clone(),
+        // As in Prometheus, without selectors.
+        stores.namespaces.push(spawn_watch(
+            &mut watchers,
+            &context,
             Resource::Namespaces,
-            String::new(),
+            "",
             Selectors::default(),
-            store,
         ));
     }
     let namespaced = if config.role == KubernetesRole::Node {
@@ -254,91 +274,73 @@ pub(crate) async fn run(
     } else {
         &namespaces[..]
     };
+    let needs_services = matches!(
+        config.role,
+        KubernetesRole::Service | KubernetesRole::Endpoints | KubernetesRole::EndpointSlice
+    );
     for namespace in namespaced {
-        let needs_pods = matches!(
-            config.role,
-            KubernetesRole::Pod | KubernetesRole::Endpoints | KubernetesRole::EndpointSlice
-        );
-        let needs_services = matches!(
-            config.role,
-            KubernetesRole::Service | KubernetesRole::Endpoints | KubernetesRole::EndpointSlice
-        );
         if config.role == KubernetesRole::Ingress {
-            let store = new_store();
-            stores.ingresses.push(store.clone());
-            watchers.spawn(watch_collection(
-                context.clone(),
+            stores.ingresses.push(spawn_watch(
+                &mut watchers,
+                &context,
                 Resource::Ingresses,
-                namespace.clone(),
+                namespace,
                 selectors(KubernetesRole::Ingress),
-                store,
             ));
         }
         if config.role == KubernetesRole::EndpointSlice {
-            let store = new_store();
-            stores.endpoint_slices.push(store.clone());
-            watchers.spawn(watch_collection(
-                context.clone(),
+            stores.endpoint_slices.push(spawn_watch(
+                &mut watchers,
+                &context,
                 Resource::EndpointSlices,
-                namespace.clone(),
+                namespace,
                 selectors(KubernetesRole::EndpointSlice),
-                store,
             ));
         }
         if config.role == KubernetesRole::Endpoints {
-            let store = new_store();
-            stores.endpoints.push(store.clone());
-            watchers.spawn(watch_collection(
-                context.clone(),
+            stores.endpoints.push(spawn_watch(
+                &mut watchers,
+                &context,
                 Resource::Endpoints,
-                namespace.clone(),
+                namespace,
                 selectors(KubernetesRole::Endpoints),
-                store,
             ));
         }
         if needs_services {
-            let store = new_store();
-            stores.services.push(store.clone());
-            watchers.spawn(watch_collection(
-                context.clone(),
+            stores.services.push(spawn_watch(
+                &mut watchers,
+                &context,
                 Resource::Services,
-                namespace.clone(),
+                namespace,
                 selectors(KubernetesRole::Service),
-                store,
             ));
         }
-        if needs_pods {
-            let store = new_store();
-            stores.pods.push(store.clone());
-            watchers.spawn(watch_collection(
-                context.clone(),
+        if attach.pod_targets {
+            stores.pods.push(spawn_watch(
+                &mut watchers,
+                &context,
                 Resource::Pods,
-                namespace.clone(),
+                namespace,
                 selectors(KubernetesRole::Pod),
-                store,
             ));
         }
         // The owners of pods, as Prometheus watches them: without selectors.
         if attach.replica_sets {
-            let store = new_store();
-            stores.replica_sets.push(store.clone());
-            watchers.spawn(watch_collection(
-                context.clone(),
+            stores.replica_sets.push(spawn_watch(
+                &mut watchers,
+                &context,
                 Resource::ReplicaSets,
-                namespace.clone(),
+                namespace,
                 Selectors::default(),
-                store,
             ));
         }
         if attach.jobs {
-            let store = new_store();
-            stores.jobs.push(store.clone());
-            watchers.spawn(watch_collection(
-                context.clone(),
+            stores.jobs.push(spawn_watch(
+                &mut watchers,
+                &context,
                 Resource::Jobs,
-                namespace.clone(),
+                namespace,
                 Selectors::default(),
-                store,
             ));
         }
     }
