@@ -22,8 +22,9 @@
 # pytest-xdist workers per pass (default 3). WEFT_TEST_LINT=1 (what .ci/run sets) also
 # lints: the build compiles weft's own crates through clippy-driver with every warning an
 # error, so the one optimised build checks what `cargo clippy --workspace --all-targets --
-# -D warnings` checks, without a second, check-only build of every dependency. Exits non-zero on any failure; a failing
-# `cargo test` still lets the black-box suite run so one run shows every failure.
+# -D warnings` checks, without a second, check-only build of every dependency.
+# Exits non-zero on any failure; a failing `cargo test` still lets the black-box suite
+# run so one run shows every failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
