@@ -248,7 +248,11 @@ def test_agent_kill_9_during_rotation_loses_no_line(weft_factory, tmp_path):
     )
     time.sleep(1.5)
     agent.stop()
-    delivered = Counter(line for _, line in loki_lines(server, start_ns))
+    deliveries = loki_lines(server, start_ns)
+    delivered = Counter(line for _, line in deliveries)
+    sources: dict[str, list[str]] = {}
+    for stream, line in deliveries:
+        sources.setdefault(line, []).append(stream.get("filename", "?"))
     missing = [line for line in expected if line not in delivered]
     assert not missing, f"{len(missing)} lines lost, first {missing[:3]}"
     unexpected = [line for line in delivered if line not in expected]
@@ -275,7 +279,7 @@ def test_agent_kill_9_during_rotation_loses_no_line(weft_factory, tmp_path):
                 continue
             if line in duplicates:
                 if run == 0:
-                    print(f"  repeated run starts at {line[:45]}")
+                    print(f"  repeated run starts at {line[:45]}, delivered from {sorted(sources[line])}")
                 run += 1
             elif run:
                 runs.append(run)
@@ -283,6 +287,6 @@ def test_agent_kill_9_during_rotation_loses_no_line(weft_factory, tmp_path):
         if run:
             runs.append(run)
     print(f"  runs of repeated lines: {runs}")
-    assert all(run <= per_kill_bound for run in runs), (runs, per_kill_bound)
+    assert all(run <= per_kill_bound for run in runs), (runs, per_kill_bound, agent.log.read_text()[-6000:])
     assert len(runs) <= 2 * cycles, runs
     assert sum(duplicates.values()) <= cycles * per_kill_bound, (sum(duplicates.values()), cycles * per_kill_bound)

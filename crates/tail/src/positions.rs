@@ -631,6 +631,14 @@ fn copy_status(entry: &Entry, candidate: &File, size: u64) -> io::Result<CopySta
         // original holds the same bytes).
         return Ok(CopyStatus::Wait);
     }
+    if size < u64::from(entry.fingerprint.length)
+        && recently_modified()
+        && starts_the_original(entry, candidate, size)?
+    {
+        // A copy being written, still shorter than the fingerprint, of a file not
+        // yet truncated: what it holds so far is how the original starts.
+        return Ok(CopyStatus::Wait);
+    }
     if !(entry.truncated || lost_in_place(entry)) {
         return Ok(CopyStatus::NotCopy);
     }
@@ -648,6 +656,22 @@ fn copy_status(entry: &Entry, candidate: &File, size: u64) -> io::Result<CopySta
         return Ok(CopyStatus::Wait);
     }
     Ok(CopyStatus::Copy)
+}
+
+/// Whether the entry's file is still at its path, with the bytes of its fingerprint,
+/// and its first `size` bytes are those of `candidate`.
+fn starts_the_original(entry: &Entry, candidate: &File, size: u64) -> io::Result<bool> {
+    let Ok(original) = File::open(&entry.path) else {
+        return Ok(false);
+    };
+    let metadata = original.metadata()?;
+    if FileIdentity::of(&metadata) != entry.identity
+        || !entry.fingerprint.matches(&original, metadata.len())?
+    {
+        return Ok(false);
+    }
+    let copied = read_head(candidate, size)?;
+    Ok(copied.len() as u64 == size && read_head(&original, size)? == copied)
 }
 
 /// Whether the entry's own inode is still at its path with other bytes (truncated

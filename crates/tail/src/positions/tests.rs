@@ -199,3 +199,43 @@ fn a_copy_being_written_or_of_an_untruncated_file_is_waited_for() {
         Claim::Tail { offset: 0, .. }
     ));
 }
+
+#[test]
+fn a_copy_just_started_of_an_untruncated_file_is_waited_for() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let log = directory.path().join("svc.log");
+    let content = lines(100, "old");
+    write(&log, &content);
+    let positions = Positions::load(&directory.path().join("positions.json"), 1).expect("load");
+    let Claim::Tail { id, .. } = claim(&positions, &log) else {
+        panic!("claimed")
+    };
+    positions.set_read(id, 3_000);
+    // copytruncate has created the copy and written less than the fingerprint covers
+    // (1 KiB); the original still holds everything and its reader still has it.
+    let copy = directory.path().join("svc.log.1");
+    for copied in [0, 10, 500] {
+        write(&copy, &content[..copied]);
+        assert_eq!(
+            claim(&positions, &copy),
+            Claim::Busy,
+            "a copy of {copied} bytes is still being written"
+        );
+    }
+    positions.release(id);
+    assert_eq!(
+        claim(&positions, &copy),
+        Claim::Busy,
+        "released, not truncated"
+    );
+    write(&copy, &content);
+    write(&log, "");
+    assert_eq!(claim(&positions, &copy), Claim::Tail { id, offset: 3_000 });
+    // A new sibling that does not start like the original is a file of its own.
+    let other = directory.path().join("svc.log.2");
+    write(&other, &lines(3, "new"));
+    assert!(matches!(
+        claim(&positions, &other),
+        Claim::Tail { offset: 0, .. }
+    ));
+}
