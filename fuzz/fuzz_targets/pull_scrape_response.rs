@@ -1,8 +1,12 @@
 //! Pull scrape answers: arbitrary headers and body. The input is split into a header
 //! block (lines `name: value`, up to the first empty line) and the body; whatever decodes
 //! must keep the protocol's promises and its spans must encode back to OTLP/JSON that
-//! decodes to as many spans.
+//! decodes to as many spans. The body decoder a scraper uses (resources handed to a
+//! resolver still encoded) must accept every body prost's `decode_proto` accepts, with
+//! the same spans.
 #![no_main]
+
+use std::sync::Arc;
 
 use libfuzzer_sys::fuzz_target;
 use weft_codec::{otlp, pull};
@@ -28,6 +32,14 @@ fuzz_target!(|data: &[u8]| {
             .find(|(key, _)| key.eq_ignore_ascii_case(name.as_bytes()))
             .map(|(_, value)| *value)
     };
+    if let Ok(plain) = otlp::decode_proto(body) {
+        let resolved = otlp::decode_proto_resolving(
+            bytes::Bytes::copy_from_slice(body),
+            &mut |resource| otlp::decode_resource(resource).map(Arc::new),
+        )
+        .expect("the resolving decoder accepts what decode_proto accepts");
+        assert_eq!(resolved, plain);
+    }
     if let Ok(response) = pull::decode_response(lookup, body) {
         let head = &response.head;
         assert!(!head.client_instance.is_empty());

@@ -22,9 +22,12 @@ mod json_scalars;
 mod proto;
 mod span_count;
 
+use std::sync::Arc;
+
+use bytes::Bytes;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::trace::v1::ResourceSpans;
-use weft_model::{Span, SpanBatch};
+use weft_model::{Resource, Span, SpanBatch};
 
 use crate::DecodeError;
 
@@ -53,6 +56,29 @@ pub fn from_request(request: ExportTraceServiceRequest) -> OtlpDecoded {
 /// [`OtlpDecoded`] instead. An empty body is an empty request.
 pub fn decode_proto(body: &[u8]) -> Result<OtlpDecoded, DecodeError> {
     proto::decode_proto(body)
+}
+
+/// Gives the resource of a `ResourceSpans` from its encoded bytes: see
+/// [`decode_proto_resolving`].
+pub type ResolveResource<'a> = dyn FnMut(&[u8]) -> Result<Arc<Resource>, DecodeError> + 'a;
+
+/// Decodes a protobuf `ExportTraceServiceRequest` as [`decode_proto`] does (it accepts
+/// the same bodies and yields the same spans), except that the resource of each
+/// `ResourceSpans` is handed to `resolve` still encoded (its bytes, empty when absent),
+/// and its spans get the resource `resolve` returns. A caller that receives the same
+/// resource again and again, as a scraper does from one target, can so decode and
+/// rewrite each distinct resource once and share it across requests; [`decode_resource`]
+/// decodes the bytes. An error from `resolve` fails the whole body.
+pub fn decode_proto_resolving(
+    body: Bytes,
+    resolve: &mut ResolveResource<'_>,
+) -> Result<OtlpDecoded, DecodeError> {
+    proto::decode_proto_resolving(body, resolve)
+}
+
+/// Decodes an OTLP `Resource` message (`invalid protobuf: ...` when it is not one).
+pub fn decode_resource(bytes: &[u8]) -> Result<Resource, DecodeError> {
+    proto::decode_resource(bytes)
 }
 
 /// Decodes an `ExportTraceServiceRequest` in OTLP/JSON: lowerCamelCase keys, ids as hex

@@ -7,8 +7,12 @@
 //! an error naming the header, and the whole answer is then refused (its spans are asked
 //! for again on the next scrape).
 
+use std::sync::Arc;
+
+use bytes::Bytes;
+
 use crate::DecodeError;
-use crate::otlp::{self, OtlpDecoded};
+use crate::otlp::{self, OtlpDecoded, ResolveResource};
 
 /// Response header: the sequence number of the first span in the body.
 pub const CURSOR_FIRST_HEADER: &str = "Weft-Cursor-First";
@@ -91,13 +95,26 @@ pub fn decode_response_head<'a>(
 }
 
 /// Decodes a whole scrape answer: the headers as [`decode_response_head`] and the body
-/// as OTLP protobuf ([`otlp::decode_proto`]; an empty body holds no spans).
+/// as OTLP protobuf (an empty body holds no spans).
 pub fn decode_response<'a>(
     header: impl Fn(&str) -> Option<&'a [u8]>,
     body: &[u8],
 ) -> Result<ScrapeResponse, DecodeError> {
+    decode_response_resolving(header, Bytes::copy_from_slice(body), &mut |resource| {
+        otlp::decode_resource(resource).map(Arc::new)
+    })
+}
+
+/// [`decode_response`] with the resources of the body resolved by `resolve`, as
+/// [`otlp::decode_proto_resolving`] does: a scraper keeps each target's resources,
+/// decoded and labelled, across scrapes.
+pub fn decode_response_resolving<'a>(
+    header: impl Fn(&str) -> Option<&'a [u8]>,
+    body: Bytes,
+    resolve: &mut ResolveResource<'_>,
+) -> Result<ScrapeResponse, DecodeError> {
     let head = decode_response_head(header)?;
-    let spans = otlp::decode_proto(body)
+    let spans = otlp::decode_proto_resolving(body, resolve)
         .map_err(|error| DecodeError::new(format!("cannot decode the OTLP body: {error}")))?;
     Ok(ScrapeResponse { head, spans })
 }

@@ -2,8 +2,9 @@
 //! `scrape_interval` until stopped.
 //!
 //! A scrape: `GET` with the stored cursor, the whole request and body bounded by
-//! `scrape_timeout` and the body by the body size limit; decode OTLP protobuf; add the
-//! target labels ([`crate::enrich`]); push to the [`SpanSink`]; only after it answers
+//! `scrape_timeout` and the body by the body size limit; decode OTLP protobuf with the
+//! target labels on its resources ([`crate::enrich`], each distinct resource decoded
+//! and labelled once per loop); push to the [`SpanSink`]; only after it answers
 //! `Ok`, count `Weft-Dropped` and advance and persist the cursor. Any failure marks the
 //! target down with the reason and leaves the cursor where it was, so the same spans
 //! are asked for again next time: nothing is lost, and nothing is stored twice unless
@@ -20,6 +21,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
+use bytes::Bytes;
 use reqwest::header::ACCEPT;
 use tokio::sync::watch;
 use weft_model::{SpanSink, TenantId};
@@ -28,7 +30,7 @@ use weft_scrape_config::offset::offset_from_now;
 use weft_scrape_config::target::Target;
 
 use crate::cursor_store::{CursorStore, StoredCursor};
-use crate::enrich::add_target_labels;
+use crate::enrich::LabelledResources;
 use crate::http_client::{HttpClient, error_chain};
 use crate::protocol::{ACCEPT_PROTOBUF, CURSOR_PARAMETER, MAX_BYTES_PARAMETER};
 use crate::status::{TargetHealth, TargetStatus};
@@ -87,10 +89,11 @@ pub(crate) async fn run(context: LoopContext, mut stop: watch::Receiver<bool>) {
     let mut previous_start: Option<Instant> = None;
     let mut next_start = Instant::now();
     let mut jitter = IntervalJitter::new(context.interval_jitter, context.target_hash);
+    let mut resources = LabelledResources::new(context.target.public_labels());
     loop {
         let started = Instant::now();
         let started_wall = SystemTime::now();
-        let result = scrape_and_store(&context, &mut cursor).await;
+        let result = scrape_and_store(&context, &mut cursor, &mut resources).await;
         let duration = started.elapsed();
         let since_previous = previous_start.map_or(interval, |previous| started - previous);
         previous_start = Some(started);
@@ -175,13 +178,18 @@ fn record(
 async fn scrape_and_store(
     context: &LoopContext,
     cursor: &mut Option<StoredCursor>,
+    resources: &mut LabelledResources,
 ) -> Result<Stored, String> {
     let timeout = context.target.scrape_timeout.as_std();
     let deadline = tokio::time::Instant::now() + timeout;
     let timed_out = |_| format!("scrape timed out after {}", context.target.scrape_timeout);
     let mut fetched = tokio::time::timeout_at(
         deadline,
-        fetch(context, cursor.as_ref().map(|cursor| cursor.next_cursor)),
+        fetch(
+            context,
+            cursor.as_ref().map(|cursor| cursor.next_cursor),
+            resources,
+        ),
     )
     .await
     .map_err(timed_out)??;
@@ -195,7 +203,7 @@ async fn scrape_and_store(
             "client buffer restarted; scraping it from its oldest span"
         );
         *cursor = None;
-        fetched = tokio::time::timeout_at(deadline, fetch(context, None))
+        fetched = tokio::time::timeout_at(deadline, fetch(context, None, resources))
             .await
             .map_err(timed_out)??;
     }
@@ -203,17 +211,16 @@ async fn scrape_and_store(
         head,
         spans: decoded,
     } = fetched;
-    let labels = context.target.public_labels();
+    let labels = resources.labels();
     let job = labels.get(JOB_LABEL).to_owned();
     let instance = labels.get(INSTANCE_LABEL).to_owned();
     if decoded.rejected_spans > 0 {
         metrics::counter!("weft_scrape_spans_invalid_total", "job" => job.clone(), "instance" => instance.clone())
             .increment(decoded.rejected_spans);
     }
-    let mut batch = decoded.batch;
+    let batch = decoded.batch;
     let spans = batch.len() as u64;
     if !batch.is_empty() {
-        add_target_labels(&mut batch, &labels);
         let outcome = context
             .sink
             .push(&context.tenant, batch)
@@ -247,7 +254,11 @@ async fn scrape_and_store(
     })
 }
 
-async fn fetch(context: &LoopContext, cursor: Option<u64>) -> Result<Fetched, String> {
+async fn fetch(
+    context: &LoopContext,
+    cursor: Option<u64>,
+    resources: &mut LabelledResources,
+) -> Result<Fetched, String> {
     let limit = context.body_size_limit_bytes;
     let mut query = Vec::with_capacity(2);
     if let Some(cursor) = cursor {
@@ -285,9 +296,10 @@ async fn fetch(context: &LoopContext, cursor: Option<u64>) -> Result<Fetched, St
         body.extend_from_slice(&chunk);
     }
     let headers = response.headers();
-    weft_codec::pull::decode_response(
+    weft_codec::pull::decode_response_resolving(
         |name| headers.get(name).map(|value| value.as_bytes()),
-        &body,
+        Bytes::from(body),
+        &mut |encoded| resources.resolve(encoded),
     )
     .map_err(|error| error.to_string())
 }

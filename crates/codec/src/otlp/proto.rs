@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1 as proto_common;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as ProtoValue;
@@ -12,32 +13,89 @@ use weft_model::{
     SpanKind, Status, StatusCode, TraceId,
 };
 
-use super::OtlpDecoded;
+use super::{OtlpDecoded, ResolveResource};
 use crate::DecodeError;
 
+fn invalid_protobuf(error: prost::DecodeError) -> DecodeError {
+    DecodeError::new(format!("invalid protobuf: {error}"))
+}
+
 pub(super) fn decode_proto(body: &[u8]) -> Result<OtlpDecoded, DecodeError> {
-    let request = ExportTraceServiceRequest::decode(body)
-        .map_err(|error| DecodeError::new(format!("invalid protobuf: {error}")))?;
+    let request = ExportTraceServiceRequest::decode(body).map_err(invalid_protobuf)?;
     Ok(from_request(request))
 }
 
 pub(super) fn from_request(request: ExportTraceServiceRequest) -> OtlpDecoded {
-    let span_count = request
-        .resource_spans
+    let groups = request.resource_spans.into_iter().map(|resource_spans| {
+        let resource = resource_spans
+            .resource
+            .map(convert_resource)
+            .unwrap_or_default();
+        (Arc::new(resource), resource_spans.scope_spans)
+    });
+    convert_groups(groups.collect())
+}
+
+/// `ExportTraceServiceRequest` with each `ResourceSpans` split into its parts.
+#[derive(Clone, PartialEq, prost::Message)]
+struct RequestParts {
+    #[prost(message, repeated, tag = "1")]
+    resource_spans: Vec<ResourceSpansParts>,
+}
+
+/// `ResourceSpans` with its resource and scopes still encoded. Every occurrence of the
+/// `resource` field is kept: protobuf merges them, as decoding their concatenation does.
+#[derive(Clone, PartialEq, prost::Message)]
+struct ResourceSpansParts {
+    #[prost(bytes = "bytes", repeated, tag = "1")]
+    resource: Vec<Bytes>,
+    #[prost(bytes = "bytes", repeated, tag = "2")]
+    scope_spans: Vec<Bytes>,
+    /// Decoded only so that it is checked as `ResourceSpans` checks it (UTF-8).
+    #[prost(string, tag = "3")]
+    schema_url: String,
+}
+
+pub(super) fn decode_proto_resolving(
+    body: Bytes,
+    resolve: &mut ResolveResource<'_>,
+) -> Result<OtlpDecoded, DecodeError> {
+    let request = RequestParts::decode(body).map_err(invalid_protobuf)?;
+    let mut groups = Vec::with_capacity(request.resource_spans.len());
+    for parts in request.resource_spans {
+        let scope_spans = parts
+            .scope_spans
+            .into_iter()
+            .map(proto_trace::ScopeSpans::decode)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(invalid_protobuf)?;
+        let resource = match parts.resource.as_slice() {
+            [] => resolve(&[])?,
+            [only] => resolve(only)?,
+            several => resolve(&several.concat())?,
+        };
+        groups.push((resource, scope_spans));
+    }
+    Ok(convert_groups(groups))
+}
+
+pub(super) fn decode_resource(bytes: &[u8]) -> Result<Resource, DecodeError> {
+    opentelemetry_proto::tonic::resource::v1::Resource::decode(bytes)
+        .map(convert_resource)
+        .map_err(invalid_protobuf)
+}
+
+/// Spans of each resource's scopes, in order; invalid spans counted.
+fn convert_groups(groups: Vec<(Arc<Resource>, Vec<proto_trace::ScopeSpans>)>) -> OtlpDecoded {
+    let span_count = groups
         .iter()
-        .flat_map(|resource_spans| &resource_spans.scope_spans)
+        .flat_map(|(_, scopes)| scopes)
         .map(|scope_spans| scope_spans.spans.len())
         .sum();
     let mut spans = Vec::with_capacity(span_count);
     let mut rejections = Rejections::default();
-    for (resource_index, resource_spans) in request.resource_spans.into_iter().enumerate() {
-        let resource = Arc::new(
-            resource_spans
-                .resource
-                .map(convert_resource)
-                .unwrap_or_default(),
-        );
-        for (scope_index, scope_spans) in resource_spans.scope_spans.into_iter().enumerate() {
+    for (resource_index, (resource, scopes)) in groups.into_iter().enumerate() {
+        for (scope_index, scope_spans) in scopes.into_iter().enumerate() {
             let scope = Arc::new(scope_spans.scope.map(convert_scope).unwrap_or_default());
             for (span_index, span) in scope_spans.spans.into_iter().enumerate() {
                 match convert_span(span, &resource, &scope) {

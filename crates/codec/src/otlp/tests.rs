@@ -501,3 +501,137 @@ fn grouping_merges_equal_resources_held_in_different_arcs() {
     assert_eq!(groups.len(), 2);
     assert_eq!(groups[0].scope_spans[0].spans.len(), 2);
 }
+
+/// `decode_proto_resolving` with a resolver that decodes every resource it is given and
+/// records the bytes.
+fn decode_resolving_recorded(body: &[u8]) -> (Result<OtlpDecoded, DecodeError>, Vec<Vec<u8>>) {
+    let mut seen = Vec::new();
+    let decoded = decode_proto_resolving(Bytes::copy_from_slice(body), &mut |bytes| {
+        seen.push(bytes.to_vec());
+        decode_resource(bytes).map(Arc::new)
+    });
+    (decoded, seen)
+}
+
+#[test]
+fn resolving_decodes_as_decode_proto_and_hands_over_each_resource_encoded() {
+    let mut request = rich_request();
+    // A ResourceSpans without a resource, and one whose resource is the same again.
+    request.resource_spans.push(ResourceSpans {
+        resource: None,
+        scope_spans: request.resource_spans[1].scope_spans.clone(),
+        schema_url: String::new(),
+    });
+    request
+        .resource_spans
+        .push(request.resource_spans[0].clone());
+    let body = request.encode_to_vec();
+    let (decoded, seen) = decode_resolving_recorded(&body);
+    assert_eq!(decoded.expect("valid"), decode_proto(&body).expect("valid"));
+    let encoded = |resource: &Option<Resource>| {
+        resource
+            .as_ref()
+            .map(Message::encode_to_vec)
+            .unwrap_or_default()
+    };
+    let expected: Vec<Vec<u8>> = request
+        .resource_spans
+        .iter()
+        .map(|resource_spans| encoded(&resource_spans.resource))
+        .collect();
+    assert_eq!(seen, expected);
+
+    // What the resolver returns is what the spans get.
+    let shared = Arc::new(weft_model::Resource::for_service("resolved"));
+    let decoded =
+        decode_proto_resolving(Bytes::from(body), &mut |_| Ok(Arc::clone(&shared))).expect("valid");
+    assert!(
+        decoded
+            .batch
+            .spans
+            .iter()
+            .all(|span| Arc::ptr_eq(&span.resource, &shared))
+    );
+}
+
+#[test]
+fn resolving_merges_a_repeated_resource_field_as_protobuf_does() {
+    // Field 1 of ResourceSpans twice: the two resources merge (attributes appended).
+    let first = resource("frontend").expect("resource").encode_to_vec();
+    let mut second_resource = resource("ignored").expect("resource");
+    second_resource.attributes[0].key = "host.name".to_owned();
+    let second = second_resource.encode_to_vec();
+    let scope_spans = rich_request().resource_spans[1].scope_spans[0].encode_to_vec();
+    let mut resource_spans = Vec::new();
+    for (field, bytes) in [(1u32, &first), (2, &scope_spans), (1, &second)] {
+        prost::encoding::encode_key(
+            field,
+            prost::encoding::WireType::LengthDelimited,
+            &mut resource_spans,
+        );
+        prost::encoding::encode_varint(bytes.len() as u64, &mut resource_spans);
+        resource_spans.extend_from_slice(bytes);
+    }
+    let mut body = Vec::new();
+    prost::encoding::encode_key(1, prost::encoding::WireType::LengthDelimited, &mut body);
+    prost::encoding::encode_varint(resource_spans.len() as u64, &mut body);
+    body.extend_from_slice(&resource_spans);
+    let (decoded, seen) = decode_resolving_recorded(&body);
+    let decoded = decoded.expect("valid");
+    assert_eq!(decoded, decode_proto(&body).expect("valid"));
+    assert_eq!(decoded.batch.spans[0].resource.attributes.len(), 2);
+    assert_eq!(seen, vec![[first, second].concat()]);
+}
+
+#[test]
+fn resolving_refuses_what_decode_proto_refuses() {
+    let good = rich_request().encode_to_vec();
+    let mut bad_schema = rich_request();
+    bad_schema.resource_spans[0].schema_url = "x".to_owned();
+    let mut bad_schema = bad_schema.encode_to_vec();
+    let at = bad_schema
+        .iter()
+        .rposition(|byte| *byte == b'x')
+        .expect("the schema URL");
+    bad_schema[at] = 0xff;
+    for body in [
+        vec![0x0a, 0xff, 0xff],
+        good[..good.len() - 3].to_vec(),
+        bad_schema,
+    ] {
+        assert!(decode_proto(&body).is_err());
+        let (decoded, _) = decode_resolving_recorded(&body);
+        let error = decoded.expect_err("refused");
+        assert!(error.message.starts_with("invalid protobuf: "), "{error}");
+    }
+    // An error from the resolver fails the body.
+    let error = decode_proto_resolving(Bytes::from(good), &mut |_| {
+        Err(DecodeError::new("no".to_owned()))
+    })
+    .expect_err("resolver error");
+    assert_eq!(error.message, "no");
+}
+
+#[test]
+fn resolving_agrees_with_decode_proto_on_damaged_bodies() {
+    let good = rich_request().encode_to_vec();
+    let mut random = crate::robustness_tests::Random(11);
+    let mut both_accepted = 0;
+    for _ in 0..3_000 {
+        let mut body = good.clone();
+        for _ in 0..=random.below(3) {
+            let at = random.below(body.len());
+            body[at] = random.next() as u8;
+        }
+        let (resolved, _) = decode_resolving_recorded(&body);
+        match (decode_proto(&body), resolved) {
+            (Ok(expected), Ok(decoded)) => {
+                assert_eq!(decoded, expected);
+                both_accepted += 1;
+            }
+            (Err(_), Err(_)) => {}
+            (expected, decoded) => panic!("disagree: {expected:?} against {decoded:?}"),
+        }
+    }
+    assert!(both_accepted > 100, "{both_accepted}");
+}
