@@ -63,12 +63,14 @@ pub fn decode_proto(body: &[u8]) -> Result<OtlpDecoded, DecodeError> {
 pub type ResolveResource<'a> = dyn FnMut(&[u8]) -> Result<Arc<Resource>, DecodeError> + 'a;
 
 /// Decodes a protobuf `ExportTraceServiceRequest` as [`decode_proto`] does (it accepts
-/// the same bodies and yields the same spans), except that the resource of each
+/// every body that accepts, with the same spans), except that the resource of each
 /// `ResourceSpans` is handed to `resolve` still encoded (its bytes, empty when absent),
 /// and its spans get the resource `resolve` returns. A caller that receives the same
 /// resource again and again, as a scraper does from one target, can so decode and
 /// rewrite each distinct resource once and share it across requests; [`decode_resource`]
-/// decodes the bytes. An error from `resolve` fails the whole body.
+/// decodes the bytes. An error from `resolve` fails the whole body. It is more lenient in
+/// one respect: each `ScopeSpans` is decoded on its own, so prost's recursion limit lets
+/// values nest two levels deeper inside it than [`decode_proto`] does.
 pub fn decode_proto_resolving(
     body: Bytes,
     resolve: &mut ResolveResource<'_>,
