@@ -526,18 +526,20 @@ fn is_rotation_sibling(original: &Path, candidate: &Path) -> bool {
     candidate.starts_with(stem)
 }
 
-fn still_at_own_inode(entry: &Entry) -> bool {
+/// The entry's file, opened at its path, when it is still its own inode with the bytes
+/// of its fingerprint; `None` when it is not (or cannot be opened).
+fn intact_original(entry: &Entry) -> io::Result<Option<File>> {
     let Ok(file) = File::open(&entry.path) else {
-        return false;
+        return Ok(None);
     };
-    let Ok(metadata) = file.metadata() else {
-        return false;
-    };
-    FileIdentity::of(&metadata) == entry.identity
-        && entry
-            .fingerprint
-            .matches(&file, metadata.len())
-            .unwrap_or(false)
+    let metadata = file.metadata()?;
+    let intact = FileIdentity::of(&metadata) == entry.identity
+        && entry.fingerprint.matches(&file, metadata.len())?;
+    Ok(intact.then_some(file))
+}
+
+fn still_at_own_inode(entry: &Entry) -> bool {
+    intact_original(entry).is_ok_and(|original| original.is_some())
 }
 
 enum Found {
@@ -661,15 +663,9 @@ fn copy_status(entry: &Entry, candidate: &File, size: u64) -> io::Result<CopySta
 /// Whether the entry's file is still at its path, with the bytes of its fingerprint,
 /// and its first `size` bytes are those of `candidate`.
 fn starts_the_original(entry: &Entry, candidate: &File, size: u64) -> io::Result<bool> {
-    let Ok(original) = File::open(&entry.path) else {
+    let Some(original) = intact_original(entry)? else {
         return Ok(false);
     };
-    let metadata = original.metadata()?;
-    if FileIdentity::of(&metadata) != entry.identity
-        || !entry.fingerprint.matches(&original, metadata.len())?
-    {
-        return Ok(false);
-    }
     let copied = read_head(candidate, size)?;
     Ok(copied.len() as u64 == size && read_head(&original, size)? == copied)
 }

@@ -155,19 +155,26 @@ fn fingerprints_cover_the_first_kibibyte() {
     assert!(!small.matches(&file, 6).expect("read"));
 }
 
+/// `svc.log` (100 lines) in `directory`, claimed by a reader that has read 3,000 bytes:
+/// its path, content, positions and entry.
+fn svc_log_read_to_3000(directory: &Path) -> (PathBuf, String, Positions, EntryId) {
+    let log = directory.join("svc.log");
+    let content = lines(100, "old");
+    write(&log, &content);
+    let positions = Positions::load(&directory.join("positions.json"), 1).expect("load");
+    let Claim::Tail { id, .. } = claim(&positions, &log) else {
+        panic!("claimed")
+    };
+    positions.set_read(id, 3_000);
+    (log, content, positions, id)
+}
+
 /// Regression: a copy claimed while `cp` was still filling it (or before the
 /// original was truncated) looked like a new file and its lines were sent twice.
 #[test]
 fn a_copy_being_written_or_of_an_untruncated_file_is_waited_for() {
     let directory = tempfile::tempdir().expect("tempdir");
-    let log = directory.path().join("svc.log");
-    let content = lines(100, "old");
-    write(&log, &content);
-    let positions = Positions::load(&directory.path().join("positions.json"), 1).expect("load");
-    let Claim::Tail { id, .. } = claim(&positions, &log) else {
-        panic!("claimed")
-    };
-    positions.set_read(id, 3_000);
+    let (log, content, positions, id) = svc_log_read_to_3000(directory.path());
     let copy = directory.path().join("svc.log.1");
     write(&copy, &content);
     assert_eq!(
@@ -203,14 +210,7 @@ fn a_copy_being_written_or_of_an_untruncated_file_is_waited_for() {
 #[test]
 fn a_copy_just_started_of_an_untruncated_file_is_waited_for() {
     let directory = tempfile::tempdir().expect("tempdir");
-    let log = directory.path().join("svc.log");
-    let content = lines(100, "old");
-    write(&log, &content);
-    let positions = Positions::load(&directory.path().join("positions.json"), 1).expect("load");
-    let Claim::Tail { id, .. } = claim(&positions, &log) else {
-        panic!("claimed")
-    };
-    positions.set_read(id, 3_000);
+    let (log, content, positions, id) = svc_log_read_to_3000(directory.path());
     // copytruncate has created the copy and written less than the fingerprint covers
     // (1 KiB); the original still holds everything and its reader still has it.
     let copy = directory.path().join("svc.log.1");
