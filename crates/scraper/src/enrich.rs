@@ -61,13 +61,13 @@ impl LabelledResources {
             weft_codec::otlp::decode_resource(encoded)?,
             &self.labels,
         ));
-        if self.by_encoding.len() >= MAX_CACHED_RESOURCES
-            || self.encoded_bytes + encoded.len() > MAX_CACHED_ENCODED_BYTES
-        {
-            self.by_encoding.clear();
-            self.encoded_bytes = 0;
-        }
         if encoded.len() <= MAX_CACHED_ENCODED_BYTES {
+            if self.by_encoding.len() >= MAX_CACHED_RESOURCES
+                || self.encoded_bytes + encoded.len() > MAX_CACHED_ENCODED_BYTES
+            {
+                self.by_encoding.clear();
+                self.encoded_bytes = 0;
+            }
             self.encoded_bytes += encoded.len();
             self.by_encoding
                 .insert(encoded.into(), Arc::clone(&resource));
